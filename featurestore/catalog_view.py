@@ -1,0 +1,101 @@
+"""How the catalog is shown: tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+from featurestore.catalog import Catalog, Feature, FeatureView, view_to_dict
+from featurestore.console import Console
+from featurestore.ttl import format_ttl
+
+
+def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
+    if as_json:
+        console.json(catalog.to_dict())
+        return
+    rows = [
+        (
+            view.name,
+            view.entity,
+            ", ".join(view.join_keys),
+            len(view.features),
+            format_ttl(view.ttl),
+            "yes" if view.online else "no",
+            view.owner or "-",
+            _first_sentence(view.description),
+        )
+        for view in catalog
+    ]
+    console.table(
+        ["view", "entity", "join keys", "features", "ttl", "online", "owner", "description"],
+        rows,
+        title=f"{len(rows)} feature views",
+    )
+    if catalog.services:
+        console.table(
+            ["feature service", "features", "owner", "description"],
+            [
+                (
+                    s.name,
+                    sum(len(sel.features) for sel in catalog.resolve([s.name])),
+                    s.owner or "-",
+                    _first_sentence(s.description),
+                )
+                for s in catalog.services.values()
+            ],
+        )
+
+
+def show_view(view: FeatureView, console: Console, as_json: bool) -> None:
+    if as_json:
+        console.json(view_to_dict(view))
+        return
+    facts = [
+        ("description", view.description),
+        ("entity", f"{view.entity} (join keys: {', '.join(view.join_keys)})"),
+        ("timestamp", view.timestamp),
+        ("created_at", view.created_at or "-"),
+        ("ttl", format_ttl(view.ttl)),
+        ("online", "yes" if view.online else "no"),
+        ("owner", view.owner or "-"),
+        ("tags", ", ".join(view.tags) or "-"),
+        ("relation", str(view.relation)),
+        ("defined in", f"{view.sql_path}, {view.yaml_path}"),
+        ("depends on", ", ".join(view.depends_on) or "-"),
+        ("sources", ", ".join(view.upstream_sources) or "-"),
+    ]
+    console.table(["", view.name], facts)
+    _features_table(view.features, console, title=f"{len(view.features)} features")
+
+
+def show_search(hits: list[tuple[FeatureView, tuple[Feature, ...]]], text: str, console: Console, as_json: bool) -> None:
+    if as_json:
+        console.json(
+            [
+                {
+                    "view": view.name,
+                    "features": [f.name for f in (features or view.features)],
+                    "matched": "features" if features else "view",
+                }
+                for view, features in hits
+            ]
+        )
+        return
+    if not hits:
+        console.print(f"nothing in the catalog mentions '{text}'")
+        return
+    for view, features in hits:
+        shown = features or view.features
+        _features_table(shown, console, title=f"{view.name} ({view.entity}): {_first_sentence(view.description)}")
+
+
+def _features_table(features: tuple[Feature, ...], console: Console, title: str) -> None:
+    console.table(
+        ["feature", "type", "tags", "description"],
+        [(f.ref, f.dtype or "?", ", ".join(f.tags), f.description) for f in features],
+        title=title,
+    )
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]

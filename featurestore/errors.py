@@ -1,0 +1,110 @@
+"""The one family of errors a user can cause and fix.
+
+Each error carries fields (what was wrong, where, what is valid) and knows the exit code the
+CLI returns for it. Anything that is not a `FeatureStoreError` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+# Exit codes, documented for cron in docs/cli.md.
+EXIT_FAILURE = 1  # an unexpected failure (a bug); also dbt failing its own build
+EXIT_USAGE = 2  # bad options, names or input files
+EXIT_PROJECT = 3  # the dbt project or its feature metadata is invalid
+EXIT_WAREHOUSE = 4  # the warehouse cannot answer: relation not built, file locked
+EXIT_ONLINE = 5  # the online store (Redis) cannot be reached or failed mid-way
+EXIT_LOCKED = 6  # another sync holds the project's lock
+EXIT_MISMATCH = 7  # verify-online found values that differ from the warehouse
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Names from `candidates` that look like `name`, best first (for "did you mean").
+
+    Only names nearly as close as the best one are kept, so a typo gets one suggestion.
+    """
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, name, c).ratio(), c) for c in set(candidates)),
+        reverse=True,
+    )
+    scored = [(score, c) for score, c in scored if score >= 0.5]
+    if not scored:
+        return []
+    best = scored[0][0]
+    return [c for score, c in scored[:n] if score >= best - 0.05]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    candidates = sorted(set(candidates))
+    suggestions = closest(name, candidates)
+    if suggestions:
+        return "did you mean " + " or ".join(f"'{s}'" for s in suggestions) + "?"
+    shown = ", ".join(candidates[:12]) + (", ..." if len(candidates) > 12 else "")
+    return f"valid: {shown}" if candidates else "none are defined"
+
+
+class FeatureStoreError(Exception):
+    """Base of every error the user can fix. `str(error)` is the one line the CLI prints."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class UsageError(FeatureStoreError):
+    """A bad option, name or input file on the command line or in an API call."""
+
+    exit_code = EXIT_USAGE
+
+
+class ProjectError(FeatureStoreError):
+    """The dbt project, its profile or the feature store settings cannot be used."""
+
+    exit_code = EXIT_PROJECT
+
+
+class MetaError(ProjectError):
+    """A model's `feature_store` metadata is invalid."""
+
+    def __init__(
+        self, model: str, yaml_path: str | None, problem: str, valid: str = "", kind: str = "model"
+    ):
+        self.model = model
+        self.yaml_path = yaml_path
+        self.problem = problem
+        self.valid = valid
+        where = f"{yaml_path or 'unknown file'}: {kind} '{model}'"
+        super().__init__(f"{where}: {problem}" + (f" ({valid})" if valid else ""))
+
+
+class DbtError(FeatureStoreError):
+    """dbt itself failed (parse or build); its own log says why."""
+
+    exit_code = EXIT_FAILURE
+
+
+class WarehouseError(FeatureStoreError):
+    """The warehouse could not run what was asked: missing relation, locked file, bad SQL."""
+
+    exit_code = EXIT_WAREHOUSE
+
+
+class OnlineStoreError(FeatureStoreError):
+    """Redis could not be reached, or failed during the work."""
+
+    exit_code = EXIT_ONLINE
+
+
+class SyncLockedError(FeatureStoreError):
+    """Another sync of the same project is running."""
+
+    exit_code = EXIT_LOCKED
+
+
+class MismatchError(FeatureStoreError):
+    """The online store disagrees with the warehouse."""
+
+    exit_code = EXIT_MISMATCH

@@ -1,0 +1,178 @@
+"""Reading and strictly validating the `feature_store` meta of one dbt model.
+
+The result is a `FeatureViewSpec`: plain names and values, checked against the columns the
+model declares in its YAML. Cross-view rules (one entity, one set of join keys) are the
+catalog's job, since they need every view at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from featurestore.errors import MetaError, closest
+from featurestore.ttl import VALID_TTL, parse_ttl
+
+META_KEY = "feature_store"
+
+KNOWN_KEYS = {
+    "entity": "the entity the rows describe (required)",
+    "join_keys": "columns identifying the entity (default [<entity>_id])",
+    "timestamp": "column holding when each value became true (required)",
+    "created_at": "column holding when each row was written",
+    "ttl": "how long a value stays valid, e.g. 30d",
+    "online": "true (default) to sync the view to Redis",
+    "owner": "team or person responsible",
+    "features": "explicit list of feature columns (default: every other column)",
+}
+
+
+@dataclass(frozen=True)
+class FeatureViewSpec:
+    """A model's validated feature metadata."""
+
+    model: str
+    yaml_path: str
+    entity: str
+    join_keys: tuple[str, ...]
+    timestamp: str
+    created_at: str | None
+    ttl: timedelta | None
+    online: bool
+    owner: str | None
+    features: tuple[str, ...]
+
+
+def raw_feature_meta(node: dict) -> dict | None:
+    """The `feature_store` mapping of a manifest node, from config.meta or the older meta."""
+    for meta in ((node.get("config") or {}).get("meta") or {}, node.get("meta") or {}):
+        if META_KEY in meta:
+            return meta[META_KEY]
+    return None
+
+
+def yaml_path_of(node: dict) -> str:
+    """The project-relative YAML file that describes a node (its SQL file if it has none)."""
+    patch = node.get("patch_path")
+    if patch:
+        return patch.split("://", 1)[-1]
+    return node.get("original_file_path") or node.get("path") or "unknown file"
+
+
+def parse_feature_view(node: dict) -> FeatureViewSpec:
+    """Validate the feature metadata of a manifest model node that has some."""
+    model = node["name"]
+    yaml_path = yaml_path_of(node)
+    meta = raw_feature_meta(node)
+
+    def fail(problem: str, valid: str = "") -> MetaError:
+        return MetaError(model, yaml_path, problem, valid)
+
+    if not isinstance(meta, dict):
+        raise fail(f"meta.{META_KEY} must be a mapping of settings", "keys: " + ", ".join(KNOWN_KEYS))
+    for key in meta:
+        if key not in KNOWN_KEYS:
+            hint = closest(str(key), KNOWN_KEYS)
+            raise fail(
+                f"unknown key '{key}' under meta.{META_KEY}",
+                (f"did you mean '{hint[0]}'? " if hint else "") + "valid keys: " + ", ".join(KNOWN_KEYS),
+            )
+
+    columns = list(node.get("columns") or {})
+    if not columns:
+        raise fail(
+            "declares no columns; a feature view lists its columns in YAML",
+            "add a `columns:` entry with name, description and data_type for each column",
+        )
+
+    def column(key: str, required: bool) -> str | None:
+        value = meta.get(key)
+        if value is None:
+            if required:
+                raise fail(f"meta.{META_KEY}.{key} is missing", KNOWN_KEYS[key])
+            return None
+        if not isinstance(value, str) or not value:
+            raise fail(f"meta.{META_KEY}.{key} must be a column name, not {value!r}")
+        if value not in columns:
+            raise fail(f"{key} column '{value}' is not a column of the model", _columns_hint(value, columns))
+        return value
+
+    entity = meta.get("entity")
+    if not isinstance(entity, str) or not entity.strip():
+        raise fail(f"meta.{META_KEY}.entity is missing", KNOWN_KEYS["entity"])
+
+    join_keys = meta.get("join_keys", [f"{entity}_id"])
+    if isinstance(join_keys, str):
+        join_keys = [join_keys]
+    if not isinstance(join_keys, list) or not join_keys or not all(isinstance(k, str) for k in join_keys):
+        raise fail(f"meta.{META_KEY}.join_keys must be a non-empty list of column names")
+    if len(set(join_keys)) != len(join_keys):
+        raise fail(f"join_keys {join_keys} name a column twice")
+    for key in join_keys:
+        if key not in columns:
+            origin = "" if "join_keys" in meta else f" (the default for entity '{entity}')"
+            raise fail(f"join key '{key}'{origin} is not a column of the model", _columns_hint(key, columns))
+
+    timestamp = column("timestamp", required=True)
+    created_at = column("created_at", required=False)
+    if created_at == timestamp:
+        raise fail("created_at and timestamp name the same column; leave created_at out instead")
+
+    ttl = None
+    if meta.get("ttl") is not None:
+        try:
+            ttl = parse_ttl(meta["ttl"])
+        except ValueError:
+            raise fail(f"ttl '{meta['ttl']}' is not a duration", VALID_TTL) from None
+
+    online = meta.get("online", True)
+    if not isinstance(online, bool):
+        raise fail(f"meta.{META_KEY}.online must be true or false, not {online!r}")
+
+    owner = meta.get("owner")
+    if owner is not None and not isinstance(owner, str):
+        raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
+
+    reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
+    features = _features(meta, columns, reserved, fail)
+
+    return FeatureViewSpec(
+        model=model,
+        yaml_path=yaml_path,
+        entity=entity,
+        join_keys=tuple(join_keys),
+        timestamp=timestamp,
+        created_at=created_at,
+        ttl=ttl,
+        online=online,
+        owner=owner,
+        features=tuple(features),
+    )
+
+
+def _features(meta: dict, columns: list[str], reserved: list[str], fail) -> list[str]:
+    if "features" not in meta:
+        features = [c for c in columns if c not in reserved]
+        if not features:
+            raise fail("has no feature columns: every declared column is a key or a timestamp")
+        return features
+    listed = meta["features"]
+    if not isinstance(listed, list) or not listed or not all(isinstance(f, str) for f in listed):
+        raise fail(f"meta.{META_KEY}.features must be a non-empty list of column names")
+    seen: set[str] = set()
+    for name in listed:
+        if name in seen:
+            raise fail(f"feature '{name}' is listed twice in meta.{META_KEY}.features")
+        seen.add(name)
+        if name in reserved:
+            raise fail(f"feature '{name}' is a join key or timestamp column, not a feature")
+        if name not in columns:
+            raise fail(f"feature '{name}' is not a column of the model", _columns_hint(name, columns))
+    return listed
+
+
+def _columns_hint(name: str, columns: list[str]) -> str:
+    hint = closest(name, columns)
+    prefix = f"did you mean '{hint[0]}'? " if hint else ""
+    return prefix + "declared columns: " + ", ".join(columns)
+

@@ -1,0 +1,236 @@
+"""Running SQL on the user's warehouse and streaming results back as Arrow.
+
+One class per engine, each small: how to connect, how to stream a query as Arrow batches, and
+how to make a table appear atomically. Everything above this module speaks SQL text rendered
+for `warehouse.dialect` and never imports an engine's driver itself.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Iterator
+
+from featurestore.errors import WarehouseError
+from featurestore.profiles import Target
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+BATCH_ROWS = 256_000
+
+
+class Warehouse(ABC):
+    """An open connection to the warehouse of one dbt target."""
+
+    dialect: str
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    @abstractmethod
+    def execute(self, sql: str, params: tuple | None = None) -> None: ...
+
+    @abstractmethod
+    def fetch_all(self, sql: str, params: tuple | None = None) -> list[tuple]: ...
+
+    @abstractmethod
+    def stream_arrow(self, sql: str, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+        """The query's result as a stream of Arrow record batches."""
+
+    @abstractmethod
+    def relation_columns(self, schema: str, name: str) -> dict[str, str] | None:
+        """Column name -> type of a table or view, or None when it does not exist."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(self, target: Target, read_only: bool):
+        super().__init__(target)
+        import duckdb
+
+        self.path = target.credentials["path"]
+        try:
+            # One configuration for every connection this process opens: DuckDB refuses a
+            # second connection to the same file with different settings.
+            self.connection = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as error:
+            holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
+            who = f" by {holder.group(1)} (PID {holder.group(2)})" if holder else ""
+            raise WarehouseError(
+                f"the DuckDB file {self.path} is locked{who}, probably a running dbt command; "
+                "DuckDB allows one writing process at a time: wait for it to finish and retry"
+            ) from None
+
+    def execute(self, sql: str, params: tuple | None = None) -> None:
+        self._run(sql, params)
+
+    def fetch_all(self, sql: str, params: tuple | None = None) -> list[tuple]:
+        return self._run(sql, params).fetchall()
+
+    def stream_arrow(self, sql: str, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+        return self._run(sql, None).fetch_record_batch(batch_rows)
+
+    def relation_columns(self, schema: str, name: str) -> dict[str, str] | None:
+        rows = self.fetch_all(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            (schema, name),
+        )
+        return {column: dtype for column, dtype in rows} or None
+
+    def _run(self, sql: str, params: tuple | None):
+        import duckdb
+
+        try:
+            return self.connection.execute(sql, params) if params else self.connection.execute(sql)
+        except duckdb.CatalogException as error:
+            raise WarehouseError(_first_line(error)) from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresWarehouse(Warehouse):
+    dialect = "postgres"
+
+    def __init__(self, target: Target, read_only: bool):
+        super().__init__(target)
+        import psycopg
+
+        c = target.credentials
+        try:
+            self.connection = psycopg.connect(
+                host=c.get("host"),
+                port=int(c.get("port", 5432)),
+                user=c.get("user"),
+                password=c.get("password") or None,
+                dbname=c.get("dbname") or c.get("database"),
+                autocommit=True,
+            )
+        except psycopg.OperationalError as error:
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL at {c.get('host')}:{c.get('port')}: "
+                f"{_first_line(error)}"
+            ) from None
+        if read_only:
+            self.connection.execute("set session characteristics as transaction read only")
+
+    def execute(self, sql: str, params: tuple | None = None) -> None:
+        self._run(sql, params).close()
+
+    def fetch_all(self, sql: str, params: tuple | None = None) -> list[tuple]:
+        cursor = self._run(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def stream_arrow(self, sql: str, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+        import pyarrow as pa
+
+        cursor = self.connection.cursor(name="fs_stream")  # server-side: rows arrive in batches
+        self.connection.autocommit = False
+        try:
+            cursor.execute(sql)
+        except Exception as error:
+            self.connection.rollback()
+            self.connection.autocommit = True
+            raise WarehouseError(_first_line(error)) from None
+        first = cursor.fetchmany(batch_rows)
+        schema = _arrow_schema_of(cursor.description, first)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            rows = first
+            try:
+                while rows:
+                    columns = list(zip(*rows))
+                    yield pa.record_batch(
+                        [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],
+                        schema=schema,
+                    )
+                    rows = cursor.fetchmany(batch_rows)
+            finally:
+                cursor.close()
+                self.connection.commit()
+                self.connection.autocommit = True
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def relation_columns(self, schema: str, name: str) -> dict[str, str] | None:
+        rows = self.fetch_all(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, name),
+        )
+        return {column: dtype for column, dtype in rows} or None
+
+    def _run(self, sql: str, params: tuple | None):
+        import psycopg
+
+        try:
+            return self.connection.execute(sql, params)
+        except psycopg.errors.UndefinedTable as error:
+            raise WarehouseError(_first_line(error)) from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+# PostgreSQL type OIDs -> Arrow types, for the types feature tables use.
+def _arrow_schema_of(description, first_rows) -> "pa.Schema":
+    import pyarrow as pa
+
+    by_oid = {
+        16: pa.bool_(),
+        20: pa.int64(),
+        21: pa.int16(),
+        23: pa.int32(),
+        700: pa.float32(),
+        701: pa.float64(),
+        1700: pa.float64(),
+        25: pa.string(),
+        1043: pa.string(),
+        1042: pa.string(),
+        1082: pa.date32(),
+        1114: pa.timestamp("us"),
+        1184: pa.timestamp("us", tz="UTC"),
+    }
+    fields = []
+    for column in description:
+        if column.type_code not in by_oid:
+            raise WarehouseError(
+                f"column '{column.name}' has a PostgreSQL type (oid {column.type_code}) "
+                "that the feature store cannot carry; cast it to a number, text, boolean or timestamp"
+            )
+        fields.append(pa.field(column.name, by_oid[column.type_code]))
+    return pa.schema(fields)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+_ENGINES = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
+
+
+def connect(target: Target, read_only: bool = True) -> Warehouse:
+    """Open the warehouse of `target`. Read-only unless the caller will create tables."""
+    engine = _ENGINES.get(target.adapter)
+    if engine is None:
+        raise WarehouseError(
+            f"running queries on '{target.adapter}' is not supported yet; "
+            f"supported: {', '.join(sorted(_ENGINES))} (fs training-set --sql prints the query "
+            "for any dialect)"
+        )
+    return engine(target, read_only=read_only)

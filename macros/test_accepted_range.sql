@@ -1,0 +1,12 @@
+{#
+  Values of a column lie within [min_value, max_value] (either bound may be left out).
+  Nulls pass: combine with not_null where a value is required.
+#}
+{% test accepted_range(model, column_name, min_value=none, max_value=none) %}
+    select {{ column_name }}
+    from {{ model }}
+    where
+        {%- if min_value is not none %} {{ column_name }} < {{ min_value }}{% endif %}
+        {%- if min_value is not none and max_value is not none %} or{% endif %}
+        {%- if max_value is not none %} {{ column_name }} > {{ max_value }}{% endif %}
+{% endtest %}

