@@ -7,6 +7,7 @@ CLI command does, so the CLI stays a thin layer of option parsing.
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 
 from featurestore.catalog import Catalog
 from featurestore.console import Console
@@ -42,6 +43,12 @@ class FeatureStore:
             manifest = load_manifest(self.project, self.target, self.console)
             self._catalog = Catalog.from_manifest(manifest)
         return self._catalog
+
+    def now(self) -> datetime:
+        """The current time as naive UTC, or the project's frozen clock (feature_store.yml
+        `clock.now`) when it sets one. Online reads, ttl expiry and parity checks use it."""
+        frozen = self.project.settings.reference_time
+        return frozen or datetime.now(timezone.utc).replace(tzinfo=None)
 
     def build(self, select: str | None = None) -> None:
         """Run `dbt build` (models and their data tests) for the target."""
