@@ -61,6 +61,8 @@ class FeatureView:
     upstream_sources: tuple[str, ...] = ()
     """Every source the view is built from, through any number of models."""
     column_types: dict[str, str | None] = field(default_factory=dict, compare=False)
+    rows_unique_by_test: bool = False
+    """dbt tests the view for one row per (join keys, timestamp), so no tie-break is needed."""
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:
@@ -107,6 +109,8 @@ class Catalog:
     views: dict[str, FeatureView]
     entities: dict[str, Entity]
     services: dict[str, FeatureService]
+    relations: dict[str, Relation] = field(default_factory=dict)
+    """Every model, seed and snapshot of the project by name (spines can be any of them)."""
 
     def view(self, name: str) -> FeatureView:
         if name not in self.views:
@@ -175,12 +179,13 @@ class Catalog:
         nodes = manifest.get("nodes", {})
         parent_map = manifest.get("parent_map", {})
         views: dict[str, FeatureView] = {}
+        uniqueness_tests = _uniqueness_tests(nodes)
         for unique_id, node in sorted(nodes.items()):
             if node.get("resource_type") != "model" or raw_feature_meta(node) is None:
                 continue
             if not (node.get("config") or {}).get("enabled", True):
                 continue
-            view = _view_from_node(node, unique_id, parent_map)
+            view = _view_from_node(node, unique_id, parent_map, uniqueness_tests.get(unique_id, set()))
             if view.name in views:
                 raise MetaError(
                     view.name, view.yaml_path, "two models in the project share this name; "
@@ -189,7 +194,12 @@ class Catalog:
             views[view.name] = view
         entities = _entities(views)
         services = _services(manifest.get("exposures", {}), views)
-        return cls(views=views, entities=entities, services=services)
+        relations = {
+            node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
+            for node in nodes.values()
+            if node.get("resource_type") in {"model", "seed", "snapshot"}
+        }
+        return cls(views=views, entities=entities, services=services, relations=relations)
 
     def to_dict(self) -> dict:
         return {
@@ -235,7 +245,23 @@ def view_to_dict(view: FeatureView) -> dict:
     }
 
 
-def _view_from_node(node: dict, unique_id: str, parent_map: dict) -> FeatureView:
+def _uniqueness_tests(nodes: dict) -> dict[str, set[tuple[str, ...]]]:
+    """Model id -> the column sets an enabled, failing-severity dbt test keeps unique."""
+    tested: dict[str, set[tuple[str, ...]]] = {}
+    for node in nodes.values():
+        metadata = node.get("test_metadata") or {}
+        config = node.get("config") or {}
+        if metadata.get("name") != "feature_unique_entity_timestamp" or not config.get("enabled", True):
+            continue
+        if str(config.get("severity", "error")).lower() != "error" or not node.get("attached_node"):
+            continue
+        kwargs = metadata.get("kwargs") or {}
+        columns = (*(kwargs.get("join_keys") or ()), kwargs.get("timestamp"))
+        tested.setdefault(node["attached_node"], set()).add(columns)
+    return tested
+
+
+def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_sets: set) -> FeatureView:
     spec = parse_feature_view(node)
     columns = node.get("columns") or {}
     features = tuple(
@@ -270,6 +296,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict) -> FeatureView
         depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
         column_types={name: col.get("data_type") for name, col in columns.items()},
+        rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
     )
 
 

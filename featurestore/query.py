@@ -7,12 +7,15 @@ engine spells the as-of join is in `featurestore.dialects`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
 from sqlglot import exp
 
-from featurestore.catalog import FeatureView
+from featurestore.catalog import Feature, FeatureSelection, FeatureView
+from featurestore.dialects import AsOfJoin, as_of_join, interval_seconds
+from featurestore.errors import UsageError
 
 # Internal column names carry this prefix so they never collide with a user's column.
 INTERNAL = "__fs_"
@@ -41,12 +44,20 @@ def timestamp_literal(value: datetime) -> exp.Expression:
     return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
 
 
-def tie_break_order(view: FeatureView, features: Sequence[str], table: str | None = None) -> list[exp.Ordered]:
-    """Latest first: greatest timestamp, then greatest created_at, then - for rows equal in
-    both - the greatest feature values in column order (nulls last), so that every engine
+def knowledge_time(view: FeatureView) -> exp.Expression:
+    """When a row of `view` was known: its created_at, or its timestamp where created_at is
+    null or not declared (a row cannot be known before it is true)."""
+    if not view.created_at:
+        return column(view.timestamp)
+    return exp.Coalesce(this=column(view.created_at), expressions=[column(view.timestamp)])
+
+
+def tie_break_order(view: FeatureView, features: Sequence[str]) -> list[exp.Ordered]:
+    """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
+    in both - the greatest feature values in column order (nulls last), so that every engine
     picks the same row."""
-    keys = [view.timestamp, *([view.created_at] if view.created_at else []), *features]
-    return [exp.Ordered(this=column(k, table), desc=True, nulls_first=False) for k in keys]
+    keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in features]]
+    return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
 
 
 def latest_values_expression(
@@ -70,10 +81,9 @@ def latest_values_expression(
     keep = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *features]
     conditions: list[exp.Expression] = [exp.LTE(this=column(view.timestamp), expression=timestamp_literal(as_of))]
     if view.created_at and respect_created_at:
-        conditions.append(exp.LTE(this=column(view.created_at), expression=timestamp_literal(as_of)))
+        conditions.append(exp.LTE(this=knowledge_time(view), expression=timestamp_literal(as_of)))
     if written_after is not None:
-        written = view.created_at or view.timestamp
-        conditions.append(exp.GT(this=column(written), expression=timestamp_literal(written_after)))
+        conditions.append(exp.GT(this=knowledge_time(view), expression=timestamp_literal(written_after)))
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[column(k) for k in view.join_keys],
@@ -84,6 +94,257 @@ def latest_values_expression(
         .from_(relation_table(view))
         .where(exp.and_(*conditions))
     )
+    return _first_ranked(ranked, keep)
+
+
+@dataclass(frozen=True)
+class SpineRelation:
+    """The spine as the query builder sees it (made by `featurestore.spine`)."""
+
+    source: exp.Expression
+    """A FROM item: a table, a subquery or a table function such as read_parquet(...)."""
+    columns: tuple[str, ...]
+    """The spine's own columns, in order: all of them appear in the output."""
+    timestamp: exp.Expression
+    """The spine's point in time as a naive UTC timestamp, over the source's columns."""
+    row_order: exp.Expression | None = None
+    """A column giving the spine's order; None means the order the source is scanned in."""
+
+
+@dataclass(frozen=True)
+class OutputFeature:
+    """One feature column of the training set."""
+
+    selection_index: int
+    feature: Feature
+    name: str
+
+
+SPINE = f"{INTERNAL}spine"
+SPINE_TIME = f"{INTERNAL}t"
+SPINE_ROW = f"{INTERNAL}row"
+VIEW_TIME = f"{INTERNAL}at"  # the time a row becomes the answer (join on this)
+VIEW_EVENT_TIME = f"{INTERNAL}ts"  # the row's event timestamp (ttl is measured on this)
+
+
+def output_features(
+    spine_columns: Sequence[str], selections: Sequence[FeatureSelection], full_names: bool
+) -> list[OutputFeature]:
+    """Name each requested feature's output column; collisions are an error.
+
+    Names compare case-insensitively, as most warehouses compare identifiers.
+    """
+    taken = {c.lower(): f"spine column '{c}'" for c in spine_columns}
+    outputs = []
+    for index, selection in enumerate(selections):
+        for feature in selection.features:
+            name = f"{selection.view.name}__{feature.name}" if full_names else feature.name
+            if name.lower() in taken:
+                hint = (
+                    "; use --full-names (full_names=True) to name features view__feature"
+                    if not full_names
+                    else "; rename the spine column"
+                )
+                raise UsageError(f"output column '{name}' of {feature.ref} clashes with {taken[name.lower()]}{hint}")
+            taken[name.lower()] = f"feature {feature.ref}"
+            outputs.append(OutputFeature(index, feature, name))
+    return outputs
+
+
+def point_in_time_expression(
+    spine: SpineRelation,
+    selections: Sequence[FeatureSelection],
+    dialect: str,
+    full_names: bool = False,
+    event_time_only: bool = False,
+) -> exp.Select:
+    """The training-set query: every spine row once, in order, with each requested feature
+    as of the row's timestamp (see docs/training-sets.md for the exact rules).
+
+    The as-of join takes the form `dialect` supports (featurestore.dialects.AS_OF_JOIN);
+    `event_time_only` ignores created_at (`--as-of event-time`).
+    """
+    outputs = output_features(spine.columns, selections, full_names)
+    style = as_of_join(dialect)
+    row_order = spine.row_order if spine.row_order is not None else exp.Window(this=exp.RowNumber())
+    query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
+    query = query.with_(
+        identifier(SPINE),
+        as_=exp.select(
+            *[column(c) for c in spine.columns],
+            exp.alias_(spine.timestamp, identifier(SPINE_TIME)),
+            exp.alias_(row_order, identifier(SPINE_ROW)),
+        ).from_(spine.source),
+    )
+    for index, selection in enumerate(selections):
+        alias = f"{INTERNAL}v{index}"
+        view, names = selection.view, [f.name for f in selection.features]
+        query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only))
+        if style is AsOfJoin.PORTABLE:
+            matched = f"{alias}_match"
+            query = query.with_(identifier(matched), as_=_portable_match_expression(alias, view, names))
+            query = query.join(
+                exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
+                on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
+                join_type="left",
+            )
+        else:
+            query = query.join(_as_of_join(style, alias, view))
+    for output in outputs:
+        selection = selections[output.selection_index]
+        alias = f"{INTERNAL}v{output.selection_index}"
+        value: exp.Expression = column(output.feature.name, alias)
+        if selection.view.ttl is not None:
+            oldest = exp.Sub(
+                this=column(SPINE_TIME, SPINE),
+                expression=interval_seconds(int(selection.view.ttl.total_seconds()), dialect),
+            )
+            fresh = exp.GTE(this=column(VIEW_EVENT_TIME, alias), expression=oldest)
+            value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
+        query = query.select(exp.alias_(value, identifier(output.name)))
+    return query.order_by(column(SPINE_ROW, SPINE))
+
+
+def _keys_match(view: FeatureView, alias: str) -> exp.Expression:
+    return exp.and_(*[exp.EQ(this=column(k, SPINE), expression=column(k, alias)) for k in view.join_keys])
+
+
+def _as_of_join(style: AsOfJoin, alias: str, view: FeatureView) -> exp.Join:
+    not_after = exp.GTE(this=column(SPINE_TIME, SPINE), expression=column(VIEW_TIME, alias))
+    table = exp.Table(this=identifier(alias), alias=exp.TableAlias(this=identifier(alias)))
+    if style is AsOfJoin.NATIVE:
+        return exp.Join(this=table, method="ASOF", side="LEFT", on=exp.and_(_keys_match(view, alias), not_after))
+    # Snowflake's ASOF JOIN keeps unmatched left rows, as a left join does.
+    return exp.Join(this=table, method="ASOF", match_condition=not_after, on=_keys_match(view, alias))
+
+
+def _portable_match_expression(timeline: str, view: FeatureView, features: Sequence[str]) -> exp.Select:
+    """For engines without an as-of join: each spine row's matching timeline row, found by
+    sorting spine and timeline rows together per entity. A timeline row opens a group that
+    the spine rows after it (at the same time too: the bound is inclusive) belong to, so the
+    group's first row is the answer. One sort, no range join, whatever the history length."""
+    keys = list(view.join_keys)
+    carried = [VIEW_EVENT_TIME, *features]
+    kind, group, when = f"{INTERNAL}kind", f"{INTERNAL}group", f"{INTERNAL}time"
+    timeline_rows = exp.select(
+        *[column(k) for k in keys],
+        exp.alias_(column(VIEW_TIME), identifier(when)),
+        exp.alias_(exp.Literal.number(0), identifier(kind)),
+        exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+        *[column(c) for c in carried],
+    ).from_(identifier(timeline))
+    spine_rows = (
+        exp.select(
+            *[column(k) for k in keys],
+            column(SPINE_TIME),
+            exp.Literal.number(1),
+            column(SPINE_ROW),
+            *[exp.null() for _ in carried],
+        )
+        .from_(identifier(SPINE))
+        .where(exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, SPINE_TIME]]))
+    )
+    events = exp.union(timeline_rows, spine_rows, distinct=False)
+    opened_groups = exp.Window(
+        this=exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=column(kind))),
+        partition_by=[column(k) for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=column(when)), exp.Ordered(this=column(kind))]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    grouped = exp.select("*", exp.alias_(opened_groups, identifier(group))).from_(events.subquery(identifier(f"{INTERNAL}events")))
+
+    def first_in_group(name: str) -> exp.Expression:
+        window = exp.Window(
+            this=exp.FirstValue(this=column(name)),
+            partition_by=[*[column(k) for k in keys], column(group)],
+            order=exp.Order(expressions=[exp.Ordered(this=column(kind))]),
+        )
+        return exp.alias_(window, identifier(name))
+
+    answered = exp.select(column(SPINE_ROW), column(kind), *[first_in_group(c) for c in carried]).from_(
+        grouped.subquery(identifier(f"{INTERNAL}grouped"))
+    )
+    return (
+        exp.select(column(SPINE_ROW), *[column(c) for c in carried])
+        .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
+        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
+    )
+
+
+def timeline_expression(view: FeatureView, features: Sequence[str], event_time_only: bool = False) -> exp.Select:
+    """The rows of `view` an as-of join can land on, one per (join keys, `__fs_at`).
+
+    `__fs_at` is when a row becomes the answer and `__fs_ts` its event timestamp. Without a
+    knowledge cut-off a row becomes the answer at its timestamp. With one (the view declares
+    created_at), a row is usable once both its timestamp and its created_at have passed; the
+    answer at t is the greatest (timestamp, created_at) among usable rows, which changes only
+    when a row that beats every earlier-usable row becomes usable. Only those rows are kept,
+    keyed by the moment they become usable.
+    """
+    keys = [column(k) for k in view.join_keys]
+    present = exp.and_(*[exp.Not(this=exp.Is(this=c.copy(), expression=exp.null())) for c in [*keys, column(view.timestamp)]])
+    feature_columns = [column(f) for f in features]
+    if not view.created_at or event_time_only:
+        rows = exp.select(
+            *keys,
+            exp.alias_(column(view.timestamp), identifier(VIEW_TIME)),
+            exp.alias_(column(view.timestamp), identifier(VIEW_EVENT_TIME)),
+            *feature_columns,
+        )
+        if view.rows_unique_by_test:
+            # dbt's feature_unique_entity_timestamp test guarantees one row per key and
+            # timestamp, so the tie-break below would only cost time.
+            return rows.from_(relation_table(view)).where(present)
+        rank = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[*[k.copy() for k in keys], column(view.timestamp)],
+            order=exp.Order(expressions=tie_break_order(view, features)[1:]),
+        )
+        ranked = rows.select(exp.alias_(rank, identifier(f"{INTERNAL}rank"))).from_(relation_table(view)).where(present)
+        return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])
+
+    created = f"{INTERNAL}created"
+    known = knowledge_time(view)
+    usable = exp.select(
+        *keys,
+        exp.alias_(column(view.timestamp), identifier(VIEW_EVENT_TIME)),
+        exp.alias_(known, identifier(created)),
+        exp.alias_(exp.Greatest(this=column(view.timestamp), expressions=[known.copy()]), identifier(VIEW_TIME)),
+        *feature_columns,
+    ).from_(relation_table(view)).where(present)
+    previous_best = exp.Window(
+        this=exp.Max(this=column(VIEW_EVENT_TIME)),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=column(c)) for c in (VIEW_TIME, VIEW_EVENT_TIME, created)]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=exp.Literal.number(1), end_side="PRECEDING"),
+    )
+    best = f"{INTERNAL}previous_best"
+    with_best = exp.select("*", exp.alias_(previous_best, identifier(best))).from_(usable.subquery(identifier(f"{INTERNAL}usable")))
+    beats_earlier = exp.or_(
+        exp.Is(this=column(best), expression=exp.null()),
+        exp.GTE(this=column(VIEW_EVENT_TIME), expression=column(best)),
+    )
+    # Rows becoming usable at the same moment: the greatest (timestamp, created_at) wins.
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[*[k.copy() for k in keys], column(VIEW_TIME)],
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=column(c), desc=True, nulls_first=False)
+                for c in (VIEW_EVENT_TIME, created, *features)
+            ]
+        ),
+    )
+    ranked = (
+        exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *feature_columns)
+        .select(exp.alias_(rank, identifier(f"{INTERNAL}rank")))
+        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates")))
+        .where(beats_earlier)
+    )
+    return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])
+
+
+def _first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
     return (
         exp.select(*[column(c) for c in keep])
         .from_(ranked.subquery(identifier(f"{INTERNAL}ranked")))

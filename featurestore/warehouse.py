@@ -45,6 +45,37 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        """Make an Arrow table queryable as a temporary table `name` for this connection."""
+
+    def schema_of(self, sql: str) -> "pa.Schema":
+        """The Arrow schema of a query's result, without running it over the data."""
+        return self.stream_arrow(f"select * from ({sql}) as q limit 0").schema
+
+    def export(self, sql: str, path: str, file_format: str) -> None:
+        """Write a query's result to a parquet or CSV file, streaming batch by batch."""
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        reader = self.stream_arrow(sql)
+        writer_class = pq.ParquetWriter if file_format == "parquet" else pa_csv.CSVWriter
+        with writer_class(path, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+
+    def replace_table(self, qualified_name: str, sql: str) -> None:
+        """Create or replace a table from a query in one transaction: readers see the old
+        table or the new one, and a failure leaves the old one (or none) untouched."""
+        self.execute("begin")
+        try:
+            self.execute(f"drop table if exists {qualified_name}")
+            self.execute(f"create table {qualified_name} as {sql}")
+            self.execute("commit")
+        except BaseException:
+            self.execute("rollback")
+            raise
+
     def __enter__(self) -> "Warehouse":
         return self
 
@@ -71,6 +102,10 @@ class DuckDBWarehouse(Warehouse):
                 f"the DuckDB file {self.path} is locked{who}, probably a running dbt command; "
                 "DuckDB allows one writing process at a time: wait for it to finish and retry"
             ) from None
+        # Feature timestamps are naive UTC; casts between time zones must agree.
+        self.connection.execute("set TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stderr for long queries, even in cron.
+        self.connection.execute("set enable_progress_bar = false")
 
     def execute(self, sql: str, params: tuple | None = None) -> None:
         self._run(sql, params)
@@ -94,6 +129,14 @@ class DuckDBWarehouse(Warehouse):
             (schema, name),
         )
         return {column: dtype for column, dtype in rows} or None
+
+    def export(self, sql: str, path: str, file_format: str) -> None:
+        # DuckDB writes the file itself, in parallel, without a trip through Python.
+        options = "format parquet" if file_format == "parquet" else "format csv, header true"
+        self.execute(f"copy ({sql}) to '{_quote_literal(path)}' ({options})")
+
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        self.connection.register(name, table)
 
     def _run(self, sql: str, params: tuple | None):
         import duckdb
@@ -129,6 +172,7 @@ class PostgresWarehouse(Warehouse):
                 f"cannot connect to PostgreSQL at {c.get('host')}:{c.get('port')}: "
                 f"{_first_line(error)}"
             ) from None
+        self.connection.execute("set time zone 'UTC'")
         if read_only:
             self.connection.execute("set session characteristics as transaction read only")
 
@@ -181,6 +225,16 @@ class PostgresWarehouse(Warehouse):
         )
         return {column: dtype for column, dtype in rows} or None
 
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        columns = ", ".join(
+            f'"{field.name}" {_postgres_type(field.type)}' for field in table.schema
+        )
+        self.execute(f'drop table if exists pg_temp."{name}"')
+        self.execute(f'create temporary table "{name}" ({columns})')
+        with self.connection.cursor().copy(f'copy "{name}" from stdin') as copy:
+            for row in zip(*(col.to_pylist() for col in table.columns)):
+                copy.write_row(row)
+
     def _run(self, sql: str, params: tuple | None):
         import psycopg
 
@@ -221,6 +275,29 @@ def _arrow_schema_of(description, first_rows) -> "pa.Schema":
             )
         fields.append(pa.field(column.name, by_oid[column.type_code]))
     return pa.schema(fields)
+
+
+def _postgres_type(arrow_type) -> str:
+    import pyarrow as pa
+
+    checks = [
+        (pa.types.is_boolean, "boolean"),
+        (pa.types.is_integer, "bigint"),
+        (pa.types.is_floating, "double precision"),
+        (pa.types.is_string, "text"),
+        (pa.types.is_large_string, "text"),
+        (pa.types.is_date, "date"),
+    ]
+    for check, name in checks:
+        if check(arrow_type):
+            return name
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    raise WarehouseError(f"cannot upload a column of Arrow type {arrow_type} to PostgreSQL")
+
+
+def _quote_literal(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,74 @@
+"""Feature views and warehouses for point-in-time tests, without a dbt project."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pyarrow as pa
+
+from featurestore.catalog import Catalog, Entity, Feature, FeatureView, Relation
+from featurestore.profiles import Target
+from featurestore.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+
+
+def feature_view(
+    name: str,
+    join_keys: tuple[str, ...],
+    features: dict[str, str],
+    schema: str,
+    created_at: bool = False,
+    ttl: timedelta | None = None,
+    unique: bool = False,
+) -> FeatureView:
+    return FeatureView(
+        name=name,
+        description=f"test view {name}",
+        entity=name + "_entity",
+        join_keys=join_keys,
+        timestamp="ts",
+        created_at="created_at" if created_at else None,
+        ttl=ttl,
+        online=True,
+        owner=None,
+        features=tuple(Feature(f, name, dtype, f"{f} feature") for f, dtype in features.items()),
+        tags=(),
+        relation=Relation(None, schema, name),
+        yaml_path=f"models/{name}.yml",
+        sql_path=f"models/{name}.sql",
+        rows_unique_by_test=unique,
+    )
+
+
+def catalog_of(*views: FeatureView) -> Catalog:
+    return Catalog(
+        views={v.name: v for v in views},
+        entities={v.entity: Entity(v.entity, v.join_keys, (v.name,)) for v in views},
+        services={},
+    )
+
+
+def duckdb_memory() -> DuckDBWarehouse:
+    target = Target(name="test", adapter="duckdb", schema="main", credentials={"path": ":memory:"})
+    return DuckDBWarehouse(target, read_only=False)
+
+
+def postgres(schema: str | None = None) -> PostgresWarehouse:
+    target = Target(
+        name="test",
+        adapter="postgres",
+        schema=schema or f"fs_test_{uuid.uuid4().hex[:10]}",
+        credentials={"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"},
+    )
+    return PostgresWarehouse(target, read_only=False)
+
+
+def load_table(warehouse: Warehouse, schema: str, name: str, table: pa.Table) -> None:
+    """Create (or replace) schema.name holding `table`, in either engine."""
+    warehouse.execute(f'create schema if not exists "{schema}"')
+    warehouse.execute(f'drop table if exists "{schema}"."{name}"')
+    staging = f"staging_{name}"
+    warehouse.upload_temp_table(staging, table)
+    warehouse.execute(f'create table "{schema}"."{name}" as select * from "{staging}"')
+    if warehouse.dialect == "postgres":
+        warehouse.execute(f'drop table "{staging}"')
