@@ -64,7 +64,9 @@ def spine_input(spine: Any, spine_sql: str | None, timestamp_column: str) -> Spi
     if not isinstance(spine, (str, Path)):
         return SpineInput(frame=spine, timestamp_column=timestamp_column)
     text = str(spine)
-    if Path(text).suffix.lower() in _FILE_FORMATS or Path(text).exists():
+    # Relation names never hold a path separator; dotted names (schema.table) are not files.
+    looks_like_path = "/" in text or "\\" in text or isinstance(spine, Path)
+    if looks_like_path or Path(text).suffix.lower() in _FILE_FORMATS or Path(text).exists():
         return SpineInput(path=Path(text).expanduser().resolve(), timestamp_column=timestamp_column)
     return SpineInput(relation=text, timestamp_column=timestamp_column)
 

@@ -150,7 +150,7 @@ def run_training_set(
             output = request.output_table
             table = None
         else:
-            table = warehouse.stream_arrow(sql).read_all()
+            table = warehouse.read_arrow(sql)
             counts = (table.num_rows, {o.name: table.num_rows - table[o.name].null_count for o in plan.outputs})
             output = None
     summary = _summary(counts, plan, time.perf_counter() - started, output)

@@ -7,6 +7,7 @@ for `warehouse.dialect` and never imports an engine's driver itself.
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Iterator
@@ -48,6 +49,18 @@ class Warehouse(ABC):
     @abstractmethod
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
         """Make an Arrow table queryable as a temporary table `name` for this connection."""
+
+    def read_arrow(self, sql: str) -> "pa.Table":
+        """The whole result of a query as one Arrow table (errors met while streaming, too,
+        become WarehouseError)."""
+        try:
+            return self.stream_arrow(sql).read_all()
+        except self.driver_errors() as error:
+            raise WarehouseError(_first_line(error)) from None
+
+    @abstractmethod
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exceptions for SQL that failed (shown to the user as one line)."""
 
     def schema_of(self, sql: str) -> "pa.Schema":
         """The Arrow schema of a query's result, without running it over the data."""
@@ -91,16 +104,22 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         self.path = target.credentials["path"]
+        if read_only and self.path != ":memory:" and not os.path.exists(self.path):
+            raise WarehouseError(
+                f"the DuckDB file {self.path} does not exist yet: run `dbt build` (or `fs build`) first"
+            )
         try:
             # One configuration for every connection this process opens: DuckDB refuses a
             # second connection to the same file with different settings.
             self.connection = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as error:
             holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
-            who = f" by {holder.group(1)} (PID {holder.group(2)})" if holder else ""
+            if holder is None:
+                raise WarehouseError(f"cannot open the DuckDB file {self.path}: {_first_line(error)}") from None
             raise WarehouseError(
-                f"the DuckDB file {self.path} is locked{who}, probably a running dbt command; "
-                "DuckDB allows one writing process at a time: wait for it to finish and retry"
+                f"the DuckDB file {self.path} is locked by {holder.group(1)} (PID {holder.group(2)}), "
+                "probably a running dbt command; DuckDB allows one writing process at a time: "
+                "wait for it to finish and retry"
             ) from None
         # Feature timestamps are naive UTC; casts between time zones must agree.
         self.connection.execute("set TimeZone = 'UTC'")
@@ -119,7 +138,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             # A relation streams Arrow without the extra copy a DB-API result makes.
             return self.connection.sql(sql).to_arrow_reader(batch_rows)
-        except duckdb.CatalogException as error:
+        except duckdb.Error as error:
             raise WarehouseError(_first_line(error)) from None
 
     def relation_columns(self, schema: str, name: str) -> dict[str, str] | None:
@@ -129,6 +148,11 @@ class DuckDBWarehouse(Warehouse):
             (schema, name),
         )
         return {column: dtype for column, dtype in rows} or None
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import duckdb
+
+        return (duckdb.Error,)
 
     def export(self, sql: str, path: str, file_format: str) -> None:
         # DuckDB writes the file itself, in parallel, without a trip through Python.
@@ -143,7 +167,7 @@ class DuckDBWarehouse(Warehouse):
 
         try:
             return self.connection.execute(sql, params) if params else self.connection.execute(sql)
-        except duckdb.CatalogException as error:
+        except duckdb.Error as error:  # SQL the user can fix: a missing table, a bad spine query
             raise WarehouseError(_first_line(error)) from None
 
     def close(self) -> None:
@@ -225,22 +249,36 @@ class PostgresWarehouse(Warehouse):
         )
         return {column: dtype for column, dtype in rows} or None
 
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        import pyarrow as pa
+
         columns = ", ".join(
             f'"{field.name}" {_postgres_type(field.type)}' for field in table.schema
         )
         self.execute(f'drop table if exists pg_temp."{name}"')
         self.execute(f'create temporary table "{name}" ({columns})')
-        with self.connection.cursor().copy(f'copy "{name}" from stdin') as copy:
-            for row in zip(*(col.to_pylist() for col in table.columns)):
-                copy.write_row(row)
+        import pyarrow.csv as pa_csv
+
+        # CSV through COPY: one stream instead of a round trip per row. pyarrow quotes every
+        # string, so an empty string stays '' while a missing value (unquoted) becomes NULL.
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+        with self.connection.cursor().copy(f'copy "{name}" from stdin with (format csv)') as copy:
+            for batch in table.to_batches(max_chunksize=100_000):
+                buffer = pa.BufferOutputStream()
+                pa_csv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+                copy.write(buffer.getvalue().to_pybytes())
 
     def _run(self, sql: str, params: tuple | None):
         import psycopg
 
         try:
             return self.connection.execute(sql, params)
-        except psycopg.errors.UndefinedTable as error:
+        except psycopg.Error as error:
             raise WarehouseError(_first_line(error)) from None
 
     def close(self) -> None:

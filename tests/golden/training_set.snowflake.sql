@@ -1,0 +1,100 @@
+WITH "__fs_spine" AS (
+  SELECT
+    "customer_id",
+    "store_id",
+    "event_timestamp",
+    "churned",
+    "event_timestamp" AS "__fs_t",
+    ROW_NUMBER() OVER () AS "__fs_row"
+  FROM analytics.labels
+), "__fs_v0" AS (
+  SELECT
+    "customer_id",
+    "__fs_at",
+    "__fs_ts",
+    "orders_30d",
+    "spend_30d"
+  FROM (
+    SELECT
+      "customer_id",
+      "__fs_at",
+      "__fs_ts",
+      "orders_30d",
+      "spend_30d",
+      ROW_NUMBER() OVER (
+        PARTITION BY "customer_id", "__fs_at"
+        ORDER BY "__fs_ts" DESC NULLS LAST, "__fs_created" DESC NULLS LAST, "orders_30d" DESC NULLS LAST, "spend_30d" DESC NULLS LAST
+      ) AS "__fs_rank"
+    FROM (
+      SELECT
+        *,
+        MAX("__fs_ts") OVER (
+          PARTITION BY "customer_id"
+          ORDER BY "__fs_at", "__fs_ts", "__fs_created"
+          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS "__fs_previous_best"
+      FROM (
+        SELECT
+          "customer_id",
+          "ts" AS "__fs_ts",
+          COALESCE("created_at", "ts") AS "__fs_created",
+          GREATEST("ts", COALESCE("created_at", "ts")) AS "__fs_at",
+          "orders_30d",
+          "spend_30d"
+        FROM "features"."customer_orders"
+        WHERE
+          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+      ) AS "__fs_usable"
+    ) AS "__fs_candidates"
+    WHERE
+      "__fs_previous_best" IS NULL OR "__fs_ts" >= "__fs_previous_best"
+  ) AS "__fs_ranked"
+  WHERE
+    "__fs_rank" = 1
+), "__fs_v1" AS (
+  SELECT
+    "customer_id",
+    "store_id",
+    "__fs_at",
+    "__fs_ts",
+    "visits_7d"
+  FROM (
+    SELECT
+      "customer_id",
+      "store_id",
+      "ts" AS "__fs_at",
+      "ts" AS "__fs_ts",
+      "visits_7d",
+      ROW_NUMBER() OVER (
+        PARTITION BY "customer_id", "store_id", "ts"
+        ORDER BY "ts" DESC NULLS LAST, "visits_7d" DESC NULLS LAST
+      ) AS "__fs_rank"
+    FROM "features"."store_visits"
+    WHERE
+      NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
+  ) AS "__fs_ranked"
+  WHERE
+    "__fs_rank" = 1
+)
+SELECT
+  "__fs_spine"."customer_id",
+  "__fs_spine"."store_id",
+  "__fs_spine"."event_timestamp",
+  "__fs_spine"."churned",
+  CASE
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000 SECOND'
+    THEN "__fs_v0"."orders_30d"
+  END AS "orders_30d",
+  CASE
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000 SECOND'
+    THEN "__fs_v0"."spend_30d"
+  END AS "spend_30d",
+  "__fs_v1"."visits_7d" AS "visits_7d"
+FROM "__fs_spine"
+ASOF JOIN "__fs_v0" AS "__fs_v0" MATCH_CONDITION ("__fs_spine"."__fs_t" >= "__fs_v0"."__fs_at")
+  ON "__fs_spine"."customer_id" = "__fs_v0"."customer_id"
+ASOF JOIN "__fs_v1" AS "__fs_v1" MATCH_CONDITION ("__fs_spine"."__fs_t" >= "__fs_v1"."__fs_at")
+  ON "__fs_spine"."customer_id" = "__fs_v1"."customer_id"
+  AND "__fs_spine"."store_id" = "__fs_v1"."store_id"
+ORDER BY
+  "__fs_spine"."__fs_row"
