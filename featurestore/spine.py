@@ -21,8 +21,9 @@ from sqlglot import exp
 
 from featurestore.catalog import Catalog, FeatureSelection
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
+from featurestore import local_files
 from featurestore.query import INTERNAL, SpineRelation, column, identifier, render
-from featurestore.warehouse import Warehouse
+from featurestore.warehouse import Warehouse, arrow_column_kind
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,13 +83,13 @@ def resolve_spine(
 
     `warehouse` is None only when printing SQL for a file spine without running it.
     """
-    source, row_order, schema = _source(given, catalog, warehouse, dialect)
-    columns = [name for name in schema.names if name not in {_ROW, "file_row_number"}]
+    source, row_order, kinds = _source(given, catalog, warehouse, dialect)
+    columns = [name for name in kinds if name not in {_ROW, "file_row_number"}]
     internal = [c for c in columns if c.startswith(INTERNAL)]
     if internal:
         raise UsageError(f"{given.describe()}: column names starting with {INTERNAL} are reserved ({internal[0]})")
     _check_columns(given, columns, selections)
-    timestamp = _timestamp_as_naive_utc(given, schema.field(given.timestamp_column).type, source, warehouse, dialect)
+    timestamp = _timestamp_as_naive_utc(given, kinds[given.timestamp_column], source, warehouse)
     return SpineRelation(source=source, columns=tuple(columns), timestamp=timestamp, row_order=row_order)
 
 
@@ -100,7 +101,7 @@ def _source(given: SpineInput, catalog: Catalog, warehouse: Warehouse | None, di
             raise UsageError("a frame spine needs a warehouse connection")
         table = _with_row_numbers(_as_arrow(given.frame))
         warehouse.upload_temp_table(UPLOADED_SPINE, table)
-        return exp.Table(this=identifier(UPLOADED_SPINE)), column(_ROW), table.schema
+        return exp.Table(this=identifier(UPLOADED_SPINE)), column(_ROW), _arrow_kinds(table)
     if given.relation is not None:
         source = _relation_table(given.relation, catalog, dialect)
     else:
@@ -108,11 +109,11 @@ def _source(given: SpineInput, catalog: Catalog, warehouse: Warehouse | None, di
     if warehouse is None:
         raise UsageError(f"{given.describe()}: its columns can only be read from the warehouse")
     try:
-        schema = warehouse.schema_of(render(exp.select("*").from_(source), warehouse.dialect))
+        kinds = warehouse.column_kinds(render(exp.select("*").from_(source), warehouse.dialect))
     except WarehouseError as error:
         built = " (run `dbt build` or `fs build`)" if given.relation in catalog.relations else ""
         raise WarehouseError(f"{given.describe()} cannot be read: {error.message}{built}") from None
-    return source, None, schema
+    return source, None, kinds
 
 
 def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
@@ -129,26 +130,17 @@ def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
         if file_format == "parquet":
             arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
         source = exp.Table(this=exp.Anonymous(this=reader, expressions=arguments))
-        schema = _read_file(path, file_format, limit=0).schema
-        return source, (column("file_row_number") if file_format == "parquet" else None), schema
+        kinds = local_files.column_kinds(path, file_format)
+        return source, (column("file_row_number") if file_format == "parquet" else None), kinds
     # Other warehouses cannot read the user's local file: it travels as a temporary table.
-    table = _with_row_numbers(_read_file(path, file_format))
+    table = _with_row_numbers(local_files.read_table(path, file_format))
     if warehouse is not None:
         warehouse.upload_temp_table(UPLOADED_SPINE, table)
-    return exp.Table(this=identifier(UPLOADED_SPINE)), column(_ROW), table.schema
+    return exp.Table(this=identifier(UPLOADED_SPINE)), column(_ROW), _arrow_kinds(table)
 
 
-def _read_file(path: Path, file_format: str, limit: int | None = None) -> "pa.Table":
-    import duckdb
-
-    reader = "read_parquet" if file_format == "parquet" else "read_csv"
-    limited = f" limit {limit}" if limit is not None else ""
-    try:
-        with duckdb.connect() as local:
-            local.execute("set TimeZone = 'UTC'")
-            return local.sql(f"select * from {reader}(?){limited}", params=[str(path)]).to_arrow_table()
-    except duckdb.Error as error:
-        raise UsageError(f"spine file {path} cannot be read as {file_format}: {_first_line(error)}") from None
+def _arrow_kinds(table: "pa.Table") -> dict[str, str]:
+    return {field.name: arrow_column_kind(field.type) for field in table.schema}
 
 
 def _as_arrow(frame: Any) -> "pa.Table":
@@ -214,26 +206,24 @@ def _check_columns(given: SpineInput, columns: list[str], selections: Sequence[F
 
 
 def _timestamp_as_naive_utc(
-    given: SpineInput, arrow_type: "pa.DataType", source: exp.Expression, warehouse: Warehouse | None, dialect: str
+    given: SpineInput, kind: str, source: exp.Expression, warehouse: Warehouse | None
 ) -> exp.Expression:
-    import pyarrow as pa
-
     name = given.timestamp_column
     value = column(name)
     naive = exp.DataType.build("timestamp")
-    if pa.types.is_timestamp(arrow_type):
-        if arrow_type.tz is None:
-            return value
+    if kind == "timestamp":
+        return value
+    if kind == "timestamptz":
         return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string("UTC")), naive)
-    if pa.types.is_date(arrow_type):
+    if kind == "date":
         return exp.cast(value, naive)
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+    if kind == "text":
         if warehouse is not None:
             _check_iso_text(given, source, warehouse)
         as_utc = exp.AtTimeZone(this=exp.cast(value, exp.DataType.build("timestamptz")), zone=exp.Literal.string("UTC"))
         return exp.cast(as_utc, naive)
     raise UsageError(
-        f"{given.describe()}: timestamp column '{name}' has type {arrow_type}; valid: a timestamp, "
+        f"{given.describe()}: timestamp column '{name}' has type {kind}; valid: a timestamp, "
         "a date, or ISO-8601 text such as 2013-01-01 10:15:00"
     )
 

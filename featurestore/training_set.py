@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Sequence
 import sqlglot
 from sqlglot import exp
 
+from featurestore import local_files
 from featurestore.catalog import Catalog, FeatureSelection
 from featurestore.console import Console
 from featurestore.errors import UsageError, WarehouseError
-from featurestore.query import OutputFeature, output_features, point_in_time_expression, render
+from featurestore.query import OutputFeature, SpineRelation, output_features, point_in_time_expression, render
 from featurestore.spine import SpineInput, resolve_spine
 from featurestore.warehouse import Warehouse
 
@@ -98,6 +99,7 @@ class Plan:
     expression: exp.Select
     outputs: list[OutputFeature]
     selections: list[FeatureSelection]
+    spine: SpineRelation
 
 
 def plan_training_set(
@@ -109,7 +111,7 @@ def plan_training_set(
     expression = point_in_time_expression(
         spine, selections, dialect, full_names=request.full_names, event_time_only=request.as_of == "event-time"
     )
-    return Plan(expression=expression, outputs=outputs, selections=selections)
+    return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine)
 
 
 def check_views_built(selections: Sequence[FeatureSelection], warehouse: Warehouse) -> None:
@@ -138,6 +140,9 @@ def run_training_set(
     plan = plan_training_set(request, catalog, warehouse, warehouse.dialect)
     check_views_built(plan.selections, warehouse)
     sql = render(plan.expression, warehouse.dialect)
+    # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
+    # file's own, or one we assigned), the engine need not keep scan order anywhere else.
+    warehouse.keep_scan_order(plan.spine.row_order is None)
     with console.progress("building the training set in the warehouse"):
         if request.output_path is not None:
             counts = _write_file(sql, request.output_path, warehouse)
@@ -164,40 +169,11 @@ def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[s
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         warehouse.export(sql, str(partial), file_format)
-        counts = _counts_in_file(partial, file_format)
+        counts = local_files.row_and_value_counts(partial, file_format)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
     return counts
-
-
-def _counts_in_file(path: Path, file_format: str) -> tuple[int, dict[str, int]]:
-    """Rows and non-null values per column, from parquet statistics when they are there."""
-    if file_format == "parquet":
-        import pyarrow.parquet as pq
-
-        metadata = pq.ParquetFile(path).metadata
-        nulls = [0] * metadata.num_columns
-        for group in range(metadata.num_row_groups):
-            for index in range(metadata.num_columns):
-                stats = metadata.row_group(group).column(index).statistics
-                if stats is None or not stats.has_null_count:
-                    return _counts_by_query(f"read_parquet('{path}')")
-                nulls[index] += stats.null_count
-        names = [metadata.schema.column(i).name for i in range(metadata.num_columns)]
-        return metadata.num_rows, {n: metadata.num_rows - k for n, k in zip(names, nulls)}
-    return _counts_by_query(f"read_csv('{path}')")
-
-
-def _counts_by_query(source: str) -> tuple[int, dict[str, int]]:
-    import duckdb
-
-    with duckdb.connect() as local:
-        names = [row[0] for row in local.execute(f"describe select * from {source}").fetchall()]
-        counts = local.execute(
-            "select count(*), " + ", ".join(f'count("{n}")' for n in names) + f" from {source}"
-        ).fetchone()
-    return counts[0], dict(zip(names, counts[1:]))
 
 
 def _counts_in_warehouse(table: str, outputs: list[OutputFeature], warehouse: Warehouse) -> tuple[int, dict[str, int]]:

@@ -204,7 +204,7 @@ def _spine_variant(spine_file: Path, tmp_path: Path, **columns) -> Path:
             "lacks join key column(s) 'carrier' (needed by carrier_daily); 'dest' (needed by route_daily); spine columns: ",
         ),
         ({"event_timestamp": None}, "has no timestamp column 'event_timestamp' (set --timestamp-column);"),
-        ({"event_timestamp": 17}, "timestamp column 'event_timestamp' has type int64; valid: a timestamp, a date, or ISO-8601 text"),
+        ({"event_timestamp": 17}, "timestamp column 'event_timestamp' has type bigint; valid: a timestamp, a date, or ISO-8601 text"),
         (
             {"event_timestamp": "01/02/2013 10:00"},
             "timestamp column 'event_timestamp' holds text that is not an unambiguous ISO-8601 timestamp, e.g. '01/02/2013 10:00';",
