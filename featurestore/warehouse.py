@@ -62,9 +62,15 @@ class Warehouse(ABC):
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         """The driver's exceptions for SQL that failed (shown to the user as one line)."""
 
-    def schema_of(self, sql: str) -> "pa.Schema":
-        """The Arrow schema of a query's result, without running it over the data."""
-        return self.stream_arrow(f"select * from ({sql}) as q limit 0").schema
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        """Column name -> kind (timestamp, timestamptz, date, text, or the type's own name)
+        of a query's result, without running it over the data."""
+        schema = self.stream_arrow(f"select * from ({sql}) as q limit 0").schema
+        return {field.name: arrow_column_kind(field.type) for field in schema}
+
+    def keep_scan_order(self, keep: bool) -> None:
+        """Whether results without ORDER BY must come in scan order (engines that can trade
+        it for speed override this)."""
 
     def export(self, sql: str, path: str, file_format: str) -> None:
         """Write a query's result to a parquet or CSV file, streaming batch by batch."""
@@ -109,9 +115,11 @@ class DuckDBWarehouse(Warehouse):
                 f"the DuckDB file {self.path} does not exist yet: run `dbt build` (or `fs build`) first"
             )
         try:
-            # One configuration for every connection this process opens: DuckDB refuses a
-            # second connection to the same file with different settings.
-            self.connection = duckdb.connect(self.path, read_only=read_only)
+            # One configuration for every connection: DuckDB refuses a second connection to
+            # the same file with other settings, and the profile's `settings` (memory_limit,
+            # threads, ...) are the ones dbt-duckdb applies too.
+            settings = {k: str(v) for k, v in (target.credentials.get("settings") or {}).items()}
+            self.connection = duckdb.connect(self.path, read_only=read_only, config=settings)
         except duckdb.IOException as error:
             holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
             if holder is None:
@@ -153,6 +161,17 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         return (duckdb.Error,)
+
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        # DuckDB's own types: no trip through Arrow (and no pyarrow import) to learn them.
+        try:
+            relation = self.connection.sql(f"select * from ({sql}) as q limit 0")
+        except Exception as error:
+            raise WarehouseError(_first_line(error)) from None
+        return {name: duckdb_column_kind(str(dtype)) for name, dtype in zip(relation.columns, relation.types)}
+
+    def keep_scan_order(self, keep: bool) -> None:
+        self.execute(f"set preserve_insertion_order = {'true' if keep else 'false'}")
 
     def export(self, sql: str, path: str, file_format: str) -> None:
         # DuckDB writes the file itself, in parallel, without a trip through Python.
@@ -313,6 +332,33 @@ def _arrow_schema_of(description, first_rows) -> "pa.Schema":
             )
         fields.append(pa.field(column.name, by_oid[column.type_code]))
     return pa.schema(fields)
+
+
+def duckdb_column_kind(type_name: str) -> str:
+    """Kind of a DuckDB type name, as `Warehouse.column_kinds` reports it."""
+    upper = type_name.upper()
+    if upper in {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"}:
+        return "timestamp"
+    if upper in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}:
+        return "timestamptz"
+    if upper == "DATE":
+        return "date"
+    if upper in {"VARCHAR", "TEXT", "STRING"}:
+        return "text"
+    return type_name.lower()
+
+
+def arrow_column_kind(arrow_type) -> str:
+    """Kind of an Arrow type, as `Warehouse.column_kinds` reports it."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return str(arrow_type)
 
 
 def _postgres_type(arrow_type) -> str:
