@@ -109,6 +109,62 @@ def catalog_search(
     catalog_view.show_search(store.catalog().search(text), text, store.console, as_json=json)
 
 
+@app.command("training-set")
+def training_set(
+    features: Annotated[
+        str,
+        typer.Option("--features", "-f", help="Comma-separated view:feature, view:* or feature-service names."),
+    ],
+    spine: Annotated[
+        Optional[str],
+        typer.Option("--spine", help="The spine: a .parquet/.csv file, or a dbt model or relation name."),
+    ] = None,
+    spine_sql: Annotated[Optional[str], typer.Option("--spine-sql", help="The spine as a SQL query.")] = None,
+    timestamp_column: Annotated[
+        str, typer.Option("--timestamp-column", help="The spine column holding each row's point in time.")
+    ] = "event_timestamp",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the rows to this .parquet or .csv file.")] = None,
+    output_table: Annotated[
+        Optional[str], typer.Option("--output-table", help="Create (or replace) this warehouse table with the rows.")
+    ] = None,
+    full_names: Annotated[bool, typer.Option("--full-names", help="Name feature columns view__feature.")] = False,
+    as_of: Annotated[
+        str,
+        typer.Option("--as-of", help="knowledge: honour created_at (no leakage); event-time: ignore it."),
+    ] = "knowledge",
+    sql: Annotated[bool, typer.Option("--sql", help="Print the query instead of running it.")] = False,
+    dialect: Annotated[
+        Optional[str], typer.Option("--dialect", help="With --sql: duckdb, postgres, snowflake, bigquery, spark or trino.")
+    ] = None,
+    json: Json = False,
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: TargetName = None,
+    debug: Debug = False,
+) -> None:
+    """Join features to a spine of labelled events, point-in-time correct.
+
+    Example: fs training-set --spine flight_delay_labels --features flight_delay_model -o train.parquet
+    """
+    from featurestore.errors import UsageError
+
+    store = _store(project_dir, profiles_dir, target, debug)
+    names = [name.strip() for name in features.split(",") if name.strip()]
+    options = dict(spine_sql=spine_sql, timestamp_column=timestamp_column, full_names=full_names, as_of=as_of)
+    if sql:
+        store.console.print(store.training_set_sql(spine, names, dialect=dialect, **options))
+        return
+    if dialect:
+        raise UsageError("--dialect goes with --sql; a training set runs on the target's warehouse")
+    if output is None and output_table is None:
+        raise UsageError("say where the rows go: --output FILE (.parquet/.csv), --output-table NAME, or --sql")
+    result = store.training_set(spine, names, output=output, output_table=output_table, **options)
+    if json:
+        store.console.json(result.summary.to_dict())
+    else:
+        store.console.print(result.summary.line())
+
+
 @app.command("build")
 def build(
     select: Annotated[Optional[str], typer.Option("--select", "-s", help="dbt node selection.")] = None,
@@ -122,6 +178,108 @@ def build(
     Example: fs build --select route_daily
     """
     _store(project_dir, profiles_dir, target, debug).build(select)
+
+
+RedisUrl = Annotated[
+    Optional[str],
+    typer.Option(
+        "--redis-url",
+        help="Redis URL (default: $FS_REDIS_URL, else online.redis_url in feature_store.yml, "
+        "else a redis-server fs starts for the project on .fs/redis.sock).",
+    ),
+]
+
+
+@app.command("sync")
+def sync(
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every view into a fresh keyspace, then switch readers to it.")] = False,
+    view: Annotated[Optional[list[str]], typer.Option("--view", help="Sync only this view (repeatable).")] = None,
+    redis_url: RedisUrl = None,
+    json: Json = False,
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: TargetName = None,
+    debug: Debug = False,
+) -> None:
+    """Copy the latest value of every online feature from the warehouse to Redis.
+
+    Incremental by default: only rows written since the last sync. Exit codes for cron are
+    listed in docs/cli.md.
+
+    Example: fs sync --json
+    """
+    from featurestore import online_view
+
+    store = _store(project_dir, profiles_dir, target, debug)
+    online_view.show_sync(store.sync(full=full, views=view, redis_url=redis_url), store.console, as_json=json)
+
+
+@app.command("get")
+def get(
+    features: Annotated[list[str], typer.Argument(help="view:feature, view:* or feature-service names.")],
+    entity: Annotated[
+        list[str],
+        typer.Option("--entity", "-e", help="A join key and its value, key=value; repeat for each key. "
+                     "key=v1,v2 asks for several entities at once."),
+    ],
+    redis_url: RedisUrl = None,
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: TargetName = None,
+    debug: Debug = False,
+) -> None:
+    """Print the online values of features for an entity, as JSON, with a status for each.
+
+    Example: fs get weather_hourly:origin__temp_f carrier_daily:* --entity origin=JFK --entity carrier=UA
+    """
+    from featurestore import online_view
+
+    store = _store(project_dir, profiles_dir, target, debug)
+    result = store.get_online_features(_entity_rows(entity), features, redis_url=redis_url)
+    online_view.show_online_features(result, store.console)
+
+
+def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
+    """`["origin=JFK,LGA", "carrier=UA"]` -> one row per value; a single value is shared."""
+    from featurestore.errors import UsageError
+
+    columns: dict[str, list[str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--entity '{pair}' is not key=value (for example --entity carrier=UA)")
+        if key.strip() in columns:
+            raise UsageError(f"--entity gives '{key.strip()}' twice; list several values as {key.strip()}=a,b")
+        columns[key.strip()] = value.split(",")
+    count = max(len(values) for values in columns.values())
+    uneven = [k for k, values in columns.items() if len(values) not in (1, count)]
+    if uneven:
+        raise UsageError(f"--entity {uneven[0]} has {len(columns[uneven[0]])} values, others {count}; give each key one value or {count}")
+    return [{k: values[i % len(values)] for k, values in columns.items()} for i in range(count)]
+
+
+@app.command("verify-online")
+def verify_online(
+    sample: Annotated[
+        Optional[int], typer.Option("--sample", min=1, help="Check this many random entities per view (default: all).")
+    ] = None,
+    redis_url: RedisUrl = None,
+    json: Json = False,
+    project_dir: ProjectDir = None,
+    profiles_dir: ProfilesDir = None,
+    target: TargetName = None,
+    debug: Debug = False,
+) -> None:
+    """Compare Redis with the warehouse's latest values now; list mismatches, exit 7 on any.
+
+    Example: fs verify-online --sample 1000
+    """
+    from featurestore import online_view
+
+    store = _store(project_dir, profiles_dir, target, debug)
+    report = store.verify_online(sample=sample, redis_url=redis_url)
+    online_view.show_verify(report, store.console, as_json=json)
+    report.raise_if_mismatched()
 
 
 def main(argv: list[str] | None = None) -> None:

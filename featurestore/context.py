@@ -9,12 +9,21 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
 from featurestore.catalog import Catalog
 from featurestore.console import Console
 from featurestore.dbt_runner import run_dbt
 from featurestore.manifest import load_manifest
 from featurestore.profiles import Target, load_target
 from featurestore.project import Project, load_project
+
+if TYPE_CHECKING:
+    from featurestore.training_set import TrainingSet
+    from featurestore.online.reader import OnlineFeatures, OnlineReader
+    from featurestore.sync import SyncSummary
+    from featurestore.verify import VerifyReport
 
 
 class FeatureStore:
@@ -50,8 +59,129 @@ class FeatureStore:
         frozen = self.project.settings.reference_time
         return frozen or datetime.now(timezone.utc).replace(tzinfo=None)
 
+    def training_set(
+        self,
+        spine: Any = None,
+        features: Sequence[str] = (),
+        *,
+        spine_sql: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        full_names: bool = False,
+        as_of: str = "knowledge",
+        output: str | os.PathLike | None = None,
+        output_table: str | None = None,
+    ) -> "TrainingSet":
+        """A point-in-time-correct training set: every spine row, in order, with each
+        feature as it was known at the row's timestamp.
+
+        `spine` is a parquet/CSV path, a dbt model or relation name, or a pandas/polars/Arrow
+        frame (or use `spine_sql`); `features` holds `view:feature`, `view:*` or feature
+        service names. With `output` (.parquet/.csv) or `output_table` the rows go there;
+        otherwise the result holds them (`.to_pandas()`, `.to_arrow()`).
+
+        >>> store = FeatureStore(project_dir=".")                              # doctest: +SKIP
+        >>> frame = store.training_set("flight_delay_labels", ["flight_delay_model"]).to_pandas()  # doctest: +SKIP
+        """
+        from featurestore.spine import spine_input
+        from featurestore.training_set import TrainingSetRequest, run_training_set
+        from featurestore.warehouse import connect
+
+        request = TrainingSetRequest(
+            spine=spine_input(spine, spine_sql, timestamp_column),
+            features=tuple(features),
+            full_names=full_names,
+            as_of=as_of,
+            output_path=Path(output).expanduser().resolve() if output is not None else None,
+            output_table=output_table,
+        )
+        catalog = self.catalog()
+        with connect(self.target, read_only=output_table is None) as warehouse:
+            return run_training_set(request, catalog, warehouse, self.console)
+
+    def training_set_sql(
+        self,
+        spine: Any = None,
+        features: Sequence[str] = (),
+        *,
+        spine_sql: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        full_names: bool = False,
+        as_of: str = "knowledge",
+        dialect: str | None = None,
+    ) -> str:
+        """The training-set query as SQL text for `dialect` (default: the target's)."""
+        from featurestore.query import render
+        from featurestore.spine import spine_input
+        from featurestore.training_set import TrainingSetRequest, plan_training_set
+        from featurestore.warehouse import connect
+
+        dialect = dialect or self.target.dialect
+        request = TrainingSetRequest(
+            spine=spine_input(spine, spine_sql, timestamp_column),
+            features=tuple(features),
+            full_names=full_names,
+            as_of=as_of,
+        )
+        catalog = self.catalog()
+        with connect(self.target) as warehouse:
+            # A file spine for another dialect is described, not uploaded: it would be a
+            # temporary table there.
+            usable = warehouse if warehouse.dialect == dialect or request.spine.path is None else None
+            plan = plan_training_set(request, catalog, usable, dialect)
+        return render(plan.expression, dialect, pretty=True)
+
     def build(self, select: str | None = None) -> None:
         """Run `dbt build` (models and their data tests) for the target."""
         command = ["build", *(["--select", select] if select else [])]
         run_dbt(self.project, command, self.target.name, self.console, stream=self.console.verbose)
         self._catalog = None
+
+    # -- the online store (Redis) ------------------------------------------------------------
+    _online_readers: dict[str | None, "OnlineReader"] | None = None
+
+    def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
+        """Copy the latest value of each entity of each online view to Redis.
+
+        Incremental unless `full` (rows written since the view's watermark); `views` limits it
+        to some views; `redis_url` overrides FS_REDIS_URL and feature_store.yml. See
+        docs/online-store.md.
+
+        >>> FeatureStore(project_dir=".").sync().to_dict()["keys_written"]   # doctest: +SKIP
+        4231
+        """
+        from featurestore.online.connection import locate
+        from featurestore.sync import run_sync
+
+        location = locate(self.project, redis_url)
+        return run_sync(self.catalog(), self.target, location, self.console, self.now, full=full, view_names=views)
+
+    def get_online_features(
+        self, entity_rows: Sequence[dict[str, Any]], features: Sequence[str], redis_url: str | None = None
+    ) -> "OnlineFeatures":
+        """The latest values of `features` (view:feature, view:* or feature services) for each
+        entity row (a mapping of join key -> value), each with a status: present, missing or
+        expired. One server call for all rows and views.
+
+        >>> store.get_online_features([{"carrier": "UA"}], ["carrier_daily:*"]).to_dict()  # doctest: +SKIP
+        """
+        return self._online_reader(redis_url).read(self.catalog().resolve(features), entity_rows, self.now())
+
+    def verify_online(self, sample: int | None = None, redis_url: str | None = None) -> "VerifyReport":
+        """Compare Redis with the warehouse's latest values at `now()` (ttl applied), for every
+        entity or a random `sample` per view; the report lists each mismatch."""
+        from featurestore.verify import verify_views
+
+        reader = self._online_reader(redis_url)
+        return verify_views(self.catalog(), self.target, reader.location, reader, self.now, sample)
+
+    def _online_reader(self, redis_url: str | None) -> "OnlineReader":
+        """One reader, with its connection pool, per Redis URL for the life of the store."""
+        if self._online_readers is None:
+            self._online_readers = {}
+        if redis_url not in self._online_readers:
+            from featurestore.online.connection import locate, open_client
+            from featurestore.online.reader import OnlineReader
+
+            location = locate(self.project, redis_url)
+            self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1, dedicated=True), location)
+        return self._online_readers[redis_url]

@@ -97,14 +97,33 @@ class OnlineStoreError(FeatureStoreError):
 
     exit_code = EXIT_ONLINE
 
+    def __init__(self, url: str, problem: str, hint: str = ""):
+        self.url = url
+        self.problem = problem
+        self.hint = hint
+        super().__init__(problem + (f"; {hint}" if hint else ""))
+
 
 class SyncLockedError(FeatureStoreError):
     """Another sync of the same project is running."""
 
     exit_code = EXIT_LOCKED
 
+    def __init__(self, lock_key: str, holder: str, problem: str, hint: str):
+        self.lock_key = lock_key
+        self.holder = holder
+        super().__init__(f"{problem} (lock {lock_key}, held by {holder}); {hint}")
+
 
 class MismatchError(FeatureStoreError):
     """The online store disagrees with the warehouse."""
 
     exit_code = EXIT_MISMATCH
+
+    def __init__(self, count: int, views: Iterable[str]):
+        self.count = count
+        self.views = sorted(set(views))
+        super().__init__(
+            f"{count} mismatch{'es' if count != 1 else ''} between Redis and the warehouse in "
+            f"{', '.join(self.views)}; run fs sync (or fs sync --full) and check again"
+        )

@@ -19,6 +19,7 @@ from featurestore.errors import UsageError
 
 # Internal column names carry this prefix so they never collide with a user's column.
 INTERNAL = "__fs_"
+WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
 
 
 def identifier(name: str) -> exp.Identifier:
@@ -55,8 +56,12 @@ def knowledge_time(view: FeatureView) -> exp.Expression:
 def tie_break_order(view: FeatureView, features: Sequence[str]) -> list[exp.Ordered]:
     """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
     in both - the greatest feature values in column order (nulls last), so that every engine
-    picks the same row."""
-    keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in features]]
+    picks the same row. A view dbt tests for one row per key and timestamp has no ties: its
+    timestamp alone orders it."""
+    if view.rows_unique_by_test:
+        keys = [column(view.timestamp)]
+    else:
+        keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in features]]
     return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
 
 
@@ -66,6 +71,7 @@ def latest_values_expression(
     as_of: datetime,
     written_after: datetime | None = None,
     respect_created_at: bool = True,
+    with_watermark: bool = False,
 ) -> exp.Select:
     """One row per entity of `view`: the row a training set at `as_of` would use.
 
@@ -75,6 +81,10 @@ def latest_values_expression(
 
     With `written_after`, only rows written later count (by created_at, or by the timestamp
     for views without one): the latest of the *new* rows, for an incremental sync.
+
+    With `with_watermark`, every row also carries `WATERMARK`: the greatest knowledge time
+    of all the rows considered, not only of the latest ones - where the next incremental
+    sync starts.
 
     >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
     """
@@ -94,6 +104,9 @@ def latest_values_expression(
         .from_(relation_table(view))
         .where(exp.and_(*conditions))
     )
+    if with_watermark:
+        ranked = ranked.select(exp.alias_(exp.Window(this=exp.Max(this=knowledge_time(view))), identifier(WATERMARK)))
+        keep = [*keep, WATERMARK]
     return _first_ranked(ranked, keep)
 
 

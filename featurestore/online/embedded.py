@@ -1,0 +1,96 @@
+"""A redis-server of the project's own, for when no Redis URL is configured.
+
+fs starts `redis-server` from PATH, listening only on a unix socket in the project's `.fs/`
+folder (git ignores it), and leaves it running so that `fs get` and model services in other
+processes read what `fs sync` wrote. It keeps nothing on disk: after a restart the first
+sync finds no watermark and rebuilds everything. Stop it with
+`redis-cli -s .fs/redis.sock shutdown`. Why this and not an in-process fake: the online store
+must behave exactly as the real one (Lua scripts, expiry, pipelining), and one server shared
+by the project's processes is what a deployment has too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from featurestore.errors import OnlineStoreError
+
+FOLDER = ".fs"
+START_SECONDS = 10
+# A unix socket path longer than this does not fit in sockaddr_un on Linux and macOS.
+MAX_SOCKET_PATH = 100
+
+
+def socket_path(project_root: Path) -> Path:
+    path = project_root / FOLDER / "redis.sock"
+    if len(str(path)) <= MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha1(str(project_root).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"fs-redis-{digest}.sock"
+
+
+def embedded_redis_url(project_root: Path) -> str:
+    """`unix://...` of the project's server, started first if it is not running."""
+    import fcntl
+
+    folder = project_root / FOLDER
+    folder.mkdir(exist_ok=True)
+    sock = socket_path(project_root)
+    # redis-server takes over a socket path even when another server listens on it, so
+    # "is one running? if not, start one" must not run twice at once.
+    with open(folder / "redis.start.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not _answers(sock):
+            _start(folder, sock)
+    return f"unix://{sock}"
+
+
+def _start(folder: Path, sock: Path) -> None:
+    server = shutil.which("redis-server")
+    if server is None:
+        raise OnlineStoreError(
+            "",
+            "no Redis is configured (--redis-url, FS_REDIS_URL or online.redis_url in "
+            "feature_store.yml) and there is no redis-server on PATH to start one for the project",
+            "install Redis (apt install redis-server, brew install redis) or point fs at a server",
+        )
+    args = [
+        server,
+        "--port", "0",
+        "--unixsocket", str(sock),
+        "--unixsocketperm", "700",
+        "--daemonize", "yes",
+        "--pidfile", str(folder / "redis.pid"),
+        "--logfile", str(folder / "redis.log"),
+        "--dir", str(folder),
+        "--save", "",
+        "--appendonly", "no",
+    ]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True)
+    deadline = time.monotonic() + START_SECONDS
+    while result.returncode == 0 and time.monotonic() < deadline:
+        if _answers(sock):
+            return
+        time.sleep(0.05)
+    raise OnlineStoreError(
+        f"unix://{sock}",
+        f"redis-server did not start on {sock}: {(result.stderr or result.stdout).strip() or 'no answer'}",
+        f"see {folder / 'redis.log'}",
+    )
+
+
+def _answers(sock: Path) -> bool:
+    import redis
+
+    if not sock.exists():
+        return False
+    try:
+        with redis.Redis(unix_socket_path=str(sock), socket_timeout=1, socket_connect_timeout=1) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False

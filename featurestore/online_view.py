@@ -1,0 +1,63 @@
+"""How the online store's results are shown: sync summaries, online reads, parity reports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from featurestore.console import Console
+
+if TYPE_CHECKING:
+    from featurestore.online.reader import OnlineFeatures
+    from featurestore.sync import SyncSummary
+    from featurestore.verify import VerifyReport
+
+SHOWN_MISMATCHES = 50
+
+
+def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
+    """The `--json` document, or one closing line on a terminal (nothing in cron)."""
+    if as_json:
+        console.json(summary.to_dict())
+        return
+    console.info(
+        f"synced {len(summary.views)} views to {summary.redis} ({summary.key_prefix}): "
+        f"{summary.total('rows_read')} rows read, {summary.total('keys_written')} keys written, "
+        f"{summary.total('skipped_older')} skipped as older, {summary.total('expired')} expired, "
+        f"in {summary.seconds:.1f} s"
+    )
+
+
+def show_online_features(features: "OnlineFeatures", console: Console) -> None:
+    console.json(features.to_dict())
+
+
+def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None:
+    if as_json:
+        console.json(report.to_dict())
+        return
+    checked = sum(report.checked.values())
+    scope = f"{checked} entities of {len(report.checked)} views" + (f" (sample of {report.sample} per view)" if report.sample else "")
+    if not report.mismatches:
+        console.print(f"Redis agrees with the warehouse at {report.now.isoformat()}: {scope} checked")
+        return
+    rows = [
+        (m.view, _entity(m.entity), m.problem, m.feature or "", _value(m.online), _value(m.warehouse))
+        for m in report.mismatches[:SHOWN_MISMATCHES]
+    ]
+    console.table(
+        ["view", "entity", "problem", "feature", "online", "warehouse"],
+        rows,
+        title=f"{len(report.mismatches)} mismatches at {report.now.isoformat()}, {scope} checked",
+    )
+    if len(report.mismatches) > SHOWN_MISMATCHES:
+        console.print(f"... and {len(report.mismatches) - SHOWN_MISMATCHES} more (--json lists them all)")
+
+
+def _entity(entity: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in entity.items())
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    return value.isoformat() if hasattr(value, "isoformat") else repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,281 @@
+"""`fs sync`: the latest row of every entity of every online view, from the warehouse to Redis.
+
+For each view: read its state in Redis (featurestore.online.state); choose a full or an
+incremental sync; stream the latest rows (query.latest_values_expression at the project's
+"now", since the watermark when incremental); drop rows with a null join key and rows already
+past their ttl; write the rest with the server-checked script (featurestore.online.writer);
+and only then record the watermark - for a full sync, in the same step that switches readers
+to the freshly written generation, whose predecessor is then deleted.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+
+from featurestore.catalog import Catalog, FeatureView
+from featurestore.console import Console
+from featurestore.errors import UsageError
+from featurestore.online.connection import OnlineLocation, online_errors, open_client
+from featurestore.online.layout import ViewSchema, encode_rows
+from featurestore.online.lock import SyncLock
+from featurestore.online.state import ViewState, begin_generation, read_state, record_sync, remove_generations
+from featurestore.online.writer import ViewWriter
+from featurestore.profiles import Target
+from featurestore.query import WATERMARK, column, latest_values_expression, relation_table, render
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import redis
+
+    from featurestore.warehouse import Warehouse
+
+FULL, INCREMENTAL = "full", "incremental"
+REBATCH_ROWS = 20_000
+
+
+@dataclass
+class ViewSyncResult:
+    """What one view's sync did."""
+
+    view: str
+    mode: str
+    reason: str
+    generation: int
+    rows_read: int = 0
+    """Latest rows read from the warehouse (one per entity with new rows)."""
+    keys_written: int = 0
+    skipped_older: int = 0
+    """Rows not written because Redis already held a newer one."""
+    expired: int = 0
+    """Rows not written because their ttl had passed at the project's "now"."""
+    null_keys: int = 0
+    """Rows not written because a join key is null (no key to serve them under)."""
+    removed_keys: int = 0
+    """Keys of older generations deleted after a full sync."""
+    watermark: datetime | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "view": self.view,
+            "mode": self.mode,
+            "reason": self.reason,
+            "generation": self.generation,
+            "rows_read": self.rows_read,
+            "keys_written": self.keys_written,
+            "skipped_older": self.skipped_older,
+            "expired": self.expired,
+            "null_keys": self.null_keys,
+            "removed_keys": self.removed_keys,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def line(self) -> str:
+        return (
+            f"{self.view}: {self.mode} ({self.reason}), generation {self.generation}: {self.rows_read} rows "
+            f"read, {self.keys_written} keys written, {self.skipped_older} skipped as older, "
+            f"{self.expired} expired, in {self.seconds:.1f} s"
+        )
+
+
+@dataclass
+class SyncSummary:
+    """What `fs sync` did, per view and in total; `to_dict()` is the `--json` document."""
+
+    redis: str
+    key_prefix: str
+    views: list[ViewSyncResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, name: str) -> int:
+        return sum(getattr(v, name) for v in self.views)
+
+    def to_dict(self) -> dict:
+        totals = ("rows_read", "keys_written", "skipped_older", "expired", "null_keys")
+        return {
+            "redis": self.redis,
+            "key_prefix": self.key_prefix,
+            **{name: self.total(name) for name in totals},
+            "seconds": round(self.seconds, 3),
+            "views": [v.to_dict() for v in self.views],
+        }
+
+
+def online_views(catalog: Catalog, names: Sequence[str] | None) -> list[FeatureView]:
+    """The views to sync: those named (each must be online), else every online view."""
+    if not names:
+        return [view for view in catalog if view.online]
+    views = [catalog.view(name) for name in dict.fromkeys(names)]
+    for view in views:
+        if not view.online:
+            raise UsageError(
+                f"view '{view.name}' is not synced to Redis (online: false in {view.yaml_path}); "
+                f"online views: {', '.join(v.name for v in catalog if v.online) or 'none'}"
+            )
+    return views
+
+
+def run_sync(
+    catalog: Catalog,
+    target: Target,
+    location: OnlineLocation,
+    console: Console,
+    clock: Callable[[], datetime],
+    full: bool = False,
+    view_names: Sequence[str] | None = None,
+) -> SyncSummary:
+    from featurestore.warehouse import connect
+
+    views = online_views(catalog, view_names)
+    started = time.perf_counter()
+    summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
+    # No retries: a broken connection fails the sync, and the next run finishes the work.
+    client = open_client(location, retries=0, name=f"fs-sync:{location.keyspace.prefix}")
+    try:
+        with online_errors(location, "taking the sync lock"), SyncLock(client, location.keyspace.lock_key()) as lock:
+            with connect(target) as warehouse:
+                for view in views:
+                    result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                    summary.views.append(result)
+                    console.info(result.line())
+    finally:
+        client.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _sync_view(
+    view: FeatureView,
+    client: "redis.Redis",
+    location: OnlineLocation,
+    warehouse: "Warehouse",
+    lock: SyncLock,
+    console: Console,
+    clock: Callable[[], datetime],
+    full: bool,
+) -> ViewSyncResult:
+    started = time.perf_counter()
+    keyspace = location.keyspace
+    hint = "its watermark was not advanced, so the next fs sync finishes the work"
+    with online_errors(location, f"syncing view '{view.name}'", hint):
+        state = read_state(client, keyspace, view.name)
+        if state.pending_generation is not None:  # left behind by a failed full sync
+            remove_generations(client, keyspace, view.name, [state.pending_generation])
+        schema = ViewSchema.of_view(view, _column_types(warehouse, view))
+        mode, reason = _choose_mode(state, schema, full)
+        if mode == FULL:
+            result = ViewSyncResult(view.name, mode, reason, begin_generation(client, keyspace, view.name))
+        else:
+            result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
+        latest = latest_values_expression(
+            view, view.feature_names, clock(), written_after=result.watermark, with_watermark=True
+        )
+        base = keyspace.entity_base(view.name, result.generation)
+        with console.progress(f"{view.name}: {mode} sync") as advance:
+
+            def after_round_trip(rows: int) -> None:
+                lock.check()
+                advance(rows)
+
+            writer = ViewWriter(client, schema, after_round_trip)
+            for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
+                _write_batch(batch, view, schema, base, writer, result, clock())
+        result.keys_written, result.skipped_older = writer.written, writer.skipped_older
+        record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark)
+        if mode == FULL:
+            result.removed_keys = remove_generations(client, keyspace, view.name, [state.generation])
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[str, str]:
+    if full:
+        return FULL, "--full"
+    if state.generation is None:
+        return FULL, "no earlier sync in this Redis"
+    if state.schema != schema:
+        return FULL, "its columns or types changed since the last sync"
+    return INCREMENTAL, "rows written after the watermark" if state.watermark else "no watermark yet"
+
+
+def _column_types(warehouse: "Warehouse", view: FeatureView) -> dict[str, "pa.DataType"]:
+    """The Arrow type of each column the sync reads, from a query that returns no rows."""
+    from sqlglot import exp
+
+    columns = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *view.feature_names]
+    probe = exp.select(*[column(c) for c in columns]).from_(relation_table(view)).limit(0)
+    reader = warehouse.stream_arrow(render(probe, warehouse.dialect))
+    reader.read_all()  # ends the query (a server-side cursor on some engines)
+    return {f.name: f.type for f in reader.schema}
+
+
+def rebatched(batches: Iterable["pa.RecordBatch"], rows: int = REBATCH_ROWS) -> Iterator["pa.RecordBatch"]:
+    """The same rows in batches of at least `rows` (but the last): engines hand out the
+    few rows left after the latest-row filter in many tiny batches."""
+    import pyarrow as pa
+
+    pending, count = [], 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.concat_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.concat_batches(pending)
+
+
+def _write_batch(
+    batch: "pa.RecordBatch",
+    view: FeatureView,
+    schema: ViewSchema,
+    base: str,
+    writer: ViewWriter,
+    result: ViewSyncResult,
+    now: datetime,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    result.rows_read += batch.num_rows
+    if batch.num_rows == 0:
+        return
+    newest = pc.max(batch[WATERMARK].cast(pa.timestamp("us"))).as_py()
+    result.watermark = max(filter(None, [result.watermark, newest]), default=None)
+
+    rows = batch.filter(functools.reduce(pc.and_, [pc.is_valid(batch[k]) for k in view.join_keys]))
+    result.null_keys += batch.num_rows - rows.num_rows
+    lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, now)
+    if alive is not None:
+        result.expired += rows.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
+        rows, lifetimes = rows.filter(alive), lifetimes.filter(alive)
+    if rows.num_rows:
+        writer.write(encode_rows(rows, schema, base, lifetimes))
+
+
+def remaining_lifetimes_ms(
+    timestamps: "pa.Array", ttl: timedelta | None, now: datetime
+) -> tuple["pa.Array", "pa.Array | None"]:
+    """Per row, how long its key should live in ms (0 = forever), and which rows are still
+    valid at `now` (None when the view has no ttl).
+
+    A row is valid while `timestamp + ttl >= now`, as in a training set; Redis counts the
+    lifetime on its own clock from the moment of writing, so with the project's frozen clock
+    the key lives (timestamp + ttl) - now from then.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if ttl is None:
+        return pa.array([0] * len(timestamps), pa.int64()), None
+    micros = timestamps.cast(pa.timestamp("us")).cast(pa.int64())
+    now_us = int((now - datetime(1970, 1, 1)) / timedelta(microseconds=1))
+    remaining = pc.subtract(pc.add(micros, ttl // timedelta(microseconds=1)), now_us)
+    alive = pc.greater_equal(remaining, 0)
+    lifetimes = pc.max_element_wise(pc.divide(pc.add(remaining, 999), 1000), 1)
+    return lifetimes, alive

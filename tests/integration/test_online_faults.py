@@ -1,0 +1,170 @@
+"""Faults against the real Redis: unreachable, connection lost mid-sync, two syncs at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, SyncLockedError
+from featurestore.online import writer
+from featurestore.online.lock import SyncLock
+from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+ENTITIES = 3000
+
+
+def many_rows(day: int, orders: int) -> list[dict]:
+    return [row(f"c{i:05d}", day, orders=orders) for i in range(ENTITIES)]
+
+
+def kill_sync_connection_after(monkeypatch, online, round_trips: int) -> list[int]:
+    """Once `round_trips` round trips succeeded, CLIENT KILL the sync's connection from
+    another connection right after the next round trip has checked it out of the pool (an
+    idle connection killed earlier would just be replaced by a new one)."""
+    monkeypatch.setattr(writer.ViewWriter, "rows_per_call", 100)
+    monkeypatch.setattr(writer.ViewWriter, "calls_per_round_trip", 2)
+    sent: list[int] = []
+    original = writer.ViewWriter._send
+
+    def send(self, pipe, rows):
+        if len(sent) == round_trips:
+            pool = self.client.connection_pool
+            checkout = pool.get_connection
+
+            def get_connection(*args, **kwargs):
+                connection = checkout(*args, **kwargs)
+                pool.get_connection = checkout
+                for client in online.client.client_list():
+                    if client["name"] == f"fs-sync:{online.prefix}" and client["cmd"] == "evalsha":
+                        online.client.client_kill_filter(_id=client["id"])
+                return connection
+
+            pool.get_connection = get_connection
+        sent.append(rows)
+        original(self, pipe, rows)
+
+    monkeypatch.setattr(writer.ViewWriter, "_send", send)
+    return sent
+
+
+def test_unreachable_redis_is_one_clear_line_and_nothing_is_written(tiny, online, cli, monkeypatch):
+    tiny.set_rows([row("c1", 20)])
+    code, out, err = cli("sync", "--redis-url", "redis://127.0.0.1:1/0", "--project-dir", str(tiny.root))
+    assert (code, out) == (EXIT_ONLINE, "")
+    assert err == (
+        "error: cannot reach Redis at redis://127.0.0.1:1/0 (from --redis-url) while connecting: "
+        "Error 111 connecting to 127.0.0.1:1. Connection refused.; start it, or point fs at "
+        "another with --redis-url or FS_REDIS_URL\n"
+    )
+    monkeypatch.setenv("FS_REDIS_URL", "redis://:secret@127.0.0.1:1/0")
+    code, _, err = cli("get", f"{TINY_VIEW}:orders", "-e", "customer_id=c1", "--project-dir", str(tiny.root))
+    assert code == EXIT_ONLINE
+    assert err.startswith("error: cannot reach Redis at redis://:***@127.0.0.1:1/0 (from FS_REDIS_URL) while connecting")
+    assert online.keys() == []
+    code, _, err = cli("sync", "--redis-url", "localhost:6379", "--project-dir", str(tiny.root))
+    assert (code, err) == (
+        EXIT_USAGE,
+        "error: --redis-url 'localhost:6379' is not a Redis URL (valid: redis://host:port/db, "
+        "rediss://... for TLS, unix:///path/to/redis.sock)\n",
+    )
+
+
+def test_connection_lost_on_the_first_sync_leaves_no_watermark_and_the_next_run_converges(
+    tiny, online, cli, monkeypatch
+):
+    tiny.set_rows(many_rows(20, orders=1))
+    sent = kill_sync_connection_after(monkeypatch, online, round_trips=3)
+    code, _, err = cli("sync", "--project-dir", str(tiny.root))
+    assert code == EXIT_ONLINE
+    assert err.startswith(f"error: lost the connection to Redis at redis://127.0.0.1:6379/0 (from FS_REDIS_URL) while syncing view '{TINY_VIEW}': ")
+    assert err.endswith("; its watermark was not advanced, so the next fs sync finishes the work\n")
+    assert len(sent) == 4  # the fourth round trip failed
+    meta = online.meta(TINY_VIEW)
+    assert "generation" not in meta and "watermark" not in meta and meta["pending_generation"] == "1"
+    assert 0 < len(online.entity_keys(TINY_VIEW)) < ENTITIES  # half-written, and invisible to readers
+    assert online.client.get(f"{online.prefix}:sync-lock") is None  # released on the way out
+
+    store = tiny.store()
+    result = store.sync().views[0]
+    assert (result.mode, result.generation, result.keys_written) == ("full", 2, ENTITIES)
+    assert len(online.entity_keys(TINY_VIEW)) == ENTITIES  # the broken generation 1 is gone
+    assert all(":gen2:" in key for key in online.entity_keys(TINY_VIEW))
+    assert "pending_generation" not in online.meta(TINY_VIEW)
+    assert store.verify_online().mismatches == []
+
+
+def test_connection_lost_during_an_incremental_sync_keeps_the_watermark(tiny, online, monkeypatch):
+    tiny.set_rows(many_rows(20, orders=1))
+    store = tiny.store()
+    store.sync()
+    watermark = online.meta(TINY_VIEW)["watermark"]
+    tiny.add_rows(many_rows(21, orders=2))
+    kill_sync_connection_after(monkeypatch, online, round_trips=2)
+    with pytest.raises(OnlineStoreError):
+        store.sync()
+    assert online.meta(TINY_VIEW)["watermark"] == watermark
+    stored = [online.client.hget(k, "orders") for k in online.entity_keys(TINY_VIEW)]
+    assert stored.count("2") > 0 and stored.count("1") > 0  # some rows made it, not all
+
+    result = store.sync().views[0]
+    assert (result.mode, result.rows_read, result.keys_written) == ("incremental", ENTITIES, ENTITIES)
+    assert {online.client.hget(k, "orders") for k in online.entity_keys(TINY_VIEW)} == {"2"}
+    assert online.meta(TINY_VIEW)["watermark"] == "2024-02-21T06:00:00.000000"
+    assert store.verify_online().mismatches == []
+
+
+def test_a_second_sync_refuses_while_one_runs(tiny, online, cli):
+    tiny.set_rows([row("c1", 20)])
+    with SyncLock(online.client, f"{online.prefix}:sync-lock"):  # a sync in another process
+        code, out, err = cli("sync", "--project-dir", str(tiny.root))
+        assert (code, out) == (EXIT_LOCKED, "")
+        assert err.startswith(f"error: another fs sync of this project is running (lock {online.prefix}:sync-lock, held by ")
+        assert " pid " in err and err.endswith("try again when it ends; if it died, its lock expires within 60 s\n")
+        assert online.entity_keys(TINY_VIEW) == []
+    code, _, _ = cli("sync", "--project-dir", str(tiny.root))
+    assert code == 0 and len(online.entity_keys(TINY_VIEW)) == 1
+
+
+def test_two_syncs_started_together_one_runs_one_refuses(tiny, online, monkeypatch):
+    tiny.set_rows(many_rows(20, orders=1))
+    started, release = threading.Event(), threading.Event()
+    original = writer.ViewWriter._send
+
+    def slow_send(self, pipe, rows):
+        started.set()
+        release.wait(10)
+        original(self, pipe, rows)
+
+    monkeypatch.setattr(writer.ViewWriter, "_send", slow_send)
+    outcome = {}
+
+    def first():
+        outcome["first"] = tiny.store().sync()
+
+    runner = threading.Thread(target=first)
+    runner.start()
+    assert started.wait(10)
+    with pytest.raises(SyncLockedError) as raised:
+        tiny.store().sync()
+    release.set()
+    runner.join(10)
+    assert raised.value.exit_code == EXIT_LOCKED and raised.value.lock_key == f"{online.prefix}:sync-lock"
+    assert outcome["first"].total("keys_written") == ENTITIES
+    assert online.client.get(f"{online.prefix}:sync-lock") is None
+
+
+def test_a_dead_holders_lock_expires_and_a_late_release_frees_nothing(online):
+    key = f"{online.prefix}:sync-lock"
+    online.client.set(key, "elsewhere pid 99 since 2024-03-01T00:00:00+00:00 token 00", px=500)  # it died
+    with pytest.raises(SyncLockedError) as raised:
+        SyncLock(online.client, key).__enter__()
+    assert raised.value.holder == "elsewhere pid 99 since 2024-03-01T00:00:00+00:00"
+    time.sleep(0.6)
+    with SyncLock(online.client, key) as lock:
+        assert online.client.get(key) == lock.value and 55_000 < online.client.pttl(key) <= 60_000
+        online.client.set(key, "a sync that took over an expired lock")
+    assert online.client.get(key) == "a sync that took over an expired lock"

@@ -1,0 +1,68 @@
+"""Sync from the real PostgreSQL: the same layout and values as from DuckDB."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import psycopg
+import pytest
+
+from featurestore import FeatureStore
+from tests.conftest import write_manifest_project
+from tests.manifests import manifest, model_node
+from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, online, row  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+CONNECTION = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+POSTGRES_TYPES = {"varchar": "varchar", "timestamp": "timestamp", "bigint": "bigint", "double": "double precision", "boolean": "boolean"}
+
+
+@pytest.fixture
+def postgres_project(tmp_path, online):
+    schema = f"fs_online_{uuid.uuid4().hex[:10]}"
+    node = model_node(TINY_VIEW, TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
+    node["database"], node["schema"] = "test", schema
+    write_manifest_project(tmp_path, manifest(node, adapter="postgres"))
+    (tmp_path / "profiles" / "profiles.yml").write_text(
+        "demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n"
+        f"      port: 5432\n      user: postgres\n      password: ''\n      dbname: test\n      schema: {schema}\n"
+    )
+    rows = [
+        row("c1", 20, orders=1),
+        row("c1", 28, orders=5, spend=0.1, active=False, tier=None),
+        row("odd:key", 27, orders=2**40, spend=1e-7),
+    ]
+    columns = ", ".join(f"{name} {POSTGRES_TYPES[kind]}" for name, kind in TINY_COLUMNS.items())
+    with psycopg.connect(CONNECTION, autocommit=True) as con:
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.{TINY_VIEW} ({columns})")
+        with con.cursor() as cursor:
+            cursor.executemany(
+                f"insert into {schema}.{TINY_VIEW} values ({', '.join(['%s'] * len(TINY_COLUMNS))})",
+                [[r[c] for c in TINY_COLUMNS] for r in rows],
+            )
+    yield tmp_path
+    with psycopg.connect(CONNECTION, autocommit=True) as con:
+        con.execute(f"drop schema {schema} cascade")
+
+
+def test_sync_from_postgres(postgres_project, online):
+    store = FeatureStore(project_dir=postgres_project)
+    store.now = lambda: TINY_NOW
+    summary = store.sync()
+    assert (summary.total("rows_read"), summary.total("keys_written")) == (2, 2)
+    assert online.entity(TINY_VIEW, "customer_id=c1") == {
+        "event_timestamp": "2024-02-28T00:00:00.000000",
+        "loaded_at": "2024-02-28T06:00:00.000000",
+        "orders": "5",
+        "spend": "0.1",
+        "active": "false",
+        "last_order_at": "2024-01-31T08:15:00.000000",
+    }
+    read = store.get_online_features([{"customer_id": "odd:key"}], [f"{TINY_VIEW}:orders", f"{TINY_VIEW}:spend"])
+    assert read.values == [[2**40, 1e-7]] and read.statuses == [["present", "present"]]
+    assert read.event_timestamps == [{TINY_VIEW: datetime(2024, 2, 27)}]
+    assert store.sync().views[0].mode == "incremental"
+    assert store.verify_online().mismatches == []
