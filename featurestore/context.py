@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.catalog import Catalog
@@ -82,17 +81,11 @@ class FeatureStore:
         >>> store = FeatureStore(project_dir=".")                              # doctest: +SKIP
         >>> frame = store.training_set("flight_delay_labels", ["flight_delay_model"]).to_pandas()  # doctest: +SKIP
         """
-        from featurestore.spine import spine_input
         from featurestore.training_set import TrainingSetRequest, run_training_set
         from featurestore.warehouse import connect
 
-        request = TrainingSetRequest(
-            spine=spine_input(spine, spine_sql, timestamp_column),
-            features=tuple(features),
-            full_names=full_names,
-            as_of=as_of,
-            output_path=Path(output).expanduser().resolve() if output is not None else None,
-            output_table=output_table,
+        request = TrainingSetRequest.of(
+            spine, features, spine_sql, timestamp_column, full_names, as_of, output, output_table
         )
         catalog = self.catalog()
         with connect(self.target, read_only=output_table is None) as warehouse:
@@ -111,17 +104,11 @@ class FeatureStore:
     ) -> str:
         """The training-set query as SQL text for `dialect` (default: the target's)."""
         from featurestore.query import render
-        from featurestore.spine import spine_input
         from featurestore.training_set import TrainingSetRequest, plan_training_set
         from featurestore.warehouse import connect
 
         dialect = dialect or self.target.dialect
-        request = TrainingSetRequest(
-            spine=spine_input(spine, spine_sql, timestamp_column),
-            features=tuple(features),
-            full_names=full_names,
-            as_of=as_of,
-        )
+        request = TrainingSetRequest.of(spine, features, spine_sql, timestamp_column, full_names, as_of)
         catalog = self.catalog()
         with connect(self.target) as warehouse:
             # A file spine for another dialect is described, not uploaded: it would be a

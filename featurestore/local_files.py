@@ -1,8 +1,10 @@
 """Reading the user's local parquet and CSV files with an in-process DuckDB: their column
 kinds, their rows, and their row and non-null counts (from parquet statistics when present).
 
-Nothing here touches the warehouse; this is how spine files are inspected and how the
-summary of a written training set is counted without reading it back into Python.
+This is how spine files are inspected and how the summary of a written training set is
+counted without reading it back into Python. Every function takes the DuckDB connection to
+use (`Warehouse.local_files_connection()`): a DuckDB warehouse lends its own, which saves
+starting a second database.
 """
 
 from __future__ import annotations
@@ -14,60 +16,52 @@ from featurestore.errors import UsageError
 from featurestore.warehouse import duckdb_column_kind
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 READERS = {"parquet": "read_parquet", "csv": "read_csv"}
 
 
-def _local():
-    import duckdb
-
-    connection = duckdb.connect()
-    connection.execute("set TimeZone = 'UTC'")
-    return connection
-
-
-def column_kinds(path: Path, file_format: str) -> dict[str, str]:
+def column_kinds(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> dict[str, str]:
     """Column name -> kind (timestamp, timestamptz, date, text or the type's name)."""
     import duckdb
 
     try:
-        with _local() as local:
-            rows = local.execute(f"describe select * from {READERS[file_format]}(?)", [str(path)]).fetchall()
+        rows = local.execute(f"describe select * from {READERS[file_format]}(?)", [str(path)]).fetchall()
     except duckdb.Error as error:
         raise UsageError(f"spine file {path} cannot be read as {file_format}: {_first_line(error)}") from None
     return {name: duckdb_column_kind(dtype) for name, dtype, *_ in rows}
 
 
-def read_table(path: Path, file_format: str) -> "pa.Table":
+def read_table(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> "pa.Table":
     import duckdb
 
     try:
-        with _local() as local:
-            return local.sql(f"select * from {READERS[file_format]}(?)", params=[str(path)]).to_arrow_table()
+        return local.sql(f"select * from {READERS[file_format]}(?)", params=[str(path)]).to_arrow_table()
     except duckdb.Error as error:
         raise UsageError(f"spine file {path} cannot be read as {file_format}: {_first_line(error)}") from None
 
 
-def row_and_value_counts(path: Path, file_format: str) -> tuple[int, dict[str, int]]:
+def row_and_value_counts(
+    local: "duckdb.DuckDBPyConnection", path: Path, file_format: str
+) -> tuple[int, dict[str, int]]:
     """Rows, and non-null values per column. Parquet files answer from their statistics."""
-    with _local() as local:
-        if file_format == "parquet":
-            stats = local.execute(
-                "select path_in_schema, sum(row_group_num_rows), sum(stats_null_count), "
-                "count(*) - count(stats_null_count) from parquet_metadata(?) group by path_in_schema",
-                [str(path)],
-            ).fetchall()
-            if stats and all(missing == 0 for *_, missing in stats):
-                rows = int(stats[0][1])
-                return rows, {name: rows - int(nulls) for name, _, nulls, _ in stats}
-            if not stats:  # an empty file has no row groups
-                names = [row[0] for row in local.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
-                return 0, dict.fromkeys(names, 0)
-        source = f"{READERS[file_format]}('{str(path).replace(chr(39), chr(39) * 2)}')"
-        names = [row[0] for row in local.execute(f"describe select * from {source}").fetchall()]
-        counted = "".join(f', count("{n}")' for n in names)
-        counts = local.execute(f"select count(*){counted} from {source}").fetchone()
+    if file_format == "parquet":
+        stats = local.execute(
+            "select path_in_schema, sum(row_group_num_rows), sum(stats_null_count), "
+            "count(*) - count(stats_null_count) from parquet_metadata(?) group by path_in_schema",
+            [str(path)],
+        ).fetchall()
+        if stats and all(missing == 0 for *_, missing in stats):
+            rows = int(stats[0][1])
+            return rows, {name: rows - int(nulls) for name, _, nulls, _ in stats}
+        if not stats:  # an empty file has no row groups
+            names = [row[0] for row in local.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
+            return 0, dict.fromkeys(names, 0)
+    source = f"{READERS[file_format]}('{str(path).replace(chr(39), chr(39) * 2)}')"
+    names = [row[0] for row in local.execute(f"describe select * from {source}").fetchall()]
+    counted = "".join(f', count("{n}")' for n in names)
+    counts = local.execute(f"select count(*){counted} from {source}").fetchone()
     return counts[0], dict(zip(names, counts[1:]))
 
 

@@ -130,13 +130,21 @@ def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
         if file_format == "parquet":
             arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
         source = exp.Table(this=exp.Anonymous(this=reader, expressions=arguments))
-        kinds = local_files.column_kinds(path, file_format)
+        local = warehouse.local_files_connection() if warehouse is not None else _scratch_duckdb()
+        kinds = local_files.column_kinds(local, path, file_format)
         return source, (column("file_row_number") if file_format == "parquet" else None), kinds
     # Other warehouses cannot read the user's local file: it travels as a temporary table.
-    table = _with_row_numbers(local_files.read_table(path, file_format))
+    local = warehouse.local_files_connection() if warehouse is not None else _scratch_duckdb()
+    table = _with_row_numbers(local_files.read_table(local, path, file_format))
     if warehouse is not None:
         warehouse.upload_temp_table(UPLOADED_SPINE, table)
     return exp.Table(this=identifier(UPLOADED_SPINE)), column(_ROW), _arrow_kinds(table)
+
+
+def _scratch_duckdb():
+    import duckdb
+
+    return duckdb.connect()
 
 
 def _arrow_kinds(table: "pa.Table") -> dict[str, str]:

@@ -11,7 +11,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -21,7 +21,7 @@ from featurestore.catalog import Catalog, FeatureSelection
 from featurestore.console import Console
 from featurestore.errors import UsageError, WarehouseError
 from featurestore.query import OutputFeature, SpineRelation, output_features, point_in_time_expression, render
-from featurestore.spine import SpineInput, resolve_spine
+from featurestore.spine import SpineInput, resolve_spine, spine_input
 from featurestore.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -50,6 +50,28 @@ class TrainingSetRequest:
             )
         if self.output_path is not None and self.output_table is not None:
             raise UsageError("give --output or --output-table, not both")
+
+    @classmethod
+    def of(
+        cls,
+        spine: Any,
+        features: Sequence[str],
+        spine_sql: str | None = None,
+        timestamp_column: str = "event_timestamp",
+        full_names: bool = False,
+        as_of: str = "knowledge",
+        output: str | os.PathLike | None = None,
+        output_table: str | None = None,
+    ) -> "TrainingSetRequest":
+        """A request from the arguments of FeatureStore.training_set (see there)."""
+        return cls(
+            spine=spine_input(spine, spine_sql, timestamp_column),
+            features=tuple(features),
+            full_names=full_names,
+            as_of=as_of,
+            output_path=Path(output).expanduser().resolve() if output is not None else None,
+            output_table=output_table,
+        )
 
 
 @dataclass
@@ -169,7 +191,7 @@ def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[s
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         warehouse.export(sql, str(partial), file_format)
-        counts = local_files.row_and_value_counts(partial, file_format)
+        counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ class Warehouse(ABC):
 
     def __init__(self, target: Target):
         self.target = target
+        self._local_files = None
 
     @abstractmethod
     def execute(self, sql: str, params: tuple | None = None) -> None: ...
@@ -71,6 +72,15 @@ class Warehouse(ABC):
     def keep_scan_order(self, keep: bool) -> None:
         """Whether results without ORDER BY must come in scan order (engines that can trade
         it for speed override this)."""
+
+    def local_files_connection(self):
+        """A DuckDB connection for reading the user's local files (see local_files)."""
+        if self._local_files is None:
+            import duckdb
+
+            self._local_files = duckdb.connect()
+            self._local_files.execute("set TimeZone = 'UTC'")
+        return self._local_files
 
     def export(self, sql: str, path: str, file_format: str) -> None:
         """Write a query's result to a parquet or CSV file, streaming batch by batch."""
@@ -172,6 +182,10 @@ class DuckDBWarehouse(Warehouse):
 
     def keep_scan_order(self, keep: bool) -> None:
         self.execute(f"set preserve_insertion_order = {'true' if keep else 'false'}")
+
+    def local_files_connection(self):
+        # DuckDB reads local files itself: no second database needed.
+        return self.connection
 
     def export(self, sql: str, path: str, file_format: str) -> None:
         # DuckDB writes the file itself, in parallel, without a trip through Python.
