@@ -160,29 +160,35 @@ def run_training_set(
 ) -> TrainingSet:
     started = time.perf_counter()
     plan = plan_training_set(request, catalog, warehouse, warehouse.dialect)
-    check_views_built(plan.selections, warehouse)
     sql = render(plan.expression, warehouse.dialect)
     # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
     # file's own, or one we assigned), the engine need not keep scan order anywhere else.
     warehouse.keep_scan_order(plan.spine.row_order is None)
     with console.progress("building the training set in the warehouse"):
-        if request.output_path is not None:
-            counts = _write_file(sql, request.output_path, warehouse)
-            output = str(request.output_path)
-            table = None
-        elif request.output_table is not None:
-            name = _qualified_table(request.output_table, warehouse)
-            warehouse.replace_table(name, sql)
-            counts = _counts_in_warehouse(name, plan.outputs, warehouse)
-            output = request.output_table
-            table = None
-        else:
-            table = warehouse.read_arrow(sql)
-            counts = (table.num_rows, {o.name: table.num_rows - table[o.name].null_count for o in plan.outputs})
-            output = None
+        try:
+            counts, output, table = _deliver(request, plan, sql, warehouse)
+        except WarehouseError:
+            # Say which view is not built (or out of date) rather than what the engine saw.
+            check_views_built(plan.selections, warehouse)
+            raise
     summary = _summary(counts, plan, time.perf_counter() - started, output)
     console.info(summary.line())
     return TrainingSet(summary=summary, table=table)
+
+
+def _deliver(
+    request: TrainingSetRequest, plan: Plan, sql: str, warehouse: Warehouse
+) -> tuple[tuple[int, dict[str, int]], str | None, "pa.Table | None"]:
+    """Run the query into the requested output: (row and value counts, where, the rows)."""
+    if request.output_path is not None:
+        return _write_file(sql, request.output_path, warehouse), str(request.output_path), None
+    if request.output_table is not None:
+        name = _qualified_table(request.output_table, warehouse)
+        warehouse.replace_table(name, sql)
+        return _counts_in_warehouse(name, plan.outputs, warehouse), request.output_table, None
+    table = warehouse.read_arrow(sql)
+    counts = (table.num_rows, {o.name: table.num_rows - table[o.name].null_count for o in plan.outputs})
+    return counts, None, table
 
 
 def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[str, int]]:
