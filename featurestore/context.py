@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.catalog import Catalog
 from featurestore.console import Console
-from featurestore.dbt_runner import run_dbt
 from featurestore.manifest import load_manifest
 from featurestore.profiles import Target, load_target
 from featurestore.project import Project, load_project
@@ -119,6 +118,8 @@ class FeatureStore:
 
     def build(self, select: str | None = None) -> None:
         """Run `dbt build` (models and their data tests) for the target."""
+        from featurestore.dbt_runner import run_dbt
+
         command = ["build", *(["--select", select] if select else [])]
         run_dbt(self.project, command, self.target.name, self.console, stream=self.console.verbose)
         self._catalog = None

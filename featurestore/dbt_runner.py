@@ -7,7 +7,6 @@ project root makes relative paths in profiles.yml (the DuckDB file) mean the sam
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from featurestore.console import Console
@@ -26,6 +25,8 @@ def run_dbt(
 
     With `stream`, dbt's output goes to the terminal as it runs (for long builds).
     """
+    import subprocess
+
     args = [
         sys.executable,
         "-m",

@@ -12,7 +12,6 @@ from pathlib import Path
 import yaml
 
 from featurestore.console import Console
-from featurestore.dbt_runner import run_dbt
 from featurestore.errors import ProjectError
 from featurestore.profiles import Target
 from featurestore.project import Project
@@ -36,6 +35,8 @@ def load_manifest(project: Project, target: Target, console: Console) -> dict:
         if adapter != target.adapter:
             reason = f"the manifest was parsed for {adapter}, the target is {target.adapter}"
     if reason:
+        from featurestore.dbt_runner import run_dbt
+
         console.info(f"{reason}: running dbt parse")
         run_dbt(project, ["parse"], target.name, console)
         manifest = _read(project.manifest_path)

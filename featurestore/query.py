@@ -104,10 +104,17 @@ def latest_values_expression(
         .from_(relation_table(view))
         .where(exp.and_(*conditions))
     )
+    latest = _first_ranked(ranked, keep)
     if with_watermark:
-        ranked = ranked.select(exp.alias_(exp.Window(this=exp.Max(this=knowledge_time(view))), identifier(WATERMARK)))
-        keep = [*keep, WATERMARK]
-    return _first_ranked(ranked, keep)
+        # A scalar subquery in the same statement: the same snapshot as the rows, and a
+        # parallel aggregate where MAX(...) OVER () would be one thread over every row.
+        newest = (
+            exp.select(exp.Max(this=knowledge_time(view)))
+            .from_(relation_table(view))
+            .where(exp.and_(*[c.copy() for c in conditions]))
+        )
+        latest = latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
+    return latest
 
 
 @dataclass(frozen=True)
@@ -180,39 +187,45 @@ def point_in_time_expression(
     outputs = output_features(spine.columns, selections, full_names)
     style = as_of_join(dialect)
     row_order = spine.row_order if spine.row_order is not None else exp.Window(this=exp.RowNumber())
+    # A spine timestamp used as it is joins under its own name; a converted one gets a column
+    # of its own. (Every column carried costs: the join and the final sort move them all.)
+    spine_time = spine.timestamp.name if isinstance(spine.timestamp, exp.Column) else SPINE_TIME
+    converted = [exp.alias_(spine.timestamp, identifier(SPINE_TIME))] if spine_time == SPINE_TIME else []
     query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
     query = query.with_(
         identifier(SPINE),
         as_=exp.select(
-            *[column(c) for c in spine.columns],
-            exp.alias_(spine.timestamp, identifier(SPINE_TIME)),
-            exp.alias_(row_order, identifier(SPINE_ROW)),
+            *[column(c) for c in spine.columns], *converted, exp.alias_(row_order, identifier(SPINE_ROW))
         ).from_(spine.source),
     )
     for index, selection in enumerate(selections):
         alias = f"{INTERNAL}v{index}"
         view, names = selection.view, [f.name for f in selection.features]
         query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only))
+        event_time = _event_time_column(view, event_time_only)
         if style is AsOfJoin.PORTABLE:
             matched = f"{alias}_match"
-            query = query.with_(identifier(matched), as_=_portable_match_expression(alias, view, names))
+            query = query.with_(
+                identifier(matched), as_=_portable_match_expression(alias, view, names, spine_time, event_time)
+            )
             query = query.join(
                 exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
                 on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
                 join_type="left",
             )
         else:
-            query = query.join(_as_of_join(style, alias, view))
+            query = query.join(_as_of_join(style, alias, view, spine_time))
     for output in outputs:
         selection = selections[output.selection_index]
         alias = f"{INTERNAL}v{output.selection_index}"
         value: exp.Expression = column(output.feature.name, alias)
         if selection.view.ttl is not None:
             oldest = exp.Sub(
-                this=column(SPINE_TIME, SPINE),
+                this=column(spine_time, SPINE),
                 expression=interval_seconds(int(selection.view.ttl.total_seconds()), dialect),
             )
-            fresh = exp.GTE(this=column(VIEW_EVENT_TIME, alias), expression=oldest)
+            event_time = _event_time_column(selection.view, event_time_only)
+            fresh = exp.GTE(this=column(event_time, alias), expression=oldest)
             value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
         query = query.select(exp.alias_(value, identifier(output.name)))
     return query.order_by(column(SPINE_ROW, SPINE))
@@ -222,8 +235,14 @@ def _keys_match(view: FeatureView, alias: str) -> exp.Expression:
     return exp.and_(*[exp.EQ(this=column(k, SPINE), expression=column(k, alias)) for k in view.join_keys])
 
 
-def _as_of_join(style: AsOfJoin, alias: str, view: FeatureView) -> exp.Join:
-    not_after = exp.GTE(this=column(SPINE_TIME, SPINE), expression=column(VIEW_TIME, alias))
+def _event_time_column(view: FeatureView, event_time_only: bool) -> str:
+    """The timeline column holding a row's event timestamp: the join time itself, unless a
+    knowledge cut-off makes the two differ."""
+    return VIEW_EVENT_TIME if view.created_at and not event_time_only else VIEW_TIME
+
+
+def _as_of_join(style: AsOfJoin, alias: str, view: FeatureView, spine_time: str) -> exp.Join:
+    not_after = exp.GTE(this=column(spine_time, SPINE), expression=column(VIEW_TIME, alias))
     table = exp.Table(this=identifier(alias), alias=exp.TableAlias(this=identifier(alias)))
     if style is AsOfJoin.NATIVE:
         return exp.Join(this=table, method="ASOF", side="LEFT", on=exp.and_(_keys_match(view, alias), not_after))
@@ -231,13 +250,15 @@ def _as_of_join(style: AsOfJoin, alias: str, view: FeatureView) -> exp.Join:
     return exp.Join(this=table, method="ASOF", match_condition=not_after, on=_keys_match(view, alias))
 
 
-def _portable_match_expression(timeline: str, view: FeatureView, features: Sequence[str]) -> exp.Select:
+def _portable_match_expression(
+    timeline: str, view: FeatureView, features: Sequence[str], spine_time: str, event_time: str
+) -> exp.Select:
     """For engines without an as-of join: each spine row's matching timeline row, found by
     sorting spine and timeline rows together per entity. A timeline row opens a group that
     the spine rows after it (at the same time too: the bound is inclusive) belong to, so the
     group's first row is the answer. One sort, no range join, whatever the history length."""
     keys = list(view.join_keys)
-    carried = [VIEW_EVENT_TIME, *features]
+    carried = [event_time, *features]
     kind, group, when = f"{INTERNAL}kind", f"{INTERNAL}group", f"{INTERNAL}time"
     timeline_rows = exp.select(
         *[column(k) for k in keys],
@@ -249,13 +270,13 @@ def _portable_match_expression(timeline: str, view: FeatureView, features: Seque
     spine_rows = (
         exp.select(
             *[column(k) for k in keys],
-            column(SPINE_TIME),
+            column(spine_time),
             exp.Literal.number(1),
             column(SPINE_ROW),
             *[exp.null() for _ in carried],
         )
         .from_(identifier(SPINE))
-        .where(exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, SPINE_TIME]]))
+        .where(exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, spine_time]]))
     )
     events = exp.union(timeline_rows, spine_rows, distinct=False)
     opened_groups = exp.Window(
@@ -287,23 +308,18 @@ def _portable_match_expression(timeline: str, view: FeatureView, features: Seque
 def timeline_expression(view: FeatureView, features: Sequence[str], event_time_only: bool = False) -> exp.Select:
     """The rows of `view` an as-of join can land on, one per (join keys, `__fs_at`).
 
-    `__fs_at` is when a row becomes the answer and `__fs_ts` its event timestamp. Without a
-    knowledge cut-off a row becomes the answer at its timestamp. With one (the view declares
+    `__fs_at` is when a row becomes the answer. Without a knowledge cut-off that is its
+    timestamp, and `__fs_at` is all the timeline carries of time. With one (the view declares
     created_at), a row is usable once both its timestamp and its created_at have passed; the
     answer at t is the greatest (timestamp, created_at) among usable rows, which changes only
     when a row that beats every earlier-usable row becomes usable. Only those rows are kept,
-    keyed by the moment they become usable.
+    keyed by the moment they become usable, and `__fs_ts` carries their event timestamp.
     """
     keys = [column(k) for k in view.join_keys]
     present = exp.and_(*[exp.Not(this=exp.Is(this=c.copy(), expression=exp.null())) for c in [*keys, column(view.timestamp)]])
     feature_columns = [column(f) for f in features]
     if not view.created_at or event_time_only:
-        rows = exp.select(
-            *keys,
-            exp.alias_(column(view.timestamp), identifier(VIEW_TIME)),
-            exp.alias_(column(view.timestamp), identifier(VIEW_EVENT_TIME)),
-            *feature_columns,
-        )
+        rows = exp.select(*keys, exp.alias_(column(view.timestamp), identifier(VIEW_TIME)), *feature_columns)
         if view.rows_unique_by_test:
             # dbt's feature_unique_entity_timestamp test guarantees one row per key and
             # timestamp, so the tie-break below would only cost time.
@@ -314,7 +330,7 @@ def timeline_expression(view: FeatureView, features: Sequence[str], event_time_o
             order=exp.Order(expressions=tie_break_order(view, features)[1:]),
         )
         ranked = rows.select(exp.alias_(rank, identifier(f"{INTERNAL}rank"))).from_(relation_table(view)).where(present)
-        return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])
+        return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, *features])
 
     created = f"{INTERNAL}created"
     known = knowledge_time(view)

@@ -4,7 +4,6 @@ WITH `__fs_spine` AS (
     `store_id`,
     `event_timestamp`,
     `churned`,
-    `event_timestamp` AS `__fs_t`,
     ROW_NUMBER() OVER () AS `__fs_row`
   FROM analytics.labels
 ), `__fs_v0` AS (
@@ -85,7 +84,7 @@ WITH `__fs_spine` AS (
         UNION ALL
         SELECT
           `customer_id`,
-          `__fs_t`,
+          `event_timestamp`,
           1,
           `__fs_row`,
           NULL,
@@ -93,7 +92,7 @@ WITH `__fs_spine` AS (
           NULL
         FROM `__fs_spine`
         WHERE
-          NOT `customer_id` IS NULL AND NOT `__fs_t` IS NULL
+          NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
       ) AS `__fs_events`
     ) AS `__fs_grouped`
   ) AS `__fs_answered`
@@ -104,14 +103,12 @@ WITH `__fs_spine` AS (
     `customer_id`,
     `store_id`,
     `__fs_at`,
-    `__fs_ts`,
     `visits_7d`
   FROM (
     SELECT
       `customer_id`,
       `store_id`,
       `ts` AS `__fs_at`,
-      `ts` AS `__fs_ts`,
       `visits_7d`,
       ROW_NUMBER() OVER (PARTITION BY `customer_id`, `store_id`, `ts` ORDER BY `ts` DESC, `visits_7d` DESC) AS `__fs_rank`
     FROM `features`.`store_visits`
@@ -123,16 +120,16 @@ WITH `__fs_spine` AS (
 ), `__fs_v1_match` AS (
   SELECT
     `__fs_row`,
-    `__fs_ts`,
+    `__fs_at`,
     `visits_7d`
   FROM (
     SELECT
       `__fs_row`,
       `__fs_kind`,
-      FIRST_VALUE(`__fs_ts`) OVER (
+      FIRST_VALUE(`__fs_at`) OVER (
         PARTITION BY `customer_id`, `store_id`, `__fs_group`
         ORDER BY `__fs_kind` NULLS LAST
-      ) AS `__fs_ts`,
+      ) AS `__fs_at`,
       FIRST_VALUE(`visits_7d`) OVER (
         PARTITION BY `customer_id`, `store_id`, `__fs_group`
         ORDER BY `__fs_kind` NULLS LAST
@@ -152,21 +149,23 @@ WITH `__fs_spine` AS (
           `__fs_at` AS `__fs_time`,
           0 AS `__fs_kind`,
           CAST(NULL AS INT64) AS `__fs_row`,
-          `__fs_ts`,
+          `__fs_at`,
           `visits_7d`
         FROM `__fs_v1`
         UNION ALL
         SELECT
           `customer_id`,
           `store_id`,
-          `__fs_t`,
+          `event_timestamp`,
           1,
           `__fs_row`,
           NULL,
           NULL
         FROM `__fs_spine`
         WHERE
-          NOT `customer_id` IS NULL AND NOT `store_id` IS NULL AND NOT `__fs_t` IS NULL
+          NOT `customer_id` IS NULL
+          AND NOT `store_id` IS NULL
+          AND NOT `event_timestamp` IS NULL
       ) AS `__fs_events`
     ) AS `__fs_grouped`
   ) AS `__fs_answered`
@@ -179,11 +178,11 @@ SELECT
   `__fs_spine`.`event_timestamp`,
   `__fs_spine`.`churned`,
   CASE
-    WHEN `__fs_v0`.`__fs_ts` >= `__fs_spine`.`__fs_t` - INTERVAL 2592000 SECOND
+    WHEN `__fs_v0`.`__fs_ts` >= `__fs_spine`.`event_timestamp` - INTERVAL 2592000 SECOND
     THEN `__fs_v0`.`orders_30d`
   END AS `orders_30d`,
   CASE
-    WHEN `__fs_v0`.`__fs_ts` >= `__fs_spine`.`__fs_t` - INTERVAL 2592000 SECOND
+    WHEN `__fs_v0`.`__fs_ts` >= `__fs_spine`.`event_timestamp` - INTERVAL 2592000 SECOND
     THEN `__fs_v0`.`spend_30d`
   END AS `spend_30d`,
   `__fs_v1`.`visits_7d` AS `visits_7d`

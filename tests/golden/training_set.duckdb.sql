@@ -4,7 +4,6 @@ WITH "__fs_spine" AS (
     "store_id",
     "event_timestamp",
     "churned",
-    "event_timestamp" AS "__fs_t",
     ROW_NUMBER() OVER () AS "__fs_row"
   FROM analytics.labels
 ), "__fs_v0" AS (
@@ -60,14 +59,12 @@ WITH "__fs_spine" AS (
     "customer_id",
     "store_id",
     "__fs_at",
-    "__fs_ts",
     "visits_7d"
   FROM (
     SELECT
       "customer_id",
       "store_id",
       "ts" AS "__fs_at",
-      "ts" AS "__fs_ts",
       "visits_7d",
       ROW_NUMBER() OVER (PARTITION BY "customer_id", "store_id", "ts" ORDER BY "ts" DESC, "visits_7d" DESC) AS "__fs_rank"
     FROM "features"."store_visits"
@@ -83,23 +80,23 @@ SELECT
   "__fs_spine"."event_timestamp",
   "__fs_spine"."churned",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000' SECOND
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000' SECOND
     THEN "__fs_v0"."orders_30d"
   END AS "orders_30d",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000' SECOND
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000' SECOND
     THEN "__fs_v0"."spend_30d"
   END AS "spend_30d",
   "__fs_v1"."visits_7d" AS "visits_7d"
 FROM "__fs_spine"
 ASOF LEFT JOIN "__fs_v0" AS "__fs_v0"
   ON "__fs_spine"."customer_id" = "__fs_v0"."customer_id"
-  AND "__fs_spine"."__fs_t" >= "__fs_v0"."__fs_at"
+  AND "__fs_spine"."event_timestamp" >= "__fs_v0"."__fs_at"
 ASOF LEFT JOIN "__fs_v1" AS "__fs_v1"
   ON (
     "__fs_spine"."customer_id" = "__fs_v1"."customer_id"
     AND "__fs_spine"."store_id" = "__fs_v1"."store_id"
   )
-  AND "__fs_spine"."__fs_t" >= "__fs_v1"."__fs_at"
+  AND "__fs_spine"."event_timestamp" >= "__fs_v1"."__fs_at"
 ORDER BY
   "__fs_spine"."__fs_row"

@@ -4,7 +4,6 @@ WITH "__fs_spine" AS (
     "store_id",
     "event_timestamp",
     "churned",
-    "event_timestamp" AS "__fs_t",
     ROW_NUMBER() OVER () AS "__fs_row"
   FROM analytics.labels
 ), "__fs_v0" AS (
@@ -56,14 +55,12 @@ WITH "__fs_spine" AS (
     "customer_id",
     "store_id",
     "__fs_at",
-    "__fs_ts",
     "visits_7d"
   FROM (
     SELECT
       "customer_id",
       "store_id",
       "ts" AS "__fs_at",
-      "ts" AS "__fs_ts",
       "visits_7d",
       ROW_NUMBER() OVER (
         PARTITION BY "customer_id", "store_id", "ts"
@@ -82,18 +79,18 @@ SELECT
   "__fs_spine"."event_timestamp",
   "__fs_spine"."churned",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000 SECOND'
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000 SECOND'
     THEN "__fs_v0"."orders_30d"
   END AS "orders_30d",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000 SECOND'
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000 SECOND'
     THEN "__fs_v0"."spend_30d"
   END AS "spend_30d",
   "__fs_v1"."visits_7d" AS "visits_7d"
 FROM "__fs_spine"
-ASOF JOIN "__fs_v0" AS "__fs_v0" MATCH_CONDITION ("__fs_spine"."__fs_t" >= "__fs_v0"."__fs_at")
+ASOF JOIN "__fs_v0" AS "__fs_v0" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v0"."__fs_at")
   ON "__fs_spine"."customer_id" = "__fs_v0"."customer_id"
-ASOF JOIN "__fs_v1" AS "__fs_v1" MATCH_CONDITION ("__fs_spine"."__fs_t" >= "__fs_v1"."__fs_at")
+ASOF JOIN "__fs_v1" AS "__fs_v1" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v1"."__fs_at")
   ON "__fs_spine"."customer_id" = "__fs_v1"."customer_id"
   AND "__fs_spine"."store_id" = "__fs_v1"."store_id"
 ORDER BY
