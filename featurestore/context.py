@@ -102,17 +102,21 @@ class FeatureStore:
         dialect: str | None = None,
     ) -> str:
         """The training-set query as SQL text for `dialect` (default: the target's)."""
+        from contextlib import nullcontext
+
         from featurestore.query import render
         from featurestore.training_set import TrainingSetRequest, plan_training_set
-        from featurestore.warehouse import connect
+        from featurestore.warehouse import can_run_queries, connect
 
         dialect = dialect or self.target.dialect
         request = TrainingSetRequest.of(spine, features, spine_sql, timestamp_column, full_names, as_of)
         catalog = self.catalog()
-        with connect(self.target) as warehouse:
-            # A file spine for another dialect is described, not uploaded: it would be a
-            # temporary table there.
-            usable = warehouse if warehouse.dialect == dialect or request.spine.path is None else None
+        # Printing SQL needs the warehouse only to read a table or query spine's columns; a
+        # file spine is read locally, so SQL for any dialect can be printed from any target.
+        opened = connect(self.target) if can_run_queries(self.target) else nullcontext(None)
+        with opened as warehouse:
+            same_engine = warehouse is not None and warehouse.dialect == dialect
+            usable = warehouse if same_engine or request.spine.path is None else None
             plan = plan_training_set(request, catalog, usable, dialect)
         return render(plan.expression, dialect, pretty=True)
 

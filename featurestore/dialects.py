@@ -35,6 +35,24 @@ AS_OF_JOIN = {
 _NUMERIC_INTERVAL = {"bigquery", "spark", "databricks"}
 
 
+# Numbering a spine in the order its source is scanned. Most engines accept a window with no
+# ORDER BY; Spark and Snowflake require one, so they get an ordering that follows the scan.
+_SCAN_ORDER = {
+    "spark": "monotonically_increasing_id()",
+    "databricks": "monotonically_increasing_id()",
+    "snowflake": "SEQ8()",
+}
+
+
+def scan_order_row_number(dialect: str) -> exp.Expression:
+    """ROW_NUMBER() over the order rows are scanned in (a spine with no order column of its
+    own: a table or a query has no defined order beyond that)."""
+    ordering = _SCAN_ORDER.get(dialect)
+    if ordering is None:
+        return exp.Window(this=exp.RowNumber())
+    return exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=exp.maybe_parse(ordering, dialect=dialect))]))
+
+
 def as_of_join(dialect: str) -> AsOfJoin:
     if dialect not in AS_OF_JOIN:
         raise UsageError(f"unknown dialect '{dialect}'; supported: {', '.join(sorted(AS_OF_JOIN))}")

@@ -44,6 +44,13 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     return f"valid: {shown}" if candidates else "none are defined"
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (drivers add context lines the user does not
+    need), or its class name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class FeatureStoreError(Exception):
     """Base of every error the user can fix. `str(error)` is the one line the CLI prints."""
 

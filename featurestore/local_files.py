@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurestore.errors import UsageError
-from featurestore.warehouse import duckdb_column_kind
+from featurestore.errors import first_line as _first_line
+from featurestore.warehouse import duckdb_column_kind, quote_identifier
 
 if TYPE_CHECKING:
     import duckdb
@@ -58,12 +59,9 @@ def row_and_value_counts(
         if not stats:  # an empty file has no row groups
             names = [row[0] for row in local.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()]
             return 0, dict.fromkeys(names, 0)
-    source = f"{READERS[file_format]}('{str(path).replace(chr(39), chr(39) * 2)}')"
-    names = [row[0] for row in local.execute(f"describe select * from {source}").fetchall()]
-    counted = "".join(f', count("{n}")' for n in names)
-    counts = local.execute(f"select count(*){counted} from {source}").fetchone()
+    source = f"{READERS[file_format]}($path)"
+    names = [row[0] for row in local.execute(f"describe select * from {source}", {"path": str(path)}).fetchall()]
+    counted = "".join(f", count({quote_identifier(n)})" for n in names)
+    counts = local.execute(f"select count(*){counted} from {source}", {"path": str(path)}).fetchone()
     return counts[0], dict(zip(names, counts[1:]))
 
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0]

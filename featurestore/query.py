@@ -14,7 +14,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import Feature, FeatureSelection, FeatureView
-from featurestore.dialects import AsOfJoin, as_of_join, interval_seconds
+from featurestore.dialects import AsOfJoin, as_of_join, interval_seconds, scan_order_row_number
 from featurestore.errors import UsageError
 
 # Internal column names carry this prefix so they never collide with a user's column.
@@ -53,15 +53,16 @@ def knowledge_time(view: FeatureView) -> exp.Expression:
     return exp.Coalesce(this=column(view.created_at), expressions=[column(view.timestamp)])
 
 
-def tie_break_order(view: FeatureView, features: Sequence[str]) -> list[exp.Ordered]:
+def tie_break_order(view: FeatureView) -> list[exp.Ordered]:
     """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
-    in both - the greatest feature values in column order (nulls last), so that every engine
-    picks the same row. A view dbt tests for one row per key and timestamp has no ties: its
-    timestamp alone orders it."""
+    in both - the greatest values of *all* the view's features in declared order (nulls
+    last). Every engine, every selection of features and the online store then pick the same
+    row. A view dbt tests for one row per key and timestamp has no ties: its timestamp alone
+    orders it."""
     if view.rows_unique_by_test:
         keys = [column(view.timestamp)]
     else:
-        keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in features]]
+        keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in view.feature_names]]
     return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
 
 
@@ -97,7 +98,7 @@ def latest_values_expression(
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[column(k) for k in view.join_keys],
-        order=exp.Order(expressions=tie_break_order(view, features)),
+        order=exp.Order(expressions=tie_break_order(view)),
     )
     ranked = (
         exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
@@ -186,7 +187,7 @@ def point_in_time_expression(
     """
     outputs = output_features(spine.columns, selections, full_names)
     style = as_of_join(dialect)
-    row_order = spine.row_order if spine.row_order is not None else exp.Window(this=exp.RowNumber())
+    row_order = spine.row_order if spine.row_order is not None else scan_order_row_number(dialect)
     # A spine timestamp used as it is joins under its own name; a converted one gets a column
     # of its own. (Every column carried costs: the join and the final sort move them all.)
     spine_time = spine.timestamp.name if isinstance(spine.timestamp, exp.Column) else SPINE_TIME
@@ -327,13 +328,15 @@ def timeline_expression(view: FeatureView, features: Sequence[str], event_time_o
         rank = exp.Window(
             this=exp.RowNumber(),
             partition_by=[*[k.copy() for k in keys], column(view.timestamp)],
-            order=exp.Order(expressions=tie_break_order(view, features)[1:]),
+            order=exp.Order(expressions=tie_break_order(view)[1:]),
         )
         ranked = rows.select(exp.alias_(rank, identifier(f"{INTERNAL}rank"))).from_(relation_table(view)).where(present)
         return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, *features])
 
     created = f"{INTERNAL}created"
     known = knowledge_time(view)
+    # Ties are broken on every feature of the view, so all of them travel to the ranking.
+    feature_columns = [column(f) for f in view.feature_names]
     usable = exp.select(
         *keys,
         exp.alias_(column(view.timestamp), identifier(VIEW_EVENT_TIME)),
@@ -360,12 +363,12 @@ def timeline_expression(view: FeatureView, features: Sequence[str], event_time_o
         order=exp.Order(
             expressions=[
                 exp.Ordered(this=column(c), desc=True, nulls_first=False)
-                for c in (VIEW_EVENT_TIME, created, *features)
+                for c in (VIEW_EVENT_TIME, created, *view.feature_names)
             ]
         ),
     )
     ranked = (
-        exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *feature_columns)
+        exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *[column(f) for f in features])
         .select(exp.alias_(rank, identifier(f"{INTERNAL}rank")))
         .from_(with_best.subquery(identifier(f"{INTERNAL}candidates")))
         .where(beats_earlier)

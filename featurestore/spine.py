@@ -84,7 +84,7 @@ def resolve_spine(
     `warehouse` is None only when printing SQL for a file spine without running it.
     """
     source, row_order, kinds = _source(given, catalog, warehouse, dialect)
-    columns = [name for name in kinds if name not in {_ROW, "file_row_number"}]
+    columns = [name for name in kinds if name != _ROW]
     internal = [c for c in columns if c.startswith(INTERNAL)]
     if internal:
         raise UsageError(f"{given.describe()}: column names starting with {INTERNAL} are reserved ({internal[0]})")
@@ -107,7 +107,10 @@ def _source(given: SpineInput, catalog: Catalog, warehouse: Warehouse | None, di
     else:
         source = _query_source(given.sql, dialect)
     if warehouse is None:
-        raise UsageError(f"{given.describe()}: its columns can only be read from the warehouse")
+        raise UsageError(
+            f"{given.describe()}: its columns can only be read from the warehouse, which fs cannot "
+            "query on this target yet; give the spine as a parquet or CSV file instead"
+        )
     try:
         kinds = warehouse.column_kinds(render(exp.select("*").from_(source), warehouse.dialect))
     except WarehouseError as error:
@@ -132,6 +135,7 @@ def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
         source = exp.Table(this=exp.Anonymous(this=reader, expressions=arguments))
         local = warehouse.local_files_connection() if warehouse is not None else _scratch_duckdb()
         kinds = local_files.column_kinds(local, path, file_format)
+        # A parquet file's own row numbers (DuckDB's file_row_number) give its exact order.
         return source, (column("file_row_number") if file_format == "parquet" else None), kinds
     # Other warehouses cannot read the user's local file: it travels as a temporary table.
     local = warehouse.local_files_connection() if warehouse is not None else _scratch_duckdb()
@@ -144,7 +148,9 @@ def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
 def _scratch_duckdb():
     import duckdb
 
-    return duckdb.connect()
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    return connection
 
 
 def _arrow_kinds(table: "pa.Table") -> dict[str, str]:
@@ -257,6 +263,3 @@ def _check_iso_text(given: SpineInput, source: exp.Expression, warehouse: Wareho
             "2013-01-01T10:15:00Z or 2013-01-01T05:15:00-05:00"
         )
 
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0]

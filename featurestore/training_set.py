@@ -22,7 +22,7 @@ from featurestore.console import Console
 from featurestore.errors import UsageError, WarehouseError
 from featurestore.query import OutputFeature, SpineRelation, output_features, point_in_time_expression, render
 from featurestore.spine import SpineInput, resolve_spine, spine_input
-from featurestore.warehouse import Warehouse
+from featurestore.warehouse import Warehouse, quote_identifier
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +115,14 @@ class TrainingSet:
     def to_pandas(self) -> "pd.DataFrame":
         return self.to_arrow().to_pandas()
 
+    def to_polars(self):
+        """A polars DataFrame (polars is optional: `pip install polars`)."""
+        try:
+            import polars
+        except ImportError:
+            raise UsageError("to_polars() needs polars, which is not installed: pip install polars") from None
+        return polars.from_arrow(self.to_arrow())
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -205,7 +213,7 @@ def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[s
 
 
 def _counts_in_warehouse(table: str, outputs: list[OutputFeature], warehouse: Warehouse) -> tuple[int, dict[str, int]]:
-    counted = ", ".join(f'count("{o.name}")' for o in outputs)
+    counted = ", ".join(f"count({quote_identifier(o.name)})" for o in outputs)
     row = warehouse.fetch_all(f"select count(*){', ' + counted if counted else ''} from {table}")[0]
     return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
 

@@ -12,7 +12,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Iterator
 
-from featurestore.errors import WarehouseError
+from featurestore.errors import WarehouseError, first_line as _first_line
 from featurestore.profiles import Target
 
 if TYPE_CHECKING:
@@ -54,9 +54,11 @@ class Warehouse(ABC):
     def read_arrow(self, sql: str) -> "pa.Table":
         """The whole result of a query as one Arrow table (errors met while streaming, too,
         become WarehouseError)."""
+        import pyarrow as pa
+
         try:
             return self.stream_arrow(sql).read_all()
-        except self.driver_errors() as error:
+        except (*self.driver_errors(), pa.ArrowException) as error:
             raise WarehouseError(_first_line(error)) from None
 
     @abstractmethod
@@ -87,11 +89,16 @@ class Warehouse(ABC):
         import pyarrow.csv as pa_csv
         import pyarrow.parquet as pq
 
+        import pyarrow as pa
+
         reader = self.stream_arrow(sql)
         writer_class = pq.ParquetWriter if file_format == "parquet" else pa_csv.CSVWriter
-        with writer_class(path, reader.schema) as writer:
-            for batch in reader:
-                writer.write_batch(batch)
+        try:
+            with writer_class(path, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+        except (*self.driver_errors(), pa.ArrowException) as error:
+            raise WarehouseError(_first_line(error)) from None
 
     def replace_table(self, qualified_name: str, sql: str) -> None:
         """Create or replace a table from a query in one transaction: readers see the old
@@ -109,6 +116,8 @@ class Warehouse(ABC):
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._local_files is not None and self._local_files is not getattr(self, "connection", None):
+            self._local_files.close()
         self.close()
 
 
@@ -229,9 +238,11 @@ class PostgresWarehouse(Warehouse):
                 f"cannot connect to PostgreSQL at {c.get('host')}:{c.get('port')}: "
                 f"{_first_line(error)}"
             ) from None
+        self._cursors = 0
+        # No read-only session even for reads: a file or frame spine travels as a temporary
+        # table, which a read-only session refuses. (DuckDB's read_only is about its file
+        # lock; PostgreSQL has none to respect.)
         self.connection.execute("set time zone 'UTC'")
-        if read_only:
-            self.connection.execute("set session characteristics as transaction read only")
 
     def execute(self, sql: str, params: tuple | None = None) -> None:
         self._run(sql, params).close()
@@ -244,24 +255,34 @@ class PostgresWarehouse(Warehouse):
             cursor.close()
 
     def stream_arrow(self, sql: str, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+        import psycopg
         import pyarrow as pa
 
-        cursor = self.connection.cursor(name="fs_stream")  # server-side: rows arrive in batches
-        self.connection.autocommit = False
+        # A server-side cursor sends rows in batches. WITH HOLD lets it live outside a
+        # transaction, so the connection stays in autocommit whether or not the reader is
+        # ever drained; the cursor closes when the reader is exhausted or dropped.
+        self._cursors += 1
+        cursor = self.connection.cursor(name=f"fs_stream_{self._cursors}", withhold=True)
         try:
             cursor.execute(sql)
-        except Exception as error:
-            self.connection.rollback()
-            self.connection.autocommit = True
+            first = cursor.fetchmany(batch_rows)
+            schema = _arrow_schema_of(cursor.description)
+        except psycopg.Error as error:
+            cursor.close()
             raise WarehouseError(_first_line(error)) from None
-        first = cursor.fetchmany(batch_rows)
-        schema = _arrow_schema_of(cursor.description, first)
+        except WarehouseError:
+            cursor.close()
+            raise
+        convert = [_FROM_POSTGRES.get(column.type_code) for column in cursor.description]
 
         def batches() -> Iterator[pa.RecordBatch]:
             rows = first
             try:
                 while rows:
-                    columns = list(zip(*rows))
+                    columns = [
+                        [None if v is None else to(v) for v in col] if to else col
+                        for col, to in zip(zip(*rows), convert)
+                    ]
                     yield pa.record_batch(
                         [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],
                         schema=schema,
@@ -269,8 +290,6 @@ class PostgresWarehouse(Warehouse):
                     rows = cursor.fetchmany(batch_rows)
             finally:
                 cursor.close()
-                self.connection.commit()
-                self.connection.autocommit = True
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -287,20 +306,26 @@ class PostgresWarehouse(Warehouse):
 
         return (psycopg.Error,)
 
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        cursor = self._run(f"select * from ({sql}) as q limit 0", None)
+        try:
+            schema = _arrow_schema_of(cursor.description)
+        finally:
+            cursor.close()
+        return {field.name: arrow_column_kind(field.type) for field in schema}
+
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
         import pyarrow as pa
 
-        columns = ", ".join(
-            f'"{field.name}" {_postgres_type(field.type)}' for field in table.schema
-        )
-        self.execute(f'drop table if exists pg_temp."{name}"')
-        self.execute(f'create temporary table "{name}" ({columns})')
+        columns = ", ".join(f"{quote_identifier(field.name)} {_postgres_type(field.type)}" for field in table.schema)
+        self.execute(f"drop table if exists pg_temp.{quote_identifier(name)}")
+        self.execute(f"create temporary table {quote_identifier(name)} ({columns})")
         import pyarrow.csv as pa_csv
 
         # CSV through COPY: one stream instead of a round trip per row. pyarrow quotes every
         # string, so an empty string stays '' while a missing value (unquoted) becomes NULL.
         options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
-        with self.connection.cursor().copy(f'copy "{name}" from stdin with (format csv)') as copy:
+        with self.connection.cursor().copy(f"copy {quote_identifier(name)} from stdin with (format csv)") as copy:
             for batch in table.to_batches(max_chunksize=100_000):
                 buffer = pa.BufferOutputStream()
                 pa_csv.write_csv(pa.Table.from_batches([batch]), buffer, options)
@@ -318,8 +343,12 @@ class PostgresWarehouse(Warehouse):
         self.connection.close()
 
 
+# Values psycopg returns that Arrow's type for the column cannot take as they are:
+# numeric (avg, sum, round) arrives as Decimal and is carried as a double.
+_FROM_POSTGRES = {1700: float}
+
 # PostgreSQL type OIDs -> Arrow types, for the types feature tables use.
-def _arrow_schema_of(description, first_rows) -> "pa.Schema":
+def _arrow_schema_of(description) -> "pa.Schema":
     import pyarrow as pa
 
     by_oid = {
@@ -394,15 +423,22 @@ def _postgres_type(arrow_type) -> str:
     raise WarehouseError(f"cannot upload a column of Arrow type {arrow_type} to PostgreSQL")
 
 
+def quote_identifier(name: str) -> str:
+    """`name` as a double-quoted SQL identifier (DuckDB and PostgreSQL spell it alike)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _quote_literal(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
 
 _ENGINES = {"duckdb": DuckDBWarehouse, "postgres": PostgresWarehouse}
+
+
+def can_run_queries(target: Target) -> bool:
+    """Whether fs can connect to this target's warehouse (it can print SQL for more)."""
+    return target.adapter in _ENGINES
 
 
 def connect(target: Target, read_only: bool = True) -> Warehouse:

@@ -1,8 +1,8 @@
 """A brute-force point-in-time join in plain Python: the specification, executable.
 
 For each spine row and view: among rows with the same join keys, timestamp <= t and (unless
-event-time only) knowledge time <= t, take the greatest (timestamp, knowledge time, feature
-values with nulls lowest); null it if it is older than t - ttl. Knowledge time is created_at,
+event-time only) knowledge time <= t, take the greatest (timestamp, knowledge time, then every
+feature of the view in declared order with nulls lowest); null it if it is older than t - ttl. Knowledge time is created_at,
 or the timestamp where created_at is null or not declared.
 """
 
@@ -42,7 +42,8 @@ def reference_training_set(
                     known = (feature_row[view.created_at] if view.created_at else None) or ts
                     if view.created_at and not event_time_only and known > t:
                         continue
-                    rank = (ts, known, *[_nulls_lowest(feature_row[f.name]) for f in selection.features])
+                    # Ties rank on every feature of the view, whichever were asked for.
+                    rank = (ts, known, *[_nulls_lowest(feature_row[f.name]) for f in view.features])
                     candidates.append((rank, feature_row))
                 if candidates:
                     best = max(candidates, key=lambda c: c[0])[1]

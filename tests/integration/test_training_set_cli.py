@@ -262,3 +262,17 @@ def test_locked_duckdb_file_fails_fast_with_a_clear_message(built_project, spine
     assert code == EXIT_WAREHOUSE
     assert err.startswith(f"error: the DuckDB file {database} is locked by ") and f"(PID {holder.pid})" in err
     assert "wait for it to finish and retry" in err
+
+
+def test_awkward_column_names_are_quoted_everywhere(built_project, spine_file, tmp_path, clean_env):
+    """A spine column with a double quote in its name reaches every output intact."""
+    store = FeatureStore(project_dir=built_project)
+    spine = pq.read_table(spine_file).slice(0, 50)
+    spine = spine.append_column('odd "name"', pa.array(range(50)))
+    out = tmp_path / "odd.csv"
+    result = store.training_set(spine, ["carrier_daily:*"], output=out)
+    assert result.summary.rows == 50
+    import pandas as pd
+
+    assert list(pd.read_csv(out)['odd "name"']) == list(range(50))
+    assert store.training_set(spine, ["carrier_daily:*"]).to_arrow().column('odd "name"').to_pylist() == list(range(50))

@@ -39,8 +39,9 @@ customer_rows = st.lists(
         {
             "customer_id": maybe(st.integers(1, 3)),
             "ts": maybe(minutes),
-            # A correction written up to 10 minutes late, or on time (null created_at).
-            "created_at": maybe(st.integers(0, 10)),
+            # Written up to 10 minutes late (a correction), early (a forecast), or on time
+            # (null created_at).
+            "created_at": maybe(st.integers(-5, 10)),
             "spend": maybe(st.sampled_from([0.5, 1.25, 2.0])),
             "orders": maybe(st.integers(0, 2)),
             "segment": maybe(st.sampled_from(["a", "b"])),
@@ -84,7 +85,14 @@ def _unique_stores(rows: list[dict]) -> list[dict]:
     return unique
 
 
-def check_against_reference(warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only):
+CUSTOMER_FEATURES = ["spend", "orders", "segment", "active"]
+# Any non-empty subset of the features, in any order: the answer must not depend on it.
+feature_subsets = st.permutations(CUSTOMER_FEATURES).flatmap(
+    lambda order: st.integers(1, len(order)).map(lambda n: list(order[:n]))
+)
+
+
+def check_against_reference(warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features):
     customer_view = feature_view(
         "customer_stats", ("customer_id",), {"spend": "double", "orders": "bigint", "segment": "varchar", "active": "boolean"},
         schema, created_at=True, ttl=ttl,
@@ -96,7 +104,7 @@ def check_against_reference(warehouse, form_dialect, schema, customers, stores, 
     catalog = catalog_of(customer_view, store_view)
     request = TrainingSetRequest(
         spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)),
-        features=("customer_stats:*", "store_visits:visits"),
+        features=(*[f"customer_stats:{f}" for f in features], "store_visits:visits"),
         as_of="event-time" if event_time_only else "knowledge",
     )
     plan = plan_training_set(request, catalog, warehouse, form_dialect)
@@ -113,6 +121,7 @@ common = dict(
     spine=spine_rows,
     ttl=st.sampled_from([None, timedelta(minutes=5), timedelta(minutes=12)]),
     event_time_only=st.booleans(),
+    features=feature_subsets,
 )
 
 
@@ -131,19 +140,19 @@ def postgres_warehouse():
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
-def test_duckdb_native_asof_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only):
-    check_against_reference(duckdb_warehouse, "duckdb", "main", customers, stores, spine, ttl, event_time_only)
+def test_duckdb_native_asof_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    check_against_reference(duckdb_warehouse, "duckdb", "main", customers, stores, spine, ttl, event_time_only, features)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
-def test_portable_form_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only):
+def test_portable_form_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
     # The window-function form that Postgres, BigQuery, Spark and Trino get, run on DuckDB.
-    check_against_reference(duckdb_warehouse, "postgres", "main", customers, stores, spine, ttl, event_time_only)
+    check_against_reference(duckdb_warehouse, "postgres", "main", customers, stores, spine, ttl, event_time_only, features)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
-def test_postgres_matches_reference(postgres_warehouse, customers, stores, spine, ttl, event_time_only):
+def test_postgres_matches_reference(postgres_warehouse, customers, stores, spine, ttl, event_time_only, features):
     schema = postgres_warehouse.target.schema
-    check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only)
+    check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features)
