@@ -7,12 +7,12 @@ same way so that `fs` and `dbt` always talk to the same database.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2.nativetypes import NativeEnvironment
 
 from featurestore.errors import ProjectError, did_you_mean
 from featurestore.project import Project
@@ -59,23 +59,59 @@ def _as_bool(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _environment() -> NativeEnvironment:
+_FILTERS = {
+    "as_number": lambda v: float(v) if "." in str(v) else int(v),
+    "as_bool": _as_bool,
+    "as_text": str,
+}
+
+# The idiom nearly every dbt profile uses: {{ env_var('NAME'[, 'default']) [| filter] }}.
+_ENV_VAR = re.compile(
+    r"""\{\{\s*env_var\(\s*(['"])(?P<name>[^'"]+)\1\s*(?:,\s*(['"])(?P<default>[^'"]*)\3\s*)?\)"""
+    r"""\s*(?:\|\s*(?P<filter>as_number|as_bool|as_text)\s*)?\}\}"""
+)
+
+
+def _render_env_vars(text: str) -> Any:
+    """`text` rendered when it uses only the env_var idiom, as dbt renders it: text, unless
+    the whole value is one expression with a filter (as_number gives a number). Raises
+    LookupError for anything else, which Jinja then renders."""
+
+    def value(match: re.Match) -> Any:
+        name, default = match.group("name"), match.group("default")
+        raw = _env_var(name, default)
+        return _FILTERS[match.group("filter")](raw) if match.group("filter") else raw
+
+    whole = _ENV_VAR.fullmatch(text.strip())
+    if whole:
+        return value(whole)
+    remainder = _ENV_VAR.sub("", text)
+    if "{{" in remainder or "{%" in remainder or "{#" in remainder:
+        raise LookupError(text)
+    return _ENV_VAR.sub(lambda m: str(value(m)), text)
+
+
+def _environment():
+    # Imported only for profiles that go beyond env_var(): Jinja costs 0.1 s to import.
+    from jinja2.nativetypes import NativeEnvironment
+
     env = NativeEnvironment()
     env.globals["env_var"] = _env_var
-    env.filters["as_number"] = lambda v: float(v) if "." in str(v) else int(v)
-    env.filters["as_bool"] = _as_bool
-    env.filters["as_text"] = str
+    env.filters.update(_FILTERS)
     return env
 
 
-def _render(value: Any, env: NativeEnvironment, where: str) -> Any:
+def _render(value: Any, where: str) -> Any:
     if isinstance(value, dict):
-        return {k: _render(v, env, where) for k, v in value.items()}
+        return {k: _render(v, where) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, env, where) for v in value]
-    if isinstance(value, str) and "{{" in value:
+        return [_render(v, where) for v in value]
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
         try:
-            return env.from_string(value).render()
+            try:
+                return _render_env_vars(value)
+            except LookupError:
+                return _environment().from_string(value).render()
         except _MissingEnvVar as missing:
             raise ProjectError(
                 f"{where}: environment variable {missing} is not set and has no default"
@@ -96,15 +132,14 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
             f"{path}: no profile '{project.profile_name}' (the 'profile' of dbt_project.yml); "
             f"{did_you_mean(project.profile_name, [k for k in profiles if k != 'config'])}"
         )
-    env = _environment()
     outputs = profile.get("outputs") or {}
-    name = target_name or os.environ.get("DBT_TARGET") or _render(profile.get("target"), env, str(path))
+    name = target_name or os.environ.get("DBT_TARGET") or _render(profile.get("target"), str(path))
     if name not in outputs:
         raise ProjectError(
             f"{path}: profile '{project.profile_name}' has no target '{name}'; "
             f"{did_you_mean(str(name), outputs)}"
         )
-    credentials = _render(outputs[name], env, f"{path}: target '{name}'")
+    credentials = _render(outputs[name], f"{path}: target '{name}'")
     adapter = credentials.get("type")
     if adapter not in DIALECT_OF_ADAPTER:
         raise ProjectError(

@@ -1,0 +1,60 @@
+"""Rendering profiles.yml as dbt does: env_var() with defaults and filters, Jinja otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from featurestore.errors import ProjectError
+from featurestore.profiles import load_target
+from featurestore.project import load_project
+
+PROFILE = """
+demo:
+  target: "{{ env_var('T_TARGET', 'dev') }}"
+  outputs:
+    dev:
+      type: postgres
+      host: "{{ env_var('T_HOST', '127.0.0.1') }}"
+      port: "{{ env_var('T_PORT', '5432') | as_number }}"
+      user: "{{ env_var('T_USER') }}"
+      dbname: "db_{{ env_var('T_SUFFIX', 'x') }}_{{ env_var('T_USER') }}"
+      schema: "{{ env_var('T_SCHEMA', '0042') }}"
+      keepalives: "{{ env_var('T_KEEP', 'true') | as_bool }}"
+    other:
+      type: duckdb
+      path: "{{ 'file_' ~ env_var('T_USER') ~ '.duckdb' }}"
+"""
+
+
+def project_with(tmp_path, profile: str):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "dbt_project.yml").write_text("name: demo\nprofile: demo\n")
+    (tmp_path / "profiles" / "profiles.yml").write_text(profile)
+    return load_project(tmp_path)
+
+
+def test_env_var_idiom_renders_like_dbt(tmp_path, monkeypatch):
+    for name in ["T_TARGET", "T_HOST", "T_PORT", "T_SUFFIX", "T_SCHEMA", "T_KEEP"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("T_USER", "ann")
+    monkeypatch.setenv("T_PORT", "6543")
+    target = load_target(project_with(tmp_path, PROFILE))
+    c = target.credentials
+    assert (target.name, c["host"], c["port"], c["user"]) == ("dev", "127.0.0.1", 6543, "ann")
+    assert c["dbname"] == "db_x_ann"  # text around expressions is kept
+    assert c["schema"] == "0042" and target.schema == "0042"  # text stays text without a filter
+    assert c["keepalives"] is True
+
+
+def test_other_jinja_falls_back_to_jinja(tmp_path, monkeypatch):
+    monkeypatch.setenv("T_USER", "bob")
+    target = load_target(project_with(tmp_path, PROFILE), "other")
+    assert target.credentials["path"] == str(tmp_path / "file_bob.duckdb")
+
+
+def test_missing_env_var_without_default_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("T_USER", raising=False)
+    project = project_with(tmp_path, PROFILE)
+    with pytest.raises(ProjectError) as raised:
+        load_target(project, "dev")
+    assert str(raised.value).endswith("target 'dev': environment variable T_USER is not set and has no default")
