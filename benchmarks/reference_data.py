@@ -17,15 +17,9 @@ START = "2024-01-01"
 
 def feature_file(view: int, entities: int = 100_000, days: int = 100) -> Path:
     """View number `view` (its values and missing rows differ per view)."""
-    import duckdb
-
-    path = DATA / f"features_v{view}_{entities}x{days}.parquet"
-    if not path.is_file():
-        DATA.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path.name} ...", file=sys.stderr)
-        duckdb.execute(
-            f"""
-            copy (
+    return _generated(
+        DATA / f"features_v{view}_{entities}x{days}.parquet",
+        f"""
                 select
                     e.range as entity_id,
                     timestamp '{START}' + to_days(cast(d.range as integer)) as event_timestamp,
@@ -34,30 +28,29 @@ def feature_file(view: int, entities: int = 100_000, days: int = 100) -> Path:
                     hash(e.range, d.range, {view}, 2) % 3 = 0 as v{view}_active
                 from range({entities}) e, range({days}) d
                 where hash(e.range, d.range, {view}, 9) % 10 <> 0
-                order by entity_id, event_timestamp
-            ) to '{path}' (format parquet)
-            """
-        )
-    return path
+                order by entity_id, event_timestamp""",
+    )
 
 
 def spine_file(rows: int = 1_000_000, entities: int = 100_000, days: int = 100) -> Path:
-    import duckdb
-
-    path = DATA / f"spine_{rows}_{entities}x{days}.parquet"
-    if not path.is_file():
-        DATA.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path.name} ...", file=sys.stderr)
-        duckdb.execute(
-            f"""
-            copy (
+    return _generated(
+        DATA / f"spine_{rows}_{entities}x{days}.parquet",
+        f"""
                 select
                     cast(hash(i.range, 1) % {entities} as bigint) as entity_id,
                     timestamp '{START}' + to_seconds(cast(hash(i.range, 2) % ({days} * 86400) as bigint))
                         as event_timestamp,
                     hash(i.range, 3) % 5 = 0 as label
-                from range({rows}) i
-            ) to '{path}' (format parquet)
-            """
-        )
+                from range({rows}) i""",
+    )
+
+
+def _generated(path: Path, query: str) -> Path:
+    """`path`, written from `query` by DuckDB the first time it is asked for."""
+    import duckdb
+
+    if not path.is_file():
+        DATA.mkdir(parents=True, exist_ok=True)
+        print(f"generating {path.name} ...", file=sys.stderr)
+        duckdb.execute(f"copy ({query}) to '{path}' (format parquet)")
     return path

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+FORMAT_OF_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+"""File name suffix -> format, for spines read and training sets written."""
 READERS = {"parquet": "read_parquet", "csv": "read_csv"}
+"""Format -> the DuckDB table function that reads it."""
 
 
 def column_kinds(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> dict[str, str]:

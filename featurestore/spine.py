@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 UPLOADED_SPINE = f"{INTERNAL}spine_input"
 _ROW = f"{INTERNAL}row_in_input"
-_FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 
@@ -67,7 +66,7 @@ def spine_input(spine: Any, spine_sql: str | None, timestamp_column: str) -> Spi
     text = str(spine)
     # Relation names never hold a path separator; dotted names (schema.table) are not files.
     looks_like_path = "/" in text or "\\" in text or isinstance(spine, Path)
-    if looks_like_path or Path(text).suffix.lower() in _FILE_FORMATS or Path(text).exists():
+    if looks_like_path or Path(text).suffix.lower() in local_files.FORMAT_OF_SUFFIX or Path(text).exists():
         return SpineInput(path=Path(text).expanduser().resolve(), timestamp_column=timestamp_column)
     return SpineInput(relation=text, timestamp_column=timestamp_column)
 
@@ -121,14 +120,14 @@ def _source(given: SpineInput, catalog: Catalog, warehouse: Warehouse | None, di
 
 def _file_source(given: SpineInput, warehouse: Warehouse | None, dialect: str):
     path = given.path
-    file_format = _FILE_FORMATS.get(path.suffix.lower())
+    file_format = local_files.FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if file_format is None:
         raise UsageError(f"spine file {path}: unknown format '{path.suffix}'; valid: .parquet, .pq, .csv")
     if not path.is_file():
         raise UsageError(f"spine file {path} does not exist")
     if dialect == "duckdb":
         # DuckDB reads the file where it lies; a parquet file's own row numbers give its order.
-        reader = "read_parquet" if file_format == "parquet" else "read_csv"
+        reader = local_files.READERS[file_format]
         arguments: list[exp.Expression] = [exp.Literal.string(str(path))]
         if file_format == "parquet":
             arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 AS_OF_MODES = ("knowledge", "event-time")
-_OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class TrainingSetRequest:
     def __post_init__(self) -> None:
         if self.as_of not in AS_OF_MODES:
             raise UsageError(f"--as-of '{self.as_of}' is not a mode; valid: {', '.join(AS_OF_MODES)}")
-        if self.output_path is not None and self.output_path.suffix.lower() not in _OUTPUT_FORMATS:
+        if self.output_path is not None and self.output_path.suffix.lower() not in local_files.FORMAT_OF_SUFFIX:
             raise UsageError(
                 f"--output {self.output_path}: unknown format '{self.output_path.suffix}'; valid: .parquet, .csv"
             )
@@ -200,7 +199,7 @@ def _deliver(
 
 
 def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[str, int]]:
-    file_format = _OUTPUT_FORMATS[path.suffix.lower()]
+    file_format = local_files.FORMAT_OF_SUFFIX[path.suffix.lower()]
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
