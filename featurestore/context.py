@@ -175,5 +175,5 @@ class FeatureStore:
             from featurestore.online.reader import OnlineReader
 
             location = locate(self.project, redis_url)
-            self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1, dedicated=True), location)
+            self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]

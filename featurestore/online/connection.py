@@ -62,19 +62,18 @@ def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
     )
 
 
-def open_client(location: OnlineLocation, retries: int, name: str = "fs", dedicated: bool = False) -> "redis.Redis":
+def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "redis.Redis":
     """A client for `location` that has answered a PING.
 
     `retries` is how often a command is sent again on a new connection after the old one
     broke: 1 for reads (a pooled connection may have been closed while idle), 0 for syncs,
-    which fail and leave the next run to finish the work. A `dedicated` client keeps one
-    connection instead of a pool: a read then costs tens of microseconds less.
+    which fail and leave the next run to finish the work.
     """
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    with online_errors(location, "connecting"):  # a dedicated client connects at once
+    with online_errors(location, "connecting"):
         client = redis.Redis.from_url(
             location.url,
             decode_responses=True,
@@ -82,7 +81,6 @@ def open_client(location: OnlineLocation, retries: int, name: str = "fs", dedica
             socket_timeout=60,
             retry=Retry(NoBackoff(), retries),
             client_name=re.sub(r"\s", "_", name),
-            single_connection_client=dedicated,
         )
         client.ping()
     return client

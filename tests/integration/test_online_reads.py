@@ -1,0 +1,121 @@
+"""How reads behave while the online store changes under them, against the real Redis.
+
+A reader pipelines the entities' HMGETs in the generation it last saw and checks the views'
+meta hashes last (featurestore/online/reader.py); these tests move generations, break
+connections and plant bad keys around real reads.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from featurestore.errors import OnlineStoreError
+from featurestore.online.reader import ATTEMPTS, OnlineReader
+from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+ALL = [f"{TINY_VIEW}:*"]
+CUSTOMERS = [f"c{i}" for i in range(300)]
+
+
+def entity_rows(customers=CUSTOMERS) -> list[dict]:
+    return [{"customer_id": c} for c in customers]
+
+
+def test_a_reader_follows_a_full_sync_to_the_new_generation(tiny, online):
+    tiny.set_rows([row("c1", 20, orders=1), row("c2", 20, orders=2)])
+    store = tiny.store()
+    store.sync()
+    assert store.get_online_features(entity_rows(["c1", "c2"]), ALL).values == [
+        [1, 10.5, True, "gold", row("c1", 20)["last_order_at"]],
+        [2, 10.5, True, "gold", row("c1", 20)["last_order_at"]],
+    ]
+    tiny.set_rows([row("c1", 21, orders=9)])
+    assert store.sync(full=True).views[0].generation == 2  # generation 1 is deleted
+    # The reader still guesses generation 1: its keys are gone, the meta hash says 2.
+    result = store.get_online_features(entity_rows(["c1", "c2"]), [f"{TINY_VIEW}:orders"])
+    assert result.values == [[9], [None]]
+    assert result.statuses == [["present"], ["missing"]]
+
+
+def test_reads_during_back_to_back_full_syncs_each_see_one_whole_generation(tiny, online):
+    """Every generation holds all customers with orders = its round; a read must return all
+    of them present and with one value, never a mix of two rounds or a half-deleted one."""
+    tiny.set_rows([row(c, 20, orders=0) for c in CUSTOMERS])
+    writer, reader = tiny.store(), tiny.store()
+    writer.sync()
+    rounds, failures = 6, []
+
+    def full_syncs() -> None:
+        try:
+            for number in range(1, rounds + 1):
+                tiny.set_rows([row(c, 20, orders=number) for c in CUSTOMERS])
+                writer.sync(full=True)
+        except BaseException as error:  # surfaced by the main thread
+            failures.append(error)
+
+    thread = threading.Thread(target=full_syncs)
+    thread.start()
+    seen = set()
+    while thread.is_alive():
+        result = reader.get_online_features(entity_rows(), [f"{TINY_VIEW}:orders"])
+        assert {s for (s,) in result.statuses} == {"present"}
+        values = {v for (v,) in result.values}
+        assert len(values) == 1, f"one read mixed rounds {sorted(values)}"
+        seen |= values
+    thread.join()
+    assert not failures, failures
+    assert reader.get_online_features(entity_rows(), [f"{TINY_VIEW}:orders"]).values == [[rounds]] * len(CUSTOMERS)
+    assert len(seen) > 1, "the reads never overlapped a switch; the test proved nothing"
+
+
+def test_a_read_gives_up_when_the_generation_moves_during_every_attempt(tiny, online, monkeypatch):
+    tiny.set_rows([row("c1", 20)])
+    store = tiny.store()
+    store.sync()
+    real_round_trip = OnlineReader._round_trip
+
+    def a_full_sync_finishes_meanwhile(self, request):
+        replies = real_round_trip(self, request)
+        online.client.hincrby(f"{online.prefix}:{TINY_VIEW}:meta", "generation", 1)
+        return replies
+
+    monkeypatch.setattr(OnlineReader, "_round_trip", a_full_sync_finishes_meanwhile)
+    with pytest.raises(OnlineStoreError) as raised:
+        store.get_online_features(entity_rows(["c1"]), ALL)
+    assert str(raised.value) == (
+        f"the generations of {TINY_VIEW} in Redis at redis://127.0.0.1:6379/0 changed during each of "
+        f"{ATTEMPTS} reads in a row; is something running full syncs back to back? Read again once it has finished"
+    )
+
+
+def test_a_connection_closed_while_idle_is_replaced_and_the_read_succeeds(tiny, online):
+    tiny.set_rows([row("c1", 20, orders=4)])
+    store = tiny.store()
+    store.sync()
+    reader = store._online_reader(None)
+    assert store.get_online_features(entity_rows(["c1"]), [f"{TINY_VIEW}:orders"]).values == [[4]]
+    # The pool holds one idle connection: the one CLIENT ID runs on, and the next read takes.
+    online.client.client_kill_filter(_id=reader.client.client_id())
+    assert store.get_online_features(entity_rows(["c1"]), [f"{TINY_VIEW}:orders"]).values == [[4]]
+
+
+def test_an_error_reply_in_the_middle_fails_the_read_and_leaves_no_reply_behind(tiny, online):
+    tiny.set_rows([row(c, 20, orders=int(c[1:])) for c in CUSTOMERS])
+    store = tiny.store()
+    store.sync()
+    bad_key = f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c150"
+    online.client.delete(bad_key)
+    online.client.set(bad_key, "not a hash")
+    with pytest.raises(OnlineStoreError) as raised:
+        store.get_online_features(entity_rows(), ALL)
+    assert str(raised.value).startswith(
+        "Redis at redis://127.0.0.1:6379/0 refused a command while reading online features: WRONGTYPE"
+    )
+    online.client.delete(bad_key)
+    # Had the replies after the error stayed unread, this read would get them instead of its own.
+    result = store.get_online_features(entity_rows(["c7", "c299"]), [f"{TINY_VIEW}:orders"])
+    assert result.values == [[7], [299]]
