@@ -1,12 +1,15 @@
 """Reading online features: many entities of many views in one pipelined round trip.
 
-One request carries an `HMGET` of every entity's hash, in the generation of each view the
-reader last saw, and then an `HMGET` of each view's meta hash. Redis runs a connection's
-commands in order, and a full sync deletes a generation only after switching readers away
-from it; so when the meta hashes, read last, still name the generations the entities were
-read in, no entity was read from a generation that was switched or deleted meanwhile. When a
-view's generation moved (a full sync finished, or this reader is new), the read is repeated
-in the generation just seen: readers never see a rebuild half-done.
+One request carries an `HMGET` of each view's meta hash, then an `HMGET` of every entity's
+hash in the generation of its view that the reader last saw, then the meta hashes again.
+Redis runs a connection's commands in order; a generation is published only once whole and
+deleted only after readers were switched away from it. So when both meta reads name the
+generation the entities were read in, that generation was whole before the first entity
+was read and not yet switched away from after the last. When a view's generation moved (a
+full sync finished, or this reader is new), the read is repeated in the generation just
+seen: readers never see a rebuild half-done. (Both ends are checked because generation
+numbers start again at 1 in a Redis that lost its data: a check at the end alone would
+accept a new generation 1 published while the old guess 1 was being read half-written.)
 
 A pipeline of plain commands costs the server less than half of what one Lua script doing
 the same reads costs (commands called from Lua convert every argument and reply), and the
@@ -103,6 +106,7 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
+        self._encoding = client.get_encoder().encoding  # as the writer's keys were encoded
 
     def read(
         self,
@@ -115,11 +119,11 @@ class OnlineReader:
         for _ in range(ATTEMPTS):
             guessed = [self._generations.get(plan.view_name) for plan in plans]
             replies = self._round_trip(self._request(plans, guessed))
-            metas = replies[len(replies) - len(plans):]
-            seen = [generation for generation, _ in metas]
+            first, entities, last = replies[: len(plans)], replies[len(plans) : -len(plans)], replies[-len(plans) :]
+            seen = [generation for generation, _ in last]
             self._generations.update((plan.view_name, generation) for plan, generation in zip(plans, seen))
-            if seen == guessed:
-                return self._assemble(plans, replies, metas, rows, now)
+            if [generation for generation, _ in first] == seen == guessed:
+                return self._assemble(plans, entities, last, rows, now)
         raise OnlineStoreError(
             self.location.shown_url,
             f"the generations of {', '.join(p.view_name for p in plans)} in Redis at "
@@ -128,17 +132,18 @@ class OnlineReader:
         )
 
     def _request(self, plans: list["_ViewRead"], generations: list[str | None]) -> tuple[bytes, int]:
-        """The HMGETs of every entity (none for a view without a generation), then of the meta
-        hash of every view, in the order `_assemble` takes the replies; and their number."""
-        parts, count = [], 0
+        """The HMGETs of every view's meta hash, of every entity (none for a view without a
+        generation) and of the meta hashes again, in the order `read` takes the replies; and
+        their number."""
+        metas = _hmget_request([self.keyspace.meta_key(p.view_name) for p in plans], ("generation", "schema"), self._encoding)
+        parts, count = [metas], 2 * len(plans)
         for plan, generation in zip(plans, generations):
             if generation is not None:
                 base = self.keyspace.entity_base(plan.view_name, int(generation))
-                parts.append(_hmget_request([base + suffix for suffix in plan.asked], plan.fields))
+                parts.append(_hmget_request([base + suffix for suffix in plan.asked], plan.fields, self._encoding))
                 count += len(plan.asked)
-        for plan in plans:
-            parts.append(_hmget_request([self.keyspace.meta_key(plan.view_name)], ("generation", "schema")))
-        return b"".join(parts), count + len(plans)
+        parts.append(metas)
+        return b"".join(parts), count
 
     def _round_trip(self, request: tuple[bytes, int]) -> list[Any]:
         """Send every HMGET in one write and read every reply; one retry on a new connection
@@ -163,6 +168,7 @@ class OnlineReader:
     def _assemble(
         plans: list["_ViewRead"], replies: list[Any], metas: list[Any], rows: list[dict[str, Any]], now: datetime
     ) -> OnlineFeatures:
+        """The result from the entities' replies, view after view, and the views' meta hashes."""
         per_view, at = [], 0
         for plan, (generation, schema_json) in zip(plans, metas):
             if generation is None:
@@ -237,15 +243,15 @@ class _ViewRead:
         return values, statuses, stamps
 
 
-def _hmget_request(keys: Sequence[str], fields: Sequence[str]) -> bytes:
-    """The RESP bytes of one `HMGET key *fields` per key.
+def _hmget_request(keys: Sequence[str], fields: Sequence[str], encoding: str = "utf-8") -> bytes:
+    """The RESP bytes of one `HMGET key *fields` per key, byte for byte what redis-py sends.
 
     Framed here because redis-py's command packer, called once per command, takes seven
     times as long for a thousand entities as this does.
     """
     head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-    tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in map(str.encode, fields))
-    return b"".join([b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in map(str.encode, keys)])
+    tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in (f.encode(encoding) for f in fields))
+    return b"".join([b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in (k.encode(encoding) for k in keys)])
 
 
 def _exchange(connection: "redis.connection.Connection", payload: bytes, replies: int) -> list[Any]:

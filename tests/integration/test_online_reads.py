@@ -12,7 +12,10 @@ import threading
 import pytest
 
 from featurestore.errors import OnlineStoreError
+from featurestore.online import reader as reader_module
+from featurestore.online.layout import Keyspace, ViewSchema
 from featurestore.online.reader import ATTEMPTS, OnlineReader
+from featurestore.online.state import begin_generation, record_sync
 from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -59,17 +62,63 @@ def test_reads_during_back_to_back_full_syncs_each_see_one_whole_generation(tiny
 
     thread = threading.Thread(target=full_syncs)
     thread.start()
-    seen = set()
-    while thread.is_alive():
-        result = reader.get_online_features(entity_rows(), [f"{TINY_VIEW}:orders"])
-        assert {s for (s,) in result.statuses} == {"present"}
-        values = {v for (v,) in result.values}
-        assert len(values) == 1, f"one read mixed rounds {sorted(values)}"
-        seen |= values
-    thread.join()
+    seen, wrong = set(), []
+    try:
+        while thread.is_alive():
+            result = reader.get_online_features(entity_rows(), [f"{TINY_VIEW}:orders"])
+            statuses, values = {s for (s,) in result.statuses}, {v for (v,) in result.values}
+            if statuses != {"present"} or len(values) != 1:
+                wrong.append((sorted(statuses), sorted(values, key=str)))
+            seen |= values
+    finally:
+        thread.join()  # never leave it writing under the prefix after the test
     assert not failures, failures
+    assert not wrong, f"reads that were not one whole generation: {wrong[:3]}"
     assert reader.get_online_features(entity_rows(), [f"{TINY_VIEW}:orders"]).values == [[rounds]] * len(CUSTOMERS)
     assert len(seen) > 1, "the reads never overlapped a switch; the test proved nothing"
+
+
+def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_whole(tiny, online, monkeypatch):
+    """The reader guesses generation 1. Redis loses everything (the embedded server keeps
+    nothing on disk), and the next full sync is writing a new generation 1 when the read
+    starts; it publishes while the read's HMGETs run, as another client's commands may come
+    between those of a pipeline. The read must not take the half-written rows."""
+    customers = CUSTOMERS[:200]
+    tiny.set_rows([row(c, 20, orders=0) for c in customers])
+    store = tiny.store()
+    store.sync()
+    assert store.get_online_features(entity_rows(customers), [f"{TINY_VIEW}:orders"]).values == [[0]] * 200
+    schema = ViewSchema.from_json(online.meta(TINY_VIEW)["schema"])
+    online.delete_all()
+    keyspace = Keyspace(online.prefix)
+    assert begin_generation(online.client, keyspace, TINY_VIEW) == 1
+
+    def write(customer: str) -> None:
+        online.client.hset(
+            f"{keyspace.entity_base(TINY_VIEW, 1)}customer_id={customer}",
+            mapping={"event_timestamp": "2024-02-21T00:00:00.000000", "orders": "1"},
+        )
+
+    for customer in customers[:100]:
+        write(customer)
+    real_exchange, published = reader_module._exchange, []
+
+    def publish_before_the_last_meta_read(connection, payload, replies):
+        if published:
+            return real_exchange(connection, payload, replies)
+        last_meta = reader_module._hmget_request([keyspace.meta_key(TINY_VIEW)], ("generation", "schema"))
+        assert payload.endswith(last_meta)
+        before = real_exchange(connection, payload[: -len(last_meta)], replies - 1)
+        for customer in customers[100:]:
+            write(customer)
+        record_sync(online.client, keyspace, TINY_VIEW, "full", 1, schema, None)
+        published.append(True)
+        return before + real_exchange(connection, last_meta, 1)
+
+    monkeypatch.setattr(reader_module, "_exchange", publish_before_the_last_meta_read)
+    result = store.get_online_features(entity_rows(customers), [f"{TINY_VIEW}:orders"])
+    assert published
+    assert result.statuses == [["present"]] * 200 and result.values == [[1]] * 200
 
 
 def test_a_read_gives_up_when_the_generation_moves_during_every_attempt(tiny, online, monkeypatch):
