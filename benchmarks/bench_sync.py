@@ -234,7 +234,8 @@ def main() -> None:
         "timestamp alone (without it, it breaks ties on every column, which costs about 2x in the query). "
         "A read pipelines one HMGET per entity and view; its p99 is Python's full garbage collection "
         "passes in this process, which has imported dbt, DuckDB, pyarrow and pandas (a row below shows "
-        f"the same reads once the process called `gc.freeze()`). Mean one-entity read: {statistics.mean(one) * 1e3:.3f} ms.\n\n"
+        "the same reads once the process called `gc.freeze()`). "
+        f"Mean one-entity read: {statistics.mean(one) * 1e3:.3f} ms.\n\n"
         f"{table}\n"
     )
     print(text)

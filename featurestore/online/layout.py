@@ -163,13 +163,9 @@ class Keyspace:
     def lock_key(self) -> str:
         return f"{self.prefix}:sync-lock"
 
-    def generation_stem(self, view: str) -> str:
-        """What every entity key of `view` starts with, before the generation number."""
-        return f"{self.prefix}:{view}:gen"
-
     def entity_base(self, view: str, generation: int) -> str:
         """What every entity key of one generation starts with; the entity suffix follows."""
-        return f"{self.generation_stem(view)}{generation}:"
+        return f"{self.prefix}:{view}:gen{generation}:"
 
     def entity_key(self, view: str, generation: int, join_keys: Sequence[str], values: Sequence[Any]) -> str:
         return self.entity_base(view, generation) + entity_suffix(join_keys, values)

@@ -13,8 +13,8 @@ accept a new generation 1 published while the old guess 1 was being read half-wr
 
 A pipeline of plain commands costs the server less than half of what one Lua script doing
 the same reads costs (commands called from Lua convert every argument and reply), and the
-request is framed here rather than by redis-py, whose command packer takes several times
-longer than the whole server's work for a thousand entities (docs/benchmarks.md).
+request is framed here rather than by redis-py, whose command packer alone takes longer for a
+thousand entities than the server's whole work (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 PRESENT, MISSING, EXPIRED = "present", "missing", "expired"
 
 ATTEMPTS = 3
-"""Reads of one call, at most: a view's generation moves once per full sync, which takes
-seconds, so a second repeat means something is switching generations without end."""
+"""Reads of one call, at most: one for a reader with no guess yet, one more for a full sync
+finishing meanwhile (a full sync takes seconds); past that, something is switching
+generations without end."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ class OnlineReader:
         """The HMGETs of every view's meta hash, of every entity (none for a view without a
         generation) and of the meta hashes again, in the order `read` takes the replies; and
         their number."""
-        metas = _hmget_request([self.keyspace.meta_key(p.view_name) for p in plans], ("generation", "schema"), self._encoding)
+        meta_keys = [self.keyspace.meta_key(plan.view_name) for plan in plans]
+        metas = _hmget_request(meta_keys, ("generation", "schema"), self._encoding)
         parts, count = [metas], 2 * len(plans)
         for plan, generation in zip(plans, generations):
             if generation is not None:

@@ -1,7 +1,7 @@
 """How reads behave while the online store changes under them, against the real Redis.
 
-A reader pipelines the entities' HMGETs in the generation it last saw and checks the views'
-meta hashes last (featurestore/online/reader.py); these tests move generations, break
+A reader pipelines the entities' HMGETs in the generation it last saw between two reads of
+the views' meta hashes (featurestore/online/reader.py); these tests move generations, break
 connections and plant bad keys around real reads.
 """
 
@@ -95,7 +95,7 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
 
     def write(customer: str) -> None:
         online.client.hset(
-            f"{keyspace.entity_base(TINY_VIEW, 1)}customer_id={customer}",
+            keyspace.entity_key(TINY_VIEW, 1, ["customer_id"], [customer]),
             mapping={"event_timestamp": "2024-02-21T00:00:00.000000", "orders": "1"},
         )
 
@@ -129,7 +129,7 @@ def test_a_read_gives_up_when_the_generation_moves_during_every_attempt(tiny, on
 
     def a_full_sync_finishes_meanwhile(self, request):
         replies = real_round_trip(self, request)
-        online.client.hincrby(f"{online.prefix}:{TINY_VIEW}:meta", "generation", 1)
+        online.client.hincrby(Keyspace(online.prefix).meta_key(TINY_VIEW), "generation", 1)
         return replies
 
     monkeypatch.setattr(OnlineReader, "_round_trip", a_full_sync_finishes_meanwhile)
@@ -156,7 +156,7 @@ def test_an_error_reply_in_the_middle_fails_the_read_and_leaves_no_reply_behind(
     tiny.set_rows([row(c, 20, orders=int(c[1:])) for c in CUSTOMERS])
     store = tiny.store()
     store.sync()
-    bad_key = f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c150"
+    bad_key = Keyspace(online.prefix).entity_key(TINY_VIEW, 1, ["customer_id"], ["c150"])
     online.client.delete(bad_key)
     online.client.set(bad_key, "not a hash")
     with pytest.raises(OnlineStoreError) as raised:
