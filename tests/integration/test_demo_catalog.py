@@ -81,10 +81,14 @@ def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys)
     assert len(list(store.catalog())) == 4
     assert "target/manifest.json is missing: running dbt parse" in capsys.readouterr().err
 
+    # copy2 keeps the checkout's mtimes, and a fresh clone's files are only seconds old: age every
+    # file first, so the edited YAML is the one file newer than the manifest.
+    an_hour_ago, a_minute_ago = time.time() - 3600, time.time() - 60
+    for path in project.rglob("*"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    os.utime(project / "target" / "manifest.json", (a_minute_ago, a_minute_ago))
     yaml_file = project / "models" / "features" / "plane_daily.yml"
     yaml_file.write_text(yaml_file.read_text().replace("owner: fleet-analytics", "owner: fleet-ops"))
-    earlier = time.time() - 60
-    os.utime(project / "target" / "manifest.json", (earlier, earlier))
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
     assert store.catalog().view("plane_daily").owner == "fleet-ops"
     assert "models/features/plane_daily.yml changed since the last parse: running dbt parse" in capsys.readouterr().err
