@@ -3,7 +3,8 @@
 For each view: read its state in Redis (featurestore.online.state); choose a full or an
 incremental sync; stream the latest rows (query.latest_values_expression at the project's
 "now", since the watermark when incremental); drop rows with a null join key and rows already
-past their ttl; write the rest with the server-checked script (featurestore.online.writer);
+past their ttl; write the rest (featurestore.online.writer: plain commands into a full sync's
+fresh generation, a server-side check against the stored row otherwise);
 and only then record the watermark - for a full sync, in the same step that switches readers
 to the freshly written generation, whose predecessor is then deleted.
 """
@@ -19,10 +20,17 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.console import Console
 from featurestore.errors import UsageError
-from featurestore.online.connection import OnlineLocation, online_errors, open_client
+from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
 from featurestore.online.layout import ViewSchema, encode_rows
 from featurestore.online.lock import SyncLock
-from featurestore.online.state import ViewState, begin_generation, read_state, record_sync, remove_generations
+from featurestore.online.state import (
+    ViewState,
+    begin_generation,
+    read_state,
+    record_sync,
+    remove_generations,
+    remove_orphans,
+)
 from featurestore.online.writer import ViewWriter
 from featurestore.profiles import Target
 from featurestore.query import WATERMARK, column, latest_values_expression, relation_table, render
@@ -55,7 +63,8 @@ class ViewSyncResult:
     null_keys: int = 0
     """Rows not written because a join key is null (no key to serve them under)."""
     removed_keys: int = 0
-    """Keys of older generations deleted after a full sync."""
+    """Keys deleted: the older generation after a full sync, a failed sync's generation, and
+    the keys of a view whose meta hash had gone."""
     watermark: datetime | None = None
     seconds: float = 0.0
 
@@ -164,8 +173,10 @@ def _sync_view(
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
     with online_errors(location, f"syncing view '{view.name}'", hint):
         state = read_state(client, keyspace, view.name)
-        if state.pending_generation is not None:  # left behind by a failed full sync
-            remove_generations(client, keyspace, view.name, [state.pending_generation])
+        if state.recorded:  # a pending generation is left behind by a failed full sync
+            removed = remove_generations(client, keyspace, view.name, [state.pending_generation])
+        else:
+            removed = remove_orphans(client, keyspace, view.name)
         schema = ViewSchema.of_view(view, _column_types(warehouse, view))
         mode, reason = _choose_mode(state, schema, full)
         if mode == FULL:
@@ -182,13 +193,17 @@ def _sync_view(
                 lock.check()
                 advance(rows)
 
-            writer = ViewWriter(client, schema, after_round_trip)
-            for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
-                _write_batch(batch, view, schema, base, writer, result, clock())
+            # A full sync writes a generation no reader uses yet: nothing there to compare with.
+            with checked_out(client) as connection:
+                writer = ViewWriter(client, connection, schema, fresh=mode == FULL, after_round_trip=after_round_trip)
+                for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
+                    _write_batch(batch, view, schema, base, writer, result, clock())
+                writer.finish()
         result.keys_written, result.skipped_older = writer.written, writer.skipped_older
         record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark)
         if mode == FULL:
-            result.removed_keys = remove_generations(client, keyspace, view.name, [state.generation])
+            removed += remove_generations(client, keyspace, view.name, [state.generation])
+        result.removed_keys = removed
     result.seconds = time.perf_counter() - started
     return result
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from featurestore.catalog import Catalog, FeatureSelection, FeatureView
 from featurestore.errors import MismatchError
 from featurestore.online.connection import OnlineLocation, online_errors
-from featurestore.online.layout import entity_suffix, escape_glob, parse_entity_suffix
+from featurestore.online.layout import entity_suffix, parse_entity_suffix
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineReader
 from featurestore.profiles import Target
 from featurestore.query import latest_values_expression, render
@@ -155,7 +155,7 @@ def _only_online(
         base = keyspace.entity_base(view.name, int(generation))
         extra = [
             parse_entity_suffix(key[len(base):])
-            for key in reader.client.scan_iter(match=escape_glob(base) + "*", count=2000)
+            for key in reader.client.scan_iter(match=keyspace.entity_pattern(view.name, int(generation)), count=2000)
             if key[len(base):] not in seen
         ]
     for chunk in _chunks(extra, READ_CHUNK):

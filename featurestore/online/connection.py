@@ -20,6 +20,7 @@ from featurestore.project import Project
 
 if TYPE_CHECKING:
     import redis
+    from redis.connection import Connection
 
 URL_ENV = "FS_REDIS_URL"
 PREFIX_ENV = "FS_KEY_PREFIX"
@@ -84,6 +85,24 @@ def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "re
         )
         client.ping()
     return client
+
+
+@contextmanager
+def checked_out(client: "redis.Redis") -> Iterator["Connection"]:
+    """A connection of the client's pool, for a run of commands whose replies are read later.
+
+    When anything fails inside, the connection is dropped rather than returned for reuse:
+    replies may be left unread on it, and the next user would read them as its own.
+    """
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        yield connection
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
 
 
 @contextmanager

@@ -13,8 +13,8 @@ accept a new generation 1 published while the old guess 1 was being read half-wr
 
 A pipeline of plain commands costs the server less than half of what one Lua script doing
 the same reads costs (commands called from Lua convert every argument and reply), and the
-request is framed here rather than by redis-py, whose command packer alone takes longer for a
-thousand entities than the server's whole work (docs/benchmarks.md).
+request is framed by featurestore.online.resp rather than by redis-py, whose command packer
+alone takes longer for a thousand entities than the server's whole work (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from featurestore.errors import OnlineStoreError, UsageError
 from featurestore.online.layout import DECODERS, Keyspace, ViewSchema, encode_value, entity_suffix, escape_key_value
+from featurestore.online.resp import hmget_commands
 
 if TYPE_CHECKING:
     import redis
@@ -107,7 +108,6 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
-        self._encoding = client.get_encoder().encoding  # as the writer's keys were encoded
 
     def read(
         self,
@@ -137,12 +137,12 @@ class OnlineReader:
         generation) and of the meta hashes again, in the order `read` takes the replies; and
         their number."""
         meta_keys = [self.keyspace.meta_key(plan.view_name) for plan in plans]
-        metas = _hmget_request(meta_keys, ("generation", "schema"), self._encoding)
+        metas = hmget_commands(meta_keys, ("generation", "schema"))
         parts, count = [metas], 2 * len(plans)
         for plan, generation in zip(plans, generations):
             if generation is not None:
                 base = self.keyspace.entity_base(plan.view_name, int(generation))
-                parts.append(_hmget_request([base + suffix for suffix in plan.asked], plan.fields, self._encoding))
+                parts.append(hmget_commands([base + suffix for suffix in plan.asked], plan.fields))
                 count += len(plan.asked)
         parts.append(metas)
         return b"".join(parts), count
@@ -150,21 +150,13 @@ class OnlineReader:
     def _round_trip(self, request: tuple[bytes, int]) -> list[Any]:
         """Send every HMGET in one write and read every reply; one retry on a new connection
         when the old one broke (it may have been closed while idle)."""
-        from featurestore.online.connection import online_errors
+        from featurestore.online.connection import checked_out, online_errors
 
         payload, replies = request
-        pool = self.client.connection_pool
-        with online_errors(self.location, "reading online features"):
-            connection = pool.get_connection()
-            try:
-                return connection.retry.call_with_retry(
-                    lambda: _exchange(connection, payload, replies), lambda error: connection.disconnect()
-                )
-            except BaseException:
-                connection.disconnect()  # replies may be left unread: never reuse it
-                raise
-            finally:
-                pool.release(connection)
+        with online_errors(self.location, "reading online features"), checked_out(self.client) as connection:
+            return connection.retry.call_with_retry(
+                lambda: _exchange(connection, payload, replies), lambda error: connection.disconnect()
+            )
 
     @staticmethod
     def _assemble(
@@ -243,17 +235,6 @@ class _ViewRead:
             else:
                 values[index], statuses[index] = decoded[position], present
         return values, statuses, stamps
-
-
-def _hmget_request(keys: Sequence[str], fields: Sequence[str], encoding: str = "utf-8") -> bytes:
-    """The RESP bytes of one `HMGET key *fields` per key, byte for byte what redis-py sends.
-
-    Framed here because redis-py's command packer, called once per command, takes seven
-    times as long for a thousand entities as this does.
-    """
-    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-    tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in (f.encode(encoding) for f in fields))
-    return b"".join([b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in (k.encode(encoding) for k in keys)])
 
 
 def _exchange(connection: "redis.connection.Connection", payload: bytes, replies: int) -> list[Any]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
-from featurestore.online.layout import Keyspace, ViewSchema, escape_glob
+from featurestore.online.layout import Keyspace, ViewSchema
 
 if TYPE_CHECKING:
     import redis
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ViewState:
+    recorded: bool
+    """Whether the view has a meta hash at all; without one, no reader can find its keys."""
     generation: int | None
     pending_generation: int | None
     watermark: datetime | None
@@ -42,6 +44,7 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
         return int(fields[name]) if fields.get(name) else None
 
     return ViewState(
+        recorded=bool(fields),
         generation=number("generation"),
         pending_generation=number("pending_generation"),
         watermark=datetime.fromisoformat(fields["watermark"]) if fields.get("watermark") else None,
@@ -85,14 +88,26 @@ def record_sync(
 
 def remove_generations(client: "redis.Redis", keyspace: Keyspace, view: str, generations: Iterable[int | None]) -> int:
     """Delete every entity key of `view` in `generations` (None is skipped); returns how many."""
-    removed = 0
-    for generation in {g for g in generations if g is not None}:
-        batch: list[str] = []
-        for key in client.scan_iter(match=escape_glob(keyspace.entity_base(view, generation)) + "*", count=5000):
-            batch.append(key)
-            if len(batch) >= 5000:
-                removed += client.unlink(*batch)
-                batch = []
-        if batch:
+    return sum(
+        _unlink_matching(client, keyspace.entity_pattern(view, generation))
+        for generation in {g for g in generations if g is not None}
+    )
+
+
+def remove_orphans(client: "redis.Redis", keyspace: Keyspace, view: str) -> int:
+    """Delete the entity keys of every generation of a view that has no meta hash (it was
+    deleted, or evicted by a maxmemory policy). No reader can find them, and generation
+    numbers start again at 1 without it, so a new full sync would write over them."""
+    return _unlink_matching(client, keyspace.entity_pattern(view))
+
+
+def _unlink_matching(client: "redis.Redis", pattern: str) -> int:
+    removed, batch = 0, []
+    for key in client.scan_iter(match=pattern, count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
             removed += client.unlink(*batch)
+            batch = []
+    if batch:
+        removed += client.unlink(*batch)
     return removed

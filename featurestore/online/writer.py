@@ -1,18 +1,34 @@
-"""Writing one view's latest rows into Redis: pipelined, and never older over newer.
+"""Writing one view's latest rows into Redis: framed at C speed, pipelined, never older over newer.
 
-Rows go to the server in calls of a Lua script, each carrying a few hundred rows, and several
-calls travel in one pipelined round trip. The script checks each row against what is stored,
-on the server, so no reader and no other writer can slip between the check and the write.
+How a row is written depends on the generation it goes to:
+
+* **A fresh generation** (a full sync): no key of it exists yet (its number was never used,
+  and a view whose meta hash is lost has its orphaned keys removed first: see
+  featurestore.online.state), no reader uses it, and the sync lock keeps every other writer
+  out. There is nothing to compare with, so each row is a plain `HSET` and, for a view with a
+  ttl, `PEXPIRE`.
+* **The generation readers use** (an incremental sync): each row is checked against the
+  stored one on the server, by a Lua script (WRITE_SCRIPT) that takes many rows per call, so
+  nothing can slip between the check and the write.
+
+Rows go out `rows_per_round_trip` at a time on one connection, framed by
+featurestore.online.resp. One round trip stays in flight: the replies of the last one are read
+only after the next one is sent, so the server works while fs frames rows and the warehouse
+computes the next batch. A reply that is an error fails the write; the connection is then
+dropped (featurestore.online.connection.checked_out), never reused with replies unread.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Union
 
-from featurestore.online.layout import ROW_FIELDS, EncodedRows, ViewSchema
+from featurestore.online import resp
+from featurestore.online.layout import EncodedRows, ViewSchema
 
 if TYPE_CHECKING:
     import redis
+    from redis.connection import Connection
 
 # KEYS: the entity hashes. ARGV: the number of features, the timestamp field, the created_at
 # field ("" without one), the feature names; then for each key, in order: the remaining
@@ -68,41 +84,126 @@ end
 return {written, skipped}
 """
 
+SCRIPT_ROW_WORDS = 4
+"""Arguments of each row before its feature values: lifetime, timestamp, created_at, flags."""
+
+Payload = list[Union[bytes, memoryview]]
+
+
+@dataclass(frozen=True)
+class _RoundTrip:
+    payload: Payload
+    rows: int
+    replies: int
+
+
 class ViewWriter:
-    """Writes encoded rows of one view; counts what was written and what was older."""
+    """Writes encoded rows of one view on one connection; counts what was written and what
+    was older. Call `finish()` after the last `write()`: it reads the last replies."""
 
-    rows_per_call = 500
-    """Rows per script call: enough to pay little per call, few enough that one call holds
-    the server for about a millisecond."""
-    calls_per_round_trip = 20
+    rows_per_round_trip = 10_000
+    rows_per_script_call = 500
+    """Rows per call of the script: enough to pay little per call, few enough that one call
+    holds the server for about a millisecond."""
 
-    def __init__(self, client: "redis.Redis", schema: ViewSchema, after_round_trip: Callable[[int], None] = lambda rows: None):
-        self.client = client
-        self.header = [len(schema.features), schema.timestamp, schema.created_at or "", *schema.feature_names]
-        self.row_width = len(ROW_FIELDS) + len(schema.features)
+    def __init__(
+        self,
+        client: "redis.Redis",
+        connection: "Connection",
+        schema: ViewSchema,
+        fresh: bool,
+        after_round_trip: Callable[[int], None] = lambda rows: None,
+    ):
+        self.connection = connection
+        self.schema = schema
+        self.fresh = fresh
         self.after_round_trip = after_round_trip
-        self.sha = client.script_load(WRITE_SCRIPT)
         self.written = 0
         self.skipped_older = 0
+        self._in_flight: _RoundTrip | None = None
+        if fresh:
+            self._frame = self._plain_commands
+        else:
+            self._frame = self._script_calls
+            sha = client.script_load(WRITE_SCRIPT)
+            header = [str(len(schema.features)), schema.timestamp, schema.created_at or "", *schema.feature_names]
+            self._script_words = (resp.bulk(sha), b"".join(resp.bulk(word) for word in header), len(header))
 
     def write(self, rows: EncodedRows) -> None:
-        assert rows.row_width == self.row_width, "rows encoded for another schema"
-        width, step = rows.row_width, self.rows_per_call
-        pipe = self.client.pipeline(transaction=False)
-        queued_rows = 0
-        for start in range(0, len(rows.keys), step):
-            keys = rows.keys[start : start + step]
-            values = rows.values[start * width : (start + len(keys)) * width]
-            pipe.evalsha(self.sha, len(keys), *keys, *self.header, *values)
-            queued_rows += len(keys)
-            if len(pipe) == self.calls_per_round_trip:
-                self._send(pipe, queued_rows)
-                queued_rows = 0
-        if len(pipe):
-            self._send(pipe, queued_rows)
+        step = self.rows_per_round_trip
+        for start in range(0, len(rows), step):
+            self._send(self._frame(rows, start, min(start + step, len(rows))))
 
-    def _send(self, pipe: "redis.client.Pipeline", rows: int) -> None:
-        for written, skipped in pipe.execute():
-            self.written += written
-            self.skipped_older += skipped
-        self.after_round_trip(rows)
+    def finish(self) -> None:
+        self._collect()
+
+    def _send(self, round_trip: _RoundTrip) -> None:
+        # No health check: with replies in flight, a PING's answer would be one of them.
+        self.connection.send_packed_command(round_trip.payload, check_health=False)
+        self._collect()
+        self._in_flight = round_trip
+
+    def _collect(self) -> None:
+        """Read the replies of the round trip in flight."""
+        round_trip, self._in_flight = self._in_flight, None
+        if round_trip is None:
+            return
+        replies = [self.connection.read_response() for _ in range(round_trip.replies)]  # raises on an error reply
+        if self.fresh:
+            self.written += round_trip.rows
+        else:
+            for written, skipped in replies:
+                self.written += written
+                self.skipped_older += skipped
+        self.after_round_trip(round_trip.rows)
+
+    def _plain_commands(self, rows: EncodedRows, start: int, stop: int) -> _RoundTrip:
+        """`HSET` of the non-null fields, and `PEXPIRE` where the row has a lifetime."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        key = resp.bulk_strings(rows.keys[start:stop])
+        fields = [(self.schema.timestamp, rows.timestamp[start:stop])]
+        if rows.created_at is not None:
+            fields.append((self.schema.created_at, rows.created_at[start:stop]))
+        fields.extend((name, texts[start:stop]) for name, texts in zip(self.schema.feature_names, rows.features))
+        words = pa.scalar(2, pa.int64())  # HSET and the key
+        pairs = []
+        for name, texts in fields:  # a null is no field: its pair is left out, and not counted
+            words = pc.add(words, pc.multiply(pc.is_valid(texts).cast(pa.int64()), 2))
+            pairs.append(resp.concat(resp.bulk(name), resp.bulk_strings(texts)).fill_null(""))
+        expire_ms = rows.expire_ms[start:stop]
+        lives = pc.greater(expire_ms, 0)
+        pexpire = resp.concat(resp.command_head(3, "PEXPIRE"), key, resp.bulk_strings(expire_ms.cast(pa.string())))
+        framed = resp.concat(
+            "*", words.cast(pa.string()), "\r\n", resp.bulk("HSET"), key, *pairs, pc.if_else(lives, pexpire, "")
+        )
+        commands = (stop - start) + pc.sum(lives.cast(pa.int64())).as_py()
+        return _RoundTrip([resp.RowBytes(framed).span(0, stop - start)], stop - start, commands)
+
+    def _script_calls(self, rows: EncodedRows, start: int, stop: int) -> _RoundTrip:
+        """`EVALSHA` of the write script, `rows_per_script_call` rows a call."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = stop - start
+        empty = resp.bulk("")
+        features = [texts[start:stop] for texts in rows.features]
+        flags = [pc.if_else(pc.is_valid(texts), "1", "0") for texts in features]
+        values = resp.concat(
+            resp.bulk_strings(rows.expire_ms[start:stop].cast(pa.string())),
+            resp.bulk_strings(rows.timestamp[start:stop]),
+            resp.bulk_strings(rows.created_at[start:stop].fill_null("")) if rows.created_at is not None else empty,
+            resp.bulk_strings(resp.concat(*flags)) if flags else empty,
+            *[resp.bulk_strings(texts.fill_null("")) for texts in features],
+        )
+        keys, values = resp.RowBytes(resp.bulk_strings(rows.keys[start:stop])), resp.RowBytes(values)
+        sha, header, header_words = self._script_words
+        payload: Payload = []
+        for first in range(0, n, self.rows_per_script_call):
+            last = min(first + self.rows_per_script_call, n)
+            count = last - first
+            words = 3 + count + header_words + count * (SCRIPT_ROW_WORDS + len(features))
+            head = resp.command_head(words, "EVALSHA") + sha + resp.bulk(str(count))
+            payload += [head, keys.span(first, last), header, values.span(first, last)]
+        return _RoundTrip(payload, n, -(-n // self.rows_per_script_call))

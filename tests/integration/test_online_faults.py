@@ -22,30 +22,18 @@ def many_rows(day: int, orders: int) -> list[dict]:
 
 
 def kill_sync_connection_after(monkeypatch, online, round_trips: int) -> list[int]:
-    """Once `round_trips` round trips succeeded, CLIENT KILL the sync's connection from
-    another connection right after the next round trip has checked it out of the pool (an
-    idle connection killed earlier would just be replaced by a new one)."""
-    monkeypatch.setattr(writer.ViewWriter, "rows_per_call", 100)
-    monkeypatch.setattr(writer.ViewWriter, "calls_per_round_trip", 2)
+    """Once `round_trips` round trips were sent, CLIENT KILL the sync's writing connection
+    from another connection, just before the next one is sent."""
+    monkeypatch.setattr(writer.ViewWriter, "rows_per_round_trip", 200)
     sent: list[int] = []
     original = writer.ViewWriter._send
 
-    def send(self, pipe, rows):
+    def send(self, round_trip):
         if len(sent) == round_trips:
-            pool = self.client.connection_pool
-            checkout = pool.get_connection
-
-            def get_connection(*args, **kwargs):
-                connection = checkout(*args, **kwargs)
-                pool.get_connection = checkout
-                for client in online.client.client_list():
-                    if client["name"] == f"fs-sync:{online.prefix}" and client["cmd"] == "evalsha":
-                        online.client.client_kill_filter(_id=client["id"])
-                return connection
-
-            pool.get_connection = get_connection
-        sent.append(rows)
-        original(self, pipe, rows)
+            host, port = self.connection._sock.getsockname()[:2]  # the server's view of this client
+            assert online.client.client_kill_filter(addr=f"{host}:{port}") == 1
+        sent.append(round_trip.rows)
+        original(self, round_trip)
 
     monkeypatch.setattr(writer.ViewWriter, "_send", send)
     return sent
@@ -82,7 +70,9 @@ def test_connection_lost_on_the_first_sync_leaves_no_watermark_and_the_next_run_
     assert code == EXIT_ONLINE
     assert err.startswith(f"error: lost the connection to Redis at redis://127.0.0.1:6379/0 (from FS_REDIS_URL) while syncing view '{TINY_VIEW}': ")
     assert err.endswith("; its watermark was not advanced, so the next fs sync finishes the work\n")
-    assert len(sent) == 4  # the fourth round trip failed
+    # The write that fails is the fourth round trip's, or the fifth's when the third's replies
+    # had arrived before the kill: either way the sync stopped there.
+    assert len(sent) in (4, 5)
     meta = online.meta(TINY_VIEW)
     assert "generation" not in meta and "watermark" not in meta and meta["pending_generation"] == "1"
     assert 0 < len(online.entity_keys(TINY_VIEW)) < ENTITIES  # half-written, and invisible to readers
@@ -134,10 +124,10 @@ def test_two_syncs_started_together_one_runs_one_refuses(tiny, online, monkeypat
     started, release = threading.Event(), threading.Event()
     original = writer.ViewWriter._send
 
-    def slow_send(self, pipe, rows):
+    def slow_send(self, round_trip):
         started.set()
         release.wait(10)
-        original(self, pipe, rows)
+        original(self, round_trip)
 
     monkeypatch.setattr(writer.ViewWriter, "_send", slow_send)
     outcome = {}

@@ -16,6 +16,7 @@ from featurestore.online import reader as reader_module
 from featurestore.online.layout import Keyspace, ViewSchema
 from featurestore.online.reader import ATTEMPTS, OnlineReader
 from featurestore.online.state import begin_generation, record_sync
+from featurestore.online.resp import hmget_commands
 from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,7 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
     def publish_before_the_last_meta_read(connection, payload, replies):
         if published:
             return real_exchange(connection, payload, replies)
-        last_meta = reader_module._hmget_request([keyspace.meta_key(TINY_VIEW)], ("generation", "schema"))
+        last_meta = hmget_commands([keyspace.meta_key(TINY_VIEW)], ("generation", "schema"))
         assert payload.endswith(last_meta)
         before = real_exchange(connection, payload[: -len(last_meta)], replies - 1)
         for customer in customers[100:]:

@@ -224,6 +224,23 @@ def test_full_sync_switches_to_a_fresh_generation_and_removes_the_old(tiny, onli
     assert store.get_online_features([{"customer_id": "c2"}], ALL).statuses[0] == ["missing"] * 5
 
 
+def test_keys_that_outlived_their_meta_hash_are_removed_before_a_generation_number_comes_round(tiny, online):
+    tiny.set_rows([row("c1", 20, orders=1, tier="gold"), row("c2", 20)])
+    store = tiny.store()
+    store.sync()
+    store.sync(full=True)
+    online.client.delete(f"{online.prefix}:{TINY_VIEW}:meta")  # evicted, say, by a maxmemory policy
+    orphan = f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c9"  # as if generation 1 had been left
+    online.client.hset(orphan, mapping={"event_timestamp": "2024-02-20T00:00:00.000000", "orders": "9"})
+    tiny.set_rows([row("c1", 21, orders=7, tier=None)])
+    result = store.sync().views[0]
+    assert (result.mode, result.generation, result.removed_keys) == ("full", 1, 3)  # c1, c2 of gen2; c9
+    assert online.entity_keys(TINY_VIEW) == [f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c1"]
+    stored = online.entity(TINY_VIEW, "customer_id=c1")
+    assert stored["orders"] == "7" and "tier" not in stored
+    assert store.verify_online().mismatches == []
+
+
 def test_a_changed_schema_rebuilds_the_view_in_full(tiny, online):
     tiny.set_rows([row("c1", 20, orders=4)])
     store = tiny.store()

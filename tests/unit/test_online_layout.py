@@ -17,7 +17,6 @@ from featurestore.cli import _entity_rows
 from featurestore.errors import ProjectError, UsageError
 from featurestore.online.embedded import MAX_SOCKET_PATH, socket_path
 from featurestore.online.layout import (
-    ROW_FIELDS,
     Keyspace,
     ViewSchema,
     decode_value,
@@ -150,23 +149,22 @@ def test_a_type_the_online_store_cannot_hold_is_a_project_error():
         ViewSchema.of_view(customer_view(), {**CUSTOMER_TYPES, "event_timestamp": pa.string()})
 
 
-def test_rows_are_encoded_for_the_write_script_with_a_presence_flag_per_feature():
+def test_rows_are_encoded_as_the_text_redis_holds_with_null_for_no_field():
     schema = ViewSchema.of_view(customer_view(), CUSTOMER_TYPES)
     batch = pa.record_batch(
         {
             "customer_id": pa.array([7, 8]),
-            "event_timestamp": pa.array([datetime(2024, 1, 1), datetime(2024, 1, 2)], pa.timestamp("us")),
+            "event_timestamp": pa.array([datetime(2024, 1, 1), datetime(2024, 1, 2, 3, 4, 5, 6)], pa.timestamp("us")),
             "orders_30d": pa.array([3, None]),
             "spend_30d": pa.array([None, 2.5]),
         }
     )
     rows = encode_rows(batch, schema, "fs:x:customer_stats:gen1:", pa.array([1000, 0]))
-    assert rows.keys == ["fs:x:customer_stats:gen1:customer_id=7", "fs:x:customer_stats:gen1:customer_id=8"]
-    assert rows.row_width == len(ROW_FIELDS) + 2
-    assert rows.values == [
-        1000, "2024-01-01T00:00:00.000000", "", "10", "3", "",
-        0, "2024-01-02T00:00:00.000000", "", "01", "", "2.5",
-    ]  # fmt: skip
+    assert rows.keys.to_pylist() == ["fs:x:customer_stats:gen1:customer_id=7", "fs:x:customer_stats:gen1:customer_id=8"]
+    assert rows.timestamp.to_pylist() == ["2024-01-01T00:00:00.000000", "2024-01-02T03:04:05.000006"]
+    assert rows.created_at is None
+    assert [f.to_pylist() for f in rows.features] == [["3", None], [None, "2.5"]]
+    assert rows.expire_ms.to_pylist() == [1000, 0] and len(rows) == 2
 
 
 def test_remaining_lifetime_follows_the_training_set_ttl_rule():
