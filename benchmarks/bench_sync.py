@@ -8,11 +8,14 @@ shared with the training-set benchmark), builds the tiny dbt project in
 benchmarks/online_project (a view over that file, adding a created_at), then in one run:
 
 1. the latest row per entity, hand-written DuckDB SQL only (what both writers must read);
-2. `FeatureStore.sync(full=True)`: the same rows through fs (server-side compare, expiry,
-   watermark, generation switch);
+2. `FeatureStore.sync(full=True)`: the same rows through fs (expiry, watermark, a fresh
+   generation written with plain HSETs, then switched to);
 3. the reference: the same hand-written query, then one `HSET` per row, pipelined 10,000 at a
    time, into the same Redis;
-4. `get_online_features` for one entity (p50, p99 over many calls) and for 1,000 entities in
+4. the next day: a new row for every entity lands in the view; `FeatureStore.sync()` is then
+   incremental and writes each row over the stored one through the server-side compare,
+   against the same hand-written loop over that day's rows;
+5. `get_online_features` for one entity (p50, p99 over many calls) and for 1,000 entities in
    one call, the latter also after `gc.freeze()`, and against a hand-written redis-py pipeline
    of the same HMGETs on the reference loop's hashes.
 
@@ -29,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from reference_data import DATA, feature_file  # the reference shape, shared with bench_training_set
@@ -37,6 +41,9 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "online_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 SECTION = "## Online store (issue 4)"
+FILES = HERE / "data" / "online_view_files"  # the view reads every parquet file in it
+NEXT_DAY = "2024-04-10"
+NEXT_NOW = datetime(2024, 4, 11)  # the project's clock once the next day's rows are known
 
 # Hand-written: the latest row of each entity, as anyone would write it for DuckDB.
 REFERENCE_SQL = """
@@ -47,9 +54,15 @@ qualify row_number() over (partition by entity_id order by event_timestamp desc,
 
 
 def build_project(parquet: Path) -> None:
+    """Build the view over a folder holding (a link to) `parquet`: a file added to the folder
+    later is new rows in the view, for the incremental sync."""
     from featurestore import FeatureStore
 
-    os.environ["FS_BENCH_PARQUET"] = str(parquet)
+    FILES.mkdir(parents=True, exist_ok=True)
+    for old in FILES.iterdir():
+        old.unlink()
+    (FILES / "base.parquet").symlink_to(parquet)
+    os.environ["FS_BENCH_PARQUET"] = str(FILES / "*.parquet")
     print("dbt build of benchmarks/online_project ...", file=sys.stderr)
     FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles").build()
 
@@ -58,6 +71,24 @@ def timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
+
+
+def add_next_day(entities: int) -> int:
+    """A row of 2024-04-10 for every entity, in a new file of the view: what an incremental
+    sync the next day reads (everything after the watermark) and writes over every key."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(
+            f"""copy (
+                select range as entity_id, timestamp '{NEXT_DAY}' as event_timestamp,
+                    (hash(range, 'next') % 10000) / 100.0 as v1_spend,
+                    cast(hash(range, 'next', 1) % 50 as bigint) as v1_clicks,
+                    hash(range, 'next', 2) % 3 = 0 as v1_active
+                from range({entities})
+            ) to '{FILES / "next_day.parquet"}' (format parquet)"""
+        )
+    return entities
 
 
 def reference_rows(database: str, sql: str = REFERENCE_SQL):
@@ -183,6 +214,18 @@ def main() -> None:
         report = store.verify_online(sample=1000)
         assert not report.mismatches, report.to_dict()["mismatches"][:3]
 
+        # The next day: every entity has a new row; the sync writes it over the stored one,
+        # compared on the server, in the generation readers use.
+        updated = add_next_day(args.entities)
+        store.now = lambda: NEXT_NOW
+        incremental_seconds, incremental = timed(lambda: store.sync())
+        next_loop_seconds, next_loop_rows = timed(lambda: reference_sync(client, database, f"{prefix}:next"))
+        view = incremental.views[0]
+        assert (view.mode, view.rows_read, view.keys_written) == ("incremental", updated, updated), view.to_dict()
+        assert next_loop_rows == updated
+        report = store.verify_online(sample=1000)
+        assert not report.mismatches, report.to_dict()["mismatches"][:3]
+
         entity_ids = list(range(args.entities))
         one = read_latencies(store, entity_ids, calls=5000, per_call=1)
         by_hand = reference_read_latencies(client, f"{prefix}:ref", entity_ids, calls=100, per_call=1000)
@@ -197,6 +240,7 @@ def main() -> None:
         gc.unfreeze()
     finally:
         delete_prefix(client, prefix)
+        (FILES / "next_day.parquet").unlink(missing_ok=True)
 
     ratio = sync_seconds / loop_seconds
     table = "\n".join(
@@ -210,7 +254,11 @@ def main() -> None:
             f"| `fs sync --full` (first: empty Redis) | {sync_seconds:.2f} s ({latest / sync_seconds:,.0f} keys/s) | |",
             f"| `fs sync --full` / hand-written loop | **{ratio:.2f}x** | within 2x |",
             f"| `fs sync --full` again (replaces a generation of {latest:,} keys) | {again_seconds:.2f} s | |",
-            "| `verify-online --sample 1000` | 0 mismatches | 0 |",
+            f"| `fs sync` next day, incremental: {updated:,} new rows over stored keys, compared on the server "
+            f"| {incremental_seconds:.2f} s ({updated / incremental_seconds:,.0f} keys/s) | |",
+            f"| hand-written: the same day's latest rows + pipelined `HSET` loop | {next_loop_seconds:.2f} s | |",
+            f"| incremental `fs sync` / hand-written loop | **{incremental_seconds / next_loop_seconds:.2f}x** | |",
+            "| `verify-online --sample 1000`, after each sync | 0 mismatches | 0 |",
             f"| read, 1 entity, all 3 features: p50 / p99 ({len(one):,} calls) | "
             f"{percentile(one, 0.5) * 1e3:.3f} / {percentile(one, 0.99) * 1e3:.3f} ms | p50 < 0.25 ms |",
             f"| read, 1,000 entities in one call: p50 / p99 ({len(thousand)} calls) | "
