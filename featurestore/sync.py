@@ -180,7 +180,8 @@ def _sync_view(
         schema = ViewSchema.of_view(view, _column_types(warehouse, view))
         mode, reason = _choose_mode(state, schema, full)
         if mode == FULL:
-            result = ViewSyncResult(view.name, mode, reason, begin_generation(client, keyspace, view.name))
+            generation = begin_generation(client, keyspace, view.name, recorded=state.recorded)
+            result = ViewSyncResult(view.name, mode, reason, generation)
         else:
             result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
         latest = latest_values_expression(
@@ -200,7 +201,7 @@ def _sync_view(
                     _write_batch(batch, view, schema, base, writer, result, clock())
                 writer.finish()
         result.keys_written, result.skipped_older = writer.written, writer.skipped_older
-        record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark)
+        record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark, lock)
         if mode == FULL:
             removed += remove_generations(client, keyspace, view.name, [state.generation])
         result.removed_keys = removed

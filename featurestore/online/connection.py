@@ -107,11 +107,16 @@ def checked_out(client: "redis.Redis") -> Iterator["Connection"]:
 
 @contextmanager
 def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Iterator[None]:
-    """Turn Redis client errors raised inside into one-line OnlineStoreErrors."""
+    """Turn Redis client errors raised inside, and a view's state changed under a sync,
+    into one-line OnlineStoreErrors."""
     import redis
+
+    from featurestore.online.state import ViewStateChanged
 
     try:
         yield
+    except ViewStateChanged as changed:
+        raise OnlineStoreError(location.shown_url, f"while {doing} in Redis at {location.shown_url}: {changed}", hint) from None
     except (redis.ConnectionError, redis.TimeoutError) as error:
         verb = "cannot reach" if doing == "connecting" else "lost the connection to"
         raise OnlineStoreError(

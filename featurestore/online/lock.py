@@ -62,13 +62,18 @@ class SyncLock:
     def check(self) -> None:
         """Raise if the lock was lost (it expired and another sync took it)."""
         if self._lost:
-            holder = (self.client.get(self.key) or "nobody").rsplit(" token ", 1)[0]
-            raise SyncLockedError(
-                self.key,
-                holder,
-                "this sync lost its lock (it was not renewed in time) and stopped",
-                "the views it finished are recorded; run fs sync again for the rest",
-            )
+            raise self.lost()
+
+    def lost(self) -> SyncLockedError:
+        """The error of a sync that found its lock gone."""
+        self._lost = True
+        holder = (self.client.get(self.key) or "nobody").rsplit(" token ", 1)[0]
+        return SyncLockedError(
+            self.key,
+            holder,
+            "this sync lost its lock (it was not renewed in time) and stopped",
+            "the views it finished are recorded; run fs sync again for the rest",
+        )
 
     def _renew(self) -> None:
         import redis

@@ -74,6 +74,8 @@ class RowBytes:
 
         if isinstance(rows, pa.ChunkedArray):
             rows = rows.combine_chunks()
+        if rows.type != pa.string():  # the offsets below are read as int32
+            raise TypeError(f"framed rows must be an Arrow string array, not {rows.type}")
         if rows.null_count:
             raise ValueError("a framed row is null: some part of it was null and not filled")
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)

@@ -13,6 +13,12 @@
 
 Because it lives in Redis, losing Redis (it keeps nothing on disk) also loses the watermark,
 and the next sync is complete by itself.
+
+Starting a generation and publishing one are small scripts that first check the meta hash is
+what this sync left there. A meta hash that vanished mid-sync (deleted, or evicted under a
+maxmemory policy) would otherwise be recreated without `last_generation`, and a later full
+sync would take a generation number still in use; and a sync that lost its lock must not
+publish over the sync that took it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from featurestore.online.layout import Keyspace, ViewSchema
 
 if TYPE_CHECKING:
     import redis
+
+    from featurestore.online.lock import SyncLock
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,43 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
     )
 
 
-def begin_generation(client: "redis.Redis", keyspace: Keyspace, view: str) -> int:
-    """A generation number never used before, marked pending until it is published."""
-    meta = keyspace.meta_key(view)
-    generation = client.hincrby(meta, "last_generation", 1)
-    client.hset(meta, "pending_generation", generation)
+class ViewStateChanged(Exception):
+    """The view's meta hash is not as this sync left it: nothing was started or published."""
+
+
+# KEYS: the meta hash. ARGV: 1 if the meta hash should exist, else 0. The next generation is
+# past every number the hash knows of, and is marked pending until it is published.
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
+local highest = 0
+for _, field in ipairs({'last_generation', 'generation', 'pending_generation'}) do
+  highest = math.max(highest, tonumber(redis.call('HGET', KEYS[1], field) or '0'))
+end
+redis.call('HSET', KEYS[1], 'last_generation', highest + 1, 'pending_generation', highest + 1)
+return highest + 1
+"""
+
+# KEYS: the meta hash, the sync lock. ARGV: the lock's value, the field that must hold the
+# generation written (pending_generation for a full sync, generation for an incremental one),
+# that generation, the fields to delete as a space-separated list, then field/value pairs.
+_PUBLISH = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lock lost' end
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 'meta changed' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+for field in string.gmatch(ARGV[4], '%S+') do redis.call('HDEL', KEYS[1], field) end
+return 'published'
+"""
+
+
+def begin_generation(client: "redis.Redis", keyspace: Keyspace, view: str, recorded: bool) -> int:
+    """A generation number never used before, marked pending until it is published.
+
+    `recorded` is whether this sync found the view's meta hash; raises ViewStateChanged if
+    that is no longer so.
+    """
+    generation = client.eval(_BEGIN, 1, keyspace.meta_key(view), int(recorded))
+    if generation == -1:
+        raise ViewStateChanged(_changed(keyspace, view, "appeared" if not recorded else "disappeared"))
     return generation
 
 
@@ -68,9 +108,11 @@ def record_sync(
     generation: int,
     schema: ViewSchema,
     watermark: datetime | None,
+    lock: "SyncLock",
 ) -> None:
     """Record a finished sync in one atomic step; for a full sync this switches every reader
-    to `generation` at once."""
+    to `generation` at once. Raises SyncLockedError if `lock` is no longer held, and
+    ViewStateChanged if the meta hash no longer names `generation` as this sync's."""
     fields = {
         "generation": generation,
         "schema": schema.to_json(),
@@ -80,10 +122,24 @@ def record_sync(
     }
     if watermark is not None:
         fields["watermark"] = watermark.isoformat(timespec="microseconds")
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(keyspace.meta_key(view), mapping=fields)
-    pipe.hdel(keyspace.meta_key(view), "pending_generation", *([] if watermark else ["watermark"]))
-    pipe.execute()
+    removed = "pending_generation" + ("" if watermark else " watermark")
+    pairs = [word for field, value in fields.items() for word in (field, value)]
+    checked = "pending_generation" if mode == "full" else "generation"
+    outcome = client.eval(
+        _PUBLISH, 2, keyspace.meta_key(view), lock.key, lock.value, checked, generation, removed, *pairs
+    )
+    if outcome == "lock lost":
+        raise lock.lost()
+    if outcome != "published":
+        raise ViewStateChanged(_changed(keyspace, view, "changed"))
+
+
+def _changed(keyspace: Keyspace, view: str, how: str) -> str:
+    return (
+        f"the meta hash {keyspace.meta_key(view)} {how} during the sync (deleted, or evicted by "
+        "a maxmemory policy: give fs's Redis noeviction or a volatile-* policy), so nothing was "
+        "published for the view"
+    )
 
 
 def remove_generations(client: "redis.Redis", keyspace: Keyspace, view: str, generations: Iterable[int | None]) -> int:

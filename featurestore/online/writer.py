@@ -21,8 +21,9 @@ dropped (featurestore.online.connection.checked_out), never reused with replies 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Union
 
+from featurestore.errors import ProjectError
 from featurestore.online import resp
 from featurestore.online.layout import EncodedRows, ViewSchema
 
@@ -132,7 +133,27 @@ class ViewWriter:
     def write(self, rows: EncodedRows) -> None:
         step = self.rows_per_round_trip
         for start in range(0, len(rows), step):
-            self._send(self._frame(rows, start, min(start + step, len(rows))))
+            for round_trip in self._framed(rows, start, min(start + step, len(rows))):
+                self._send(round_trip)
+
+    def _framed(self, rows: EncodedRows, start: int, stop: int) -> Iterator[_RoundTrip]:
+        """Rows `start` to `stop` framed; in smaller round trips where their text is too
+        large for one Arrow string array (2 GiB: only with features of many kB each)."""
+        import pyarrow as pa
+
+        try:
+            round_trip = self._frame(rows, start, stop)
+        except pa.ArrowCapacityError:
+            if stop - start == 1:
+                raise ProjectError(
+                    f"the row of {rows.keys[start]} is over 2 GiB as text, more than Redis takes in one "
+                    "value (512 MB); set online: false on its view, or leave the large column out"
+                ) from None
+            middle = (start + stop) // 2
+            yield from self._framed(rows, start, middle)
+            yield from self._framed(rows, middle, stop)
+            return
+        yield round_trip
 
     def finish(self) -> None:
         self._collect()

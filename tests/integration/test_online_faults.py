@@ -1,15 +1,20 @@
-"""Faults against the real Redis: unreachable, connection lost mid-sync, two syncs at once."""
+"""Faults against the real Redis: unreachable, connection lost mid-sync, two syncs at once, a
+lock lost and a meta hash lost mid-sync."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
+import pyarrow as pa
 import pytest
 
-from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, SyncLockedError
+from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, ProjectError, SyncLockedError
 from featurestore.online import writer
+from featurestore.online.layout import Keyspace
 from featurestore.online.lock import SyncLock
+from featurestore.online.state import ViewStateChanged, begin_generation
 from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -158,3 +163,113 @@ def test_a_dead_holders_lock_expires_and_a_late_release_frees_nothing(online):
         assert online.client.get(key) == lock.value and 55_000 < online.client.pttl(key) <= 60_000
         online.client.set(key, "a sync that took over an expired lock")
     assert online.client.get(key) == "a sync that took over an expired lock"
+
+
+def before_the_first_round_trip(monkeypatch, action) -> None:
+    """Run `action` once, just before the sync sends its first rows."""
+    original, done = writer.ViewWriter._send, []
+
+    def send(self, round_trip):
+        if not done:
+            done.append(action())
+        original(self, round_trip)
+
+    monkeypatch.setattr(writer.ViewWriter, "_send", send)
+
+
+@pytest.mark.parametrize("full", [True, False], ids=["full", "incremental"])
+def test_a_meta_hash_lost_during_a_sync_publishes_nothing_and_the_next_sync_rebuilds(tiny, online, monkeypatch, full):
+    tiny.set_rows([row("c1", 20, orders=1, tier="gold"), row("c2", 20, orders=2)])
+    store = tiny.store()
+    store.sync()
+    tiny.add_rows([row("c1", 21, orders=3, tier=None)])
+    meta_key = f"{online.prefix}:{TINY_VIEW}:meta"
+    with monkeypatch.context() as patched:
+        before_the_first_round_trip(patched, lambda: online.client.delete(meta_key))  # evicted, say
+        with pytest.raises(OnlineStoreError) as raised:
+            store.sync(full=full)
+    assert str(raised.value) == (
+        f"while syncing view '{TINY_VIEW}' in Redis at redis://127.0.0.1:6379/0: the meta hash {meta_key} "
+        "changed during the sync (deleted, or evicted by a maxmemory policy: give fs's Redis noeviction "
+        "or a volatile-* policy), so nothing was published for the view; its watermark was not advanced, "
+        "so the next fs sync finishes the work"
+    )
+    assert online.meta(TINY_VIEW) == {}  # not brought back half-filled, without last_generation
+
+    result = store.sync().views[0]  # every key of the view is an orphan now: removed, then rebuilt
+    assert (result.mode, result.generation, result.keys_written) == ("full", 1, 2)
+    assert online.entity_keys(TINY_VIEW) == [f"{online.prefix}:{TINY_VIEW}:gen1:customer_id={c}" for c in ("c1", "c2")]
+    assert online.entity(TINY_VIEW, "customer_id=c1") == {
+        "event_timestamp": "2024-02-21T00:00:00.000000",
+        "loaded_at": "2024-02-21T06:00:00.000000",
+        "orders": "3",
+        "spend": "10.5",
+        "active": "true",
+        "last_order_at": "2024-01-31T08:15:00.000000",
+    }
+    assert store.verify_online().mismatches == []
+
+
+def test_a_sync_that_lost_its_lock_publishes_nothing(tiny, online, monkeypatch):
+    tiny.set_rows([row("c1", 20, orders=1)])
+    store = tiny.store()
+    store.sync()
+    published = online.meta(TINY_VIEW)
+    tiny.add_rows([row("c1", 21, orders=2)])
+    lock_key, other = f"{online.prefix}:sync-lock", "elsewhere pid 7 since 2024-03-01T00:00:00+00:00 token 01"
+    with monkeypatch.context() as patched:
+        # The lock expired (say the process was stopped for a minute) and another sync took it.
+        before_the_first_round_trip(patched, lambda: online.client.set(lock_key, other))
+        with pytest.raises(SyncLockedError) as raised:
+            store.sync(full=True)
+    assert str(raised.value).startswith(
+        f"this sync lost its lock (it was not renewed in time) and stopped (lock {lock_key}, held by elsewhere pid 7"
+    )
+    meta = online.meta(TINY_VIEW)
+    assert (meta["generation"], meta["watermark"], meta["pending_generation"]) == ("1", published["watermark"], "2")
+    assert online.client.get(lock_key) == other  # the other sync's lock is left alone
+    online.client.delete(lock_key)  # the other sync ends
+
+    result = store.sync().views[0]
+    assert (result.mode, result.generation, result.keys_written, result.removed_keys) == ("incremental", 1, 1, 1)
+    assert online.entity(TINY_VIEW, "customer_id=c1")["orders"] == "2"
+    assert "pending_generation" not in online.meta(TINY_VIEW)
+
+
+def test_a_new_generation_is_past_every_number_the_meta_hash_names(online):
+    keyspace = Keyspace(online.prefix)
+    online.client.hset(keyspace.meta_key("v"), mapping={"generation": 3, "pending_generation": 5})  # no last_generation
+    assert begin_generation(online.client, keyspace, "v", recorded=True) == 6
+    assert online.client.hmget(keyspace.meta_key("v"), ["last_generation", "pending_generation"]) == ["6", "6"]
+    with pytest.raises(ViewStateChanged, match=r"the meta hash .*:w:meta disappeared during the sync"):
+        begin_generation(online.client, keyspace, "w", recorded=True)
+    assert online.client.exists(keyspace.meta_key("w")) == 0
+
+
+def test_rows_too_large_for_one_arrow_array_go_in_smaller_round_trips(tiny, online, monkeypatch):
+    tiny.set_rows([row(f"c{i}", 20, orders=i) for i in range(10)])
+    store = tiny.store()
+    frame_rows, sizes = writer.ViewWriter._plain_commands, []
+
+    def at_most(limit: int):
+        def frame(self, rows, start, stop):
+            if stop - start > limit:  # as pyarrow says when a string array would pass 2 GiB
+                raise pa.ArrowCapacityError("array cannot contain more than 2147483646 bytes")
+            sizes.append(stop - start)
+            return frame_rows(self, rows, start, stop)
+
+        return frame
+
+    monkeypatch.setattr(writer.ViewWriter, "_plain_commands", at_most(3))
+    assert store.sync().views[0].keys_written == 10
+    assert sizes == [2, 3, 2, 3]  # halved until each part fits, in order
+    assert store.verify_online().mismatches == []
+
+    monkeypatch.setattr(writer.ViewWriter, "_plain_commands", at_most(0))
+    with pytest.raises(ProjectError) as raised:
+        store.sync(full=True)
+    assert re.fullmatch(
+        f"the row of {re.escape(online.prefix)}:{TINY_VIEW}:gen2:customer_id=c[0-9] is over 2 GiB as text, more "
+        r"than Redis takes in one value \(512 MB\); set online: false on its view, or leave the large column out",
+        str(raised.value),
+    )

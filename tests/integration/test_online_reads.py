@@ -14,6 +14,7 @@ import pytest
 from featurestore.errors import OnlineStoreError
 from featurestore.online import reader as reader_module
 from featurestore.online.layout import Keyspace, ViewSchema
+from featurestore.online.lock import SyncLock
 from featurestore.online.reader import ATTEMPTS, OnlineReader
 from featurestore.online.state import begin_generation, record_sync
 from featurestore.online.resp import hmget_commands
@@ -92,7 +93,7 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
     schema = ViewSchema.from_json(online.meta(TINY_VIEW)["schema"])
     online.delete_all()
     keyspace = Keyspace(online.prefix)
-    assert begin_generation(online.client, keyspace, TINY_VIEW) == 1
+    assert begin_generation(online.client, keyspace, TINY_VIEW, recorded=False) == 1
 
     def write(customer: str) -> None:
         online.client.hset(
@@ -112,12 +113,13 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
         before = real_exchange(connection, payload[: -len(last_meta)], replies - 1)
         for customer in customers[100:]:
             write(customer)
-        record_sync(online.client, keyspace, TINY_VIEW, "full", 1, schema, None)
+        record_sync(online.client, keyspace, TINY_VIEW, "full", 1, schema, None, lock)
         published.append(True)
         return before + real_exchange(connection, last_meta, 1)
 
     monkeypatch.setattr(reader_module, "_exchange", publish_before_the_last_meta_read)
-    result = store.get_online_features(entity_rows(customers), [f"{TINY_VIEW}:orders"])
+    with SyncLock(online.client, keyspace.lock_key()) as lock:  # the sync publishing
+        result = store.get_online_features(entity_rows(customers), [f"{TINY_VIEW}:orders"])
     assert published
     assert result.statuses == [["present"]] * 200 and result.values == [[1]] * 200
 

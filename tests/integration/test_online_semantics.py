@@ -230,11 +230,14 @@ def test_keys_that_outlived_their_meta_hash_are_removed_before_a_generation_numb
     store.sync()
     store.sync(full=True)
     online.client.delete(f"{online.prefix}:{TINY_VIEW}:meta")  # evicted, say, by a maxmemory policy
-    orphan = f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c9"  # as if generation 1 had been left
-    online.client.hset(orphan, mapping={"event_timestamp": "2024-02-20T00:00:00.000000", "orders": "9"})
+    for customer in ("c1", "c9"):  # as if keys of generation 1 had been left behind
+        online.client.hset(
+            f"{online.prefix}:{TINY_VIEW}:gen1:customer_id={customer}",
+            mapping={"event_timestamp": "2024-02-20T00:00:00.000000", "orders": "9", "tier": "gold"},
+        )
     tiny.set_rows([row("c1", 21, orders=7, tier=None)])
     result = store.sync().views[0]
-    assert (result.mode, result.generation, result.removed_keys) == ("full", 1, 3)  # c1, c2 of gen2; c9
+    assert (result.mode, result.generation, result.removed_keys) == ("full", 1, 4)  # c1, c2 of gen2; c1, c9 of gen1
     assert online.entity_keys(TINY_VIEW) == [f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c1"]
     stored = online.entity(TINY_VIEW, "customer_id=c1")
     assert stored["orders"] == "7" and "tier" not in stored

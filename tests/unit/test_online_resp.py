@@ -22,11 +22,13 @@ def packed(*words) -> bytes:
     return b"".join(Connection().pack_command(*words))
 
 
+@settings(deadline=None)
 @given(st.lists(texts, max_size=20), st.lists(texts, min_size=1, max_size=4))
 def test_hmget_commands_are_what_redis_py_sends(keys, fields):
     assert resp.hmget_commands(keys, fields) == b"".join(packed("HMGET", key, *fields) for key in keys)
 
 
+@settings(deadline=None)
 @given(st.lists(st.one_of(texts, st.none()), max_size=30))
 def test_bulk_strings_frame_every_text_and_keep_nulls(values):
     framed = resp.bulk_strings(pa.array(values, pa.string())).to_pylist()
@@ -75,23 +77,31 @@ def encoded(rows):
     return encode_rows(batch, SCHEMA, "fs:t:customer_stats:gen4:", pa.array([r[6] for r in rows], pa.int64()))
 
 
-def as_text(rows):
-    """Each row's key, its fields as text (null = absent) and its lifetime, in Python."""
-    keys = rows.keys.to_pylist()
+def as_text(rows, start: int, stop: int):
+    """Rows `start` to `stop`: each one's key, fields as text (null = absent) and lifetime,
+    in Python; and the field names."""
+    keys = rows.keys.to_pylist()[start:stop]
     columns = [rows.timestamp, rows.created_at, *rows.features]
     names = [SCHEMA.timestamp, SCHEMA.created_at, *SCHEMA.feature_names]
-    values = list(zip(*(c.to_pylist() for c in columns)))
-    return keys, names, values, rows.expire_ms.to_pylist()
+    values = list(zip(*(c.to_pylist() for c in columns)))[start:stop]
+    return keys, names, values, rows.expire_ms.to_pylist()[start:stop]
 
 
-@settings(max_examples=60)
-@given(rows_strategy)
-def test_a_fresh_generation_is_written_with_hset_and_pexpire(rows):
+def a_slice(data, rows) -> tuple[int, int]:
+    """Some run of the rows: the writer frames a batch a round trip at a time."""
+    start = data.draw(st.integers(0, len(rows) - 1), label="start")
+    return start, data.draw(st.integers(start + 1, len(rows)), label="stop")
+
+
+@settings(max_examples=60, deadline=None)  # the first Arrow compute call of a process is slow
+@given(rows_strategy, st.data())
+def test_a_fresh_generation_is_written_with_hset_and_pexpire(rows, data):
     rows = encoded(rows)
+    start, stop = a_slice(data, rows)
     writer = ViewWriter(client=None, connection=None, schema=SCHEMA, fresh=True)
-    round_trip = writer._plain_commands(rows, 0, len(rows))
+    round_trip = writer._plain_commands(rows, start, stop)
     expected, replies = [], 0
-    keys, names, values, lifetimes = as_text(rows)
+    keys, names, values, lifetimes = as_text(rows, start, stop)
     for key, row, lifetime in zip(keys, values, lifetimes):
         fields = [word for name, value in zip(names, row) if value is not None for word in (name, value)]
         expected.append(packed("HSET", key, *fields))
@@ -100,7 +110,7 @@ def test_a_fresh_generation_is_written_with_hset_and_pexpire(rows):
             expected.append(packed("PEXPIRE", key, str(lifetime)))
             replies += 1
     assert b"".join(round_trip.payload) == b"".join(expected)
-    assert (round_trip.rows, round_trip.replies) == (len(rows), replies)
+    assert (round_trip.rows, round_trip.replies) == (stop - start, replies)
 
 
 class ScriptLoader:
@@ -110,15 +120,16 @@ class ScriptLoader:
         return "f" * 40
 
 
-@settings(max_examples=60)
-@given(rows_strategy, st.integers(1, 7))
-def test_checked_rows_are_evalsha_calls_of_the_write_script(rows, per_call):
+@settings(max_examples=60, deadline=None)
+@given(rows_strategy, st.integers(1, 7), st.data())
+def test_checked_rows_are_evalsha_calls_of_the_write_script(rows, per_call, data):
     rows = encoded(rows)
+    start, stop = a_slice(data, rows)
     writer = ViewWriter(client=ScriptLoader(), connection=None, schema=SCHEMA, fresh=False)
     writer.rows_per_script_call = per_call
-    round_trip = writer._script_calls(rows, 0, len(rows))
+    round_trip = writer._script_calls(rows, start, stop)
     header = ["3", SCHEMA.timestamp, SCHEMA.created_at, *SCHEMA.feature_names]
-    keys, _, values, lifetimes = as_text(rows)
+    keys, _, values, lifetimes = as_text(rows, start, stop)
     expected = []
     for first in range(0, len(keys), per_call):
         calls = range(first, min(first + per_call, len(keys)))
@@ -129,4 +140,4 @@ def test_checked_rows_are_evalsha_calls_of_the_write_script(rows, per_call):
             arguments += [str(lifetimes[i]), timestamp, created or "", present, *(v or "" for v in features)]
         expected.append(packed("EVALSHA", "f" * 40, str(len(calls)), *(keys[i] for i in calls), *header, *arguments))
     assert b"".join(round_trip.payload) == b"".join(expected)
-    assert (round_trip.rows, round_trip.replies) == (len(rows), len(expected))
+    assert (round_trip.rows, round_trip.replies) == (stop - start, len(expected))
