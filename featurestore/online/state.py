@@ -95,8 +95,13 @@ def begin_generation(client: "redis.Redis", keyspace: Keyspace, view: str, recor
     that is no longer so.
     """
     generation = client.eval(_BEGIN, 1, keyspace.meta_key(view), int(recorded))
+    if generation == -1 and recorded:
+        raise ViewStateChanged(_changed(keyspace, view, "disappeared"))
     if generation == -1:
-        raise ViewStateChanged(_changed(keyspace, view, "appeared" if not recorded else "disappeared"))
+        raise ViewStateChanged(
+            f"the meta hash {keyspace.meta_key(view)} appeared during the sync, though the sync lock "
+            "was held: is another program writing under this key prefix?"
+        )
     return generation
 
 

@@ -244,6 +244,8 @@ def test_a_new_generation_is_past_every_number_the_meta_hash_names(online):
     with pytest.raises(ViewStateChanged, match=r"the meta hash .*:w:meta disappeared during the sync"):
         begin_generation(online.client, keyspace, "w", recorded=True)
     assert online.client.exists(keyspace.meta_key("w")) == 0
+    with pytest.raises(ViewStateChanged, match=r"the meta hash .*:v:meta appeared during the sync, though the sync lock"):
+        begin_generation(online.client, keyspace, "v", recorded=False)
 
 
 def test_rows_too_large_for_one_arrow_array_go_in_smaller_round_trips(tiny, online, monkeypatch):
