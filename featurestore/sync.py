@@ -28,8 +28,9 @@ from featurestore.online.state import (
     begin_generation,
     read_state,
     record_sync,
-    remove_generations,
     remove_orphans,
+    remove_retired,
+    settle,
 )
 from featurestore.online.writer import ViewWriter
 from featurestore.profiles import Target
@@ -63,8 +64,8 @@ class ViewSyncResult:
     null_keys: int = 0
     """Rows not written because a join key is null (no key to serve them under)."""
     removed_keys: int = 0
-    """Keys deleted: the older generation after a full sync, a failed sync's generation, and
-    the keys of a view whose meta hash had gone."""
+    """Keys deleted: of retired generations (the one a full sync replaced, one a failed full
+    sync left) and of a view whose meta hash had gone."""
     watermark: datetime | None = None
     seconds: float = 0.0
 
@@ -172,15 +173,17 @@ def _sync_view(
     keyspace = location.keyspace
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
     with online_errors(location, f"syncing view '{view.name}'", hint):
+        lock.check()
+        settle(client, keyspace, view.name, lock)  # a failed full sync's generation is retired
         state = read_state(client, keyspace, view.name)
-        if state.recorded:  # a pending generation is left behind by a failed full sync
-            removed = remove_generations(client, keyspace, view.name, [state.pending_generation])
+        if state.recorded:
+            removed = remove_retired(client, keyspace, view.name, lock)
         else:
-            removed = remove_orphans(client, keyspace, view.name)
+            removed = remove_orphans(client, keyspace, view.name, lock)
         schema = ViewSchema.of_view(view, _column_types(warehouse, view))
         mode, reason = _choose_mode(state, schema, full)
         if mode == FULL:
-            generation = begin_generation(client, keyspace, view.name, recorded=state.recorded)
+            generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
             result = ViewSyncResult(view.name, mode, reason, generation)
         else:
             result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
@@ -202,9 +205,9 @@ def _sync_view(
                 writer.finish()
         result.keys_written, result.skipped_older = writer.written, writer.skipped_older
         record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark, lock)
-        if mode == FULL:
-            removed += remove_generations(client, keyspace, view.name, [state.generation])
-        result.removed_keys = removed
+    published = "the view was published; the next fs sync deletes the keys of its older generation"
+    with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
+        result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -1,10 +1,12 @@
-"""What Redis knows about each synced view, kept in a readable hash beside its entities.
+"""What Redis knows about each synced view, kept in a readable hash beside its entities, and
+the life of a view's generations.
 
 `<prefix>:<view>:meta` holds:
 
     generation          the keyspace readers use: entity keys are <prefix>:<view>:gen<N>:...
     last_generation     the newest generation ever started (a full sync takes the next one)
     pending_generation  a full sync writing a new generation; left behind only if it failed
+    retired             generations no reader uses any more, whose keys are still to delete
     watermark           the greatest created_at (or timestamp) of the rows synced so far
     watermark_column    which column the watermark is of
     schema              JSON: join keys, timestamp fields, and each feature's type
@@ -14,18 +16,29 @@
 Because it lives in Redis, losing Redis (it keeps nothing on disk) also loses the watermark,
 and the next sync is complete by itself.
 
-Starting a generation and publishing one are small scripts that first check the meta hash is
-what this sync left there. A meta hash that vanished mid-sync (deleted, or evicted under a
-maxmemory policy) would otherwise be recreated without `last_generation`, and a later full
-sync would take a generation number still in use; and a sync that lost its lock must not
-publish over the sync that took it.
+A generation is started (`begin_generation`), written, published (`record_sync`) and, once
+readers were switched away from it, retired and deleted (`remove_retired`). Every step that
+changes the meta hash or deletes keys is a small script that first checks the sync still
+holds its lock, and that the meta hash is as the sync expects:
+
+- a sync stalled past its lock's expiry must not start, publish or delete anything over the
+  sync that took the lock;
+- a meta hash that vanished mid-sync (deleted, or evicted under a maxmemory policy) must not
+  be brought back without `last_generation`, or a later full sync would take a generation
+  number still in use - and a full sync writes its generation with plain HSETs, trusting it
+  to be empty;
+- the generation readers use is never deleted.
+
+A retired generation stays listed until its keys are gone, so a cleanup that failed (a lost
+connection, a killed process) is finished by the next sync. A view without a meta hash has
+its remaining keys deleted as orphans before it starts again at generation 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterator
 
 from featurestore.online.layout import Keyspace, ViewSchema
 
@@ -33,6 +46,9 @@ if TYPE_CHECKING:
     import redis
 
     from featurestore.online.lock import SyncLock
+
+UNLINK_BATCH = 1000
+"""Keys per guarded UNLINK: one script call takes them all as arguments."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,10 @@ class ViewState:
     pending_generation: int | None
     watermark: datetime | None
     schema: ViewSchema | None
+
+
+class ViewStateChanged(Exception):
+    """The view's meta hash is not as this sync left it: nothing was started or published."""
 
 
 def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewState:
@@ -60,49 +80,107 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
     )
 
 
-class ViewStateChanged(Exception):
-    """The view's meta hash is not as this sync left it: nothing was started or published."""
+# Every script takes KEYS = (the meta hash, the sync lock, ...) and ARGV = (the lock's value,
+# ...), and returns LOCK_LOST when the lock is not this sync's.
+LOCK_LOST = "lock lost"
+_HEAD = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lock lost' end
+local function retire(generation)
+  local listed = redis.call('HGET', KEYS[1], 'retired')
+  redis.call('HSET', KEYS[1], 'retired', listed and (listed .. ' ' .. generation) or generation)
+end
+"""
 
+# A failed full sync left its generation pending: retire it (this sync holds the lock, so no
+# one is writing it any more). Does nothing to a view without a meta hash.
+_SETTLE = _HEAD + """
+local pending = redis.call('HGET', KEYS[1], 'pending_generation')
+if pending then
+  retire(pending)
+  redis.call('HDEL', KEYS[1], 'pending_generation')
+end
+return 'settled'
+"""
 
-# KEYS: the meta hash. ARGV: 1 if the meta hash should exist, else 0. The next generation is
-# past every number the hash knows of, and is marked pending until it is published.
-_BEGIN = """
-if redis.call('EXISTS', KEYS[1]) ~= tonumber(ARGV[1]) then return -1 end
+# ARGV[2]: 1 if the meta hash should exist, else 0. The next generation is past every number
+# the hash knows of, and is marked pending until it is published.
+_BEGIN = _HEAD + """
+if redis.call('EXISTS', KEYS[1]) ~= tonumber(ARGV[2]) then return 'meta changed' end
 local highest = 0
 for _, field in ipairs({'last_generation', 'generation', 'pending_generation'}) do
   highest = math.max(highest, tonumber(redis.call('HGET', KEYS[1], field) or '0'))
 end
 redis.call('HSET', KEYS[1], 'last_generation', highest + 1, 'pending_generation', highest + 1)
-return highest + 1
+return tostring(highest + 1)
 """
 
-# KEYS: the meta hash, the sync lock. ARGV: the lock's value, the field that must hold the
-# generation written (pending_generation for a full sync, generation for an incremental one),
-# that generation, the fields to delete as a space-separated list, then field/value pairs.
-_PUBLISH = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lock lost' end
+# ARGV[2]: the field that must hold the generation written (pending_generation for a full
+# sync, generation for an incremental one); ARGV[3]: that generation; ARGV[4]: the fields to
+# delete, space-separated; then field/value pairs to set. A full sync retires the generation
+# readers used until now.
+_PUBLISH = _HEAD + """
 if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 'meta changed' end
+local previous = redis.call('HGET', KEYS[1], 'generation')
+if ARGV[2] == 'pending_generation' and previous and previous ~= ARGV[3] then retire(previous) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 for field in string.gmatch(ARGV[4], '%S+') do redis.call('HDEL', KEYS[1], field) end
 return 'published'
 """
 
+# KEYS[3...]: keys to delete. ARGV[2]: their generation, or '' for orphans of a view that
+# must have no meta hash. Never deletes keys of the generation readers use or of the one
+# being written.
+_UNLINK = _HEAD + """
+if ARGV[2] == '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'meta changed' end
+else
+  local fields = redis.call('HMGET', KEYS[1], 'generation', 'pending_generation')
+  if fields[1] == ARGV[2] or fields[2] == ARGV[2] then return 'meta changed' end
+end
+if #KEYS == 2 then return '0' end
+return tostring(redis.call('UNLINK', unpack(KEYS, 3)))
+"""
 
-def begin_generation(client: "redis.Redis", keyspace: Keyspace, view: str, recorded: bool) -> int:
+# ARGV[2]: a retired generation whose keys are all deleted: no longer listed.
+_FORGET = _HEAD + """
+local kept = {}
+for generation in string.gmatch(redis.call('HGET', KEYS[1], 'retired') or '', '%S+') do
+  if generation ~= ARGV[2] then kept[#kept + 1] = generation end
+end
+if #kept == 0 then redis.call('HDEL', KEYS[1], 'retired')
+else redis.call('HSET', KEYS[1], 'retired', table.concat(kept, ' ')) end
+return 'forgotten'
+"""
+
+
+def _run(client: "redis.Redis", script: str, keyspace: Keyspace, view: str, lock: "SyncLock", *args, keys=()) -> str:
+    """Run a guarded script; raises SyncLockedError when the lock was lost."""
+    outcome = client.eval(script, 2 + len(keys), keyspace.meta_key(view), lock.key, *keys, lock.value, *args)
+    if outcome == LOCK_LOST:
+        raise lock.lost()
+    return outcome
+
+
+def settle(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> None:
+    """Retire the generation a failed full sync left pending."""
+    _run(client, _SETTLE, keyspace, view, lock)
+
+
+def begin_generation(client: "redis.Redis", keyspace: Keyspace, view: str, recorded: bool, lock: "SyncLock") -> int:
     """A generation number never used before, marked pending until it is published.
 
     `recorded` is whether this sync found the view's meta hash; raises ViewStateChanged if
     that is no longer so.
     """
-    generation = client.eval(_BEGIN, 1, keyspace.meta_key(view), int(recorded))
-    if generation == -1 and recorded:
-        raise ViewStateChanged(_changed(keyspace, view, "disappeared"))
-    if generation == -1:
-        raise ViewStateChanged(
-            f"the meta hash {keyspace.meta_key(view)} appeared during the sync, though the sync lock "
-            "was held: is another program writing under this key prefix?"
-        )
-    return generation
+    outcome = _run(client, _BEGIN, keyspace, view, lock, int(recorded))
+    if outcome != "meta changed":
+        return int(outcome)
+    if recorded:
+        raise ViewStateChanged(_vanished(keyspace, view))
+    raise ViewStateChanged(
+        f"the meta hash {keyspace.meta_key(view)} appeared during the sync, though the sync lock "
+        "was held: is another program writing under this key prefix?"
+    )
 
 
 def record_sync(
@@ -116,8 +194,9 @@ def record_sync(
     lock: "SyncLock",
 ) -> None:
     """Record a finished sync in one atomic step; for a full sync this switches every reader
-    to `generation` at once. Raises SyncLockedError if `lock` is no longer held, and
-    ViewStateChanged if the meta hash no longer names `generation` as this sync's."""
+    to `generation` at once, and retires the one they used. Raises SyncLockedError if `lock`
+    is no longer held, and ViewStateChanged if the meta hash no longer names `generation` as
+    this sync's."""
     fields = {
         "generation": generation,
         "schema": schema.to_json(),
@@ -130,45 +209,60 @@ def record_sync(
     removed = "pending_generation" + ("" if watermark else " watermark")
     pairs = [word for field, value in fields.items() for word in (field, value)]
     checked = "pending_generation" if mode == "full" else "generation"
-    outcome = client.eval(
-        _PUBLISH, 2, keyspace.meta_key(view), lock.key, lock.value, checked, generation, removed, *pairs
-    )
-    if outcome == "lock lost":
-        raise lock.lost()
-    if outcome != "published":
-        raise ViewStateChanged(_changed(keyspace, view, "changed"))
+    if _run(client, _PUBLISH, keyspace, view, lock, checked, generation, removed, *pairs) != "published":
+        raise ViewStateChanged(_vanished(keyspace, view))
 
 
-def _changed(keyspace: Keyspace, view: str, how: str) -> str:
-    return (
-        f"the meta hash {keyspace.meta_key(view)} {how} during the sync (deleted, or evicted by "
-        "a maxmemory policy: give fs's Redis noeviction or a volatile-* policy), so nothing was "
-        "published for the view"
-    )
+def remove_retired(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
+    """Delete the keys of every retired generation of `view`; returns how many."""
+    removed = 0
+    for generation in (client.hget(keyspace.meta_key(view), "retired") or "").split():
+        removed += _unlink_matching(client, keyspace, view, lock, keyspace.entity_pattern(view, int(generation)), generation)
+        _run(client, _FORGET, keyspace, view, lock, generation)
+    return removed
 
 
-def remove_generations(client: "redis.Redis", keyspace: Keyspace, view: str, generations: Iterable[int | None]) -> int:
-    """Delete every entity key of `view` in `generations` (None is skipped); returns how many."""
-    return sum(
-        _unlink_matching(client, keyspace.entity_pattern(view, generation))
-        for generation in {g for g in generations if g is not None}
-    )
-
-
-def remove_orphans(client: "redis.Redis", keyspace: Keyspace, view: str) -> int:
+def remove_orphans(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
     """Delete the entity keys of every generation of a view that has no meta hash (it was
     deleted, or evicted by a maxmemory policy). No reader can find them, and generation
     numbers start again at 1 without it, so a new full sync would write over them."""
-    return _unlink_matching(client, keyspace.entity_pattern(view))
+    return _unlink_matching(client, keyspace, view, lock, keyspace.entity_pattern(view), "")
 
 
-def _unlink_matching(client: "redis.Redis", pattern: str) -> int:
-    removed, batch = 0, []
-    for key in client.scan_iter(match=pattern, count=5000):
+def _unlink_matching(
+    client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock", pattern: str, generation: str
+) -> int:
+    removed = 0
+    for batch in _batches(client.scan_iter(match=pattern, count=5000), UNLINK_BATCH):
+        outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=batch)
+        if outcome == "meta changed" and generation:
+            raise ViewStateChanged(
+                f"the meta hash {keyspace.meta_key(view)} names generation {generation} as in use "
+                "again, though it was retired: is another program writing under this key prefix?"
+            )
+        if outcome == "meta changed":
+            raise ViewStateChanged(
+                f"the meta hash {keyspace.meta_key(view)} appeared while fs deleted the keys a lost "
+                "one had left, though the sync lock was held: is another program writing under this key prefix?"
+            )
+        removed += int(outcome)
+    return removed
+
+
+def _batches(keys: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for key in keys:
         batch.append(key)
-        if len(batch) >= 5000:
-            removed += client.unlink(*batch)
+        if len(batch) == size:
+            yield batch
             batch = []
     if batch:
-        removed += client.unlink(*batch)
-    return removed
+        yield batch
+
+
+def _vanished(keyspace: Keyspace, view: str) -> str:
+    return (
+        f"the meta hash {keyspace.meta_key(view)} changed during the sync (deleted, or evicted by "
+        "a maxmemory policy: give fs's Redis noeviction or a volatile-* policy), so nothing was "
+        "published for the view"
+    )

@@ -9,12 +9,14 @@ import time
 
 import pyarrow as pa
 import pytest
+import redis
 
 from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, ProjectError, SyncLockedError
+from featurestore import sync as sync_module
 from featurestore.online import writer
 from featurestore.online.layout import Keyspace
 from featurestore.online.lock import SyncLock
-from featurestore.online.state import ViewStateChanged, begin_generation
+from featurestore.online.state import ViewStateChanged, begin_generation, remove_orphans, remove_retired
 from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -238,14 +240,87 @@ def test_a_sync_that_lost_its_lock_publishes_nothing(tiny, online, monkeypatch):
 
 def test_a_new_generation_is_past_every_number_the_meta_hash_names(online):
     keyspace = Keyspace(online.prefix)
-    online.client.hset(keyspace.meta_key("v"), mapping={"generation": 3, "pending_generation": 5})  # no last_generation
-    assert begin_generation(online.client, keyspace, "v", recorded=True) == 6
-    assert online.client.hmget(keyspace.meta_key("v"), ["last_generation", "pending_generation"]) == ["6", "6"]
-    with pytest.raises(ViewStateChanged, match=r"the meta hash .*:w:meta disappeared during the sync"):
-        begin_generation(online.client, keyspace, "w", recorded=True)
-    assert online.client.exists(keyspace.meta_key("w")) == 0
-    with pytest.raises(ViewStateChanged, match=r"the meta hash .*:v:meta appeared during the sync, though the sync lock"):
-        begin_generation(online.client, keyspace, "v", recorded=False)
+    with SyncLock(online.client, keyspace.lock_key()) as lock:
+        online.client.hset(keyspace.meta_key("v"), mapping={"generation": 3, "pending_generation": 5})  # no last_generation
+        assert begin_generation(online.client, keyspace, "v", True, lock) == 6
+        assert online.client.hmget(keyspace.meta_key("v"), ["last_generation", "pending_generation"]) == ["6", "6"]
+        online.client.hset(keyspace.meta_key("u"), mapping={"generation": 7, "pending_generation": 5, "last_generation": 3})
+        assert begin_generation(online.client, keyspace, "u", True, lock) == 8
+        with pytest.raises(ViewStateChanged, match=r"the meta hash .*:w:meta changed during the sync \(deleted, or evicted"):
+            begin_generation(online.client, keyspace, "w", True, lock)
+        assert online.client.exists(keyspace.meta_key("w")) == 0
+        with pytest.raises(ViewStateChanged, match=r"the meta hash .*:v:meta appeared during the sync, though the sync lock"):
+            begin_generation(online.client, keyspace, "v", False, lock)
+
+
+def test_a_full_sync_publishes_only_the_generation_it_began(tiny, online, monkeypatch):
+    tiny.set_rows([row("c1", 20, orders=1)])
+    store = tiny.store()
+    store.sync()
+    meta_key = f"{online.prefix}:{TINY_VIEW}:meta"
+    with monkeypatch.context() as patched:  # as if another writer had begun generation 9
+        before_the_first_round_trip(patched, lambda: online.client.hset(meta_key, "pending_generation", 9))
+        with pytest.raises(OnlineStoreError, match="changed during the sync"):
+            store.sync(full=True)
+    assert online.meta(TINY_VIEW)["generation"] == "1"
+    assert store.get_online_features([{"customer_id": "c1"}], [f"{TINY_VIEW}:orders"]).values == [[1]]
+
+
+def test_a_sync_that_lost_its_lock_deletes_nothing(tiny, online):
+    tiny.set_rows([row("c1", 20, orders=1), row("c2", 20, orders=2)])
+    store = tiny.store()
+    store.sync()
+    store.sync(full=True)  # generation 2; generation 1 is retired and deleted
+    keyspace = Keyspace(online.prefix)
+    online.client.hset(keyspace.meta_key(TINY_VIEW), "retired", "2")  # as if something had retired the live one
+    stalled = SyncLock(online.client, keyspace.lock_key()).__enter__()
+    online.client.set(keyspace.lock_key(), "elsewhere pid 7 since 2024-03-01T00:00:00+00:00 token 01")  # taken over
+    with pytest.raises(SyncLockedError, match="this sync lost its lock"):
+        remove_retired(online.client, keyspace, TINY_VIEW, stalled)
+    online.client.delete(keyspace.meta_key(TINY_VIEW))
+    with pytest.raises(SyncLockedError, match="this sync lost its lock"):
+        remove_orphans(online.client, keyspace, TINY_VIEW, stalled)
+    stalled.__exit__(None, None, None)
+    assert len(online.entity_keys(TINY_VIEW)) == 2
+
+    online.client.delete(keyspace.lock_key())
+    with SyncLock(online.client, keyspace.lock_key()) as lock:  # with the lock, still never the live generation
+        online.client.hset(keyspace.meta_key(TINY_VIEW), mapping={"generation": 2, "retired": "2"})
+        with pytest.raises(ViewStateChanged, match="names generation 2 as in use again"):
+            remove_retired(online.client, keyspace, TINY_VIEW, lock)
+        with pytest.raises(ViewStateChanged, match="appeared while fs deleted the keys a lost one had left"):
+            remove_orphans(online.client, keyspace, TINY_VIEW, lock)  # the view has a meta hash: no orphans
+    assert len(online.entity_keys(TINY_VIEW)) == 2
+
+
+def test_an_old_generation_whose_deletion_failed_is_deleted_by_the_next_sync(tiny, online, cli, monkeypatch):
+    tiny.set_rows([row(f"c{i}", 20) for i in range(5)])
+    store = tiny.store()
+    store.sync()
+    real_remove = sync_module.remove_retired
+    calls = []
+
+    def fails_after_publishing(client, keyspace, view, lock):
+        calls.append(online.meta(TINY_VIEW).get("generation"))
+        if len(calls) == 2:  # the second call is the one after the publish
+            raise redis.ConnectionError("Connection closed by server.")
+        return real_remove(client, keyspace, view, lock)
+
+    monkeypatch.setattr(sync_module, "remove_retired", fails_after_publishing)
+    code, _, err = cli("sync", "--full", "--project-dir", str(tiny.root))
+    assert code == EXIT_ONLINE and calls == ["1", "2"]
+    assert err == (
+        "error: lost the connection to Redis at redis://127.0.0.1:6379/0 (from FS_REDIS_URL) while deleting the "
+        f"older generation of view '{TINY_VIEW}': Connection closed by server.; the view was published; the "
+        "next fs sync deletes the keys of its older generation\n"
+    )
+    assert online.meta(TINY_VIEW)["retired"] == "1" and len(online.entity_keys(TINY_VIEW)) == 10
+    monkeypatch.setattr(sync_module, "remove_retired", real_remove)
+
+    result = store.sync().views[0]
+    assert (result.mode, result.removed_keys) == ("incremental", 5)
+    assert "retired" not in online.meta(TINY_VIEW)
+    assert all(":gen2:" in key for key in online.entity_keys(TINY_VIEW)) and len(online.entity_keys(TINY_VIEW)) == 5
 
 
 def test_rows_too_large_for_one_arrow_array_go_in_smaller_round_trips(tiny, online, monkeypatch):

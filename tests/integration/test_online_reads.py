@@ -93,32 +93,32 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
     schema = ViewSchema.from_json(online.meta(TINY_VIEW)["schema"])
     online.delete_all()
     keyspace = Keyspace(online.prefix)
-    assert begin_generation(online.client, keyspace, TINY_VIEW, recorded=False) == 1
+    with SyncLock(online.client, keyspace.lock_key()) as lock:  # the sync writing generation 1
+        assert begin_generation(online.client, keyspace, TINY_VIEW, False, lock) == 1
 
-    def write(customer: str) -> None:
-        online.client.hset(
-            keyspace.entity_key(TINY_VIEW, 1, ["customer_id"], [customer]),
-            mapping={"event_timestamp": "2024-02-21T00:00:00.000000", "orders": "1"},
-        )
+        def write(customer: str) -> None:
+            online.client.hset(
+                keyspace.entity_key(TINY_VIEW, 1, ["customer_id"], [customer]),
+                mapping={"event_timestamp": "2024-02-21T00:00:00.000000", "orders": "1"},
+            )
 
-    for customer in customers[:100]:
-        write(customer)
-    real_exchange, published = reader_module._exchange, []
-
-    def publish_before_the_last_meta_read(connection, payload, replies):
-        if published:
-            return real_exchange(connection, payload, replies)
-        last_meta = hmget_commands([keyspace.meta_key(TINY_VIEW)], ("generation", "schema"))
-        assert payload.endswith(last_meta)
-        before = real_exchange(connection, payload[: -len(last_meta)], replies - 1)
-        for customer in customers[100:]:
+        for customer in customers[:100]:
             write(customer)
-        record_sync(online.client, keyspace, TINY_VIEW, "full", 1, schema, None, lock)
-        published.append(True)
-        return before + real_exchange(connection, last_meta, 1)
+        real_exchange, published = reader_module._exchange, []
 
-    monkeypatch.setattr(reader_module, "_exchange", publish_before_the_last_meta_read)
-    with SyncLock(online.client, keyspace.lock_key()) as lock:  # the sync publishing
+        def publish_before_the_last_meta_read(connection, payload, replies):
+            if published:
+                return real_exchange(connection, payload, replies)
+            last_meta = hmget_commands([keyspace.meta_key(TINY_VIEW)], ("generation", "schema"))
+            assert payload.endswith(last_meta)
+            before = real_exchange(connection, payload[: -len(last_meta)], replies - 1)
+            for customer in customers[100:]:
+                write(customer)
+            record_sync(online.client, keyspace, TINY_VIEW, "full", 1, schema, None, lock)
+            published.append(True)
+            return before + real_exchange(connection, last_meta, 1)
+
+        monkeypatch.setattr(reader_module, "_exchange", publish_before_the_last_meta_read)
         result = store.get_online_features(entity_rows(customers), [f"{TINY_VIEW}:orders"])
     assert published
     assert result.statuses == [["present"]] * 200 and result.values == [[1]] * 200
