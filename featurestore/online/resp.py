@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    import numpy as np
     import pyarrow as pa
 
 ENCODING = "utf-8"
@@ -27,11 +26,6 @@ def bulk(text: str) -> bytes:
     """One bulk string: `$<byte length>\\r\\n<bytes>\\r\\n`."""
     data = text.encode(ENCODING)
     return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def command(*words: str) -> bytes:
-    """A whole command whose words are all known up front."""
-    return b"*%d\r\n%s" % (len(words), b"".join(bulk(w) for w in words))
 
 
 def command_head(argument_count: int, name: str) -> bytes:
@@ -79,12 +73,9 @@ class RowBytes:
         if rows.null_count:
             raise ValueError("a framed row is null: some part of it was null and not filled")
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)
-        self.offsets: "np.ndarray" = offsets[rows.offset : rows.offset + len(rows) + 1]
+        self.offsets = offsets[rows.offset : rows.offset + len(rows) + 1]
         self.data = memoryview(rows.buffers()[2] or b"")
         self.rows = rows  # keeps the buffers alive
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
 
     def span(self, start: int, stop: int) -> memoryview:
         """The bytes of rows `start` to `stop` (exclusive), back to back."""

@@ -83,8 +83,8 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
 # Every script takes KEYS = (the meta hash, the sync lock, ...) and ARGV = (the lock's value,
 # ...), and returns LOCK_LOST when the lock is not this sync's.
 LOCK_LOST = "lock lost"
-_HEAD = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 'lock lost' end
+_HEAD = f"""
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return '{LOCK_LOST}' end
 local function retire(generation)
   local listed = redis.call('HGET', KEYS[1], 'retired')
   redis.call('HSET', KEYS[1], 'retired', listed and (listed .. ' ' .. generation) or generation)
