@@ -100,7 +100,8 @@ def reference_rows(database: str, sql: str = REFERENCE_SQL):
 
 def fs_latest_sql(store) -> str:
     """The latest-rows query `fs sync --full` runs, as text."""
-    from featurestore.query import latest_values_expression, render
+    from featurestore.sql.expressions import render
+    from featurestore.sql.semantics import latest_values_expression
 
     view = store.catalog().view("entity_daily")
     return render(latest_values_expression(view, view.feature_names, store.now(), with_watermark=True), "duckdb")

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # Imported lazily so that `fs --help` does not pay for the whole package.
     if name == "FeatureStore":
-        from featurestore.context import FeatureStore
+        from featurestore.store import FeatureStore
 
         return FeatureStore
     raise AttributeError(name)

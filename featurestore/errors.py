@@ -94,9 +94,46 @@ class DbtError(FeatureStoreError):
 
 
 class WarehouseError(FeatureStoreError):
-    """The warehouse could not run what was asked: missing relation, locked file, bad SQL."""
+    """The warehouse could not run what was asked: missing relation, locked file, bad SQL.
+
+    Raised by the engine layer (featurestore.engines), which keeps the driver's own error as
+    the cause, so `--debug` shows it."""
 
     exit_code = EXIT_WAREHOUSE
+
+
+class RelationNotBuilt(WarehouseError):
+    """A table or view that a query reads does not exist in the warehouse."""
+
+    def __init__(self, relation: str, message: str):
+        self.relation = relation
+        """The relation as the engine named it (qualified or not, as the engine says it)."""
+        super().__init__(message)
+
+
+class ColumnNotFound(WarehouseError):
+    """A column that a query reads does not exist in the relation."""
+
+    def __init__(self, column: str, message: str):
+        self.column = column
+        super().__init__(message)
+
+
+class ViewNotBuilt(WarehouseError):
+    """A feature view's relation is missing, or lacks columns its YAML declares."""
+
+    def __init__(self, view: str, relation: str, missing_columns: Iterable[str] = ()):
+        self.view = view
+        self.relation = relation
+        self.missing_columns = tuple(missing_columns)
+        if self.missing_columns:
+            problem = (
+                f"feature view '{view}': {relation} has no column(s) {', '.join(self.missing_columns)}; "
+                "the model changed since it was built"
+            )
+        else:
+            problem = f"feature view '{view}' is not built: {relation} does not exist in the warehouse"
+        super().__init__(f"{problem}; run `fs build` (or `dbt build`)")
 
 
 class OnlineStoreError(FeatureStoreError):

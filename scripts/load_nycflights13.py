@@ -91,11 +91,11 @@ def main() -> None:
     parser.add_argument("--target", default=None)
     args = parser.parse_args()
 
-    from featurestore.profiles import load_target
-    from featurestore.project import load_project
+    from featurestore.engines.registry import engine_and_target
+    from featurestore.project.dbt_project import load_project
 
     project = load_project(args.project_dir, args.profiles_dir)
-    target = load_target(project, args.target)
+    _, target = engine_and_target(project, args.target)
     schema = os.environ.get("FS_RAW_SCHEMA", "nycflights13")
     with tempfile.TemporaryDirectory() as workdir:
         files = csv_files(Path(workdir))

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pyarrow as pa
 
 from featurestore.catalog import Catalog, Entity, Feature, FeatureView, Relation
-from featurestore.profiles import Target
-from featurestore.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from featurestore.engines import duckdb as duckdb_engine
+from featurestore.engines import postgres as postgres_engine
+from featurestore.engines.base import Warehouse
+from featurestore.project.profiles import Target
 
 
 def feature_view(
@@ -48,19 +50,19 @@ def catalog_of(*views: FeatureView) -> Catalog:
     )
 
 
-def duckdb_memory() -> DuckDBWarehouse:
+def duckdb_memory() -> Warehouse:
     target = Target(name="test", adapter="duckdb", schema="main", credentials={"path": ":memory:"})
-    return DuckDBWarehouse(target, read_only=False)
+    return duckdb_engine.ENGINE.connect(target, read_only=False)
 
 
-def postgres(schema: str | None = None) -> PostgresWarehouse:
+def postgres(schema: str | None = None) -> Warehouse:
     target = Target(
         name="test",
         adapter="postgres",
         schema=schema or f"fs_test_{uuid.uuid4().hex[:10]}",
         credentials={"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"},
     )
-    return PostgresWarehouse(target, read_only=False)
+    return postgres_engine.ENGINE.connect(target, read_only=False)
 
 
 def load_table(warehouse: Warehouse, schema: str, name: str, table: pa.Table) -> None:

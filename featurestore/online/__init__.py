@@ -1,15 +1,18 @@
 """The online store: the latest value of every online feature, in Redis.
 
-One module per responsibility, in the order data flows through them:
+One module per responsibility, from the bottom up:
 
-- `layout`: key and field names, and how values are written as text and read back;
-- `connection`: which Redis to use (flag, environment, settings) and opening it;
+- `codec`: how values are written as text and read back, and the schema recorded per view;
+- `keys`: the name of every key a project writes;
+- `resp`: the Redis wire protocol, framed with Arrow for the two hot paths;
+- `connection`: which Redis to use (flag, environment, settings), opening it, and turning
+  its errors into one-line messages;
 - `embedded`: the project's own redis-server when no Redis is configured;
 - `lock`: one sync at a time per project;
-- `state`: each view's generation, watermark and schema, kept in Redis;
-- `writer`: pipelined, server-side-checked writes of one view's latest rows;
-- `reader`: one server call that reads many entities of many views.
+- `state`: each view's meta hash (generation, watermark, schema) and the life of generations;
+- `writer`: pipelined writes of one view's latest rows, never older over newer;
+- `reader`: one server call that reads many entities of many views;
+- `sync` and `verify`: the use cases `fs sync` and `fs verify-online`.
 
-`featurestore.sync` and `featurestore.verify` put them together; docs/online-store.md
-describes what a user sees in Redis.
+docs/online-store.md describes what a user sees in Redis.
 """

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from featurestore.errors import OnlineStoreError, UsageError
-from featurestore.online.layout import Keyspace
-from featurestore.project import Project
+from featurestore.online.keys import Keyspace
+from featurestore.project.dbt_project import Project
 
 if TYPE_CHECKING:
     import redis
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 URL_ENV = "FS_REDIS_URL"
 PREFIX_ENV = "FS_KEY_PREFIX"
 VALID_URLS = "valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock"
+
+
+class ViewStateChanged(Exception):
+    """A view's meta hash is not as the sync left it: nothing was started or published.
+    Raised by featurestore.online.state; `online_errors` says it in one line."""
 
 
 @dataclass(frozen=True)
@@ -111,25 +116,23 @@ def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Itera
     into one-line OnlineStoreErrors."""
     import redis
 
-    from featurestore.online.state import ViewStateChanged
-
     try:
         yield
     except ViewStateChanged as changed:
-        raise OnlineStoreError(location.shown_url, f"while {doing} in Redis at {location.shown_url}: {changed}", hint) from None
+        raise OnlineStoreError(location.shown_url, f"while {doing} in Redis at {location.shown_url}: {changed}", hint) from changed
     except (redis.ConnectionError, redis.TimeoutError) as error:
         verb = "cannot reach" if doing == "connecting" else "lost the connection to"
         raise OnlineStoreError(
             location.shown_url,
             f"{verb} Redis at {location.shown_url} (from {location.origin}) while {doing}: {_reason(error)}",
             hint or ("start it, or point fs at another with --redis-url or FS_REDIS_URL" if doing == "connecting" else ""),
-        ) from None
+        ) from error
     except redis.RedisError as error:
         raise OnlineStoreError(
             location.shown_url,
             f"Redis at {location.shown_url} refused a command while {doing}: {_reason(error)}",
             hint,
-        ) from None
+        ) from error
 
 
 def _reason(error: Exception) -> str:

@@ -25,14 +25,16 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from featurestore.errors import OnlineStoreError, UsageError
-from featurestore.online.layout import DECODERS, Keyspace, ViewSchema, encode_value, entity_suffix, escape_key_value
+from featurestore.online.codec import DECODERS, ViewSchema, encode_value
+from featurestore.online.connection import OnlineLocation, checked_out, online_errors
+from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
 from featurestore.online.resp import hmget_commands
+from featurestore.online.state import Meta
 
 if TYPE_CHECKING:
     import redis
 
     from featurestore.catalog import FeatureSelection
-    from featurestore.online.connection import OnlineLocation
 
 PRESENT, MISSING, EXPIRED = "present", "missing", "expired"
 
@@ -102,7 +104,7 @@ class OnlineReader:
     Safe to share between threads: each read takes a connection of the client's pool.
     """
 
-    def __init__(self, client: "redis.Redis", location: "OnlineLocation"):
+    def __init__(self, client: "redis.Redis", location: OnlineLocation):
         self.client = client
         self.location = location
         self.keyspace: Keyspace = location.keyspace
@@ -137,7 +139,7 @@ class OnlineReader:
         generation) and of the meta hashes again, in the order `read` takes the replies; and
         their number."""
         meta_keys = [self.keyspace.meta_key(plan.view_name) for plan in plans]
-        metas = hmget_commands(meta_keys, ("generation", "schema"))
+        metas = hmget_commands(meta_keys, (Meta.GENERATION, Meta.SCHEMA))
         parts, count = [metas], 2 * len(plans)
         for plan, generation in zip(plans, generations):
             if generation is not None:
@@ -150,8 +152,6 @@ class OnlineReader:
     def _round_trip(self, request: tuple[bytes, int]) -> list[Any]:
         """Send every HMGET in one write and read every reply; one retry on a new connection
         when the old one broke (it may have been closed while idle)."""
-        from featurestore.online.connection import checked_out, online_errors
-
         payload, replies = request
         with online_errors(self.location, "reading online features"), checked_out(self.client) as connection:
             return connection.retry.call_with_retry(

@@ -38,9 +38,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
+from string import Template
 from typing import TYPE_CHECKING, Iterator
 
-from featurestore.online.layout import Keyspace, ViewSchema
+from featurestore.online.codec import ViewSchema
+from featurestore.online.connection import ViewStateChanged
+from featurestore.online.keys import Keyspace
 
 if TYPE_CHECKING:
     import redis
@@ -49,6 +53,35 @@ if TYPE_CHECKING:
 
 UNLINK_BATCH = 1000
 """Keys per guarded UNLINK: one script call takes them all as arguments."""
+SCAN_COUNT = 5000
+
+
+class SyncMode(str, Enum):
+    FULL = "full"
+    """Every entity into a fresh generation, which readers then switch to at once."""
+    INCREMENTAL = "incremental"
+    """The rows written since the watermark, into the generation readers use."""
+
+
+class Meta:
+    """The fields of a view's meta hash (see the module's docstring)."""
+
+    GENERATION = "generation"
+    LAST_GENERATION = "last_generation"
+    PENDING_GENERATION = "pending_generation"
+    RETIRED = "retired"
+    WATERMARK = "watermark"
+    WATERMARK_COLUMN = "watermark_column"
+    SCHEMA = "schema"
+    SYNCED_AT = "synced_at"
+    LAST_SYNC = "last_sync"
+
+
+def _lua(template: str) -> str:
+    """A script with the meta hash's field names filled in (`$generation`, ...)."""
+    return Template(template).substitute(
+        {name.lower(): value for name, value in vars(Meta).items() if name.isupper()}
+    )
 
 
 @dataclass(frozen=True)
@@ -61,10 +94,6 @@ class ViewState:
     schema: ViewSchema | None
 
 
-class ViewStateChanged(Exception):
-    """The view's meta hash is not as this sync left it: nothing was started or published."""
-
-
 def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewState:
     fields = client.hgetall(keyspace.meta_key(view))
 
@@ -73,11 +102,16 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
 
     return ViewState(
         recorded=bool(fields),
-        generation=number("generation"),
-        pending_generation=number("pending_generation"),
-        watermark=datetime.fromisoformat(fields["watermark"]) if fields.get("watermark") else None,
-        schema=ViewSchema.from_json(fields["schema"]) if fields.get("schema") else None,
+        generation=number(Meta.GENERATION),
+        pending_generation=number(Meta.PENDING_GENERATION),
+        watermark=datetime.fromisoformat(fields[Meta.WATERMARK]) if fields.get(Meta.WATERMARK) else None,
+        schema=ViewSchema.from_json(fields[Meta.SCHEMA]) if fields.get(Meta.SCHEMA) else None,
     )
+
+
+def scan_entity_keys(client: "redis.Redis", keyspace: Keyspace, view: str, generation: int | None = None) -> Iterator[str]:
+    """Every entity key of one generation of `view` in Redis, or of every generation."""
+    return client.scan_iter(match=keyspace.entity_pattern(view, generation), count=SCAN_COUNT)
 
 
 # Every script takes KEYS = (the meta hash, the sync lock, ...) and ARGV = (the lock's value,
@@ -86,71 +120,71 @@ LOCK_LOST = "lock lost"
 _HEAD = f"""
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return '{LOCK_LOST}' end
 local function retire(generation)
-  local listed = redis.call('HGET', KEYS[1], 'retired')
-  redis.call('HSET', KEYS[1], 'retired', listed and (listed .. ' ' .. generation) or generation)
+  local listed = redis.call('HGET', KEYS[1], '$retired')
+  redis.call('HSET', KEYS[1], '$retired', listed and (listed .. ' ' .. generation) or generation)
 end
 """
 
 # A failed full sync left its generation pending: retire it (this sync holds the lock, so no
 # one is writing it any more). Does nothing to a view without a meta hash.
-_SETTLE = _HEAD + """
-local pending = redis.call('HGET', KEYS[1], 'pending_generation')
+_SETTLE = _lua(_HEAD + """
+local pending = redis.call('HGET', KEYS[1], '$pending_generation')
 if pending then
   retire(pending)
-  redis.call('HDEL', KEYS[1], 'pending_generation')
+  redis.call('HDEL', KEYS[1], '$pending_generation')
 end
 return 'settled'
-"""
+""")
 
 # ARGV[2]: 1 if the meta hash should exist, else 0. The next generation is past every number
 # the hash knows of, and is marked pending until it is published.
-_BEGIN = _HEAD + """
+_BEGIN = _lua(_HEAD + """
 if redis.call('EXISTS', KEYS[1]) ~= tonumber(ARGV[2]) then return 'meta changed' end
 local highest = 0
-for _, field in ipairs({'last_generation', 'generation', 'pending_generation'}) do
+for _, field in ipairs({'$last_generation', '$generation', '$pending_generation'}) do
   highest = math.max(highest, tonumber(redis.call('HGET', KEYS[1], field) or '0'))
 end
-redis.call('HSET', KEYS[1], 'last_generation', highest + 1, 'pending_generation', highest + 1)
+redis.call('HSET', KEYS[1], '$last_generation', highest + 1, '$pending_generation', highest + 1)
 return tostring(highest + 1)
-"""
+""")
 
 # ARGV[2]: the field that must hold the generation written (pending_generation for a full
 # sync, generation for an incremental one); ARGV[3]: that generation; ARGV[4]: the fields to
 # delete, space-separated; then field/value pairs to set. A full sync retires the generation
 # readers used until now.
-_PUBLISH = _HEAD + """
+_PUBLISH = _lua(_HEAD + """
 if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return 'meta changed' end
-local previous = redis.call('HGET', KEYS[1], 'generation')
-if ARGV[2] == 'pending_generation' and previous and previous ~= ARGV[3] then retire(previous) end
+local previous = redis.call('HGET', KEYS[1], '$generation')
+if ARGV[2] == '$pending_generation' and previous and previous ~= ARGV[3] then retire(previous) end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 for field in string.gmatch(ARGV[4], '%S+') do redis.call('HDEL', KEYS[1], field) end
 return 'published'
-"""
+""")
 
 # KEYS[3...]: keys to delete. ARGV[2]: their generation, or '' for orphans of a view that
 # must have no meta hash. Never deletes keys of the generation readers use or of the one
 # being written.
-_UNLINK = _HEAD + """
+_UNLINK = _lua(_HEAD + """
 if ARGV[2] == '' then
   if redis.call('EXISTS', KEYS[1]) == 1 then return 'meta changed' end
 else
-  local fields = redis.call('HMGET', KEYS[1], 'generation', 'pending_generation')
+  local fields = redis.call('HMGET', KEYS[1], '$generation', '$pending_generation')
   if fields[1] == ARGV[2] or fields[2] == ARGV[2] then return 'meta changed' end
 end
 if #KEYS == 2 then return '0' end
 return tostring(redis.call('UNLINK', unpack(KEYS, 3)))
-"""
+""")
 
 # ARGV[2]: a retired generation whose keys are all deleted: no longer listed.
-_FORGET = _HEAD + """
+_FORGET = _lua(_HEAD + """
 local kept = {}
-for generation in string.gmatch(redis.call('HGET', KEYS[1], 'retired') or '', '%S+') do
+for generation in string.gmatch(redis.call('HGET', KEYS[1], '$retired') or '', '%S+') do
   if generation ~= ARGV[2] then kept[#kept + 1] = generation end
 end
-if #kept == 0 then redis.call('HDEL', KEYS[1], 'retired')
-else redis.call('HSET', KEYS[1], 'retired', table.concat(kept, ' ')) end
+if #kept == 0 then redis.call('HDEL', KEYS[1], '$retired')
+else redis.call('HSET', KEYS[1], '$retired', table.concat(kept, ' ')) end
 return 'forgotten'
-"""
+""")
 
 
 def _run(client: "redis.Redis", script: str, keyspace: Keyspace, view: str, lock: "SyncLock", *args, keys=()) -> str:
@@ -187,7 +221,7 @@ def record_sync(
     client: "redis.Redis",
     keyspace: Keyspace,
     view: str,
-    mode: str,
+    mode: SyncMode,
     generation: int,
     schema: ViewSchema,
     watermark: datetime | None,
@@ -197,26 +231,27 @@ def record_sync(
     to `generation` at once, and retires the one they used. Raises SyncLockedError if `lock`
     is no longer held, and ViewStateChanged if the meta hash no longer names `generation` as
     this sync's."""
+    mode = SyncMode(mode)
     fields = {
-        "generation": generation,
-        "schema": schema.to_json(),
-        "watermark_column": schema.created_at or schema.timestamp,
-        "synced_at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
-        "last_sync": mode,
+        Meta.GENERATION: generation,
+        Meta.SCHEMA: schema.to_json(),
+        Meta.WATERMARK_COLUMN: schema.created_at or schema.timestamp,
+        Meta.SYNCED_AT: datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+        Meta.LAST_SYNC: mode.value,
     }
     if watermark is not None:
-        fields["watermark"] = watermark.isoformat(timespec="microseconds")
-    removed = "pending_generation" + ("" if watermark else " watermark")
+        fields[Meta.WATERMARK] = watermark.isoformat(timespec="microseconds")
+    removed = [Meta.PENDING_GENERATION, *([] if watermark else [Meta.WATERMARK])]
     pairs = [word for field, value in fields.items() for word in (field, value)]
-    checked = "pending_generation" if mode == "full" else "generation"
-    if _run(client, _PUBLISH, keyspace, view, lock, checked, generation, removed, *pairs) != "published":
+    checked = Meta.PENDING_GENERATION if mode is SyncMode.FULL else Meta.GENERATION
+    if _run(client, _PUBLISH, keyspace, view, lock, checked, generation, " ".join(removed), *pairs) != "published":
         raise ViewStateChanged(_vanished(keyspace, view))
 
 
 def remove_retired(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
     """Delete the keys of every retired generation of `view`; returns how many."""
     removed = 0
-    for generation in (client.hget(keyspace.meta_key(view), "retired") or "").split():
+    for generation in (client.hget(keyspace.meta_key(view), Meta.RETIRED) or "").split():
         removed += _unlink_matching(client, keyspace, view, lock, keyspace.entity_pattern(view, int(generation)), generation)
         _run(client, _FORGET, keyspace, view, lock, generation)
     return removed
@@ -233,7 +268,7 @@ def _unlink_matching(
     client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock", pattern: str, generation: str
 ) -> int:
     removed = 0
-    for batch in _batches(client.scan_iter(match=pattern, count=5000), UNLINK_BATCH):
+    for batch in _batches(client.scan_iter(match=pattern, count=SCAN_COUNT), UNLINK_BATCH):
         outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=batch)
         if outcome == "meta changed" and generation:
             raise ViewStateChanged(

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Callable, Iterator, Union
 
 from featurestore.errors import ProjectError
 from featurestore.online import resp
-from featurestore.online.layout import EncodedRows, ViewSchema
+from featurestore.online.codec import ViewSchema, encode_array
+from featurestore.online.keys import entity_suffixes
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import redis
     from redis.connection import Connection
 
@@ -84,6 +86,41 @@ for i, key in ipairs(KEYS) do
 end
 return {written, skipped}
 """
+
+@dataclass(frozen=True)
+class EncodedRows:
+    """Rows of one view as the text Redis will hold, one Arrow array entry per row."""
+
+    keys: "pa.Array"
+    timestamp: "pa.Array"
+    created_at: "pa.Array | None"
+    """None for a view without created_at; null where a row has none."""
+    features: list["pa.Array"]
+    """In the order of the schema's features; null where the value is null (no field)."""
+    expire_ms: "pa.Array"
+    """How long each key should live, in ms; 0 for ever."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def encode_rows(
+    batch: "pa.RecordBatch", schema: ViewSchema, base: str, expire_ms: "pa.Array"
+) -> EncodedRows:
+    """Encode the rows of `batch` (join keys not null), their keys starting with `base`."""
+    import pyarrow.compute as pc
+
+    suffixes = entity_suffixes(
+        [k for k, _ in schema.join_keys], [batch[k] for k, _ in schema.join_keys], [t for _, t in schema.join_keys]
+    )
+    return EncodedRows(
+        keys=pc.binary_join_element_wise(base, suffixes, ""),
+        timestamp=encode_array(batch[schema.timestamp], "timestamp"),
+        created_at=encode_array(batch[schema.created_at], "timestamp") if schema.created_at else None,
+        features=[encode_array(batch[name], logical) for name, logical in schema.features],
+        expire_ms=expire_ms,
+    )
+
 
 SCRIPT_ROW_WORDS = 4
 """Arguments of each row before its feature values: lifetime, timestamp, created_at, flags."""

@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, ProjectError, SyncLockedError
-from featurestore import sync as sync_module
+from featurestore.online import sync as sync_module
 from featurestore.online import writer
-from featurestore.online.layout import Keyspace
+from featurestore.online.keys import Keyspace
 from featurestore.online.lock import SyncLock
 from featurestore.online.state import ViewStateChanged, begin_generation, remove_orphans, remove_retired
 from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401

@@ -13,7 +13,8 @@ import pytest
 
 from featurestore.errors import OnlineStoreError
 from featurestore.online import reader as reader_module
-from featurestore.online.layout import Keyspace, ViewSchema
+from featurestore.online.codec import ViewSchema
+from featurestore.online.keys import Keyspace, entity_suffix
 from featurestore.online.lock import SyncLock
 from featurestore.online.reader import ATTEMPTS, OnlineReader
 from featurestore.online.state import begin_generation, record_sync
@@ -98,7 +99,7 @@ def test_a_generation_number_reused_after_redis_lost_its_data_is_read_only_once_
 
         def write(customer: str) -> None:
             online.client.hset(
-                keyspace.entity_key(TINY_VIEW, 1, ["customer_id"], [customer]),
+                keyspace.entity_base(TINY_VIEW, 1) + entity_suffix(["customer_id"], [customer]),
                 mapping={"event_timestamp": "2024-02-21T00:00:00.000000", "orders": "1"},
             )
 
@@ -159,7 +160,7 @@ def test_an_error_reply_in_the_middle_fails_the_read_and_leaves_no_reply_behind(
     tiny.set_rows([row(c, 20, orders=int(c[1:])) for c in CUSTOMERS])
     store = tiny.store()
     store.sync()
-    bad_key = Keyspace(online.prefix).entity_key(TINY_VIEW, 1, ["customer_id"], ["c150"])
+    bad_key = Keyspace(online.prefix).entity_base(TINY_VIEW, 1) + entity_suffix(["customer_id"], ["c150"])
     online.client.delete(bad_key)
     online.client.set(bad_key, "not a hash")
     with pytest.raises(OnlineStoreError) as raised:

@@ -241,7 +241,7 @@ def test_views_not_built_yet_say_run_dbt_build(tmp_path, spine_file, cli, clean_
     assert code == EXIT_WAREHOUSE
     assert err == (
         "error: feature view 'route_daily' is not built: feature_store.main.route_daily does not exist in the "
-        "warehouse; run `dbt build` (or `fs build`)\n"
+        "warehouse; run `fs build` (or `dbt build`)\n"
     )
 
 

@@ -10,11 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.catalog import Relation
-from featurestore.query import render
-from featurestore.spine import SpineInput
-from featurestore.training_set import TrainingSetRequest, plan_training_set
 from featurestore import FeatureStore
-from featurestore.warehouse import connect
+from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline.training_set import prepare_training_set
+from featurestore.sql.expressions import render
 from tests.pit_fixtures import catalog_of, load_table, postgres
 
 pytestmark = pytest.mark.integration
@@ -35,8 +34,8 @@ def test_duckdb_and_postgres_give_identical_frames(built_project, tmp_path, clea
     features = ("weather_hourly:*", "carrier_daily:*", "route_daily:*")
     for as_of in ("knowledge", "event-time"):
         request = TrainingSetRequest(spine=SpineInput(path=spine_path), features=features, as_of=as_of)
-        with connect(store.target) as warehouse:
-            plan = plan_training_set(request, catalog, warehouse, "duckdb")
+        with store.warehouse() as warehouse:
+            plan = prepare_training_set(request, catalog, warehouse)
             on_duckdb = warehouse.read_arrow(render(plan.expression, "duckdb"))
 
         with postgres() as pg:
@@ -47,7 +46,7 @@ def test_duckdb_and_postgres_give_identical_frames(built_project, tmp_path, clea
                 moved = catalog_of(
                     *[dataclasses.replace(catalog.view(n), relation=Relation(None, schema, n)) for n in VIEWS]
                 )
-                pg_plan = plan_training_set(request, moved, pg, "postgres")
+                pg_plan = prepare_training_set(request, moved, pg)
                 on_postgres = pg.read_arrow(render(pg_plan.expression, "postgres"))
             finally:
                 pg.execute(f'drop schema if exists "{schema}" cascade')

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurestore.spine import SpineInput
-from featurestore.training_set import TrainingSetRequest, plan_training_set
-from featurestore.query import render
+from featurestore.engines.registry import engine_for_dialect
+from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline.training_set import prepare_training_set
+from featurestore.sql.expressions import render
 from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres
 from tests.pit_reference import reference_training_set
 
@@ -107,7 +108,7 @@ def check_against_reference(warehouse, form_dialect, schema, customers, stores, 
         features=(*[f"customer_stats:{f}" for f in features], "store_visits:visits"),
         as_of="event-time" if event_time_only else "knowledge",
     )
-    plan = plan_training_set(request, catalog, warehouse, form_dialect)
+    plan = prepare_training_set(request, catalog, warehouse, engine_for_dialect(form_dialect))
     got = warehouse.stream_arrow(render(plan.expression, warehouse.dialect)).read_all().to_pylist()
     expected = reference_training_set(
         spine, "event_timestamp", {"customer_stats": customers, "store_visits": stores}, plan.selections, event_time_only

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from featurestore.catalog import Catalog
+from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.errors import EXIT_USAGE, UsageError
-from featurestore.ttl import format_ttl, parse_ttl
+from featurestore.catalog.ttl import format_ttl, parse_ttl
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
 
@@ -17,7 +18,7 @@ def catalog() -> Catalog:
         ["store_id", "ts", "visits_7d"],
     )
     service = exposure("churn", ["customer_stats:*", "store_stats:visits_7d"], ["customer_stats", "store_stats"])
-    return Catalog.from_manifest(manifest(customers, stores, exposures=[service]))
+    return catalog_from_manifest(manifest(customers, stores, exposures=[service]))
 
 
 def test_resolve_features_views_and_services(catalog):

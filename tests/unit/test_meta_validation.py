@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.catalog import Catalog
+from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
@@ -120,7 +120,7 @@ def test_bad_meta_is_one_clear_error(case):
     nodes, expected = BAD_CASES[case]
     exposures = [exposure("churn", ["customer_stats:orders_30d"], [])] if "service" in case else []
     with pytest.raises(MetaError) as raised:
-        Catalog.from_manifest(manifest(*nodes, exposures=exposures))
+        catalog_from_manifest(manifest(*nodes, exposures=exposures))
     assert str(raised.value) == expected
 
 
@@ -141,7 +141,7 @@ def test_valid_view_is_typed_and_complete():
         ["customer_id", "event_timestamp", "loaded_at", "orders_30d", "spend_30d"],
         types={"orders_30d": "bigint", "spend_30d": "double"},
     )
-    catalog = Catalog.from_manifest(manifest(node))
+    catalog = catalog_from_manifest(manifest(node))
     view = catalog.view("customer_stats")
     assert view.entity == "customer"
     assert view.join_keys == ("customer_id",)
@@ -158,14 +158,14 @@ def test_valid_view_is_typed_and_complete():
 
 def test_meta_in_the_older_top_level_place_is_read():
     node = model_node("customer_stats", CUSTOMER_META, CUSTOMER_COLUMNS, in_config=False)
-    assert Catalog.from_manifest(manifest(node)).view("customer_stats").entity == "customer"
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").entity == "customer"
 
 
 def test_explicit_feature_list_limits_the_features():
     node = customers(features=["spend_30d"])
-    assert Catalog.from_manifest(manifest(node)).view("customer_stats").feature_names == ("spend_30d",)
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").feature_names == ("spend_30d",)
 
 
 def test_models_without_feature_meta_are_not_views():
-    catalog = Catalog.from_manifest(manifest(customers(), model_node("staging", None, ["a"])))
+    catalog = catalog_from_manifest(manifest(customers(), model_node("staging", None, ["a"])))
     assert list(catalog.views) == ["customer_stats"]

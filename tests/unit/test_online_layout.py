@@ -12,24 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurestore.catalog import Catalog
-from featurestore.cli import _entity_rows
+from featurestore.catalog.from_manifest import catalog_from_manifest
+from featurestore.cli.app import entity_rows as _entity_rows
 from featurestore.errors import ProjectError, UsageError
+from featurestore.online.codec import DECODERS, ViewSchema, encode_array, encode_value, logical_type
 from featurestore.online.embedded import MAX_SOCKET_PATH, socket_path
-from featurestore.online.layout import (
-    Keyspace,
-    ViewSchema,
-    decode_value,
-    encode_array,
-    encode_rows,
-    encode_value,
-    entity_suffix,
-    entity_suffixes,
-    escape_glob,
-    logical_type,
-    parse_entity_suffix,
-)
-from featurestore.sync import remaining_lifetimes_ms
+from featurestore.online.keys import Keyspace, entity_suffix, entity_suffixes, escape_glob, parse_entity_suffix
+from featurestore.online.sync import remaining_lifetimes_ms
+from featurestore.online.writer import encode_rows
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, manifest, model_node
 
 ROUND_TRIPS = [
@@ -51,7 +41,8 @@ ROUND_TRIPS = [
 def test_every_value_reads_back_as_the_offline_frame_has_it(arrow_type, values):
     array = pa.array(values, arrow_type)
     logical = logical_type(arrow_type)
-    decoded = [decode_value(text, logical) for text in encode_array(array, logical).to_pylist()]
+    decode = DECODERS[logical]
+    decoded = [None if text is None else decode(text) for text in encode_array(array, logical).to_pylist()]
     offline = array.to_pylist()
     assert [type(v) for v in decoded] == [type(v) for v in offline]
     assert decoded == offline
@@ -66,7 +57,7 @@ def test_values_are_readable_text():
     assert text([True, False], pa.bool_()) == ["true", "false"]
     assert text([datetime(2013, 12, 31, 0, 30)], pa.timestamp("us")) == ["2013-12-31T00:30:00.000000"]
     assert text([datetime(2013, 12, 31, 5, 30)], pa.timestamp("us", tz="UTC")) == ["2013-12-31T05:30:00.000000"]
-    assert math.isnan(decode_value("nan", "float"))
+    assert math.isnan(DECODERS["float"]("nan"))
 
 
 @pytest.mark.parametrize(
@@ -99,7 +90,7 @@ def test_key_names():
     space = Keyspace("fs:flight_features")
     assert space.meta_key("route_daily") == "fs:flight_features:route_daily:meta"
     assert space.lock_key() == "fs:flight_features:sync-lock"
-    assert space.entity_key("route_daily", 3, ["origin", "dest"], ["JFK", "LAX"]) == (
+    assert space.entity_base("route_daily", 3) + entity_suffix(["origin", "dest"], ["JFK", "LAX"]) == (
         "fs:flight_features:route_daily:gen3:origin=JFK:dest=LAX"
     )
     assert entity_suffix(["id"], ["a:b%c"]) == "id=a%3Ab%25c"
@@ -117,7 +108,7 @@ def test_vectorized_keys_equal_the_ones_readers_build(rows):
 
 
 def customer_view(columns=CUSTOMER_COLUMNS, meta=CUSTOMER_META):
-    return Catalog.from_manifest(manifest(model_node("customer_stats", meta, columns))).view("customer_stats")
+    return catalog_from_manifest(manifest(model_node("customer_stats", meta, columns))).view("customer_stats")
 
 
 CUSTOMER_TYPES = {

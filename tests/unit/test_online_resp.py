@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from redis.connection import Connection
 
 from featurestore.online import resp
-from featurestore.online.layout import ViewSchema, encode_rows
-from featurestore.online.writer import ViewWriter
+from featurestore.online.codec import ViewSchema
+from featurestore.online.writer import ViewWriter, encode_rows
 
 # Text that is hard to frame: empty (max_size allows 0), CR LF, the key separators, non-ASCII of every width.
 texts = st.text(alphabet=st.sampled_from(["a", "Z", "0", ":", "%", "=", "\r", "\n", "é", "€", "𝄞", " "]), max_size=12)

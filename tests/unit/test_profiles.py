@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from featurestore.errors import ProjectError
-from featurestore.profiles import load_target
-from featurestore.project import load_project
+from featurestore.engines.registry import engine_and_target
+from featurestore.project.dbt_project import load_project
+from featurestore.project.profiles import load_target
 
 PROFILE = """
 demo:
@@ -48,7 +49,7 @@ def test_env_var_idiom_renders_like_dbt(tmp_path, monkeypatch):
 
 def test_other_jinja_falls_back_to_jinja(tmp_path, monkeypatch):
     monkeypatch.setenv("T_USER", "bob")
-    target = load_target(project_with(tmp_path, PROFILE), "other")
+    _, target = engine_and_target(project_with(tmp_path, PROFILE), "other")
     assert target.credentials["path"] == str(tmp_path / "file_bob.duckdb")
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from featurestore.dialects import AS_OF_JOIN
-from featurestore.query import SpineRelation, column, point_in_time_expression, render
+from featurestore.engines.registry import dialects, engine_for_dialect
+from featurestore.sql.expressions import column, render
+from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
 from tests.pit_fixtures import catalog_of, feature_view
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -36,11 +37,13 @@ def golden_query(dialect: str) -> str:
         timestamp=column("event_timestamp"),
     )
     selections = catalog.resolve(["customer_orders:*", "store_visits:visits_7d"])
-    return render(point_in_time_expression(spine, selections, dialect), dialect, pretty=True) + "\n"
+    outputs = output_features(spine.columns, selections, full_names=False)
+    query = point_in_time_expression(spine, selections, outputs, engine_for_dialect(dialect))
+    return render(query, dialect, pretty=True) + "\n"
 
 
 def test_every_supported_dialect_has_a_golden_file():
-    assert sorted(DIALECTS) == sorted(d for d in AS_OF_JOIN if d != "databricks")
+    assert sorted(DIALECTS) == sorted(d for d in dialects() if d != "databricks")
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from featurestore.catalog import Catalog, Feature, FeatureView, view_to_dict
 from featurestore.console import Console
-from featurestore.ttl import format_ttl
+from featurestore.catalog.ttl import format_ttl
 
 
 def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:

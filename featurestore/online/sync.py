@@ -1,7 +1,7 @@
 """`fs sync`: the latest row of every entity of every online view, from the warehouse to Redis.
 
 For each view: read its state in Redis (featurestore.online.state); choose a full or an
-incremental sync; stream the latest rows (query.latest_values_expression at the project's
+incremental sync; stream the latest rows (sql.semantics.latest_values_expression at the project's
 "now", since the watermark when incremental); drop rows with a null join key and rows already
 past their ttl; write the rest (featurestore.online.writer: plain commands into a full sync's
 fresh generation, a server-side check against the stored row otherwise);
@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.console import Console
-from featurestore.errors import UsageError
+from featurestore.engines.base import Warehouse, reading_views
+from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
-from featurestore.online.layout import ViewSchema, encode_rows
+from featurestore.online.keys import Keyspace
 from featurestore.online.lock import SyncLock
 from featurestore.online.state import (
+    SyncMode,
     ViewState,
     begin_generation,
     read_state,
@@ -32,17 +34,14 @@ from featurestore.online.state import (
     remove_retired,
     settle,
 )
-from featurestore.online.writer import ViewWriter
-from featurestore.profiles import Target
-from featurestore.query import WATERMARK, column, latest_values_expression, relation_table, render
+from featurestore.online.writer import ViewWriter, encode_rows
+from featurestore.sql.expressions import column, relation_table, render
+from featurestore.sql.semantics import WATERMARK, latest_values_expression
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import redis
 
-    from featurestore.warehouse import Warehouse
-
-FULL, INCREMENTAL = "full", "incremental"
 REBATCH_ROWS = 20_000
 
 
@@ -51,7 +50,7 @@ class ViewSyncResult:
     """What one view's sync did."""
 
     view: str
-    mode: str
+    mode: SyncMode
     reason: str
     generation: int
     rows_read: int = 0
@@ -72,7 +71,7 @@ class ViewSyncResult:
     def to_dict(self) -> dict:
         return {
             "view": self.view,
-            "mode": self.mode,
+            "mode": self.mode.value,
             "reason": self.reason,
             "generation": self.generation,
             "rows_read": self.rows_read,
@@ -87,7 +86,7 @@ class ViewSyncResult:
 
     def line(self) -> str:
         return (
-            f"{self.view}: {self.mode} ({self.reason}), generation {self.generation}: {self.rows_read} rows "
+            f"{self.view}: {self.mode.value} ({self.reason}), generation {self.generation}: {self.rows_read} rows "
             f"read, {self.keys_written} keys written, {self.skipped_older} skipped as older, "
             f"{self.expired} expired, in {self.seconds:.1f} s"
         )
@@ -116,41 +115,28 @@ class SyncSummary:
         }
 
 
-def online_views(catalog: Catalog, names: Sequence[str] | None) -> list[FeatureView]:
-    """The views to sync: those named (each must be online), else every online view."""
-    if not names:
-        return [view for view in catalog if view.online]
-    views = [catalog.view(name) for name in dict.fromkeys(names)]
-    for view in views:
-        if not view.online:
-            raise UsageError(
-                f"view '{view.name}' is not synced to Redis (online: false in {view.yaml_path}); "
-                f"online views: {', '.join(v.name for v in catalog if v.online) or 'none'}"
-            )
-    return views
-
-
 def run_sync(
     catalog: Catalog,
-    target: Target,
+    open_warehouse: Callable[[], Warehouse],
     location: OnlineLocation,
     console: Console,
     clock: Callable[[], datetime],
     full: bool = False,
     view_names: Sequence[str] | None = None,
 ) -> SyncSummary:
-    from featurestore.warehouse import connect
-
-    views = online_views(catalog, view_names)
+    """Sync `view_names` (default: every online view) from the warehouse `open_warehouse`
+    connects to, into the Redis at `location`."""
+    views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
     # No retries: a broken connection fails the sync, and the next run finishes the work.
     client = open_client(location, retries=0, name=f"fs-sync:{location.keyspace.prefix}")
     try:
         with online_errors(location, "taking the sync lock"), SyncLock(client, location.keyspace.lock_key()) as lock:
-            with connect(target) as warehouse:
+            with open_warehouse() as warehouse:
                 for view in views:
-                    result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                    with reading_views([view]):
+                        result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
                     summary.views.append(result)
                     console.info(result.line())
     finally:
@@ -163,7 +149,7 @@ def _sync_view(
     view: FeatureView,
     client: "redis.Redis",
     location: OnlineLocation,
-    warehouse: "Warehouse",
+    warehouse: Warehouse,
     lock: SyncLock,
     console: Console,
     clock: Callable[[], datetime],
@@ -174,37 +160,9 @@ def _sync_view(
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
     with online_errors(location, f"syncing view '{view.name}'", hint):
         lock.check()
-        settle(client, keyspace, view.name, lock)  # a failed full sync's generation is retired
-        state = read_state(client, keyspace, view.name)
-        if state.recorded:
-            removed = remove_retired(client, keyspace, view.name, lock)
-        else:
-            removed = remove_orphans(client, keyspace, view.name, lock)
-        schema = ViewSchema.of_view(view, _column_types(warehouse, view))
-        mode, reason = _choose_mode(state, schema, full)
-        if mode == FULL:
-            generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
-            result = ViewSyncResult(view.name, mode, reason, generation)
-        else:
-            result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
-        latest = latest_values_expression(
-            view, view.feature_names, clock(), written_after=result.watermark, with_watermark=True
-        )
-        base = keyspace.entity_base(view.name, result.generation)
-        with console.progress(f"{view.name}: {mode} sync") as advance:
-
-            def after_round_trip(rows: int) -> None:
-                lock.check()
-                advance(rows)
-
-            # A full sync writes a generation no reader uses yet: nothing there to compare with.
-            with checked_out(client) as connection:
-                writer = ViewWriter(client, connection, schema, fresh=mode == FULL, after_round_trip=after_round_trip)
-                for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
-                    _write_batch(batch, view, schema, base, writer, result, clock())
-                writer.finish()
-        result.keys_written, result.skipped_older = writer.written, writer.skipped_older
-        record_sync(client, keyspace, view.name, mode, result.generation, schema, result.watermark, lock)
+        result, schema, removed = _begin(view, client, keyspace, warehouse, lock, full)
+        _write_latest_rows(view, schema, result, client, warehouse, lock, console, clock, keyspace.entity_base(view.name, result.generation))
+        record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
     published = "the view was published; the next fs sync deletes the keys of its older generation"
     with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
         result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)
@@ -212,14 +170,66 @@ def _sync_view(
     return result
 
 
-def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[str, str]:
+def _begin(
+    view: FeatureView, client: "redis.Redis", keyspace: "Keyspace", warehouse: Warehouse, lock: SyncLock, full: bool
+) -> tuple[ViewSyncResult, ViewSchema, int]:
+    """Settle what earlier syncs left, choose the mode, and start a generation for a full
+    sync: the result so far, the schema to write with, and the keys removed."""
+    settle(client, keyspace, view.name, lock)  # a failed full sync's generation is retired
+    state = read_state(client, keyspace, view.name)
+    if state.recorded:
+        removed = remove_retired(client, keyspace, view.name, lock)
+    else:
+        removed = remove_orphans(client, keyspace, view.name, lock)
+    schema = ViewSchema.of_view(view, _column_types(warehouse, view))
+    mode, reason = _choose_mode(state, schema, full)
+    if mode is SyncMode.FULL:
+        generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
+        return ViewSyncResult(view.name, mode, reason, generation), schema, removed
+    result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
+    return result, schema, removed
+
+
+def _write_latest_rows(
+    view: FeatureView,
+    schema: ViewSchema,
+    result: ViewSyncResult,
+    client: "redis.Redis",
+    warehouse: Warehouse,
+    lock: SyncLock,
+    console: Console,
+    clock: Callable[[], datetime],
+    base: str,
+) -> None:
+    """Stream the view's latest rows (since the watermark, when incremental) into Redis
+    under `base`, counting what was written, skipped and expired into `result`."""
+    latest = latest_values_expression(
+        view, view.feature_names, clock(), written_after=result.watermark, with_watermark=True
+    )
+    fresh = result.mode is SyncMode.FULL
+    with console.progress(f"{view.name}: {result.mode.value} sync") as advance:
+
+        def after_round_trip(rows: int) -> None:
+            lock.check()
+            advance(rows)
+
+        # A full sync writes a generation no reader uses yet: nothing there to compare with.
+        with checked_out(client) as connection:
+            writer = ViewWriter(client, connection, schema, fresh=fresh, after_round_trip=after_round_trip)
+            for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
+                _write_batch(batch, view, schema, base, writer, result, clock())
+            writer.finish()
+    result.keys_written, result.skipped_older = writer.written, writer.skipped_older
+
+
+def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[SyncMode, str]:
     if full:
-        return FULL, "--full"
+        return SyncMode.FULL, "--full"
     if state.generation is None:
-        return FULL, "no earlier sync in this Redis"
+        return SyncMode.FULL, "no earlier sync in this Redis"
     if state.schema != schema:
-        return FULL, "its columns or types changed since the last sync"
-    return INCREMENTAL, "rows written after the watermark" if state.watermark else "no watermark yet"
+        return SyncMode.FULL, "its columns or types changed since the last sync"
+    return SyncMode.INCREMENTAL, "rows written after the watermark" if state.watermark else "no watermark yet"
 
 
 def _column_types(warehouse: "Warehouse", view: FeatureView) -> dict[str, "pa.DataType"]:

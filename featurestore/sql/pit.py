@@ -1,126 +1,28 @@
-"""Point-in-time SQL as sqlglot expressions: the training-set join and the latest values.
+"""The training-set query as a sqlglot tree: every spine row once, in order, with each
+requested feature as it was known at the row's timestamp.
 
-Functions named `*_expression` return sqlglot trees; `render` turns a tree into SQL text for
-one dialect. The semantics (docs/training-sets.md, the contract) live here once; how each
-engine spells the as-of join is in `featurestore.dialects`.
+The as-of join takes the form the engine record names (featurestore.engines.base.AsOfJoin:
+a native ASOF LEFT JOIN, an ASOF JOIN with a MATCH_CONDITION, or the portable form built
+here); everything else is the same for every engine. The rules are in docs/training-sets.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Sequence
 
 from sqlglot import exp
 
 from featurestore.catalog import Feature, FeatureSelection, FeatureView
-from featurestore.dialects import AsOfJoin, as_of_join, interval_seconds, scan_order_row_number
+from featurestore.engines.base import AsOfJoin, Engine
 from featurestore.errors import UsageError
-
-# Internal column names carry this prefix so they never collide with a user's column.
-INTERNAL = "__fs_"
-WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
-
-
-def identifier(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def column(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(identifier(name), table=identifier(table) if table else None)
-
-
-def relation_table(view: FeatureView, alias: str | None = None) -> exp.Table:
-    rel = view.relation
-    return exp.Table(
-        this=identifier(rel.identifier),
-        db=identifier(rel.schema) if rel.schema else None,
-        catalog=identifier(rel.database) if rel.database else None,
-        alias=exp.TableAlias(this=identifier(alias)) if alias else None,
-    )
-
-
-def timestamp_literal(value: datetime) -> exp.Expression:
-    """A naive UTC timestamp literal, `CAST('2013-12-31 00:30:00' AS TIMESTAMP)`."""
-    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
-
-
-def knowledge_time(view: FeatureView) -> exp.Expression:
-    """When a row of `view` was known: its created_at, or its timestamp where created_at is
-    null or not declared (a row cannot be known before it is true)."""
-    if not view.created_at:
-        return column(view.timestamp)
-    return exp.Coalesce(this=column(view.created_at), expressions=[column(view.timestamp)])
-
-
-def tie_break_order(view: FeatureView) -> list[exp.Ordered]:
-    """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
-    in both - the greatest values of *all* the view's features in declared order (nulls
-    last). Every engine, every selection of features and the online store then pick the same
-    row. A view dbt tests for one row per key and timestamp has no ties: its timestamp alone
-    orders it."""
-    if view.rows_unique_by_test:
-        keys = [column(view.timestamp)]
-    else:
-        keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in view.feature_names]]
-    return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
-
-
-def latest_values_expression(
-    view: FeatureView,
-    features: Sequence[str],
-    as_of: datetime,
-    written_after: datetime | None = None,
-    respect_created_at: bool = True,
-    with_watermark: bool = False,
-) -> exp.Select:
-    """One row per entity of `view`: the row a training set at `as_of` would use.
-
-    Columns: the join keys, the view's timestamp column, its created_at column (if any) and
-    `features`, under their own names. ttl is not applied: callers decide what an expired
-    value means (sync skips and counts it; a training set returns null).
-
-    With `written_after`, only rows written later count (by created_at, or by the timestamp
-    for views without one): the latest of the *new* rows, for an incremental sync.
-
-    With `with_watermark`, every row also carries `WATERMARK`: the greatest knowledge time
-    of all the rows considered, not only of the latest ones - where the next incremental
-    sync starts.
-
-    >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
-    """
-    keep = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *features]
-    conditions: list[exp.Expression] = [exp.LTE(this=column(view.timestamp), expression=timestamp_literal(as_of))]
-    if view.created_at and respect_created_at:
-        conditions.append(exp.LTE(this=knowledge_time(view), expression=timestamp_literal(as_of)))
-    if written_after is not None:
-        conditions.append(exp.GT(this=knowledge_time(view), expression=timestamp_literal(written_after)))
-    rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[column(k) for k in view.join_keys],
-        order=exp.Order(expressions=tie_break_order(view)),
-    )
-    ranked = (
-        exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
-        .from_(relation_table(view))
-        .where(exp.and_(*conditions))
-    )
-    latest = _first_ranked(ranked, keep)
-    if with_watermark:
-        # A scalar subquery in the same statement: the same snapshot as the rows, and a
-        # parallel aggregate where MAX(...) OVER () would be one thread over every row.
-        newest = (
-            exp.select(exp.Max(this=knowledge_time(view)))
-            .from_(relation_table(view))
-            .where(exp.and_(*[c.copy() for c in conditions]))
-        )
-        latest = latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
-    return latest
+from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table
+from featurestore.sql.semantics import first_ranked, knowledge_time, tie_break_order
 
 
 @dataclass(frozen=True)
 class SpineRelation:
-    """The spine as the query builder sees it (made by `featurestore.spine`)."""
+    """The spine as the query builder sees it (made by `featurestore.offline.spine`)."""
 
     source: exp.Expression
     """A FROM item: a table, a subquery or a table function such as read_parquet(...)."""
@@ -175,61 +77,72 @@ def output_features(
 def point_in_time_expression(
     spine: SpineRelation,
     selections: Sequence[FeatureSelection],
-    dialect: str,
-    full_names: bool = False,
+    outputs: Sequence[OutputFeature],
+    engine: Engine,
     event_time_only: bool = False,
 ) -> exp.Select:
-    """The training-set query: every spine row once, in order, with each requested feature
-    as of the row's timestamp (see docs/training-sets.md for the exact rules).
+    """The training-set query: every spine row once, in order, with each feature of
+    `outputs` as of the row's timestamp (see docs/training-sets.md for the exact rules).
 
-    The as-of join takes the form `dialect` supports (featurestore.dialects.AS_OF_JOIN);
-    `event_time_only` ignores created_at (`--as-of event-time`).
+    The as-of join takes the form `engine` names; `event_time_only` ignores created_at
+    (`--as-of event-time`).
     """
-    outputs = output_features(spine.columns, selections, full_names)
-    style = as_of_join(dialect)
-    row_order = spine.row_order if spine.row_order is not None else scan_order_row_number(dialect)
     # A spine timestamp used as it is joins under its own name; a converted one gets a column
     # of its own. (Every column carried costs: the join and the final sort move them all.)
     spine_time = spine.timestamp.name if isinstance(spine.timestamp, exp.Column) else SPINE_TIME
-    converted = [exp.alias_(spine.timestamp, identifier(SPINE_TIME))] if spine_time == SPINE_TIME else []
-    query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
-    query = query.with_(
-        identifier(SPINE),
-        as_=exp.select(
-            *[column(c) for c in spine.columns], *converted, exp.alias_(row_order, identifier(SPINE_ROW))
-        ).from_(spine.source),
-    )
+    query = _spine_query(spine, engine, spine_time)
     for index, selection in enumerate(selections):
-        alias = f"{INTERNAL}v{index}"
-        view, names = selection.view, [f.name for f in selection.features]
-        query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only))
-        event_time = _event_time_column(view, event_time_only)
-        if style is AsOfJoin.PORTABLE:
-            matched = f"{alias}_match"
-            query = query.with_(
-                identifier(matched), as_=_portable_match_expression(alias, view, names, spine_time, event_time)
-            )
-            query = query.join(
-                exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
-                on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
-                join_type="left",
-            )
-        else:
-            query = query.join(_as_of_join(style, alias, view, spine_time))
+        query = _join_view(query, index, selection, engine, spine_time, event_time_only)
     for output in outputs:
-        selection = selections[output.selection_index]
-        alias = f"{INTERNAL}v{output.selection_index}"
-        value: exp.Expression = column(output.feature.name, alias)
-        if selection.view.ttl is not None:
-            oldest = exp.Sub(
-                this=column(spine_time, SPINE),
-                expression=interval_seconds(int(selection.view.ttl.total_seconds()), dialect),
-            )
-            event_time = _event_time_column(selection.view, event_time_only)
-            fresh = exp.GTE(this=column(event_time, alias), expression=oldest)
-            value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
-        query = query.select(exp.alias_(value, identifier(output.name)))
+        view = selections[output.selection_index].view
+        query = query.select(_output_column(output, view, engine, spine_time, event_time_only))
     return query.order_by(column(SPINE_ROW, SPINE))
+
+
+def _spine_query(spine: SpineRelation, engine: Engine, spine_time: str) -> exp.Select:
+    """SELECT the spine's columns FROM the spine CTE: its rows numbered in their order, its
+    time converted where needed."""
+    row_order = spine.row_order if spine.row_order is not None else engine.scan_order_row_number()
+    converted = [exp.alias_(spine.timestamp, identifier(SPINE_TIME))] if spine_time == SPINE_TIME else []
+    numbered = exp.select(
+        *[column(c) for c in spine.columns], *converted, exp.alias_(row_order, identifier(SPINE_ROW))
+    ).from_(spine.source)
+    query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
+    return query.with_(identifier(SPINE), as_=numbered)
+
+
+def _join_view(
+    query: exp.Select, index: int, selection: FeatureSelection, engine: Engine, spine_time: str, event_time_only: bool
+) -> exp.Select:
+    """The view's timeline as a CTE, joined to the spine in the engine's as-of form."""
+    alias = f"{INTERNAL}v{index}"
+    view, names = selection.view, [f.name for f in selection.features]
+    query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only))
+    if engine.as_of_join is not AsOfJoin.PORTABLE:
+        return query.join(_as_of_join(engine.as_of_join, alias, view, spine_time))
+    matched = f"{alias}_match"
+    event_time = _event_time_column(view, event_time_only)
+    query = query.with_(identifier(matched), as_=_portable_match_expression(alias, view, names, spine_time, event_time))
+    return query.join(
+        exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
+        on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
+        join_type="left",
+    )
+
+
+def _output_column(
+    output: OutputFeature, view: FeatureView, engine: Engine, spine_time: str, event_time_only: bool
+) -> exp.Expression:
+    """One feature column of the output: the matched value, null past the view's ttl."""
+    alias = f"{INTERNAL}v{output.selection_index}"
+    value: exp.Expression = column(output.feature.name, alias)
+    if view.ttl is not None:
+        oldest = exp.Sub(
+            this=column(spine_time, SPINE), expression=engine.interval_seconds(int(view.ttl.total_seconds()))
+        )
+        fresh = exp.GTE(this=column(_event_time_column(view, event_time_only), alias), expression=oldest)
+        value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
+    return exp.alias_(value, identifier(output.name))
 
 
 def _keys_match(view: FeatureView, alias: str) -> exp.Expression:
@@ -247,7 +160,7 @@ def _as_of_join(style: AsOfJoin, alias: str, view: FeatureView, spine_time: str)
     table = exp.Table(this=identifier(alias), alias=exp.TableAlias(this=identifier(alias)))
     if style is AsOfJoin.NATIVE:
         return exp.Join(this=table, method="ASOF", side="LEFT", on=exp.and_(_keys_match(view, alias), not_after))
-    # Snowflake's ASOF JOIN keeps unmatched left rows, as a left join does.
+    # An ASOF JOIN with a MATCH_CONDITION keeps unmatched left rows, as a left join does.
     return exp.Join(this=table, method="ASOF", match_condition=not_after, on=_keys_match(view, alias))
 
 
@@ -316,23 +229,41 @@ def timeline_expression(view: FeatureView, features: Sequence[str], event_time_o
     when a row that beats every earlier-usable row becomes usable. Only those rows are kept,
     keyed by the moment they become usable, and `__fs_ts` carries their event timestamp.
     """
-    keys = [column(k) for k in view.join_keys]
-    present = exp.and_(*[exp.Not(this=exp.Is(this=c.copy(), expression=exp.null())) for c in [*keys, column(view.timestamp)]])
-    feature_columns = [column(f) for f in features]
     if not view.created_at or event_time_only:
-        rows = exp.select(*keys, exp.alias_(column(view.timestamp), identifier(VIEW_TIME)), *feature_columns)
-        if view.rows_unique_by_test:
-            # dbt's feature_unique_entity_timestamp test guarantees one row per key and
-            # timestamp, so the tie-break below would only cost time.
-            return rows.from_(relation_table(view)).where(present)
-        rank = exp.Window(
-            this=exp.RowNumber(),
-            partition_by=[*[k.copy() for k in keys], column(view.timestamp)],
-            order=exp.Order(expressions=tie_break_order(view)[1:]),
-        )
-        ranked = rows.select(exp.alias_(rank, identifier(f"{INTERNAL}rank"))).from_(relation_table(view)).where(present)
-        return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, *features])
+        return _event_time_timeline(view, features)
+    return _knowledge_time_timeline(view, features)
 
+
+def _present(view: FeatureView) -> exp.Expression:
+    """Rows with every join key and the timestamp set: the only ones a spine can match."""
+    needed = [*view.join_keys, view.timestamp]
+    return exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in needed])
+
+
+def _event_time_timeline(view: FeatureView, features: Sequence[str]) -> exp.Select:
+    """One row per (join keys, timestamp): the timestamp is when a row becomes the answer."""
+    keys = [column(k) for k in view.join_keys]
+    present = _present(view)
+    feature_columns = [column(f) for f in features]
+    rows = exp.select(*keys, exp.alias_(column(view.timestamp), identifier(VIEW_TIME)), *feature_columns)
+    if view.rows_unique_by_test:
+        # dbt's feature_unique_entity_timestamp test guarantees one row per key and
+        # timestamp, so the tie-break below would only cost time.
+        return rows.from_(relation_table(view)).where(present)
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[*[k.copy() for k in keys], column(view.timestamp)],
+        order=exp.Order(expressions=tie_break_order(view)[1:]),
+    )
+    ranked = rows.select(exp.alias_(rank, identifier(f"{INTERNAL}rank"))).from_(relation_table(view)).where(present)
+    return first_ranked(ranked, [*view.join_keys, VIEW_TIME, *features])
+
+
+def _knowledge_time_timeline(view: FeatureView, features: Sequence[str]) -> exp.Select:
+    """The rows that ever become the answer under a created_at cut-off, keyed by the moment
+    they become usable (see timeline_expression)."""
+    keys = [column(k) for k in view.join_keys]
+    present = _present(view)
     created = f"{INTERNAL}created"
     known = knowledge_time(view)
     # Ties are broken on every feature of the view, so all of them travel to the ranking.
@@ -373,17 +304,4 @@ def timeline_expression(view: FeatureView, features: Sequence[str], event_time_o
         .from_(with_best.subquery(identifier(f"{INTERNAL}candidates")))
         .where(beats_earlier)
     )
-    return _first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])
-
-
-def _first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
-    return (
-        exp.select(*[column(c) for c in keep])
-        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked")))
-        .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)))
-    )
-
-
-def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> str:
-    """SQL text of `expression` for `dialect` (a sqlglot dialect name)."""
-    return expression.sql(dialect=dialect, pretty=pretty)
+    return first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])

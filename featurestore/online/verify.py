@@ -1,7 +1,7 @@
 """`fs verify-online`: does Redis serve what the warehouse says is the latest value now?
 
 The reference is what a training set at t = now would give: the latest row per entity at the
-project's "now" (query.latest_values_expression), null past the view's ttl. Every entity of
+project's "now" (sql.semantics.latest_values_expression), null past the view's ttl. Every entity of
 every online view is read back through the same reader a model service uses and compared value
 by value; without `--sample`, keys in Redis for entities the warehouse does not have are
 reported too.
@@ -12,19 +12,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from featurestore.catalog import Catalog, FeatureSelection, FeatureView
+from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import MismatchError
-from featurestore.online.connection import OnlineLocation, online_errors
-from featurestore.online.layout import entity_suffix, parse_entity_suffix
+from featurestore.online.connection import online_errors
+from featurestore.online.keys import entity_suffix, parse_entity_suffix
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineReader
-from featurestore.profiles import Target
-from featurestore.query import latest_values_expression, render
-from featurestore.sync import online_views
-
-if TYPE_CHECKING:
-    from featurestore.warehouse import Warehouse
+from featurestore.online.state import read_state, scan_entity_keys
+from featurestore.sql.expressions import render
+from featurestore.sql.semantics import latest_values_expression
 
 READ_CHUNK = 1000  # entities per reader call
 
@@ -76,26 +74,24 @@ class VerifyReport:
 
 def verify_views(
     catalog: Catalog,
-    target: Target,
-    location: OnlineLocation,
+    open_warehouse: Callable[[], Warehouse],
     reader: OnlineReader,
     clock: Callable[[], datetime],
     sample: int | None = None,
 ) -> VerifyReport:
-    from featurestore.warehouse import connect
-
+    """Compare every online view's latest values in the warehouse with what `reader` serves."""
     now = clock()
     report = VerifyReport(now=now, sample=sample)
-    with connect(target) as warehouse:
-        for view in online_views(catalog, None):
-            _verify_view(view, warehouse, location, reader, now, sample, report)
+    with open_warehouse() as warehouse:
+        for view in catalog.online_views():
+            with reading_views([view]):
+                _verify_view(view, warehouse, reader, now, sample, report)
     return report
 
 
 def _verify_view(
     view: FeatureView,
-    warehouse: "Warehouse",
-    location: OnlineLocation,
+    warehouse: Warehouse,
     reader: OnlineReader,
     now: datetime,
     sample: int | None,
@@ -120,7 +116,7 @@ def _verify_view(
             checked += len(chunk)
     report.checked[view.name] = checked
     if sample is None:
-        report.mismatches.extend(_only_online(view, selection, location, reader, seen, now))
+        report.mismatches.extend(_only_online(view, selection, reader, seen, now))
 
 
 def _compare(view: FeatureView, row: dict, entity: dict, online, index: int, now: datetime) -> Iterator[Mismatch]:
@@ -144,18 +140,18 @@ def _compare(view: FeatureView, row: dict, entity: dict, online, index: int, now
 
 
 def _only_online(
-    view: FeatureView, selection: FeatureSelection, location: OnlineLocation, reader: OnlineReader, seen: set[str], now: datetime
+    view: FeatureView, selection: FeatureSelection, reader: OnlineReader, seen: set[str], now: datetime
 ) -> Iterator[Mismatch]:
     """Entities Redis serves for `view` that the warehouse has no row for."""
-    keyspace = location.keyspace
-    with online_errors(location, f"listing the keys of view '{view.name}'"):
-        generation = reader.client.hget(keyspace.meta_key(view.name), "generation")
+    keyspace = reader.keyspace
+    with online_errors(reader.location, f"listing the keys of view '{view.name}'"):
+        generation = read_state(reader.client, keyspace, view.name).generation
         if generation is None:
             return
-        base = keyspace.entity_base(view.name, int(generation))
+        base = keyspace.entity_base(view.name, generation)
         extra = [
             parse_entity_suffix(key[len(base):])
-            for key in reader.client.scan_iter(match=keyspace.entity_pattern(view.name, int(generation)), count=2000)
+            for key in scan_entity_keys(reader.client, keyspace, view.name, generation)
             if key[len(base):] not in seen
         ]
     for chunk in _chunks(extra, READ_CHUNK):

@@ -8,8 +8,8 @@ from featurestore.console import Console
 
 if TYPE_CHECKING:
     from featurestore.online.reader import OnlineFeatures
-    from featurestore.sync import SyncSummary
-    from featurestore.verify import VerifyReport
+    from featurestore.online.sync import SyncSummary
+    from featurestore.online.verify import VerifyReport
 
 SHOWN_MISMATCHES = 50
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurestore.errors import UsageError
-from featurestore.errors import first_line as _first_line
-from featurestore.warehouse import duckdb_column_kind, quote_identifier
+from featurestore.engines.duckdb import READERS, duckdb_column_kind
+from featurestore.errors import UsageError, first_line
 
 if TYPE_CHECKING:
     import duckdb
@@ -22,8 +21,15 @@ if TYPE_CHECKING:
 
 FORMAT_OF_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 """File name suffix -> format, for spines read and training sets written."""
-READERS = {"parquet": "read_parquet", "csv": "read_csv"}
-"""Format -> the DuckDB table function that reads it."""
+
+
+def scratch_connection() -> "duckdb.DuckDBPyConnection":
+    """A connection of its own, for when no warehouse is open (printing SQL)."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    return connection
 
 
 def column_kinds(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> dict[str, str]:
@@ -33,7 +39,7 @@ def column_kinds(local: "duckdb.DuckDBPyConnection", path: Path, file_format: st
     try:
         rows = local.execute(f"describe select * from {READERS[file_format]}(?)", [str(path)]).fetchall()
     except duckdb.Error as error:
-        raise UsageError(f"spine file {path} cannot be read as {file_format}: {_first_line(error)}") from None
+        raise UsageError(f"spine file {path} cannot be read as {file_format}: {first_line(error)}") from error
     return {name: duckdb_column_kind(dtype) for name, dtype, *_ in rows}
 
 
@@ -43,7 +49,7 @@ def read_table(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str)
     try:
         return local.sql(f"select * from {READERS[file_format]}(?)", params=[str(path)]).to_arrow_table()
     except duckdb.Error as error:
-        raise UsageError(f"spine file {path} cannot be read as {file_format}: {_first_line(error)}") from None
+        raise UsageError(f"spine file {path} cannot be read as {file_format}: {first_line(error)}") from error
 
 
 def row_and_value_counts(
@@ -64,7 +70,9 @@ def row_and_value_counts(
             return 0, dict.fromkeys(names, 0)
     source = f"{READERS[file_format]}($path)"
     names = [row[0] for row in local.execute(f"describe select * from {source}", {"path": str(path)}).fetchall()]
-    counted = "".join(f", count({quote_identifier(n)})" for n in names)
+    from sqlglot import exp
+
+    counted = "".join(f", count({exp.to_identifier(n, quoted=True).sql(dialect='duckdb')})" for n in names)
     counts = local.execute(f"select count(*){counted} from {source}", {"path": str(path)}).fetchone()
     return counts[0], dict(zip(names, counts[1:]))
 

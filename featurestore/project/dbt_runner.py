@@ -1,7 +1,7 @@
 """Running dbt commands for a project, in a child process with the project as its folder.
 
 A child process keeps dbt's global state and logging out of ours, and running from the
-project root makes relative paths in profiles.yml (the DuckDB file) mean the same to both.
+project root makes relative paths in profiles.yml (a database file) mean the same to both.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 from featurestore.console import Console
 from featurestore.errors import DbtError
-from featurestore.project import Project
+from featurestore.project.dbt_project import Project
 
 
 def run_dbt(

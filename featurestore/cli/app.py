@@ -1,9 +1,9 @@
 """The `fs` command line: a thin layer that parses options and calls one FeatureStore method.
 
-Heavy modules (dbt, DuckDB, pyarrow, redis) are imported inside the commands so that
-`fs --help` answers at once. Errors the user can fix become one line on stderr and the
-exit code of their class (see featurestore.errors); anything else is a bug and keeps its
-traceback.
+Heavy modules (dbt, database drivers, pyarrow, redis, sqlglot) are imported inside the commands so that
+`fs --help` answers at once. Options every command takes are declared once (cli.options).
+Errors the user can fix become one line on stderr and the exit code of their class (see
+featurestore.errors); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from featurestore.cli.options import Json, RedisUrl, project_command
+from featurestore.engines.registry import dialects
+from featurestore.offline.request import AS_OF_MODES, DEFAULT_TIMESTAMP_COLUMN, KNOWLEDGE
+
 if TYPE_CHECKING:
-    from featurestore.context import FeatureStore
+    from featurestore.store import FeatureStore
 
 app = typer.Typer(
     name="fs",
@@ -28,89 +32,51 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Browse the feature catalog built from dbt's manifest.")
 app.add_typer(catalog_app, name="catalog")
 
-ProjectDir = Annotated[
-    Optional[Path],
-    typer.Option("--project-dir", help="The dbt project folder [default: the current folder or the nearest one above it]."),
-]
-ProfilesDir = Annotated[
-    Optional[Path],
-    typer.Option("--profiles-dir", help="Folder of profiles.yml [default: $DBT_PROFILES_DIR, else the project's profiles/]."),
-]
-TargetName = Annotated[
-    Optional[str], typer.Option("--target", "-t", help="dbt target [default: the profile's target].")
-]
-Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON document.")]
-Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks and tool logs.")]
 
-
-def _store(project_dir: Path | None, profiles_dir: Path | None, target: str | None, debug: bool) -> "FeatureStore":
-    from featurestore.console import Console
-    from featurestore.context import FeatureStore
-
-    return FeatureStore(project_dir, profiles_dir, target, console=Console(debug=debug))
-
-
-@catalog_app.callback(invoke_without_command=True)
-def catalog_list(
-    ctx: typer.Context,
-    json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
-) -> None:
+@project_command(catalog_app.callback(invoke_without_command=True))
+def catalog_list(store: "FeatureStore", ctx: typer.Context, json: Json = False) -> None:
     """List the feature views: entity, keys, features, ttl, owner.
 
     Example: fs catalog --json
     """
-    if ctx.invoked_subcommand:
-        return
-    from featurestore import catalog_view
+    from featurestore.cli import render_catalog
 
-    store = _store(project_dir, profiles_dir, target, debug)
-    catalog_view.show_catalog(store.catalog(), store.console, as_json=json)
+    render_catalog.show_catalog(store.catalog(), store.console, as_json=json)
 
 
-@catalog_app.command("show")
+@project_command(catalog_app.command("show"))
 def catalog_show(
+    store: "FeatureStore",
     view: Annotated[str, typer.Argument(help="Name of the feature view (the dbt model).")],
     json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Everything about one feature view and its features.
 
     Example: fs catalog show route_daily
     """
-    from featurestore import catalog_view
+    from featurestore.cli import render_catalog
 
-    store = _store(project_dir, profiles_dir, target, debug)
-    catalog_view.show_view(store.catalog().view(view), store.console, as_json=json)
+    render_catalog.show_view(store.catalog().view(view), store.console, as_json=json)
 
 
-@catalog_app.command("search")
+@project_command(catalog_app.command("search"))
 def catalog_search(
+    store: "FeatureStore",
     text: Annotated[str, typer.Argument(help="Text to look for in names, descriptions, owners and tags.")],
     json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Find features by name, description, entity, owner or tag.
 
     Example: fs catalog search delay
     """
-    from featurestore import catalog_view
+    from featurestore.cli import render_catalog
 
-    store = _store(project_dir, profiles_dir, target, debug)
-    catalog_view.show_search(store.catalog().search(text), text, store.console, as_json=json)
+    render_catalog.show_search(store.catalog().search(text), text, store.console, as_json=json)
 
 
-@app.command("training-set")
+@project_command(app.command("training-set"))
 def training_set(
+    store: "FeatureStore",
     features: Annotated[
         str,
         typer.Option("--features", "-f", help="Comma-separated view:feature, view:* or feature-service names."),
@@ -122,7 +88,7 @@ def training_set(
     spine_sql: Annotated[Optional[str], typer.Option("--spine-sql", help="The spine as a SQL query.")] = None,
     timestamp_column: Annotated[
         str, typer.Option("--timestamp-column", help="The spine column holding each row's point in time.")
-    ] = "event_timestamp",
+    ] = DEFAULT_TIMESTAMP_COLUMN,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the rows to this .parquet or .csv file.")] = None,
     output_table: Annotated[
         Optional[str], typer.Option("--output-table", help="Create (or replace) this warehouse table with the rows.")
@@ -130,17 +96,18 @@ def training_set(
     full_names: Annotated[bool, typer.Option("--full-names", help="Name feature columns view__feature.")] = False,
     as_of: Annotated[
         str,
-        typer.Option("--as-of", help="knowledge: honour created_at (no leakage); event-time: ignore it."),
-    ] = "knowledge",
+        typer.Option("--as-of", help=f"{' or '.join(AS_OF_MODES)}: honour created_at (no leakage), or ignore it."),
+    ] = KNOWLEDGE,
     sql: Annotated[bool, typer.Option("--sql", help="Print the query instead of running it.")] = False,
     dialect: Annotated[
-        Optional[str], typer.Option("--dialect", help="With --sql: duckdb, postgres, snowflake, bigquery, spark or trino.")
+        Optional[str],
+        typer.Option(
+            "--dialect",
+            help=f"With --sql: render for this engine ({', '.join(dialects())}); relation names stay those "
+            "of --target.",
+        ),
     ] = None,
     json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Join features to a spine of labelled events, point-in-time correct.
 
@@ -148,7 +115,6 @@ def training_set(
     """
     from featurestore.errors import UsageError
 
-    store = _store(project_dir, profiles_dir, target, debug)
     names = [name.strip() for name in features.split(",") if name.strip()]
     options = dict(spine_sql=spine_sql, timestamp_column=timestamp_column, full_names=full_names, as_of=as_of)
     if sql:
@@ -165,41 +131,25 @@ def training_set(
         store.console.print(result.summary.line())
 
 
-@app.command("build")
+@project_command(app.command("build"))
 def build(
+    store: "FeatureStore",
     select: Annotated[Optional[str], typer.Option("--select", "-s", help="dbt node selection.")] = None,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Run `dbt build` for the project: the feature models and their data tests.
 
     Example: fs build --select route_daily
     """
-    _store(project_dir, profiles_dir, target, debug).build(select)
+    store.build(select)
 
 
-RedisUrl = Annotated[
-    Optional[str],
-    typer.Option(
-        "--redis-url",
-        help="Redis URL (default: $FS_REDIS_URL, else online.redis_url in feature_store.yml, "
-        "else a redis-server fs starts for the project on .fs/redis.sock).",
-    ),
-]
-
-
-@app.command("sync")
+@project_command(app.command("sync"))
 def sync(
+    store: "FeatureStore",
     full: Annotated[bool, typer.Option("--full", help="Rebuild every view into a fresh keyspace, then switch readers to it.")] = False,
     view: Annotated[Optional[list[str]], typer.Option("--view", help="Sync only this view (repeatable).")] = None,
     redis_url: RedisUrl = None,
     json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Copy the latest value of every online feature from the warehouse to Redis.
 
@@ -208,14 +158,14 @@ def sync(
 
     Example: fs sync --json
     """
-    from featurestore import online_view
+    from featurestore.cli import render_online
 
-    store = _store(project_dir, profiles_dir, target, debug)
-    online_view.show_sync(store.sync(full=full, views=view, redis_url=redis_url), store.console, as_json=json)
+    render_online.show_sync(store.sync(full=full, views=view, redis_url=redis_url), store.console, as_json=json)
 
 
-@app.command("get")
+@project_command(app.command("get"))
 def get(
+    store: "FeatureStore",
     features: Annotated[list[str], typer.Argument(help="view:feature, view:* or feature-service names.")],
     entity: Annotated[
         list[str],
@@ -223,23 +173,18 @@ def get(
                      "key=v1,v2 asks for several entities at once."),
     ],
     redis_url: RedisUrl = None,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Print the online values of features for an entity, as JSON, with a status for each.
 
-    Example: fs get weather_hourly:origin__temp_f carrier_daily:* --entity origin=JFK --entity carrier=UA
+    Example: fs get weather_hourly:origin__temp_f 'carrier_daily:*' --entity origin=JFK --entity carrier=UA
     """
-    from featurestore import online_view
+    from featurestore.cli import render_online
 
-    store = _store(project_dir, profiles_dir, target, debug)
-    result = store.get_online_features(_entity_rows(entity), features, redis_url=redis_url)
-    online_view.show_online_features(result, store.console)
+    result = store.get_online_features(entity_rows(entity), features, redis_url=redis_url)
+    render_online.show_online_features(result, store.console)
 
 
-def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
+def entity_rows(pairs: list[str]) -> list[dict[str, str]]:
     """`["origin=JFK,LGA", "carrier=UA"]` -> one row per value; a single value is shared."""
     from featurestore.errors import UsageError
 
@@ -258,27 +203,23 @@ def _entity_rows(pairs: list[str]) -> list[dict[str, str]]:
     return [{k: values[i % len(values)] for k, values in columns.items()} for i in range(count)]
 
 
-@app.command("verify-online")
+@project_command(app.command("verify-online"))
 def verify_online(
+    store: "FeatureStore",
     sample: Annotated[
         Optional[int], typer.Option("--sample", min=1, help="Check this many random entities per view (default: all).")
     ] = None,
     redis_url: RedisUrl = None,
     json: Json = False,
-    project_dir: ProjectDir = None,
-    profiles_dir: ProfilesDir = None,
-    target: TargetName = None,
-    debug: Debug = False,
 ) -> None:
     """Compare Redis with the warehouse's latest values now; list mismatches, exit 7 on any.
 
     Example: fs verify-online --sample 1000
     """
-    from featurestore import online_view
+    from featurestore.cli import render_online
 
-    store = _store(project_dir, profiles_dir, target, debug)
     report = store.verify_online(sample=sample, redis_url=redis_url)
-    online_view.show_verify(report, store.console, as_json=json)
+    render_online.show_verify(report, store.console, as_json=json)
     report.raise_if_mismatched()
 
 
@@ -296,7 +237,3 @@ def main(argv: list[str] | None = None) -> None:
 
         Console().error(str(error))
         sys.exit(error.exit_code)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,8 @@
 """Reading the dbt profile to learn which warehouse a project's target points at.
 
 dbt renders profiles.yml with Jinja (`env_var`, `as_number`, ...); this module renders it the
-same way so that `fs` and `dbt` always talk to the same database.
+same way so that `fs` and `dbt` always talk to the same database. Which engine serves the
+target's adapter type, and what its credentials mean, is for featurestore.engines to say.
 """
 
 from __future__ import annotations
@@ -15,19 +16,7 @@ from typing import Any
 import yaml
 
 from featurestore.errors import ProjectError, did_you_mean
-from featurestore.project import Project
-
-# The sqlglot dialect of each dbt adapter type.
-DIALECT_OF_ADAPTER = {
-    "duckdb": "duckdb",
-    "postgres": "postgres",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "spark": "spark",
-    "databricks": "databricks",
-    "trino": "trino",
-}
-
+from featurestore.project.dbt_project import Project
 
 @dataclass(frozen=True)
 class Target:
@@ -35,12 +24,15 @@ class Target:
 
     name: str
     adapter: str
+    """The dbt adapter type (`type:` in profiles.yml)."""
     schema: str
     credentials: dict[str, Any] = field(repr=False)
+    profiles_path: Path | None = None
+    """The profiles.yml it was read from, for messages."""
 
-    @property
-    def dialect(self) -> str:
-        return DIALECT_OF_ADAPTER[self.adapter]
+    def described(self) -> str:
+        """`<profiles.yml>: target '<name>'`, for messages about the target."""
+        return f"{self.profiles_path or 'profiles.yml'}: target '{self.name}'"
 
 
 class _MissingEnvVar(Exception):
@@ -125,7 +117,7 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
     try:
         profiles = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise ProjectError(f"{path}: not valid YAML: {error}".splitlines()[0]) from None
+        raise ProjectError(f"{path}: not valid YAML: {error}".splitlines()[0]) from error
     profile = profiles.get(project.profile_name)
     if not isinstance(profile, dict):
         raise ProjectError(
@@ -140,22 +132,7 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
             f"{did_you_mean(str(name), outputs)}"
         )
     credentials = _render(outputs[name], f"{path}: target '{name}'")
-    adapter = credentials.get("type")
-    if adapter not in DIALECT_OF_ADAPTER:
-        raise ProjectError(
-            f"{path}: target '{name}' has type '{adapter}'; supported: "
-            + ", ".join(sorted(DIALECT_OF_ADAPTER))
-        )
-    if adapter == "duckdb":
-        credentials = {**credentials, "path": _duckdb_path(project.root, credentials.get("path"))}
     schema = credentials.get("schema") or credentials.get("dataset") or "main"
-    return Target(name=name, adapter=adapter, schema=str(schema), credentials=credentials)
-
-
-def _duckdb_path(root: Path, path: Any) -> str:
-    # dbt resolves a relative path from the folder it runs in; fs runs dbt from the
-    # project root, so both resolve it from there.
-    if not path or path == ":memory:":
-        return ":memory:"
-    resolved = Path(str(path)).expanduser()
-    return str(resolved if resolved.is_absolute() else root / resolved)
+    return Target(
+        name=name, adapter=str(credentials.get("type")), schema=str(schema), credentials=credentials, profiles_path=path
+    )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
-from featurestore.ttl import VALID_TTL, parse_ttl
+from featurestore.catalog.ttl import VALID_TTL, parse_ttl
 
 META_KEY = "feature_store"
 
@@ -68,6 +68,44 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     def fail(problem: str, valid: str = "") -> MetaError:
         return MetaError(model, yaml_path, problem, valid)
 
+    _check_keys(meta, fail)
+    columns = list(node.get("columns") or {})
+    if not columns:
+        raise fail(
+            "declares no columns; a feature view lists its columns in YAML",
+            "add a `columns:` entry with name, description and data_type for each column",
+        )
+    entity = meta.get("entity")
+    if not isinstance(entity, str) or not entity.strip():
+        raise fail(f"meta.{META_KEY}.entity is missing", KNOWN_KEYS["entity"])
+    join_keys = _join_keys(meta, entity, columns, fail)
+    timestamp = _column(meta, "timestamp", columns, fail, required=True)
+    created_at = _column(meta, "created_at", columns, fail, required=False)
+    if created_at == timestamp:
+        raise fail("created_at and timestamp name the same column; leave created_at out instead")
+    ttl = _ttl(meta, fail)
+    online = meta.get("online", True)
+    if not isinstance(online, bool):
+        raise fail(f"meta.{META_KEY}.online must be true or false, not {online!r}")
+    owner = meta.get("owner")
+    if owner is not None and not isinstance(owner, str):
+        raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
+    reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
+    return FeatureViewSpec(
+        model=model,
+        yaml_path=yaml_path,
+        entity=entity,
+        join_keys=tuple(join_keys),
+        timestamp=timestamp,
+        created_at=created_at,
+        ttl=ttl,
+        online=online,
+        owner=owner,
+        features=tuple(_features(meta, columns, reserved, fail)),
+    )
+
+
+def _check_keys(meta: object, fail) -> None:
     if not isinstance(meta, dict):
         raise fail(f"meta.{META_KEY} must be a mapping of settings", "keys: " + ", ".join(KNOWN_KEYS))
     for key in meta:
@@ -78,29 +116,22 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
                 (f"did you mean '{hint[0]}'? " if hint else "") + "valid keys: " + ", ".join(KNOWN_KEYS),
             )
 
-    columns = list(node.get("columns") or {})
-    if not columns:
-        raise fail(
-            "declares no columns; a feature view lists its columns in YAML",
-            "add a `columns:` entry with name, description and data_type for each column",
-        )
 
-    def column(key: str, required: bool) -> str | None:
-        value = meta.get(key)
-        if value is None:
-            if required:
-                raise fail(f"meta.{META_KEY}.{key} is missing", KNOWN_KEYS[key])
-            return None
-        if not isinstance(value, str) or not value:
-            raise fail(f"meta.{META_KEY}.{key} must be a column name, not {value!r}")
-        if value not in columns:
-            raise fail(f"{key} column '{value}' is not a column of the model", _columns_hint(value, columns))
-        return value
+def _column(meta: dict, key: str, columns: list[str], fail, required: bool) -> str | None:
+    """The column a meta key names, which must be one of the model's."""
+    value = meta.get(key)
+    if value is None:
+        if required:
+            raise fail(f"meta.{META_KEY}.{key} is missing", KNOWN_KEYS[key])
+        return None
+    if not isinstance(value, str) or not value:
+        raise fail(f"meta.{META_KEY}.{key} must be a column name, not {value!r}")
+    if value not in columns:
+        raise fail(f"{key} column '{value}' is not a column of the model", _columns_hint(value, columns))
+    return value
 
-    entity = meta.get("entity")
-    if not isinstance(entity, str) or not entity.strip():
-        raise fail(f"meta.{META_KEY}.entity is missing", KNOWN_KEYS["entity"])
 
+def _join_keys(meta: dict, entity: str, columns: list[str], fail) -> list[str]:
     join_keys = meta.get("join_keys", [f"{entity}_id"])
     if isinstance(join_keys, str):
         join_keys = [join_keys]
@@ -112,42 +143,16 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
         if key not in columns:
             origin = "" if "join_keys" in meta else f" (the default for entity '{entity}')"
             raise fail(f"join key '{key}'{origin} is not a column of the model", _columns_hint(key, columns))
+    return join_keys
 
-    timestamp = column("timestamp", required=True)
-    created_at = column("created_at", required=False)
-    if created_at == timestamp:
-        raise fail("created_at and timestamp name the same column; leave created_at out instead")
 
-    ttl = None
-    if meta.get("ttl") is not None:
-        try:
-            ttl = parse_ttl(meta["ttl"])
-        except ValueError:
-            raise fail(f"ttl '{meta['ttl']}' is not a duration", VALID_TTL) from None
-
-    online = meta.get("online", True)
-    if not isinstance(online, bool):
-        raise fail(f"meta.{META_KEY}.online must be true or false, not {online!r}")
-
-    owner = meta.get("owner")
-    if owner is not None and not isinstance(owner, str):
-        raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
-
-    reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
-    features = _features(meta, columns, reserved, fail)
-
-    return FeatureViewSpec(
-        model=model,
-        yaml_path=yaml_path,
-        entity=entity,
-        join_keys=tuple(join_keys),
-        timestamp=timestamp,
-        created_at=created_at,
-        ttl=ttl,
-        online=online,
-        owner=owner,
-        features=tuple(features),
-    )
+def _ttl(meta: dict, fail) -> timedelta | None:
+    if meta.get("ttl") is None:
+        return None
+    try:
+        return parse_ttl(meta["ttl"])
+    except ValueError:
+        raise fail(f"ttl '{meta['ttl']}' is not a duration", VALID_TTL) from None
 
 
 def _features(meta: dict, columns: list[str], reserved: list[str], fail) -> list[str]:

@@ -1,18 +1,8 @@
-"""Where each online value lives in Redis, and how it is written as text and read back.
+"""How online values are written as text and read back, and the schema recorded per view.
 
-Every key starts with the project's prefix (`fs:flight_features` in the demo):
-
-    fs:flight_features:carrier_daily:meta                  hash: generation, watermark, schema
-    fs:flight_features:carrier_daily:gen3:carrier=UA       hash: one entity's latest row
-    fs:flight_features:route_daily:gen1:origin=JFK:dest=LAX
-    fs:flight_features:sync-lock                           string: who is syncing
-
-An entity hash holds the row's event timestamp under the view's timestamp column name, its
-created_at (when the view declares one) under that column's name, and one field per feature
-under the feature's name. A null is an absent field. Values are readable text, decoded by the
-type recorded in the view's schema: see docs/online-store.md.
-
-Nothing here does I/O: it is names and encodings only, so it is unit-tested without Redis.
+Values are readable text (a user with redis-cli can see what is stored), decoded by the
+logical type recorded in the view's schema: see docs/online-store.md. Nothing here does I/O,
+so it is unit-tested without Redis.
 """
 
 from __future__ import annotations
@@ -22,7 +12,7 @@ import numbers
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from featurestore.errors import ProjectError
 
@@ -106,80 +96,6 @@ def encode_value(value: Any) -> str:
     return str(value)
 
 
-def decode_value(text: str | None, logical: str) -> Any:
-    """The Python value of a stored field; None (null) for an absent one."""
-    return None if text is None else DECODERS[logical](text)
-
-
-# -- keys -----------------------------------------------------------------------------------
-# A key part is `name=value`; parts are joined with ":". Only "%" and ":" in a value are
-# escaped (as %25 and %3A), so keys stay readable and can be split back into their parts.
-
-def escape_key_value(text: str) -> str:
-    if "%" not in text and ":" not in text:
-        return text
-    return text.replace("%", "%25").replace(":", "%3A")
-
-
-def unescape_key_value(text: str) -> str:
-    return text.replace("%3A", ":").replace("%25", "%")
-
-
-def entity_suffix(join_keys: Sequence[str], values: Sequence[Any]) -> str:
-    """`origin=JFK:dest=LAX`: the part of an entity's key after the generation."""
-    return ":".join(f"{k}={escape_key_value(encode_value(v))}" for k, v in zip(join_keys, values))
-
-
-def entity_suffixes(join_keys: Sequence[str], arrays: Sequence["pa.Array"], logicals: Sequence[str]) -> "pa.Array":
-    """`entity_suffix` of every row, vectorized (the arrays hold no nulls)."""
-    import pyarrow.compute as pc
-
-    parts = []
-    for name, array, logical in zip(join_keys, arrays, logicals):
-        text = encode_array(array, logical)
-        escaped = pc.replace_substring(pc.replace_substring(text, "%", "%25"), ":", "%3A")
-        parts.append(pc.binary_join_element_wise(f"{name}=", escaped, ""))
-    return pc.binary_join_element_wise(*parts, ":") if len(parts) > 1 else parts[0]
-
-
-def parse_entity_suffix(suffix: str) -> dict[str, str]:
-    """`origin=JFK:dest=LAX` -> {"origin": "JFK", "dest": "LAX"} (values as text)."""
-    pairs = (part.partition("=") for part in suffix.split(":"))
-    return {name: unescape_key_value(value) for name, _, value in pairs}
-
-
-def escape_glob(text: str) -> str:
-    """`text` matched literally in a SCAN MATCH pattern."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-@dataclass(frozen=True)
-class Keyspace:
-    """The names of every key one project writes, under its prefix."""
-
-    prefix: str
-
-    def meta_key(self, view: str) -> str:
-        return f"{self.prefix}:{view}:meta"
-
-    def lock_key(self) -> str:
-        return f"{self.prefix}:sync-lock"
-
-    def entity_base(self, view: str, generation: int) -> str:
-        """What every entity key of one generation starts with; the entity suffix follows."""
-        return f"{self.prefix}:{view}:gen{generation}:"
-
-    def entity_pattern(self, view: str, generation: int | None = None) -> str:
-        """A SCAN MATCH pattern for the entity keys of one generation, or of every one."""
-        stem = escape_glob(f"{self.prefix}:{view}:gen")
-        return stem + ("[0-9]*" if generation is None else f"{generation}:*")
-
-    def entity_key(self, view: str, generation: int, join_keys: Sequence[str], values: Sequence[Any]) -> str:
-        return self.entity_base(view, generation) + entity_suffix(join_keys, values)
-
-
-# -- the schema recorded per view -----------------------------------------------------------
-
 @dataclass(frozen=True)
 class ViewSchema:
     """What a view's hashes hold: the key columns, the timestamp fields, each feature's type.
@@ -241,38 +157,3 @@ class ViewSchema:
             created_at=view.created_at,
             features=tuple((f, stored(f)) for f in view.feature_names),
         )
-
-
-@dataclass(frozen=True)
-class EncodedRows:
-    """Rows of one view as the text Redis will hold, one Arrow array entry per row."""
-
-    keys: "pa.Array"
-    timestamp: "pa.Array"
-    created_at: "pa.Array | None"
-    """None for a view without created_at; null where a row has none."""
-    features: list["pa.Array"]
-    """In the order of the schema's features; null where the value is null (no field)."""
-    expire_ms: "pa.Array"
-    """How long each key should live, in ms; 0 for ever."""
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-def encode_rows(
-    batch: "pa.RecordBatch", schema: ViewSchema, base: str, expire_ms: "pa.Array"
-) -> EncodedRows:
-    """Encode the rows of `batch` (join keys not null), their keys starting with `base`."""
-    import pyarrow.compute as pc
-
-    suffixes = entity_suffixes(
-        [k for k, _ in schema.join_keys], [batch[k] for k, _ in schema.join_keys], [t for _, t in schema.join_keys]
-    )
-    return EncodedRows(
-        keys=pc.binary_join_element_wise(base, suffixes, ""),
-        timestamp=encode_array(batch[schema.timestamp], "timestamp"),
-        created_at=encode_array(batch[schema.created_at], "timestamp") if schema.created_at else None,
-        features=[encode_array(batch[name], logical) for name, logical in schema.features],
-        expire_ms=expire_ms,
-    )

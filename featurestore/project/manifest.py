@@ -13,8 +13,8 @@ import yaml
 
 from featurestore.console import Console
 from featurestore.errors import ProjectError
-from featurestore.profiles import Target
-from featurestore.project import Project
+from featurestore.project.profiles import Target
+from featurestore.project.dbt_project import Project
 
 _PATH_KEYS = {
     "model-paths": ["models"],
@@ -35,7 +35,7 @@ def load_manifest(project: Project, target: Target, console: Console) -> dict:
         if adapter != target.adapter:
             reason = f"the manifest was parsed for {adapter}, the target is {target.adapter}"
     if reason:
-        from featurestore.dbt_runner import run_dbt
+        from featurestore.project.dbt_runner import run_dbt
 
         console.info(f"{reason}: running dbt parse")
         run_dbt(project, ["parse"], target.name, console)

@@ -1,27 +1,29 @@
 """`FeatureStore`: the one object that fronts the feature store for Python and the CLI.
 
-It knows the project, its warehouse target and its console; each public method is what one
-CLI command does, so the CLI stays a thin layer of option parsing.
+It builds the pieces (project, engine and target, catalog, console) and each public method
+runs one use case, so the CLI stays a thin layer of option parsing.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-
 from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.catalog import Catalog
+from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.console import Console
-from featurestore.manifest import load_manifest
-from featurestore.profiles import Target, load_target
-from featurestore.project import Project, load_project
+from featurestore.engines.base import Engine, Warehouse
+from featurestore.engines.registry import engine_and_target, engine_for_dialect
+from featurestore.project.dbt_project import Project, load_project
+from featurestore.project.manifest import load_manifest
+from featurestore.project.profiles import Target
 
 if TYPE_CHECKING:
-    from featurestore.training_set import TrainingSet
+    from featurestore.offline.training_set import TrainingSet
     from featurestore.online.reader import OnlineFeatures, OnlineReader
-    from featurestore.sync import SyncSummary
-    from featurestore.verify import VerifyReport
+    from featurestore.online.sync import SyncSummary
+    from featurestore.online.verify import VerifyReport
 
 
 class FeatureStore:
@@ -40,15 +42,17 @@ class FeatureStore:
         console: Console | None = None,
     ):
         self.project: Project = load_project(project_dir, profiles_dir)
-        self.target: Target = load_target(self.project, target)
+        self.engine: Engine
+        self.target: Target
+        self.engine, self.target = engine_and_target(self.project, target)
         self.console = console or Console(verbose=False)
         self._catalog: Catalog | None = None
+        self._online_readers: dict[str | None, "OnlineReader"] = {}
 
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
         if self._catalog is None:
-            manifest = load_manifest(self.project, self.target, self.console)
-            self._catalog = Catalog.from_manifest(manifest)
+            self._catalog = catalog_from_manifest(load_manifest(self.project, self.target, self.console))
         return self._catalog
 
     def now(self) -> datetime:
@@ -57,80 +61,65 @@ class FeatureStore:
         frozen = self.project.settings.reference_time
         return frozen or datetime.now(timezone.utc).replace(tzinfo=None)
 
-    def training_set(
-        self,
-        spine: Any = None,
-        features: Sequence[str] = (),
-        *,
-        spine_sql: str | None = None,
-        timestamp_column: str = "event_timestamp",
-        full_names: bool = False,
-        as_of: str = "knowledge",
-        output: str | os.PathLike | None = None,
-        output_table: str | None = None,
-    ) -> "TrainingSet":
+    def warehouse(self, read_only: bool = True) -> Warehouse:
+        """A connection to the target's warehouse (close it, or use it in a `with` block)."""
+        return self.engine.connect(self.target, read_only=read_only)
+
+    # -- training sets -----------------------------------------------------------------------
+    def training_set(self, spine: Any = None, features: Sequence[str] = (), **options: Any) -> "TrainingSet":
         """A point-in-time-correct training set: every spine row, in order, with each
         feature as it was known at the row's timestamp.
 
         `spine` is a parquet/CSV path, a dbt model or relation name, or a pandas/polars/Arrow
-        frame (or use `spine_sql`); `features` holds `view:feature`, `view:*` or feature
-        service names. With `output` (.parquet/.csv) or `output_table` the rows go there;
-        otherwise the result holds them (`.to_pandas()`, `.to_arrow()`).
+        frame; `features` holds `view:feature`, `view:*` or feature service names. Options
+        (featurestore.offline.request.TrainingSetRequest.of): `spine_sql`,
+        `timestamp_column` (default event_timestamp), `full_names`, `as_of` (knowledge or
+        event-time), `output` (.parquet/.csv) or `output_table`; without an output the result
+        holds the rows (`.to_pandas()`, `.to_arrow()`).
 
         >>> store = FeatureStore(project_dir=".")                              # doctest: +SKIP
         >>> frame = store.training_set("flight_delay_labels", ["flight_delay_model"]).to_pandas()  # doctest: +SKIP
         """
-        from featurestore.training_set import TrainingSetRequest, run_training_set
-        from featurestore.warehouse import connect
+        from featurestore.offline.request import TrainingSetRequest
+        from featurestore.offline.training_set import run_training_set
 
-        request = TrainingSetRequest.of(
-            spine, features, spine_sql, timestamp_column, full_names, as_of, output, output_table
-        )
+        request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        with connect(self.target, read_only=output_table is None) as warehouse:
+        with self.warehouse(read_only=request.output_table is None) as warehouse:
             return run_training_set(request, catalog, warehouse, self.console)
 
     def training_set_sql(
-        self,
-        spine: Any = None,
-        features: Sequence[str] = (),
-        *,
-        spine_sql: str | None = None,
-        timestamp_column: str = "event_timestamp",
-        full_names: bool = False,
-        as_of: str = "knowledge",
-        dialect: str | None = None,
+        self, spine: Any = None, features: Sequence[str] = (), dialect: str | None = None, **options: Any
     ) -> str:
-        """The training-set query as SQL text for `dialect` (default: the target's)."""
+        """The training-set query as SQL text for `dialect` (default: the target's); the
+        options are those of `training_set`. Relation names are the current target's."""
         from contextlib import nullcontext
 
-        from featurestore.query import render
-        from featurestore.training_set import TrainingSetRequest, plan_training_set
-        from featurestore.warehouse import can_run_queries, connect
+        from featurestore.offline.plan import plan_training_set
+        from featurestore.offline.request import TrainingSetRequest
+        from featurestore.offline.spine import read_spine
 
-        dialect = dialect or self.target.dialect
-        request = TrainingSetRequest.of(spine, features, spine_sql, timestamp_column, full_names, as_of)
+        engine = engine_for_dialect(dialect) if dialect else self.engine
+        request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
+        selections = catalog.resolve(request.features)
         # Printing SQL needs the warehouse only to read a table or query spine's columns; a
         # file spine is read locally, so SQL for any dialect can be printed from any target.
-        opened = connect(self.target) if can_run_queries(self.target) else nullcontext(None)
+        opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
         with opened as warehouse:
-            same_engine = warehouse is not None and warehouse.dialect == dialect
-            usable = warehouse if same_engine or request.spine.path is None else None
-            plan = plan_training_set(request, catalog, usable, dialect)
-        return render(plan.expression, dialect, pretty=True)
+            usable = warehouse if engine is self.engine or request.spine.path is None else None
+            spine = read_spine(request.spine, catalog, engine, usable)
+        return plan_training_set(request, selections, spine, engine).sql(pretty=True)
 
     def build(self, select: str | None = None) -> None:
         """Run `dbt build` (models and their data tests) for the target."""
-        from featurestore.dbt_runner import run_dbt
+        from featurestore.project.dbt_runner import run_dbt
 
         command = ["build", *(["--select", select] if select else [])]
         run_dbt(self.project, command, self.target.name, self.console, stream=self.console.verbose)
         self._catalog = None
 
     # -- the online store (Redis) ------------------------------------------------------------
-    _online_readers: dict[str | None, "OnlineReader"] | None = None
-
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
         """Copy the latest value of each entity of each online view to Redis.
 
@@ -142,10 +131,10 @@ class FeatureStore:
         4231
         """
         from featurestore.online.connection import locate
-        from featurestore.sync import run_sync
+        from featurestore.online.sync import run_sync
 
         location = locate(self.project, redis_url)
-        return run_sync(self.catalog(), self.target, location, self.console, self.now, full=full, view_names=views)
+        return run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
 
     def get_online_features(
         self, entity_rows: Sequence[dict[str, Any]], features: Sequence[str], redis_url: str | None = None
@@ -161,15 +150,12 @@ class FeatureStore:
     def verify_online(self, sample: int | None = None, redis_url: str | None = None) -> "VerifyReport":
         """Compare Redis with the warehouse's latest values at `now()` (ttl applied), for every
         entity or a random `sample` per view; the report lists each mismatch."""
-        from featurestore.verify import verify_views
+        from featurestore.online.verify import verify_views
 
-        reader = self._online_reader(redis_url)
-        return verify_views(self.catalog(), self.target, reader.location, reader, self.now, sample)
+        return verify_views(self.catalog(), self.warehouse, self._online_reader(redis_url), self.now, sample)
 
     def _online_reader(self, redis_url: str | None) -> "OnlineReader":
         """One reader, with its connection pool, per Redis URL for the life of the store."""
-        if self._online_readers is None:
-            self._online_readers = {}
         if redis_url not in self._online_readers:
             from featurestore.online.connection import locate, open_client
             from featurestore.online.reader import OnlineReader

@@ -1,0 +1,173 @@
+"""Turning dbt's manifest into the feature catalog: feature views from models that carry
+`feature_store` meta, entities from their keys, feature services from `ml` exposures, and
+every model's relation (a spine can be any of them)."""
+
+from __future__ import annotations
+
+from featurestore.catalog.meta import META_KEY, parse_feature_view, raw_feature_meta, yaml_path_of
+from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, Relation
+from featurestore.errors import MetaError, UsageError, did_you_mean
+
+
+def catalog_from_manifest(manifest: dict) -> Catalog:
+    """The catalog a manifest describes; MetaError names the model and file of any problem."""
+    nodes = manifest.get("nodes", {})
+    parent_map = manifest.get("parent_map", {})
+    views: dict[str, FeatureView] = {}
+    uniqueness_tests = _uniqueness_tests(nodes)
+    for unique_id, node in sorted(nodes.items()):
+        if node.get("resource_type") != "model" or raw_feature_meta(node) is None:
+            continue
+        if not (node.get("config") or {}).get("enabled", True):
+            continue
+        view = _view_from_node(node, unique_id, parent_map, uniqueness_tests.get(unique_id, set()))
+        if view.name in views:
+            raise MetaError(
+                view.name, view.yaml_path, "two models in the project share this name; "
+                "feature views are referred to by model name, so it must be unique"
+            )
+        views[view.name] = view
+    entities = _entities(views)
+    services = _services(manifest.get("exposures", {}), views)
+    relations = {
+        node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
+        for node in nodes.values()
+        if node.get("resource_type") in {"model", "seed", "snapshot"}
+    }
+    return Catalog(views=views, entities=entities, services=services, relations=relations)
+
+
+def _uniqueness_tests(nodes: dict) -> dict[str, set[tuple[str, ...]]]:
+    """Model id -> the column sets an enabled, failing-severity dbt test keeps unique."""
+    tested: dict[str, set[tuple[str, ...]]] = {}
+    for node in nodes.values():
+        metadata = node.get("test_metadata") or {}
+        config = node.get("config") or {}
+        if metadata.get("name") != "feature_unique_entity_timestamp" or not config.get("enabled", True):
+            continue
+        if str(config.get("severity", "error")).lower() != "error" or not node.get("attached_node"):
+            continue
+        kwargs = metadata.get("kwargs") or {}
+        columns = (*(kwargs.get("join_keys") or ()), kwargs.get("timestamp"))
+        tested.setdefault(node["attached_node"], set()).add(columns)
+    return tested
+
+
+def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_sets: set) -> FeatureView:
+    spec = parse_feature_view(node)
+    columns = node.get("columns") or {}
+    features = tuple(
+        Feature(
+            name=name,
+            view=spec.model,
+            dtype=(columns[name].get("data_type") or None),
+            description=(columns[name].get("description") or "").strip(),
+            tags=tuple(columns[name].get("tags") or ()),
+        )
+        for name in spec.features
+    )
+    return FeatureView(
+        name=spec.model,
+        description=(node.get("description") or "").strip(),
+        entity=spec.entity,
+        join_keys=spec.join_keys,
+        timestamp=spec.timestamp,
+        created_at=spec.created_at,
+        ttl=spec.ttl,
+        online=spec.online,
+        owner=spec.owner,
+        features=features,
+        tags=tuple(node.get("tags") or ()),
+        relation=Relation(
+            database=node.get("database"),
+            schema=node["schema"],
+            identifier=node.get("alias") or node["name"],
+        ),
+        yaml_path=spec.yaml_path,
+        sql_path=node.get("original_file_path", ""),
+        depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
+        upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
+        rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
+    )
+
+
+def _short_name(unique_id: str) -> str:
+    """`model.pkg.name` -> `name`; `source.pkg.src.table` -> `src.table`."""
+    kind, _package, *rest = unique_id.split(".")
+    return ".".join(rest) if kind == "source" else rest[-1]
+
+
+def _upstream_sources(unique_id: str, parent_map: dict) -> set[str]:
+    found: set[str] = set()
+    stack, seen = [unique_id], {unique_id}
+    while stack:
+        for parent in parent_map.get(stack.pop(), []):
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if parent.startswith("source."):
+                found.add(_short_name(parent))
+            stack.append(parent)
+    return found
+
+
+def _entities(views: dict[str, FeatureView]) -> dict[str, Entity]:
+    first_view: dict[str, FeatureView] = {}
+    members: dict[str, list[str]] = {}
+    for view in views.values():
+        first = first_view.setdefault(view.entity, view)
+        if first.join_keys != view.join_keys:
+            raise MetaError(
+                view.name,
+                view.yaml_path,
+                f"entity '{view.entity}' has join_keys {list(view.join_keys)} here but "
+                f"{list(first.join_keys)} in view '{first.name}' ({first.yaml_path})",
+                "every view of one entity must use the same join_keys, in the same order",
+            )
+        members.setdefault(view.entity, []).append(view.name)
+    return {
+        name: Entity(name=name, join_keys=first_view[name].join_keys, views=tuple(members[name]))
+        for name in sorted(members)
+    }
+
+
+def _services(exposures: dict, views: dict[str, FeatureView]) -> dict[str, FeatureService]:
+    services: dict[str, FeatureService] = {}
+    for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
+        meta = raw_feature_meta(exposure)
+        if meta is None:
+            continue
+        name, yaml_path = exposure["name"], yaml_path_of(exposure)
+
+        def fail(problem: str, valid: str = "") -> MetaError:
+            return MetaError(name, yaml_path, problem, valid, kind="feature service")
+
+        if not isinstance(meta, dict) or set(meta) - {"features"}:
+            raise fail(f"meta.{META_KEY} of an exposure takes one key, 'features'")
+        refs = meta.get("features")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
+        depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
+        for ref in refs:
+            view_name, _, feature_name = ref.partition(":")
+            if view_name not in views:
+                raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, views))
+            if feature_name != "*":
+                try:
+                    views[view_name].feature(feature_name)
+                except UsageError as error:
+                    raise fail(f"feature '{ref}': {error.message}") from None
+            if view_name not in depends_on:
+                raise fail(
+                    f"uses view '{view_name}' but does not depend on it",
+                    f"add ref('{view_name}') to the exposure's depends_on so dbt's lineage shows it",
+                )
+        owner = (exposure.get("owner") or {}).get("name") or (exposure.get("owner") or {}).get("email")
+        services[name] = FeatureService(
+            name=name,
+            description=(exposure.get("description") or "").strip(),
+            owner=owner,
+            features=tuple(refs),
+            yaml_path=yaml_path,
+        )
+    return services

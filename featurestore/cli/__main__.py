@@ -1,0 +1,3 @@
+from featurestore.cli.app import main
+
+main()

@@ -1,0 +1,280 @@
+"""What an engine is to the feature store: one `Engine` record of facts per warehouse, and a
+`Warehouse` connection that runs SQL, streams Arrow and translates the driver's errors.
+
+Everything engine-specific lives in the engine's own module beside this one (duckdb.py,
+postgres.py, ...), which fills in an `Engine` and, for engines fs runs queries on, subclasses
+`Warehouse`. The registry (registry.py) maps dbt adapter types and sqlglot dialects to them.
+Nothing above this package tests an engine's name: it asks the record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from featurestore.errors import ColumnNotFound, RelationNotBuilt, ViewNotBuilt, WarehouseError, first_line
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+    from featurestore.catalog import FeatureView
+    from featurestore.project.profiles import Target
+
+BATCH_ROWS = 256_000
+
+
+class AsOfJoin(Enum):
+    """How an engine spells the point-in-time join (featurestore.sql.pit builds each)."""
+
+    NATIVE = "ASOF LEFT JOIN ... ON keys AND spine.t >= view.t"  # DuckDB
+    MATCH_CONDITION = "ASOF JOIN ... MATCH_CONDITION (spine.t >= view.t) ON keys"  # Snowflake
+    PORTABLE = "window functions over the union of spine and feature rows"  # the rest
+
+
+LocalFileSource = Callable[[Path, str], "tuple[exp.Expression, exp.Expression | None]"]
+"""(path, format) -> the FROM item that reads a local file in place, and the column giving
+its exact row order (None when the file has none)."""
+
+
+def _unchanged(credentials: dict[str, Any], project_root: Path | None) -> dict[str, Any]:
+    return credentials
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The facts about one warehouse engine that the rest of fs needs, as data.
+
+    Adding an engine is a module that fills in one of these (and a `Warehouse` subclass if fs
+    is to run queries on it), plus one row in registry.ENGINES.
+    """
+
+    name: str
+    """The engine's name, as users say it (`--dialect` takes it)."""
+    adapters: tuple[str, ...]
+    """The dbt adapter types (profiles.yml `type:`) that build models on this engine."""
+    dialect: str
+    """The sqlglot dialect that renders SQL for it."""
+    as_of_join: AsOfJoin
+    numeric_interval: bool = False
+    """Interval literals take a bare number (`INTERVAL 3600 SECOND`); else a quoted one,
+    which sqlglot adapts per dialect (`INTERVAL '3600 SECOND'` in PostgreSQL)."""
+    scan_order: str | None = None
+    """An expression that orders rows as they are scanned, for engines that refuse
+    `ROW_NUMBER() OVER ()` (Spark, Snowflake); None where a window may have no ORDER BY."""
+    local_file_source: LocalFileSource | None = None
+    """How the engine reads the user's parquet/CSV files in place; None: they are uploaded
+    as a temporary table."""
+    warehouse: "type[Warehouse] | None" = None
+    """The connection class; None for engines whose SQL fs prints but does not run."""
+    resolve_credentials: Callable[[dict[str, Any], "Path | None"], dict[str, Any]] = field(
+        default=_unchanged, repr=False
+    )
+    """The profile's credentials as fs must use them (a DuckDB path relative to the project)."""
+    tested: str = "printed only"
+    """How far the test suite proves this engine: executed, emulated or printed only."""
+
+    @property
+    def runs_queries(self) -> bool:
+        return self.warehouse is not None
+
+    def interval_seconds(self, seconds: int) -> "exp.Interval":
+        from sqlglot import exp
+
+        if self.numeric_interval:
+            literal = exp.Literal.number(seconds)
+        else:
+            literal = exp.Literal.string(str(seconds))
+        return exp.Interval(this=literal, unit=exp.var("SECOND"))
+
+    def scan_order_row_number(self) -> "exp.Window":
+        """ROW_NUMBER() over the order rows are scanned in (a spine with no order column of
+        its own: a table or a query has no defined order beyond that)."""
+        from sqlglot import exp
+
+        if self.scan_order is None:
+            return exp.Window(this=exp.RowNumber())
+        ordering = exp.Ordered(this=exp.maybe_parse(self.scan_order, dialect=self.dialect))
+        return exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[ordering]))
+
+    def connect(self, target: "Target", read_only: bool = True) -> "Warehouse":
+        """Open the warehouse of `target`. Read-only unless the caller will create tables."""
+        if self.warehouse is None:
+            raise WarehouseError(
+                f"running queries on {self.name} is not supported yet (fs training-set --sql "
+                "prints the query for it)"
+            )
+        return self.warehouse(self, target, read_only=read_only)
+
+
+class Warehouse(ABC):
+    """An open connection to the warehouse of one dbt target.
+
+    Every driver error passes through `translated()`, which turns it into a WarehouseError
+    (RelationNotBuilt and ColumnNotFound where the engine says so) with the driver's error as
+    its cause.
+    """
+
+    def __init__(self, engine: Engine, target: "Target"):
+        self.engine = engine
+        self.target = target
+        self._local_files = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect
+
+    # -- what each engine implements --------------------------------------------------------
+    @abstractmethod
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's exceptions for SQL that failed."""
+
+    @abstractmethod
+    def translate(self, error: BaseException) -> WarehouseError:
+        """The user's view of a driver error: what failed, in one line."""
+
+    @abstractmethod
+    def _execute(self, sql: str, params: tuple | None) -> Any:
+        """Run one statement; returns the driver's cursor or result."""
+
+    @abstractmethod
+    def _fetch_all(self, sql: str, params: tuple | None) -> list[tuple]: ...
+
+    @abstractmethod
+    def _open_arrow(self, sql: str, batch_rows: int) -> "pa.RecordBatchReader": ...
+
+    @abstractmethod
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        """Make an Arrow table queryable as a temporary table `name` for this connection."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- running SQL, with the driver's errors translated -----------------------------------
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Driver errors raised inside become the engine's WarehouseErrors, cause kept."""
+        import pyarrow as pa
+
+        try:
+            yield
+        except (*self.driver_errors(), pa.ArrowException) as error:
+            raise self.translate(error) from error
+
+    def execute(self, sql: str, params: tuple | None = None) -> None:
+        with self.translated():
+            self._execute(sql, params)
+
+    def fetch_all(self, sql: str, params: tuple | None = None) -> list[tuple]:
+        with self.translated():
+            return self._fetch_all(sql, params)
+
+    def stream_arrow(self, sql: str, batch_rows: int = BATCH_ROWS) -> "pa.RecordBatchReader":
+        """The query's result as a stream of Arrow record batches; errors met while
+        streaming are translated too."""
+        import pyarrow as pa
+
+        with self.translated():
+            reader = self._open_arrow(sql, batch_rows)
+
+        def batches() -> Iterator["pa.RecordBatch"]:
+            with self.translated():
+                yield from reader
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def read_arrow(self, sql: str) -> "pa.Table":
+        """The whole result of a query as one Arrow table."""
+        return self.stream_arrow(sql).read_all()
+
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        """Column name -> kind (timestamp, timestamptz, date, text, or the type's own name)
+        of a query's result, without running it over the data."""
+        schema = self.stream_arrow(f"select * from ({sql}) as q limit 0").schema
+        return {field.name: arrow_column_kind(field.type) for field in schema}
+
+    def keep_scan_order(self, keep: bool) -> None:
+        """Whether results without ORDER BY must come in scan order (engines that can trade
+        it for speed override this)."""
+
+    def local_files_connection(self):
+        """A DuckDB connection for reading the user's local files (see local_files)."""
+        if self._local_files is None:
+            from featurestore.engines.local_files import scratch_connection
+
+            self._local_files = scratch_connection()
+        return self._local_files
+
+    def export(self, sql: str, path: str, file_format: str) -> None:
+        """Write a query's result to a parquet or CSV file, streaming batch by batch."""
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        reader = self.stream_arrow(sql)
+        writer_class = pq.ParquetWriter if file_format == "parquet" else pa_csv.CSVWriter
+        with self.translated(), writer_class(path, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+
+    def replace_table(self, qualified_name: str, sql: str) -> None:
+        """Create or replace a table from a query in one transaction: readers see the old
+        table or the new one, and a failure leaves the old one (or none) untouched."""
+        self.execute("begin")
+        try:
+            self.execute(f"drop table if exists {qualified_name}")
+            self.execute(f"create table {qualified_name} as {sql}")
+            self.execute("commit")
+        except BaseException:
+            self.execute("rollback")
+            raise
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._local_files is not None and self._local_files is not getattr(self, "connection", None):
+            self._local_files.close()
+        self.close()
+
+
+@contextmanager
+def reading_views(views: Sequence["FeatureView"]) -> Iterator[None]:
+    """Name the feature view that is not built (or is older than its YAML) when the engine
+    reports a missing relation or column while reading `views`, and say to build it."""
+    try:
+        yield
+    except RelationNotBuilt as error:
+        name = error.relation.split(".")[-1].strip('"`').lower()
+        missing = next((v for v in views if v.relation.identifier.lower() == name), None)
+        if missing is None:
+            raise
+        raise ViewNotBuilt(missing.name, str(missing.relation)) from error
+    except ColumnNotFound as error:
+        column = error.column.lower()
+        lacking = next((v for v in views if column in {c.lower() for c in v.columns}), None)
+        if lacking is None:
+            raise
+        declared = next(c for c in lacking.columns if c.lower() == column)
+        raise ViewNotBuilt(lacking.name, str(lacking.relation), [declared]) from error
+
+
+def generic_error(error: BaseException) -> WarehouseError:
+    """A driver error the engine does not classify: its first line."""
+    return WarehouseError(first_line(error))
+
+
+def arrow_column_kind(arrow_type) -> str:
+    """Kind of an Arrow type, as `Warehouse.column_kinds` reports it."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return str(arrow_type)

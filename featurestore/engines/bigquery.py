@@ -1,0 +1,14 @@
+"""BigQuery (dbt-bigquery): no as-of join, so the portable form. fs prints its SQL; it does
+not connect to BigQuery."""
+
+from __future__ import annotations
+
+from featurestore.engines.base import AsOfJoin, Engine
+
+ENGINE = Engine(
+    name="bigquery",
+    adapters=("bigquery",),
+    dialect="bigquery",
+    as_of_join=AsOfJoin.PORTABLE,
+    numeric_interval=True,
+)

@@ -1,0 +1,15 @@
+"""Databricks (dbt-databricks): Spark SQL, so the portable form, spelt in sqlglot's databricks
+dialect. fs prints its SQL; it does not connect to Databricks."""
+
+from __future__ import annotations
+
+from featurestore.engines.base import AsOfJoin, Engine
+
+ENGINE = Engine(
+    name="databricks",
+    adapters=("databricks",),
+    dialect="databricks",
+    as_of_join=AsOfJoin.PORTABLE,
+    numeric_interval=True,
+    scan_order="monotonically_increasing_id()",
+)

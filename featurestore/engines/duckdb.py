@@ -1,0 +1,162 @@
+"""DuckDB, the embedded default (dbt-duckdb): a native ASOF join, local files read in place,
+and one writing process per database file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurestore.engines.base import AsOfJoin, Engine, Warehouse, generic_error
+from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from sqlglot import exp
+
+    from featurestore.project.profiles import Target
+
+READERS = {"parquet": "read_parquet", "csv": "read_csv"}
+"""File format -> the DuckDB table function that reads it."""
+
+
+class DuckDBWarehouse(Warehouse):
+    def __init__(self, engine: Engine, target: "Target", read_only: bool):
+        super().__init__(engine, target)
+        import duckdb
+
+        self.path = target.credentials["path"]
+        if read_only and self.path != ":memory:" and not os.path.exists(self.path):
+            raise WarehouseError(
+                f"the DuckDB file {self.path} does not exist yet: run `dbt build` (or `fs build`) first"
+            )
+        # One configuration for every connection: DuckDB refuses a second connection to the
+        # same file with other settings, and the profile's `settings` (memory_limit, threads,
+        # ...) are the ones dbt-duckdb applies too.
+        settings = {k: str(v) for k, v in (target.credentials.get("settings") or {}).items()}
+        try:
+            self.connection = duckdb.connect(self.path, read_only=read_only, config=settings)
+        except duckdb.Error as error:
+            raise self._cannot_open(error) from error
+        # Feature timestamps are naive UTC; casts between time zones must agree.
+        self.connection.execute("set TimeZone = 'UTC'")
+        # DuckDB draws its own progress bar on stderr for long queries, even in cron.
+        self.connection.execute("set enable_progress_bar = false")
+
+    def _cannot_open(self, error: BaseException) -> WarehouseError:
+        holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
+        if holder is None:
+            return WarehouseError(f"cannot open the DuckDB file {self.path}: {first_line(error)}")
+        return WarehouseError(
+            f"the DuckDB file {self.path} is locked by {holder.group(1)} (PID {holder.group(2)}), "
+            "probably a running dbt command; DuckDB allows one writing process at a time: "
+            "wait for it to finish and retry"
+        )
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import duckdb
+
+        return (duckdb.Error,)
+
+    def translate(self, error: BaseException) -> WarehouseError:
+        import duckdb
+
+        text = first_line(error)
+        if isinstance(error, duckdb.CatalogException):
+            missing = re.search(r"Table with name (\S+) does not exist", text)
+            if missing:
+                return RelationNotBuilt(missing.group(1), text)
+        if isinstance(error, duckdb.BinderException):
+            missing = re.search(r'Referenced column "(.+?)" not found', text)
+            if missing:
+                return ColumnNotFound(missing.group(1), text)
+        return generic_error(error)
+
+    def _execute(self, sql: str, params: tuple | None) -> Any:
+        return self.connection.execute(sql, params) if params else self.connection.execute(sql)
+
+    def _fetch_all(self, sql: str, params: tuple | None) -> list[tuple]:
+        return self._execute(sql, params).fetchall()
+
+    def _open_arrow(self, sql: str, batch_rows: int) -> "pa.RecordBatchReader":
+        # A relation streams Arrow without the extra copy a DB-API result makes.
+        return self.connection.sql(sql).to_arrow_reader(batch_rows)
+
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        # DuckDB's own types: no trip through Arrow (and no pyarrow import) to learn them.
+        with self.translated():
+            relation = self.connection.sql(f"select * from ({sql}) as q limit 0")
+        return {name: duckdb_column_kind(str(dtype)) for name, dtype in zip(relation.columns, relation.types)}
+
+    def keep_scan_order(self, keep: bool) -> None:
+        self.execute(f"set preserve_insertion_order = {'true' if keep else 'false'}")
+
+    def local_files_connection(self):
+        # DuckDB reads local files itself: no second database needed.
+        return self.connection
+
+    def export(self, sql: str, path: str, file_format: str) -> None:
+        # DuckDB writes the file itself, in parallel, without a trip through Python.
+        from sqlglot import exp
+
+        options = "format parquet" if file_format == "parquet" else "format csv, header true"
+        target = exp.Literal.string(path).sql(dialect="duckdb")
+        self.execute(f"copy ({sql}) to {target} ({options})")
+
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        self.connection.register(name, table)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def duckdb_column_kind(type_name: str) -> str:
+    """Kind of a DuckDB type name, as `Warehouse.column_kinds` reports it."""
+    upper = type_name.upper()
+    if upper in {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"}:
+        return "timestamp"
+    if upper in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}:
+        return "timestamptz"
+    if upper == "DATE":
+        return "date"
+    if upper in {"VARCHAR", "TEXT", "STRING"}:
+        return "text"
+    return type_name.lower()
+
+
+def _local_file_source(path: Path, file_format: str) -> "tuple[exp.Expression, exp.Expression | None]":
+    """DuckDB reads the file where it lies; a parquet file's own row numbers (DuckDB's
+    file_row_number) give its exact order."""
+    from sqlglot import exp
+
+    arguments: "list[exp.Expression]" = [exp.Literal.string(str(path))]
+    if file_format == "parquet":
+        arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
+    source = exp.Table(this=exp.Anonymous(this=READERS[file_format], expressions=arguments))
+    order = exp.column(exp.to_identifier("file_row_number", quoted=True)) if file_format == "parquet" else None
+    return source, order
+
+
+def _resolve_credentials(credentials: dict[str, Any], project_root: Path | None) -> dict[str, Any]:
+    # dbt resolves a relative path from the folder it runs in; fs runs dbt from the project
+    # root, so both resolve it from there.
+    path = credentials.get("path")
+    if not path or path == ":memory:":
+        return {**credentials, "path": ":memory:"}
+    resolved = Path(str(path)).expanduser()
+    if not resolved.is_absolute() and project_root is not None:
+        resolved = project_root / resolved
+    return {**credentials, "path": str(resolved)}
+
+
+ENGINE = Engine(
+    name="duckdb",
+    adapters=("duckdb",),
+    dialect="duckdb",
+    as_of_join=AsOfJoin.NATIVE,
+    local_file_source=_local_file_source,
+    warehouse=DuckDBWarehouse,
+    resolve_credentials=_resolve_credentials,
+    tested="executed in tests",
+)

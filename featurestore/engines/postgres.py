@@ -1,0 +1,202 @@
+"""PostgreSQL (dbt-postgres, psycopg 3): no as-of join, so the portable form; results stream
+from a server-side cursor; local files and frames travel as temporary tables."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Iterator
+
+from featurestore.engines.base import AsOfJoin, Engine, Warehouse, arrow_column_kind, generic_error
+from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurestore.project.profiles import Target
+
+
+class PostgresWarehouse(Warehouse):
+    def __init__(self, engine: Engine, target: "Target", read_only: bool):
+        super().__init__(engine, target)
+        import psycopg
+
+        c = target.credentials
+        try:
+            self.connection = psycopg.connect(
+                host=c.get("host"),
+                port=int(c.get("port", 5432)),
+                user=c.get("user"),
+                password=c.get("password") or None,
+                dbname=c.get("dbname") or c.get("database"),
+                autocommit=True,
+            )
+        except psycopg.OperationalError as error:
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL at {c.get('host')}:{c.get('port')}: {first_line(error)}"
+            ) from error
+        self._cursors = 0
+        # No read-only session even for reads: a file or frame spine travels as a temporary
+        # table, which a read-only session refuses. (DuckDB's read_only is about its file
+        # lock; PostgreSQL has none to respect.)
+        self.connection.execute("set time zone 'UTC'")
+
+    def driver_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def translate(self, error: BaseException) -> WarehouseError:
+        from psycopg import errors
+
+        text = first_line(error)
+        if isinstance(error, errors.UndefinedTable):
+            missing = re.search(r'relation "(.+?)" does not exist', text)
+            return RelationNotBuilt(missing.group(1) if missing else "", text)
+        if isinstance(error, errors.UndefinedColumn):
+            missing = re.search(r'column (?:\S+\.)?"?(.+?)"? does not exist', text)
+            return ColumnNotFound(missing.group(1) if missing else "", text)
+        return generic_error(error)
+
+    def _execute(self, sql: str, params: tuple | None) -> Any:
+        self.connection.execute(sql, params).close()
+
+    def _fetch_all(self, sql: str, params: tuple | None) -> list[tuple]:
+        cursor = self.connection.execute(sql, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def _open_arrow(self, sql: str, batch_rows: int) -> "pa.RecordBatchReader":
+        import pyarrow as pa
+
+        # A server-side cursor sends rows in batches. WITH HOLD lets it live outside a
+        # transaction, so the connection stays in autocommit whether or not the reader is
+        # ever drained; the cursor closes when the reader is exhausted or dropped.
+        self._cursors += 1
+        cursor = self.connection.cursor(name=f"fs_stream_{self._cursors}", withhold=True)
+        try:
+            cursor.execute(sql)
+            first = cursor.fetchmany(batch_rows)
+            schema = _arrow_schema_of(cursor.description)
+        except BaseException:
+            cursor.close()
+            raise
+        convert = [_FROM_POSTGRES.get(column.type_code) for column in cursor.description]
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            rows = first
+            try:
+                while rows:
+                    columns = [
+                        [None if v is None else to(v) for v in col] if to else col
+                        for col, to in zip(zip(*rows), convert)
+                    ]
+                    yield pa.record_batch(
+                        [pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],
+                        schema=schema,
+                    )
+                    rows = cursor.fetchmany(batch_rows)
+            finally:
+                cursor.close()
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def column_kinds(self, sql: str) -> dict[str, str]:
+        with self.translated():
+            cursor = self.connection.execute(f"select * from ({sql}) as q limit 0")
+            try:
+                schema = _arrow_schema_of(cursor.description)
+            finally:
+                cursor.close()
+        return {field.name: arrow_column_kind(field.type) for field in schema}
+
+    def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        quoted = _quoted(name)
+        columns = ", ".join(f"{_quoted(field.name)} {_postgres_type(field.type)}" for field in table.schema)
+        self.execute(f"drop table if exists pg_temp.{quoted}")
+        self.execute(f"create temporary table {quoted} ({columns})")
+        # CSV through COPY: one stream instead of a round trip per row. pyarrow quotes every
+        # string, so an empty string stays '' while a missing value (unquoted) becomes NULL.
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+        with self.translated(), self.connection.cursor().copy(f"copy {quoted} from stdin with (format csv)") as copy:
+            for batch in table.to_batches(max_chunksize=100_000):
+                buffer = pa.BufferOutputStream()
+                pa_csv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+                copy.write(buffer.getvalue().to_pybytes())
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _quoted(name: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql(dialect="postgres")
+
+
+# Values psycopg returns that Arrow's type for the column cannot take as they are:
+# numeric (avg, sum, round) arrives as Decimal and is carried as a double.
+_FROM_POSTGRES = {1700: float}
+
+
+def _arrow_schema_of(description) -> "pa.Schema":
+    """PostgreSQL type OIDs -> Arrow types, for the types feature tables use."""
+    import pyarrow as pa
+
+    by_oid = {
+        16: pa.bool_(),
+        20: pa.int64(),
+        21: pa.int16(),
+        23: pa.int32(),
+        700: pa.float32(),
+        701: pa.float64(),
+        1700: pa.float64(),
+        25: pa.string(),
+        1043: pa.string(),
+        1042: pa.string(),
+        1082: pa.date32(),
+        1114: pa.timestamp("us"),
+        1184: pa.timestamp("us", tz="UTC"),
+    }
+    fields = []
+    for column in description:
+        if column.type_code not in by_oid:
+            raise WarehouseError(
+                f"column '{column.name}' has a PostgreSQL type (oid {column.type_code}) "
+                "that the feature store cannot carry; cast it to a number, text, boolean or timestamp"
+            )
+        fields.append(pa.field(column.name, by_oid[column.type_code]))
+    return pa.schema(fields)
+
+
+def _postgres_type(arrow_type) -> str:
+    import pyarrow as pa
+
+    checks = [
+        (pa.types.is_boolean, "boolean"),
+        (pa.types.is_integer, "bigint"),
+        (pa.types.is_floating, "double precision"),
+        (pa.types.is_string, "text"),
+        (pa.types.is_large_string, "text"),
+        (pa.types.is_date, "date"),
+    ]
+    for check, name in checks:
+        if check(arrow_type):
+            return name
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    raise WarehouseError(f"cannot upload a column of Arrow type {arrow_type} to PostgreSQL")
+
+
+ENGINE = Engine(
+    name="postgres",
+    adapters=("postgres",),
+    dialect="postgres",
+    as_of_join=AsOfJoin.PORTABLE,
+    warehouse=PostgresWarehouse,
+    tested="executed in tests",
+)

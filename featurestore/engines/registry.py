@@ -1,0 +1,55 @@
+"""Which engine serves a dbt adapter type or a sqlglot dialect: one row per engine.
+
+To add an engine, write its module beside this one (an `Engine` record, and a `Warehouse`
+subclass if fs is to run queries on it) and add its `ENGINE` to `ENGINES`.
+"""
+
+from __future__ import annotations
+
+from featurestore.engines import bigquery, databricks, duckdb, postgres, snowflake, spark, trino
+from featurestore.engines.base import Engine
+from featurestore.errors import ProjectError, UsageError
+from featurestore.project.dbt_project import Project
+from featurestore.project.profiles import Target, load_target
+
+ENGINES: tuple[Engine, ...] = (
+    duckdb.ENGINE,
+    postgres.ENGINE,
+    snowflake.ENGINE,
+    bigquery.ENGINE,
+    spark.ENGINE,
+    databricks.ENGINE,
+    trino.ENGINE,
+)
+
+
+def engine_for_adapter(adapter: str, where: str) -> Engine:
+    """The engine of a dbt adapter type; `where` names the profile target for the error."""
+    for engine in ENGINES:
+        if adapter in engine.adapters:
+            return engine
+    supported = sorted(a for engine in ENGINES for a in engine.adapters)
+    raise ProjectError(f"{where} has type '{adapter}'; supported: {', '.join(supported)}")
+
+
+def engine_for_dialect(dialect: str) -> Engine:
+    """The engine whose SQL `--dialect` asks for."""
+    for engine in ENGINES:
+        if engine.dialect == dialect:
+            return engine
+    raise UsageError(f"unknown dialect '{dialect}'; supported: {', '.join(sorted(dialects()))}")
+
+
+def dialects() -> list[str]:
+    """Every dialect fs renders SQL for, in registry order."""
+    return [engine.dialect for engine in ENGINES]
+
+
+def engine_and_target(project: Project, target_name: str | None = None) -> tuple[Engine, Target]:
+    """The project's target (the profile's default, or `target_name`), with its credentials
+    as the engine reads them, and the engine that serves it."""
+    from dataclasses import replace
+
+    target = load_target(project, target_name)
+    engine = engine_for_adapter(target.adapter, target.described())
+    return engine, replace(target, credentials=engine.resolve_credentials(target.credentials, project.root))

@@ -1,0 +1,13 @@
+"""Trino (dbt-trino): no as-of join, so the portable form. fs prints its SQL; it does not
+connect to Trino."""
+
+from __future__ import annotations
+
+from featurestore.engines.base import AsOfJoin, Engine
+
+ENGINE = Engine(
+    name="trino",
+    adapters=("trino",),
+    dialect="trino",
+    as_of_join=AsOfJoin.PORTABLE,
+)

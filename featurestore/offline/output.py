@@ -1,0 +1,84 @@
+"""Delivering a training set's rows where the request says: a parquet or CSV file, a
+warehouse table, or an Arrow table for the caller; and counting rows and values for the
+summary without reading the rows back into Python.
+
+Files appear atomically (written beside the destination, then renamed) and tables are
+replaced in one transaction, so a failure never leaves half an output behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import sqlglot
+from sqlglot import exp
+
+from featurestore.engines import local_files
+from featurestore.engines.base import Warehouse
+from featurestore.errors import UsageError
+from featurestore.offline.request import TrainingSetRequest
+from featurestore.sql.expressions import identifier, render
+from featurestore.sql.pit import OutputFeature
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where the rows went, and how many rows and non-null values per feature they hold."""
+
+    rows: int
+    non_null: dict[str, int]
+    output: str | None = None
+    table: "pa.Table | None" = None
+
+
+def deliver(request: TrainingSetRequest, sql: str, outputs: Sequence[OutputFeature], warehouse: Warehouse) -> Delivered:
+    """Run the query into the requested output."""
+    if request.output_path is not None:
+        rows, non_null = _write_file(sql, request.output_path, warehouse)
+        return Delivered(rows, non_null, str(request.output_path))
+    if request.output_table is not None:
+        table = _qualified_table(request.output_table, warehouse)
+        warehouse.replace_table(table.sql(dialect=warehouse.dialect), sql)
+        rows, non_null = _counts_in_warehouse(table, outputs, warehouse)
+        return Delivered(rows, non_null, request.output_table)
+    result = warehouse.read_arrow(sql)
+    non_null = {o.name: result.num_rows - result[o.name].null_count for o in outputs}
+    return Delivered(result.num_rows, non_null, None, result)
+
+
+def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[str, int]]:
+    file_format = local_files.FORMAT_OF_SUFFIX[path.suffix.lower()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        warehouse.export(sql, str(partial), file_format)
+        counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return counts
+
+
+def _counts_in_warehouse(
+    table: exp.Table, outputs: Sequence[OutputFeature], warehouse: Warehouse
+) -> tuple[int, dict[str, int]]:
+    counted = [exp.Count(this=exp.column(identifier(o.name))) for o in outputs]
+    query = exp.select(exp.Count(this=exp.Star()), *counted).from_(table.copy())
+    row = warehouse.fetch_all(render(query, warehouse.dialect))[0]
+    return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
+
+
+def _qualified_table(name: str, warehouse: Warehouse) -> exp.Table:
+    try:
+        table = exp.to_table(name, dialect=warehouse.dialect)
+    except sqlglot.errors.ParseError as error:
+        raise UsageError(f"--output-table '{name}' is not a table name (valid: name or schema.name)") from error
+    if not table.args.get("db"):
+        table.set("db", identifier(warehouse.target.schema))
+    return table

@@ -1,0 +1,112 @@
+"""Building a training set, one direction only: read the spine, plan the query (pure),
+prepare the warehouse (upload what it cannot read, check text timestamps), run the query,
+and deliver the rows (featurestore.offline.output).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from featurestore.catalog import Catalog
+from featurestore.console import Console
+from featurestore.engines.base import Engine, Warehouse, reading_views
+from featurestore.errors import UsageError
+from featurestore.offline.output import Delivered, deliver
+from featurestore.offline.plan import Plan, plan_training_set
+from featurestore.offline.request import TrainingSetRequest
+from featurestore.offline.spine import prepare_spine, read_spine
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+
+@dataclass
+class TrainingSetSummary:
+    rows: int
+    seconds: float
+    feature_coverage: dict[str, float]
+    """Output feature column -> share of rows where it is not null."""
+    view_coverage: dict[str, float]
+    """View -> share of rows where at least its best-covered feature is not null."""
+    output: str | None = None
+
+    def line(self) -> str:
+        views = ", ".join(f"{view} {share:.1%}" for view, share in self.view_coverage.items())
+        where = f" -> {self.output}" if self.output else ""
+        return f"{self.rows:,} rows in {self.seconds:.2f}s{where}; coverage: {views or 'no features'}"
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "output": self.output,
+            "view_coverage": self.view_coverage,
+            "feature_coverage": self.feature_coverage,
+        }
+
+
+@dataclass
+class TrainingSet:
+    """The result of `FeatureStore.training_set`: a summary, and the rows unless they were
+    written to a file or a table."""
+
+    summary: TrainingSetSummary
+    table: "pa.Table | None" = field(default=None, repr=False)
+
+    def to_arrow(self) -> "pa.Table":
+        if self.table is None:
+            raise UsageError(f"the training set was written to {self.summary.output}; read it from there")
+        return self.table
+
+    def to_pandas(self) -> "pd.DataFrame":
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self):
+        """A polars DataFrame (polars is optional: `pip install polars`)."""
+        try:
+            import polars
+        except ImportError:
+            raise UsageError("to_polars() needs polars, which is not installed: pip install polars") from None
+        return polars.from_arrow(self.to_arrow())
+
+
+def run_training_set(
+    request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse, console: Console
+) -> TrainingSet:
+    started = time.perf_counter()
+    plan = prepare_training_set(request, catalog, warehouse)
+    # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
+    # file's own, or one we assigned), the engine need not keep scan order anywhere else.
+    warehouse.keep_scan_order(plan.spine.row_order is None)
+    with console.progress("building the training set in the warehouse"), reading_views(
+        [s.view for s in plan.selections]
+    ):
+        delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
+    summary = _summary(delivered, plan, time.perf_counter() - started)
+    console.info(summary.line())
+    return TrainingSet(summary=summary, table=delivered.table)
+
+
+def prepare_training_set(
+    request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse, engine: Engine | None = None
+) -> Plan:
+    """The plan for `engine` (default: the warehouse's), with the spine made queryable on
+    `warehouse`: everything short of running the query."""
+    selections = catalog.resolve(request.features)
+    spine = read_spine(request.spine, catalog, engine or warehouse.engine, warehouse)
+    plan = plan_training_set(request, selections, spine, engine or warehouse.engine)
+    prepare_spine(spine, warehouse)
+    return plan
+
+
+def _summary(delivered: Delivered, plan: Plan, seconds: float) -> TrainingSetSummary:
+    rows = delivered.rows
+    coverage = {o.name: (delivered.non_null.get(o.name, 0) / rows if rows else 0.0) for o in plan.outputs}
+    by_view: dict[str, float] = {}
+    for output in plan.outputs:
+        view = plan.view_of(output)
+        by_view[view] = max(by_view.get(view, 0.0), coverage[output.name])
+    return TrainingSetSummary(rows, seconds, coverage, by_view, delivered.output)

@@ -1,0 +1,79 @@
+"""Finding the dbt project and its profiles folder, and what fs needs of dbt_project.yml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurestore.errors import ProjectError, UsageError
+from featurestore.project.files import read_yaml
+from featurestore.project.settings import SETTINGS_FILE, Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Project:
+    """A dbt project on disk and where its profiles are."""
+
+    root: Path
+    name: str
+    profile_name: str
+    target_path: Path
+    profiles_dir: Path
+    settings: Settings
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.target_path / "manifest.json"
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding a dbt_project.yml."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    raise UsageError(
+        f"no dbt_project.yml in {start} or any folder above it; "
+        "run from inside a dbt project or pass --project-dir"
+    )
+
+
+def resolve_profiles_dir(root: Path, profiles_dir: str | os.PathLike | None) -> Path:
+    """--profiles-dir, else DBT_PROFILES_DIR, else the project's profiles/, else ~/.dbt."""
+    candidates = [
+        ("--profiles-dir", profiles_dir),
+        ("DBT_PROFILES_DIR", os.environ.get("DBT_PROFILES_DIR")),
+    ]
+    for origin, value in candidates:
+        if value:
+            folder = Path(value).expanduser().resolve()
+            if not (folder / "profiles.yml").is_file():
+                raise UsageError(f"{origin} points at {folder}, which has no profiles.yml")
+            return folder
+    for folder in (root / "profiles", Path.home() / ".dbt"):
+        if (folder / "profiles.yml").is_file():
+            return folder
+    raise UsageError(
+        f"no profiles.yml found: looked in {root / 'profiles'} and {Path.home() / '.dbt'}; "
+        "pass --profiles-dir or set DBT_PROFILES_DIR"
+    )
+
+
+def load_project(
+    project_dir: str | os.PathLike | None = None,
+    profiles_dir: str | os.PathLike | None = None,
+) -> Project:
+    root = find_project_root(Path(project_dir) if project_dir else Path.cwd())
+    config = read_yaml(root / "dbt_project.yml")
+    name = config.get("name")
+    if not name:
+        raise ProjectError(f"{root / 'dbt_project.yml'}: the project has no 'name'")
+    return Project(
+        root=root,
+        name=name,
+        profile_name=config.get("profile") or name,
+        target_path=root / config.get("target-path", "target"),
+        profiles_dir=resolve_profiles_dir(root, profiles_dir),
+        settings=load_settings(root / SETTINGS_FILE),
+    )

@@ -1,0 +1,46 @@
+"""Building blocks of the SQL trees: quoted identifiers and columns, a view's relation,
+literals, and rendering a tree as text for one dialect.
+
+Functions named `*_expression` (here and in the modules beside this one) return sqlglot
+trees; only `render` returns SQL text.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlglot import exp
+
+from featurestore.catalog import FeatureView
+
+INTERNAL = "__fs_"
+"""Prefix of the internal column and table names of generated queries. A user's column may
+not start with it, in any case, since engines compare names case-insensitively."""
+
+
+def identifier(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(identifier(name), table=identifier(table) if table else None)
+
+
+def relation_table(view: FeatureView, alias: str | None = None) -> exp.Table:
+    rel = view.relation
+    return exp.Table(
+        this=identifier(rel.identifier),
+        db=identifier(rel.schema) if rel.schema else None,
+        catalog=identifier(rel.database) if rel.database else None,
+        alias=exp.TableAlias(this=identifier(alias)) if alias else None,
+    )
+
+
+def timestamp_literal(value: datetime) -> exp.Expression:
+    """A naive UTC timestamp literal, `CAST('2013-12-31 00:30:00' AS TIMESTAMP)`."""
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
+
+
+def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> str:
+    """SQL text of `expression` for `dialect` (a sqlglot dialect name)."""
+    return expression.sql(dialect=dialect, pretty=pretty)

@@ -1,0 +1,96 @@
+"""The shared point-in-time semantics, as sqlglot trees: when a row was known, which of tied
+rows wins, and the latest row per entity at a moment. Training sets, syncs and parity checks
+all take their answer from here, so they cannot disagree (docs/training-sets.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Sequence
+
+from sqlglot import exp
+
+from featurestore.catalog import FeatureView
+from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
+
+WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
+
+
+def knowledge_time(view: FeatureView) -> exp.Expression:
+    """When a row of `view` was known: its created_at, or its timestamp where created_at is
+    null or not declared (a row cannot be known before it is true)."""
+    if not view.created_at:
+        return column(view.timestamp)
+    return exp.Coalesce(this=column(view.created_at), expressions=[column(view.timestamp)])
+
+
+def tie_break_order(view: FeatureView) -> list[exp.Ordered]:
+    """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
+    in both - the greatest values of *all* the view's features in declared order (nulls
+    last). Every engine, every selection of features and the online store then pick the same
+    row. A view dbt tests for one row per key and timestamp has no ties: its timestamp alone
+    orders it."""
+    if view.rows_unique_by_test:
+        keys = [column(view.timestamp)]
+    else:
+        keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in view.feature_names]]
+    return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
+
+
+def latest_values_expression(
+    view: FeatureView,
+    features: Sequence[str],
+    as_of: datetime,
+    written_after: datetime | None = None,
+    respect_created_at: bool = True,
+    with_watermark: bool = False,
+) -> exp.Select:
+    """One row per entity of `view`: the row a training set at `as_of` would use.
+
+    Columns: the join keys, the view's timestamp column, its created_at column (if any) and
+    `features`, under their own names. ttl is not applied: callers decide what an expired
+    value means (sync skips and counts it; a training set returns null).
+
+    With `written_after`, only rows written later count (by created_at, or by the timestamp
+    for views without one): the latest of the *new* rows, for an incremental sync.
+
+    With `with_watermark`, every row also carries `WATERMARK`: the greatest knowledge time
+    of all the rows considered, not only of the latest ones - where the next incremental
+    sync starts.
+
+    >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
+    """
+    keep = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *features]
+    conditions: list[exp.Expression] = [exp.LTE(this=column(view.timestamp), expression=timestamp_literal(as_of))]
+    if view.created_at and respect_created_at:
+        conditions.append(exp.LTE(this=knowledge_time(view), expression=timestamp_literal(as_of)))
+    if written_after is not None:
+        conditions.append(exp.GT(this=knowledge_time(view), expression=timestamp_literal(written_after)))
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[column(k) for k in view.join_keys],
+        order=exp.Order(expressions=tie_break_order(view)),
+    )
+    ranked = (
+        exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
+        .from_(relation_table(view))
+        .where(exp.and_(*conditions))
+    )
+    latest = first_ranked(ranked, keep)
+    if with_watermark:
+        # A scalar subquery in the same statement: the same snapshot as the rows, and a
+        # parallel aggregate where MAX(...) OVER () would be one thread over every row.
+        newest = (
+            exp.select(exp.Max(this=knowledge_time(view)))
+            .from_(relation_table(view))
+            .where(exp.and_(*[c.copy() for c in conditions]))
+        )
+        latest = latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
+    return latest
+
+
+def first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
+    return (
+        exp.select(*[column(c) for c in keep])
+        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked")))
+        .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)))
+    )

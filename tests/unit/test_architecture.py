@@ -1,0 +1,56 @@
+"""The package's layers (docs/architecture.md), checked: no module imports one above it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "featurestore"
+
+# Lowest first; a module may import from its own layer and the layers below it.
+LAYERS = [
+    {"errors", "console"},
+    {"project", "catalog"},
+    {"engines"},
+    {"sql"},
+    {"offline", "online"},
+    {"store"},
+    {"cli", "__init__", "__main__"},
+]
+
+
+def layer_of(module: str) -> int:
+    """`featurestore.online.sync` -> the index of the layer `online` is in."""
+    room = module.split(".")[1] if "." in module else "__init__"
+    return next(i for i, rooms in enumerate(LAYERS) if room in rooms)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every featurestore module `path` imports, at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("featurestore"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("featurestore"))
+    return found
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 2 else parts)
+
+
+def test_every_room_is_in_a_layer():
+    rooms = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert rooms <= set().union(*LAYERS)
+
+
+def test_no_module_imports_one_above_it():
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        importer = module_name(path)
+        for imported in imports_of(path):
+            if imported != "featurestore" and layer_of(imported) > layer_of(importer):
+                upward.append(f"{importer} imports {imported}")
+    assert upward == []
