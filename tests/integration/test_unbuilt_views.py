@@ -1,0 +1,67 @@
+"""A feature view that is not built, or is older than its YAML: every command that reads it
+names the view and says to run fs build (exit 4), and --debug shows the engine's own error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from featurestore.errors import EXIT_WAREHOUSE
+from tests.conftest import project_env
+from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, TinyProject, online, row, tiny, write_tiny_manifest  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+NOT_BUILT = (
+    f"error: feature view '{TINY_VIEW}' is not built: demo.main.{TINY_VIEW} does not exist in the warehouse; "
+    "run `fs build` (or `dbt build`)\n"
+)
+
+
+@pytest.fixture
+def unbuilt(tmp_path, online):
+    """The tiny project, its DuckDB file created but the view's table not."""
+    write_tiny_manifest(tmp_path, TINY_COLUMNS)
+    duckdb.connect(str(tmp_path / "demo.duckdb")).close()
+    return TinyProject(tmp_path)
+
+
+@pytest.mark.parametrize("command", [["sync"], ["sync", "--full"], ["verify-online"]])
+def test_online_commands_name_the_unbuilt_view(unbuilt, cli, command):
+    code, out, err = cli(*command, "--project-dir", str(unbuilt.root))
+    assert (code, out, err) == (EXIT_WAREHOUSE, "", NOT_BUILT)
+
+
+def test_a_training_set_names_the_unbuilt_view(unbuilt, cli, tmp_path):
+    spine = tmp_path / "spine.csv"
+    spine.write_text("customer_id,event_timestamp\nc1,2024-02-20 00:00:00\n")
+    code, _, err = cli(
+        "training-set", "--spine", str(spine), "--features", f"{TINY_VIEW}:orders", "-o", str(tmp_path / "o.parquet"),
+        "--project-dir", str(unbuilt.root),
+    )
+    assert (code, err) == (EXIT_WAREHOUSE, NOT_BUILT)
+
+
+def test_a_column_the_yaml_declares_but_the_table_lacks_says_the_model_changed(tiny, cli):
+    tiny.set_rows([row("c1", 20)], types={k: v for k, v in TINY_COLUMNS.items() if k != "tier"})
+    code, _, err = cli("sync", "--project-dir", str(tiny.root))
+    assert code == EXIT_WAREHOUSE
+    assert err == (
+        f"error: feature view '{TINY_VIEW}': demo.main.{TINY_VIEW} has no column(s) tier; the model changed since "
+        "it was built; run `fs build` (or `dbt build`)\n"
+    )
+
+
+def test_debug_shows_the_engines_own_error(unbuilt, online):
+    environment = {**project_env(), "FS_REDIS_URL": "redis://127.0.0.1:6379/0", "FS_KEY_PREFIX": online.prefix}
+    result = subprocess.run(
+        [sys.executable, "-m", "featurestore.cli", "sync", "--debug", "--project-dir", str(unbuilt.root)],
+        capture_output=True, text=True, env=environment,
+    )
+    assert result.returncode != 0
+    assert f"Catalog Error: Table with name {TINY_VIEW} does not exist" in result.stderr  # the driver's error
+    assert "ViewNotBuilt" in result.stderr and "run `fs build`" in result.stderr
+
