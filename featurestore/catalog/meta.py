@@ -15,6 +15,15 @@ from featurestore.catalog.ttl import VALID_TTL, parse_ttl
 
 META_KEY = "feature_store"
 
+RESERVED_PREFIX = "__fs_"
+"""fs's generated queries name their own columns with this prefix. Engines compare names
+case-insensitively, so a user's column may not start with it in any case (`__FS_T` would
+be taken for fs's join time)."""
+
+
+def is_reserved(name: str) -> bool:
+    return name.lower().startswith(RESERVED_PREFIX)
+
 KNOWN_KEYS = {
     "entity": "the entity the rows describe (required)",
     "join_keys": "columns identifying the entity (default [<entity>_id])",
@@ -91,6 +100,13 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     if owner is not None and not isinstance(owner, str):
         raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
     reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
+    features = _features(meta, columns, reserved, fail)
+    for name in [*reserved, *features]:
+        if is_reserved(name):
+            raise fail(
+                f"column '{name}' starts with {RESERVED_PREFIX}, which is reserved for fs's own columns in any case",
+                "rename the column",
+            )
     return FeatureViewSpec(
         model=model,
         yaml_path=yaml_path,
@@ -101,7 +117,7 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
         ttl=ttl,
         online=online,
         owner=owner,
-        features=tuple(_features(meta, columns, reserved, fail)),
+        features=tuple(features),
     )
 
 

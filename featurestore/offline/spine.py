@@ -23,6 +23,7 @@ import sqlglot
 from sqlglot import exp
 
 from featurestore.catalog import Catalog
+from featurestore.catalog.meta import is_reserved
 from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
@@ -72,9 +73,12 @@ def read_spine(given: SpineInput, catalog: Catalog, engine: Engine, warehouse: W
         spine = Spine(given, exp.Table(this=identifier(UPLOADED_SPINE)), kinds, column(ROW_IN_INPUT), table)
     else:
         spine = _warehouse_spine(given, catalog, engine, warehouse)
-    internal = [c for c in spine.columns if c.startswith(INTERNAL)]
+    internal = [c for c in spine.columns if is_reserved(c)]
     if internal:
-        raise UsageError(f"{given.describe()}: column names starting with {INTERNAL} are reserved ({internal[0]})")
+        raise UsageError(
+            f"{given.describe()}: column '{internal[0]}' starts with {INTERNAL}, which is reserved for fs's own "
+            "columns in any case; rename it"
+        )
     return spine
 
 

@@ -12,10 +12,11 @@ from datetime import datetime
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView
+from featurestore.catalog.meta import RESERVED_PREFIX
 
-INTERNAL = "__fs_"
-"""Prefix of the internal column and table names of generated queries. A user's column may
-not start with it, in any case, since engines compare names case-insensitively."""
+INTERNAL = RESERVED_PREFIX
+"""Prefix of the internal column and table names of generated queries; the catalog and the
+spine refuse user columns that start with it, in any case."""
 
 
 def identifier(name: str) -> exp.Identifier:

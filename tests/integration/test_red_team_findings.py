@@ -71,7 +71,6 @@ def catalog_names(cli, project: Path) -> list[str]:
 # Finding 1: spine columns that match internal names case-insensitively
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 1: spine column __FS_T becomes the join time")
 def test_spine_column_named_like_an_internal_one_in_another_case_is_refused(tiny, tmp_path, cli):
     tiny.set_rows([row("c1", 20, orders=1), row("c1", 25, orders=5)])
     out = tmp_path / "t.parquet"
@@ -89,7 +88,6 @@ def test_spine_column_named_like_an_internal_one_in_another_case_is_refused(tiny
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 1: frame spine column __Fs_Row is accepted")
 def test_frame_spine_column_named_like_an_internal_one_in_another_case_is_refused(tiny):
     tiny.set_rows([row("c1", 20, orders=1), row("c2", 20, orders=2), row("c3", 20, orders=3)])
     spine = pd.DataFrame(

@@ -169,3 +169,15 @@ def test_explicit_feature_list_limits_the_features():
 def test_models_without_feature_meta_are_not_views():
     catalog = catalog_from_manifest(manifest(customers(), model_node("staging", None, ["a"])))
     assert list(catalog.views) == ["customer_stats"]
+
+
+@pytest.mark.parametrize("name", ["__fs_at", "__FS_RANK", "__Fs_ts"])
+def test_columns_named_like_the_internal_ones_are_refused_in_any_case(name):
+    # fs's queries name their own columns __fs_...; engines compare names case-insensitively.
+    node = model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, name])
+    with pytest.raises(MetaError) as raised:
+        catalog_from_manifest(manifest(node))
+    assert str(raised.value) == (
+        f"models/customer_stats.yml: model 'customer_stats': column '{name}' starts with __fs_, which is "
+        "reserved for fs's own columns in any case (rename the column)"
+    )
