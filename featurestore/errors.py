@@ -159,6 +159,27 @@ class SyncLockedError(FeatureStoreError):
         super().__init__(f"{problem} (lock {lock_key}, held by {holder}); {hint}")
 
 
+class SyncIncomplete(FeatureStoreError):
+    """Some views of a sync failed (each for its own reason, which the summary holds); the
+    others were synced. The exit code is that of the first failed view's error.
+
+    One failure is said in its own words; several are listed one line each before this
+    error (by the CLI), which then counts them."""
+
+    def __init__(self, failed: dict[str, FeatureStoreError], total: int, summary: object = None):
+        self.failed = failed
+        self.summary = summary
+        """What the sync did, the failed views included (featurestore.online.sync.SyncSummary)."""
+        self.exit_code = next(iter(failed.values())).exit_code
+        synced = total - len(failed)
+        others = f" ({synced} other view{'s were' if synced != 1 else ' was'} synced)" if synced else ""
+        if len(failed) == 1:
+            message = f"{next(iter(failed.values()))}{others}"
+        else:
+            message = f"{len(failed)} of {total} views could not be synced, each said above{others}"
+        super().__init__(message)
+
+
 class MismatchError(FeatureStoreError):
     """The online store disagrees with the warehouse."""
 

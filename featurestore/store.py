@@ -124,7 +124,9 @@ class FeatureStore:
         """Copy the latest value of each entity of each online view to Redis.
 
         Incremental unless `full` (rows written since the view's watermark); `views` limits it
-        to some views; `redis_url` overrides FS_REDIS_URL and feature_store.yml. See
+        to some views; `redis_url` overrides FS_REDIS_URL and feature_store.yml. A view that
+        fails (not built, a type Redis cannot hold) does not stop the others: they are synced,
+        and then SyncIncomplete says which failed (its `summary` is what was done). See
         docs/online-store.md.
 
         >>> FeatureStore(project_dir=".").sync().to_dict()["keys_written"]   # doctest: +SKIP
@@ -134,7 +136,9 @@ class FeatureStore:
         from featurestore.online.sync import run_sync
 
         location = locate(self.project, redis_url)
-        return run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
+        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
+        summary.raise_if_failed()
+        return summary
 
     def get_online_features(
         self, entity_rows: Sequence[dict[str, Any]], features: Sequence[str], redis_url: str | None = None

@@ -159,8 +159,14 @@ def sync(
     Example: fs sync --json
     """
     from featurestore.cli import render_online
+    from featurestore.errors import SyncIncomplete
 
-    render_online.show_sync(store.sync(full=full, views=view, redis_url=redis_url), store.console, as_json=json)
+    try:
+        summary = store.sync(full=full, views=view, redis_url=redis_url)
+    except SyncIncomplete as incomplete:
+        render_online.show_sync(incomplete.summary, store.console, as_json=json)
+        raise
+    render_online.show_sync(summary, store.console, as_json=json)
 
 
 @project_command(app.command("get"))

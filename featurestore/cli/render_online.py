@@ -15,12 +15,18 @@ SHOWN_MISMATCHES = 50
 
 
 def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
-    """The `--json` document, or one closing line on a terminal (nothing in cron)."""
+    """The `--json` document, or one closing line on a terminal (nothing in cron); and, when
+    several views failed, a line on stderr for each (one failure is the error fs exits with)."""
+    failed = summary.failed
+    if len(failed) > 1:
+        for view, error in failed.items():
+            console.error(str(error) if view in str(error) else f"view '{view}' was not synced: {error}")
     if as_json:
         console.json(summary.to_dict())
         return
+    synced = len(summary.views) - len(summary.failed)
     console.info(
-        f"synced {len(summary.views)} views to {summary.redis} ({summary.key_prefix}): "
+        f"synced {synced} views to {summary.redis} ({summary.key_prefix}): "
         f"{summary.total('rows_read')} rows read, {summary.total('keys_written')} keys written, "
         f"{summary.total('skipped_older')} skipped as older, {summary.total('expired')} expired, "
         f"in {summary.seconds:.1f} s"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.console import Console
 from featurestore.engines.base import Warehouse, reading_views
+from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete, WarehouseError
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
 from featurestore.online.keys import Keyspace
@@ -47,12 +48,12 @@ REBATCH_ROWS = 20_000
 
 @dataclass
 class ViewSyncResult:
-    """What one view's sync did."""
+    """What one view's sync did; `error` says why it failed, if it did."""
 
     view: str
-    mode: SyncMode
+    mode: SyncMode | None
     reason: str
-    generation: int
+    generation: int | None
     rows_read: int = 0
     """Latest rows read from the warehouse (one per entity with new rows)."""
     keys_written: int = 0
@@ -67,11 +68,17 @@ class ViewSyncResult:
     sync left) and of a view whose meta hash had gone."""
     watermark: datetime | None = None
     seconds: float = 0.0
+    error: FeatureStoreError | None = None
+
+    @classmethod
+    def failed(cls, view: str, error: FeatureStoreError) -> "ViewSyncResult":
+        return cls(view, None, "failed", None, error=error)
 
     def to_dict(self) -> dict:
         return {
             "view": self.view,
-            "mode": self.mode.value,
+            "error": str(self.error) if self.error else None,
+            "mode": self.mode.value if self.mode else None,
             "reason": self.reason,
             "generation": self.generation,
             "rows_read": self.rows_read,
@@ -85,6 +92,8 @@ class ViewSyncResult:
         }
 
     def line(self) -> str:
+        if self.error is not None:
+            return f"{self.view}: not synced: {self.error}"
         return (
             f"{self.view}: {self.mode.value} ({self.reason}), generation {self.generation}: {self.rows_read} rows "
             f"read, {self.keys_written} keys written, {self.skipped_older} skipped as older, "
@@ -104,11 +113,23 @@ class SyncSummary:
     def total(self, name: str) -> int:
         return sum(getattr(v, name) for v in self.views)
 
+    @property
+    def failed(self) -> dict[str, FeatureStoreError]:
+        """View -> why it was not synced."""
+        return {v.view: v.error for v in self.views if v.error is not None}
+
+    def raise_if_failed(self) -> None:
+        failed = self.failed
+        if failed:
+            # The first failure is the cause, so --debug shows the engine's own error.
+            raise SyncIncomplete(failed, len(self.views), self) from next(iter(failed.values()))
+
     def to_dict(self) -> dict:
         totals = ("rows_read", "keys_written", "skipped_older", "expired", "null_keys")
         return {
             "redis": self.redis,
             "key_prefix": self.key_prefix,
+            "failed": sorted(self.failed),
             **{name: self.total(name) for name in totals},
             "seconds": round(self.seconds, 3),
             "views": [v.to_dict() for v in self.views],
@@ -125,7 +146,11 @@ def run_sync(
     view_names: Sequence[str] | None = None,
 ) -> SyncSummary:
     """Sync `view_names` (default: every online view) from the warehouse `open_warehouse`
-    connects to, into the Redis at `location`."""
+    connects to, into the Redis at `location`.
+
+    A view that fails on its own (not built, a column Redis cannot hold) is recorded in the
+    summary with its error and the others are synced; a Redis failure or a lost lock stops
+    the whole sync. The caller decides what a failed view means (`raise_if_failed`)."""
     views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
@@ -135,8 +160,11 @@ def run_sync(
         with online_errors(location, "taking the sync lock"), SyncLock(client, location.keyspace.lock_key()) as lock:
             with open_warehouse() as warehouse:
                 for view in views:
-                    with reading_views([view]):
-                        result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                    try:
+                        with reading_views([view]):
+                            result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                    except (WarehouseError, ProjectError) as error:
+                        result = ViewSyncResult.failed(view.name, error)
                     summary.views.append(result)
                     console.info(result.line())
     finally:

@@ -11,7 +11,16 @@ import pyarrow as pa
 import pytest
 import redis
 
-from featurestore.errors import EXIT_LOCKED, EXIT_ONLINE, EXIT_USAGE, OnlineStoreError, ProjectError, SyncLockedError
+from featurestore.errors import (
+    EXIT_LOCKED,
+    EXIT_ONLINE,
+    EXIT_PROJECT,
+    EXIT_USAGE,
+    OnlineStoreError,
+    ProjectError,
+    SyncIncomplete,
+    SyncLockedError,
+)
 from featurestore.online import sync as sync_module
 from featurestore.online import writer
 from featurestore.online.keys import Keyspace
@@ -343,8 +352,9 @@ def test_rows_too_large_for_one_arrow_array_go_in_smaller_round_trips(tiny, onli
     assert store.verify_online().mismatches == []
 
     monkeypatch.setattr(writer.ViewWriter, "_plain_commands", at_most(0))
-    with pytest.raises(ProjectError) as raised:
+    with pytest.raises(SyncIncomplete) as raised:  # the view failed, with this ProjectError:
         store.sync(full=True)
+    assert isinstance(raised.value.failed[TINY_VIEW], ProjectError) and raised.value.exit_code == EXIT_PROJECT
     assert re.fullmatch(
         f"the row of {re.escape(online.prefix)}:{TINY_VIEW}:gen2:customer_id=c[0-9] is over 2 GiB as text, more "
         r"than Redis takes in one value \(512 MB\); set online: false on its view, or leave the large column out",

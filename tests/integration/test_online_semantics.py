@@ -44,6 +44,7 @@ def test_sync_writes_one_readable_hash_per_entity(tiny, online):
     assert summary.to_dict() | {"seconds": 0, "views": []} == {
         "redis": "redis://127.0.0.1:6379/0",
         "key_prefix": online.prefix,
+        "failed": [],
         "rows_read": 3,
         "keys_written": 3,
         "skipped_older": 0,

@@ -3,14 +3,17 @@ names the view and says to run fs build (exit 4), and --debug shows the engine's
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import duckdb
 import pytest
 
-from featurestore.errors import EXIT_WAREHOUSE
+from featurestore import FeatureStore
+from featurestore.errors import EXIT_WAREHOUSE, SyncIncomplete
 from tests.conftest import project_env
+from tests.integration.test_red_team_findings import views_project
 from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, TinyProject, online, row, tiny, write_tiny_manifest  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -65,3 +68,31 @@ def test_debug_shows_the_engines_own_error(unbuilt, online):
     assert f"Catalog Error: Table with name {TINY_VIEW} does not exist" in result.stderr  # the driver's error
     assert "ViewNotBuilt" in result.stderr and "run `fs build`" in result.stderr
 
+
+
+def test_several_failed_views_are_each_named_and_the_rest_synced(tmp_path, online, cli):
+    views_project(tmp_path, built=["b_view"], unbuilt=["a_view", "c_view"])
+    code, out, err = cli("sync", "--json", "--project-dir", str(tmp_path))
+    assert code == EXIT_WAREHOUSE
+    lines = err.splitlines()
+    assert lines == [
+        "error: feature view 'a_view' is not built: demo.main.a_view does not exist in the warehouse; "
+        "run `fs build` (or `dbt build`)",
+        "error: feature view 'c_view' is not built: demo.main.c_view does not exist in the warehouse; "
+        "run `fs build` (or `dbt build`)",
+        "error: 2 of 3 views could not be synced, each said above (1 other view was synced)",
+    ]
+    summary = json.loads(out)
+    assert summary["failed"] == ["a_view", "c_view"] and summary["keys_written"] == 1
+    assert [v["view"] for v in summary["views"] if v["error"] is None] == ["b_view"]
+    assert online.entity("b_view", "customer_id=c1")["orders"] == "1"
+
+
+def test_the_python_api_raises_with_what_was_done(tmp_path, online):
+    views_project(tmp_path, built=["b_view"], unbuilt=["a_view"])
+    store = FeatureStore(project_dir=tmp_path)
+    with pytest.raises(SyncIncomplete) as raised:
+        store.sync()
+    assert raised.value.exit_code == EXIT_WAREHOUSE and list(raised.value.failed) == ["a_view"]
+    assert str(raised.value).endswith("run `fs build` (or `dbt build`) (1 other view was synced)")
+    assert [v.keys_written for v in raised.value.summary.views] == [0, 1]
