@@ -32,6 +32,11 @@ class ViewStateChanged(Exception):
     Raised by featurestore.online.state; `online_errors` says it in one line."""
 
 
+class LockVanished(Exception):
+    """The sync's lock is gone from Redis (featurestore.online.lock); `online_errors` says it
+    in one line, as a failure of the online store."""
+
+
 @dataclass(frozen=True)
 class OnlineLocation:
     """A Redis URL, where it was configured, and the key prefix of the project in it."""
@@ -118,8 +123,10 @@ def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Itera
 
     try:
         yield
-    except ViewStateChanged as changed:
-        raise OnlineStoreError(location.shown_url, f"while {doing} in Redis at {location.shown_url}: {changed}", hint) from changed
+    except (ViewStateChanged, LockVanished) as changed:
+        raise OnlineStoreError(
+            location.shown_url, f"while {doing} in Redis at {location.shown_url}: {changed}", hint
+        ) from changed
     except (redis.ConnectionError, redis.TimeoutError) as error:
         verb = "cannot reach" if doing == "connecting" else "lost the connection to"
         raise OnlineStoreError(

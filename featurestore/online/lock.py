@@ -16,11 +16,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from featurestore.errors import SyncLockedError
+from featurestore.online.connection import LockVanished
 
 if TYPE_CHECKING:
     import redis
 
 LOCK_SECONDS = 60
+"""How long the lock lives without renewal: how long a dead sync blocks the next one.
+FS_SYNC_LOCK_SECONDS overrides it (tests use a short one)."""
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -35,12 +38,16 @@ return 0
 class SyncLock:
     """`with SyncLock(client, key): ...` holds the lock for the block, or raises SyncLockedError."""
 
-    def __init__(self, client: "redis.Redis", key: str, seconds: int = LOCK_SECONDS):
+    def __init__(self, client: "redis.Redis", key: str, seconds: int | None = None):
         self.client = client
         self.key = key
-        self.seconds = seconds
+        self.seconds = seconds or int(os.environ.get("FS_SYNC_LOCK_SECONDS") or LOCK_SECONDS)
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        self.value = f"{socket.gethostname()} pid {os.getpid()} since {since} token {secrets.token_hex(8)}"
+        token = secrets.token_hex(8)
+        self.value = f"{socket.gethostname()} pid {os.getpid()} since {since} token {token}"
+        self.fence_key = f"{key}:fence:{token}"
+        """A key of this sync's own that the writer WATCHes, touched once the lock is not ours
+        (featurestore.online.writer)."""
         self._lost = False
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -64,10 +71,22 @@ class SyncLock:
         if self._lost:
             raise self.lost()
 
-    def lost(self) -> SyncLockedError:
-        """The error of a sync that found its lock gone."""
+    def held(self) -> bool:
+        """Whether Redis still holds this sync's lock."""
+        return self.client.get(self.key) == self.value
+
+    def lost(self) -> "SyncLockedError | LockVanished":
+        """The error of a sync that found its lock no longer its own: another sync's now, or
+        gone from Redis (expired while nobody held it, or the database flushed or restarted,
+        which is a failure of the online store, not a second sync)."""
         self._lost = True
-        holder = (self.client.get(self.key) or "nobody").rsplit(" token ", 1)[0]
+        holder = self.client.get(self.key)
+        if holder is None:
+            return LockVanished(
+                f"the sync lock {self.key} is gone from Redis: it expired while this sync was stalled "
+                f"for over {self.seconds} s, or the database was flushed or restarted; nothing more was written"
+            )
+        holder = holder.rsplit(" token ", 1)[0]
         return SyncLockedError(
             self.key,
             holder,

@@ -34,6 +34,11 @@ def command_head(argument_count: int, name: str) -> bytes:
     return b"*%d\r\n%s" % (argument_count, bulk(name))
 
 
+def command(words: Sequence[str]) -> bytes:
+    """One whole command."""
+    return command_head(len(words), words[0]) + b"".join(bulk(word) for word in words[1:])
+
+
 def hmget_commands(keys: Sequence[str], fields: Sequence[str]) -> bytes:
     """One `HMGET key *fields` per key, back to back."""
     head = command_head(len(fields) + 2, "HMGET")

@@ -243,7 +243,7 @@ def _write_latest_rows(
 
         # A full sync writes a generation no reader uses yet: nothing there to compare with.
         with checked_out(client) as connection:
-            writer = ViewWriter(client, connection, schema, fresh=fresh, after_round_trip=after_round_trip)
+            writer = ViewWriter(client, connection, schema, fresh, lock, after_round_trip)
             for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
                 _write_batch(batch, view, schema, base, writer, result, clock())
             writer.finish()

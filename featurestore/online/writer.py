@@ -16,41 +16,57 @@ featurestore.online.resp. One round trip stays in flight: the replies of the las
 only after the next one is sent, so the server works while fs frames rows and the warehouse
 computes the next batch. A reply that is an error fails the write; the connection is then
 dropped (featurestore.online.connection.checked_out), never reused with replies unread.
+
+**Every round trip checks the sync lock on the server**, atomically with its writes: a sync
+stopped past its lock's expiry (a paused process, a long GC, a stalled VM) must not write a
+single key once another sync may have retired its generation. The write script checks the
+lock first in each call. A fresh generation's plain commands go in a MULTI/EXEC that WATCHes
+the lock and the sync's fence key; GUARD_SCRIPT, run after the WATCH, touches the fence when
+the lock is not the sync's, and a touched (or changed, or expired) watched key makes EXEC
+refuse the whole round trip. (A background flag, as the renewal thread keeps, is seconds too
+late.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Union
 
 from featurestore.errors import ProjectError
 from featurestore.online import resp
 from featurestore.online.codec import ViewSchema, encode_array
 from featurestore.online.keys import entity_suffixes
+from featurestore.online.state import LOCK_LOST
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import redis
     from redis.connection import Connection
 
-# KEYS: the entity hashes. ARGV: the number of features, the timestamp field, the created_at
-# field ("" without one), the feature names; then for each key, in order: the remaining
-# lifetime in ms (0 = none), the event timestamp, the created_at ("" = none), a 0/1 flag per
-# feature (1 = not null), and one value per feature.
+    from featurestore.online.lock import SyncLock
+
+# KEYS: the sync lock, then the entity hashes. ARGV: the lock's value, the number of features,
+# the timestamp field, the created_at field ("" without one), the feature names; then for
+# each key, in order: the remaining lifetime in ms (0 = none), the event timestamp, the
+# created_at ("" = none), a 0/1 flag per feature (1 = not null), and one value per feature.
+# Returns LOCK_LOST, writing nothing, when the lock is not the sync's.
 #
 # A stored row wins when its (timestamp, knowledge time) is greater, the knowledge time being
 # created_at or, where that is null, the timestamp: the order the warehouse query picks the
 # latest row in. Text order is time order because every timestamp has the same width. An
 # equal row is written again (a re-run). The hash is replaced whole, so a feature that became
 # null loses its field.
-WRITE_SCRIPT = """
-local nfeatures = tonumber(ARGV[1])
-local ts_field, created_field = ARGV[2], ARGV[3]
+WRITE_SCRIPT = f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return '{LOCK_LOST}' end
+local nfeatures = tonumber(ARGV[2])
+local ts_field, created_field = ARGV[3], ARGV[4]
 local width = 4 + nfeatures
-local header = 3 + nfeatures
+local header = 4 + nfeatures
 local written, skipped = 0, 0
-for i, key in ipairs(KEYS) do
-  local at = header + (i - 1) * width
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  local at = header + (i - 2) * width
   local ts, created = ARGV[at + 2], ARGV[at + 3]
   local stored = redis.call('HMGET', key, ts_field, created_field)
   local older = false
@@ -61,7 +77,7 @@ for i, key in ipairs(KEYS) do
   if older then
     skipped = skipped + 1
   else
-    local fields = {ts_field, ts}
+    local fields = {{ts_field, ts}}
     if created ~= '' then
       fields[3] = created_field
       fields[4] = created
@@ -69,7 +85,7 @@ for i, key in ipairs(KEYS) do
     local present = ARGV[at + 4]
     for j = 1, nfeatures do
       if string.byte(present, j) == 49 then
-        fields[#fields + 1] = ARGV[3 + j]
+        fields[#fields + 1] = ARGV[4 + j]
         fields[#fields + 1] = ARGV[at + 4 + j]
       end
     end
@@ -84,7 +100,15 @@ for i, key in ipairs(KEYS) do
     written = written + 1
   end
 end
-return {written, skipped}
+return {{written, skipped}}
+"""
+
+# KEYS: the sync lock, the sync's fence key. ARGV: the lock's value.
+GUARD_SCRIPT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  redis.call('SET', KEYS[2], '1', 'PX', 60000)
+end
+return 1
 """
 
 @dataclass(frozen=True)
@@ -133,6 +157,12 @@ class _RoundTrip:
     payload: Payload
     rows: int
     replies: int
+    retries: int = 0
+
+
+MAX_REFUSALS = 5
+"""Times a round trip refused while the lock is still the sync's is sent again: the renewal
+thread renews the lock every LOCK_SECONDS / 3, far less often than round trips go."""
 
 
 class ViewWriter:
@@ -150,22 +180,33 @@ class ViewWriter:
         connection: "Connection",
         schema: ViewSchema,
         fresh: bool,
+        lock: "SyncLock",
         after_round_trip: Callable[[int], None] = lambda rows: None,
     ):
         self.connection = connection
         self.schema = schema
         self.fresh = fresh
+        self.lock = lock
         self.after_round_trip = after_round_trip
         self.written = 0
         self.skipped_older = 0
-        self._in_flight: _RoundTrip | None = None
+        self._in_flight: deque[_RoundTrip] = deque()
         if fresh:
             self._frame = self._plain_commands
+            guard = client.script_load(GUARD_SCRIPT)
+            self._fence = (
+                resp.command(("WATCH", lock.key, lock.fence_key))
+                + resp.command(("EVALSHA", guard, "2", lock.key, lock.fence_key, lock.value))
+                + resp.command(("MULTI",)),
+                resp.command(("EXEC",)),
+            )
         else:
             self._frame = self._script_calls
             sha = client.script_load(WRITE_SCRIPT)
-            header = [str(len(schema.features)), schema.timestamp, schema.created_at or "", *schema.feature_names]
-            self._script_words = (resp.bulk(sha), b"".join(resp.bulk(word) for word in header), len(header))
+            header = [lock.value, str(len(schema.features)), schema.timestamp, schema.created_at or "", *schema.feature_names]
+            self._script_words = (
+                resp.bulk(sha), resp.bulk(lock.key), b"".join(resp.bulk(word) for word in header), len(header)
+            )
 
     def write(self, rows: EncodedRows) -> None:
         step = self.rows_per_round_trip
@@ -193,27 +234,53 @@ class ViewWriter:
         yield round_trip
 
     def finish(self) -> None:
-        self._collect()
+        while self._in_flight:
+            self._collect_oldest()
 
     def _send(self, round_trip: _RoundTrip) -> None:
-        # No health check: with replies in flight, a PING's answer would be one of them.
-        self.connection.send_packed_command(round_trip.payload, check_health=False)
-        self._collect()
-        self._in_flight = round_trip
-
-    def _collect(self) -> None:
-        """Read the replies of the round trip in flight."""
-        round_trip, self._in_flight = self._in_flight, None
-        if round_trip is None:
-            return
-        replies = [self.connection.read_response() for _ in range(round_trip.replies)]  # raises on an error reply
+        payload = round_trip.payload
         if self.fresh:
+            head, tail = self._fence
+            payload = [head, *payload, tail]
+        # No health check: with replies in flight, a PING's answer would be one of them.
+        self.connection.send_packed_command(payload, check_health=False)
+        self._in_flight.append(round_trip)
+        while len(self._in_flight) > 1:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        """Read the replies of the oldest round trip in flight; raise if the server refused
+        its writes because the lock is no longer the sync's."""
+        round_trip = self._in_flight.popleft()
+        read = self.connection.read_response  # raises on an error reply
+        if self.fresh:
+            # WATCH, the guard and MULTI; a QUEUED per command; then EXEC: None if refused.
+            for _ in range(3 + round_trip.replies):
+                read()
+            executed = read()
+            if executed is None:
+                self._refused(round_trip)
+                return
+            failed = next((reply for reply in executed if isinstance(reply, Exception)), None)
+            if failed is not None:
+                raise failed
             self.written += round_trip.rows
         else:
-            for written, skipped in replies:
+            for reply in [read() for _ in range(round_trip.replies)]:
+                if reply == LOCK_LOST:
+                    raise self.lock.lost()
+                written, skipped = reply
                 self.written += written
                 self.skipped_older += skipped
         self.after_round_trip(round_trip.rows)
+
+    def _refused(self, round_trip: _RoundTrip) -> None:
+        """EXEC refused a fresh generation's round trip: a watched key changed. When the lock
+        is still the sync's, that was its own renewal, and the round trip (plain writes of
+        keys no other round trip touches) is sent again; else the sync stops."""
+        if round_trip.retries >= MAX_REFUSALS or not self.lock.held():
+            raise self.lock.lost()
+        self._send(replace(round_trip, retries=round_trip.retries + 1))
 
     def _plain_commands(self, rows: EncodedRows, start: int, stop: int) -> _RoundTrip:
         """`HSET` of the non-null fields, and `PEXPIRE` where the row has a lifetime."""
@@ -256,12 +323,12 @@ class ViewWriter:
             *[resp.bulk_strings(texts.fill_null("")) for texts in features],
         )
         keys, values = resp.RowBytes(resp.bulk_strings(rows.keys[start:stop])), resp.RowBytes(values)
-        sha, header, header_words = self._script_words
+        sha, lock_key, header, header_words = self._script_words
         payload: Payload = []
         for first in range(0, n, self.rows_per_script_call):
             last = min(first + self.rows_per_script_call, n)
             count = last - first
-            words = 3 + count + header_words + count * (SCRIPT_ROW_WORDS + len(features))
-            head = resp.command_head(words, "EVALSHA") + sha + resp.bulk(str(count))
+            words = 4 + count + header_words + count * (SCRIPT_ROW_WORDS + len(features))
+            head = resp.command_head(words, "EVALSHA") + sha + resp.bulk(str(count + 1)) + lock_key
             payload += [head, keys.span(first, last), header, values.span(first, last)]
         return _RoundTrip(payload, n, -(-n // self.rows_per_script_call))

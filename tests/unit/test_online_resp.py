@@ -62,6 +62,22 @@ rows_strategy = st.lists(
 )
 
 
+class ScriptLoader:
+    """Stands in for the client in one place only: the write script's digest."""
+
+    def script_load(self, script: str) -> str:
+        return "f" * 40
+
+
+class Lock:
+    """Stands in for the sync lock: its key, value and fence key."""
+
+    key, value, fence_key = "fs:t:sync-lock", "host pid 1 token 00", "fs:t:sync-lock:fence:00"
+
+
+LOCK = Lock()
+
+
 def encoded(rows):
     start = datetime(2024, 1, 1)
     batch = pa.record_batch(
@@ -98,7 +114,7 @@ def a_slice(data, rows) -> tuple[int, int]:
 def test_a_fresh_generation_is_written_with_hset_and_pexpire(rows, data):
     rows = encoded(rows)
     start, stop = a_slice(data, rows)
-    writer = ViewWriter(client=None, connection=None, schema=SCHEMA, fresh=True)
+    writer = ViewWriter(client=ScriptLoader(), connection=None, schema=SCHEMA, fresh=True, lock=LOCK)
     round_trip = writer._plain_commands(rows, start, stop)
     expected, replies = [], 0
     keys, names, values, lifetimes = as_text(rows, start, stop)
@@ -113,11 +129,6 @@ def test_a_fresh_generation_is_written_with_hset_and_pexpire(rows, data):
     assert (round_trip.rows, round_trip.replies) == (stop - start, replies)
 
 
-class ScriptLoader:
-    """Stands in for the client in one place only: the write script's digest."""
-
-    def script_load(self, script: str) -> str:
-        return "f" * 40
 
 
 @settings(max_examples=60, deadline=None)
@@ -125,10 +136,10 @@ class ScriptLoader:
 def test_checked_rows_are_evalsha_calls_of_the_write_script(rows, per_call, data):
     rows = encoded(rows)
     start, stop = a_slice(data, rows)
-    writer = ViewWriter(client=ScriptLoader(), connection=None, schema=SCHEMA, fresh=False)
+    writer = ViewWriter(client=ScriptLoader(), connection=None, schema=SCHEMA, fresh=False, lock=LOCK)
     writer.rows_per_script_call = per_call
     round_trip = writer._script_calls(rows, start, stop)
-    header = ["3", SCHEMA.timestamp, SCHEMA.created_at, *SCHEMA.feature_names]
+    header = [LOCK.value, "3", SCHEMA.timestamp, SCHEMA.created_at, *SCHEMA.feature_names]
     keys, _, values, lifetimes = as_text(rows, start, stop)
     expected = []
     for first in range(0, len(keys), per_call):
@@ -138,6 +149,8 @@ def test_checked_rows_are_evalsha_calls_of_the_write_script(rows, per_call, data
             timestamp, created, *features = values[i]
             present = "".join("0" if v is None else "1" for v in features)
             arguments += [str(lifetimes[i]), timestamp, created or "", present, *(v or "" for v in features)]
-        expected.append(packed("EVALSHA", "f" * 40, str(len(calls)), *(keys[i] for i in calls), *header, *arguments))
+        expected.append(
+            packed("EVALSHA", "f" * 40, str(len(calls) + 1), LOCK.key, *(keys[i] for i in calls), *header, *arguments)
+        )
     assert b"".join(round_trip.payload) == b"".join(expected)
     assert (round_trip.rows, round_trip.replies) == (stop - start, len(expected))
