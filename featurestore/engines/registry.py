@@ -6,11 +6,15 @@ subclass if fs is to run queries on it) and add its `ENGINE` to `ENGINES`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from featurestore.engines import bigquery, databricks, duckdb, postgres, snowflake, spark, trino
 from featurestore.engines.base import Engine
 from featurestore.errors import ProjectError, UsageError
-from featurestore.project.dbt_project import Project
-from featurestore.project.profiles import Target, load_target
+
+if TYPE_CHECKING:
+    from featurestore.project.dbt_project import Project
+    from featurestore.project.profiles import Target
 
 ENGINES: tuple[Engine, ...] = (
     duckdb.ENGINE,
@@ -45,10 +49,13 @@ def dialects() -> list[str]:
     return [engine.dialect for engine in ENGINES]
 
 
-def engine_and_target(project: Project, target_name: str | None = None) -> tuple[Engine, Target]:
+def engine_and_target(project: "Project", target_name: str | None = None) -> "tuple[Engine, Target]":
     """The project's target (the profile's default, or `target_name`), with its credentials
     as the engine reads them, and the engine that serves it."""
     from dataclasses import replace
+
+    # Imported here: `fs --help` lists the dialects without reading YAML.
+    from featurestore.project.profiles import load_target
 
     target = load_target(project, target_name)
     engine = engine_for_adapter(target.adapter, target.described())
