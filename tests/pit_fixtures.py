@@ -10,6 +10,7 @@ import pyarrow as pa
 from featurestore.catalog import Catalog, Entity, Feature, FeatureView, Relation
 from featurestore.profiles import Target
 from featurestore.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from tests import servers
 
 
 def feature_view(
@@ -54,11 +55,12 @@ def duckdb_memory() -> DuckDBWarehouse:
 
 
 def postgres(schema: str | None = None) -> PostgresWarehouse:
+    """The tests' PostgreSQL (tests/servers.py: FS_TEST_PG_DSN, or the session's own)."""
     target = Target(
         name="test",
         adapter="postgres",
         schema=schema or f"fs_test_{uuid.uuid4().hex[:10]}",
-        credentials={"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"},
+        credentials=servers.current().postgres().credentials(),
     )
     return PostgresWarehouse(target, read_only=False)
 
