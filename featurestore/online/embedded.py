@@ -3,7 +3,7 @@
 fs starts a server listening only on a unix socket in the project's `.fs/` folder (git ignores
 it), and leaves it running so that `fs get` and model services in other processes read what
 `fs sync` wrote. It keeps nothing on disk: after a restart the first sync finds no watermark
-and rebuilds everything. Stop it with `redis-cli -s .fs/redis.sock shutdown`. Why this and not
+and rebuilds everything. Stop it with `kill $(cat .fs/redis.pid)`. Why this and not
 an in-process fake: the online store must behave exactly as the real one (Lua scripts, expiry,
 pipelining), and one server shared by the project's processes is what a deployment has too.
 
