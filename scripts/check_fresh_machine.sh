@@ -81,31 +81,47 @@ schemas_before=$(pg_schemas)
 sessions_before=$(pg_sessions)
 redis_before=$(redis_reading)
 
+# The processes of a run: every one has the PATH made for it in its environment.
+run_processes() {
+  grep -lsF "$bin" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx "$$" | tr '\n' ' ' || true
+}
+
 status=0
 for command in demo test; do
-  log="$work/$command.log"
+  log="$work/$command.log" rc="$work/$command.rc"
   trace=("${tracer[@]}")
   [ ${#trace[@]} -eq 0 ] || trace+=(-o "$work/$command.connects")
   say "running scripts/$command.sh (output: $log)"
   start=$SECONDS
-  if (cd "$work/repo" && "${trace[@]}" env "${unset_args[@]}" PATH="$bin" "scripts/$command.sh" </dev/null >"$log" 2>&1); then
-    say "scripts/$command.sh passed in $((SECONDS - start)) s; its last lines:"
+  # In the background, since strace waits for every process the run started, and the demo
+  # leaves the project's Redis server running (as fs does): it is stopped once the script ends.
+  (cd "$work/repo" && exec "${trace[@]}" env "${unset_args[@]}" PATH="$bin" \
+    bash -c 'scripts/'"$command"'.sh; echo $? >"$0"' "$rc" </dev/null >"$log" 2>&1) &
+  runner=$!
+  while [ ! -s "$rc" ] && kill -0 "$runner" 2>/dev/null; do sleep 1; done
+  elapsed=$((SECONDS - start))
+  if [ "$(cat "$rc" 2>/dev/null)" = 0 ]; then
+    say "scripts/$command.sh passed in $elapsed s; its last lines:"
   else
-    say "FAIL: scripts/$command.sh failed after $((SECONDS - start)) s; its last lines:"
+    say "FAIL: scripts/$command.sh failed after $elapsed s; its last lines:"
     status=1
   fi
   tail -n 4 "$log" | sed 's/^/    /'
   if [ "$command" = demo ] && [ -f "$work/repo/.fs/redis.pid" ]; then
-    say "the demo's Redis server: $(readlink "/proc/$(cat "$work/repo/.fs/redis.pid")/exe" 2>/dev/null || echo '(not running)')"
+    server=$(cat "$work/repo/.fs/redis.pid")
+    say "the demo's Redis server: $(readlink "/proc/$server/exe" 2>/dev/null || echo '(not running)')"
+    kill "$server" 2>/dev/null || true
   fi
+  # Nothing else of the run may be left running.
+  for _ in $(seq 30); do kill -0 "$runner" 2>/dev/null || break; sleep 1; done
+  left=$(run_processes)
+  if [ -n "${left// /}" ]; then
+    say "FAIL: processes of the run still running, now stopped: $(echo $left)"
+    kill $left 2>/dev/null || true
+    status=1
+  fi
+  wait "$runner" || true
 done
-
-# Nothing of the runs may be left running (the demo's server is stopped by cleanup).
-left=$(pgrep -f "$work/" | grep -v "^$(cat "$work/repo/.fs/redis.pid" 2>/dev/null || echo none)$" || true)
-if [ -n "$left" ]; then
-  say "FAIL: processes of the runs still running: $(echo $left)"
-  status=1
-fi
 
 say "the machine's services:"
 if [ ${#tracer[@]} -gt 0 ]; then
