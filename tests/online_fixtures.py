@@ -1,5 +1,6 @@
-"""Fixtures for online-store tests: the real Redis under a prefix of each test's own, and a
-tiny feature store project (a hand-written manifest over a DuckDB table, no dbt run).
+"""Fixtures for online-store tests: the real Redis (tests/servers.py: FS_TEST_REDIS_URL, or the
+session's own) under a prefix of each test's own, and a tiny feature store project (a
+hand-written manifest over a DuckDB table, no dbt run).
 
 Import the fixtures a test module uses: `from tests.online_fixtures import online, tiny`.
 """
@@ -17,8 +18,6 @@ import redis
 from featurestore import FeatureStore
 from tests.conftest import write_manifest_project
 from tests.manifests import manifest, model_node
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 # The tiny project's view: every type the online store holds, a created_at and a ttl.
 TINY_VIEW = "customer_stats"
@@ -45,9 +44,10 @@ TINY_NOW = datetime(2024, 3, 1, 12, 0)
 class Online:
     """The test's own corner of the shared Redis."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, url: str, prefix: str):
+        self.url = url
         self.prefix = prefix
-        self.client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        self.client = redis.Redis.from_url(url, decode_responses=True)
 
     def keys(self, pattern: str = "*") -> list[str]:
         return sorted(self.client.scan_iter(match=f"{self.prefix}:{pattern}", count=1000))
@@ -69,10 +69,10 @@ class Online:
 
 
 @pytest.fixture
-def online(clean_env, monkeypatch):
+def online(clean_env, monkeypatch, redis_url):
     """FS_REDIS_URL and a unique FS_KEY_PREFIX; every key under the prefix is deleted after."""
-    area = Online(f"fs-test:{uuid.uuid4().hex[:12]}")
-    monkeypatch.setenv("FS_REDIS_URL", REDIS_URL)
+    area = Online(redis_url, f"fs-test:{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("FS_REDIS_URL", redis_url)
     monkeypatch.setenv("FS_KEY_PREFIX", area.prefix)
     yield area
     area.delete_all()

@@ -12,6 +12,7 @@ from featurestore.engines import duckdb as duckdb_engine
 from featurestore.engines import postgres as postgres_engine
 from featurestore.engines.base import Warehouse
 from featurestore.project.profiles import Target
+from tests import servers
 
 
 def feature_view(
@@ -56,11 +57,12 @@ def duckdb_memory() -> Warehouse:
 
 
 def postgres(schema: str | None = None) -> Warehouse:
+    """The tests' PostgreSQL (tests/servers.py: FS_TEST_PG_DSN, or the session's own)."""
     target = Target(
         name="test",
         adapter="postgres",
         schema=schema or f"fs_test_{uuid.uuid4().hex[:10]}",
-        credentials={"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"},
+        credentials=servers.current().postgres().credentials(),
     )
     return postgres_engine.ENGINE.connect(target, read_only=False)
 

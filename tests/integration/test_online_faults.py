@@ -84,7 +84,7 @@ def test_connection_lost_on_the_first_sync_leaves_no_watermark_and_the_next_run_
     sent = kill_sync_connection_after(monkeypatch, online, round_trips=3)
     code, _, err = cli("sync", "--project-dir", str(tiny.root))
     assert code == EXIT_ONLINE
-    assert err.startswith(f"error: lost the connection to Redis at redis://127.0.0.1:6379/0 (from FS_REDIS_URL) while syncing view '{TINY_VIEW}': ")
+    assert err.startswith(f"error: lost the connection to Redis at {online.url} (from FS_REDIS_URL) while syncing view '{TINY_VIEW}': ")
     assert err.endswith("; its watermark was not advanced, so the next fs sync finishes the work\n")
     # The write that fails is the fourth round trip's, or the fifth's when the third's replies
     # had arrived before the kill: either way the sync stopped there.
@@ -200,7 +200,7 @@ def test_a_meta_hash_lost_during_a_sync_publishes_nothing_and_the_next_sync_rebu
         with pytest.raises(OnlineStoreError) as raised:
             store.sync(full=full)
     assert str(raised.value) == (
-        f"while syncing view '{TINY_VIEW}' in Redis at redis://127.0.0.1:6379/0: the meta hash {meta_key} "
+        f"while syncing view '{TINY_VIEW}' in Redis at {online.url}: the meta hash {meta_key} "
         "changed during the sync (deleted, or evicted by a maxmemory policy: give fs's Redis noeviction "
         "or a volatile-* policy), so nothing was published for the view; its watermark was not advanced, "
         "so the next fs sync finishes the work"
@@ -320,7 +320,7 @@ def test_an_old_generation_whose_deletion_failed_is_deleted_by_the_next_sync(tin
     code, _, err = cli("sync", "--full", "--project-dir", str(tiny.root))
     assert code == EXIT_ONLINE and calls == ["1", "2"]
     assert err == (
-        "error: lost the connection to Redis at redis://127.0.0.1:6379/0 (from FS_REDIS_URL) while deleting the "
+        f"error: lost the connection to Redis at {online.url} (from FS_REDIS_URL) while deleting the "
         f"older generation of view '{TINY_VIEW}': Connection closed by server.; the view was published; the "
         "next fs sync deletes the keys of its older generation\n"
     )

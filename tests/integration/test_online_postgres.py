@@ -15,19 +15,20 @@ from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, 
 
 pytestmark = pytest.mark.integration
 
-CONNECTION = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 POSTGRES_TYPES = {"varchar": "varchar", "timestamp": "timestamp", "bigint": "bigint", "double": "double precision", "boolean": "boolean"}
 
 
 @pytest.fixture
-def postgres_project(tmp_path, online):
+def postgres_project(tmp_path, online, postgres_server):
+    pg = postgres_server
     schema = f"fs_online_{uuid.uuid4().hex[:10]}"
     node = model_node(TINY_VIEW, TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
     node["database"], node["schema"] = "test", schema
     write_manifest_project(tmp_path, manifest(node, adapter="postgres"))
     (tmp_path / "profiles" / "profiles.yml").write_text(
-        "demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n"
-        f"      port: 5432\n      user: postgres\n      password: ''\n      dbname: test\n      schema: {schema}\n"
+        f"demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: '{pg.host}'\n"
+        f"      port: {pg.port}\n      user: {pg.user}\n      password: '{pg.password}'\n      dbname: {pg.dbname}\n"
+        f"      schema: {schema}\n"
     )
     rows = [
         row("c1", 20, orders=1),
@@ -35,7 +36,7 @@ def postgres_project(tmp_path, online):
         row("odd:key", 27, orders=2**40, spend=1e-7),
     ]
     columns = ", ".join(f"{name} {POSTGRES_TYPES[kind]}" for name, kind in TINY_COLUMNS.items())
-    with psycopg.connect(CONNECTION, autocommit=True) as con:
+    with psycopg.connect(pg.dsn, autocommit=True) as con:
         con.execute(f"create schema {schema}")
         con.execute(f"create table {schema}.{TINY_VIEW} ({columns})")
         with con.cursor() as cursor:
@@ -44,7 +45,7 @@ def postgres_project(tmp_path, online):
                 [[r[c] for c in TINY_COLUMNS] for r in rows],
             )
     yield tmp_path
-    with psycopg.connect(CONNECTION, autocommit=True) as con:
+    with psycopg.connect(pg.dsn, autocommit=True) as con:
         con.execute(f"drop schema {schema} cascade")
 
 

@@ -140,7 +140,7 @@ def test_a_read_gives_up_when_the_generation_moves_during_every_attempt(tiny, on
     with pytest.raises(OnlineStoreError) as raised:
         store.get_online_features(entity_rows(["c1"]), ALL)
     assert str(raised.value) == (
-        f"the generations of {TINY_VIEW} in Redis at redis://127.0.0.1:6379/0 changed during each of "
+        f"the generations of {TINY_VIEW} in Redis at {online.url} changed during each of "
         f"{ATTEMPTS} reads in a row; is something running full syncs back to back? Read again once it has finished"
     )
 
@@ -166,7 +166,7 @@ def test_an_error_reply_in_the_middle_fails_the_read_and_leaves_no_reply_behind(
     with pytest.raises(OnlineStoreError) as raised:
         store.get_online_features(entity_rows(), ALL)
     assert str(raised.value).startswith(
-        "Redis at redis://127.0.0.1:6379/0 refused a command while reading online features: WRONGTYPE"
+        f"Redis at {online.url} refused a command while reading online features: WRONGTYPE"
     )
     online.client.delete(bad_key)
     # Had the replies after the error stayed unread, this read would get them instead of its own.

@@ -42,7 +42,7 @@ def test_sync_writes_one_readable_hash_per_entity(tiny, online):
     )
     summary = tiny.store().sync()
     assert summary.to_dict() | {"seconds": 0, "views": []} == {
-        "redis": "redis://127.0.0.1:6379/0",
+        "redis": online.url,
         "key_prefix": online.prefix,
         "failed": [],
         "rows_read": 3,

@@ -268,7 +268,7 @@ def run_fs(project: Path, *args: str, env: dict[str, str] | None = None) -> tupl
 
 
 def online_env(online) -> dict[str, str]:
-    return {"FS_REDIS_URL": "redis://127.0.0.1:6379/0", "FS_KEY_PREFIX": online.prefix}
+    return {"FS_REDIS_URL": online.url, "FS_KEY_PREFIX": online.prefix}
 
 
 def free_port() -> int:

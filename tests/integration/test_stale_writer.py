@@ -24,11 +24,11 @@ ENTITIES = 200_000
 LOCK_SECONDS = 2
 
 
-def start_sync(project, prefix: str) -> subprocess.Popen:
+def start_sync(project, online) -> subprocess.Popen:
     environment = {
         **project_env(),
-        "FS_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "FS_KEY_PREFIX": prefix,
+        "FS_REDIS_URL": online.url,
+        "FS_KEY_PREFIX": online.prefix,
         "FS_SYNC_LOCK_SECONDS": str(LOCK_SECONDS),
     }
     return subprocess.Popen(
@@ -46,7 +46,7 @@ def wait_for(condition, seconds: float) -> None:
 
 def test_a_sync_resumed_after_its_lock_expired_writes_nothing(tiny, online):
     tiny.set_rows([row(f"c{i:06d}", 20, orders=1) for i in range(ENTITIES)])
-    stale = start_sync(tiny, online.prefix)
+    stale = start_sync(tiny, online)
     try:
         # Stop it once it is writing its generation, long before it is done.
         wait_for(lambda: online.client.hget(f"{online.prefix}:{TINY_VIEW}:meta", "pending_generation") == "1"
@@ -56,7 +56,7 @@ def test_a_sync_resumed_after_its_lock_expired_writes_nothing(tiny, online):
         time.sleep(LOCK_SECONDS + 1)  # its lock expires: nothing renews it
 
         # Another full sync takes the lock, retires and deletes generation 1, publishes 2.
-        fresh = start_sync(tiny, online.prefix)
+        fresh = start_sync(tiny, online)
         assert fresh.wait(120) == 0, fresh.stderr.read()
         assert online.meta(TINY_VIEW)["generation"] == "2" and "retired" not in online.meta(TINY_VIEW)
     finally:

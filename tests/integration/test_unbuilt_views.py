@@ -59,7 +59,7 @@ def test_a_column_the_yaml_declares_but_the_table_lacks_says_the_model_changed(t
 
 
 def test_debug_shows_the_engines_own_error(unbuilt, online):
-    environment = {**project_env(), "FS_REDIS_URL": "redis://127.0.0.1:6379/0", "FS_KEY_PREFIX": online.prefix}
+    environment = {**project_env(), "FS_REDIS_URL": online.url, "FS_KEY_PREFIX": online.prefix}
     result = subprocess.run(
         [sys.executable, "-m", "featurestore.cli", "sync", "--debug", "--project-dir", str(unbuilt.root)],
         capture_output=True, text=True, env=environment,
