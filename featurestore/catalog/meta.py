@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
-from featurestore.catalog.ttl import VALID_TTL, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
 
 META_KEY = "feature_store"
 
@@ -149,10 +149,18 @@ def _join_keys(meta: dict, entity: str, columns: list[str], fail) -> list[str]:
 def _ttl(meta: dict, fail) -> timedelta | None:
     if meta.get("ttl") is None:
         return None
+    text = meta["ttl"]
     try:
-        return parse_ttl(meta["ttl"])
+        return parse_ttl(text)
+    except TtlOutOfRange:
+        problem = "is zero" if _is_zero(text) else "is longer than the maximum"
+        raise fail(f"ttl '{text}' {problem}", f"valid: more than zero and at most {MAX_TTL_TEXT}; leave ttl out for no limit") from None
     except ValueError:
-        raise fail(f"ttl '{meta['ttl']}' is not a duration", VALID_TTL) from None
+        raise fail(f"ttl '{text}' is not a duration", VALID_TTL) from None
+
+
+def _is_zero(ttl: object) -> bool:
+    return not any(c in "123456789" for c in str(ttl))
 
 
 def _features(meta: dict, columns: list[str], reserved: list[str], fail) -> list[str]:

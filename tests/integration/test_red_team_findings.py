@@ -371,7 +371,6 @@ def tiny_with_ttl(root: Path, ttl: str) -> None:
 
 
 @pytest.mark.parametrize("ttl", ["99999999999d", "16000000w", "106000w", "36501d"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 8: a ttl above 100 years crashes instead of being refused")
 def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl):
     tiny_with_ttl(tiny.root, ttl)
     tiny.set_rows([row("c1", 20)])
@@ -382,7 +381,6 @@ def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl):
         assert err.startswith(f"error: models/{TINY_VIEW}.yml: model '{TINY_VIEW}': ") and ttl in err and "36500d" in err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 8: no maximum ttl (36501d is accepted)")
 def test_the_maximum_ttl_works_end_to_end_and_one_day_more_is_refused(tiny, online, cli):
     tiny_with_ttl(tiny.root, "36500d")
     tiny.set_rows([row("c1", 20, orders=4)])

@@ -83,8 +83,18 @@ BAD_CASES = {
     ),
     "zero ttl": (
         [customers(ttl="0d")],
-        "models/customer_stats.yml: model 'customer_stats': ttl '0d' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "models/customer_stats.yml: model 'customer_stats': ttl '0d' is zero "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
+    ),
+    "ttl over 100 years": (
+        [customers(ttl="36499d24h1s")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '36499d24h1s' is longer than the maximum "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
+    ),
+    "ttl too large for a timedelta": (
+        [customers(ttl="99999999999d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '99999999999d' is longer than the maximum "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
     ),
     "missing entity": (
         [customers(entity=None)],
