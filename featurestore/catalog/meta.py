@@ -51,6 +51,34 @@ def raw_feature_meta(node: dict) -> dict | None:
     return None
 
 
+def misspelt_meta_key(node: dict) -> str | None:
+    """A key of the node's meta or config.meta that looks like a misspelt `feature_store`
+    (`feature_stor`, `featurestore`, `feature-store`, ...) when the real key is absent."""
+    if raw_feature_meta(node) is not None:
+        return None
+    for meta in ((node.get("config") or {}).get("meta") or {}, node.get("meta") or {}):
+        for key in meta:
+            if isinstance(key, str) and _edit_distance(_normalised(key), _normalised(META_KEY)) <= 2:
+                return key
+    return None
+
+
+def _normalised(key: str) -> str:
+    return "".join(c for c in key.lower() if c.isalnum())
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance. Two edits past case and separators catch typos such as
+    `features_store` without flagging keys of other tools such as `features` (four away)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
 def yaml_path_of(node: dict) -> str:
     """The project-relative YAML file that describes a node (its SQL file if it has none)."""
     patch = node.get("patch_path")

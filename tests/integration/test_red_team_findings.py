@@ -229,7 +229,6 @@ def write_dbt_project(root: Path, meta_key: str, meta: dict) -> Path:
 DAILY_META = {"entity": "customer", "join_keys": ["customer_id"], "timestamp": "event_timestamp"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 5: fs build skips the meta validation")
 def test_build_refuses_invalid_feature_metadata_before_dbt_runs(tmp_path, cli, clean_env):
     project = write_dbt_project(tmp_path / "project", "feature_store", {**DAILY_META, "ttl": "3 days"})
     code, out, err = cli("build", "--project-dir", str(project))
@@ -242,7 +241,6 @@ def test_build_refuses_invalid_feature_metadata_before_dbt_runs(tmp_path, cli, c
             assert con.execute("select count(*) from information_schema.tables where table_name = 'daily'").fetchone()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 5: a misspelt feature_store key hides the view silently")
 def test_a_misspelt_feature_store_key_is_warned_about(tmp_path, cli, clean_env):
     good = model_node("customer_stats", TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
     typo = model_node("order_stats", None, list(TINY_COLUMNS), types=TINY_COLUMNS)
