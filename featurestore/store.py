@@ -116,11 +116,12 @@ class FeatureStore:
     def build(self, select: str | None = None) -> None:
         """Run `dbt build` (models and their data tests) for the target, once the feature
         metadata is valid: a view dbt builds must be one every other command can read."""
-        from featurestore.project.dbt_runner import run_dbt
+        from featurestore.project.manifest import run_dbt_writing_manifest
 
         self.catalog()
         command = ["build", *(["--select", select] if select else [])]
-        run_dbt(self.project, command, self.target.name, self.console, stream=self.console.verbose)
+        # dbt build writes the manifest too: recorded, so the next command need not parse again.
+        run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
 
     # -- the online store (Redis) ------------------------------------------------------------

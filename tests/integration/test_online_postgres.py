@@ -24,11 +24,11 @@ def postgres_project(tmp_path, online):
     schema = f"fs_online_{uuid.uuid4().hex[:10]}"
     node = model_node(TINY_VIEW, TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
     node["database"], node["schema"] = "test", schema
-    write_manifest_project(tmp_path, manifest(node, adapter="postgres"))
-    (tmp_path / "profiles" / "profiles.yml").write_text(
+    profiles = (
         "demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: 127.0.0.1\n"
         f"      port: 5432\n      user: postgres\n      password: ''\n      dbname: test\n      schema: {schema}\n"
     )
+    write_manifest_project(tmp_path, manifest(node, adapter="postgres"), profiles)
     rows = [
         row("c1", 20, orders=1),
         row("c1", 28, orders=5, spend=0.1, active=False, tier=None),

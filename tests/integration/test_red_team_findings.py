@@ -107,7 +107,6 @@ def test_frame_spine_column_named_like_an_internal_one_in_another_case_is_refuse
 # Finding 2: a manifest parsed for another target of the same adapter is reused
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 2: the manifest parsed for another target is reused")
 def test_a_manifest_parsed_for_another_target_is_not_reused(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_target(project, "duckdb_alt", "alt")
@@ -130,7 +129,6 @@ def add_model_like_carrier_daily(project: Path, name: str) -> None:
     (features / f"{name}.yml").write_text(yml.replace("- name: carrier_daily\n", f"- name: {name}\n"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 3: a deleted model stays in the catalog")
 def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_model_like_carrier_daily(project, "extra_daily")
@@ -140,7 +138,6 @@ def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     assert catalog_names(cli, project) == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 3: a renamed model (files older than the manifest) is not re-parsed")
 def test_a_renamed_model_is_renamed_in_the_catalog_whatever_the_mtimes(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_model_like_carrier_daily(project, "extra_daily")
