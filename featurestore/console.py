@@ -1,7 +1,8 @@
 """All output of the feature store goes through one Console.
 
-Results (tables, JSON) go to stdout; status, progress and errors to stderr. Status and
-progress show on a terminal and stay quiet in cron (or with quiet=True); errors always show.
+Results (tables, JSON) go to stdout; status, progress, warnings and errors to stderr. Status
+and progress show on a terminal and stay quiet in cron (or with quiet=True); warnings and
+errors always show.
 Domain code receives a Console and never prints.
 """
 
@@ -29,11 +30,16 @@ class Console:
         if self.debug and text:
             print(text, file=sys.stderr, flush=True)
 
+    def warn(self, message: str) -> None:
+        """Something the user should fix that does not stop the command: shown even in cron."""
+        self._labelled("warning", "33", message)
+
     def error(self, message: str) -> None:
-        if self._stderr_is_tty:
-            print(f"\x1b[31merror:\x1b[0m {message}", file=sys.stderr, flush=True)
-        else:
-            print(f"error: {message}", file=sys.stderr, flush=True)
+        self._labelled("error", "31", message)
+
+    def _labelled(self, label: str, colour: str, message: str) -> None:
+        shown = f"\x1b[{colour}m{label}:\x1b[0m" if self._stderr_is_tty else f"{label}:"
+        print(f"{shown} {message}", file=sys.stderr, flush=True)
 
     @contextmanager
     def progress(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:

@@ -53,6 +53,8 @@ class FeatureStore:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
         if self._catalog is None:
             self._catalog = catalog_from_manifest(load_manifest(self.project, self.target, self.console))
+            for warning in self._catalog.warnings:  # once per catalog read, not per use
+                self.console.warn(warning)
         return self._catalog
 
     def now(self) -> datetime:
@@ -112,11 +114,14 @@ class FeatureStore:
         return plan_training_set(request, selections, spine, engine).sql(pretty=True)
 
     def build(self, select: str | None = None) -> None:
-        """Run `dbt build` (models and their data tests) for the target."""
-        from featurestore.project.dbt_runner import run_dbt
+        """Run `dbt build` (models and their data tests) for the target, once the feature
+        metadata is valid: a view dbt builds must be one every other command can read."""
+        from featurestore.project.manifest import run_dbt_writing_manifest
 
+        self.catalog()
         command = ["build", *(["--select", select] if select else [])]
-        run_dbt(self.project, command, self.target.name, self.console, stream=self.console.verbose)
+        # dbt build writes the manifest too: recorded, so the next command need not parse again.
+        run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
 
     # -- the online store (Redis) ------------------------------------------------------------

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from featurestore.cli import main
+from featurestore.project.dbt_project import load_project
+from featurestore.project.manifest import record_manifest
+from featurestore.project.profiles import load_target
 from tests.servers import postgres_server, redis_url, servers  # noqa: F401  (session fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,18 +32,19 @@ def cli(capsys):
     return lambda *args: run_cli(capsys, *args)
 
 
-def write_manifest_project(folder: Path, manifest: dict) -> Path:
-    """A dbt project folder whose target/manifest.json is `manifest` and up to date."""
+DUCKDB_PROFILES = "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: demo.duckdb\n"
+
+
+def write_manifest_project(folder: Path, manifest: dict, profiles: str = DUCKDB_PROFILES) -> Path:
+    """A dbt project folder whose target/manifest.json is `manifest`, recorded as parsed from
+    the project as it is (for the default target of `profiles`), so fs runs no dbt parse."""
     (folder / "profiles").mkdir(parents=True, exist_ok=True)
     (folder / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\n")
-    (folder / "profiles" / "profiles.yml").write_text(
-        "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: demo.duckdb\n"
-    )
+    (folder / "profiles" / "profiles.yml").write_text(profiles)
     (folder / "target").mkdir(exist_ok=True)
-    path = folder / "target" / "manifest.json"
-    path.write_text(json.dumps(manifest))
-    later = time.time() + 5
-    os.utime(path, (later, later))  # newer than every project file: no dbt parse
+    (folder / "target" / "manifest.json").write_text(json.dumps(manifest))
+    project = load_project(folder)
+    record_manifest(project, load_target(project))
     return folder
 
 

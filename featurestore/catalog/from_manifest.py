@@ -4,7 +4,7 @@ every model's relation (a spine can be any of them)."""
 
 from __future__ import annotations
 
-from featurestore.catalog.meta import META_KEY, parse_feature_view, raw_feature_meta, yaml_path_of
+from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
 from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, Relation
 from featurestore.errors import MetaError, UsageError, did_you_mean
 
@@ -34,7 +34,25 @@ def catalog_from_manifest(manifest: dict) -> Catalog:
         for node in nodes.values()
         if node.get("resource_type") in {"model", "seed", "snapshot"}
     }
-    return Catalog(views=views, entities=entities, services=services, relations=relations)
+    return Catalog(
+        views=views, entities=entities, services=services, relations=relations, warnings=_misspelt_keys(nodes)
+    )
+
+
+def _misspelt_keys(nodes: dict) -> tuple[str, ...]:
+    """A warning for each enabled model whose meta has a near miss of `feature_store`: not an
+    error, since the key may belong to another tool, but a typo would hide the view silently."""
+    warnings = []
+    for _unique_id, node in sorted(nodes.items()):
+        if node.get("resource_type") != "model" or not (node.get("config") or {}).get("enabled", True):
+            continue
+        key = misspelt_meta_key(node)
+        if key is not None:
+            warnings.append(
+                f"{yaml_path_of(node)}: model '{node['name']}': meta key '{key}' is not '{META_KEY}', "
+                f"so the model is not a feature view; rename the key to '{META_KEY}' if it should be one"
+            )
+    return tuple(warnings)
 
 
 def _uniqueness_tests(nodes: dict) -> dict[str, set[tuple[str, ...]]]:

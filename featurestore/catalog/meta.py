@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
-from featurestore.catalog.ttl import VALID_TTL, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
 
 META_KEY = "feature_store"
 
@@ -58,6 +58,34 @@ def raw_feature_meta(node: dict) -> dict | None:
         if META_KEY in meta:
             return meta[META_KEY]
     return None
+
+
+def misspelt_meta_key(node: dict) -> str | None:
+    """A key of the node's meta or config.meta that looks like a misspelt `feature_store`
+    (`feature_stor`, `featurestore`, `feature-store`, ...) when the real key is absent."""
+    if raw_feature_meta(node) is not None:
+        return None
+    for meta in ((node.get("config") or {}).get("meta") or {}, node.get("meta") or {}):
+        for key in meta:
+            if isinstance(key, str) and _edit_distance(_normalised(key), _normalised(META_KEY)) <= 2:
+                return key
+    return None
+
+
+def _normalised(key: str) -> str:
+    return "".join(c for c in key.lower() if c.isalnum())
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance. Two edits past case and separators catch typos such as
+    `features_store` without flagging keys of other tools such as `features` (four away)."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
 
 
 def yaml_path_of(node: dict) -> str:
@@ -165,10 +193,18 @@ def _join_keys(meta: dict, entity: str, columns: list[str], fail) -> list[str]:
 def _ttl(meta: dict, fail) -> timedelta | None:
     if meta.get("ttl") is None:
         return None
+    text = meta["ttl"]
     try:
-        return parse_ttl(meta["ttl"])
+        return parse_ttl(text)
+    except TtlOutOfRange:
+        problem = "is zero" if _is_zero(text) else "is longer than the maximum"
+        raise fail(f"ttl '{text}' {problem}", f"valid: more than zero and at most {MAX_TTL_TEXT}; leave ttl out for no limit") from None
     except ValueError:
-        raise fail(f"ttl '{meta['ttl']}' is not a duration", VALID_TTL) from None
+        raise fail(f"ttl '{text}' is not a duration", VALID_TTL) from None
+
+
+def _is_zero(ttl: object) -> bool:
+    return not any(c in "123456789" for c in str(ttl))
 
 
 def _features(meta: dict, columns: list[str], reserved: list[str], fail) -> list[str]:

@@ -115,6 +115,9 @@ class Catalog:
     services: dict[str, FeatureService]
     relations: dict[str, Relation] = field(default_factory=dict)
     """Every model, seed and snapshot of the project by name (spines can be any of them)."""
+    warnings: tuple[str, ...] = ()
+    """One line per problem that does not stop the catalog (a misspelt `feature_store` key),
+    for the caller to show: the catalog never prints."""
 
     def view(self, name: str) -> FeatureView:
         if name not in self.views:

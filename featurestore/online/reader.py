@@ -223,14 +223,14 @@ class _ViewRead:
         nothing = (None,) * count
         values, statuses = [nothing] * len(self.suffixes), [[MISSING] * count] * len(self.suffixes)
         stamps: list[datetime | None] = [None] * len(self.suffixes)
-        oldest = now - view.ttl if view.ttl is not None else None
         asked_rows = (i for i, suffix in enumerate(self.suffixes) if suffix is not None)
         for position, index in enumerate(asked_rows):
             timestamp = times[position]
             if timestamp is None:
                 continue
             stamps[index] = timestamp
-            if oldest is not None and timestamp < oldest:
+            # now - timestamp, unlike now - ttl, cannot leave datetime's years 1 to 9999.
+            if view.ttl is not None and now - timestamp > view.ttl:
                 statuses[index] = [EXPIRED] * count
             else:
                 values[index], statuses[index] = decoded[position], present

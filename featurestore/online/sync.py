@@ -331,8 +331,10 @@ def remaining_lifetimes_ms(
     if ttl is None:
         return pa.array([0] * len(timestamps), pa.int64()), None
     micros = timestamps.cast(pa.timestamp("us")).cast(pa.int64())
-    now_us = int((now - datetime(1970, 1, 1)) / timedelta(microseconds=1))
-    remaining = pc.subtract(pc.add(micros, ttl // timedelta(microseconds=1)), now_us)
+    # Integer division: a float loses microseconds past 2**53 (after year 2255). The checked
+    # kernels raise rather than wrap; with ttl at most 100 years no timestamp gets near int64.
+    now_us = (now - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    remaining = pc.subtract_checked(pc.add_checked(micros, ttl // timedelta(microseconds=1)), now_us)
     alive = pc.greater_equal(remaining, 0)
     lifetimes = pc.max_element_wise(pc.divide(pc.add(remaining, 999), 1000), 1)
     return lifetimes, alive

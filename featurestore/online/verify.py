@@ -124,7 +124,7 @@ def _compare(view: FeatureView, row: dict, entity: dict, online, index: int, now
     statuses = online.statuses[index]
     served_at = online.event_timestamps[index][view.name]
     served = EXPIRED if EXPIRED in statuses else (PRESENT if served_at is not None else MISSING)
-    if view.ttl is not None and timestamp + view.ttl < now:
+    if view.ttl is not None and now - timestamp > view.ttl:  # timestamp + ttl may pass year 9999
         if served == PRESENT:
             yield Mismatch(view.name, entity, "served online, but past its ttl in the warehouse", None, served_at, timestamp)
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from featurestore.errors import ProjectError, UsageError
@@ -21,6 +21,8 @@ class Project:
     target_path: Path
     profiles_dir: Path
     settings: Settings
+    config: dict = field(default_factory=dict, repr=False, compare=False)
+    """dbt_project.yml as read once (parsing it again would cost a few ms per command)."""
 
     @property
     def manifest_path(self) -> Path:
@@ -76,4 +78,5 @@ def load_project(
         target_path=root / config.get("target-path", "target"),
         profiles_dir=resolve_profiles_dir(root, profiles_dir),
         settings=load_settings(root / SETTINGS_FILE),
+        config=config,
     )

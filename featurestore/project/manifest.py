@@ -1,7 +1,9 @@
 """Loading dbt's target/manifest.json, refreshing it with `dbt parse` when it is stale.
 
-Stale means missing, older than any file dbt reads to make it (project, models, macros,
-profiles), or parsed for another adapter than the target in use.
+Stale means missing, or made from other inputs than the project's now: another target, a
+project file added, deleted or changed, another dbt, other vars (featurestore.project.freshness).
+Every dbt command fs runs that writes the manifest goes through `run_dbt_writing_manifest`,
+which records what it was made from.
 """
 
 from __future__ import annotations
@@ -9,70 +11,48 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from featurestore.console import Console
 from featurestore.errors import ProjectError
-from featurestore.project.profiles import Target
+from featurestore.project import freshness
 from featurestore.project.dbt_project import Project
-
-_PATH_KEYS = {
-    "model-paths": ["models"],
-    "macro-paths": ["macros"],
-    "seed-paths": ["seeds"],
-    "snapshot-paths": ["snapshots"],
-    "test-paths": ["tests"],
-    "analysis-paths": ["analyses"],
-}
-_DBT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".py", ".md"}
+from featurestore.project.profiles import Target
 
 
 def load_manifest(project: Project, target: Target, console: Console) -> dict:
-    reason = _outdated_reason(project)
-    manifest = None if reason else _read(project.manifest_path)
-    if manifest is not None:
-        adapter = manifest.get("metadata", {}).get("adapter_type")
-        if adapter != target.adapter:
-            reason = f"the manifest was parsed for {adapter}, the target is {target.adapter}"
+    reason, key = freshness.stale_reason(project, target)
     if reason:
-        from featurestore.project.dbt_runner import run_dbt
-
         console.info(f"{reason}: running dbt parse")
-        run_dbt(project, ["parse"], target.name, console)
-        manifest = _read(project.manifest_path)
-    return manifest
+        run_dbt_writing_manifest(project, ["parse"], target, console, key=key)
+    return _read(project.manifest_path)
+
+
+def run_dbt_writing_manifest(
+    project: Project,
+    command: list[str],
+    target: Target,
+    console: Console,
+    stream: bool = False,
+    key: freshness.ManifestKey | None = None,
+) -> None:
+    """Run dbt parse or build for `target` and record the inputs the manifest it writes was
+    made from. The key is taken before dbt reads the files: one edited during the run then
+    differs from the record, and the next command parses again."""
+    from featurestore.project.dbt_runner import run_dbt
+
+    key = key or freshness.current_key(project, target)
+    freshness.forget(project)
+    run_dbt(project, command, target.name, console, stream=stream)
+    freshness.record(project, key)
+
+
+def record_manifest(project: Project, target: Target) -> None:
+    """Record the manifest on disk as made from the project as it is now, for `target`: for
+    a manifest written by other means than dbt (tests, tools that write one themselves)."""
+    freshness.record(project, freshness.current_key(project, target))
 
 
 def _read(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise ProjectError(f"cannot read {path}: {error}") from None
-
-
-def _outdated_reason(project: Project) -> str | None:
-    manifest = project.manifest_path
-    if not manifest.is_file():
-        return f"{_shown(project, manifest)} is missing"
-    built = manifest.stat().st_mtime
-    for path in _dbt_input_files(project):
-        if path.stat().st_mtime > built:
-            return f"{_shown(project, path)} changed since the last parse"
-    return None
-
-
-def _shown(project: Project, path: Path) -> str:
-    return str(path.relative_to(project.root)) if path.is_relative_to(project.root) else str(path)
-
-
-def _dbt_input_files(project: Project) -> list[Path]:
-    config = yaml.safe_load((project.root / "dbt_project.yml").read_text()) or {}
-    files = [project.root / "dbt_project.yml", project.profiles_dir / "profiles.yml"]
-    for key, default in _PATH_KEYS.items():
-        for folder in config.get(key, default):
-            base = project.root / folder
-            if base.is_dir():
-                files.extend(
-                    p for p in base.rglob("*") if p.is_file() and p.suffix in _DBT_FILE_SUFFIXES
-                )
-    return files
+        raise ProjectError(f"cannot read {path}: {error}") from error

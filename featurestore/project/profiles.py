@@ -29,6 +29,9 @@ class Target:
     credentials: dict[str, Any] = field(repr=False)
     profiles_path: Path | None = None
     """The profiles.yml it was read from, for messages."""
+    rendered: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The output as rendered from profiles.yml, as dbt sees it: `credentials` may be resolved
+    further by the engine (a relative DuckDB path made absolute)."""
 
     def described(self) -> str:
         """`<profiles.yml>: target '<name>'`, for messages about the target."""
@@ -134,5 +137,10 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
     credentials = _render(outputs[name], f"{path}: target '{name}'")
     schema = credentials.get("schema") or credentials.get("dataset") or "main"
     return Target(
-        name=name, adapter=str(credentials.get("type")), schema=str(schema), credentials=credentials, profiles_path=path
+        name=name,
+        adapter=str(credentials.get("type")),
+        schema=str(schema),
+        credentials=credentials,
+        profiles_path=path,
+        rendered=credentials,
     )

@@ -24,12 +24,12 @@ def postgres_project(tmp_path, online, postgres_server):
     schema = f"fs_online_{uuid.uuid4().hex[:10]}"
     node = model_node(TINY_VIEW, TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
     node["database"], node["schema"] = "test", schema
-    write_manifest_project(tmp_path, manifest(node, adapter="postgres"))
-    (tmp_path / "profiles" / "profiles.yml").write_text(
+    profiles = (
         f"demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: '{pg.host}'\n"
         f"      port: {pg.port}\n      user: {pg.user}\n      password: '{pg.password}'\n      dbname: {pg.dbname}\n"
         f"      schema: {schema}\n"
     )
+    write_manifest_project(tmp_path, manifest(node, adapter="postgres"), profiles)
     rows = [
         row("c1", 20, orders=1),
         row("c1", 28, orders=5, spend=0.1, active=False, tier=None),

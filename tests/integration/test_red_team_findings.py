@@ -105,7 +105,6 @@ def test_frame_spine_column_named_like_an_internal_one_in_another_case_is_refuse
 # Finding 2: a manifest parsed for another target of the same adapter is reused
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 2: the manifest parsed for another target is reused")
 def test_a_manifest_parsed_for_another_target_is_not_reused(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_target(project, "duckdb_alt", "alt")
@@ -128,7 +127,6 @@ def add_model_like_carrier_daily(project: Path, name: str) -> None:
     (features / f"{name}.yml").write_text(yml.replace("- name: carrier_daily\n", f"- name: {name}\n"))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 3: a deleted model stays in the catalog")
 def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_model_like_carrier_daily(project, "extra_daily")
@@ -138,7 +136,6 @@ def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     assert catalog_names(cli, project) == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 3: a renamed model (files older than the manifest) is not re-parsed")
 def test_a_renamed_model_is_renamed_in_the_catalog_whatever_the_mtimes(tmp_path, cli, clean_env):
     project = copy_project(tmp_path / "project")
     add_model_like_carrier_daily(project, "extra_daily")
@@ -226,7 +223,6 @@ def write_dbt_project(root: Path, meta_key: str, meta: dict) -> Path:
 DAILY_META = {"entity": "customer", "join_keys": ["customer_id"], "timestamp": "event_timestamp"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 5: fs build skips the meta validation")
 def test_build_refuses_invalid_feature_metadata_before_dbt_runs(tmp_path, cli, clean_env):
     project = write_dbt_project(tmp_path / "project", "feature_store", {**DAILY_META, "ttl": "3 days"})
     code, out, err = cli("build", "--project-dir", str(project))
@@ -239,7 +235,6 @@ def test_build_refuses_invalid_feature_metadata_before_dbt_runs(tmp_path, cli, c
             assert con.execute("select count(*) from information_schema.tables where table_name = 'daily'").fetchone()[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 5: a misspelt feature_store key hides the view silently")
 def test_a_misspelt_feature_store_key_is_warned_about(tmp_path, cli, clean_env):
     good = model_node("customer_stats", TINY_META, list(TINY_COLUMNS), types=TINY_COLUMNS)
     typo = model_node("order_stats", None, list(TINY_COLUMNS), types=TINY_COLUMNS)
@@ -368,7 +363,6 @@ def tiny_with_ttl(root: Path, ttl: str) -> None:
 
 
 @pytest.mark.parametrize("ttl", ["99999999999d", "16000000w", "106000w", "36501d"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 8: a ttl above 100 years crashes instead of being refused")
 def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl):
     tiny_with_ttl(tiny.root, ttl)
     tiny.set_rows([row("c1", 20)])
@@ -379,7 +373,6 @@ def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl):
         assert err.startswith(f"error: models/{TINY_VIEW}.yml: model '{TINY_VIEW}': ") and ttl in err and "36500d" in err
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 8: no maximum ttl (36501d is accepted)")
 def test_the_maximum_ttl_works_end_to_end_and_one_day_more_is_refused(tiny, online, cli):
     tiny_with_ttl(tiny.root, "36500d")
     tiny.set_rows([row("c1", 20, orders=4)])

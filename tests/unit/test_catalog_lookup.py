@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from featurestore.catalog import Catalog
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.errors import EXIT_USAGE, UsageError
-from featurestore.catalog.ttl import format_ttl, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL, TtlOutOfRange, format_ttl, parse_ttl
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
 
@@ -63,3 +65,14 @@ def test_ttl_round_trip(text, seconds):
 def test_ttl_rejects(text):
     with pytest.raises(ValueError):
         parse_ttl(text)
+
+
+@pytest.mark.parametrize("text", ["0s", "0d0h", "36500d1s", "5215w", "16000000w", "99999999999d", "9" * 40 + "s"])
+def test_ttl_out_of_range_is_refused_before_timedelta_overflows(text):
+    with pytest.raises(TtlOutOfRange):
+        parse_ttl(text)
+
+
+@pytest.mark.parametrize("text", ["36500d", "5214w2d", "36499d23h59m60s", "1s"])
+def test_ttl_up_to_the_maximum_is_accepted(text):
+    assert timedelta(0) < parse_ttl(text) <= MAX_TTL

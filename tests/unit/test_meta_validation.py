@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from featurestore.catalog.from_manifest import catalog_from_manifest
+from featurestore.console import Console
 from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
@@ -83,8 +84,18 @@ BAD_CASES = {
     ),
     "zero ttl": (
         [customers(ttl="0d")],
-        "models/customer_stats.yml: model 'customer_stats': ttl '0d' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "models/customer_stats.yml: model 'customer_stats': ttl '0d' is zero "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
+    ),
+    "ttl over 100 years": (
+        [customers(ttl="36499d24h1s")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '36499d24h1s' is longer than the maximum "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
+    ),
+    "ttl too large for a timedelta": (
+        [customers(ttl="99999999999d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '99999999999d' is longer than the maximum "
+        "(valid: more than zero and at most 36500d (100 years); leave ttl out for no limit)",
     ),
     "missing entity": (
         [customers(entity=None)],
@@ -181,3 +192,36 @@ def test_columns_named_like_the_internal_ones_are_refused_in_any_case(name):
         f"models/customer_stats.yml: model 'customer_stats': column '{name}' starts with __fs_, which is "
         "reserved for fs's own columns in any case (rename the column)"
     )
+
+
+@pytest.mark.parametrize("key", ["feature_stor", "featurestore", "feature-store", "features_store", "Feature Store"])
+@pytest.mark.parametrize("in_config", [True, False], ids=["config.meta", "meta"])
+def test_a_near_miss_of_the_feature_store_key_is_a_warning_naming_model_file_and_key(key, in_config):
+    typo = model_node("order_stats", None, CUSTOMER_COLUMNS, yaml_path="models/orders/schema.yml")
+    (typo["config"]["meta"] if in_config else typo["meta"])[key] = dict(CUSTOMER_META)
+    catalog = catalog_from_manifest(manifest(customers(), typo))
+    assert list(catalog.views) == ["customer_stats"]
+    assert catalog.warnings == (
+        f"models/orders/schema.yml: model 'order_stats': meta key '{key}' is not 'feature_store', so the "
+        "model is not a feature view; rename the key to 'feature_store' if it should be one",
+    )
+
+
+@pytest.mark.parametrize("key", ["features", "feature", "store", "owner", "feature_flags"])
+def test_other_tools_meta_keys_are_not_warned_about(key):
+    other = model_node("order_stats", None, CUSTOMER_COLUMNS)
+    other["config"]["meta"][key] = {"x": 1}
+    assert catalog_from_manifest(manifest(customers(), other)).warnings == ()
+
+
+def test_no_warning_for_a_disabled_model_or_one_that_also_has_the_right_key():
+    disabled = model_node("old_stats", None, CUSTOMER_COLUMNS)
+    disabled["config"].update(enabled=False, meta={"feature_stor": {}})
+    both = customers()
+    both["config"]["meta"]["featurestore"] = {}
+    assert catalog_from_manifest(manifest(both, disabled)).warnings == ()
+
+
+def test_warnings_always_show_on_stderr(capsys):
+    Console(verbose=False).warn("models/x.yml: model 'x': something to fix")
+    assert capsys.readouterr() == ("", "warning: models/x.yml: model 'x': something to fix\n")
