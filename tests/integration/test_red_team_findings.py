@@ -323,7 +323,6 @@ def private_redis():
 
 
 @pytest.mark.parametrize("secret", ["s3cr3t-pw", "p@ss"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 7: fs sync --json prints the Redis password")
 def test_sync_json_does_not_show_the_redis_password(tiny, online, private_redis, secret):
     tiny.set_rows([row("c1", 20), row("c2", 21)])
     port = private_redis.port
@@ -335,26 +334,48 @@ def test_sync_json_does_not_show_the_redis_password(tiny, online, private_redis,
     assert leaked_parts(secret, out + err) == []
 
 
+UNREACHABLE = (
+    "(from --redis-url) while connecting: Error 111 connecting to 127.0.0.1:1. Connection refused.; "
+    "start it, or point fs at another with --redis-url or FS_REDIS_URL"
+)
+VALID = "(valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock)"
 BAD_URLS = {
-    # name: (url, secret, exit code)
-    "password in the query, unreachable": ("redis://127.0.0.1:1/0?password=s3cr3t-pw", "s3cr3t-pw", EXIT_ONLINE),
-    "@ in the password, unreachable": ("redis://:p@ss@127.0.0.1:1/0", "p@ss", EXIT_ONLINE),
-    "malformed scheme": ("redis//:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE),
-    "not a redis scheme": ("http://:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE),
-    "/ in the password": ("redis://:k3y/b/s3cr3tp4rt@127.0.0.1:1/0", "k3y/b/s3cr3tp4rt", EXIT_USAGE),
+    # name: (url, secret, exit code, the error line)
+    "password in the query, unreachable": (
+        "redis://127.0.0.1:1/0?password=s3cr3t-pw", "s3cr3t-pw", EXIT_ONLINE,
+        f"cannot reach Redis at redis://127.0.0.1:1/0?password=*** {UNREACHABLE}",
+    ),
+    "@ in the password, unreachable": (
+        "redis://:p@ss@127.0.0.1:1/0", "p@ss", EXIT_ONLINE, f"cannot reach Redis at redis://:***@127.0.0.1:1/0 {UNREACHABLE}",
+    ),
+    "malformed scheme": (
+        "redis//:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE,
+        "--redis-url: <malformed URL> is not scheme://[user:password@]host[:port][/db][?key=value] "
+        f"(write a password's '?' as %3F) {VALID}",
+    ),
+    "not a redis scheme": (
+        "http://:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE,
+        f"--redis-url: http://:***@127.0.0.1:1/0 is not a Redis URL {VALID}",
+    ),
+    "/ in the password": (
+        "redis://:k3y/b/s3cr3tp4rt@127.0.0.1:1/0", "k3y/b/s3cr3tp4rt", EXIT_USAGE,
+        "--redis-url: redis://:***@127.0.0.1:1/0 has a password holding '/' or '#', which end a URL's host part; "
+        f"write them as %2F and %23 {VALID}",
+    ),
 }
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 @pytest.mark.parametrize("case", BAD_URLS, ids=list(BAD_URLS))
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 7: a Redis password (or part of it) is printed on failure")
 def test_failing_redis_url_does_not_show_the_password(tiny, online, case, debug):
-    url, secret, exit_code = BAD_URLS[case]
+    url, secret, exit_code, line = BAD_URLS[case]
     code, out, err = run_fs(tiny.root, "sync", "--redis-url", url, *(["--debug"] if debug else []), env=online_env(online))
     assert leaked_parts(secret, out + err) == []
     assert code == exit_code
-    if not debug:
-        assert one_error_line(err)
+    if debug:  # the traceback, then the same line
+        assert "Traceback" in err and err.endswith(f"error: {line}\n")
+    else:
+        assert err == f"error: {line}\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +450,6 @@ def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     assert sorted(p.name for p in tiny.root.iterdir()) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 9: --debug turns exit 5 into 1")
 def test_debug_keeps_the_exit_code(tiny, online):
     tiny.set_rows([row("c1", 20)])
     code, _, err = run_fs(tiny.root, "sync", "--redis-url", "redis://127.0.0.1:1/0", env=online_env(online))
