@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import sqlglot
 from sqlglot import exp
 
 from featurestore.engines import local_files
 from featurestore.engines.base import Warehouse
 from featurestore.errors import UsageError
 from featurestore.offline.request import TrainingSetRequest
-from featurestore.sql.expressions import identifier, render
+from featurestore.sql.expressions import PARSE_ERRORS, identifier, render, table_name
 from featurestore.sql.pit import OutputFeature
 
 if TYPE_CHECKING:
@@ -76,8 +75,8 @@ def _counts_in_warehouse(
 
 def _qualified_table(name: str, warehouse: Warehouse) -> exp.Table:
     try:
-        table = exp.to_table(name, dialect=warehouse.dialect)
-    except sqlglot.errors.ParseError as error:
+        table = table_name(name, warehouse.dialect)
+    except PARSE_ERRORS as error:
         raise UsageError(f"--output-table '{name}' is not a table name (valid: name or schema.name)") from error
     if not table.args.get("db"):
         table.set("db", identifier(warehouse.target.schema))

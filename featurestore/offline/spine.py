@@ -28,7 +28,7 @@ from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
-from featurestore.sql.expressions import INTERNAL, column, identifier, render
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -179,8 +179,8 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
             catalog=identifier(relation.database) if relation.database else None,
         )
     try:
-        return exp.to_table(name, dialect=dialect)
-    except sqlglot.errors.ParseError as error:
+        return table_name(name, dialect)
+    except PARSE_ERRORS as error:
         raise UsageError(
             f"spine '{name}' is neither a file, a dbt model nor a relation name; "
             f"{did_you_mean(name, catalog.relations)}"
@@ -190,7 +190,7 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
 def _query_source(sql: str, dialect: str) -> exp.Subquery:
     try:
         parsed = sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.ParseError as error:
+    except PARSE_ERRORS as error:
         raise UsageError(f"--spine-sql is not valid {dialect} SQL: {str(error).splitlines()[0]}") from error
     if not isinstance(parsed, exp.Query):
         raise UsageError("--spine-sql must be a query (SELECT ...)")
