@@ -8,6 +8,7 @@ replaced in one transaction, so a failure never leaves half an output behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,15 +54,48 @@ def deliver(request: TrainingSetRequest, sql: str, outputs: Sequence[OutputFeatu
 
 def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[str, int]]:
     file_format = local_files.FORMAT_OF_SUFFIX[path.suffix.lower()]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UsageError(f"output file {path} is a folder; give a file name ending .parquet or .csv")
+    created = _make_folders(path)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         warehouse.export(sql, str(partial), file_format)
         counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
         os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    except BaseException as error:
+        # Nothing left behind, as far as the file system lets us; the first error is the story.
+        for remove in (partial.unlink, *(folder.rmdir for folder in created)):
+            with contextlib.suppress(OSError):  # a folder another run has written into stays
+                remove()
+        if isinstance(error, OSError):
+            raise _cannot_write(path, error) from error
+        raise
     return counts
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """Create the missing folders above `path`; returns those created, deepest first, so a
+    failed run can remove them again."""
+    missing = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"output file {path} cannot be written: {folder} is a file, not a folder")
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as error:
+            raise _cannot_write(path, error) from error
+    return missing
+
+
+def _cannot_write(path: Path, error: OSError) -> UsageError:
+    """One line: which output, why, and the folder at fault when it is not the file's own."""
+    at = Path(error.filename) if error.filename else None
+    where = f" ({at})" if at is not None and at in path.parents else ""
+    return UsageError(f"output file {path} cannot be written: {error.strerror or error}{where}")
 
 
 def _counts_in_warehouse(

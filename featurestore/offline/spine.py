@@ -122,6 +122,8 @@ def _file_spine(given: SpineInput, engine: Engine, warehouse: Warehouse | None) 
     file_format = local_files.FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if file_format is None:
         raise UsageError(f"spine file {path}: unknown format '{path.suffix}'; valid: .parquet, .pq, .csv")
+    if path.is_dir():
+        raise UsageError(f"spine file {path} is a folder, not a file")
     if not path.is_file():
         raise UsageError(f"spine file {path} does not exist")
     local = warehouse.local_files_connection() if warehouse is not None else local_files.scratch_connection()

@@ -426,19 +426,30 @@ def test_the_maximum_ttl_works_end_to_end_and_one_day_more_is_refused(tiny, onli
 SPINE_SQL = "select 'c1' as customer_id, timestamp '2024-02-21' as event_timestamp"
 
 BAD_OUTPUTS = {
-    # name: (arguments after --features, what to prepare in the project folder)
-    "spine name that does not tokenize": (["--spine", 'x"; drop table y; --', "-o", "out.parquet"], None),
-    "output under a regular file": (["--spine-sql", SPINE_SQL, "-o", "somefile.txt/out.parquet"], "file"),
-    "output is a directory": (["--spine-sql", SPINE_SQL, "-o", "existing_dir.parquet"], "dir"),
-    "output on a read-only file system": (["--spine-sql", SPINE_SQL, "-o", "/proc/fs-test/out.parquet"], None),
+    # name: (arguments after --features, what to prepare in the project folder, the error line)
+    "spine name that does not tokenize": (
+        ["--spine", 'x"; drop table y; --', "-o", "out.parquet"], None,
+        """spine 'x"; drop table y; --' is neither a file, a dbt model nor a relation name; valid: customer_stats""",
+    ),
+    "output under a regular file": (
+        ["--spine-sql", SPINE_SQL, "-o", "somefile.txt/out.parquet"], "file",
+        "output file {root}/somefile.txt/out.parquet cannot be written: {root}/somefile.txt is a file, not a folder",
+    ),
+    "output is a directory": (
+        ["--spine-sql", SPINE_SQL, "-o", "existing_dir.parquet"], "dir",
+        "output file {root}/existing_dir.parquet is a folder; give a file name ending .parquet or .csv",
+    ),
+    "output on a read-only file system": (
+        ["--spine-sql", SPINE_SQL, "-o", "/proc/fs-test/out.parquet"], None,
+        "output file /proc/fs-test/out.parquet cannot be written: No such file or directory (/proc/fs-test)",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_OUTPUTS, ids=list(BAD_OUTPUTS))
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 9: a bad spine or output path gives a traceback and exit 1")
 def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     tiny.set_rows([row("c1", 20)])
-    args, prepare = BAD_OUTPUTS[case]
+    args, prepare, line = BAD_OUTPUTS[case]
     if prepare == "file":
         (tiny.root / "somefile.txt").write_text("a file\n")
     if prepare == "dir":
@@ -446,7 +457,7 @@ def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     before = sorted(p.name for p in tiny.root.iterdir())
     code, out, err = run_fs(tiny.root, "training-set", "--features", f"{TINY_VIEW}:orders", *args, env=online_env(online))
     assert (code, out) == (EXIT_USAGE, "")
-    assert one_error_line(err)
+    assert err == f"error: {line.replace('{root}', str(tiny.root))}\n"
     assert sorted(p.name for p in tiny.root.iterdir()) == before
 
 
@@ -471,12 +482,16 @@ def test_a_dead_runs_partial_file_is_cleaned_by_the_next_run(tiny, online, tmp_p
     assert not Path("/proc/999999").exists()  # no such process
     stale = out_dir / ".t.parquet.partial-999999"
     stale.write_bytes(b"PAR1 half of a file")
+    live = out_dir / ".t.parquet.partial-1"  # pid 1 (init) is always alive: its file stays
+    live.write_bytes(b"PAR1 being written")
+    other = out_dir / ".u.parquet.partial-999999"  # another output's: not this run's to judge
+    other.write_bytes(b"PAR1 half of another file")
     code, _, err = cli(
         "training-set", "--project-dir", str(tiny.root), "--spine-sql", SPINE_SQL,
         "--features", f"{TINY_VIEW}:orders", "-o", str(out_dir / "t.parquet"),
     )
     assert (code, err) == (0, "")
-    assert sorted(p.name for p in out_dir.iterdir()) == ["t.parquet"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [live.name, other.name, "t.parquet"]
 
 
 class FlushingProxy:

@@ -122,6 +122,21 @@ def test_failed_run_leaves_outputs_as_they_were(built_project, spine_file, tmp_p
         assert con.execute("select count(*) from main.training_delay").fetchone()[0] == 3000
 
 
+def test_failed_run_removes_the_folders_it_made(built_project, spine_file, tmp_path, cli, clean_env):
+    failing = "select *, case when flight_id > 200000 then error('boom') end as x from flight_delay_labels"
+    out = tmp_path / "new" / "deeper" / "train.parquet"
+    code, _, err = fs(cli, built_project, "--spine-sql", failing, "--features", FEATURES, "-o", str(out))
+    assert code == EXIT_WAREHOUSE and "boom" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spine_file_that_is_a_folder_is_one_line(built_project, tmp_path, cli, clean_env):
+    folder = tmp_path / "spine.parquet"
+    folder.mkdir()
+    code, _, err = fs(cli, built_project, "--spine", str(folder), "--features", FEATURES, "-o", str(tmp_path / "o.parquet"))
+    assert (code, err) == (EXIT_USAGE, f"error: spine file {folder} is a folder, not a file\n")
+
+
 def test_sql_for_each_dialect(built_project, spine_file, cli, clean_env):
     for dialect, marker in [("duckdb", "ASOF LEFT JOIN"), ("snowflake", "MATCH_CONDITION"), ("postgres", "FIRST_VALUE")]:
         code, out, err = fs(cli, built_project, "--spine", "flight_delay_labels", "--features", FEATURES, "--sql", "--dialect", dialect)
