@@ -57,7 +57,8 @@ def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[s
     if path.is_dir():
         raise UsageError(f"output file {path} is a folder; give a file name ending .parquet or .csv")
     created = _make_folders(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    _remove_dead_partials(path)
+    partial = path.with_name(f"{_partial_prefix(path)}{os.getpid()}")
     try:
         warehouse.export(sql, str(partial), file_format)
         counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
@@ -89,6 +90,39 @@ def _make_folders(path: Path) -> list[Path]:
         except OSError as error:
             raise _cannot_write(path, error) from error
     return missing
+
+
+def _partial_prefix(path: Path) -> str:
+    return f".{path.name}.partial-"
+
+
+def _remove_dead_partials(path: Path) -> None:
+    """Remove what killed runs left beside `path` (their partial files, named by their pid).
+    A live process's file stays: two runs may write the same output side by side. (A dead
+    run's pid taken by another process keeps its file until that process ends: the safe way
+    to be wrong.)"""
+    prefix = _partial_prefix(path)
+    # Tidying up is never a reason to fail this run.
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = [entry.name for entry in path.parent.iterdir() if entry.name.startswith(prefix)]
+    for name in names:
+        pid = name[len(prefix):]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                (path.parent / name).unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        return True
+    return True
 
 
 def _cannot_write(path: Path, error: OSError) -> UsageError:

@@ -474,7 +474,6 @@ def test_debug_keeps_the_exit_code(tiny, online):
 # Finding 10: smaller ones
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 10a: a killed training set's partial file stays for good")
 def test_a_dead_runs_partial_file_is_cleaned_by_the_next_run(tiny, online, tmp_path, cli):
     tiny.set_rows([row("c1", 20)])
     out_dir = tmp_path / "out"
