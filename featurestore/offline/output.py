@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from sqlglot import exp
 
+from featurestore.catalog import Catalog
 from featurestore.engines import local_files
 from featurestore.engines.base import Warehouse
 from featurestore.errors import UsageError
 from featurestore.offline.request import TrainingSetRequest
-from featurestore.sql.expressions import PARSE_ERRORS, identifier, render, table_name
+from featurestore.sql.expressions import PARSE_ERRORS, identifier, render, table_name, table_of
 from featurestore.sql.pit import OutputFeature
 
 if TYPE_CHECKING:
@@ -139,6 +140,32 @@ def _counts_in_warehouse(
     query = exp.select(exp.Count(this=exp.Star()), *counted).from_(table.copy())
     row = warehouse.fetch_all(render(query, warehouse.dialect))[0]
     return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
+
+
+def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse) -> None:
+    """Refuse an --output-table that is the table of a dbt model, seed or snapshot (a
+    feature view's above all): dbt builds those, and replacing one would break what reads it.
+    Names are compared as the warehouse resolves them: an unqualified one in the target's
+    schema, unquoted parts in the engine's case; a database part only when the name has one."""
+    if request.output_table is None:
+        return
+    wanted = _resolved(_qualified_table(request.output_table, warehouse), warehouse.dialect)
+    for name, relation in sorted(catalog.relations.items()):
+        theirs = _resolved(table_of(relation), warehouse.dialect)
+        if wanted[1:] == theirs[1:] and wanted[0] in (None, theirs[0]):
+            kind = "feature view" if name in catalog.views else "dbt model"
+            raise UsageError(
+                f"--output-table {request.output_table} is the table of {kind} '{name}' ({relation}), which dbt "
+                "builds; give the training set a table of its own"
+            )
+
+
+def _resolved(table: exp.Table, dialect: str) -> tuple[str | None, str, str]:
+    """(database or None, schema, name) as `dialect` resolves the identifiers."""
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    normal = normalize_identifiers(table.copy(), dialect=dialect)
+    return normal.catalog or None, normal.db, normal.name
 
 
 def _qualified_table(name: str, warehouse: Warehouse) -> exp.Table:

@@ -28,7 +28,7 @@ from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
-from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name, table_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -175,11 +175,7 @@ def _with_row_numbers(table: "pa.Table") -> "pa.Table":
 def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
     relation = catalog.relations.get(name)
     if relation is not None:
-        return exp.Table(
-            this=identifier(relation.identifier),
-            db=identifier(relation.schema),
-            catalog=identifier(relation.database) if relation.database else None,
-        )
+        return table_of(relation)
     try:
         return table_name(name, dialect)
     except PARSE_ERRORS as error:

@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlglot
 from sqlglot import exp
 
-from featurestore.catalog import FeatureView
+from featurestore.catalog import FeatureView, Relation
 from featurestore.catalog.meta import RESERVED_PREFIX
 
 INTERNAL = RESERVED_PREFIX
@@ -45,12 +45,18 @@ def column(name: str, table: str | None = None) -> exp.Column:
 
 
 def relation_table(view: FeatureView, alias: str | None = None) -> exp.Table:
-    rel = view.relation
+    table = table_of(view.relation)
+    if alias:
+        table.set("alias", exp.TableAlias(this=identifier(alias)))
+    return table
+
+
+def table_of(relation: Relation) -> exp.Table:
+    """A relation dbt built, each part quoted as dbt quotes it."""
     return exp.Table(
-        this=identifier(rel.identifier),
-        db=identifier(rel.schema) if rel.schema else None,
-        catalog=identifier(rel.database) if rel.database else None,
-        alias=exp.TableAlias(this=identifier(alias)) if alias else None,
+        this=identifier(relation.identifier),
+        db=identifier(relation.schema) if relation.schema else None,
+        catalog=identifier(relation.database) if relation.database else None,
     )
 
 

@@ -556,11 +556,10 @@ def test_a_flushdb_during_a_full_sync_is_a_redis_failure(tiny, online, cli):
     assert one_error_line(err)
 
 
-@pytest.mark.parametrize("name", ["order_stats", "main.order_stats", "customer_stats"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 10c: --output-table replaces a feature view's own table")
+@pytest.mark.parametrize("name", ["order_stats", "main.order_stats", "customer_stats", "Main.Order_Stats", "demo.main.order_stats"])
 def test_output_table_refuses_a_feature_views_table(tmp_path, online, cli, name):
     views_project(tmp_path, built=["customer_stats", "order_stats"])
-    table = name.split(".")[-1]
+    table = name.split(".")[-1].lower()
     with duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True) as con:
         before = con.execute(f"select * from main.{table}").fetchall()
     code, out, err = cli(
@@ -568,6 +567,9 @@ def test_output_table_refuses_a_feature_views_table(tmp_path, online, cli, name)
         "--features", "customer_stats:orders", "--output-table", name,
     )
     assert (code, out) == (EXIT_USAGE, "")
-    assert one_error_line(err) and table in err and "feature view" in err
+    assert err == (
+        f"error: --output-table {name} is the table of feature view '{table}' (demo.main.{table}), which dbt builds; "
+        "give the training set a table of its own\n"
+    )
     with duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True) as con:
         assert con.execute(f"select * from main.{table}").fetchall() == before
