@@ -70,7 +70,7 @@ def shown_url(url: str) -> str:
     there is one) when it cannot be read, since any part of it could be a password."""
     parts = split_url(url)
     if parts is None:
-        scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):", url)
+        scheme = SCHEME.match(url)
         return f"<malformed {scheme.group(1)} URL>" if scheme else "<malformed URL>"
     shown = f"{parts.scheme}://"
     if parts.userinfo is not None:

@@ -74,10 +74,10 @@ def check_redis_url(url: str, origin: str) -> None:
     parts (a password holding '/' becomes a "port" in the traceback)."""
     parts = split_url(url)
     problem = None
-    if parts is None:
-        problem = "is not scheme://[user:password@]host[:port][/db][?key=value] (write a password's '?' as %3F)"
-    elif parts.scheme not in ("redis", "rediss", "unix"):
+    if not re.match(r"(redis|rediss|unix)://", url):
         problem = "is not a Redis URL"
+    elif parts is None:
+        problem = "is not scheme://[user:password@]host[:port][/db][?key=value] (write a password's '?' as %3F)"
     elif parts.userinfo is not None and ("/" in parts.userinfo or "#" in parts.userinfo):
         # redis-py's parser ends the host part at the first '/' or '#'.
         problem = "has a password holding '/' or '#', which end a URL's host part; write them as %2F and %23"

@@ -34,7 +34,8 @@ SHOWN = {
 MALFORMED = {
     # url: what people see
     "redis//:s3cr3t@127.0.0.1:1/0": "<malformed URL>",
-    "redis:s3cr3t@host": "<malformed redis URL>",
+    "redis:s3cr3t@host": "<malformed URL>",
+    "localhost:6379": "<malformed URL>",
     "s3cr3t": "<malformed URL>",
     "": "<malformed URL>",
     # a '?' in the password: its first part would read as a port, the rest as a query

@@ -10,8 +10,8 @@ from featurestore.online.connection import VALID_URLS, check_redis_url
 
 REFUSED = {
     # url: the message after "<origin>: "
-    "redis//:s3cr3t@127.0.0.1:1/0": "<malformed URL> is not scheme://[user:password@]host[:port][/db][?key=value] "
-    "(write a password's '?' as %3F)",
+    "redis//:s3cr3t@127.0.0.1:1/0": "<malformed URL> is not a Redis URL",
+    "localhost:6379": "<malformed URL> is not a Redis URL",
     "redis://:s3?cr3t@host/0": "<malformed redis URL> is not scheme://[user:password@]host[:port][/db][?key=value] "
     "(write a password's '?' as %3F)",
     "http://:s3cr3t@127.0.0.1:1/0": "http://:***@127.0.0.1:1/0 is not a Redis URL",
