@@ -237,9 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args, prog_name="fs")
     except FeatureStoreError as error:
-        if "--debug" in args:
-            raise
         from featurestore.console import Console
 
+        if "--debug" in args:
+            import traceback
+
+            # The traceback (and its causes) for whoever debugs; the exit code stays the
+            # error's, as scripts and cron act on it.
+            traceback.print_exc()
         Console().error(str(error))
         sys.exit(error.exit_code)

@@ -8,19 +8,20 @@ replaced in one transaction, so a failure never leaves half an output behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import sqlglot
 from sqlglot import exp
 
+from featurestore.catalog import Catalog
 from featurestore.engines import local_files
 from featurestore.engines.base import Warehouse
 from featurestore.errors import UsageError
 from featurestore.offline.request import TrainingSetRequest
-from featurestore.sql.expressions import identifier, render
+from featurestore.sql.expressions import PARSE_ERRORS, identifier, render, table_name, table_of
 from featurestore.sql.pit import OutputFeature
 
 if TYPE_CHECKING:
@@ -54,15 +55,82 @@ def deliver(request: TrainingSetRequest, sql: str, outputs: Sequence[OutputFeatu
 
 def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[str, int]]:
     file_format = local_files.FORMAT_OF_SUFFIX[path.suffix.lower()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    if path.is_dir():
+        raise UsageError(f"output file {path} is a folder; give a file name ending .parquet or .csv")
+    created = _make_folders(path)
+    _remove_dead_partials(path)
+    partial = path.with_name(f"{_partial_prefix(path)}{os.getpid()}")
     try:
         warehouse.export(sql, str(partial), file_format)
         counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
         os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    except BaseException as error:
+        # Nothing left behind, as far as the file system lets us; the first error is the story.
+        for remove in (partial.unlink, *(folder.rmdir for folder in created)):
+            with contextlib.suppress(OSError):  # a folder another run has written into stays
+                remove()
+        if isinstance(error, OSError):
+            raise _cannot_write(path, error) from error
+        raise
     return counts
+
+
+def _make_folders(path: Path) -> list[Path]:
+    """Create the missing folders above `path`; returns those created, deepest first, so a
+    failed run can remove them again."""
+    missing = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"output file {path} cannot be written: {folder} is a file, not a folder")
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as error:
+            raise _cannot_write(path, error) from error
+    return missing
+
+
+def _partial_prefix(path: Path) -> str:
+    return f".{path.name}.partial-"
+
+
+def _remove_dead_partials(path: Path) -> None:
+    """Remove what killed runs left beside `path` (their partial files, named by their pid).
+    A live process's file stays: two runs may write the same output side by side. (A dead
+    run's pid taken by another process keeps its file until that process ends: the safe way
+    to be wrong.)"""
+    prefix = _partial_prefix(path)
+    # Tidying up is never a reason to fail this run.
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names = [entry.name for entry in path.parent.iterdir() if entry.name.startswith(prefix)]
+    for name in names:
+        pid = name[len(prefix):]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                (path.parent / name).unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, and belongs to another user
+        return True
+    return True
+
+
+def _cannot_write(path: Path, error: OSError) -> UsageError:
+    """One line: which output, why, and the folder at fault when it is not the file's own."""
+    at = Path(error.filename) if error.filename else None
+    where = f" ({at})" if at is not None and at in path.parents else ""
+    return UsageError(f"output file {path} cannot be written: {error.strerror or error}{where}")
 
 
 def _counts_in_warehouse(
@@ -74,10 +142,36 @@ def _counts_in_warehouse(
     return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
 
 
+def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse) -> None:
+    """Refuse an --output-table that is the table of a dbt model, seed or snapshot (a
+    feature view's above all): dbt builds those, and replacing one would break what reads it.
+    Names are compared as the warehouse resolves them: an unqualified one in the target's
+    schema, unquoted parts in the engine's case; a database part only when the name has one."""
+    if request.output_table is None:
+        return
+    wanted = _resolved(_qualified_table(request.output_table, warehouse), warehouse.dialect)
+    for name, relation in sorted(catalog.relations.items()):
+        theirs = _resolved(table_of(relation), warehouse.dialect)
+        if wanted[1:] == theirs[1:] and wanted[0] in (None, theirs[0]):
+            kind = "feature view" if name in catalog.views else "dbt model"
+            raise UsageError(
+                f"--output-table {request.output_table} is the table of {kind} '{name}' ({relation}), which dbt "
+                "builds; give the training set a table of its own"
+            )
+
+
+def _resolved(table: exp.Table, dialect: str) -> tuple[str | None, str, str]:
+    """(database or None, schema, name) as `dialect` resolves the identifiers."""
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    normal = normalize_identifiers(table.copy(), dialect=dialect)
+    return normal.catalog or None, normal.db, normal.name
+
+
 def _qualified_table(name: str, warehouse: Warehouse) -> exp.Table:
     try:
-        table = exp.to_table(name, dialect=warehouse.dialect)
-    except sqlglot.errors.ParseError as error:
+        table = table_name(name, warehouse.dialect)
+    except PARSE_ERRORS as error:
         raise UsageError(f"--output-table '{name}' is not a table name (valid: name or schema.name)") from error
     if not table.args.get("db"):
         table.set("db", identifier(warehouse.target.schema))

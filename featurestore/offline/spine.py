@@ -28,7 +28,7 @@ from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
-from featurestore.sql.expressions import INTERNAL, column, identifier, render
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name, table_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -122,6 +122,8 @@ def _file_spine(given: SpineInput, engine: Engine, warehouse: Warehouse | None) 
     file_format = local_files.FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if file_format is None:
         raise UsageError(f"spine file {path}: unknown format '{path.suffix}'; valid: .parquet, .pq, .csv")
+    if path.is_dir():
+        raise UsageError(f"spine file {path} is a folder, not a file")
     if not path.is_file():
         raise UsageError(f"spine file {path} does not exist")
     local = warehouse.local_files_connection() if warehouse is not None else local_files.scratch_connection()
@@ -173,14 +175,10 @@ def _with_row_numbers(table: "pa.Table") -> "pa.Table":
 def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
     relation = catalog.relations.get(name)
     if relation is not None:
-        return exp.Table(
-            this=identifier(relation.identifier),
-            db=identifier(relation.schema),
-            catalog=identifier(relation.database) if relation.database else None,
-        )
+        return table_of(relation)
     try:
-        return exp.to_table(name, dialect=dialect)
-    except sqlglot.errors.ParseError as error:
+        return table_name(name, dialect)
+    except PARSE_ERRORS as error:
         raise UsageError(
             f"spine '{name}' is neither a file, a dbt model nor a relation name; "
             f"{did_you_mean(name, catalog.relations)}"
@@ -190,7 +188,7 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
 def _query_source(sql: str, dialect: str) -> exp.Subquery:
     try:
         parsed = sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.ParseError as error:
+    except PARSE_ERRORS as error:
         raise UsageError(f"--spine-sql is not valid {dialect} SQL: {str(error).splitlines()[0]}") from error
     if not isinstance(parsed, exp.Query):
         raise UsageError("--spine-sql must be a query (SELECT ...)")

@@ -13,7 +13,7 @@ from featurestore.catalog import Catalog
 from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.errors import UsageError
-from featurestore.offline.output import Delivered, deliver
+from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
@@ -77,6 +77,7 @@ def run_training_set(
     request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse, console: Console
 ) -> TrainingSet:
     started = time.perf_counter()
+    refuse_dbt_tables(request, catalog, warehouse)
     plan = prepare_training_set(request, catalog, warehouse)
     # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
     # file's own, or one we assigned), the engine need not keep scan order anywhere else.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from featurestore.errors import OnlineStoreError, UsageError
 from featurestore.online.keys import Keyspace
 from featurestore.project.dbt_project import Project
+from featurestore.redact import shown_url, split_url
 
 if TYPE_CHECKING:
     import redis
@@ -48,7 +49,7 @@ class OnlineLocation:
     @property
     def shown_url(self) -> str:
         """The URL without its password, for messages."""
-        return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", self.url)
+        return shown_url(self.url)
 
 
 def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
@@ -61,8 +62,7 @@ def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
     ]
     for origin, url in candidates:
         if url:
-            if not re.match(r"^(redis|rediss|unix)://", url):
-                raise UsageError(f"{origin} '{url}' is not a Redis URL ({VALID_URLS})")
+            check_redis_url(url, origin)
             return OnlineLocation(url=url, origin=origin, keyspace=Keyspace(prefix))
     from featurestore.online.embedded import embedded_redis_url
 
@@ -71,6 +71,29 @@ def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
         origin="the project's own redis-server (no Redis URL is configured)",
         keyspace=Keyspace(prefix),
     )
+
+
+def check_redis_url(url: str, origin: str) -> None:
+    """Refuse, in one line that names `origin` and masks the password, a URL that redis-py
+    would misread or fail on: it must never parse a bad one, as its errors quote the URL's
+    parts (a password holding '/' becomes a "port" in the traceback)."""
+    parts = split_url(url)
+    problem = None
+    if not re.match(r"(redis|rediss|unix)://", url):
+        problem = "is not a Redis URL"
+    elif parts is None:
+        problem = "is not scheme://[user:password@]host[:port][/db][?key=value] (write a password's '?' as %3F)"
+    elif parts.userinfo is not None and ("/" in parts.userinfo or "#" in parts.userinfo):
+        # redis-py's parser ends the host part at the first '/' or '#'.
+        problem = "has a password holding '/' or '#', which end a URL's host part; write them as %2F and %23"
+    elif parts.scheme == "unix" and parts.path in ("", "/"):
+        problem = "names no socket"
+    elif parts.scheme != "unix" and parts.port and not 0 < int(parts.port) < 65536:
+        problem = f"has port {parts.port}, which is not 1 to 65535"
+    elif parts.scheme != "unix" and not re.fullmatch(r"(/\d*)?", parts.path):
+        problem = f"has path {parts.path}, which is not a database number such as /0"
+    if problem:
+        raise UsageError(f"{origin}: {shown_url(url)} {problem} ({VALID_URLS})")
 
 
 def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "redis.Redis":
@@ -85,14 +108,18 @@ def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "re
     from redis.retry import Retry
 
     with online_errors(location, "connecting"):
-        client = redis.Redis.from_url(
-            location.url,
-            decode_responses=True,
-            socket_connect_timeout=3,
-            socket_timeout=60,
-            retry=Retry(NoBackoff(), retries),
-            client_name=re.sub(r"\s", "_", name),
-        )
+        try:
+            client = redis.Redis.from_url(
+                location.url,
+                decode_responses=True,
+                socket_connect_timeout=3,
+                socket_timeout=60,
+                retry=Retry(NoBackoff(), retries),
+                client_name=re.sub(r"\s", "_", name),
+            )
+        except ValueError as error:
+            # A query value redis-py cannot use; its message names the key, not the value.
+            raise UsageError(f"{location.origin}: {location.shown_url}: {_reason(error)}") from error
         client.ping()
     return client
 

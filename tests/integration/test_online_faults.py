@@ -72,7 +72,7 @@ def test_unreachable_redis_is_one_clear_line_and_nothing_is_written(tiny, online
     code, _, err = cli("sync", "--redis-url", "localhost:6379", "--project-dir", str(tiny.root))
     assert (code, err) == (
         EXIT_USAGE,
-        "error: --redis-url 'localhost:6379' is not a Redis URL (valid: redis://host:port/db, "
+        "error: --redis-url: <malformed URL> is not a Redis URL (valid: redis://host:port/db, "
         "rediss://... for TLS, unix:///path/to/redis.sock)\n",
     )
 

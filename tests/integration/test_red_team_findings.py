@@ -317,7 +317,6 @@ def private_redis():
 
 
 @pytest.mark.parametrize("secret", ["s3cr3t-pw", "p@ss"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 7: fs sync --json prints the Redis password")
 def test_sync_json_does_not_show_the_redis_password(tiny, online, private_redis, secret):
     tiny.set_rows([row("c1", 20), row("c2", 21)])
     port = private_redis.port
@@ -329,26 +328,47 @@ def test_sync_json_does_not_show_the_redis_password(tiny, online, private_redis,
     assert leaked_parts(secret, out + err) == []
 
 
+UNREACHABLE = (
+    "(from --redis-url) while connecting: Error 111 connecting to 127.0.0.1:1. Connection refused.; "
+    "start it, or point fs at another with --redis-url or FS_REDIS_URL"
+)
+VALID = "(valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock)"
 BAD_URLS = {
-    # name: (url, secret, exit code)
-    "password in the query, unreachable": ("redis://127.0.0.1:1/0?password=s3cr3t-pw", "s3cr3t-pw", EXIT_ONLINE),
-    "@ in the password, unreachable": ("redis://:p@ss@127.0.0.1:1/0", "p@ss", EXIT_ONLINE),
-    "malformed scheme": ("redis//:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE),
-    "not a redis scheme": ("http://:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE),
-    "/ in the password": ("redis://:k3y/b/s3cr3tp4rt@127.0.0.1:1/0", "k3y/b/s3cr3tp4rt", EXIT_USAGE),
+    # name: (url, secret, exit code, the error line)
+    "password in the query, unreachable": (
+        "redis://127.0.0.1:1/0?password=s3cr3t-pw", "s3cr3t-pw", EXIT_ONLINE,
+        f"cannot reach Redis at redis://127.0.0.1:1/0?password=*** {UNREACHABLE}",
+    ),
+    "@ in the password, unreachable": (
+        "redis://:p@ss@127.0.0.1:1/0", "p@ss", EXIT_ONLINE, f"cannot reach Redis at redis://:***@127.0.0.1:1/0 {UNREACHABLE}",
+    ),
+    "malformed scheme": (
+        "redis//:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE,
+        f"--redis-url: <malformed URL> is not a Redis URL {VALID}",
+    ),
+    "not a redis scheme": (
+        "http://:s3cr3t-pw@127.0.0.1:1/0", "s3cr3t-pw", EXIT_USAGE,
+        f"--redis-url: http://:***@127.0.0.1:1/0 is not a Redis URL {VALID}",
+    ),
+    "/ in the password": (
+        "redis://:k3y/b/s3cr3tp4rt@127.0.0.1:1/0", "k3y/b/s3cr3tp4rt", EXIT_USAGE,
+        "--redis-url: redis://:***@127.0.0.1:1/0 has a password holding '/' or '#', which end a URL's host part; "
+        f"write them as %2F and %23 {VALID}",
+    ),
 }
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
 @pytest.mark.parametrize("case", BAD_URLS, ids=list(BAD_URLS))
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 7: a Redis password (or part of it) is printed on failure")
 def test_failing_redis_url_does_not_show_the_password(tiny, online, case, debug):
-    url, secret, exit_code = BAD_URLS[case]
+    url, secret, exit_code, line = BAD_URLS[case]
     code, out, err = run_fs(tiny.root, "sync", "--redis-url", url, *(["--debug"] if debug else []), env=online_env(online))
     assert leaked_parts(secret, out + err) == []
     assert code == exit_code
-    if not debug:
-        assert one_error_line(err)
+    if debug:  # the traceback, then the same line
+        assert "Traceback" in err and err.endswith(f"error: {line}\n")
+    else:
+        assert err == f"error: {line}\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,19 +417,30 @@ def test_the_maximum_ttl_works_end_to_end_and_one_day_more_is_refused(tiny, onli
 SPINE_SQL = "select 'c1' as customer_id, timestamp '2024-02-21' as event_timestamp"
 
 BAD_OUTPUTS = {
-    # name: (arguments after --features, what to prepare in the project folder)
-    "spine name that does not tokenize": (["--spine", 'x"; drop table y; --', "-o", "out.parquet"], None),
-    "output under a regular file": (["--spine-sql", SPINE_SQL, "-o", "somefile.txt/out.parquet"], "file"),
-    "output is a directory": (["--spine-sql", SPINE_SQL, "-o", "existing_dir.parquet"], "dir"),
-    "output on a read-only file system": (["--spine-sql", SPINE_SQL, "-o", "/proc/fs-test/out.parquet"], None),
+    # name: (arguments after --features, what to prepare in the project folder, the error line)
+    "spine name that does not tokenize": (
+        ["--spine", 'x"; drop table y; --', "-o", "out.parquet"], None,
+        """spine 'x"; drop table y; --' is neither a file, a dbt model nor a relation name; valid: customer_stats""",
+    ),
+    "output under a regular file": (
+        ["--spine-sql", SPINE_SQL, "-o", "somefile.txt/out.parquet"], "file",
+        "output file {root}/somefile.txt/out.parquet cannot be written: {root}/somefile.txt is a file, not a folder",
+    ),
+    "output is a directory": (
+        ["--spine-sql", SPINE_SQL, "-o", "existing_dir.parquet"], "dir",
+        "output file {root}/existing_dir.parquet is a folder; give a file name ending .parquet or .csv",
+    ),
+    "output on a read-only file system": (
+        ["--spine-sql", SPINE_SQL, "-o", "/proc/fs-test/out.parquet"], None,
+        "output file /proc/fs-test/out.parquet cannot be written: No such file or directory (/proc/fs-test)",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_OUTPUTS, ids=list(BAD_OUTPUTS))
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 9: a bad spine or output path gives a traceback and exit 1")
 def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     tiny.set_rows([row("c1", 20)])
-    args, prepare = BAD_OUTPUTS[case]
+    args, prepare, line = BAD_OUTPUTS[case]
     if prepare == "file":
         (tiny.root / "somefile.txt").write_text("a file\n")
     if prepare == "dir":
@@ -417,11 +448,10 @@ def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     before = sorted(p.name for p in tiny.root.iterdir())
     code, out, err = run_fs(tiny.root, "training-set", "--features", f"{TINY_VIEW}:orders", *args, env=online_env(online))
     assert (code, out) == (EXIT_USAGE, "")
-    assert one_error_line(err)
+    assert err == f"error: {line.replace('{root}', str(tiny.root))}\n"
     assert sorted(p.name for p in tiny.root.iterdir()) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 9: --debug turns exit 5 into 1")
 def test_debug_keeps_the_exit_code(tiny, online):
     tiny.set_rows([row("c1", 20)])
     code, _, err = run_fs(tiny.root, "sync", "--redis-url", "redis://127.0.0.1:1/0", env=online_env(online))
@@ -435,7 +465,6 @@ def test_debug_keeps_the_exit_code(tiny, online):
 # Finding 10: smaller ones
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 10a: a killed training set's partial file stays for good")
 def test_a_dead_runs_partial_file_is_cleaned_by_the_next_run(tiny, online, tmp_path, cli):
     tiny.set_rows([row("c1", 20)])
     out_dir = tmp_path / "out"
@@ -443,12 +472,16 @@ def test_a_dead_runs_partial_file_is_cleaned_by_the_next_run(tiny, online, tmp_p
     assert not Path("/proc/999999").exists()  # no such process
     stale = out_dir / ".t.parquet.partial-999999"
     stale.write_bytes(b"PAR1 half of a file")
+    live = out_dir / ".t.parquet.partial-1"  # pid 1 (init) is always alive: its file stays
+    live.write_bytes(b"PAR1 being written")
+    other = out_dir / ".u.parquet.partial-999999"  # another output's: not this run's to judge
+    other.write_bytes(b"PAR1 half of another file")
     code, _, err = cli(
         "training-set", "--project-dir", str(tiny.root), "--spine-sql", SPINE_SQL,
         "--features", f"{TINY_VIEW}:orders", "-o", str(out_dir / "t.parquet"),
     )
     assert (code, err) == (0, "")
-    assert sorted(p.name for p in out_dir.iterdir()) == ["t.parquet"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [live.name, other.name, "t.parquet"]
 
 
 class FlushingProxy:
@@ -513,11 +546,10 @@ def test_a_flushdb_during_a_full_sync_is_a_redis_failure(tiny, online, cli):
     assert one_error_line(err)
 
 
-@pytest.mark.parametrize("name", ["order_stats", "main.order_stats", "customer_stats"])
-@pytest.mark.xfail(strict=True, reason="issue 9 finding 10c: --output-table replaces a feature view's own table")
+@pytest.mark.parametrize("name", ["order_stats", "main.order_stats", "customer_stats", "Main.Order_Stats", "demo.main.order_stats"])
 def test_output_table_refuses_a_feature_views_table(tmp_path, online, cli, name):
     views_project(tmp_path, built=["customer_stats", "order_stats"])
-    table = name.split(".")[-1]
+    table = name.split(".")[-1].lower()
     with duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True) as con:
         before = con.execute(f"select * from main.{table}").fetchall()
     code, out, err = cli(
@@ -525,6 +557,9 @@ def test_output_table_refuses_a_feature_views_table(tmp_path, online, cli, name)
         "--features", "customer_stats:orders", "--output-table", name,
     )
     assert (code, out) == (EXIT_USAGE, "")
-    assert one_error_line(err) and table in err and "feature view" in err
+    assert err == (
+        f"error: --output-table {name} is the table of feature view '{table}' (demo.main.{table}), which dbt builds; "
+        "give the training set a table of its own\n"
+    )
     with duckdb.connect(str(tmp_path / "demo.duckdb"), read_only=True) as con:
         assert con.execute(f"select * from main.{table}").fetchall() == before

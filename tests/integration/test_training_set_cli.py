@@ -107,6 +107,30 @@ def test_output_table_is_created_and_replaced(built_project, spine_file, cli, cl
         assert con.execute("select count(*) from main.training_delay").fetchone()[0] == 3000
 
 
+@pytest.mark.parametrize("name", ["stg_flights", "MAIN.stg_flights", '"stg_flights"'])
+def test_output_table_refuses_any_dbt_models_table(built_project, spine_file, cli, clean_env, name):
+    database = built_project / "feature_store.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        before = con.execute("select count(*) from main.stg_flights").fetchone()[0]
+    code, _, err = fs(cli, built_project, "--spine", str(spine_file), "--features", FEATURES, "--output-table", name)
+    assert (code, err) == (
+        EXIT_USAGE,
+        f"error: --output-table {name} is the table of dbt model 'stg_flights' (feature_store.main.stg_flights), "
+        "which dbt builds; give the training set a table of its own\n",
+    )
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from main.stg_flights").fetchone()[0] == before
+
+
+def test_output_table_in_another_schema_is_not_the_models(built_project, spine_file, cli, clean_env):
+    with duckdb.connect(str(built_project / "feature_store.duckdb")) as con:
+        con.execute("create schema if not exists scratch")
+    code, _, err = fs(cli, built_project, "--spine", str(spine_file), "--features", FEATURES, "--output-table", "scratch.carrier_daily")
+    assert (code, err) == (0, "")
+    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from scratch.carrier_daily").fetchone()[0] == 3000
+
+
 def test_failed_run_leaves_outputs_as_they_were(built_project, spine_file, tmp_path, cli, clean_env):
     out = tmp_path / "train.parquet"
     out.write_bytes(b"previous contents")
@@ -120,6 +144,21 @@ def test_failed_run_leaves_outputs_as_they_were(built_project, spine_file, tmp_p
     assert code == EXIT_WAREHOUSE
     with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from main.training_delay").fetchone()[0] == 3000
+
+
+def test_failed_run_removes_the_folders_it_made(built_project, spine_file, tmp_path, cli, clean_env):
+    failing = "select *, case when flight_id > 200000 then error('boom') end as x from flight_delay_labels"
+    out = tmp_path / "new" / "deeper" / "train.parquet"
+    code, _, err = fs(cli, built_project, "--spine-sql", failing, "--features", FEATURES, "-o", str(out))
+    assert code == EXIT_WAREHOUSE and "boom" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spine_file_that_is_a_folder_is_one_line(built_project, tmp_path, cli, clean_env):
+    folder = tmp_path / "spine.parquet"
+    folder.mkdir()
+    code, _, err = fs(cli, built_project, "--spine", str(folder), "--features", FEATURES, "-o", str(tmp_path / "o.parquet"))
+    assert (code, err) == (EXIT_USAGE, f"error: spine file {folder} is a folder, not a file\n")
 
 
 def test_sql_for_each_dialect(built_project, spine_file, cli, clean_env):

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "featurestore"
 
 # Lowest first; a module may import from its own layer and the layers below it.
 LAYERS = [
-    {"errors", "console"},
+    {"errors", "console", "redact"},
     {"project", "catalog"},
     {"engines"},
     {"sql"},
