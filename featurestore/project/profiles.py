@@ -31,7 +31,7 @@ class Target:
     """The profiles.yml it was read from, for messages."""
     rendered: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The output as rendered from profiles.yml, as dbt sees it: `credentials` may be resolved
-    further by the engine (a relative DuckDB path made absolute)."""
+    further by the engine (a relative database file path made absolute)."""
 
     def described(self) -> str:
         """`<profiles.yml>: target '<name>'`, for messages about the target."""
