@@ -34,8 +34,19 @@ def catalog_from_manifest(manifest: dict) -> Catalog:
         for node in nodes.values()
         if node.get("resource_type") in {"model", "seed", "snapshot"}
     }
+    sources = {
+        f"{source['source_name']}.{source['name']}": Relation(
+            source.get("database"), source["schema"], source.get("identifier") or source["name"]
+        )
+        for source in manifest.get("sources", {}).values()
+    }
     return Catalog(
-        views=views, entities=entities, services=services, relations=relations, warnings=_misspelt_keys(nodes)
+        views=views,
+        entities=entities,
+        services=services,
+        relations=relations,
+        sources=sources,
+        warnings=_misspelt_keys(nodes),
     )
 
 

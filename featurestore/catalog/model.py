@@ -115,6 +115,8 @@ class Catalog:
     services: dict[str, FeatureService]
     relations: dict[str, Relation] = field(default_factory=dict)
     """Every model, seed and snapshot of the project by name (spines can be any of them)."""
+    sources: dict[str, Relation] = field(default_factory=dict)
+    """Every dbt source by `source_name.table_name`: tables dbt reads and fs must not write."""
     warnings: tuple[str, ...] = ()
     """One line per problem that does not stop the catalog (a misspelt `feature_store` key),
     for the caller to show: the catalog never prints."""

@@ -144,19 +144,22 @@ def _counts_in_warehouse(
 
 def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse) -> None:
     """Refuse an --output-table that is the table of a dbt model, seed or snapshot (a
-    feature view's above all): dbt builds those, and replacing one would break what reads it.
+    feature view's above all), or of a source: dbt builds or reads those, and replacing one
+    would break what reads it, or lose the raw data.
     Names are compared as the warehouse resolves them: an unqualified one in the target's
     schema, unquoted parts in the engine's case; a database part only when the name has one."""
     if request.output_table is None:
         return
     wanted = _resolved(_qualified_table(request.output_table, warehouse), warehouse.dialect)
-    for name, relation in sorted(catalog.relations.items()):
+    owned = [(name, relation, "builds") for name, relation in sorted(catalog.relations.items())]
+    owned += [(name, relation, "reads") for name, relation in sorted(catalog.sources.items())]
+    for name, relation, verb in owned:
         theirs = _resolved(table_of(relation), warehouse.dialect)
         if wanted[1:] == theirs[1:] and wanted[0] in (None, theirs[0]):
-            kind = "feature view" if name in catalog.views else "dbt model"
+            kind = "dbt source" if verb == "reads" else "feature view" if name in catalog.views else "dbt model"
             raise UsageError(
                 f"--output-table {request.output_table} is the table of {kind} '{name}' ({relation}), which dbt "
-                "builds; give the training set a table of its own"
+                f"{verb}; give the training set a table of its own"
             )
 
 

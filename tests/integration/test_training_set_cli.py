@@ -122,6 +122,23 @@ def test_output_table_refuses_any_dbt_models_table(built_project, spine_file, cl
         assert con.execute("select count(*) from main.stg_flights").fetchone()[0] == before
 
 
+def test_output_table_refuses_a_dbt_sources_table(built_project, spine_file, cli, clean_env):
+    # The raw tables dbt reads are no more fs's to replace than the models it builds.
+    database = built_project / "feature_store.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        before = con.execute("select count(*) from nycflights13.flights").fetchone()[0]
+    code, _, err = fs(
+        cli, built_project, "--spine", str(spine_file), "--features", FEATURES, "--output-table", "nycflights13.flights"
+    )
+    assert (code, err) == (
+        EXIT_USAGE,
+        "error: --output-table nycflights13.flights is the table of dbt source 'nycflights13.flights' "
+        "(feature_store.nycflights13.flights), which dbt reads; give the training set a table of its own\n",
+    )
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from nycflights13.flights").fetchone()[0] == before
+
+
 def test_output_table_in_another_schema_is_not_the_models(built_project, spine_file, cli, clean_env):
     with duckdb.connect(str(built_project / "feature_store.duckdb")) as con:
         con.execute("create schema if not exists scratch")
