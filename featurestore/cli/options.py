@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 
+from featurestore.errors import UsageError
+
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
 
@@ -67,7 +69,14 @@ def project_command(register: Callable[[Callable], Callable]) -> Callable[[Calla
             # (typer vendors its own click: its Context is recognised by what it has.)
             context = next((v for v in arguments.values() if hasattr(v, "invoked_subcommand")), None)
             if context is not None and context.invoked_subcommand:
-                # A group's callback before its subcommand: the subcommand has the options.
+                # A group's callback before its subcommand: the subcommand has the options,
+                # and one given before it would be lost in silence.
+                given = [name for name, value in {**shared, **arguments}.items() if value not in (None, False, context)]
+                if given:
+                    option = "--" + given[0].replace("_", "-")
+                    raise UsageError(
+                        f"{option} goes after the subcommand: fs {context.info_name} {context.invoked_subcommand} ... {option}"
+                    )
                 return None
             return command(make_store(**shared), **arguments)
 

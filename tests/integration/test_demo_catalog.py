@@ -136,3 +136,11 @@ def test_help_is_fast_because_heavy_modules_are_not_imported():
     assert result.stdout.strip() == "[]"
     help_run = subprocess.run([sys.executable, "-m", "featurestore.cli", "--help"], capture_output=True, text=True)
     assert help_run.returncode == 0 and "catalog" in help_run.stdout
+
+
+@pytest.mark.parametrize("options", [["--json"], ["--target", "duckdb"], ["--project-dir", "."]])
+def test_an_option_before_a_catalog_subcommand_is_refused_not_dropped(built_project, cli, options):
+    # `fs catalog --json search delay` printed a table: the group's --json was lost.
+    code, out, err = cli("catalog", *options, "search", "delay", "--project-dir", str(built_project))
+    assert (code, out) == (2, "")
+    assert err == f"error: {options[0]} goes after the subcommand: fs catalog search ... {options[0]}\n"
