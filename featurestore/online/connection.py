@@ -117,10 +117,19 @@ def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "re
                 retry=Retry(NoBackoff(), retries),
                 client_name=re.sub(r"\s", "_", name),
             )
+            client.ping()
         except ValueError as error:
             # A query value redis-py cannot use; its message names the key, not the value.
             raise UsageError(f"{location.origin}: {location.shown_url}: {_reason(error)}") from error
-        client.ping()
+        except TypeError as error:
+            # A query key redis-py's connections do not take (they are made at the first command).
+            unknown = re.search(r"unexpected keyword argument '([^']+)'", str(error))
+            if unknown is None:
+                raise
+            raise UsageError(
+                f"{location.origin}: {location.shown_url}: unknown option '{unknown.group(1)}' in the query string "
+                "(valid: redis-py's URL options, such as db, socket_timeout or health_check_interval)"
+            ) from error
     return client
 
 

@@ -361,3 +361,15 @@ def test_rows_too_large_for_one_arrow_array_go_in_smaller_round_trips(tiny, onli
         r"than Redis takes in one value \(512 MB\); set online: false on its view, or leave the large column out",
         str(raised.value),
     )
+
+
+@pytest.mark.parametrize("key, shown", [("timeout", "5"), ("passwd", "***")])
+def test_an_unknown_option_in_the_redis_url_is_one_line(tiny, online, cli, key, shown):
+    # redis-py raises TypeError for it when the first connection is made.
+    url = f"redis://:s3cr3t@127.0.0.1:1/0?{key}=5"
+    code, out, err = cli("sync", "--redis-url", url, "--project-dir", str(tiny.root))
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: --redis-url: redis://:***@127.0.0.1:1/0?{key}={shown}: unknown option '{key}' in the query string "
+        "(valid: redis-py's URL options, such as db, socket_timeout or health_check_interval)\n"
+    )
