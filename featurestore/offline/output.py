@@ -61,6 +61,9 @@ def _write_file(sql: str, path: Path, warehouse: Warehouse) -> tuple[int, dict[s
     _remove_dead_partials(path)
     partial = path.with_name(f"{_partial_prefix(path)}{os.getpid()}")
     try:
+        # Made here first, so that a folder we may not write in is the file system's one-line
+        # refusal, not an engine's error about a hidden file.
+        partial.open("wb").close()
         warehouse.export(sql, str(partial), file_format)
         counts = local_files.row_and_value_counts(warehouse.local_files_connection(), partial, file_format)
         os.replace(partial, path)

@@ -122,6 +122,14 @@ def test_output_table_refuses_any_dbt_models_table(built_project, spine_file, cl
         assert con.execute("select count(*) from main.stg_flights").fetchone()[0] == before
 
 
+@pytest.mark.parametrize("path", ["/proc/fs-out.parquet", "/sys/fs-out.csv"])
+def test_an_existing_folder_we_cannot_write_in_is_one_line(built_project, spine_file, cli, clean_env, path):
+    code, out, err = fs(cli, built_project, "--spine", str(spine_file), "--features", FEATURES, "-o", path)
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.startswith(f"error: output file {path} cannot be written: ") and err.count("\n") == 1
+    assert ".partial-" not in err
+
+
 def test_output_table_refuses_a_dbt_sources_table(built_project, spine_file, cli, clean_env):
     # The raw tables dbt reads are no more fs's to replace than the models it builds.
     database = built_project / "feature_store.duckdb"
