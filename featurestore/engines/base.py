@@ -242,9 +242,11 @@ class Warehouse(ABC):
 
 
 @contextmanager
-def reading_views(views: Sequence["FeatureView"]) -> Iterator[None]:
+def reading_views(views: Sequence["FeatureView"], warehouse: "Warehouse | None" = None) -> Iterator[None]:
     """Name the feature view that is not built (or is older than its YAML) when the engine
-    reports a missing relation or column while reading `views`, and say to build it."""
+    reports a missing relation or column while reading `views`, and say to build it. A
+    column that several views declare (a join key, a timestamp) is looked for in each of
+    them on `warehouse`, so that the view named is the one that lacks it."""
     try:
         yield
     except RelationNotBuilt as error:
@@ -255,11 +257,33 @@ def reading_views(views: Sequence["FeatureView"]) -> Iterator[None]:
         raise ViewNotBuilt(missing.name, str(missing.relation)) from error
     except ColumnNotFound as error:
         column = error.column.lower()
-        lacking = next((v for v in views if column in {c.lower() for c in v.columns}), None)
-        if lacking is None:
+        candidates = [v for v in views if column in {c.lower() for c in v.columns}]
+        if len(candidates) > 1 and warehouse is not None:
+            candidates = [v for v in candidates if not _has_column(warehouse, v, column)] or candidates
+        if not candidates:
             raise
+        lacking = candidates[0]
         declared = next(c for c in lacking.columns if c.lower() == column)
         raise ViewNotBuilt(lacking.name, str(lacking.relation), [declared]) from error
+
+
+def _has_column(warehouse: "Warehouse", view: "FeatureView", column: str) -> bool:
+    """Whether the view's relation has `column`, asked of the warehouse with a query that
+    reads no rows."""
+    from sqlglot import exp
+
+    declared = next(c for c in view.columns if c.lower() == column)
+    relation = exp.Table(
+        this=exp.to_identifier(view.relation.identifier, quoted=True),
+        db=exp.to_identifier(view.relation.schema, quoted=True) if view.relation.schema else None,
+        catalog=exp.to_identifier(view.relation.database, quoted=True) if view.relation.database else None,
+    )
+    probe = exp.select(exp.column(exp.to_identifier(declared, quoted=True))).from_(relation).limit(0)
+    try:
+        warehouse.fetch_all(probe.sql(dialect=warehouse.dialect))
+    except WarehouseError:
+        return False
+    return True
 
 
 def generic_error(error: BaseException) -> WarehouseError:

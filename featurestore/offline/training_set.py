@@ -83,7 +83,7 @@ def run_training_set(
     # file's own, or one we assigned), the engine need not keep scan order anywhere else.
     warehouse.keep_scan_order(plan.spine.row_order is None)
     with console.progress("building the training set in the warehouse"), reading_views(
-        [s.view for s in plan.selections]
+        [s.view for s in plan.selections], warehouse
     ):
         delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
     summary = _summary(delivered, plan, time.perf_counter() - started)

@@ -96,3 +96,20 @@ def test_the_python_api_raises_with_what_was_done(tmp_path, online):
     assert raised.value.exit_code == EXIT_WAREHOUSE and list(raised.value.failed) == ["a_view"]
     assert str(raised.value).endswith("run `fs build` (or `dbt build`) (1 other view was synced)")
     assert [v.keys_written for v in raised.value.summary.views] == [0, 1]
+
+
+def test_a_column_several_views_declare_is_blamed_on_the_view_that_lacks_it(tmp_path, online, cli):
+    views_project(tmp_path, built=["a_view", "b_view"])
+    with duckdb.connect(str(tmp_path / "demo.duckdb")) as con:  # b_view built before its loaded_at was added
+        con.execute("alter table main.b_view drop column loaded_at")
+    spine = tmp_path / "spine.csv"
+    spine.write_text("customer_id,event_timestamp\nc1,2024-02-21 00:00:00\n")
+    code, _, err = cli(
+        "training-set", "--spine", str(spine), "--features", "a_view:orders,b_view:orders", "--full-names",
+        "-o", str(tmp_path / "o.parquet"), "--project-dir", str(tmp_path),
+    )
+    assert (code, err) == (
+        EXIT_WAREHOUSE,
+        "error: feature view 'b_view': demo.main.b_view has no column(s) loaded_at; the model changed since it "
+        "was built; run `fs build` (or `dbt build`)\n",
+    )
