@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from featurestore.errors import ColumnNotFound, RelationNotBuilt, ViewNotBuilt, WarehouseError, first_line
+from featurestore.errors import ColumnNotFound, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -104,7 +104,8 @@ class Engine:
     def connect(self, target: "Target", read_only: bool = True) -> "Warehouse":
         """Open the warehouse of `target`. Read-only unless the caller will create tables."""
         if self.warehouse is None:
-            raise WarehouseError(
+            # The user asked for something this engine cannot do here: a usage error.
+            raise UsageError(
                 f"running queries on {self.name} is not supported yet (fs training-set --sql "
                 "prints the query for it)"
             )

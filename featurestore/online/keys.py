@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-# escaped (as %25 and %3A), so keys stay readable and can be split back into their parts.
-
 def escape_key_value(text: str) -> str:
     if "%" not in text and ":" not in text:
         return text

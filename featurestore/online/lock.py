@@ -15,7 +15,7 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from featurestore.errors import SyncLockedError
+from featurestore.errors import SyncLockedError, UsageError
 from featurestore.online.connection import LockVanished
 
 if TYPE_CHECKING:
@@ -35,13 +35,23 @@ return 0
 """
 
 
+def lock_seconds() -> int:
+    """LOCK_SECONDS, or FS_SYNC_LOCK_SECONDS when set (a whole number of seconds, 1 or more)."""
+    text = os.environ.get("FS_SYNC_LOCK_SECONDS")
+    if not text:
+        return LOCK_SECONDS
+    if not text.strip().isdigit() or int(text) < 1:
+        raise UsageError(f"FS_SYNC_LOCK_SECONDS is '{text}'; valid: a whole number of seconds, 1 or more")
+    return int(text)
+
+
 class SyncLock:
     """`with SyncLock(client, key): ...` holds the lock for the block, or raises SyncLockedError."""
 
     def __init__(self, client: "redis.Redis", key: str, seconds: int | None = None):
         self.client = client
         self.key = key
-        self.seconds = seconds or int(os.environ.get("FS_SYNC_LOCK_SECONDS") or LOCK_SECONDS)
+        self.seconds = seconds or lock_seconds()
         since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         token = secrets.token_hex(8)
         self.value = f"{socket.gethostname()} pid {os.getpid()} since {since} token {token}"

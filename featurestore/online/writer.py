@@ -193,10 +193,11 @@ class ViewWriter:
         self._in_flight: deque[_RoundTrip] = deque()
         if fresh:
             self._frame = self._plain_commands
-            guard = client.script_load(GUARD_SCRIPT)
+            # EVAL with the script's text, not EVALSHA: after a SCRIPT FLUSH, EVALSHA would
+            # fail, touch nothing, and let the queued writes through whoever holds the lock.
             self._fence = (
                 resp.command(("WATCH", lock.key, lock.fence_key))
-                + resp.command(("EVALSHA", guard, "2", lock.key, lock.fence_key, lock.value))
+                + resp.command(("EVAL", GUARD_SCRIPT, "2", lock.key, lock.fence_key, lock.value))
                 + resp.command(("MULTI",)),
                 resp.command(("EXEC",)),
             )

@@ -16,9 +16,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+from featurestore.redact import SECRET_KEY
 from featurestore.project.dbt_project import Project
 from featurestore.project.profiles import Target
 
@@ -55,23 +57,34 @@ class ManifestKey:
     files: dict[str, tuple[int, int]]
     """Each project file dbt reads, relative to the project: (size, mtime in ns)."""
     salt: str
+    env: str = ""
+    """Salted hash of the environment variables the project's files read with env_var() (a
+    schema or a var may come from one), secret-looking names left out."""
 
 
 def current_key(project: Project, target: Target, salt: str | None = None) -> ManifestKey:
     """The key of the project as it is now; `salt` is the recorded key's, to compare hashes."""
     salt = salt or os.urandom(8).hex()
     config = project.config
+    files = _dbt_input_files(project, config)
     return ManifestKey(
         target=target.name,
         adapter=target.adapter,
         schema=target.schema,
         # What dbt renders, not the engine's resolved form: a moved project is the same one.
-        settings=_digest(salt, target.rendered or target.credentials),
+        # Secrets left out: they do not change what the manifest says, and a salted hash of a
+        # weak password beside its salt could be guessed from a shared CI artifact.
+        settings=_digest(salt, _without_secrets(target.rendered or target.credentials)),
         dbt=_installed_dbt(),
         vars=_digest(salt, config.get("vars") or {}),
-        files=_dbt_input_files(project, config),
+        files=files,
         salt=salt,
+        env=_digest(salt, _env_vars_read(project, files)),
     )
+
+
+def _without_secrets(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if not SECRET_KEY.search(str(k))}
 
 
 def stale_reason(project: Project, target: Target) -> tuple[str | None, ManifestKey]:
@@ -102,6 +115,8 @@ def difference(recorded: ManifestKey, now: ManifestKey) -> str | None:
         return f"the installed dbt changed ({', '.join(gone) or 'none'} -> {', '.join(new) or 'none'})"
     if recorded.vars != now.vars:
         return "the vars in dbt_project.yml changed"
+    if recorded.env != now.env and recorded.files == now.files:
+        return "an environment variable that the project's files read with env_var() changed"
     return _files_difference(recorded.files, now.files)
 
 
@@ -182,6 +197,23 @@ def _installed_dbt() -> tuple[str, ...]:
         found.update(name[: -len(".dist-info")] for name in os.listdir(site)
                      if name.startswith("dbt") and name.endswith(".dist-info"))
     return tuple(sorted(found))
+
+
+_ENV_VAR = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
+
+
+def _env_vars_read(project: Project, files: dict[str, tuple[int, int]]) -> dict[str, str | None]:
+    """Name -> value of each environment variable a project file names in env_var(), but
+    those whose names look secret (a password changes nothing dbt writes)."""
+    names: set[str] = set()
+    for name in files:
+        try:
+            text = (project.root / name).read_text(errors="replace")
+        except OSError:
+            continue
+        if "env_var" in text:
+            names.update(_ENV_VAR.findall(text))
+    return {name: os.environ.get(name) for name in sorted(names) if not SECRET_KEY.search(name)}
 
 
 def _dbt_input_files(project: Project, config: dict) -> dict[str, tuple[int, int]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from featurestore.errors import ProjectError, did_you_mean
+from featurestore.errors import ProjectError, did_you_mean, first_line
 from featurestore.project.dbt_project import Project
 
 @dataclass(frozen=True)
@@ -111,6 +111,15 @@ def _render(value: Any, where: str) -> Any:
             raise ProjectError(
                 f"{where}: environment variable {missing} is not set and has no default"
             ) from None
+        except (ValueError, TypeError) as error:
+            # A filter refused the value (as_number of text): say where, not which Python call.
+            raise ProjectError(f"{where}: {value.strip()} cannot be rendered: {first_line(error)}") from error
+        except Exception as error:
+            from jinja2 import TemplateError
+
+            if not isinstance(error, TemplateError):
+                raise
+            raise ProjectError(f"{where}: {value.strip()} is not a valid template: {first_line(error)}") from error
     return value
 
 

@@ -108,10 +108,13 @@ def test_vars_and_the_target_settings_are_inputs(tmp_path):
     (tmp_path / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\nvars:\n  start: '2025-01-01'\n")
     assert stale_reason(*project_at(tmp_path, "pg"))[0] == "the vars in dbt_project.yml changed"
     project, target = parsed(tmp_path, "pg")
-    other = dataclasses.replace(target, rendered={**target.rendered, "password": "another"})
+    other = dataclasses.replace(target, rendered={**target.rendered, "host": "db.elsewhere"})
     assert stale_reason(project, other)[0] == (
         "the settings of target 'pg' changed (profiles.yml or the environment it reads)"
     )
+    # A new password changes nothing dbt writes in the manifest: no parse, and no hash of it kept.
+    rotated = dataclasses.replace(target, rendered={**target.rendered, "password": "another"})
+    assert stale_reason(project, rotated)[0] is None
 
 
 def test_the_record_holds_no_secret(tmp_path):
@@ -134,4 +137,16 @@ def test_a_manifest_fs_did_not_record_is_parsed_again(tmp_path):
     freshness.forget(project)
     assert stale_reason(project, target)[0] == (
         "target/manifest.json has no record of the target and files it was parsed from"
+    )
+
+
+def test_an_env_var_the_project_files_read_is_an_input(tmp_path, monkeypatch):
+    # A schema (or a var) taken from the environment changes what the manifest says.
+    monkeypatch.setenv("FEAT_SCHEMA", "a")
+    write(tmp_path / "models" / "conf.yml", "models:\n  +schema: \"{{ env_var('FEAT_SCHEMA', 'a') }}\"\n")
+    project, target = parsed(tmp_path)
+    assert stale_reason(project, target)[0] is None
+    monkeypatch.setenv("FEAT_SCHEMA", "b")
+    assert stale_reason(project, target)[0] == (
+        "an environment variable that the project's files read with env_var() changed"
     )

@@ -187,3 +187,13 @@ def test_long_project_paths_put_the_socket_in_the_temp_folder():
     assert socket_path(Path("/srv/project")) == Path("/srv/project/.fs/redis.sock")
     deep = Path("/srv/" + "x" * MAX_SOCKET_PATH)
     assert len(str(socket_path(deep))) < MAX_SOCKET_PATH and socket_path(deep).name.startswith("fs-redis-")
+
+
+@pytest.mark.parametrize("text", ["x", "0", "-5", "1.5"])
+def test_a_bad_lock_lifetime_is_one_clear_error(monkeypatch, text):
+    from featurestore.online.lock import lock_seconds
+
+    monkeypatch.setenv("FS_SYNC_LOCK_SECONDS", text)
+    with pytest.raises(UsageError) as raised:
+        lock_seconds()
+    assert str(raised.value) == f"FS_SYNC_LOCK_SECONDS is '{text}'; valid: a whole number of seconds, 1 or more"

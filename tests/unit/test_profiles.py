@@ -59,3 +59,22 @@ def test_missing_env_var_without_default_is_one_clear_error(tmp_path, monkeypatc
     with pytest.raises(ProjectError) as raised:
         load_target(project, "dev")
     assert str(raised.value).endswith("target 'dev': environment variable T_USER is not set and has no default")
+
+
+def test_a_value_a_filter_cannot_take_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("T_USER", "ann")
+    monkeypatch.setenv("T_PORT", "abc")
+    with pytest.raises(ProjectError) as raised:
+        load_target(project_with(tmp_path, PROFILE), "dev")
+    assert str(raised.value).endswith(
+        "target 'dev': {{ env_var('T_PORT', '5432') | as_number }} cannot be rendered: "
+        "invalid literal for int() with base 10: 'abc'"
+    )
+
+
+def test_a_broken_template_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("T_USER", "ann")
+    broken = PROFILE.replace("{{ 'file_' ~ env_var('T_USER') ~ '.duckdb' }}", "{{ 'file_' ~ }}")
+    with pytest.raises(ProjectError) as raised:
+        load_target(project_with(tmp_path, broken), "other")
+    assert "target 'other': {{ 'file_' ~ }} is not a valid template: " in str(raised.value)
