@@ -21,6 +21,7 @@ from featurestore.project.profiles import Target
 
 if TYPE_CHECKING:
     from featurestore.offline.training_set import TrainingSet
+    from featurestore.project.dbt_runner import BuildSummary
     from featurestore.online.reader import OnlineFeatures, OnlineReader
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
@@ -113,9 +114,11 @@ class FeatureStore:
             spine = read_spine(request.spine, catalog, engine, usable)
         return plan_training_set(request, selections, spine, engine).sql(pretty=True)
 
-    def build(self, select: str | None = None) -> None:
+    def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
-        metadata is valid: a view dbt builds must be one every other command can read."""
+        metadata is valid: a view dbt builds must be one every other command can read.
+        Returns what was built and tested (`.line()` says it in one line)."""
+        from featurestore.project.dbt_runner import BuildSummary
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         self.catalog()
@@ -123,6 +126,7 @@ class FeatureStore:
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
+        return BuildSummary.read(self.project, self.target.name)
 
     # -- the online store (Redis) ------------------------------------------------------------
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":

@@ -140,7 +140,7 @@ def build(
 
     Example: fs build --select route_daily
     """
-    store.build(select)
+    store.console.print(store.build(select).line())
 
 
 @project_command(app.command("sync"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from featurestore.console import Console
+from featurestore.console import Console, plural
 
 if TYPE_CHECKING:
     from featurestore.online.reader import OnlineFeatures
@@ -15,8 +15,9 @@ SHOWN_MISMATCHES = 50
 
 
 def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
-    """The `--json` document, or one closing line on a terminal (nothing in cron); and, when
-    several views failed, a line on stderr for each (one failure is the error fs exits with)."""
+    """The `--json` document, or one line on stdout saying what was synced (a log kept by cron
+    gets a line per run); and, when several views failed, a line on stderr for each (one
+    failure is the error fs exits with)."""
     failed = summary.failed
     if len(failed) > 1:
         for view, error in failed.items():
@@ -25,10 +26,10 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
         console.json(summary.to_dict())
         return
     synced = len(summary.views) - len(summary.failed)
-    console.info(
-        f"synced {synced} views to {summary.redis} ({summary.key_prefix}): "
-        f"{summary.total('rows_read')} rows read, {summary.total('keys_written')} keys written, "
-        f"{summary.total('skipped_older')} skipped as older, {summary.total('expired')} expired, "
+    console.print(
+        f"synced {plural(synced, 'view')} to {summary.redis} ({summary.key_prefix}): "
+        f"{plural(summary.total('rows_read'), 'row')} read, {plural(summary.total('keys_written'), 'key')} written, "
+        f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired, "
         f"in {summary.seconds:.1f} s"
     )
 
@@ -42,7 +43,7 @@ def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None
         console.json(report.to_dict())
         return
     checked = sum(report.checked.values())
-    scope = f"{checked} entities of {len(report.checked)} views" + (f" (sample of {report.sample} per view)" if report.sample else "")
+    scope = f"{plural(checked, 'entity', 'entities')} of {plural(len(report.checked), 'view')}" + (f" (sample of {report.sample} per view)" if report.sample else "")
     if not report.mismatches:
         console.print(f"Redis agrees with the warehouse at {report.now.isoformat()}: {scope} checked")
         return
@@ -53,7 +54,9 @@ def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None
     console.table(
         ["view", "entity", "problem", "feature", "online", "warehouse"],
         rows,
-        title=f"{len(report.mismatches)} mismatches at {report.now.isoformat()}, {scope} checked",
+        title=f"{plural(len(report.mismatches), 'mismatch', 'mismatches')} at {report.now.isoformat()}, {scope} checked",
+        shorten=["online", "warehouse"],
+        wrap=["problem"],
     )
     if len(report.mismatches) > SHOWN_MISMATCHES:
         console.print(f"... and {len(report.mismatches) - SHOWN_MISMATCHES} more (--json lists them all)")

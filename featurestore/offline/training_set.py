@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from featurestore.catalog import Catalog
-from featurestore.console import Console
+from featurestore.console import Console, plural
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.errors import UsageError
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
@@ -36,7 +36,7 @@ class TrainingSetSummary:
     def line(self) -> str:
         views = ", ".join(f"{view} {share:.1%}" for view, share in self.view_coverage.items())
         where = f" -> {self.output}" if self.output else ""
-        return f"{self.rows:,} rows in {self.seconds:.2f}s{where}; coverage: {views or 'no features'}"
+        return f"{plural(self.rows, 'row')} in {self.seconds:.2f}s{where}; coverage: {views or 'no features'}"
 
     def to_dict(self) -> dict:
         return {
