@@ -35,7 +35,15 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
 
 
 def show_online_features(features: "OnlineFeatures", console: Console) -> None:
+    """The values as JSON on stdout; on stderr, a hint when a view was never synced to this
+    Redis, as all its features then read "missing" for every entity."""
     console.json(features.to_dict())
+    if features.never_synced:
+        views = ", ".join(features.never_synced)
+        console.warn(
+            f"{views} {'was' if len(features.never_synced) == 1 else 'were'} never synced to {features.store}: "
+            "run fs sync (then fs verify-online compares Redis with the warehouse)"
+        )
 
 
 def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None:
