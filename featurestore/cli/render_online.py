@@ -26,8 +26,11 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
         console.json(summary.to_dict())
         return
     synced = len(summary.views) - len(summary.failed)
+    if not synced and failed:
+        return  # nothing was done: the error says why
+    of = f"{synced} of {plural(len(summary.views), 'view')}" if failed else plural(synced, "view")
     console.print(
-        f"synced {plural(synced, 'view')} to {summary.redis} ({summary.key_prefix}): "
+        f"synced {of} to {summary.redis} ({summary.key_prefix}): "
         f"{plural(summary.total('rows_read'), 'row')} read, {plural(summary.total('keys_written'), 'key')} written, "
         f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired, "
         f"in {summary.seconds:.1f} s"
