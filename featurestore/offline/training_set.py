@@ -86,8 +86,8 @@ def run_training_set(
         [s.view for s in plan.selections]
     ):
         delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
+    # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
-    console.info(summary.line())
     return TrainingSet(summary=summary, table=delivered.table)
 
 
