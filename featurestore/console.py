@@ -8,9 +8,13 @@ Domain code receives a Console and never prints.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 
@@ -71,16 +75,114 @@ class Console:
     def json(self, data: Any) -> None:
         print(json.dumps(data, indent=2, default=str), flush=True)
 
-    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        title: str | None = None,
+        shorten: Sequence[str] = (),
+        wrap: Sequence[str] = (),
+        optional: Sequence[str] = (),
+    ) -> None:
+        """A table as wide as the output (see `width`). Columns named in `shorten` are cut to
+        one line ending in an ellipsis, those in `wrap` wrap at spaces; every other column is
+        shown whole on one line, since a name broken in two cannot be copied. When that is
+        still too wide, the `optional` columns are left out, first named first, and a line
+        says so."""
+        from rich import box
         from rich.console import Console as RichConsole
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        RichConsole(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        layout = _Layout.of(columns, cells, self.width(), shorten, wrap, optional)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for i in layout.kept:
+            column = columns[i]
+            if i in layout.limits:
+                short = column in shorten
+                table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold", max_width=layout.limits[i])
+            else:
+                table.add_column(column, no_wrap=True, min_width=layout.naturals[i])
+        for row in cells:
+            table.add_row(*(row[i] for i in layout.kept))
+        rich = RichConsole(file=io.StringIO(), width=layout.width, force_terminal=sys.stdout.isatty(), soft_wrap=False)
+        rich.print(table)
+        # Lines padded to the table's width are noise in a log or a diff.
+        self.print("\n".join(line.rstrip() for line in rich.file.getvalue().splitlines()))
+        if layout.dropped:
+            self.print(f"(left out to fit {layout.room} columns: {', '.join(columns[i] for i in layout.dropped)})")
+
+    @staticmethod
+    def width() -> int | None:
+        """The width tables fit: $COLUMNS when set (as shells set it, and as a pipe's reader
+        may), else the terminal's; None when piped with no $COLUMNS (as wide as they are)."""
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        if sys.stdout.isatty():
+            return shutil.get_terminal_size().columns
+        return None
+
+
+MIN_SHARE = 12
+"""The narrowest a shortened or wrapped column gets: below it, a description says nothing."""
+GAP = 3
+"""Columns are apart by their padding (1 each side) and a blank rule."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which columns a table shows and how wide, for a given room (None: no limit)."""
+
+    naturals: list[int]
+    room: int | None
+    kept: list[int]
+    dropped: list[int]
+    limits: dict[int, int]
+    """Flexible (shortened or wrapped) column -> its width."""
+
+    @property
+    def width(self) -> int:
+        return sum(self.naturals[i] if i not in self.limits else self.limits[i] for i in self.kept) + GAP * (len(self.kept) - 1)
+
+    @classmethod
+    def of(cls, columns, cells, room, shorten, wrap, optional) -> "_Layout":
+        from rich.cells import cell_len
+
+        naturals = [max([cell_len(c), *(cell_len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+        flexible = {i for i, c in enumerate(columns) if c in shorten or c in wrap}
+        kept, dropped = list(range(len(columns))), []
+
+        def needed() -> int:
+            return sum(min(naturals[i], MIN_SHARE) if i in flexible else naturals[i] for i in kept) + GAP * (len(kept) - 1)
+
+        for column in optional:
+            if room is None or needed() <= room:
+                break
+            dropped.append(columns.index(column))
+            kept.remove(columns.index(column))
+        flex = [i for i in kept if i in flexible]
+        fixed = sum(naturals[i] for i in kept if i not in flexible) + GAP * (len(kept) - 1)
+        shares = _shares([naturals[i] for i in flex], None if room is None else room - fixed)
+        return cls(naturals, room, kept, dropped, dict(zip(flex, shares)))
+
+
+def _shares(naturals: list[int], room: int | None) -> list[int]:
+    """Widths for flexible columns: as wide as they are when they fit in `room`, else the
+    narrow ones whole and the rest an equal share of what is left (at least MIN_SHARE)."""
+    if room is None or sum(naturals) <= room:
+        return list(naturals)
+    shares = list(naturals)
+    left, count = room, len(naturals)
+    for index in sorted(range(len(naturals)), key=naturals.__getitem__):
+        shares[index] = max(min(MIN_SHARE, naturals[index]), min(naturals[index], left // count))
+        left, count = left - shares[index], count - 1
+    return shares
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`plural(1, "feature")` -> "1 feature", `plural(2_000, "row")` -> "2,000 rows"."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def _rich_stderr():

@@ -21,6 +21,10 @@ from featurestore.project.profiles import Target
 
 if TYPE_CHECKING:
     from featurestore.offline.training_set import TrainingSet
+    from featurestore.project.dbt_runner import BuildSummary
+    from pathlib import Path
+
+    from featurestore.online.embedded import Stopped
     from featurestore.online.reader import OnlineFeatures, OnlineReader
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
@@ -113,9 +117,11 @@ class FeatureStore:
             spine = read_spine(request.spine, catalog, engine, usable)
         return plan_training_set(request, selections, spine, engine).sql(pretty=True)
 
-    def build(self, select: str | None = None) -> None:
+    def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
-        metadata is valid: a view dbt builds must be one every other command can read."""
+        metadata is valid: a view dbt builds must be one every other command can read.
+        Returns what was built and tested (`.line()` says it in one line)."""
+        from featurestore.project.dbt_runner import BuildSummary
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         self.catalog()
@@ -123,6 +129,23 @@ class FeatureStore:
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
+        return BuildSummary.read(self.project, self.target.name)
+
+    def docs(self) -> "Path":
+        """Run `dbt docs generate` for the target with the project's profiles; the site's
+        index.html (dbt's catalog.json beside it)."""
+        from featurestore.project.manifest import run_dbt_writing_manifest
+
+        # dbt docs generate writes the manifest too: recorded, as after fs build.
+        run_dbt_writing_manifest(self.project, ["docs", "generate"], self.target, self.console, stream=self.console.verbose)
+        self._catalog = None
+        return self.project.manifest_path.parent / "index.html"
+
+    def serve_docs(self, port: int) -> None:
+        """Run `dbt docs serve` on `port` until interrupted (dbt's log on stderr)."""
+        from featurestore.project.dbt_runner import run_dbt
+
+        run_dbt(self.project, ["docs", "serve", "--port", str(port)], self.target.name, self.console, stream=True)
 
     # -- the online store (Redis) ------------------------------------------------------------
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
@@ -146,15 +169,36 @@ class FeatureStore:
         return summary
 
     def get_online_features(
-        self, entity_rows: Sequence[dict[str, Any]], features: Sequence[str], redis_url: str | None = None
+        self,
+        entity_rows: Sequence[dict[str, Any]],
+        features: Sequence[str],
+        redis_url: str | None = None,
+        bare_names: bool = False,
+        full_names: bool = False,
     ) -> "OnlineFeatures":
         """The latest values of `features` (view:feature, view:* or feature services) for each
         entity row (a mapping of join key -> value), each with a status: present, missing or
         expired. One server call for all rows and views.
 
+        Features are named view:feature; `bare_names=True` names them as a training set's
+        columns (`origin__temp_f`), `full_names=True` as view__feature, so a model trained on
+        one reads the other. `.never_synced` lists the views this Redis has never had a sync of.
+
         >>> store.get_online_features([{"carrier": "UA"}], ["carrier_daily:*"]).to_dict()  # doctest: +SKIP
         """
-        return self._online_reader(redis_url).read(self.catalog().resolve(features), entity_rows, self.now())
+        from featurestore.online.reader import column_names
+
+        selections = self.catalog().resolve(features)
+        # Named before reading: a clash is the caller's to fix whatever Redis holds.
+        names = column_names(selections, entity_rows, full_names) if bare_names or full_names else None
+        found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
+        return found.renamed(names) if names is not None else found
+
+    def stop_online_server(self) -> "Stopped":
+        """Stop the Redis server fs started for the project (on .fs/redis.sock), if it runs."""
+        from featurestore.online.embedded import stop_server
+
+        return stop_server(self.project.root)
 
     def verify_online(self, sample: int | None = None, redis_url: str | None = None) -> "VerifyReport":
         """Compare Redis with the warehouse's latest values at `now()` (ttl applied), for every

@@ -22,4 +22,5 @@ fs training-set --spine flight_delay_labels --features flight_delay_model --outp
 echo "== sync the latest values to Redis (the project's own server unless one is configured)"
 fs sync
 echo "== read them back online"
-fs get weather_hourly:origin__temp_f carrier_daily:* --entity origin=JFK --entity carrier=UA
+fs get weather_hourly:origin__temp_f 'carrier_daily:*' --entity origin=JFK --entity carrier=UA
+echo "== done: the project's Redis keeps running for fs get; 'fs stop' stops it"

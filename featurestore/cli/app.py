@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from featurestore.cli.options import Json, RedisUrl, project_command
+from featurestore.cli.options import FullNames, Json, RedisUrl, project_command
 from featurestore.engines.registry import dialects
 from featurestore.offline.request import AS_OF_MODES, DEFAULT_TIMESTAMP_COLUMN, KNOWLEDGE
 
@@ -93,7 +93,7 @@ def training_set(
     output_table: Annotated[
         Optional[str], typer.Option("--output-table", help="Create (or replace) this warehouse table with the rows.")
     ] = None,
-    full_names: Annotated[bool, typer.Option("--full-names", help="Name feature columns view__feature.")] = False,
+    full_names: FullNames = False,
     as_of: Annotated[
         str,
         typer.Option("--as-of", help=f"{' or '.join(AS_OF_MODES)}: honour created_at (no leakage), or ignore it."),
@@ -140,7 +140,7 @@ def build(
 
     Example: fs build --select route_daily
     """
-    store.build(select)
+    store.console.print(store.build(select).line())
 
 
 @project_command(app.command("sync"))
@@ -179,14 +179,22 @@ def get(
                      "key=v1,v2 asks for several entities at once."),
     ],
     redis_url: RedisUrl = None,
+    bare_names: Annotated[
+        bool, typer.Option("--bare-names", help="Name features as training sets name their columns (origin__temp_f).")
+    ] = False,
+    full_names: FullNames = False,
 ) -> None:
     """Print the online values of features for an entity, as JSON, with a status for each.
+
+    Features are named view:feature unless --bare-names or --full-names.
 
     Example: fs get weather_hourly:origin__temp_f 'carrier_daily:*' --entity origin=JFK --entity carrier=UA
     """
     from featurestore.cli import render_online
 
-    result = store.get_online_features(entity_rows(entity), features, redis_url=redis_url)
+    result = store.get_online_features(
+        entity_rows(entity), features, redis_url=redis_url, bare_names=bare_names, full_names=full_names
+    )
     render_online.show_online_features(result, store.console)
 
 
@@ -227,6 +235,57 @@ def verify_online(
     report = store.verify_online(sample=sample, redis_url=redis_url)
     render_online.show_verify(report, store.console, as_json=json)
     report.raise_if_mismatched()
+
+
+@project_command(app.command("docs"))
+def docs(
+    store: "FeatureStore",
+    serve: Annotated[bool, typer.Option("--serve", help="Then serve the site (dbt docs serve) until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option("--port", help="With --serve: the port.")] = 8080,
+) -> None:
+    """Generate dbt's documentation site for the project with its profiles (dbt docs generate).
+
+    Example: fs docs --serve
+    """
+    site = store.docs()
+    store.console.print(f"wrote dbt's documentation site to {site}" + ("" if serve else "; fs docs --serve shows it"))
+    if serve:
+        store.serve_docs(port)
+
+
+@project_command(app.command("stop"))
+def stop(store: "FeatureStore") -> None:
+    """Stop the Redis server fs started for the project (.fs/redis.sock); a configured Redis is left alone.
+
+    What it held is gone: the next fs sync starts it again and syncs every view in full.
+
+    Example: fs stop
+    """
+    stopped = store.stop_online_server()
+    if stopped.running:
+        store.console.print(f"stopped the project's Redis server (pid {stopped.pid or '?'}) on {stopped.url}")
+    else:
+        store.console.print(f"the project's Redis server on {stopped.url} is not running")
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+        from platform import python_version
+
+        from featurestore.console import Console
+
+        Console().print(f"fs {version('featurestore')} (dbt-core {version('dbt-core')}, Python {python_version()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the versions of fs, dbt and Python.")
+    ] = False,
+) -> None:
+    """A warehouse-native feature store for dbt projects."""
 
 
 def main(argv: list[str] | None = None) -> None:

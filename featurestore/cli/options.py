@@ -27,6 +27,7 @@ ProfilesDir = Annotated[
 TargetName = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target [default: the profile's target].")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks and tool logs.")]
 
+FullNames = Annotated[bool, typer.Option("--full-names", help="Name feature columns view__feature.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON document.")]
 RedisUrl = Annotated[
     Optional[str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from featurestore.catalog import Catalog, Feature, FeatureView, view_to_dict
-from featurestore.console import Console
+from featurestore.console import Console, plural
 from featurestore.catalog.ttl import format_ttl
 
 
@@ -27,7 +27,9 @@ def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
     console.table(
         ["view", "entity", "join keys", "features", "ttl", "online", "owner", "description"],
         rows,
-        title=f"{len(rows)} feature views",
+        title=plural(len(rows), "feature view"),
+        shorten=["description"],
+        optional=["online", "owner", "join keys"],
     )
     if catalog.services:
         console.table(
@@ -41,6 +43,8 @@ def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
                 )
                 for s in catalog.services.values()
             ],
+            shorten=["description"],
+            optional=["owner"],
         )
 
 
@@ -62,18 +66,22 @@ def show_view(view: FeatureView, console: Console, as_json: bool) -> None:
         ("depends on", ", ".join(view.depends_on) or "-"),
         ("sources", ", ".join(view.upstream_sources) or "-"),
     ]
-    console.table(["", view.name], facts)
-    _features_table(view.features, console, title=f"{len(view.features)} features")
+    console.table(["", view.name], facts, wrap=[view.name])
+    _features_table(view.features, console, title=plural(len(view.features), "feature"))
 
 
 def show_search(hits: list[tuple[FeatureView, tuple[Feature, ...]]], text: str, console: Console, as_json: bool) -> None:
+    """The features that mention `text`, view by view, and how many others each view has; a
+    view that mentions it only in its own name, description, entity, owner or tags is named
+    with its number of features, none of which matched."""
     if as_json:
         console.json(
             [
                 {
                     "view": view.name,
-                    "features": [f.name for f in (features or view.features)],
                     "matched": "features" if features else "view",
+                    "features": [f.name for f in features],
+                    "other_features": len(view.features) - len(features),
                 }
                 for view, features in hits
             ]
@@ -83,8 +91,16 @@ def show_search(hits: list[tuple[FeatureView, tuple[Feature, ...]]], text: str, 
         console.print(f"nothing in the catalog mentions '{text}'")
         return
     for view, features in hits:
-        shown = features or view.features
-        _features_table(shown, console, title=f"{view.name} ({view.entity}): {_first_sentence(view.description)}")
+        count = plural(len(view.features), "feature")
+        if not features:
+            console.print(
+                f"{view.name} ({view.entity}) mentions '{text}' itself (name, description, entity, owner "
+                f"or tags), none of its {count}: fs catalog show {view.name}"
+            )
+            continue
+        which = f"all {count}" if len(features) == len(view.features) else f"{len(features)} of its {count}"
+        more = f" (all: fs catalog show {view.name})" if len(features) < len(view.features) else ""
+        _features_table(features, console, title=f"{view.name} ({view.entity}): {which} mention '{text}'{more}")
 
 
 def _features_table(features: tuple[Feature, ...], console: Console, title: str) -> None:
@@ -92,6 +108,8 @@ def _features_table(features: tuple[Feature, ...], console: Console, title: str)
         ["feature", "type", "tags", "description"],
         [(f.ref, f.dtype or "?", ", ".join(f.tags), f.description) for f in features],
         title=title,
+        shorten=["description"],
+        optional=["tags"],
     )
 
 

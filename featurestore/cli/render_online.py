@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from featurestore.console import Console
+from featurestore.console import Console, plural
 
 if TYPE_CHECKING:
     from featurestore.online.reader import OnlineFeatures
@@ -15,8 +15,9 @@ SHOWN_MISMATCHES = 50
 
 
 def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
-    """The `--json` document, or one closing line on a terminal (nothing in cron); and, when
-    several views failed, a line on stderr for each (one failure is the error fs exits with)."""
+    """The `--json` document, or one line on stdout saying what was synced (a log kept by cron
+    gets a line per run); and, when several views failed, a line on stderr for each (one
+    failure is the error fs exits with)."""
     failed = summary.failed
     if len(failed) > 1:
         for view, error in failed.items():
@@ -25,16 +26,27 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
         console.json(summary.to_dict())
         return
     synced = len(summary.views) - len(summary.failed)
-    console.info(
-        f"synced {synced} views to {summary.redis} ({summary.key_prefix}): "
-        f"{summary.total('rows_read')} rows read, {summary.total('keys_written')} keys written, "
-        f"{summary.total('skipped_older')} skipped as older, {summary.total('expired')} expired, "
+    if not synced and failed:
+        return  # nothing was done: the error says why
+    of = f"{synced} of {plural(len(summary.views), 'view')}" if failed else plural(synced, "view")
+    console.print(
+        f"synced {of} to {summary.redis} ({summary.key_prefix}): "
+        f"{plural(summary.total('rows_read'), 'row')} read, {plural(summary.total('keys_written'), 'key')} written, "
+        f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired, "
         f"in {summary.seconds:.1f} s"
     )
 
 
 def show_online_features(features: "OnlineFeatures", console: Console) -> None:
+    """The values as JSON on stdout; on stderr, a hint when a view was never synced to this
+    Redis, as all its features then read "missing" for every entity."""
     console.json(features.to_dict())
+    if features.never_synced:
+        views = ", ".join(features.never_synced)
+        console.warn(
+            f"{views} {'was' if len(features.never_synced) == 1 else 'were'} never synced to {features.store}: "
+            "run fs sync (then fs verify-online compares Redis with the warehouse)"
+        )
 
 
 def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None:
@@ -42,7 +54,7 @@ def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None
         console.json(report.to_dict())
         return
     checked = sum(report.checked.values())
-    scope = f"{checked} entities of {len(report.checked)} views" + (f" (sample of {report.sample} per view)" if report.sample else "")
+    scope = f"{plural(checked, 'entity', 'entities')} of {plural(len(report.checked), 'view')}" + (f" (sample of {report.sample} per view)" if report.sample else "")
     if not report.mismatches:
         console.print(f"Redis agrees with the warehouse at {report.now.isoformat()}: {scope} checked")
         return
@@ -53,7 +65,9 @@ def show_verify(report: "VerifyReport", console: Console, as_json: bool) -> None
     console.table(
         ["view", "entity", "problem", "feature", "online", "warehouse"],
         rows,
-        title=f"{len(report.mismatches)} mismatches at {report.now.isoformat()}, {scope} checked",
+        title=f"{plural(len(report.mismatches), 'mismatch', 'mismatches')} at {report.now.isoformat()}, {scope} checked",
+        shorten=["online", "warehouse"],
+        wrap=["problem"],
     )
     if len(report.mismatches) > SHOWN_MISMATCHES:
         console.print(f"... and {len(report.mismatches) - SHOWN_MISMATCHES} more (--json lists them all)")

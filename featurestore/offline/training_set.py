@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from featurestore.catalog import Catalog
-from featurestore.console import Console
+from featurestore.console import Console, plural
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.errors import UsageError
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
@@ -36,7 +36,7 @@ class TrainingSetSummary:
     def line(self) -> str:
         views = ", ".join(f"{view} {share:.1%}" for view, share in self.view_coverage.items())
         where = f" -> {self.output}" if self.output else ""
-        return f"{self.rows:,} rows in {self.seconds:.2f}s{where}; coverage: {views or 'no features'}"
+        return f"{plural(self.rows, 'row')} in {self.seconds:.2f}s{where}; coverage: {views or 'no features'}"
 
     def to_dict(self) -> dict:
         return {
@@ -65,11 +65,11 @@ class TrainingSet:
         return self.to_arrow().to_pandas()
 
     def to_polars(self):
-        """A polars DataFrame (polars is optional: `pip install polars`)."""
+        """A polars DataFrame (polars is optional: `pip install 'featurestore[polars]'`)."""
         try:
             import polars
         except ImportError:
-            raise UsageError("to_polars() needs polars, which is not installed: pip install polars") from None
+            raise UsageError("to_polars() needs polars, which is not installed: pip install 'featurestore[polars]'") from None
         return polars.from_arrow(self.to_arrow())
 
 
@@ -86,8 +86,8 @@ def run_training_set(
         [s.view for s in plan.selections], warehouse
     ):
         delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
+    # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
-    console.info(summary.line())
     return TrainingSet(summary=summary, table=delivered.table)
 
 

@@ -3,7 +3,7 @@
 fs starts a server listening only on a unix socket in the project's `.fs/` folder (git ignores
 it), and leaves it running so that `fs get` and model services in other processes read what
 `fs sync` wrote. It keeps nothing on disk: after a restart the first sync finds no watermark
-and rebuilds everything. Stop it with `kill $(cat .fs/redis.pid)`. Why this and not
+and rebuilds everything. Stop it with `fs stop`. Why this and not
 an in-process fake: the online store must behave exactly as the real one (Lua scripts, expiry,
 pipelining), and one server shared by the project's processes is what a deployment has too.
 
@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.errors import OnlineStoreError
@@ -120,3 +121,43 @@ def _answers(sock: Path) -> bool:
             return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What `stop_server` did: the server's URL, and its pid (None when none was running)."""
+
+    url: str
+    pid: int | None
+    running: bool
+
+
+def stop_server(project_root: Path) -> Stopped:
+    """Shut down the project's own server if it runs (what it held is gone: the next sync
+    rebuilds every view). A Redis configured by URL is not fs's to stop and is left alone."""
+    import redis
+
+    folder, sock = project_root / FOLDER, socket_path(project_root)
+    url = f"unix://{sock}"
+    if not folder.is_dir():
+        return Stopped(url, None, False)
+    # Not while another fs process is starting it: the two would disagree on whether it runs.
+    with open(folder / "redis.start.lock", "w") as guard:
+        import fcntl
+
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not _answers(sock):
+            return Stopped(url, None, False)
+        pid_file = folder / "redis.pid"
+        pid = int(pid_file.read_text().strip()) if pid_file.is_file() else None
+        try:
+            with redis.Redis(unix_socket_path=str(sock), socket_timeout=START_SECONDS) as client:
+                client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # the server closes the connection as it stops
+        deadline = time.monotonic() + START_SECONDS
+        while _answers(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _answers(sock):
+            raise OnlineStoreError(url, f"the project's Redis server on {sock} did not stop", f"see {folder / 'redis.log'}")
+    return Stopped(url, pid, True)

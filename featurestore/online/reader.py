@@ -19,7 +19,7 @@ alone takes longer for a thousand entities than the server's whole work (docs/be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -59,6 +59,14 @@ class OnlineFeatures:
     values: list[list[Any]]
     statuses: list[list[str]]
     event_timestamps: list[dict[str, datetime | None]]
+    never_synced: tuple[str, ...] = ()
+    """Views this Redis has no sync of under the key prefix (so their features read missing)."""
+    store: str = ""
+    """The Redis URL (without its password) and key prefix the values were read from."""
+
+    def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
+        """The same values with the features named `names` (see `column_names`)."""
+        return replace(self, features=list(names))
 
     def to_dict(self) -> list[dict[str, Any]]:
         """One JSON-ready object per entity row."""
@@ -75,12 +83,24 @@ class OnlineFeatures:
         ]
 
     def to_pandas(self):
-        """A frame with the entity columns and one column per feature (named view:feature)."""
+        """A frame with the entity columns and one column per feature (named view:feature,
+        or as `get_online_features(bare_names=True)` or `full_names=True` named them)."""
         import pandas as pd
 
         return pd.DataFrame(
             [{**entity, **dict(zip(self.features, values))} for entity, values in zip(self.entity_rows, self.values)]
         )
+
+
+def column_names(
+    selections: Sequence["FeatureSelection"], entity_rows: Sequence[Mapping[str, Any]], full_names: bool
+) -> list[str]:
+    """The features' names as a training set's columns name them: bare, or view__feature with
+    `full_names`; a bare name two views share, or an entity key has, is refused as it is there."""
+    from featurestore.sql.pit import output_features
+
+    keys = list(dict.fromkeys(key for row in entity_rows for key in row))
+    return [output.name for output in output_features(keys, selections, full_names)]
 
 
 def _jsonable(value: Any) -> Any:
@@ -126,7 +146,8 @@ class OnlineReader:
             seen = [generation for generation, _ in last]
             self._generations.update((plan.view_name, generation) for plan, generation in zip(plans, seen))
             if [generation for generation, _ in first] == seen == guessed:
-                return self._assemble(plans, entities, last, rows, now)
+                found = self._assemble(plans, entities, last, rows, now)
+                return replace(found, store=f"{self.location.shown_url} (key prefix {self.keyspace.prefix})")
         raise OnlineStoreError(
             self.location.shown_url,
             f"the generations of {', '.join(p.view_name for p in plans)} in Redis at "
@@ -180,7 +201,8 @@ class OnlineReader:
             names = [plan.view_name for plan in plans]
             event_timestamps = [dict(zip(names, times)) for times in zip(*(p[2] for p in per_view))]
         features = [f.ref for plan in plans for f in plan.selection.features]
-        return OnlineFeatures(features, rows, values, statuses, event_timestamps)
+        never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
+        return OnlineFeatures(features, rows, values, statuses, event_timestamps, never_synced=never)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from featurestore.catalog import Catalog, FeatureView
-from featurestore.console import Console
+from featurestore.console import Console, plural
 from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete, WarehouseError
 from featurestore.online.codec import ViewSchema
@@ -95,9 +95,9 @@ class ViewSyncResult:
         if self.error is not None:
             return f"{self.view}: not synced: {self.error}"
         return (
-            f"{self.view}: {self.mode.value} ({self.reason}), generation {self.generation}: {self.rows_read} rows "
-            f"read, {self.keys_written} keys written, {self.skipped_older} skipped as older, "
-            f"{self.expired} expired, in {self.seconds:.1f} s"
+            f"{self.view}: {self.mode.value} ({self.reason}), generation {self.generation}: "
+            f"{plural(self.rows_read, 'row')} read, {plural(self.keys_written, 'key')} written, "
+            f"{self.skipped_older:,} skipped as older, {self.expired:,} expired, in {self.seconds:.1f} s"
         )
 
 

@@ -6,12 +6,19 @@ project root makes relative paths in profiles.yml (a database file) mean the sam
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections import Counter
+from dataclasses import dataclass
 
-from featurestore.console import Console
+from featurestore.console import Console, plural
 from featurestore.errors import DbtError
 from featurestore.project.dbt_project import Project
+
+DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+"""dbt's own entry point, run by this Python (whose dbt is the one fs was installed with).
+Not `-m dbt.cli.main`: runpy then warns that the module was already imported by its package."""
 
 
 def run_dbt(
@@ -28,9 +35,7 @@ def run_dbt(
     import subprocess
 
     args = [
-        sys.executable,
-        "-m",
-        "dbt.cli.main",
+        *DBT,
         *command,
         "--project-dir",
         str(project.root),
@@ -65,3 +70,33 @@ def _strip(line: str) -> str:
 
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line).strip()
+
+
+# How dbt's run_results.json names what it did, in words for the summary line.
+NOUNS = {"model": "model", "seed": "seed", "snapshot": "snapshot", "test": "data test", "unit_test": "unit test"}
+VERBS = {"success": "built", "pass": "passed", "warn": "warned", "skipped": "skipped", "error": "failed", "fail": "failed"}
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a `dbt build` did, from the target/run_results.json it wrote."""
+
+    target: str
+    counts: dict[tuple[str, str], int]
+    """(resource type, status) -> how many, in dbt's order."""
+    seconds: float
+
+    @classmethod
+    def read(cls, project: Project, target: str) -> "BuildSummary":
+        path = project.manifest_path.parent / "run_results.json"
+        results = json.loads(path.read_text())
+        counts = Counter((r["unique_id"].split(".")[0], r["status"]) for r in results["results"])
+        return cls(target, dict(counts), float(results.get("elapsed_time") or 0))
+
+    def line(self) -> str:
+        done = [
+            f"{plural(n, NOUNS.get(kind, kind.replace('_', ' ')))} {VERBS.get(status, status)}"
+            for (kind, status), n in self.counts.items()
+            if status != "no-op"  # exposures and the like: nothing was run
+        ]
+        return f"dbt build on target {self.target}: {', '.join(done) or 'nothing selected'}, in {self.seconds:.1f} s"

@@ -66,7 +66,12 @@ def test_catalog_show_and_search(built_project, cli, clean_env):
         assert expected in out
     code, out, _ = cli("catalog", "search", "precip", "--json", "--project-dir", str(built_project))
     assert json.loads(out) == [
-        {"view": "weather_hourly", "features": ["origin__precip_in__1h", "origin__precip_in__3h"], "matched": "features"}
+        {
+            "view": "weather_hourly",
+            "matched": "features",
+            "features": ["origin__precip_in__1h", "origin__precip_in__3h"],
+            "other_features": 7,
+        }
     ]
     code, _, err = cli("catalog", "show", "route_dialy", "--project-dir", str(built_project))
     assert code == 2

@@ -67,6 +67,10 @@ def test_sync_copies_the_latest_row_of_every_entity(built_project, synced, onlin
 
 
 def test_second_sync_is_incremental_and_full_switches_generation(built_project, synced, cli, online):
+    # Off a terminal (a log, cron) a sync without --json says what it did in one line.
+    code, out, err = cli("sync", "--project-dir", str(built_project))
+    assert (code, err) == (0, "")
+    assert out == f"synced 4 views to {online.url} ({online.prefix}): 0 rows read, 0 keys written, 0 skipped as older, 0 expired, in {out.split(' in ')[-1]}"
     code, out, _ = cli("sync", "--json", "--project-dir", str(built_project))
     again = json.loads(out)
     assert code == 0 and again["rows_read"] == 0
@@ -121,7 +125,7 @@ def test_verify_online_agrees_then_finds_each_kind_of_mismatch(built_project, sy
     code, out, err = cli("verify-online", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
     checked = sum(v["rows_read"] for v in synced["views"])
-    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked} entities of 4 views checked\n"
+    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked:,} entities of 4 views checked\n"
 
     generation = online.meta("carrier_daily")["generation"]
     base = f"{online.prefix}:carrier_daily:gen{generation}:"

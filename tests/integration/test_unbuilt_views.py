@@ -86,6 +86,9 @@ def test_several_failed_views_are_each_named_and_the_rest_synced(tmp_path, onlin
     assert summary["failed"] == ["a_view", "c_view"] and summary["keys_written"] == 1
     assert [v["view"] for v in summary["views"] if v["error"] is None] == ["b_view"]
     assert online.entity("b_view", "customer_id=c1")["orders"] == "1"
+    # Without --json, stdout has the one line of what was done (for a log), stderr the errors.
+    code, out, _ = cli("sync", "--project-dir", str(tmp_path))
+    assert code == EXIT_WAREHOUSE and out.startswith(f"synced 1 of 3 views to {online.url} ({online.prefix}): 0 rows read")
 
 
 def test_the_python_api_raises_with_what_was_done(tmp_path, online):
