@@ -132,8 +132,11 @@ class SparkWarehouse(Warehouse):
         self.execute(f"alter table {building} rename to {qualified_name}")
 
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
+        # Checkpointed: the rows then live in Spark's block store, and the plans that read
+        # them refer to those blocks; otherwise every plan (and task) carries the whole
+        # table, which exhausts the driver's memory on a spine of a few hundred thousand rows.
         with self.translated():
-            self.session.createDataFrame(table).createOrReplaceTempView(name)
+            self.session.createDataFrame(table).localCheckpoint().createOrReplaceTempView(name)
 
     def close(self) -> None:
         self.session.stop()
@@ -157,7 +160,10 @@ def _streamed_batches(frame, schema: "pa.Schema", batch_rows: int) -> Iterator["
             yield pa.record_batch([pa.array([sink.getvalue().to_pybytes()], pa.binary())], names=["ipc"])
 
     frame.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
-    for row in frame.mapInArrow(serialised, "ipc binary").toLocalIterator(prefetchPartitions=True):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pyspark's pandas version check, as above
+        rows = frame.mapInArrow(serialised, "ipc binary").toLocalIterator(prefetchPartitions=True)
+    for row in rows:
         for batch in pa.ipc.open_stream(row.ipc):
             yield batch.cast(schema)
 
