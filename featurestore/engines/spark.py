@@ -218,7 +218,17 @@ def _start_session(settings: dict[str, str]):
     for key, value in REQUIRED_SETTINGS.items():
         # A session already running in this process (getOrCreate returns it) gets them too.
         session.conf.set(key, value)
+    _silence_query_error_logs()
     return session
+
+
+def _silence_query_error_logs() -> None:
+    """pyspark logs every failed query, stack trace and all, as JSON on stderr before raising
+    it; fs reports the error itself, in one line (--debug shows the cause)."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def _shut_down_derby(url: str | None) -> None:

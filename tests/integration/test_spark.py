@@ -80,7 +80,7 @@ def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, 
 def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):
     """A spine with no order of its own (a query) is numbered by Spark's row id, not a global
     window; the rows match DuckDB's, and --output-table writes them in the warehouse."""
-    where = "where flight_id % 5 = 0"
+    where = "where flight_id % 20 = 0"
     features = "weather_hourly:*,route_daily:*"
     code, _, err = cli(
         "training-set", "--project-dir", str(spark_project), *SPARK, "--features", features,
@@ -112,7 +112,7 @@ def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli,
     code, out, err = cli("verify-online", "--project-dir", str(spark_project), *SPARK)
     assert code == 0, err
     code, out, err = cli(
-        "get", "carrier_daily:*", "--entity", "carrier=UA", "--project-dir", str(spark_project), *SPARK, "--json"
+        "get", "carrier_daily:*", "--entity", "carrier=UA", "--project-dir", str(spark_project), *SPARK
     )
     assert code == 0 and '"present"' in out, err
     entities = [{"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228"}, {"origin": "EWR", "dest": "ORD", "carrier": "B6", "tailnum": None}]
@@ -139,9 +139,10 @@ def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli,
         ("select no_such_column from flight_features.flight_delay_labels", "no_such_column"),
     ],
 )
-def test_spark_errors_are_one_line(spark_project, cli, clean_env, spine_sql, named):
+def test_spark_errors_are_one_line(spark_project, tmp_path, cli, clean_env, spine_sql, named):
     code, _, err = cli(
-        "training-set", "--project-dir", str(spark_project), *SPARK, "--spine-sql", spine_sql, "--features", "weather_hourly:*"
+        "training-set", "--project-dir", str(spark_project), *SPARK, "--spine-sql", spine_sql,
+        "--features", "weather_hourly:*", "-o", str(tmp_path / "out.parquet"),
     )
     assert code == EXIT_WAREHOUSE
     assert named in err and len(err.strip().splitlines()) == 1, err

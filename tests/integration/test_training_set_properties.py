@@ -167,7 +167,7 @@ def spark_warehouse(tmp_path_factory):
         yield warehouse
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
 def test_spark_matches_reference(spark_warehouse, customers, stores, spine, ttl, event_time_only, features):
     # Few examples: each costs Spark jobs of about a second; the forms are the portable
