@@ -135,7 +135,7 @@ def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli,
 @pytest.mark.parametrize(
     "spine_sql, named",
     [
-        ("select * from flight_features.no_such_table", "flight_features.no_such_table"),
+        ("select * from flight_features.no_such_table", "no_such_table"),
         ("select no_such_column from flight_features.flight_delay_labels", "no_such_column"),
     ],
 )
