@@ -84,6 +84,20 @@ def load_postgres(credentials: dict, schema: str, files: dict[str, Path]) -> Non
                     copy.write(chunk)
 
 
+def load_spark(engine, target, schema: str, files: dict[str, Path]) -> None:
+    """Through fs's own Spark session (the target's settings): DuckDB reads each CSV, with
+    the types the other engines get, and Spark stores it as a table of the metastore."""
+    import duckdb
+
+    with engine.connect(target, read_only=False) as spark:
+        spark.execute(f"create schema if not exists `{schema}`")
+        for table, csv in files.items():
+            rows = duckdb.sql("select * from read_csv(?, header = true, nullstr = 'NA')", params=[str(csv)]).to_arrow_table()
+            spark.upload_temp_table(f"raw_{table}", rows)
+            spark.execute(f"drop table if exists `{schema}`.`{table}`")
+            spark.execute(f"create table `{schema}`.`{table}` as select * from raw_{table}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", default=".")
@@ -95,7 +109,7 @@ def main() -> None:
     from featurestore.project.dbt_project import load_project
 
     project = load_project(args.project_dir, args.profiles_dir)
-    _, target = engine_and_target(project, args.target)
+    engine, target = engine_and_target(project, args.target)
     schema = os.environ.get("FS_RAW_SCHEMA", "nycflights13")
     with tempfile.TemporaryDirectory() as workdir:
         files = csv_files(Path(workdir))
@@ -103,6 +117,8 @@ def main() -> None:
             load_duckdb(target.credentials["path"], schema, files)
         elif target.adapter == "postgres":
             load_postgres(target.credentials, schema, files)
+        elif target.adapter == "spark":
+            load_spark(engine, target, schema, files)
         else:
             sys.exit(f"loading the demo data into '{target.adapter}' is not supported")
     print(f"loaded nycflights13 ({', '.join(TABLES)}) into {target.name}: schema {schema}")

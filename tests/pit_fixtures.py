@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow as pa
 
 from featurestore.catalog import Catalog, Entity, Feature, FeatureView, Relation
 from featurestore.engines import duckdb as duckdb_engine
 from featurestore.engines import postgres as postgres_engine
+from featurestore.engines import spark as spark_engine
 from featurestore.engines.base import Warehouse
 from featurestore.project.profiles import Target
 from tests import servers
@@ -67,12 +69,39 @@ def postgres(schema: str | None = None) -> Warehouse:
     return postgres_engine.ENGINE.connect(target, read_only=False)
 
 
+def spark_settings(folder: Path) -> dict[str, str]:
+    """A local Spark session's settings as the demo profile's `spark` target has them, with
+    its metastore and tables in `folder`."""
+    return {
+        "spark.master": "local[2]",
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={folder / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        # Test data is small: a few partitions instead of 200 tasks per shuffle.
+        "spark.sql.shuffle.partitions": "4",
+    }
+
+
+def spark(folder: Path, schema: str = "fs_test") -> Warehouse:
+    target = Target(
+        name="test", adapter="spark", schema=schema,
+        credentials={"method": "session", "server_side_parameters": spark_settings(folder)},
+    )
+    return spark_engine.ENGINE.connect(target, read_only=False)
+
+
 def load_table(warehouse: Warehouse, schema: str, name: str, table: pa.Table) -> None:
-    """Create (or replace) schema.name holding `table`, in either engine."""
-    warehouse.execute(f'create schema if not exists "{schema}"')
-    warehouse.execute(f'drop table if exists "{schema}"."{name}"')
+    """Create (or replace) schema.name holding `table`, in any engine."""
+    from sqlglot import exp
+
+    def quoted(*parts: str) -> str:
+        return ".".join(exp.to_identifier(p, quoted=True).sql(dialect=warehouse.dialect) for p in parts)
+
+    warehouse.execute(f"create schema if not exists {quoted(schema)}")
+    warehouse.execute(f"drop table if exists {quoted(schema, name)}")
     staging = f"staging_{name}"
     warehouse.upload_temp_table(staging, table)
-    warehouse.execute(f'create table "{schema}"."{name}" as select * from "{staging}"')
+    warehouse.execute(f"create table {quoted(schema, name)} as select * from {quoted(staging)}")
     if warehouse.dialect == "postgres":
-        warehouse.execute(f'drop table "{staging}"')
+        warehouse.execute(f"drop table {quoted(staging)}")

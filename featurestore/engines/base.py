@@ -65,7 +65,11 @@ class Engine:
     which sqlglot adapts per dialect (`INTERVAL '3600 SECOND'` in PostgreSQL)."""
     scan_order: str | None = None
     """An expression that orders rows as they are scanned, for engines that refuse
-    `ROW_NUMBER() OVER ()` (Spark, Snowflake); None where a window may have no ORDER BY."""
+    `ROW_NUMBER() OVER ()` (Snowflake); None where a window may have no ORDER BY."""
+    scan_row_id: str | None = None
+    """An expression unique per row and increasing in scan order (not consecutive), which
+    serves as the row order itself: numbering rows with a window over it would move every
+    row into one partition on engines that spread rows over many (Spark)."""
     local_file_source: LocalFileSource | None = None
     """How the engine reads the user's parquet/CSV files in place; None: they are uploaded
     as a temporary table."""
@@ -91,11 +95,14 @@ class Engine:
             literal = exp.Literal.string(str(seconds))
         return exp.Interval(this=literal, unit=exp.var("SECOND"))
 
-    def scan_order_row_number(self) -> "exp.Window":
-        """ROW_NUMBER() over the order rows are scanned in (a spine with no order column of
-        its own: a table or a query has no defined order beyond that)."""
+    def scan_row_order(self) -> "exp.Expression":
+        """A row order that follows the scan (for a spine with no order column of its own: a
+        table or a query has no defined order beyond that): the engine's row id, or
+        ROW_NUMBER() over the scan."""
         from sqlglot import exp
 
+        if self.scan_row_id is not None:
+            return exp.maybe_parse(self.scan_row_id, dialect=self.dialect)
         if self.scan_order is None:
             return exp.Window(this=exp.RowNumber())
         ordering = exp.Ordered(this=exp.maybe_parse(self.scan_order, dialect=self.dialect))

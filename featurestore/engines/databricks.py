@@ -11,5 +11,6 @@ ENGINE = Engine(
     dialect="databricks",
     as_of_join=AsOfJoin.PORTABLE,
     numeric_interval=True,
-    scan_order="monotonically_increasing_id()",
+    # As on Spark: a row id that the final ORDER BY sorts on as it is, with no global window.
+    scan_row_id="monotonically_increasing_id()",
 )

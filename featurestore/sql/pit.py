@@ -102,7 +102,7 @@ def point_in_time_expression(
 def _spine_query(spine: SpineRelation, engine: Engine, spine_time: str) -> exp.Select:
     """SELECT the spine's columns FROM the spine CTE: its rows numbered in their order, its
     time converted where needed."""
-    row_order = spine.row_order if spine.row_order is not None else engine.scan_order_row_number()
+    row_order = spine.row_order if spine.row_order is not None else engine.scan_row_order()
     converted = [exp.alias_(spine.timestamp, identifier(SPINE_TIME))] if spine_time == SPINE_TIME else []
     numbered = exp.select(
         *[column(c) for c in spine.columns], *converted, exp.alias_(row_order, identifier(SPINE_ROW))

@@ -17,7 +17,7 @@ timed as (
         arr_delay,
         air_time,
         -- time_hour is the scheduled hour in UTC; minute is the scheduled minute.
-        timezone('UTC', time_hour) + minute * interval '1 minute' as scheduled_departure_at
+        {{ feature_store_naive_utc('time_hour') }} + minute * interval '1 minute' as scheduled_departure_at
     from source
 ),
 

