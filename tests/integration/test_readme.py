@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from featurestore.errors import UsageError
 from featurestore.online.embedded import stop_server
@@ -133,6 +134,10 @@ def test_the_readme_runs(projects, cli, monkeypatch):
             if block.language == "bash":
                 first = block.text.splitlines()[0]
                 assert any(first.startswith(start) for start in SKIPPED), f"README.md:{block.line}: run this bash block, or say in SKIPPED why not"
+            elif block.language == "yaml" and block.section != TOUR:
+                # A profile for a cluster this machine has not got: it must at least be a
+                # dbt profile target (read as YAML, with a type).
+                assert "type" in next(iter(yaml.safe_load(block.text).values())), f"README.md:{block.line}"
             elif block.language in TOUR_FILES:
                 path = TOUR_FILES[block.language]
                 assert path in block.before, f"README.md:{block.line}: the tour's text no longer names {path}"
