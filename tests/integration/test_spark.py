@@ -19,7 +19,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.errors import EXIT_WAREHOUSE
-from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from tests.conftest import copy_project, run_checked
 from tests.online_fixtures import Online, online  # noqa: F401
