@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from featurestore.errors import ColumnNotFound, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
+from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -79,6 +79,9 @@ class Engine:
         default=_unchanged, repr=False
     )
     """The profile's credentials as fs must use them (a DuckDB path relative to the project)."""
+    extra: str | None = None
+    """The package extra that installs the engine's Python driver (`pip install
+    'featurestore[<extra>]'`), for engines fs runs queries on."""
     tested: str = "printed only"
     """How far the test suite proves this engine: executed, emulated or printed only."""
 
@@ -116,7 +119,16 @@ class Engine:
                 f"running queries on {self.name} is not supported yet (fs training-set --sql "
                 "prints the query for it)"
             )
-        return self.warehouse(self, target, read_only=read_only)
+        try:
+            return self.warehouse(self, target, read_only=read_only)
+        except ImportError as error:
+            # Only the driver is imported lazily; anything else missing is a broken install.
+            if self.extra is None:
+                raise
+            raise ProjectError(
+                f"target '{target.name}' runs on {self.name}, whose Python driver is not installed "
+                f"(no module {error.name}): pip install 'featurestore[{self.extra}]'"
+            ) from error
 
 
 class Warehouse(ABC):

@@ -194,6 +194,7 @@ def _postgres_type(arrow_type) -> str:
 
 ENGINE = Engine(
     name="postgres",
+    extra="postgres",
     adapters=("postgres",),
     dialect="postgres",
     as_of_join=AsOfJoin.PORTABLE,

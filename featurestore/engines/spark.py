@@ -275,6 +275,7 @@ def _resolve_credentials(credentials: dict[str, Any], project_root: Path | None)
 
 ENGINE = Engine(
     name="spark",
+    extra="spark",
     adapters=("spark",),
     dialect="spark",
     as_of_join=AsOfJoin.PORTABLE,

@@ -78,3 +78,22 @@ def test_a_broken_template_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ProjectError) as raised:
         load_target(project_with(tmp_path, broken), "other")
     assert "target 'other': {{ 'file_' ~ }} is not a valid template: " in str(raised.value)
+
+
+def test_a_target_whose_driver_is_not_installed_says_which_extra(monkeypatch):
+    # As a user who installed fs without its postgres extra: one line, not an ImportError.
+    import sys
+
+    from featurestore.engines import postgres
+    from featurestore.errors import EXIT_PROJECT
+    from featurestore.project.profiles import Target
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg now raises ImportError
+    target = Target(name="pg", adapter="postgres", schema="s", credentials={"host": "127.0.0.1"})
+    with pytest.raises(ProjectError) as raised:
+        postgres.ENGINE.connect(target)
+    assert raised.value.exit_code == EXIT_PROJECT
+    assert str(raised.value) == (
+        "target 'pg' runs on postgres, whose Python driver is not installed (no module psycopg): "
+        "pip install 'featurestore[postgres]'"
+    )
