@@ -36,6 +36,17 @@ def tie_break_order(view: FeatureView) -> list[exp.Ordered]:
     return [exp.Ordered(this=k, desc=True, nulls_first=False) for k in keys]
 
 
+def tie_break_winner_last(view: FeatureView) -> list[exp.Ordered]:
+    """The order among rows of one timestamp that ends with tie_break_order's winner: its keys
+    after the timestamp, ascending, nulls first. For the forms that take the last row of a
+    sort (a view row followed by the next timestamp or by a spine row) instead of ranking
+    every row: ties then cost a few more sort keys, not a window of their own. Empty for a
+    view dbt tests for one row per key and timestamp."""
+    # Past the timestamp; and past the knowledge time too where that is the timestamp itself.
+    after_timestamp = tie_break_order(view)[1 if view.created_at else 2 :]
+    return [exp.Ordered(this=o.this.copy(), desc=False, nulls_first=True) for o in after_timestamp]
+
+
 def latest_values_expression(
     view: FeatureView,
     features: Sequence[str],

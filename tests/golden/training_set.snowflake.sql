@@ -62,16 +62,13 @@ WITH "__fs_spine" AS (
       "store_id",
       "ts" AS "__fs_at",
       "visits_7d",
-      ROW_NUMBER() OVER (
-        PARTITION BY "customer_id", "store_id", "ts"
-        ORDER BY "ts" DESC NULLS LAST, "visits_7d" DESC NULLS LAST
-      ) AS "__fs_rank"
+      LEAD("ts") OVER (PARTITION BY "customer_id", "store_id" ORDER BY "ts", "visits_7d" ASC NULLS FIRST) AS "__fs_next"
     FROM "features"."store_visits"
     WHERE
       NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
-  ) AS "__fs_ranked"
+  ) AS "__fs_ordered"
   WHERE
-    "__fs_rank" = 1
+    "__fs_next" IS NULL OR "__fs_next" <> "__fs_at"
 )
 SELECT
   "__fs_spine"."customer_id",

@@ -102,21 +102,12 @@ WITH "__fs_spine" AS (
   SELECT
     "customer_id",
     "store_id",
-    "__fs_at",
-    "visits_7d"
-  FROM (
-    SELECT
-      "customer_id",
-      "store_id",
-      "ts" AS "__fs_at",
-      "visits_7d",
-      ROW_NUMBER() OVER (PARTITION BY "customer_id", "store_id", "ts" ORDER BY "ts" DESC, "visits_7d" DESC) AS "__fs_rank"
-    FROM "features"."store_visits"
-    WHERE
-      NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
-  ) AS "__fs_ranked"
+    "ts" AS "__fs_at",
+    "visits_7d",
+    "visits_7d" AS "__fs_tie0"
+  FROM "features"."store_visits"
   WHERE
-    "__fs_rank" = 1
+    NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
 ), "__fs_v1_match" AS (
   SELECT
     "__fs_row",
@@ -133,7 +124,7 @@ WITH "__fs_spine" AS (
         *,
         SUM(1 - "__fs_kind") OVER (
           PARTITION BY "customer_id", "store_id"
-          ORDER BY "__fs_time", "__fs_kind"
+          ORDER BY "__fs_time", "__fs_kind", "__fs_tie0" NULLS FIRST
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS "__fs_group"
       FROM (
@@ -144,7 +135,8 @@ WITH "__fs_spine" AS (
           0 AS "__fs_kind",
           CAST(NULL AS BIGINT) AS "__fs_row",
           "__fs_at",
-          "visits_7d"
+          "visits_7d",
+          "__fs_tie0"
         FROM "__fs_v1"
         UNION ALL
         SELECT
@@ -153,6 +145,7 @@ WITH "__fs_spine" AS (
           "event_timestamp",
           1,
           "__fs_row",
+          NULL,
           NULL,
           NULL
         FROM "__fs_spine"
