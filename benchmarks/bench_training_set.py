@@ -2,6 +2,7 @@
 against hand-written DuckDB `ASOF LEFT JOIN`s writing the same parquet, in the same run.
 
     python benchmarks/bench_training_set.py [--repeat 5] [--write-docs]
+    python benchmarks/bench_training_set.py --ten-x --repeat 2 [--write-docs]
 
 Reference shape (the contract): 100k entities x 100 days of daily feature rows (about 9M
 rows per view) and a 1M-row spine. Every case runs as a fresh process, the cases in turn,
@@ -11,6 +12,8 @@ of views: one `ASOF LEFT JOIN` for one view, the chain of five for five. fs read
 `view_N` (dbt tests them for one row per key and timestamp) and `untested_N` (the same files
 without the test, so fs breaks ties). All outputs are checked identical to the references'
 (the spine's order, the ttl applied). Last, the size of the query fs writes for 50 views.
+`--ten-x` runs the 10x shape instead (1M entities, a 10M-row spine, one view), whose files
+take a few minutes to generate the first time.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from reference_data import DATA, feature_file, spine_file  # noqa: E402
 PROJECT = HERE / "training_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 SECTION = "## Training sets (issues 3 and 11)"
+SECTION_10X = "## Training sets, 10x the data (issue 11)"
 FS = [sys.executable, "-m", "featurestore.cli"]
 FEATURES = ("spend", "clicks", "active")
 
@@ -93,23 +97,25 @@ def same_file_contents(a: Path, b: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each case, in turn")
+    parser.add_argument("--ten-x", action="store_true", help="only the 10x case: 1M entities, a 10M-row spine, one view")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-
-    features = [feature_file(view) for view in range(5)]
-    spine = spine_file()
     env = {**os.environ, "FS_BENCH_DATA": str(DATA), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     env.pop("FS_DUCKDB_PATH", None)
-    # The views are DuckDB views over the parquet files: dbt run makes them in a second.
-    subprocess.run(
-        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT / "profiles")],
-        env=env, check=True, capture_output=True, cwd=PROJECT,
-    )
+    text = ten_x(args.repeat, env) if args.ten_x else reference_shape(args.repeat, env)
+    print(text)
+    if args.write_docs:
+        write_section(text)
+
+
+def reference_shape(repeat: int, env: dict) -> str:
+    """1 and 5 views of the reference shape, with and without the uniqueness test."""
+    features = [feature_file(view) for view in range(5)]
+    spine = spine_file()
+    build_views(env)
 
     def fs_command(prefix: str, views: int) -> list[str]:
-        names = ",".join(f"{prefix}_{v}:*" for v in range(views))
-        out = DATA / f"out_fs_{prefix}_{views}.parquet"
-        return [*FS, "training-set", "--project-dir", str(PROJECT), "--spine", str(spine), "--features", names, "-o", str(out)]
+        return fs_training_set(spine, [f"{prefix}_{v}" for v in range(views)], DATA / f"out_fs_{prefix}_{views}.parquet")
 
     def reference(views: int) -> list[str]:
         return [sys.executable, "-c", reference_script(features[:views], spine, DATA / f"out_reference_{views}.parquet")]
@@ -123,20 +129,74 @@ def main() -> None:
         ("`fs training-set`, 5 views with the uniqueness test", 5, fs_command("view", 5)),
         ("`fs training-set`, 5 views without it", 5, fs_command("untested", 5)),
     ]
-    # Warm the file cache and dbt's manifest once, then take turns.
-    measure(cases[0][2], env)
-    measure(cases[1][2], env)
-    timings: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in cases}
-    for _ in range(args.repeat):
-        for label, _, command in cases:
-            timings[label].append(measure(command, env))
+    table = compare(cases, repeat, env)
     for views in (1, 5):
         for prefix in ("view", "untested"):
             if not same_file_contents(DATA / f"out_reference_{views}.parquet", DATA / f"out_fs_{prefix}_{views}.parquet"):
                 raise SystemExit(f"fs ({prefix}_N, {views} views) and the hand-written query disagree")
+    fifty = query_size(50)
+    return (
+        f"{SECTION}\n\n"
+        f"`python benchmarks/bench_training_set.py` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
+        f"Spine: 1,000,000 rows; each view: {_rows(features[0]):,} rows (100,000 entities x 100 days, 3 features), "
+        "parquet files in, parquet file out; all outputs keep the spine's order and apply the views' 7-day ttl, "
+        "and fs's are checked identical to the hand-written ones. fs runs with the benchmark profile's "
+        "`memory_limit: 2GB` (DuckDB spills past it), the hand-written queries with DuckDB's defaults.\n\n"
+        f"{table}\n\n"
+        f"The query fs writes for 50 views of this shape without the uniqueness test: {fifty['duckdb']:,} bytes "
+        f"for DuckDB, {fifty['postgres']:,} bytes in the portable form (PostgreSQL); one CTE per view (two in "
+        "the portable form), whose nesting does not grow with the number of views.\n"
+    )
 
+
+def ten_x(repeat: int, env: dict) -> str:
+    """One view of 1M entities x 100 days (about 90M rows) and a 10M-row spine."""
+    features = feature_file(0, entities=1_000_000)
+    spine = spine_file(rows=10_000_000, entities=1_000_000)
+    env = {**env, "FS_BENCH_10X_FILE": features.name}
+    build_views(env)
+    cases = [
+        ("hand-written `ASOF LEFT JOIN`, 10x", 1, [sys.executable, "-c", reference_script([features], spine, DATA / "out_reference_10x.parquet")]),
+        ("`fs training-set`, 10x, view with the uniqueness test", 1, fs_training_set(spine, ["view_10x"], DATA / "out_fs_view_10x.parquet")),
+        ("`fs training-set`, 10x, view without it", 1, fs_training_set(spine, ["untested_10x"], DATA / "out_fs_untested_10x.parquet")),
+    ]
+    table = compare(cases, repeat, env)
+    for prefix in ("view", "untested"):
+        if not same_file_contents(DATA / "out_reference_10x.parquet", DATA / f"out_fs_{prefix}_10x.parquet"):
+            raise SystemExit(f"fs ({prefix}_10x) and the hand-written query disagree")
+    return (
+        f"{SECTION_10X}\n\n"
+        f"`python benchmarks/bench_training_set.py --ten-x --repeat {repeat}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
+        f"Spine: 10,000,000 rows; the view: {_rows(features):,} rows (1,000,000 entities x 100 days, 3 features); "
+        "otherwise as above: fs with `memory_limit: 2GB`, the hand-written query with DuckDB's defaults.\n\n"
+        f"{table}\n"
+    )
+
+
+def build_views(env: dict) -> None:
+    """The views are DuckDB views over the parquet files: dbt run makes them in a second."""
+    subprocess.run(
+        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT / "profiles")],
+        env=env, check=True, capture_output=True, cwd=PROJECT,
+    )
+
+
+def fs_training_set(spine: Path, views: list[str], out: Path) -> list[str]:
+    names = ",".join(f"{view}:*" for view in views)
+    return [*FS, "training-set", "--project-dir", str(PROJECT), "--spine", str(spine), "--features", names, "-o", str(out)]
+
+
+def compare(cases: list[tuple[str, int, list[str]]], repeat: int, env: dict) -> str:
+    """Run the cases in turn `repeat` times (after one warm-up of the first two: the file cache
+    and dbt's manifest) and tabulate them; each number of views is compared with its first case."""
+    measure(cases[0][2], env)
+    measure(cases[1][2], env)
+    timings: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in cases}
+    for _ in range(repeat):
+        for label, _, command in cases:
+            timings[label].append(measure(command, env))
     rows = [
-        f"| case | wall s: median of {args.repeat} | CPU s: median | ratio to hand-written: wall / CPU | peak memory |",
+        f"| case | wall s: median of {repeat} | CPU s: median | ratio to hand-written: wall / CPU | peak memory |",
         "| --- | --- | --- | --- | --- |",
     ]
     base: dict[int, tuple[float, float]] = {}
@@ -147,26 +207,13 @@ def main() -> None:
         base.setdefault(views, (wall, cpu))
         ratio = f"{wall / base[views][0]:.2f} / **{cpu / base[views][1]:.2f}**"
         rows.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {ratio} | {mib:,.0f} MiB |")
-    fifty = query_size(50)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return "\n".join(rows)
+
+
+def _machine() -> str:
     import duckdb
 
-    table = "\n".join(rows)
-    text = (
-        f"{SECTION}\n\n"
-        f"`python benchmarks/bench_training_set.py` on {time.strftime('%Y-%m-%d')} ({machine}, DuckDB {duckdb.__version__}).\n"
-        f"Spine: 1,000,000 rows; each view: {_rows(features[0]):,} rows (100,000 entities x 100 days, 3 features), "
-        "parquet files in, parquet file out; all outputs keep the spine's order and apply the views' 7-day ttl, "
-        "and fs's are checked identical to the hand-written ones. fs runs with the benchmark profile's "
-        "`memory_limit: 2GB` (DuckDB spills past it), the hand-written queries with DuckDB's defaults.\n\n"
-        f"{table}\n\n"
-        f"The query fs writes for 50 views of this shape without the uniqueness test: {fifty['duckdb']:,} bytes "
-        f"for DuckDB, {fifty['postgres']:,} bytes in the portable form (PostgreSQL); one CTE per view (two in "
-        "the portable form), whose nesting does not grow with the number of views.\n"
-    )
-    print(text)
-    if args.write_docs:
-        write_section(text)
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, DuckDB {duckdb.__version__}"
 
 
 def query_size(views: int) -> dict[str, int]:
@@ -206,12 +253,14 @@ def _rows(path: Path) -> int:
 
 
 def write_section(text: str) -> None:
+    """Replace the section headed by `text`'s first line, or add it at the end."""
+    heading = text.splitlines()[0]
     existing = DOCS.read_text() if DOCS.is_file() else "# Benchmarks\n\nEach section is written by its benchmark script.\n"
-    start = existing.find(SECTION)
+    start = existing.find(heading)
     if start < 0:
         updated = existing.rstrip() + "\n\n" + text
     else:
-        end = existing.find("\n## ", start + len(SECTION))
+        end = existing.find("\n## ", start + len(heading))
         updated = existing[:start] + text.rstrip("\n") + "\n" + (existing[end:] if end >= 0 else "")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(updated)
