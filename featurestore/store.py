@@ -6,6 +6,7 @@ runs one use case, so the CLI stays a thin layer of option parsing.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
@@ -15,6 +16,7 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse
 from featurestore.engines.registry import engine_and_target, engine_for_dialect
+from featurestore.errors import OnlineStoreError
 from featurestore.project.dbt_project import Project, load_project
 from featurestore.project.manifest import load_manifest
 from featurestore.project.profiles import Target
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
+
+    from starlette.applications import Starlette
 
     from featurestore.online.embedded import Stopped
     from featurestore.online.reader import OnlineFeatures, OnlineReader
@@ -194,6 +198,43 @@ class FeatureStore:
         found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
         return found.renamed(names) if names is not None else found
 
+    def ping_online(self, redis_url: str | None = None) -> None:
+        """Raise OnlineStoreError unless the online store (Redis) answers a PING."""
+        self._online_reader(redis_url).ping()
+
+    # -- the HTTP feature server -------------------------------------------------------------
+    def feature_server(self, redis_url: str | None = None) -> "Starlette":
+        """An ASGI app answering Feast-shaped `POST /get-online-features` requests through
+        `get_online_features`, with `GET /health` and `GET /openapi.json` (featurestore.online.server);
+        mount it in your own ASGI server, or let `serve` run it.
+
+        >>> import uvicorn; uvicorn.run(FeatureStore(project_dir=".").feature_server(), port=6566)  # doctest: +SKIP
+        """
+        from functools import partial
+
+        from featurestore.online.server import feature_server
+
+        return feature_server(partial(self.get_online_features, redis_url=redis_url), partial(self.ping_online, redis_url))
+
+    def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
+        """Run the feature server until interrupted: `workers` processes, each with its own
+        FeatureStore and Redis connections, on one listening socket (uvicorn)."""
+        from featurestore.online.server import run_server
+
+        self.catalog()  # a project error stops here, in one line, before any worker starts
+        try:
+            self.ping_online(redis_url)
+        except OnlineStoreError as error:
+            # Serve anyway: Redis may come up after the server; /health says 503 until then.
+            self.console.warn(f"{error}; serving anyway, GET /health answers 503 until Redis is up")
+        os.environ[STORE_SPEC_ENV] = json.dumps(
+            {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
+             "target": self.target.name, "redis_url": redis_url}
+        )
+        # One worker serves this store; more are processes that each open the project again.
+        app = self.feature_server(redis_url) if workers == 1 else "featurestore.store:worker_app"
+        run_server(app, host, port, workers, self.console)
+
     def stop_online_server(self) -> "Stopped":
         """Stop the Redis server fs started for the project (on .fs/redis.sock), if it runs."""
         from featurestore.online.embedded import stop_server
@@ -216,3 +257,15 @@ class FeatureStore:
             location = locate(self.project, redis_url)
             self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]
+
+
+STORE_SPEC_ENV = "FS_SERVE_STORE"
+"""How `serve` tells each worker process which project, target and Redis to open (JSON)."""
+
+
+def worker_app() -> "Starlette":
+    """The app of one `fs serve --workers N` process (uvicorn's factory): a FeatureStore of
+    its own, opened as the parent process described it in FS_SERVE_STORE."""
+    spec = json.loads(os.environ[STORE_SPEC_ENV])
+    store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
+    return store.feature_server(spec["redis_url"])

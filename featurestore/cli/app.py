@@ -217,6 +217,24 @@ def entity_rows(pairs: list[str]) -> list[dict[str, str]]:
     return [{k: values[i % len(values)] for k, values in columns.items()} for i in range(count)]
 
 
+@project_command(app.command("serve"))
+def serve(
+    store: "FeatureStore",
+    host: Annotated[str, typer.Option("--host", help="The address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port (Feast's feature server's by default).")] = 6566,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes; they share nothing but Redis.")] = 1,
+    redis_url: RedisUrl = None,
+) -> None:
+    """Serve online features over HTTP until Ctrl-C, in Feast's request and response shape.
+
+    POST /get-online-features with {"features": ["view:feature"], "entities": {"key": ["value"]}};
+    GET /health checks Redis; GET /openapi.json describes both (docs/serving.md).
+
+    Example: fs serve --port 6566 --workers 2
+    """
+    store.serve(host=host, port=port, workers=workers, redis_url=redis_url)
+
+
 @project_command(app.command("verify-online"))
 def verify_online(
     store: "FeatureStore",

@@ -63,6 +63,8 @@ class OnlineFeatures:
     """Views this Redis has no sync of under the key prefix (so their features read missing)."""
     store: str = ""
     """The Redis URL (without its password) and key prefix the values were read from."""
+    feature_views: tuple[str, ...] = ()
+    """The view of each feature, in the order of `features` (whose names may not say it)."""
 
     def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
         """The same values with the features named `names` (see `column_names`)."""
@@ -155,6 +157,11 @@ class OnlineReader:
             "is something running full syncs back to back? Read again once it has finished",
         )
 
+    def ping(self) -> None:
+        """Raise OnlineStoreError unless Redis answers a PING."""
+        with online_errors(self.location, "checking that it answers"):
+            self.client.ping()
+
     def _request(self, plans: list["_ViewRead"], generations: list[str | None]) -> tuple[bytes, int]:
         """The HMGETs of every view's meta hash, of every entity (none for a view without a
         generation) and of the meta hashes again, in the order `read` takes the replies; and
@@ -202,7 +209,8 @@ class OnlineReader:
             event_timestamps = [dict(zip(names, times)) for times in zip(*(p[2] for p in per_view))]
         features = [f.ref for plan in plans for f in plan.selection.features]
         never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
-        return OnlineFeatures(features, rows, values, statuses, event_timestamps, never_synced=never)
+        views = tuple(plan.view_name for plan in plans for _ in plan.selection.features)
+        return OnlineFeatures(features, rows, values, statuses, event_timestamps, never_synced=never, feature_views=views)
 
 
 @dataclass(frozen=True)

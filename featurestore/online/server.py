@@ -1,0 +1,347 @@
+"""The HTTP feature server behind `fs serve`: an ASGI app (Starlette) that answers Feast's
+feature-server requests from the same read path as `FeatureStore.get_online_features`.
+
+    POST /get-online-features   {"features": [...] | "feature_service": "...",
+                                 "entities": {"key": [v1, v2, ...]}, "full_feature_names": false}
+    GET  /health                200 when Redis answers a PING, else 503
+    GET  /openapi.json          the OpenAPI description of both
+
+The request and response are shaped as Feast's (`feast serve`), so a Feast client switches by
+changing the URL: the response has `metadata.feature_names` (the entity columns, then the
+features) and, per name, a column of `values`, `statuses` (PRESENT, NULL_VALUE, NOT_FOUND,
+OUTSIDE_MAX_AGE) and `event_timestamps`.
+
+A read is one pipelined round trip to Redis (about 0.1 ms on loopback), so it runs on the
+event loop itself: handing it to a thread costs more than the read. A worker is one process
+with one event loop; `fs serve --workers N` runs N of them, sharing nothing but Redis.
+
+Errors a client can fix are 400 with the CLI's one line; a request over the size limit is
+413; Redis unreachable is 503; anything else is a bug: 500 with one line to the client and
+the traceback in the server's log, never in the response.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Callable
+
+from featurestore.errors import FeatureStoreError, OnlineStoreError, UsageError
+from featurestore.online.reader import EXPIRED, MISSING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from featurestore.console import Console
+    from featurestore.online.reader import OnlineFeatures
+
+log = logging.getLogger("featurestore.serve")
+
+MAX_REQUEST_BYTES = 1 << 20
+"""The largest request body taken (1 MiB: about 50,000 integer keys); larger is 413."""
+
+REQUEST_FIELDS = ("features", "feature_service", "entities", "full_feature_names", "include_feature_view_version_metadata")
+
+# Feast's field statuses (its serving proto), from ours; a present null is NULL_VALUE there.
+FEAST_STATUS = {MISSING: "NOT_FOUND", EXPIRED: "OUTSIDE_MAX_AGE"}
+ENTITY_TIMESTAMP = "1970-01-01T00:00:00Z"  # what Feast gives an entity column
+
+
+ReadFeatures = Callable[..., "OnlineFeatures"]
+"""`FeatureStore.get_online_features` with the server's Redis: (entity rows, feature names,
+bare_names=, full_names=) -> OnlineFeatures."""
+
+
+class RequestTooLarge(Exception):
+    pass
+
+
+def feature_server(
+    read: ReadFeatures, ping: Callable[[], None], max_request_bytes: int = MAX_REQUEST_BYTES
+) -> "Starlette":
+    """The ASGI app serving what `read` reads, whose health is `ping` (which raises
+    OnlineStoreError when Redis is down); run it with uvicorn, or mount it."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def get_online_features(request: "Request") -> "Response":
+        body = await _body(request, max_request_bytes)
+        rows, features, full_names = parse_request(body)
+        result = read(rows, features, bare_names=not full_names, full_names=full_names)
+        return Response(_dumps(response_document(result, rows)), media_type="application/json")
+
+    async def health(request: "Request") -> "Response":
+        ping()
+        return JSONResponse({"status": "ok"})
+
+    async def openapi(request: "Request") -> "Response":
+        return JSONResponse(OPENAPI)
+
+    def error(status: int, message: str) -> "Response":
+        return JSONResponse({"detail": message}, status_code=status)
+
+    async def on_user_error(request: "Request", exc: Exception) -> "Response":
+        if isinstance(exc, OnlineStoreError):
+            return error(503, str(exc))
+        return error(400 if isinstance(exc, UsageError) else 500, str(exc))
+
+    async def on_too_large(request: "Request", exc: Exception) -> "Response":
+        return error(413, f"the request body is over {max_request_bytes:,} bytes; ask for fewer entities per request")
+
+    async def on_http(request: "Request", exc: Exception) -> "Response":
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return error(404, f"no endpoint {request.url.path} ({ENDPOINTS})")
+        if exc.status_code == 405:
+            return error(405, f"{request.method} {request.url.path} is not served ({ENDPOINTS})")
+        return error(exc.status_code, str(exc.detail))
+
+    async def on_bug(request: "Request", exc: Exception) -> "Response":
+        # Starlette raises the error again after this answer, so the ASGI server logs its
+        # traceback; this line says which request it was.
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
+
+    return Starlette(
+        routes=[
+            Route("/get-online-features", get_online_features, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ],
+        exception_handlers={
+            FeatureStoreError: on_user_error,
+            RequestTooLarge: on_too_large,
+            HTTPException: on_http,
+            Exception: on_bug,
+        },
+    )
+
+
+def run_server(app: "Starlette | str", host: str, port: int, workers: int, console: "Console") -> None:
+    """Serve `app` (an app, or with several workers the import path of a factory that makes
+    one in each worker process) with uvicorn until interrupted."""
+    import socket
+
+    try:
+        import uvicorn
+        import uvicorn.config
+    except ImportError as error:
+        raise UsageError(f"fs serve needs the serve extra (no module {error.name}): pip install 'featurestore[serve]'") from error
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: give 1 or more")
+    # uvicorn says a taken port in a logged traceback; say it in one line first.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UsageError(f"cannot listen on {host}:{port}: {error.strerror} (choose another with --port or --host)") from error
+    logging_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging_config["loggers"][log.name] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    console.print(
+        f"serving online features on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}): "
+        "POST /get-online-features, GET /health, GET /openapi.json; Ctrl-C stops"
+    )
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=isinstance(app, str),
+        # Each request is logged by nothing but errors: an access log line costs about as
+        # much as the read itself.
+        access_log=False,
+        log_level="warning",
+        log_config=logging_config,
+        # A service's clients keep their connections open between requests.
+        timeout_keep_alive=30,
+    )
+
+
+ENDPOINTS = "valid: POST /get-online-features, GET /health, GET /openapi.json"
+
+
+async def _body(request: "Request", limit: int) -> bytes:
+    """The request body, refused past `limit` bytes: by its declared length before reading,
+    and while reading one sent without a length (chunked)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """The entity rows, feature names and full-names flag of a Feast-shaped request body.
+
+    >>> parse_request(b'{"features": ["v:f"], "entities": {"id": [1, 2]}}')
+    ([{'id': 1}, {'id': 2}], ['v:f'], False)
+    """
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise UsageError(f"the request body is not JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise UsageError('the request body must be a JSON object: {"features": [...], "entities": {...}}')
+    unknown = [key for key in document if key not in REQUEST_FIELDS]
+    if unknown:
+        raise UsageError(f"unknown request field '{unknown[0]}' (valid: {', '.join(REQUEST_FIELDS)})")
+    if document.get("include_feature_view_version_metadata"):
+        raise UsageError("include_feature_view_version_metadata is not supported: fs views have no versions")
+
+    features, service = document.get("features") or [], document.get("feature_service")
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise UsageError('"features" must be a list of "view:feature" names')
+    if service is not None and not isinstance(service, str):
+        raise UsageError('"feature_service" must be the name of a feature service')
+    if bool(features) == bool(service):
+        raise UsageError('give either "features" (a list of view:feature) or "feature_service", not both or neither')
+
+    entities = document.get("entities")
+    if not isinstance(entities, dict) or not entities:
+        raise UsageError('"entities" must map each join key to a list of values, e.g. {"customer_id": ["c1", "c2"]}')
+    bad = next((key for key, column in entities.items() if not isinstance(column, list)), None)
+    if bad is not None:
+        raise UsageError(f'entities: "{bad}" must be a list of values')
+    lengths = {key: len(column) for key, column in entities.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{key} has {n}" for key, n in lengths.items())
+        raise UsageError(f"entities: every key needs one value per entity, but {shown}")
+    keys, columns = list(entities), list(entities.values())
+    rows = [dict(zip(keys, values)) for values in zip(*columns)]
+
+    full_names = document.get("full_feature_names", False)
+    if not isinstance(full_names, bool):
+        raise UsageError('"full_feature_names" must be true or false')
+    return rows, (features or [service]), full_names
+
+
+def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Feast's response: the entity columns, then one column per feature, each with its
+    values, statuses and event timestamps (the view row's, in UTC)."""
+    keys = list(rows[0]) if rows else []
+    results = [
+        {"values": [row[key] for row in rows], "statuses": ["PRESENT"] * len(rows), "event_timestamps": [ENTITY_TIMESTAMP] * len(rows)}
+        for key in keys
+    ]
+    for index, view in enumerate(result.feature_views):
+        values = [row[index] for row in result.values]
+        statuses = [
+            FEAST_STATUS.get(statuses[index]) or ("NULL_VALUE" if value is None else "PRESENT")
+            for statuses, value in zip(result.statuses, values)
+        ]
+        stamps = [_utc_text(stamps.get(view)) for stamps in result.event_timestamps]
+        results.append({"values": values, "statuses": statuses, "event_timestamps": stamps})
+    return {"metadata": {"feature_names": [*keys, *result.features]}, "results": results}
+
+
+def _utc_text(moment: datetime | None) -> str:
+    # Timestamps are naive UTC throughout fs; Feast writes them with a Z, and "not found" as 0.
+    return ENTITY_TIMESTAMP if moment is None else moment.isoformat() + "Z"
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact, as a decimal's text is stored
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(document: Any) -> bytes:
+    return json.dumps(document, default=_json_value, separators=(",", ":")).encode()
+
+
+_COLUMN = {
+    "type": "object",
+    "properties": {
+        "values": {"type": "array", "items": {}},
+        "statuses": {"type": "array", "items": {"type": "string", "enum": ["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"]}},
+        "event_timestamps": {"type": "array", "items": {"type": "string", "format": "date-time"}},
+    },
+}
+_ERROR = {"type": "object", "properties": {"detail": {"type": "string", "description": "What was wrong, in one line."}}}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "fs feature server", "version": "1", "description": "Online features from Redis, in Feast's request and response shape."},
+    "paths": {
+        "/get-online-features": {
+            "post": {
+                "summary": "The latest values of features for some entities",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["entities"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "features": {"type": "array", "items": {"type": "string"}, "description": "view:feature or view:* names (or feature_service)."},
+                                    "feature_service": {"type": "string", "description": "A feature service's name (or features)."},
+                                    "entities": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": "array", "items": {}},
+                                        "description": "Each join key and its values, one per entity.",
+                                    },
+                                    "full_feature_names": {"type": "boolean", "default": False, "description": "Name features view__feature."},
+                                    "include_feature_view_version_metadata": {"type": "boolean", "default": False, "description": "Accepted for Feast clients; must be false."},
+                                },
+                            },
+                            "example": {"features": ["carrier_daily:on_time_rate_7d"], "entities": {"carrier": ["UA", "AA"]}},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The entity columns, then one column per feature.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "metadata": {"type": "object", "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}}},
+                                        "results": {"type": "array", "items": _COLUMN},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": _error_response("Unknown features, missing join keys or a malformed body."),
+                    "413": _error_response("The body is over the server's limit."),
+                    "503": _error_response("Redis cannot be reached."),
+                    "500": _error_response("A bug; the server's log has the traceback."),
+                },
+            }
+        },
+        "/health": {
+            "get": {
+                "summary": "Whether Redis answers",
+                "responses": {
+                    "200": {"description": "Redis answered a PING.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"const": "ok"}}}}}},
+                    "503": _error_response("Redis cannot be reached."),
+                },
+            }
+        },
+    },
+}
