@@ -21,7 +21,11 @@ from featurestore.project.dbt_project import Project, load_project
 from featurestore.project.manifest import load_manifest
 from featurestore.project.profiles import Target
 
+ONLINE_REQUESTS_KEPT = 256
+"""Request shapes (features, entity keys, naming) whose resolution `get_online_features` keeps."""
+
 if TYPE_CHECKING:
+    from featurestore.catalog import FeatureSelection
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
@@ -56,6 +60,7 @@ class FeatureStore:
         self.console = console or Console(verbose=False)
         self._catalog: Catalog | None = None
         self._online_readers: dict[str | None, "OnlineReader"] = {}
+        self._online_requests: dict[tuple, tuple] = {}
 
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
@@ -190,13 +195,30 @@ class FeatureStore:
 
         >>> store.get_online_features([{"carrier": "UA"}], ["carrier_daily:*"]).to_dict()  # doctest: +SKIP
         """
-        from featurestore.online.reader import column_names
-
-        selections = self.catalog().resolve(features)
-        # Named before reading: a clash is the caller's to fix whatever Redis holds.
-        names = column_names(selections, entity_rows, full_names) if bare_names or full_names else None
+        selections, names = self._online_request(features, entity_rows, bare_names or full_names, full_names)
         found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
         return found.renamed(names) if names is not None else found
+
+    def _online_request(
+        self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], renamed: bool, full_names: bool
+    ) -> tuple[list["FeatureSelection"], list[str] | None]:
+        """The selections of `features` and, when `renamed`, the features' names; remembered
+        per request shape, since a service asks the same again and again and a one-entity
+        read takes only a few times what resolving the names does."""
+        keys = tuple(dict.fromkeys(key for row in entity_rows for key in row)) if renamed else ()
+        shape = (tuple(features), keys, renamed, full_names)
+        catalog = self.catalog()
+        known = self._online_requests.get(shape)
+        if known is None or known[0] is not catalog:
+            from featurestore.online.reader import column_names
+
+            selections = catalog.resolve(features)
+            # Named before reading: a clash is the caller's to fix whatever Redis holds.
+            names = column_names(selections, [dict.fromkeys(keys)], full_names) if renamed else None
+            if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:
+                self._online_requests.clear()
+            known = self._online_requests[shape] = (catalog, selections, names)
+        return known[1], known[2]
 
     def ping_online(self, redis_url: str | None = None) -> None:
         """Raise OnlineStoreError unless the online store (Redis) answers a PING."""
