@@ -220,14 +220,14 @@ def feast_repo(parquet: Path, redis_url: str, project: str) -> Path:
 def wrk(port: int, concurrency: int, per_request: int, entities: int, seconds: float, script_dir: Path) -> dict:
     threads = min(concurrency, 2)
     limit = max(1, int(200_000 / threads))
-    script = script_dir / f"post_{per_request}.lua"
+    script = script_dir / f"post_{per_request}_{threads}.lua"
     if not script.exists():
         script.write_text(
             WRK_SCRIPT.format(entities=entities, per_request=per_request, limit=limit, features=json.dumps(FEATURES))
         )
     started_load = os.getloadavg()[0]
     run = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds}s", "--timeout", "10s",
+        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds:g}s", "--timeout", "10s",
          "-s", str(script), f"http://127.0.0.1:{port}/get-online-features"],
         check=True, capture_output=True, text=True,
     )
@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("FS_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=10, help="per wrk run")
+    parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-process-only", action="store_true", help="skip Feast and HTTP")
     parser.add_argument("--write-docs", action="store_true")

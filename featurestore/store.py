@@ -290,4 +290,5 @@ def worker_app() -> "Starlette":
     its own, opened as the parent process described it in FS_SERVE_STORE."""
     spec = json.loads(os.environ[STORE_SPEC_ENV])
     store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
+    store.catalog()  # read at start-up, not by the first request
     return store.feature_server(spec["redis_url"])
