@@ -68,6 +68,7 @@ def feature_server(
 ) -> "Starlette":
     """The ASGI app serving what `read` reads, whose health is `ping` (which raises
     OnlineStoreError when Redis is down); run it with uvicorn, or mount it."""
+    _require_serve_extra()
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
@@ -143,11 +144,10 @@ def run_server(app: "Starlette | str", host: str, port: int, workers: int, conso
     one in each worker process) with uvicorn until interrupted."""
     import socket
 
-    try:
-        import uvicorn
-        import uvicorn.config
-    except ImportError as error:
-        raise UsageError(f"fs serve needs the serve extra (no module {error.name}): pip install 'featurestore[serve]'") from error
+    _require_serve_extra()
+    import uvicorn
+    import uvicorn.config
+
     if workers < 1:
         raise UsageError(f"--workers {workers}: give 1 or more")
     # uvicorn says a taken port in a logged traceback; say it in one line first.
@@ -177,6 +177,14 @@ def run_server(app: "Starlette | str", host: str, port: int, workers: int, conso
         # A service's clients keep their connections open between requests.
         timeout_keep_alive=30,
     )
+
+
+def _require_serve_extra() -> None:
+    import importlib.util
+
+    missing = next((name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None), None)
+    if missing:
+        raise UsageError(f"fs serve needs the serve extra (no module {missing}): pip install 'featurestore[serve]'")
 
 
 ENDPOINTS = "valid: POST /get-online-features, GET /health, GET /openapi.json"
