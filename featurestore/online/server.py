@@ -258,14 +258,16 @@ def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]]) -> d
         {"values": [row[key] for row in rows], "statuses": ["PRESENT"] * len(rows), "event_timestamps": [ENTITY_TIMESTAMP] * len(rows)}
         for key in keys
     ]
+    stamps_of: dict[str, list[str]] = {}  # per view: its features share their rows' timestamps
     for index, view in enumerate(result.feature_views):
         values = [row[index] for row in result.values]
         statuses = [
             FEAST_STATUS.get(statuses[index]) or ("NULL_VALUE" if value is None else "PRESENT")
             for statuses, value in zip(result.statuses, values)
         ]
-        stamps = [_utc_text(stamps.get(view)) for stamps in result.event_timestamps]
-        results.append({"values": values, "statuses": statuses, "event_timestamps": stamps})
+        if view not in stamps_of:
+            stamps_of[view] = [_utc_text(stamps.get(view)) for stamps in result.event_timestamps]
+        results.append({"values": values, "statuses": statuses, "event_timestamps": stamps_of[view]})
     return {"metadata": {"feature_names": [*keys, *result.features]}, "results": results}
 
 
