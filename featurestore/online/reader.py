@@ -26,15 +26,15 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from featurestore.errors import OnlineStoreError, UsageError
 from featurestore.online.codec import DECODERS, ViewSchema, encode_value
 from featurestore.online.connection import OnlineLocation, online_errors
 from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
 from featurestore.online.resp import hmget_commands
 from featurestore.online.state import Meta
-
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
     import redis
