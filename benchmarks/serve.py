@@ -19,7 +19,10 @@ same data in the same Redis, and the in-process read against one raw redis-py HM
    concurrency 1, 8 and 32 with 1 and 100 entities per request. The same request body goes
    to both: the view and feature names are the same. Runs alternate fs / Feast (the first of
    each pair alternating by round), and the table reports medians over `--rounds`, with the
-   machine's load average over the runs.
+   machine's load average over the runs. Before the runs, both servers must give the same
+   values for the same entities, and a Feast client configured with Feast's `remote` online
+   store pointed at fs serve must read what Feast's own store gives it (`--check-only` stops
+   there).
 
 Every key it writes is deleted at the end (`feast teardown` for Feast's). `--write-docs`
 replaces the "## Serving (issue 14)" section of docs/benchmarks.md with the tables.
@@ -239,8 +242,20 @@ def wrk(port: int, concurrency: int, per_request: int, entities: int, seconds: f
     return result
 
 
+FEAST_CLIENT = """
+import json, sys
+from feast import FeatureStore
+ids = json.loads(sys.argv[2])
+rows = [{"entity_id": i} for i in ids]
+result = FeatureStore(repo_path=sys.argv[1]).get_online_features(features=json.loads(sys.argv[3]), entity_rows=rows)
+print(json.dumps(result.to_dict(), default=str))
+"""
+
+
 def same_answers(fs_port: int, feast_port: int, entities: int) -> None:
-    """Both servers return the same values for the same entities (the data is the same)."""
+    """Both servers return the same values for the same entities (the data is the same), and
+    a Feast client pointed at fs serve (Feast's `remote` online store) reads what Feast's own
+    online store gives it: a Feast client switches by changing the URL."""
     ids = random.Random(3).sample(range(entities), 50)
     body = {"features": FEATURES, "entities": {"entity_id": ids}}
     ours, theirs = post(fs_port, body), post(feast_port, body)
@@ -252,6 +267,24 @@ def same_answers(fs_port: int, feast_port: int, entities: int) -> None:
     if columns(ours) != columns(theirs):
         raise SystemExit(f"fs and Feast disagree:\n{columns(ours)}\n{columns(theirs)}")
 
+    remote = FEAST_REPO / "remote"
+    remote.mkdir(exist_ok=True)
+    settings = (FEAST_REPO / "feature_store.yaml").read_text()
+    (remote / "feature_store.yaml").write_text(
+        settings.replace("registry: data/registry.db", f"registry: {FEAST_REPO / 'data' / 'registry.db'}").split("online_store:")[0]
+        + f"online_store:\n  type: remote\n  path: http://127.0.0.1:{fs_port}\noffline_store:\n  type: file\n"
+        + "entity_key_serialization_version: 3\n"
+    )
+    answers = [
+        json.loads(subprocess.run(
+            [feast_bin("python"), "-c", FEAST_CLIENT, str(repo), json.dumps(ids), json.dumps(FEATURES)],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip().splitlines()[-1])
+        for repo in (FEAST_REPO, remote)
+    ]
+    if answers[0] != answers[1]:
+        raise SystemExit(f"a Feast client reads differently through fs serve:\n{answers[1]}\nthan from Feast's store:\n{answers[0]}")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -261,6 +294,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--in-process-only", action="store_true", help="skip Feast and HTTP")
+    parser.add_argument("--check-only", action="store_true", help="stop after checking both servers' answers")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
@@ -305,6 +339,9 @@ def main() -> None:
         for port, process in zip((fs_port, feast_port), servers):
             wait_for(port, process)
         same_answers(fs_port, feast_port, args.entities)
+        if args.check_only:
+            print("fs serve and feast serve give the same answers, also to a Feast client", file=sys.stderr)
+            return
         ports = {"fs": fs_port, "Feast": feast_port}
         with tempfile.TemporaryDirectory() as scripts:
             for side in ports:  # warm both: imports, connections, caches
