@@ -70,7 +70,8 @@ class OnlineFeatures:
     store: str = ""
     """The Redis URL (without its password) and key prefix the values were read from."""
     feature_views: tuple[str, ...] = ()
-    """The view of each feature, in the order of `features` (whose names may not say it)."""
+    """The view of each feature, in the order of `features` (whose names may not say it): the
+    key of its event timestamps. The HTTP server reads it; a feature with no view has none."""
 
     def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
         """The same values with the features named `names` (see `column_names`)."""

@@ -258,8 +258,10 @@ def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]]) -> d
         {"values": [row[key] for row in rows], "statuses": ["PRESENT"] * len(rows), "event_timestamps": [ENTITY_TIMESTAMP] * len(rows)}
         for key in keys
     ]
-    stamps_of: dict[str, list[str]] = {}  # per view: its features share their rows' timestamps
-    for index, view in enumerate(result.feature_views):
+    stamps_of: dict[str | None, list[str]] = {}  # per view: its features share their rows' timestamps
+    for index in range(len(result.features)):
+        # A feature of no view (computed on request) has no row, so no event timestamp.
+        view = result.feature_views[index] if index < len(result.feature_views) else None
         values = [row[index] for row in result.values]
         statuses = [
             FEAST_STATUS.get(statuses[index]) or ("NULL_VALUE" if value is None else "PRESENT")
