@@ -109,13 +109,14 @@ class FeatureStore:
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
         selections = catalog.resolve(request.features)
+        on_demand = catalog.resolve_on_demand(request.features)
         # Printing SQL needs the warehouse only to read a table or query spine's columns; a
         # file spine is read locally, so SQL for any dialect can be printed from any target.
         opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
         with opened as warehouse:
             usable = warehouse if engine is self.engine or request.spine.path is None else None
             spine = read_spine(request.spine, catalog, engine, usable)
-        return plan_training_set(request, selections, spine, engine).sql(pretty=True)
+        return plan_training_set(request, selections, spine, engine, on_demand).sql(pretty=True)
 
     def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
@@ -178,7 +179,9 @@ class FeatureStore:
     ) -> "OnlineFeatures":
         """The latest values of `features` (view:feature, view:* or feature services) for each
         entity row (a mapping of join key -> value), each with a status: present, missing or
-        expired. One server call for all rows and views.
+        expired. One server call for all rows and views. On-demand features (group:feature)
+        are computed here from the values read and the row's request fields (given in the
+        entity row beside the join keys), after the view features.
 
         Features are named view:feature; `bare_names=True` names them as a training set's
         columns (`origin__temp_f`), `full_names=True` as view__feature, so a model trained on
@@ -188,10 +191,18 @@ class FeatureStore:
         """
         from featurestore.online.reader import column_names
 
-        selections = self.catalog().resolve(features)
+        catalog = self.catalog()
+        selections = catalog.resolve(features)
+        on_demand = catalog.resolve_on_demand(features)
         # Named before reading: a clash is the caller's to fix whatever Redis holds.
-        names = column_names(selections, entity_rows, full_names) if bare_names or full_names else None
-        found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
+        names = column_names(selections, entity_rows, full_names, on_demand.features) if bare_names or full_names else None
+        reader, now = self._online_reader(redis_url), self.now()
+        if on_demand.features:
+            from featurestore.online.on_demand import read_with_on_demand
+
+            found = read_with_on_demand(lambda joined: reader.read(joined, entity_rows, now), selections, on_demand, entity_rows)
+        else:
+            found = reader.read(selections, entity_rows, now)
         return found.renamed(names) if names is not None else found
 
     def stop_online_server(self) -> "Stopped":

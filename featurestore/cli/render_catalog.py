@@ -37,7 +37,8 @@ def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
             [
                 (
                     s.name,
-                    sum(len(sel.features) for sel in catalog.resolve([s.name])),
+                    sum(len(sel.features) for sel in catalog.resolve([s.name]))
+                    + len(catalog.resolve_on_demand([s.name]).features),
                     s.owner or "-",
                     _first_sentence(s.description),
                 )
