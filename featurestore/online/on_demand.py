@@ -49,9 +49,9 @@ def read_with_on_demand(
     An on-demand value is computed whatever its inputs' statuses (a missing or expired input
     is null, as in a training set); its status is `present` when every input is, else the
     first input's that is not."""
-    requests = _request_values(on_demand.request_fields(), entity_rows)
     joined = on_demand.joined(selections)
-    found = read(joined)
+    found = read(joined)  # first, so that a missing join key is said before a missing field
+    requests = _request_values(on_demand.request_fields(), entity_rows)
     position = {ref: index for index, ref in enumerate(found.features)}
     asked = [f.ref for selection in selections for f in selection.features]
     kept = [position[ref] for ref in asked]

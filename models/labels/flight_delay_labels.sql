@@ -8,6 +8,8 @@ select
     origin,
     dest,
     scheduled_departure_at as event_timestamp,
+    -- A field of the request when scoring a flight: on-demand features read it.
+    scheduled_minutes,
     is_dep_delayed as is_delayed
 from {{ ref('stg_flights') }}
 where not is_cancelled
