@@ -55,16 +55,19 @@ def read_with_on_demand(
     position = {ref: index for index, ref in enumerate(found.features)}
     asked = [f.ref for selection in selections for f in selection.features]
     kept = [position[ref] for ref in asked]
-    compiled = [(feature, compiled_expression(feature)) for feature in on_demand.features]
+    # (input, its position in the read) for every view feature any expression reads
+    read_inputs = list({(view, name): position[f"{view}:{name}"] for f in on_demand.features for view, name in f.expression.inputs}.items())
+    compiled = [
+        (compiled_expression(f), [position[f"{view}:{name}"] for view, name in f.expression.inputs]) for f in on_demand.features
+    ]
     values, statuses = [], []
     for row_values, row_statuses, request in zip(found.values, found.statuses, requests):
         inputs = dict(request)
+        for key, index in read_inputs:
+            inputs[key] = row_values[index]
         row_out = [row_values[i] for i in kept]
         status_out = [row_statuses[i] for i in kept]
-        for feature, evaluate in compiled:
-            read_positions = [position[f"{view}:{name}"] for view, name in feature.expression.inputs]
-            for (view, name), index in zip(feature.expression.inputs, read_positions):
-                inputs[(view, name)] = row_values[index]
+        for evaluate, read_positions in compiled:
             row_out.append(evaluate(inputs))
             status_out.append(next((row_statuses[i] for i in read_positions if row_statuses[i] != PRESENT), PRESENT))
         values.append(row_out)
