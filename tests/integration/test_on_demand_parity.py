@@ -20,6 +20,7 @@ from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from tests.conftest import write_manifest_project
 from tests.manifests import manifest, model_node
+from tests.on_demand_cases import EXPRESSIONS
 from tests.online_fixtures import online  # noqa: F401
 from tests.pit_fixtures import load_table, postgres_warehouse  # noqa: F401
 
@@ -33,26 +34,6 @@ REQUEST = {"r": "bigint", "q": "double", "s": "varchar", "requested_at": "timest
 SPINE_SCHEMA = pa.schema([("customer_id", pa.string()), ("event_timestamp", pa.timestamp("us")), ("r", pa.int64()),
                           ("q", pa.float64()), ("s", pa.string()), ("requested_at", pa.timestamp("us"))])
 
-# One expression per construct whose meaning engines could disagree on.
-EXPRESSIONS = {
-    "int_div": "stats.n // r",
-    "int_mod": "stats.n % r",
-    "double_div": "stats.x / r",
-    "bigint_div": "stats.n / r",
-    "rounding_cast": "cast(stats.x * q as bigint)",
-    "coalesced": "coalesce(stats.n, r, -1) + 1",
-    "branches": "case when stats.flag and q > 0 then 'up' when stats.flag is null or not stats.flag then s end",
-    "three_valued": "stats.flag or r > 2",
-    "later": "stats.at + r * interval 1 minute",
-    "seconds_between": "epoch(requested_at) - epoch(stats.at)",
-    "within_hour": "requested_at >= stats.at + interval 1 hour",
-    "label": "cast(stats.n as varchar) || '-' || stats.tier",
-    "floored": "floor(stats.x) - ceil(q)",
-    "mixed": "abs(stats.n - r) * 2.5",
-    "same_tier": "nullif(stats.tier, s)",
-    "chosen": "if(stats.n > r, stats.x, r)",
-    "thirds": "cast(r as double) / 3",
-}
 
 BASE = datetime(2024, 1, 1)
 maybe = lambda strategy: st.one_of(st.none(), strategy)  # noqa: E731
