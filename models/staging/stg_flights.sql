@@ -5,27 +5,6 @@ with source as (
     select * from {{ source('nycflights13', 'flights') }}
 ),
 
-airports as (
-    select faa, tz from {{ source('nycflights13', 'airports') }}
-),
-
-scheduled as (
-    -- The scheduled block time in minutes: the local clock times of departure and arrival
-    -- moved into one time zone by the airports' standard offsets, wrapped past midnight.
-    -- (An hour off in summer for the few airports without daylight saving time; null where
-    -- the destination is not in the airports table.)
-    select
-        source.*,
-        ((
-            (cast(floor(sched_arr_time / 100) as integer) * 60 + sched_arr_time % 100)
-            - (cast(floor(sched_dep_time / 100) as integer) * 60 + sched_dep_time % 100)
-            + (origin_airport.tz - dest_airport.tz) * 60
-        ) % 1440 + 1440) % 1440 as scheduled_minutes
-    from source
-    left join airports as origin_airport on origin_airport.faa = source.origin
-    left join airports as dest_airport on dest_airport.faa = source.dest
-),
-
 timed as (
     select
         carrier,
@@ -37,10 +16,11 @@ timed as (
         dep_delay,
         arr_delay,
         air_time,
-        scheduled_minutes,
+        sched_dep_time,
+        sched_arr_time,
         -- time_hour is the scheduled hour in UTC; minute is the scheduled minute.
         {{ feature_store_naive_utc('time_hour') }} + minute * interval '1 minute' as scheduled_departure_at
-    from scheduled
+    from source
 ),
 
 outcomes as (
@@ -62,7 +42,8 @@ select
     dest,
     distance,
     scheduled_departure_at,
-    cast(scheduled_minutes as bigint) as scheduled_minutes,
+    sched_dep_time,
+    sched_arr_time,
     departed_at,
     is_cancelled,
     dep_delay,
