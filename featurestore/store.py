@@ -108,8 +108,7 @@ class FeatureStore:
         engine = engine_for_dialect(dialect) if dialect else self.engine
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        selections = catalog.resolve(request.features)
-        on_demand = catalog.resolve_on_demand(request.features)
+        selections, on_demand = catalog.resolve_all(request.features)
         # Printing SQL needs the warehouse only to read a table or query spine's columns; a
         # file spine is read locally, so SQL for any dialect can be printed from any target.
         opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
@@ -192,8 +191,7 @@ class FeatureStore:
         from featurestore.online.reader import column_names
 
         catalog = self.catalog()
-        selections = catalog.resolve(features)
-        on_demand = catalog.resolve_on_demand(features)
+        selections, on_demand = catalog.resolve_all(features)
         # Named before reading: a clash is the caller's to fix whatever Redis holds.
         names = column_names(selections, entity_rows, full_names, on_demand.features) if bare_names or full_names else None
         reader, now = self._online_reader(redis_url), self.now()

@@ -178,6 +178,9 @@ class OnDemandSelection:
         return fields
 
 
+_NO_ON_DEMAND = OnDemandSelection()
+
+
 @dataclass(frozen=True)
 class Catalog:
     views: dict[str, FeatureView]
@@ -225,7 +228,13 @@ class Catalog:
     def resolve_on_demand(self, refs: Iterable[str]) -> OnDemandSelection:
         """The on-demand features `refs` name (`group:feature`, `group:*`, or through a
         feature service), and per view the features they read."""
-        features = self._resolve(refs)[1]
+        return self.resolve_all(refs)[1]
+
+    def resolve_all(self, refs: Iterable[str]) -> tuple[list[FeatureSelection], OnDemandSelection]:
+        """`resolve` and `resolve_on_demand` in one pass over `refs` (online reads call it)."""
+        selections, features = self._resolve(refs)
+        if not features:
+            return selections, _NO_ON_DEMAND
         needed: dict[str, list[Feature]] = {}
         for feature in features:
             for view_name, feature_name in feature.expression.inputs:
@@ -234,7 +243,7 @@ class Catalog:
                 if wanted not in bucket:
                     bucket.append(wanted)
         inputs = tuple(FeatureSelection(self.views[name], tuple(feats)) for name, feats in needed.items())
-        return OnDemandSelection(tuple(features), inputs)
+        return selections, OnDemandSelection(tuple(features), inputs)
 
     def _resolve(self, refs: Iterable[str]) -> tuple[list[FeatureSelection], list[OnDemandFeature]]:
         chosen: dict[str, list[Feature]] = {}
