@@ -234,7 +234,7 @@ class _Checker:
         for dtype in operand_types:
             if dtype not in (*types, NULL):
                 raise ExpressionError(
-                    f"'{node.sql(DIALECT)}' applies {type(node).__name__.lower()} to a {dtype}",
+                    f"'{node.sql(DIALECT)}' applies {_OPERATOR_NAMES.get(type(node), type(node).__name__.lower())} to a {dtype}",
                     hint or f"it takes {' or '.join(types)}",
                 )
 
@@ -360,6 +360,12 @@ class _Checker:
             "CAST(x AS BIGINT) rounds half to even everywhere; floor(x + 0.5) rounds half up",
         )
 
+
+_OPERATOR_NAMES = {
+    exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.IntDiv: "//", exp.Mod: "%", exp.Neg: "unary -",
+    exp.DPipe: "||", exp.TimeToUnix: "epoch()", exp.Abs: "abs()", exp.Floor: "floor()", exp.Ceil: "ceil()",
+}
+"""How errors name an operator: as it is written, not as sqlglot's class is named."""
 
 _CASTS = (("bigint", "double"), ("double", "bigint"), ("bigint", "varchar"))
 """Casts every engine and Python do alike: double to bigint rounds half to even in DuckDB,

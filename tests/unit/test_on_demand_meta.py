@@ -52,7 +52,7 @@ BAD = {
     "function": (group([one("sqrt(amount)")]), "feature 'f': 'SQRT(amount)' is not in the on-demand language (allowed: view.feature"),
     "round": (group([one("round(amount)")]), "feature 'f': 'ROUND(amount)': round() breaks ties differently in each engine"),
     "ordered text": (group([one("stats.tier < 'b'")]), "feature 'f': 'stats.tier < 'b'' orders text, which engines order by their own collations"),
-    "double modulo": (group([one("amount % 2")]), "feature 'f': 'amount % 2' applies mod to a double (% takes bigints; for doubles write floor(a / b))"),
+    "double modulo": (group([one("amount % 2")]), "feature 'f': 'amount % 2' applies % to a double (% takes bigints; for doubles write floor(a / b))"),
     "timestamp difference": (group([one("stats.seen_at - stats.seen_at")]), "write epoch(a) - epoch(b) for the seconds between them"),
     "month interval": (group([one("stats.seen_at + interval 1 month")]), "is not an interval fs can compute alike everywhere"),
     "text of a double": (group([one("cast(amount as varchar)")]), "casts a double to varchar, which engines do not do alike"),
