@@ -26,6 +26,7 @@ ONLINE_REQUESTS_KEPT = 256
 
 if TYPE_CHECKING:
     from featurestore.catalog import FeatureSelection
+    from featurestore.catalog.model import OnDemandSelection
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
@@ -117,14 +118,14 @@ class FeatureStore:
         engine = engine_for_dialect(dialect) if dialect else self.engine
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        selections = catalog.resolve(request.features)
+        selections, on_demand = catalog.resolve_all(request.features)
         # Printing SQL needs the warehouse only to read a table or query spine's columns; a
         # file spine is read locally, so SQL for any dialect can be printed from any target.
         opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
         with opened as warehouse:
             usable = warehouse if engine is self.engine or request.spine.path is None else None
             spine = read_spine(request.spine, catalog, engine, usable)
-        return plan_training_set(request, selections, spine, engine).sql(pretty=True)
+        return plan_training_set(request, selections, spine, engine, on_demand).sql(pretty=True)
 
     def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
@@ -187,7 +188,9 @@ class FeatureStore:
     ) -> "OnlineFeatures":
         """The latest values of `features` (view:feature, view:* or feature services) for each
         entity row (a mapping of join key -> value), each with a status: present, missing or
-        expired. One server call for all rows and views.
+        expired. One server call for all rows and views. On-demand features (group:feature)
+        are computed here from the values read and the row's request fields (given in the
+        entity row beside the join keys), after the view features.
 
         Features are named view:feature; `bare_names=True` names them as a training set's
         columns (`origin__temp_f`), `full_names=True` as view__feature, so a model trained on
@@ -195,13 +198,19 @@ class FeatureStore:
 
         >>> store.get_online_features([{"carrier": "UA"}], ["carrier_daily:*"]).to_dict()  # doctest: +SKIP
         """
-        selections, names = self._online_request(features, entity_rows, bare_names or full_names, full_names)
-        found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
+        selections, on_demand, names = self._online_request(features, entity_rows, bare_names or full_names, full_names)
+        reader, now = self._online_reader(redis_url), self.now()
+        if on_demand.features:
+            from featurestore.online.on_demand import read_with_on_demand
+
+            found = read_with_on_demand(lambda joined: reader.read(joined, entity_rows, now), selections, on_demand, entity_rows)
+        else:
+            found = reader.read(selections, entity_rows, now)
         return found.renamed(names) if names is not None else found
 
     def _online_request(
         self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], renamed: bool, full_names: bool
-    ) -> tuple[list["FeatureSelection"], list[str] | None]:
+    ) -> tuple[list["FeatureSelection"], "OnDemandSelection", list[str] | None]:
         """The selections of `features` and, when `renamed`, the features' names; remembered
         per request shape, since a service asks the same again and again and a one-entity
         read takes only a few times what resolving the names does."""
@@ -212,13 +221,13 @@ class FeatureStore:
         if known is None or known[0] is not catalog:
             from featurestore.online.reader import column_names
 
-            selections = catalog.resolve(features)
+            selections, on_demand = catalog.resolve_all(features)
             # Named before reading: a clash is the caller's to fix whatever Redis holds.
-            names = column_names(selections, [dict.fromkeys(keys)], full_names) if renamed else None
+            names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
             if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:
                 self._online_requests.clear()
-            known = self._online_requests[shape] = (catalog, selections, names)
-        return known[1], known[2]
+            known = self._online_requests[shape] = (catalog, selections, on_demand, names)
+        return known[1], known[2], known[3]
 
     def ping_online(self, redis_url: str | None = None) -> None:
         """Raise OnlineStoreError unless the online store (Redis) answers a PING."""

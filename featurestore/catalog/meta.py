@@ -152,12 +152,17 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
 def _check_keys(meta: object, fail) -> None:
     if not isinstance(meta, dict):
         raise fail(f"meta.{META_KEY} must be a mapping of settings", "keys: " + ", ".join(KNOWN_KEYS))
-    for key in meta:
-        if key not in KNOWN_KEYS:
-            hint = closest(str(key), KNOWN_KEYS)
+    check_known_keys(meta, KNOWN_KEYS, f"meta.{META_KEY}", fail)
+
+
+def check_known_keys(mapping: dict, known: dict, where: str, fail) -> None:
+    """Every key of `mapping` is one of `known`; else `fail` says which, with a suggestion."""
+    for key in mapping:
+        if key not in known:
+            hint = closest(str(key), known)
             raise fail(
-                f"unknown key '{key}' under meta.{META_KEY}",
-                (f"did you mean '{hint[0]}'? " if hint else "") + "valid keys: " + ", ".join(KNOWN_KEYS),
+                f"unknown key '{key}' under {where}",
+                (f"did you mean '{hint[0]}'? " if hint else "") + "valid keys: " + ", ".join(known),
             )
 
 

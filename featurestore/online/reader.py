@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import redis
     from redis.connection import Connection
 
-    from featurestore.catalog import FeatureSelection
+    from featurestore.catalog import FeatureSelection, OnDemandFeature
 
 PRESENT, MISSING, EXPIRED = "present", "missing", "expired"
 
@@ -102,14 +102,19 @@ class OnlineFeatures:
 
 
 def column_names(
-    selections: Sequence["FeatureSelection"], entity_rows: Sequence[Mapping[str, Any]], full_names: bool
+    selections: Sequence["FeatureSelection"],
+    entity_rows: Sequence[Mapping[str, Any]],
+    full_names: bool,
+    on_demand: Sequence["OnDemandFeature"] = (),
 ) -> list[str]:
     """The features' names as a training set's columns name them: bare, or view__feature with
     `full_names`; a bare name two views share, or an entity key has, is refused as it is there."""
+    from featurestore.sql.on_demand import on_demand_outputs
     from featurestore.sql.pit import output_features
 
     keys = list(dict.fromkeys(key for row in entity_rows for key in row))
-    return [output.name for output in output_features(keys, selections, full_names)]
+    names = [output.name for output in output_features(keys, selections, full_names)]
+    return [*names, *(output.name for output in on_demand_outputs([*keys, *names], on_demand, full_names))]
 
 
 def _jsonable(value: Any) -> Any:

@@ -17,7 +17,7 @@ from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
-ENTITY = {"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228"}
+ENTITY = {"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228", "scheduled_minutes": 373}
 
 
 def test_version(cli):

@@ -16,7 +16,7 @@ from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
-from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres, spark
+from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres_warehouse, spark  # noqa: F401
 from tests.pit_reference import reference_training_set
 
 pytestmark = pytest.mark.integration
@@ -131,13 +131,6 @@ common = dict(
 def duckdb_warehouse():
     with duckdb_memory() as warehouse:
         yield warehouse
-
-
-@pytest.fixture(scope="module")
-def postgres_warehouse():
-    with postgres() as warehouse:
-        yield warehouse
-        warehouse.execute(f'drop schema if exists "{warehouse.target.schema}" cascade')
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
