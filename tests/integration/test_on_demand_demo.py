@@ -37,3 +37,18 @@ def test_training_set_and_get_return_the_scheduled_speed(built_project, cli, onl
         (miles,) = con.execute("select distinct distance from main.stg_flights where origin = 'JFK' and dest = 'LAX'").fetchone()
     assert got["values"] == {SPEED: miles * 60 / 373} and got["statuses"] == {SPEED: "present"}
     assert list(got["event_timestamps"]) == ["route_daily"]  # the input's view, read though not returned
+
+    # fs serve answers it too, through the same read path, in Feast's shape.
+    from featurestore import FeatureStore
+    from tests.integration.test_serve import post, serve_in_thread
+
+    port, server, thread = serve_in_thread(FeatureStore(project_dir=built_project).feature_server())
+    try:
+        status, document = post(port, {"features": [SPEED], "entities": {"origin": ["JFK"], "dest": ["LAX"], "scheduled_minutes": [373]}})
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert status == 200, document
+    names = document["metadata"]["feature_names"]
+    result = document["results"][names.index("flight__scheduled_speed_mph")]
+    assert result["values"] == [miles * 60 / 373] and result["statuses"] == ["PRESENT"]
