@@ -10,6 +10,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from featurestore.errors import EXIT_LOCKED, EXIT_USAGE, UsageError
 from featurestore.online.lock import SyncLock
@@ -201,3 +203,57 @@ def test_a_view_never_synced_to_this_redis_is_refused(tiny, online):
     with pytest.raises(UsageError, match="view 'customer_stats' was never synced to .*; run fs sync first"):
         tiny.store().push(TINY_VIEW, [pushed("c1", 27)])
     assert landing_rows(tiny) == [] and online.keys() == []
+
+
+ENTITIES = ("c1", "c2")
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("batch"), st.sampled_from(ENTITIES), st.integers(1, 28)),
+        st.tuples(st.just("push"), st.sampled_from(ENTITIES), st.integers(1, 28)),
+        st.tuples(st.just("sync"), st.booleans()),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def latest(rows: list[dict]) -> dict[str, tuple[int, str]]:
+    """The reference: per entity, (orders, timestamp) of its greatest (timestamp, loaded_at)."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        held = best.get(r["customer_id"])
+        if held is None or (r["event_timestamp"], r["loaded_at"]) > (held["event_timestamp"], held["loaded_at"]):
+            best[r["customer_id"]] = r
+    return {c: (r["orders"], r["event_timestamp"].isoformat()) for c, r in best.items()}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_pushes_and_syncs_in_any_order_serve_the_latest_row_offered(tiny, online, operations):
+    """Whatever the order of batch rows, pushes and (full or incremental) syncs, Redis serves
+    per entity the latest of the rows offered so far: batch rows up to the last sync and every
+    pushed row. Batch rows are loaded in order (as the incremental sync's contract requires);
+    a row's values follow from its day and source, so tied rows are equal."""
+    online.delete_all()
+    with duckdb.connect(str(tiny.database)) as con:
+        con.execute(f"drop table if exists main.{LANDING}")
+    batch = [row("c1", 1, orders=100)]
+    tiny.set_rows(batch)
+    store = tiny.store()
+    store.sync()
+    offered = list(batch)
+    for index, operation in enumerate(operations):
+        if operation[0] == "batch":
+            _, customer, day = operation
+            new = row(customer, day, orders=100 + day) | {"loaded_at": datetime(2024, 2, 29) + timedelta(minutes=index)}
+            tiny.add_rows([new])
+            batch.append(new)
+        elif operation[0] == "push":
+            _, customer, day = operation
+            new = pushed(customer, day, orders=200 + day)
+            store.push(TINY_VIEW, [new])
+            offered.append(new | {"loaded_at": TINY_NOW})
+        else:
+            store.sync(full=operation[1])
+            offered = batch + [r for r in offered if r["loaded_at"] == TINY_NOW]
+        assert {c: served(store, c) for c in latest(offered)} == latest(offered), operations[: index + 1]
