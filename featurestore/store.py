@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from featurestore.online.embedded import Stopped
+    from featurestore.online.push import PushSummary
     from featurestore.online.reader import OnlineFeatures, OnlineReader
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
@@ -177,6 +178,28 @@ class FeatureStore:
         summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
         summary.raise_if_failed()
         return summary
+
+    def push(self, view: str, rows: Any, redis_url: str | None = None, lock_wait: float | None = None) -> "PushSummary":
+        """Write `rows` into the online view `view` at once, by the rules of a sync, and append
+        them to the view's landing table `<view>__fs_pushed` for the next `dbt build`.
+
+        `rows`: a pandas or polars DataFrame, a pyarrow Table or RecordBatch, a list of dicts,
+        or a .parquet/.csv path; with the view's join keys, timestamp and every feature
+        (created_at defaults to `now()`). Bad rows raise UsageError and nothing is written; a
+        row older than the one Redis holds for its entity is skipped and counted
+        (`skipped_older`). Waits up to `lock_wait` seconds (default 30) for a running sync.
+        See docs/online-store.md.
+
+        >>> store.push("carrier_daily", frame).keys_written   # doctest: +SKIP
+        1
+        """
+        from featurestore.online.connection import locate
+        from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
+
+        location = locate(self.project, redis_url)
+        online_view = self.catalog().online_views([view])[0]
+        wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
+        return run_push(online_view, rows, lambda: self.warehouse(read_only=False), location, self.now(), wait)
 
     def get_online_features(
         self,

@@ -169,6 +169,31 @@ def sync(
     render_online.show_sync(summary, store.console, as_json=json)
 
 
+@project_command(app.command("push"))
+def push(
+    store: "FeatureStore",
+    view: Annotated[str, typer.Argument(help="The online feature view to push to.")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="The rows: a .parquet or .csv file with the view's columns.")],
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait for a running sync of the project.")
+    ] = 30.0,
+    redis_url: RedisUrl = None,
+    json: Json = False,
+) -> None:
+    """Write rows into an online view now (never older over newer), and append them to its
+    landing table <view>__fs_pushed for the next dbt build.
+
+    The file holds the view's join keys, timestamp and every feature; created_at defaults to
+    now. Bad rows exit 2 and write nothing.
+
+    Example: fs push carrier_daily --file late_stats.parquet
+    """
+    from featurestore.cli import render_online
+
+    summary = store.push(view, file, redis_url=redis_url, lock_wait=wait)
+    render_online.show_push(summary, store.console, as_json=json)
+
+
 @project_command(app.command("get"))
 def get(
     store: "FeatureStore",
