@@ -26,9 +26,9 @@ def show_check(report: "CheckReport", console: Console, as_json: bool) -> None:
 
 def _threshold(finding) -> str:
     if finding.check == "freshness":
-        return f"{finding.threshold:g} h"
+        return f"an age of {finding.threshold:g} h"
     if finding.check == "drift":
         return f"PSI {finding.threshold:g}"
     if finding.check == "nulls":
-        return f"a rise of {finding.threshold:.0%}"
-    return f"a change of {finding.threshold:.0%}"
+        return f"a rise of {finding.threshold * 100:g} points"
+    return f"a change of ±{finding.threshold:.0%}"

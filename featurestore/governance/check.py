@@ -222,8 +222,7 @@ def _freshness(view: FeatureView, row: dict, now: datetime) -> list[CheckResult]
     stalest = max(ages, key=lambda which: ages[which] if ages[which] is not None else float("inf"))
     age = ages[stalest] if ages[stalest] is not None else ages["timestamp"]
     column_name = view.timestamp if stalest == "timestamp" else view.created_at
-    limit = thresholds.fail if thresholds.fail is not None else thresholds.warn
-    detail = f"newest {column_name} {_iso(newest[stalest]) or '-'} is {_hours(age)} old (limit {_hours(limit)})"
+    detail = f"newest {column_name} {_iso(newest[stalest]) or '-'} is {_hours(age)} old at {now.isoformat(sep=' ')}"
     return [_result(view, None, "freshness", thresholds, age, value=age, baseline=None, detail=detail, figures=figures)]
 
 
