@@ -17,25 +17,15 @@ from pathlib import Path
 
 MODEL = Path("models/features/weather_hourly.sql")
 
-FEED = """
+SWITCHED = "cast('2013-12-24' as timestamp)"
+STOPPED = "cast('2013-12-29 06:00' as timestamp)"
 
--- SEEDED INCIDENT (scripts/seed_incident.py): the new vendor feed from 2013-12-24 on.
-feed as (
-    select
-        origin,
-        observed_at,
-        case when observed_at >= cast('2013-12-24' as timestamp) then (temp - 32) * 5 / 9 else temp end as temp,
-        case when observed_at >= cast('2013-12-24' as timestamp) then null else dewp end as dewp,
-        humid,
-        wind_speed,
-        wind_gust,
-        precip,
-        pressure,
-        visib
-    from observations
-    where observed_at < cast('2013-12-29 06:00' as timestamp)
-)
-"""
+# The model's text as the demo has it -> the same read through the broken feed.
+EDITS = {
+    "cast(temp as": f"cast(case when observed_at >= {SWITCHED} then (temp - 32) * 5 / 9 else temp end as",
+    "cast(dewp as": f"cast(case when observed_at >= {SWITCHED} then null else dewp end as",
+    "\nfrom observations": f"\nfrom observations\n-- SEEDED INCIDENT (scripts/seed_incident.py): the feed stopped.\nwhere observed_at < {STOPPED}",
+}
 
 
 def seed(project_dir: Path) -> Path:
@@ -44,11 +34,11 @@ def seed(project_dir: Path) -> Path:
     sql = model.read_text()
     if "SEEDED INCIDENT" in sql:
         return model
-    head, sep, tail = sql.partition("    from source\n)\n")
-    if not sep or not tail.rstrip().endswith("from observations"):
+    if any(sql.count(before) != 1 for before in EDITS):
         raise SystemExit(f"{model} is not the demo's weather_hourly model; seed the incident into a copy of the demo")
-    body = tail.rstrip()[: -len("from observations")] + "from feed\n"
-    model.write_text(head + "    from source\n)," + FEED + body)
+    for before, after in EDITS.items():
+        sql = sql.replace(before, after)
+    model.write_text(sql)
     return model
 
 
