@@ -138,12 +138,15 @@ def run_checks(
         now=clock(),
         views=[v.name for v in views],
     )
-    with open_warehouse(read_only=not record) as warehouse, console.progress("checking feature views", len(views)) as advance:
+    # Read-only while checking (a DuckDB file that is missing is then said to be, not made);
+    # writable only for the one INSERT of the run.
+    with open_warehouse(read_only=True) as warehouse, console.progress("checking feature views", len(views)) as advance:
         for view in views:
             with reading_views([view], warehouse):
                 report.results.extend(check_view(view, warehouse, report.now))
             advance(1)
-        if record:
+    if record:
+        with open_warehouse(read_only=False) as warehouse:
             report.history_table = record_run(warehouse, report)
     return report
 
@@ -219,8 +222,8 @@ def _freshness(view: FeatureView, row: dict, now: datetime) -> list[CheckResult]
         detail = f"no row of {view.name} is known at {now.isoformat()}"
         return [CheckResult(view.name, None, "freshness", status, None, None, thresholds.applied(status), detail, figures)]
     # The staler of the two: rows may keep coming with old timestamps (a replay), or stop.
-    stalest = max(ages, key=lambda which: ages[which] if ages[which] is not None else float("inf"))
-    age = ages[stalest] if ages[stalest] is not None else ages["timestamp"]
+    stalest = max((which for which in ages if ages[which] is not None), key=ages.__getitem__)
+    age = ages[stalest]
     column_name = view.timestamp if stalest == "timestamp" else view.created_at
     detail = f"newest {column_name} {_iso(newest[stalest]) or '-'} is {_hours(age)} old at {now.isoformat(sep=' ')}"
     return [_result(view, None, "freshness", thresholds, age, value=age, baseline=None, detail=detail, figures=figures)]
