@@ -74,7 +74,11 @@ def edge_column(index: int, edge: int) -> str:
 
 def bin_column(index: int, bin_: int, window: str) -> str:
     """Values in bin `bin_` (0-based): bin 0 is `<= edge 1`, bin i is `(edge i, edge i+1]`,
-    the last is `> edge BINS-1`."""
+    the last is `> edge BINS-1`.
+
+    >>> bin_column(2, 0, "recent")
+    '__fs_f2_bin0_recent'
+    """
     return f"{INTERNAL}f{index}_bin{bin_}_{window}"
 
 
@@ -95,10 +99,9 @@ def check_profile_expression(
     window: timedelta,
     baseline: timedelta,
 ) -> exp.Select:
-    """The profile of `view` at `now`: one row, the columns named above.
-
-    >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
-    """
+    """The profile of `view` at `now`: one row, the columns named above (`rows_column`,
+    `nulls_column`, `edge_column`, `bin_column`, `top_value_column`, `top_count_column`,
+    `newest_column`), for `features` in their order."""
     recent_start = now - window
     known = _known_at(view, now)
     rows = (

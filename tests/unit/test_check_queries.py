@@ -97,7 +97,7 @@ def test_the_docstring_examples_hold():
     import doctest
 
     from featurestore.governance import stability
-    from featurestore.sql import check_history
+    from featurestore.sql import check_history, checks
 
-    for module in (stability, check_history):
+    for module in (stability, check_history, checks):
         assert doctest.testmod(module).failed == 0, module.__name__
