@@ -17,6 +17,8 @@ EXIT_WAREHOUSE = 4  # the warehouse cannot answer: relation not built, file lock
 EXIT_ONLINE = 5  # the online store (Redis) cannot be reached or failed mid-way
 EXIT_LOCKED = 6  # another sync holds the project's lock
 EXIT_MISMATCH = 7  # verify-online found values that differ from the warehouse
+EXIT_CHECK_WARNINGS = 8  # fs check found warnings and no failures
+EXIT_CHECK_FAILURES = 9  # fs check found failures
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -27,6 +27,7 @@ ONLINE_REQUESTS_KEPT = 256
 if TYPE_CHECKING:
     from featurestore.catalog import FeatureSelection
     from featurestore.catalog.model import OnDemandSelection
+    from featurestore.governance.check import CheckReport
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
@@ -157,6 +158,20 @@ class FeatureStore:
         from featurestore.project.dbt_runner import run_dbt
 
         run_dbt(self.project, ["docs", "serve", "--port", str(port)], self.target.name, self.console, stream=True)
+
+    # -- monitoring ----------------------------------------------------------------------------
+    def check(self, views: Sequence[str] | None = None, record: bool = True) -> "CheckReport":
+        """Check the freshness, volume, nulls and drift of every view (or those named) at
+        `now()`, one warehouse query per view, and append the results to the target schema's
+        `fs_check_history` table unless `record` is false. `.status` is ok, warn or fail;
+        `.findings` the results that are not ok. See docs/monitoring.md.
+
+        >>> FeatureStore(project_dir=".").check().status   # doctest: +SKIP
+        'ok'
+        """
+        from featurestore.governance.check import run_checks
+
+        return run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
 
     # -- the online store (Redis) ------------------------------------------------------------
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":

@@ -120,6 +120,8 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
         rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
+        freshness=spec.freshness,
+        checks=spec.checks,
     )
 
 

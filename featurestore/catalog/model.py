@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from featurestore.catalog.monitoring import CheckSettings, Freshness
 from featurestore.catalog.ttl import format_ttl
 from featurestore.errors import UsageError, did_you_mean
 
@@ -65,6 +66,10 @@ class FeatureView:
     """Every source the view is built from, through any number of models."""
     rows_unique_by_test: bool = False
     """dbt tests the view for one row per (join keys, timestamp), so no tie-break is needed."""
+    freshness: Freshness | None = None
+    """How old the newest row may get before `fs check` reports it (default: the ttl)."""
+    checks: CheckSettings = field(default_factory=CheckSettings)
+    """`fs check`'s window, baseline and thresholds for the view."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from featurestore.catalog.meta import META_KEY, check_known_keys, is_reserved, yaml_path_of
+from featurestore.catalog.keys import refuse_unknown_keys
+from featurestore.catalog.meta import META_KEY, is_reserved, yaml_path_of
 from featurestore.catalog.model import FeatureView, OnDemandFeature, OnDemandGroup
 from featurestore.catalog.on_demand_sql import TYPES, ExpressionError, check_expression, type_of
 from featurestore.errors import MetaError, did_you_mean
@@ -49,7 +50,7 @@ def parse_on_demand_group(exposure: dict, meta: dict, views: Mapping[str, Featur
     body = meta[ON_DEMAND_KEY]
     if not isinstance(body, dict):
         raise fail(f"{where} must be a mapping with keys {', '.join(GROUP_KEYS)}")
-    check_known_keys(body, GROUP_KEYS, where, fail)
+    refuse_unknown_keys(body, GROUP_KEYS, where, fail)
     request = _request(body.get("request") or {}, where, fail)
     listed = body.get("features")
     if not isinstance(listed, list) or not listed:
@@ -110,7 +111,7 @@ def _request(raw: object, where: str, fail) -> dict[str, str]:
 def _feature(entry, index: int, group: str, request, feature_type, earlier, where: str, fail) -> OnDemandFeature:
     if not isinstance(entry, dict):
         raise fail(f"{where}.features[{index}] must be a mapping", GROUP_KEYS["features"])
-    check_known_keys(entry, FEATURE_KEYS, f"{where}.features[{index}]", fail)
+    refuse_unknown_keys(entry, FEATURE_KEYS, f"{where}.features[{index}]", fail)
     name = entry.get("name")
     if not isinstance(name, str) or not name.isidentifier() or is_reserved(name):
         raise fail(f"{where}.features[{index}].name must be a plain column name, not {name!r}")

@@ -280,6 +280,26 @@ def verify_online(
     report.raise_if_mismatched()
 
 
+@project_command(app.command("check"))
+def check(
+    store: "FeatureStore",
+    view: Annotated[Optional[list[str]], typer.Option("--view", help="Check only this view (repeatable).")] = None,
+    json: Json = False,
+) -> None:
+    """Check each feature view's freshness, volume, nulls and drift; record the run in the warehouse.
+
+    One line per finding and a summary; exit 0 when all is ok, 8 for warnings, 9 for failures.
+
+    Example: fs check --view weather_hourly --json
+    """
+    from featurestore.cli import render_checks
+
+    report = store.check(views=view)
+    render_checks.show_check(report, store.console, as_json=json)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 @project_command(app.command("docs"))
 def docs(
     store: "FeatureStore",
