@@ -251,9 +251,9 @@ def diff(
 ) -> None:
     """What changed since the deployed version, per feature view and feature service; exit 10 when a service breaks.
 
-    Breaking: a feature removed, renamed or retyped; entity, keys, timestamp or ttl changed; a
-    view removed. Values may change (reported, exit 0): the model's SQL or anything upstream.
-    See docs/governance.md.
+    Breaking: a view or feature removed, renamed or retyped, or its entity, keys, timestamp or ttl changed.
+
+    Values may change (reported, exit 0): its SQL or anything upstream. See docs/governance.md.
 
     Example: fs diff --state prod-target/
     """

@@ -29,25 +29,25 @@ def show_diff(report: "DiffReport", console: Console, as_json: bool) -> None:
 
 
 def _service_rows(service: "ServiceDiff") -> list[tuple[str, str, str, str]]:
-    """A row for the service's own changes and for each feature a breaking change reaches;
-    features whose values may change (or that changed compatibly) share one row per impact,
-    since one upstream edit reaches many of them alike."""
+    """A row for each feature a breaking change reaches and for each change of the service
+    itself; features whose values may change (or that changed compatibly) share one row per
+    impact, since one upstream edit reaches many of them alike. Worst first."""
     from featurestore.governance.diff import Impact
 
-    rows = [(service.name, change.feature or "", _words(change), change.detail) for change in service.changes]
+    rows = [(change.impact, change.feature or "", _reason(change)) for change in service.changes]
     shared: dict[Impact, list] = {}
     for feature in service.affected:
         if feature.impact is Impact.BREAKING:
             worst = [c for c in feature.changes if c.impact is Impact.BREAKING]
-            rows.append((service.name, feature.ref, _words(worst[0]), "; ".join(_reason(c) for c in worst)))
+            rows.append((Impact.BREAKING, feature.ref, "; ".join(_reason(c) for c in worst)))
         else:
             shared.setdefault(feature.impact, []).append(feature)
-    for impact in sorted(shared, reverse=True):
-        features = shared[impact]
+    for impact, features in shared.items():
         reasons = dict.fromkeys(_reason(c) for f in features for c in f.changes if c.impact is impact)
         label = features[0].ref if len(features) == 1 else plural(len(features), "feature")
-        rows.append((service.name, label, impact.label.replace("_", " "), "; ".join(reasons)))
-    return rows
+        rows.append((impact, label, "; ".join(reasons)))
+    rows.sort(key=lambda row: -row[0])
+    return [(service.name, label, impact.label.replace("_", " "), how) for impact, label, how in rows]
 
 
 def _words(change: "Change") -> str:
@@ -56,7 +56,6 @@ def _words(change: "Change") -> str:
 
 def _reason(change: "Change") -> str:
     """A change as it reads next to the feature it concerns: without the feature's name."""
-    detail = change.detail
-    if change.feature and detail.startswith(change.feature + " "):
-        return detail[len(change.feature) + 1 :]
-    return detail
+    if change.feature and change.detail.startswith(change.feature + " "):
+        return change.detail[len(change.feature) + 1 :]
+    return change.detail

@@ -341,7 +341,7 @@ def _service_diff(name: str, before: Catalog, after: Catalog, views: dict[str, V
         return ServiceDiff(name, "added", (Change("service_added", f"service {name} added"),), (), 0)
     (served_before, _), (served_now, _) = _served(before, name), _served(after, name)
     changes = tuple(
-        Change("feature_served", f"now serves {ref}", ref) for ref in served_now if ref not in served_before
+        Change("feature_served", f"{ref} newly served", ref) for ref in served_now if ref not in served_before
     )
     affected = []
     for ref in served_before:
@@ -355,7 +355,7 @@ def _service_diff(name: str, before: Catalog, after: Catalog, views: dict[str, V
         ]
         still_in_view = view_name in after.views and feature in after.views[view_name].feature_names
         if ref not in served_now and still_in_view:
-            relevant.append(Change("feature_dropped", f"{ref} no longer served", feature))
+            relevant.append(Change("feature_dropped", f"{feature} no longer served", feature))
         if relevant:
             affected.append(AffectedFeature(ref, tuple(relevant)))
     status = "changed" if changes or affected else "unchanged"
