@@ -26,7 +26,7 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.ttl import format_ttl
 from featurestore.console import plural
 from featurestore.errors import BreakingChange, MetaError, ProjectError
-from featurestore.governance.lineage import changed_inputs, model_id
+from featurestore.governance.lineage import InputComparison
 
 
 class Impact(IntEnum):
@@ -222,8 +222,9 @@ def diff_manifests(current: dict, deployed: dict, state: str) -> DiffReport:
     except MetaError as error:
         raise ProjectError(f"the deployed manifest {state}: {error}") from error
     after = _current_catalog(current, before)
+    inputs = InputComparison(current, deployed)
     views = {
-        name: _view_diff(name, before.views.get(name), after.views.get(name), current, deployed)
+        name: _view_diff(name, before.views.get(name), after.views.get(name), inputs)
         for name in sorted({*before.views, *after.views})
     }
     services = tuple(
@@ -257,30 +258,50 @@ VIEW_SETTINGS = (
 )
 
 
-def _view_diff(name: str, before: FeatureView | None, after: FeatureView | None, current: dict, deployed: dict) -> ViewDiff:
+def _view_diff(name: str, before: FeatureView | None, after: FeatureView | None, inputs: InputComparison) -> ViewDiff:
     if after is None:
         return ViewDiff(name, "removed", (Change("view_removed", f"view {name} removed"),))
     if before is None:
         return ViewDiff(name, "added", (Change("view_added", f"view {name} added"),))
-    changes = []
-    for attribute, kind in VIEW_SETTINGS:
-        old, new = _shown(getattr(before, attribute)), _shown(getattr(after, attribute))
-        if old != new:
-            changes.append(Change(kind, f"{attribute} {old} -> {new}", before=old, after=new))
-    if before.online != after.online:
-        kind = "online_enabled" if after.online else "online_disabled"
-        changes.append(Change(kind, f"online {str(before.online).lower()} -> {str(after.online).lower()}", before=before.online, after=after.online))
+    changes = [_setting(kind, attribute, before, after) for attribute, kind in VIEW_SETTINGS]
+    changes.append(_setting("online_enabled" if after.online else "online_disabled", "online", before, after))
     changes.extend(_feature_changes(before, after))
     if before.description != after.description:
         changes.append(Change("description_changed", "view description edited"))
-    for attribute in ("owner", "tags"):
-        old, new = _shown(getattr(before, attribute)), _shown(getattr(after, attribute))
-        if old != new:
-            changes.append(Change("metadata_changed", f"{attribute} {old} -> {new}", before=old, after=new))
-    for changed in changed_inputs(model_id(current, name), current, deployed):
+    changes.extend(_setting("metadata_changed", attribute, before, after) for attribute in ("owner", "tags"))
+    for changed in inputs.changed(name):
         kind = "sql_changed" if changed.kind == "sql" else "upstream_changed"
-        changes.append(Change(kind, f"{changed} changed" if not changed.new else str(changed), after=changed.name))
+        changes.append(Change(kind, str(changed) if changed.new else f"{changed} changed", after=changed.name))
+    changes = [change for change in changes if change is not None]
     return ViewDiff(name, "changed" if changes else "unchanged", tuple(changes))
+
+
+def _setting(kind: str, attribute: str, before: object, after: object, feature: str | None = None) -> Change | None:
+    """The change of one setting of a view (or of its `feature`), or None when it is the same."""
+    old, new = _plain(getattr(before, attribute)), _plain(getattr(after, attribute))
+    if old == new:
+        return None
+    subject = f"{feature} {attribute}" if feature else attribute
+    return Change(kind, f"{subject} {_words(old)} -> {_words(new)}", feature, old, new)
+
+
+def _plain(value: Any) -> Any:
+    """A setting as compared and as --json shows it: ttls as `7d`, tuples as lists."""
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "total_seconds"):
+        return format_ttl(value)
+    return value
+
+
+def _words(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    return str(value)
 
 
 def _feature_changes(before: FeatureView, after: FeatureView) -> list[Change]:
@@ -310,8 +331,9 @@ def _feature_changes(before: FeatureView, after: FeatureView) -> list[Change]:
             changes.append(Change(kind, f"{name} type {was or 'undeclared'} -> {now or 'undeclared'}", name, was, now))
         if old[name].description != new[name].description:
             changes.append(Change("description_changed", f"{name} description edited", name))
-        if old[name].tags != new[name].tags:
-            changes.append(Change("metadata_changed", f"{name} tags {_shown(old[name].tags)} -> {_shown(new[name].tags)}", name))
+        tags = _setting("metadata_changed", "tags", old[name], new[name], feature=name)
+        if tags is not None:
+            changes.append(tags)
     for name in added:
         if name not in renamed.values():
             changes.append(Change("feature_added", f"{name} added", name, None, name))
@@ -321,15 +343,6 @@ def _feature_changes(before: FeatureView, after: FeatureView) -> list[Change]:
 def _type(dtype: str | None) -> str | None:
     """A declared type as compared: `VARCHAR` and `varchar` are one type, undeclared is None."""
     return " ".join(dtype.lower().split()) if dtype else None
-
-
-def _shown(value: Any) -> Any:
-    """A setting as the report shows and compares it: ttls as `7d`, lists joined, None kept."""
-    if isinstance(value, (tuple, list)):
-        return ", ".join(value) or None
-    if hasattr(value, "total_seconds"):
-        return format_ttl(value)
-    return value
 
 
 # -- feature services --------------------------------------------------------------------------

@@ -30,36 +30,41 @@ class ChangedInput:
         return f"{what} (new)" if self.new else what
 
 
-def model_id(manifest: dict, name: str) -> str | None:
-    """The unique id of the enabled model called `name` (feature views are named by model)."""
-    for unique_id, node in manifest.get("nodes", {}).items():
-        if node.get("resource_type") == "model" and node.get("name") == name:
-            if (node.get("config") or {}).get("enabled", True):
-                return unique_id
-    return None
+class InputComparison:
+    """The inputs of each model of the current manifest that differ from the deployed one."""
 
+    def __init__(self, current: dict, deployed: dict):
+        self.current = current
+        self.deployed = deployed
+        self._model_ids = {
+            node["name"]: unique_id
+            for unique_id, node in current.get("nodes", {}).items()
+            if node.get("resource_type") == "model" and (node.get("config") or {}).get("enabled", True)
+        }
 
-def changed_inputs(unique_id: str, current: dict, deployed: dict) -> list[ChangedInput]:
-    """The inputs of model `unique_id` in `current` that differ from `deployed`, the model's
-    own SQL first, then its upstream nodes and macros in name order."""
-    changed: list[ChangedInput] = []
-    node = current["nodes"][unique_id]
-    before = deployed.get("nodes", {}).get(unique_id)
-    if before is None or _node_fingerprint(before) != _node_fingerprint(node):
-        changed.append(ChangedInput("sql", node.get("original_file_path") or node["name"], new=before is None))
-    upstream = sorted(_ancestors(unique_id, current.get("parent_map", {})))
-    for ancestor in upstream:
-        now, then = _resource(current, ancestor), _resource(deployed, ancestor)
-        if now is None:
-            continue  # a test or a node dbt lists but does not describe: nothing to compare
-        if then is None or _fingerprint(then) != _fingerprint(now):
-            changed.append(ChangedInput(now["resource_type"], _display_name(now), new=then is None))
-    models = [unique_id, *(a for a in upstream if a.startswith("model."))]
-    for macro in sorted(_macros_called(models, current)):
-        now, then = current["macros"][macro], deployed.get("macros", {}).get(macro)
-        if then is None or then.get("macro_sql") != now.get("macro_sql"):
-            changed.append(ChangedInput("macro", now.get("name", macro), new=then is None))
-    return changed
+    def changed(self, model: str) -> list[ChangedInput]:
+        """The changed inputs of the model called `model` (feature views are named by model):
+        its own SQL first, then its upstream nodes and macros in name order."""
+        unique_id = self._model_ids[model]
+        current, deployed = self.current, self.deployed
+        changed: list[ChangedInput] = []
+        node = current["nodes"][unique_id]
+        before = deployed.get("nodes", {}).get(unique_id)
+        if before is None or _node_fingerprint(before) != _node_fingerprint(node):
+            changed.append(ChangedInput("sql", node.get("original_file_path") or node["name"], new=before is None))
+        upstream = sorted(_ancestors(unique_id, current.get("parent_map", {})))
+        for ancestor in upstream:
+            now, then = _resource(current, ancestor), _resource(deployed, ancestor)
+            if now is None:
+                continue  # a test or a node dbt lists but does not describe: nothing to compare
+            if then is None or _fingerprint(then) != _fingerprint(now):
+                changed.append(ChangedInput(now["resource_type"], _display_name(now), new=then is None))
+        models = [unique_id, *(a for a in upstream if a.startswith("model."))]
+        for macro in sorted(_macros_called(models, current)):
+            now, then = current["macros"][macro], deployed.get("macros", {}).get(macro)
+            if then is None or then.get("macro_sql") != now.get("macro_sql"):
+                changed.append(ChangedInput("macro", now.get("name", macro), new=then is None))
+        return changed
 
 
 def _ancestors(unique_id: str, parent_map: dict) -> set[str]:

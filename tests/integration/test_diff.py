@@ -336,6 +336,20 @@ def test_a_service_says_which_of_its_features_each_change_reaches(cli, projects)
     assert (view["changes"][0]["before"], view["changes"][0]["after"]) == ("3h", "6h")
 
 
+def test_settings_before_and_after_are_in_the_json(cli, projects):
+    def settings(case: str, view: str) -> dict[str, tuple]:
+        _, report = diff_of(cli, projects, case)
+        found = next(v for v in report["views"] if v["name"] == view)
+        return {c["kind"]: (c["before"], c["after"], c["detail"]) for c in found["changes"] if c["feature"] is None}
+
+    assert settings("keys_changed", "route_daily") == {
+        "join_keys_changed": (["origin", "dest"], ["origin"], "join_keys [origin, dest] -> [origin]")
+    }
+    assert settings("online_and_created_at_changed", "plane_daily")["online_disabled"] == (True, False, "online true -> false")
+    assert settings("online_and_created_at_changed", "route_daily")["created_at_changed"] == ("known_at", None, "created_at known_at -> none")
+    assert settings("entity_changed", "carrier_daily")["entity_changed"] == ("carrier", "airline", "entity carrier -> airline")
+
+
 def test_upstream_changes_name_the_input(cli, projects):
     _, sources = diff_of(cli, projects, "sql_and_source_changed")
     details = {v["name"]: [c["detail"] for c in v["changes"]] for v in sources["views"] if v["changes"]}
