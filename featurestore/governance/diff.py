@@ -241,7 +241,7 @@ def _current_catalog(current: dict, before: Catalog) -> Catalog:
         return catalog_from_manifest(current)
     except MetaError as error:
         after = catalog_from_manifest(current, check_services=False)
-        for name, service in after.services.items():
+        for name in after.services:
             served_before = _served(before, name)[0] if name in before.services else []
             if any(ref not in served_before for ref in _served(after, name)[1]):
                 raise error
