@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from featurestore.online.reader import OnlineFeatures, OnlineReader
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
+    from featurestore.governance.diff import DiffReport
 
 
 class FeatureStore:
@@ -172,6 +173,26 @@ class FeatureStore:
         from featurestore.governance.check import run_checks
 
         return run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+
+    # -- governance ----------------------------------------------------------------------------
+    def diff(self, state: "str | os.PathLike") -> "DiffReport":
+        """What changed between the deployed version (`state`: the folder holding its
+        manifest.json, as dbt's --state, or the file) and the project now, for every feature
+        view and service, and whether it breaks (docs/governance.md).
+
+        >>> report = FeatureStore(project_dir=".").diff("prod-target/")   # doctest: +SKIP
+        >>> report.breaking_services                                       # doctest: +SKIP
+        ['flight_delay_model']
+        """
+        from pathlib import Path
+
+        from featurestore.governance.diff import diff_manifests
+        from featurestore.governance.state import read_deployed_manifest
+
+        # The deployed manifest first: a bad path fails before any dbt parse of the project.
+        path, deployed = read_deployed_manifest(Path(state))
+        current = load_manifest(self.project, self.target, self.console)
+        return diff_manifests(current, deployed, str(path))
 
     # -- the online store (Redis) ------------------------------------------------------------
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":

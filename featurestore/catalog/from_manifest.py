@@ -10,8 +10,12 @@ from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_dem
 from featurestore.errors import MetaError, UsageError, did_you_mean
 
 
-def catalog_from_manifest(manifest: dict) -> Catalog:
-    """The catalog a manifest describes; MetaError names the model and file of any problem."""
+def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalog:
+    """The catalog a manifest describes; MetaError names the model and file of any problem.
+
+    Without `check_services`, a service may name views and features the manifest lacks (they
+    stay in its list as written): `fs diff` reports a service whose feature was removed as a
+    breaking change rather than failing to read the project."""
     nodes = manifest.get("nodes", {})
     parent_map = manifest.get("parent_map", {})
     views: dict[str, FeatureView] = {}
@@ -30,7 +34,7 @@ def catalog_from_manifest(manifest: dict) -> Catalog:
         views[view.name] = view
     entities = _entities(views)
     on_demand = _on_demand_groups(manifest.get("exposures", {}), views)
-    services = _services(manifest.get("exposures", {}), views, on_demand)
+    services = _services(manifest.get("exposures", {}), views, on_demand, check_services)
     relations = {
         node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         for node in nodes.values()
@@ -188,7 +192,7 @@ def _on_demand_groups(exposures: dict, views: dict[str, FeatureView]) -> dict[st
 
 
 def _services(
-    exposures: dict, views: dict[str, FeatureView], on_demand: dict[str, OnDemandGroup]
+    exposures: dict, views: dict[str, FeatureView], on_demand: dict[str, OnDemandGroup], check_refs: bool = True
 ) -> dict[str, FeatureService]:
     services: dict[str, FeatureService] = {}
     for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
@@ -206,7 +210,7 @@ def _services(
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
         depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
-        for ref in refs:
+        for ref in refs if check_refs else ():
             view_name, _, feature_name = ref.partition(":")
             if view_name in on_demand:
                 if feature_name != "*":

@@ -300,6 +300,33 @@ def check(
         raise typer.Exit(report.exit_code)
 
 
+@project_command(app.command("diff"))
+def diff(
+    store: "FeatureStore",
+    state: Annotated[
+        Path,
+        typer.Option(
+            "--state",
+            help="The deployed version's manifest: the folder holding its manifest.json (as dbt's --state), or the file.",
+        ),
+    ],
+    json: Json = False,
+) -> None:
+    """What changed since the deployed version, per feature view and feature service; exit 10 when a service breaks.
+
+    Breaking: a view or feature removed, renamed or retyped, or its entity, keys, timestamp or ttl changed.
+
+    Values may change (reported, exit 0): its SQL or anything upstream. See docs/governance.md.
+
+    Example: fs diff --state prod-target/
+    """
+    from featurestore.cli import render_diff
+
+    report = store.diff(state)
+    render_diff.show_diff(report, store.console, as_json=json)
+    report.raise_if_breaking()
+
+
 @project_command(app.command("docs"))
 def docs(
     store: "FeatureStore",

@@ -1,2 +1,5 @@
 """Governance and monitoring of the feature views: `fs check` (freshness, volume, nulls,
-drift) and its history table."""
+drift; check.py, stability.py) and its history table (history.py); `fs diff`, what changed
+between the deployed project and this one and whether it breaks a feature service (diff.py,
+with the deployed manifest read by state.py and the inputs a view is built from compared by
+lineage.py)."""
