@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from featurestore.catalog import Feature, FeatureView, Relation
 from featurestore.engines.registry import engine_for_dialect
+from featurestore.governance.history import CHECK_HISTORY_TABLE, read_check_history
 from featurestore.governance.profile import BINS, TOP_VALUES, Kind, profile_view
 from featurestore.project.profiles import Target
 
@@ -132,3 +133,25 @@ def test_the_profile_on_postgres_is_the_brute_force_one(postgres_warehouse, rows
     warehouse, schema = postgres_warehouse
     load(warehouse, f"{schema}.things", rows, PG_TYPES)
     assert observed(profile_view(view(schema, "things"), warehouse, NOW)) == reference(rows)
+
+
+def test_the_check_history_on_postgres(postgres_warehouse):
+    warehouse, schema = postgres_warehouse
+    relation = Relation(None, schema, CHECK_HISTORY_TABLE)
+    assert read_check_history(warehouse, relation) is None  # no fs check has run
+    warehouse.execute(
+        f"create table {schema}.{CHECK_HISTORY_TABLE} (run_id text, run_at timestamptz, view text, feature text, "
+        "check_name text, status text, value double precision, baseline double precision, threshold double precision, detail text)"
+    )
+    runs = [("r1", "2024-03-01 06:00+00"), ("r2", "2024-03-02 08:00+02"), ("r3", "2024-03-03 06:00+00")]
+    for run, at in runs:
+        warehouse.execute(
+            f"insert into {schema}.{CHECK_HISTORY_TABLE} values (%s, %s, 'v', null, 'volume', 'OK', 1.5, 1, 0.5, null)", (run, at)
+        )
+    history = read_check_history(warehouse, relation, limit=2)
+    assert history.truncated
+    assert [(r.run_id, r.run_at, r.status, r.feature, r.value) for r in history.results] == [
+        ("r2", datetime(2024, 3, 2, 6, 0), "ok", None, 1.5),  # naive UTC, oldest first
+        ("r3", datetime(2024, 3, 3, 6, 0), "ok", None, 1.5),
+    ]
+    assert read_check_history(warehouse, relation).truncated is False

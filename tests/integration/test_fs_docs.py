@@ -25,6 +25,7 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.errors import EXIT_USAGE
 from featurestore.governance.site import NO_CHECK_RUN
+from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, write_tiny_manifest
 
 pytestmark = pytest.mark.integration
 
@@ -205,6 +206,20 @@ def test_fs_docs_dbt_writes_dbts_site_as_one_page_and_links_it(demo, cli, clean_
     assert static.stat().st_size > 0
     link = next(href for href in Page(out / "index.html").links if href.endswith("static_index.html"))
     assert (out / link).resolve() == static.resolve()
+
+
+def test_a_view_not_built_is_a_warning_and_a_page_without_figures(tmp_path, cli, clean_env):
+    write_tiny_manifest(tmp_path, TINY_COLUMNS)
+    duckdb.connect(str(tmp_path / "demo.duckdb")).close()  # the warehouse, without the view's table
+    out = tmp_path / "site"
+    code, stdout, stderr = cli("docs", "--out", str(out), "--project-dir", str(tmp_path))
+    assert code == 0
+    assert stderr == (
+        f"warning: feature view '{TINY_VIEW}' is not built: demo.main.{TINY_VIEW} does not exist in the warehouse; "
+        "run `fs build` (or `dbt build`); its page shows no figures\n"
+    )
+    assert stdout.endswith(f"no fs check run yet; not built, so without figures: {TINY_VIEW}; open it in a browser\n")
+    assert "not built: run fs build, then fs docs again." in Page(out / "views" / f"{TINY_VIEW}.html").text
 
 
 # -- in a real browser ---------------------------------------------------------------------------
