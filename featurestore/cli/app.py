@@ -241,18 +241,16 @@ def verify_online(
 def docs(
     store: "FeatureStore",
     out: Annotated[
-        Optional[Path], typer.Option("--out", help="Folder to write the site to [default: fs-docs/ in dbt's target folder].")
+        Optional[Path], typer.Option("--out", help="Folder to write the site to (default: fs-docs/ in dbt's target folder).")
     ] = None,
     dbt: Annotated[
         bool, typer.Option("--dbt", help="Also write dbt's documentation site as one static page, linked from the feature site.")
     ] = False,
     json: Json = False,
 ) -> None:
-    """Write the feature site: a folder of pages that opens from disk (no server).
+    """Write the feature site: a folder of pages that opens from disk, with no server.
 
-    The catalog with search, a page per view (freshness, lineage, each feature's null rate and
-    distribution), a page per feature service, and the fs check history as charts. The
-    figures are computed in the warehouse when the site is written, one query per view.
+    The catalog with search, a page per view and per feature service, fs check history charts.
 
     Example: fs docs --out site && open site/index.html
     """
