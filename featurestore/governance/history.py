@@ -19,7 +19,6 @@ from featurestore.errors import RelationNotBuilt
 from featurestore.sql.expressions import column, render, table_of
 
 if TYPE_CHECKING:
-    from featurestore.catalog import Catalog
     from featurestore.engines.base import Warehouse
     from featurestore.project.profiles import Target
 
@@ -70,10 +69,9 @@ class CheckHistory:
         return tuple(r for r in mine if r.run_id == last)
 
 
-def check_history_relation(catalog: "Catalog", target: "Target") -> Relation:
-    """Where fs check keeps its history: the target's schema, in the database of the views."""
-    database = next((view.relation.database for view in catalog), None)
-    return Relation(database=database, schema=target.schema, identifier=CHECK_HISTORY_TABLE)
+def check_history_relation(target: "Target") -> Relation:
+    """Where fs check keeps its history: the target's schema, in the connection's database."""
+    return Relation(database=None, schema=target.schema, identifier=CHECK_HISTORY_TABLE)
 
 
 def check_history_expression(relation: Relation, limit: int = MAX_ROWS) -> exp.Select:

@@ -181,7 +181,7 @@ def read_site_inputs(
             advance(1)
         # Last: on engines where a failed statement spoils the transaction, the missing
         # table's error must not stand in the way of the profiles.
-        history = read_check_history(warehouse, check_history_relation(catalog, target))
+        history = read_check_history(warehouse, check_history_relation(target))
     return SiteInputs(catalog=catalog, project_name=project_name, target=target.name, now=now, pages=pages, history=history)
 
 
