@@ -175,6 +175,8 @@ def test_the_check_history_is_drawn_per_view_check_and_feature(sites):
     # The view page shows the latest run's results; the index counts them.
     view = Page(site / "views/weather_hourly.html")
     assert "Run run-3" in view.text and "null rate up 20 points" in view.text
+    freshness = (site / "views/weather_hourly.html").read_text().split('id="freshness"')[1].split('id="lineage"')[0]
+    assert '<dt>last fs check</dt><dd><span class="badge fail">fail</span> 30 (hours since the newest row) at 2013-12-31 06:00</dd>' in freshness
     index = (site / "index.html").read_text()
     row = re.search(r'history.html#view-weather_hourly">weather_hourly</a></td>(.*?)</tr>', index, re.S)[1]
     assert re.findall(r">(\d+)</td>", row) == ["0", "0", "2"]
