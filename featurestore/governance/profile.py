@@ -238,7 +238,8 @@ def profile_expression(view: "FeatureView", kinds: dict[str, Kind], now: datetim
         _as(exp.Max(this=column(_TS)), f"{INTERNAL}newest"),
         _as(exp.Max(this=column(_CREATED)), f"{INTERNAL}newest_created"),
         _as(
-            exp.Max(this=exp.If(this=exp.LTE(this=column(_TS), expression=timestamp_literal(now)), true=column(_TS))),
+            # CASE, not IF: Spark's IF wants an ELSE that sqlglot does not print.
+            exp.Max(this=exp.case().when(exp.LTE(this=column(_TS), expression=timestamp_literal(now)), column(_TS))),
             f"{INTERNAL}newest_at_now",
         ),
     ]

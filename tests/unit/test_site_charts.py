@@ -107,3 +107,27 @@ def test_the_embedded_search_index_cannot_close_its_script_element():
     import json
 
     assert json.loads(text)[0]["description"] == "a </script><script>alert(1)</script> & <!--"
+
+
+def test_the_profile_query_is_sql_every_engine_reads_back():
+    """Executed on DuckDB and PostgreSQL (tests/integration/test_feature_profile.py); for the
+    other engines, each dialect's parser must read the query it is given."""
+    import sqlglot
+
+    from featurestore.catalog import Feature, FeatureView, Relation
+    from featurestore.engines.registry import dialects
+    from featurestore.governance.history import check_history_expression
+    from featurestore.governance.profile import profile_expression
+
+    features = (Feature("n", "v", "bigint", ""), Feature("x", "v", "double", ""), Feature("s", "v", "varchar", ""))
+    view = FeatureView(
+        name="v", description="", entity="e", join_keys=("k",), timestamp="ts", created_at="loaded_at", ttl=None,
+        online=True, owner=None, features=features, tags=(), relation=Relation("db", "sch", "v"), yaml_path="", sql_path="",
+    )
+    kinds = {"n": Kind.INTEGER, "x": Kind.REAL, "s": Kind.CATEGORICAL}
+    query = profile_expression(view, kinds, datetime(2024, 1, 1))
+    history = check_history_expression(Relation(None, "sch", "fs_check_history"))
+    for dialect in dialects():
+        for expression in (query, history):
+            sql = expression.sql(dialect=dialect)
+            assert sqlglot.parse_one(sql, read=dialect) is not None, dialect
