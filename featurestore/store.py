@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from featurestore.catalog import FeatureSelection
     from featurestore.catalog.model import OnDemandSelection
     from featurestore.governance.check import CheckReport
+    from featurestore.governance.site import SiteSummary
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
@@ -144,21 +145,36 @@ class FeatureStore:
         self._catalog = None
         return BuildSummary.read(self.project, self.target.name)
 
-    def docs(self) -> "Path":
-        """Run `dbt docs generate` for the target with the project's profiles; the site's
-        index.html (dbt's catalog.json beside it)."""
+    def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
+        """Write the feature site (featurestore/governance/site.py) into `out` (default:
+        the target folder's `fs-docs/`): the catalog with search, a page per view with its
+        freshness, lineage and each feature's null rate and distribution, a page per feature
+        service and the fs check history. `dbt=True` first writes dbt's own site as one
+        static page (`dbt docs generate --static`), which the feature site links to.
+
+        >>> FeatureStore(project_dir=".").docs().index                # doctest: +SKIP
+        PosixPath('.../target/fs-docs/index.html')
+        """
+        from pathlib import Path
+
+        from featurestore.governance.site import read_site_inputs, write_site
+
+        dbt_site = self.dbt_docs() if dbt else self.project.manifest_path.parent / "static_index.html"
+        inputs = read_site_inputs(self.catalog(), self.warehouse, self.target, self.project.name, self.now(), self.console)
+        # An older static dbt site is linked too: it is the same project's, if not the newest.
+        inputs.dbt_docs = dbt_site if dbt_site.exists() else None
+        return write_site(inputs, Path(out) if out is not None else self.project.manifest_path.parent / "fs-docs")
+
+    def dbt_docs(self) -> "Path":
+        """Run `dbt docs generate --static` for the target with the project's profiles: dbt's
+        site as one page that opens from disk (static_index.html beside the manifest)."""
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         # dbt docs generate writes the manifest too: recorded, as after fs build.
-        run_dbt_writing_manifest(self.project, ["docs", "generate"], self.target, self.console, stream=self.console.verbose)
+        command = ["docs", "generate", "--static"]
+        run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
-        return self.project.manifest_path.parent / "index.html"
-
-    def serve_docs(self, port: int) -> None:
-        """Run `dbt docs serve` on `port` until interrupted (dbt's log on stderr)."""
-        from featurestore.project.dbt_runner import run_dbt
-
-        run_dbt(self.project, ["docs", "serve", "--port", str(port)], self.target.name, self.console, stream=True)
+        return self.project.manifest_path.parent / "static_index.html"
 
     # -- monitoring ----------------------------------------------------------------------------
     def check(self, views: Sequence[str] | None = None, record: bool = True) -> "CheckReport":

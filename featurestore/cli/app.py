@@ -330,17 +330,25 @@ def diff(
 @project_command(app.command("docs"))
 def docs(
     store: "FeatureStore",
-    serve: Annotated[bool, typer.Option("--serve", help="Then serve the site (dbt docs serve) until Ctrl-C.")] = False,
-    port: Annotated[int, typer.Option("--port", help="With --serve: the port.")] = 8080,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder to write the site to (default: fs-docs/ in dbt's target folder).")
+    ] = None,
+    dbt: Annotated[
+        bool, typer.Option("--dbt", help="Also write dbt's documentation site as one static page, linked from the feature site.")
+    ] = False,
+    json: Json = False,
 ) -> None:
-    """Generate dbt's documentation site for the project with its profiles (dbt docs generate).
+    """Write the feature site: a folder of pages that opens from disk, with no server.
 
-    Example: fs docs --serve
+    The catalog with search, a page per view and per feature service, fs check history charts.
+
+    Example: fs docs --out site && open site/index.html
     """
-    site = store.docs()
-    store.console.print(f"wrote dbt's documentation site to {site}" + ("" if serve else "; fs docs --serve shows it"))
-    if serve:
-        store.serve_docs(port)
+    summary = store.docs(out, dbt=dbt)
+    if json:
+        store.console.json(summary.to_dict())
+    else:
+        store.console.print(summary.line())
 
 
 @project_command(app.command("stop"))
