@@ -117,6 +117,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
         rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
+        quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
     )
 
 

@@ -62,6 +62,9 @@ class FeatureView:
     """Every source the view is built from, through any number of models."""
     rows_unique_by_test: bool = False
     """dbt tests the view for one row per (join keys, timestamp), so no tie-break is needed."""
+    quoted_columns: tuple[str, ...] = ()
+    """Columns the YAML marks `quote: true`: the model created them quoted, so the
+    warehouse keeps their case (others are stored as it folds unquoted names)."""
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:

@@ -286,4 +286,7 @@ ENGINE = Engine(
     warehouse=SparkWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",
+    # Spark resolves names without regard to case (spark.sql.caseSensitive is off, as
+    # dbt-spark leaves it), and dbt-spark writes them unquoted.
+    dbt_quotes_relations=False,
 )

@@ -118,6 +118,12 @@ BAD_CASES = {
         "models/bare.yml: model 'bare': declares no columns; a feature view lists its columns "
         "in YAML (add a `columns:` entry with name, description and data_type for each column)",
     ),
+    "feature name with a colon": (
+        [model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "ratio:7d"])],
+        "models/customer_stats.yml: model 'customer_stats': feature 'ratio:7d' has a ':' in its name, "
+        "which `customer_stats:<feature>` cannot name (rename the column, or list the other columns "
+        "in meta.feature_store.features)",
+    ),
     "service not depending on its view": (
         [customers()],
         "models/ml.yml: feature service 'churn': uses view 'customer_stats' but does not depend "
@@ -165,6 +171,13 @@ def test_valid_view_is_typed_and_complete():
     assert str(view.relation) == "warehouse.main.customer_stats"
     assert view.upstream_sources == ("raw.events",)
     assert catalog.entities["customer"].views == ("customer_stats",)
+
+
+def test_columns_the_yaml_quotes_are_known_as_quoted():
+    node = model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "Spend_7d"])
+    node["columns"]["Spend_7d"]["quote"] = True
+    node["columns"]["spend_30d"]["quote"] = False
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").quoted_columns == ("Spend_7d",)
 
 
 def test_meta_in_the_older_top_level_place_is_read():
