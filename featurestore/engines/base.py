@@ -104,6 +104,11 @@ class Engine:
     dbt_quotes_relations: bool = True
     """Whether the engine's dbt adapter quotes the database, schema and table names it creates
     (its default quote policy): unquoted ones are stored folded."""
+    casts_times: bool = False
+    """Both sides of the as-of join are cast to one naive timestamp type (the spine's time,
+    and the views' timestamp and created_at as they are read): the warehouse has several
+    timestamp types that do not mix (BigQuery's TIMESTAMP and DATETIME fail a UNION or a
+    comparison) or mixes them through the session's time zone (Trino)."""
     reserved_words: frozenset[str] = frozenset()
     """Words (lower case) that can be a name only when quoted, where it matters: on an engine
     that folds to upper case, a model's column `order` must have been created as "order"."""

@@ -10,5 +10,6 @@ ENGINE = Engine(
     adapters=("bigquery",),
     dialect="bigquery",
     as_of_join=AsOfJoin.PORTABLE,
+    casts_times=True,
     numeric_interval=True,
 )

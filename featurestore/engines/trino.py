@@ -10,4 +10,5 @@ ENGINE = Engine(
     adapters=("trino",),
     dialect="trino",
     as_of_join=AsOfJoin.PORTABLE,
+    casts_times=True,
 )

@@ -39,7 +39,7 @@ def plan_training_set(
     by the catalog) over a spine read by `read_spine`."""
     _check_columns(spine, selections)
     relation = SpineRelation(
-        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine), row_order=spine.row_order
+        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine, engine), row_order=spine.row_order
     )
     outputs = output_features(spine.columns, selections, request.full_names)
     expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only)

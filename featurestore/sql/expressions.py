@@ -60,16 +60,21 @@ BUILT_BY_DBT = "fs_built_by_dbt"
 
 @dataclass(frozen=True)
 class BuiltByDbt:
-    """A relation dbt built, and the columns its YAML declares (name, `quote: true`)."""
+    """A relation dbt built, and what its YAML declares of the columns fs reads from it."""
 
     relation: Relation
     columns: tuple[tuple[str, bool], ...] = ()
+    """(name, `quote: true`) of each column."""
+    times: tuple[str, ...] = ()
+    """The columns holding the view's times (its timestamp and created_at)."""
 
 
 def relation_table(view: FeatureView, alias: str | None = None) -> exp.Table:
     """The view's relation, its columns read under their declared names."""
     quoted = set(view.quoted_columns)
-    table = _built_table(BuiltByDbt(view.relation, tuple((c, c in quoted) for c in dict.fromkeys(view.columns))))
+    columns = tuple((c, c in quoted) for c in dict.fromkeys(view.columns))
+    times = (view.timestamp, *([view.created_at] if view.created_at else []))
+    table = _built_table(BuiltByDbt(view.relation, columns, times))
     if alias:
         table.set("alias", exp.TableAlias(this=identifier(alias)))
     return table
@@ -91,44 +96,53 @@ def _built_table(built: BuiltByDbt) -> exp.Table:
     return table
 
 
-def stored_names_expression(expression: exp.Expression, engine: Engine) -> exp.Expression:
-    """`expression` with what dbt built named as `engine` stores it (see the module's
-    docstring); the expression itself is left as it is."""
-    if not any(BUILT_BY_DBT in table.meta for table in expression.find_all(exp.Table)):
-        return expression
+def engine_expression(expression: exp.Expression, engine: Engine) -> exp.Expression:
+    """A copy of `expression` as `engine` must read it: what dbt built named as the engine
+    stores it (see the module's docstring), its times cast where the engine says so, and
+    every order without a null order in the engine's own default one."""
     expression = expression.copy()
     for table in list(expression.find_all(exp.Table)):
         built = table.meta.pop(BUILT_BY_DBT, None)
-        if built is None:
-            continue
-        stored = engine.stored_relation(built.relation)
-        for key, part in (("this", stored.identifier), ("db", stored.schema), ("catalog", stored.database)):
-            table.set(key, identifier(part) if part else None)
-        renamed = _renamed_columns(table, built, engine)
-        if renamed:
-            table.replace(_renaming_subquery(table, renamed, built.relation.identifier))
+        if built is not None:
+            _read_as_stored(table, built, engine)
+    null_ordering = sqlglot.Dialect.get_or_raise(engine.dialect).NULL_ORDERING
+    for ordered in expression.find_all(exp.Ordered):
+        # fs builds an ascending order without a null order only over columns that are never
+        # null (times, kinds, row numbers), where the null order cannot matter: the dialect's
+        # own needs no NULLS clause, which some (BigQuery) cannot print in a window frame.
+        if ordered.args.get("nulls_first") is None and not ordered.args.get("desc"):
+            ordered.set("nulls_first", null_ordering == "nulls_are_small")
     return expression
 
 
-def _renamed_columns(table: exp.Table, built: BuiltByDbt, engine: Engine) -> dict[str, str]:
-    """Declared name -> stored name of the columns the query reads from `table`, or nothing
-    when every one of them is stored under its declared name."""
+def _read_as_stored(table: exp.Table, built: BuiltByDbt, engine: Engine) -> None:
+    """Name `table` as `engine` stores it and, where a column the query reads is stored
+    under another name or its time must be cast, read it through a subquery:
+    (SELECT stored AS declared, CAST(time AS TIMESTAMP(6)) AS time, ... FROM table)."""
+    stored = engine.stored_relation(built.relation)
+    for key, part in (("this", stored.identifier), ("db", stored.schema), ("catalog", stored.database)):
+        table.set(key, identifier(part) if part else None)
     scope = table.parent_select or table.root()
-    read = {column.name for column in scope.find_all(exp.Column)}
-    names = {name: engine.stored_name(name, quoted) for name, quoted in built.columns if name in read}
-    return names if any(stored != name for name, stored in names.items()) else {}
-
-
-def _renaming_subquery(table: exp.Table, renamed: dict[str, str], name: str) -> exp.Subquery:
-    """(SELECT stored AS declared, ... FROM table) under the table's alias, or its declared
-    name."""
+    read = {c.name for c in scope.find_all(exp.Column)}
+    columns, changed = [], False
+    for name, quoted in built.columns:
+        if name not in read:
+            continue
+        value: exp.Expression = column(engine.stored_name(name, quoted))
+        if engine.casts_times and name in built.times:
+            # Microseconds, as every engine keeps them: Trino's bare TIMESTAMP is milliseconds.
+            value = exp.cast(value, exp.DataType.build("timestamp(6)"))
+        if value != column(name):
+            columns.append(exp.alias_(value, identifier(name)))
+            changed = True
+        else:
+            columns.append(value)
+    if not changed:
+        return
     alias = table.args.get("alias")
     plain = table.copy()
     plain.set("alias", None)
-    columns = [
-        column(stored) if stored == name else exp.alias_(column(stored), identifier(name)) for name, stored in renamed.items()
-    ]
-    return exp.select(*columns).from_(plain).subquery(alias.this.copy() if alias else identifier(name))
+    table.replace(exp.select(*columns).from_(plain).subquery(alias.this.copy() if alias else identifier(built.relation.identifier)))
 
 
 def timestamp_literal(value: datetime) -> exp.Expression:
@@ -141,4 +155,4 @@ def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> st
     registry), with what dbt built named as that engine stores it."""
     from featurestore.engines.registry import engine_for_dialect
 
-    return stored_names_expression(expression, engine_for_dialect(dialect)).sql(dialect=dialect, pretty=pretty)
+    return engine_expression(expression, engine_for_dialect(dialect)).sql(dialect=dialect, pretty=pretty)

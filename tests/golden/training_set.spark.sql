@@ -29,7 +29,7 @@ WITH `__fs_spine` AS (
         *,
         MAX(`__fs_ts`) OVER (
           PARTITION BY `customer_id`
-          ORDER BY `__fs_at` NULLS LAST, `__fs_ts` NULLS LAST, `__fs_created` NULLS LAST
+          ORDER BY `__fs_at`, `__fs_ts`, `__fs_created`
           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS `__fs_previous_best`
       FROM (
@@ -60,15 +60,15 @@ WITH `__fs_spine` AS (
     SELECT
       `__fs_row`,
       `__fs_kind`,
-      FIRST_VALUE(`__fs_ts`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `__fs_ts`,
-      FIRST_VALUE(`orders_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `orders_30d`,
-      FIRST_VALUE(`spend_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `spend_30d`
+      FIRST_VALUE(`__fs_ts`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind`) AS `__fs_ts`,
+      FIRST_VALUE(`orders_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind`) AS `orders_30d`,
+      FIRST_VALUE(`spend_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind`) AS `spend_30d`
     FROM (
       SELECT
         *,
         SUM(1 - `__fs_kind`) OVER (
           PARTITION BY `customer_id`
-          ORDER BY `__fs_time` NULLS LAST, `__fs_kind` NULLS LAST
+          ORDER BY `__fs_time`, `__fs_kind`
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS `__fs_group`
       FROM (
@@ -126,20 +126,14 @@ WITH `__fs_spine` AS (
     SELECT
       `__fs_row`,
       `__fs_kind`,
-      FIRST_VALUE(`__fs_at`) OVER (
-        PARTITION BY `customer_id`, `store_id`, `__fs_group`
-        ORDER BY `__fs_kind` NULLS LAST
-      ) AS `__fs_at`,
-      FIRST_VALUE(`visits_7d`) OVER (
-        PARTITION BY `customer_id`, `store_id`, `__fs_group`
-        ORDER BY `__fs_kind` NULLS LAST
-      ) AS `visits_7d`
+      FIRST_VALUE(`__fs_at`) OVER (PARTITION BY `customer_id`, `store_id`, `__fs_group` ORDER BY `__fs_kind`) AS `__fs_at`,
+      FIRST_VALUE(`visits_7d`) OVER (PARTITION BY `customer_id`, `store_id`, `__fs_group` ORDER BY `__fs_kind`) AS `visits_7d`
     FROM (
       SELECT
         *,
         SUM(1 - `__fs_kind`) OVER (
           PARTITION BY `customer_id`, `store_id`
-          ORDER BY `__fs_time` NULLS LAST, `__fs_kind` NULLS LAST
+          ORDER BY `__fs_time`, `__fs_kind`
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS `__fs_group`
       FROM (
