@@ -7,6 +7,7 @@ from featurestore.engines.base import AsOfJoin, Engine
 
 ENGINE = Engine(
     name="bigquery",
+    tested="printed and checked, not executed",
     adapters=("bigquery",),
     dialect="bigquery",
     as_of_join=AsOfJoin.PORTABLE,

@@ -27,6 +27,7 @@ RESERVED_WORDS = frozenset(
 
 ENGINE = Engine(
     name="snowflake",
+    tested="printed and checked, not executed",
     adapters=("snowflake",),
     dialect="snowflake",
     as_of_join=AsOfJoin.MATCH_CONDITION,

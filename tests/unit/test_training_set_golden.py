@@ -22,7 +22,7 @@ from featurestore.sql.pit import SpineRelation, output_features, point_in_time_e
 from tests.pit_fixtures import catalog_of, feature_view
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "spark", "trino"]
+DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "spark", "databricks", "trino"]
 
 
 def golden_query(dialect: str) -> str:
@@ -45,7 +45,7 @@ def golden_query(dialect: str) -> str:
 
 
 def test_every_supported_dialect_has_a_golden_file():
-    assert sorted(DIALECTS) == sorted(d for d in dialects() if d != "databricks")
+    assert sorted(DIALECTS) == sorted(dialects())
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
