@@ -104,6 +104,9 @@ class Engine:
     dbt_quotes_relations: bool = True
     """Whether the engine's dbt adapter quotes the database, schema and table names it creates
     (its default quote policy): unquoted ones are stored folded."""
+    last_value_ignores_nulls: bool = False
+    """The engine has LAST_VALUE(...) IGNORE NULLS over structs: its portable as-of join
+    takes each spine row's match in one window (sql/pit.py), one sort fewer."""
     casts_times: bool = False
     """Both sides of the as-of join are cast to one naive timestamp type (the spine's time,
     and the views' timestamp and created_at as they are read): the warehouse has several

@@ -179,6 +179,13 @@ def test_portable_form_matches_reference(duckdb_warehouse, customers, stores, sp
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
+def test_one_window_form_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    # The portable form with LAST_VALUE(struct) IGNORE NULLS that Spark and Databricks get, run on DuckDB.
+    check_against_reference(duckdb_warehouse, "spark", "main", customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**common)
 def test_snowflake_form_transpiled_to_duckdb_matches_reference(
     duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features
 ):
