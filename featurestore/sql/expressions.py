@@ -10,7 +10,8 @@ warehouse that folds unquoted names (PostgreSQL to lower case, Snowflake to uppe
 stores a column the model's SQL left unquoted, `Airport__AvgDelay__1d`, as
 `airport__avgdelay__1d` or `AIRPORT__AVGDELAY__1D`. Where a stored name differs from the
 declared one, the relation is read through a subquery that renames its columns back, so
-the rest of the query, and its result, keep the declared names.
+the rest of the query, and its result, keep the declared names. The same subquery casts the
+view's times where the engine needs one timestamp type (`Engine.casts_times`).
 """
 
 from __future__ import annotations
