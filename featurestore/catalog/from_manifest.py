@@ -126,6 +126,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
         freshness=spec.freshness,
         checks=spec.checks,
+        quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
     )
 
 

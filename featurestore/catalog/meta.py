@@ -141,6 +141,13 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
                 f"column '{name}' starts with {RESERVED_PREFIX}, which is reserved for fs's own columns in any case",
                 "rename the column",
             )
+    for name in features:
+        if ":" in name:
+            # A feature is named `view:feature`, split at the first ':'.
+            raise fail(
+                f"feature '{name}' has a ':' in its name, which `{model}:<feature>` cannot name",
+                f"rename the column, or list the other columns in meta.{META_KEY}.features",
+            )
     freshness = parse_freshness(meta.get("freshness"), ttl, fail)
     checks = parse_checks(meta.get("checks"), tuple(features), fail)
     return FeatureViewSpec(

@@ -70,6 +70,9 @@ class FeatureView:
     """How old the newest row may get before `fs check` reports it (default: the ttl)."""
     checks: CheckSettings = field(default_factory=CheckSettings)
     """`fs check`'s window, baseline and thresholds for the view."""
+    quoted_columns: tuple[str, ...] = ()
+    """Columns the YAML marks `quote: true`: the model created them quoted, so the
+    warehouse keeps their case (others are stored as it folds unquoted names)."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")

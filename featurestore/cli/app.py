@@ -103,8 +103,9 @@ def training_set(
         Optional[str],
         typer.Option(
             "--dialect",
-            help=f"With --sql: render for this engine ({', '.join(dialects())}); relation names stay those "
-            "of --target.",
+            help=f"With --sql: render for this engine ({', '.join(dialects())}). Table names (database, "
+            "schema) come from --target, spelt as that engine stores dbt's tables: use a target on that "
+            "warehouse for its names.",
         ),
     ] = None,
     json: Json = False,

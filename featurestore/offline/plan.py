@@ -50,7 +50,7 @@ def plan_training_set(
     features, resolved by the catalog) over a spine read by `read_spine`."""
     _check_columns(spine, selections)
     relation = SpineRelation(
-        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine), row_order=spine.row_order
+        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine, engine), row_order=spine.row_order
     )
     outputs = output_features(spine.columns, selections, request.full_names)
     if on_demand is None or not on_demand.features:

@@ -40,14 +40,17 @@ def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table")
         warehouse.execute(render(create_landing_expression(view), warehouse.dialect))
         kept = warehouse.stream_arrow(render(probe_expression(relation), warehouse.dialect))
         kept.read_all()
-        lacking = [name for name in rows.column_names if name not in kept.schema.names]
+        # The landing table copied the view's columns as the warehouse stored them.
+        quoted = set(view.quoted_columns)
+        stored = lambda name: warehouse.engine.stored_name(name, quoted=name in quoted)  # noqa: E731
+        lacking = [name for name in rows.column_names if stored(name) not in kept.schema.names]
         if lacking:
             raise ProjectError(
                 f"the landing table {relation} of view '{view.name}' has no column(s) {', '.join(lacking)}: "
                 f"the view changed since its first push; add them to {relation} (or drop it once a "
                 "dbt build has folded its rows into the view), then push again"
             )
-        warehouse.execute(render(append_expression(view, rows.column_names, UPLOADED), warehouse.dialect))
+        warehouse.execute(render(append_expression(view, rows.column_names, UPLOADED, stored), warehouse.dialect))
         warehouse.execute("commit")
     except BaseException:
         warehouse.execute("rollback")

@@ -7,7 +7,7 @@ feature_store_with_pushed_rows) and a sync can read them before that build.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlglot import exp
 
@@ -34,10 +34,11 @@ def create_landing_expression(view: FeatureView) -> exp.Create:
     )
 
 
-def append_expression(view: FeatureView, columns: Sequence[str], source: str) -> exp.Insert:
+def append_expression(view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str) -> exp.Insert:
     """`INSERT INTO <landing> (columns) SELECT columns FROM source`; the landing table's other
-    columns are left null."""
-    target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(c) for c in columns])
+    columns are left null. `stored` names a column of the view as the warehouse stored it
+    (the engine's `stored_name`): the landing table copied the view's columns so."""
+    target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
     rows = exp.select(*[column(c) for c in columns]).from_(exp.Table(this=identifier(source)))
     return exp.insert(rows, target)
 
@@ -46,3 +47,9 @@ def probe_expression(relation: Relation) -> exp.Select:
     """A query that reads no rows: the relation's columns and types, or an error if it is
     missing."""
     return exp.select(exp.Star()).from_(table_of(relation)).limit(0)
+
+
+def declared_columns_probe(view: FeatureView) -> exp.Select:
+    """A query that reads no rows of the view: its declared columns under their declared
+    names, with the warehouse's types (or an error naming what is missing)."""
+    return exp.select(*[column(c) for c in view.columns]).from_(relation_table(view)).limit(0)

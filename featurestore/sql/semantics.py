@@ -78,7 +78,7 @@ def latest_values_expression(
     )
     source: exp.Expression = relation_table(view)
     if pushed is not None:
-        rows = [exp.select(*[column(c) for c in keep]).from_(t) for t in (relation_table(view), table_of(pushed))]
+        rows = [exp.select(*[column(c) for c in keep]).from_(t) for t in (relation_table(view), relation_table(view, relation=pushed))]
         source = exp.union(*rows, distinct=False).subquery(identifier(f"{INTERNAL}rows"))
     ranked = (
         exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))

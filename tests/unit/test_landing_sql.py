@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from featurestore.engines.registry import engine_for_dialect
 from featurestore.sql.expressions import render
 from featurestore.sql.landing import append_expression, create_landing_expression, landing_relation
 from featurestore.sql.semantics import WATERMARK, latest_values_expression
@@ -18,13 +19,19 @@ VIEW = feature_view("carrier_daily", ("carrier",), {"flights": "bigint"}, "main"
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "snowflake", "bigquery", "trino", "spark"])
 def test_the_landing_table_is_created_like_the_view_and_appended_to_by_name(dialect):
     quote = "`" if dialect in ("bigquery", "spark") else '"'
-    landing = f"{quote}main{quote}.{quote}carrier_daily__fs_pushed{quote}"
+    # Snowflake stores dbt-snowflake's unquoted names in upper case (docs/configuration.md).
+    name = str.upper if dialect == "snowflake" else str
+    landing = f"{quote}{name('main')}{quote}.{quote}{name('carrier_daily__fs_pushed')}{quote}"
     assert render(create_landing_expression(VIEW), dialect) == (
-        f"CREATE TABLE IF NOT EXISTS {landing} AS SELECT * FROM {quote}main{quote}.{quote}carrier_daily{quote} LIMIT 0"
+        f"CREATE TABLE IF NOT EXISTS {landing} AS SELECT * FROM {quote}{name('main')}{quote}.{quote}{name('carrier_daily')}{quote} LIMIT 0"
     )
-    insert = render(append_expression(VIEW, ["carrier", "ts"], "__fs_pushed_rows"), dialect)
-    assert insert.startswith(f"INSERT INTO {landing}")
-    assert insert.endswith(f"SELECT {quote}carrier{quote}, {quote}ts{quote} FROM {quote}__fs_pushed_rows{quote}")
+    stored = lambda c: engine_for_dialect(dialect).stored_name(c, quoted=False)  # noqa: E731
+    insert = render(append_expression(VIEW, ["carrier", "ts"], "__fs_pushed_rows", stored), dialect)
+    # into the landing table's columns as stored, from the uploaded rows' as declared
+    assert insert == (
+        f"INSERT INTO {landing} ({quote}{name('carrier')}{quote}, {quote}{name('ts')}{quote}) "
+        f"SELECT {quote}carrier{quote}, {quote}ts{quote} FROM {quote}__fs_pushed_rows{quote}"
+    )
     assert str(landing_relation(VIEW)) == "main.carrier_daily__fs_pushed"
 
 

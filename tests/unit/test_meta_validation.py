@@ -157,6 +157,12 @@ BAD_CASES = {
         "models/customer_stats.yml: model 'customer_stats': unknown key 'volume' under "
         "meta.feature_store.checks.features.orders_30d (valid keys: nulls, drift)",
     ),
+    "feature name with a colon": (
+        [model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "ratio:7d"])],
+        "models/customer_stats.yml: model 'customer_stats': feature 'ratio:7d' has a ':' in its name, "
+        "which `customer_stats:<feature>` cannot name (rename the column, or list the other columns "
+        "in meta.feature_store.features)",
+    ),
     "service not depending on its view": (
         [customers()],
         "models/ml.yml: feature service 'churn': uses view 'customer_stats' but does not depend "
@@ -229,6 +235,13 @@ def test_check_settings_default_to_the_ttl_and_fall_back_from_feature_to_view_to
     assert view.checks.for_feature("spend_30d", "nulls") is None
     assert view.checks.for_feature("spend_30d", "drift") == Thresholds(warn=DEFAULT_DRIFT.warn, fail=None)
     assert hash(view)  # views stay usable as keys
+
+
+def test_columns_the_yaml_quotes_are_known_as_quoted():
+    node = model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "Spend_7d"])
+    node["columns"]["Spend_7d"]["quote"] = True
+    node["columns"]["spend_30d"]["quote"] = False
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").quoted_columns == ("Spend_7d",)
 
 
 def test_meta_in_the_older_top_level_place_is_read():
