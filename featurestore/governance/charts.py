@@ -14,7 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from featurestore.governance.history import CheckResult
+    from featurestore.sql.check_history import HistoryRow
     from featurestore.governance.profile import Histogram, TopValues
 
 STATUS_COLOURS = {"ok": "#2e7d32", "warn": "#ed8c00", "fail": "#c62828"}
@@ -105,7 +105,7 @@ def top_values_svg(top: "TopValues", non_null: int, label: str, width: int = 420
     return _svg(width, height, label, body)
 
 
-def history_svg(results: Sequence["CheckResult"], label: str, width: int = 560, height: int = 150) -> str:
+def history_svg(results: Sequence["HistoryRow"], label: str, width: int = 560, height: int = 150) -> str:
     """A check's value over runs: a line through the values, each run a point in its
     status's colour, and the latest threshold (dashed) and baseline (dotted) as lines."""
     points = [r for r in results if r.value is not None]

@@ -53,37 +53,16 @@ MAX_ROWS = 20_000
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    """One row of fs_check_history."""
-
-    run_id: str
-    run_at: datetime
-    view: str
-    feature: str | None
-    check_name: str
-    status: str
-    value: float | None
-    baseline: float | None
-    threshold: float | None
-    detail: str | None
-
-    @property
-    def series(self) -> tuple[str, str, str | None]:
-        """What one chart follows over runs: (view, check, feature)."""
-        return (self.view, self.check_name, self.feature)
-
-
-@dataclass(frozen=True)
 class CheckHistory:
-    results: tuple[CheckResult, ...]
+    results: tuple[HistoryRow, ...]
     """Oldest run first."""
     truncated: bool
     """More rows exist than MAX_ROWS: only the newest were read."""
 
-    def for_view(self, view: str) -> tuple[CheckResult, ...]:
+    def for_view(self, view: str) -> tuple[HistoryRow, ...]:
         return tuple(r for r in self.results if r.view == view)
 
-    def latest_run(self, view: str) -> tuple[CheckResult, ...]:
+    def latest_run(self, view: str) -> tuple[HistoryRow, ...]:
         """The view's results from the newest run that checked it."""
         mine = self.for_view(view)
         if not mine:
@@ -116,7 +95,7 @@ def read_check_history(warehouse: "Warehouse", relation: Relation, limit: int = 
     except RelationNotBuilt:
         return None
     results = [
-        CheckResult(
+        HistoryRow(
             run_id=str(run_id),
             run_at=_naive_utc(run_at),
             view=str(view),

@@ -43,7 +43,12 @@ class HistoryRow:
     value: float | None
     baseline: float | None
     threshold: float | None
-    detail: str
+    detail: str | None
+
+    @property
+    def series(self) -> tuple[str, str, str | None]:
+        """What one chart of the feature site follows over runs: (view, check, feature)."""
+        return (self.view, self.check_name, self.feature)
 
 
 def history_table(schema: str | None) -> exp.Table:

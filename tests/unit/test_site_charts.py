@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from featurestore.governance.charts import histogram_svg, history_svg, number, top_values_svg
-from featurestore.governance.history import CheckHistory, CheckResult
+from featurestore.governance.history import CheckHistory
+from featurestore.sql.check_history import HistoryRow as CheckResult
 from featurestore.governance.profile import Histogram, Kind, TopValues, bin_edges
 from featurestore.governance.site import Freshness, _embedded_json, page_file
 
