@@ -236,8 +236,9 @@ class FeatureStore:
         them to the view's landing table `<view>__fs_pushed` for the next `dbt build`.
 
         `rows`: a pandas or polars DataFrame, a pyarrow Table or RecordBatch, a list of dicts,
-        or a .parquet/.csv path; with the view's join keys, timestamp and every feature
-        (created_at defaults to `now()`). Bad rows raise UsageError and nothing is written; a
+        a dict of columns (name -> list of values; timestamps, dates and decimals may be
+        ISO-8601 or decimal text, as JSON gives them), or a .parquet/.csv path; with the view's
+        join keys, timestamp and every feature (created_at defaults to `now()`). Bad rows raise UsageError and nothing is written; a
         row older than the one Redis holds for its entity is skipped and counted
         (`skipped_older`). Waits up to `lock_wait` seconds (default 30) for a running sync.
         See docs/online-store.md.
@@ -309,10 +310,11 @@ class FeatureStore:
         self._online_reader(redis_url).ping()
 
     # -- the HTTP feature server -------------------------------------------------------------
-    def feature_server(self, redis_url: str | None = None) -> "Starlette":
+    def feature_server(self, redis_url: str | None = None, push_lock_wait: float | None = None) -> "Starlette":
         """An ASGI app answering Feast-shaped `POST /get-online-features` requests through
-        `get_online_features`, with `GET /health` and `GET /openapi.json` (featurestore.online.server);
-        mount it in your own ASGI server, or let `serve` run it.
+        `get_online_features` and `POST /push` through `push` (waiting up to `push_lock_wait`
+        seconds, default 30, for a running sync), with `GET /health` and `GET /openapi.json`
+        (featurestore.online.server); mount it in your own ASGI server, or let `serve` run it.
 
         >>> import uvicorn; uvicorn.run(FeatureStore(project_dir=".").feature_server(), port=6566)  # doctest: +SKIP
         """
@@ -320,7 +322,11 @@ class FeatureStore:
 
         from featurestore.online.server import feature_server
 
-        return feature_server(partial(self.get_online_features, redis_url=redis_url), partial(self.ping_online, redis_url))
+        return feature_server(
+            partial(self.get_online_features, redis_url=redis_url),
+            partial(self.ping_online, redis_url),
+            partial(self.push, redis_url=redis_url, lock_wait=push_lock_wait),
+        )
 
     def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
         """Run the feature server until interrupted: `workers` processes, each with its own

@@ -254,7 +254,8 @@ def serve(
     """Serve online features over HTTP until Ctrl-C, in Feast's request and response shape.
 
     POST /get-online-features with {"features": ["view:feature"], "entities": {"key": ["value"]}};
-    GET /health checks Redis; GET /openapi.json describes both (docs/serving.md).
+    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push;
+    GET /health checks Redis; GET /openapi.json describes them (docs/serving.md).
 
     Example: fs serve --port 6566 --workers 2
     """

@@ -3,8 +3,10 @@ feature-server requests from the same read path as `FeatureStore.get_online_feat
 
     POST /get-online-features   {"features": [...] | "feature_service": "...",
                                  "entities": {"key": [v1, v2, ...]}, "full_feature_names": false}
+    POST /push                  {"push_source_name": "view", "df": {"column": [v1, v2, ...]},
+                                 "to": "online_and_offline"}: `FeatureStore.push`
     GET  /health                200 when Redis answers a PING, else 503
-    GET  /openapi.json          the OpenAPI description of both
+    GET  /openapi.json          the OpenAPI description of them
 
 The request and response are shaped as Feast's (`feast serve`), so a Feast client switches by
 changing the URL: the response has `metadata.feature_names` (the entity columns, then the
@@ -12,12 +14,16 @@ features) and, per name, a column of `values`, `statuses` (PRESENT, NULL_VALUE, 
 OUTSIDE_MAX_AGE) and `event_timestamps`.
 
 A read is one pipelined round trip to Redis (about 0.1 ms on loopback), so it runs on the
-event loop itself: handing it to a thread costs more than the read. A worker is one process
-with one event loop; `fs serve --workers N` runs N of them, sharing nothing but Redis.
+event loop itself: handing it to a thread costs more than the read. A push blocks for much
+longer (the warehouse's append, the sync lock's wait, Redis), so it runs in a thread of the
+pool and reads go on meanwhile. A worker is one process with one event loop; `fs serve
+--workers N` runs N of them, sharing nothing but Redis.
 
 Errors a client can fix are 400 with the CLI's one line; a request over the size limit is
-413; Redis unreachable is 503; anything else is a bug: 500 with one line to the client and
-the traceback in the server's log, never in the response.
+413; what the server cannot do now but may on a retry (Redis unreachable, the sync lock held
+past the push's wait, the warehouse busy) is 503 with the CLI's line; anything else is a
+bug: 500 with one line to the client and the traceback in the server's log, never in the
+response.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from featurestore.errors import FeatureStoreError, OnlineStoreError, UsageError
+from featurestore.errors import FeatureStoreError, OnlineStoreError, SyncLockedError, UsageError, WarehouseError
 from featurestore.online.reader import EXPIRED, MISSING
+from featurestore.online.value_columns import check_columns
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from featurestore.console import Console
+    from featurestore.online.push import PushSummary
     from featurestore.online.reader import OnlineFeatures
 
 log = logging.getLogger("featurestore.serve")
@@ -48,6 +56,9 @@ MAX_REQUEST_BYTES = 1 << 20
 """The largest request body taken (1 MiB: about 50,000 integer keys); larger is 413."""
 
 REQUEST_FIELDS = ("features", "feature_service", "entities", "full_feature_names", "include_feature_view_version_metadata")
+PUSH_FIELDS = ("push_source_name", "df", "to", "allow_registry_cache", "transform_on_write")
+PUSH_TO = "online_and_offline"
+"""The one push mode (Feast's `to`) fs has: every push goes to Redis and to the landing table."""
 
 # Feast's field statuses (its serving proto), from ours; a present null is NULL_VALUE there.
 FEAST_STATUS = {MISSING: "NOT_FOUND", EXPIRED: "OUTSIDE_MAX_AGE"}
@@ -58,18 +69,29 @@ ReadFeatures = Callable[..., "OnlineFeatures"]
 """`FeatureStore.get_online_features` with the server's Redis: (entity rows, feature names,
 bare_names=, full_names=) -> OnlineFeatures."""
 
+PushRows = Callable[[str, dict[str, list[Any]]], "PushSummary"]
+"""`FeatureStore.push` with the server's Redis: (view, columns of values) -> PushSummary."""
+
+UNAVAILABLE = (OnlineStoreError, SyncLockedError, WarehouseError)
+"""Errors of a request the server cannot serve now but may on a retry: 503. A sync lock held
+past the push's wait is one too, not a 409: there is nothing in the request for the client
+to change, nothing was written, and HTTP clients' retry policies retry a 503 (not a 409),
+which is what a push refused during a sync needs."""
+
 
 class RequestTooLarge(Exception):
     pass
 
 
 def feature_server(
-    read: ReadFeatures, ping: Callable[[], None], max_request_bytes: int = MAX_REQUEST_BYTES
+    read: ReadFeatures, ping: Callable[[], None], push: PushRows, max_request_bytes: int = MAX_REQUEST_BYTES
 ) -> "Starlette":
-    """The ASGI app serving what `read` reads, whose health is `ping` (which raises
-    OnlineStoreError when Redis is down); run it with uvicorn, or mount it."""
+    """The ASGI app serving what `read` reads and writing what is pushed with `push`, whose
+    health is `ping` (which raises OnlineStoreError when Redis is down); run it with uvicorn,
+    or mount it."""
     _require_serve_extra()
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
@@ -79,6 +101,12 @@ def feature_server(
         rows, features, full_names = parse_request(body)
         result = read(rows, features, bare_names=not full_names, full_names=full_names)
         return Response(_dumps(response_document(result, rows)), media_type="application/json")
+
+    async def push_rows(request: "Request") -> "Response":
+        body = await _body(request, max_request_bytes)
+        view, columns = parse_push_request(body)
+        summary = await run_in_threadpool(push, view, columns)
+        return Response(_dumps(summary.to_dict()), media_type="application/json")
 
     async def health(request: "Request") -> "Response":
         ping()
@@ -91,7 +119,7 @@ def feature_server(
         return JSONResponse({"detail": message}, status_code=status)
 
     async def on_user_error(request: "Request", exc: Exception) -> "Response":
-        if isinstance(exc, OnlineStoreError):
+        if isinstance(exc, UNAVAILABLE):
             return error(503, str(exc))
         return error(400 if isinstance(exc, UsageError) else 500, str(exc))
 
@@ -127,6 +155,7 @@ def feature_server(
         lifespan=lifespan,
         routes=[
             Route("/get-online-features", get_online_features, methods=["POST"]),
+            Route("/push", push_rows, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
@@ -161,7 +190,7 @@ def run_server(app: "Starlette | str", host: str, port: int, workers: int, conso
     logging_config["loggers"][log.name] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     console.print(
         f"serving online features on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}): "
-        "POST /get-online-features, GET /health, GET /openapi.json; Ctrl-C stops"
+        "POST /get-online-features, POST /push, GET /health, GET /openapi.json; Ctrl-C stops"
     )
     uvicorn.run(
         app,
@@ -187,7 +216,7 @@ def _require_serve_extra() -> None:
         raise UsageError(f"fs serve needs the serve extra (no module {missing}): pip install 'featurestore[serve]'")
 
 
-ENDPOINTS = "valid: POST /get-online-features, GET /health, GET /openapi.json"
+ENDPOINTS = "valid: POST /get-online-features, POST /push, GET /health, GET /openapi.json"
 
 
 async def _body(request: "Request", limit: int) -> bytes:
@@ -205,18 +234,23 @@ async def _body(request: "Request", limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _json_object(body: bytes, shape: str) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise UsageError(f"the request body is not JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise UsageError(f"the request body must be a JSON object: {shape}")
+    return document
+
+
 def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
     """The entity rows, feature names and full-names flag of a Feast-shaped request body.
 
     >>> parse_request(b'{"features": ["v:f"], "entities": {"id": [1, 2]}}')
     ([{'id': 1}, {'id': 2}], ['v:f'], False)
     """
-    try:
-        document = json.loads(body)
-    except ValueError as error:
-        raise UsageError(f"the request body is not JSON: {error}") from error
-    if not isinstance(document, dict):
-        raise UsageError('the request body must be a JSON object: {"features": [...], "entities": {...}}')
+    document = _json_object(body, '{"features": [...], "entities": {...}}')
     unknown = [key for key in document if key not in REQUEST_FIELDS]
     if unknown:
         raise UsageError(f"unknown request field '{unknown[0]}' (valid: {', '.join(REQUEST_FIELDS)})")
@@ -234,13 +268,7 @@ def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
     entities = document.get("entities")
     if not isinstance(entities, dict) or not entities:
         raise UsageError('"entities" must map each join key to a list of values, e.g. {"customer_id": ["c1", "c2"]}')
-    bad = next((key for key, column in entities.items() if not isinstance(column, list)), None)
-    if bad is not None:
-        raise UsageError(f'entities: "{bad}" must be a list of values')
-    lengths = {key: len(column) for key, column in entities.items()}
-    if len(set(lengths.values())) > 1:
-        shown = ", ".join(f"{key} has {n}" for key, n in lengths.items())
-        raise UsageError(f"entities: every key needs one value per entity, but {shown}")
+    check_columns(entities, "entities", "key", "entity")
     keys, columns = list(entities), list(entities.values())
     rows = [dict(zip(keys, values)) for values in zip(*columns)]
 
@@ -248,6 +276,37 @@ def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
     if not isinstance(full_names, bool):
         raise UsageError('"full_feature_names" must be true or false')
     return rows, (features or [service]), full_names
+
+
+def parse_push_request(body: bytes) -> tuple[str, dict[str, list[Any]]]:
+    """The view and the columns of rows of a Feast-shaped push body. Feast's push source is
+    the view here (fs pushes to a view); the columns are checked against it by the push.
+
+    >>> parse_push_request(b'{"push_source_name": "v", "df": {"id": [1, 2]}, "to": "online_and_offline"}')
+    ('v', {'id': [1, 2]})
+    """
+    document = _json_object(body, '{"push_source_name": "view", "df": {...}}')
+    unknown = [key for key in document if key not in PUSH_FIELDS]
+    if unknown:
+        raise UsageError(f"unknown push field '{unknown[0]}' (valid: {', '.join(PUSH_FIELDS)})")
+    view = document.get("push_source_name")
+    if not isinstance(view, str) or not view:
+        raise UsageError('"push_source_name" must be the name of the online view to push to')
+    to = document.get("to", PUSH_TO)
+    if to != PUSH_TO:
+        raise UsageError(
+            f'"to": {json.dumps(to)} is not supported: fs writes every push both to the online store and to the '
+            f'view\'s landing table in the warehouse (valid: leave "to" out, or "{PUSH_TO}")'
+        )
+    # Feast's registry cache and write-time transformations have no counterpart here: the
+    # catalog is read at start-up, and on-demand features are computed when read.
+    for flag in ("allow_registry_cache", "transform_on_write"):
+        if not isinstance(document.get(flag, True), bool):
+            raise UsageError(f'"{flag}" must be true or false')
+    columns = document.get("df")
+    if not isinstance(columns, dict) or not columns:
+        raise UsageError('"df" must map each column to a list of values, one per row, e.g. {"customer_id": ["c1"], ...}')
+    return view, columns
 
 
 def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -307,55 +366,91 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
 
 
+def _json_request(required: list[str], properties: dict[str, Any], example: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object body with these properties and no others."""
+    schema = {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+    return {"required": True, "content": {"application/json": {"schema": schema, "example": example}}}
+
+
+def _json_response(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"type": "object", "properties": properties}}}}
+
+
+_FEAST_ONLY = "Accepted for Feast clients; no effect."
+_PUSH_SUMMARY = {  # featurestore.online.push.PushSummary.to_dict()
+    name: {"type": kind}
+    for kind, names in [
+        ("string", ["view", "redis", "landing"]),
+        ("integer", ["generation", "rows", "keys_written", "skipped_older", "expired", "not_yet_valid"]),
+        ("number", ["seconds"]),
+    ]
+    for name in names
+}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "fs feature server", "version": "1", "description": "Online features from Redis, in Feast's request and response shape."},
+    "info": {"title": "fs feature server", "version": "1", "description": "Online features from Redis, and pushes into them, in Feast's request and response shape."},
     "paths": {
         "/get-online-features": {
             "post": {
                 "summary": "The latest values of features for some entities",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["entities"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "features": {"type": "array", "items": {"type": "string"}, "description": "view:feature or view:* names (or feature_service)."},
-                                    "feature_service": {"type": "string", "description": "A feature service's name (or features)."},
-                                    "entities": {
-                                        "type": "object",
-                                        "additionalProperties": {"type": "array", "items": {}},
-                                        "description": "Each join key and its values, one per entity.",
-                                    },
-                                    "full_feature_names": {"type": "boolean", "default": False, "description": "Name features view__feature."},
-                                    "include_feature_view_version_metadata": {"type": "boolean", "default": False, "description": "Accepted for Feast clients; must be false."},
-                                },
-                            },
-                            "example": {"features": ["carrier_daily:on_time_rate_7d"], "entities": {"carrier": ["UA", "AA"]}},
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "The entity columns, then one column per feature.",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "metadata": {"type": "object", "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}}},
-                                        "results": {"type": "array", "items": _COLUMN},
-                                    },
-                                }
-                            }
+                "requestBody": _json_request(
+                    ["entities"],
+                    {
+                        "features": {"type": "array", "items": {"type": "string"}, "description": "view:feature or view:* names (or feature_service)."},
+                        "feature_service": {"type": "string", "description": "A feature service's name (or features)."},
+                        "entities": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {}},
+                            "description": "Each join key and its values, one per entity.",
                         },
+                        "full_feature_names": {"type": "boolean", "default": False, "description": "Name features view__feature."},
+                        "include_feature_view_version_metadata": {"type": "boolean", "default": False, "description": "Accepted for Feast clients; must be false."},
                     },
+                    {"features": ["carrier_daily:on_time_rate_7d"], "entities": {"carrier": ["UA", "AA"]}},
+                ),
+                "responses": {
+                    "200": _json_response(
+                        "The entity columns, then one column per feature.",
+                        {
+                            "metadata": {"type": "object", "properties": {"feature_names": {"type": "array", "items": {"type": "string"}}}},
+                            "results": {"type": "array", "items": _COLUMN},
+                        },
+                    ),
                     "400": _error_response("Unknown features, missing join keys or a malformed body."),
                     "413": _error_response("The body is over the server's limit."),
                     "503": _error_response("Redis cannot be reached."),
+                    "500": _error_response("A bug; the server's log has the traceback."),
+                },
+            }
+        },
+        "/push": {
+            "post": {
+                "summary": "Write rows into an online view at once, and into its landing table for the next dbt build",
+                "requestBody": _json_request(
+                    ["push_source_name", "df"],
+                    {
+                        "push_source_name": {"type": "string", "description": "The online view to push to."},
+                        "df": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {}},
+                            "description": "Each column and its values, one per row: the join keys, the timestamp, every feature; "
+                            "timestamps, dates and decimals as ISO-8601 or decimal text.",
+                        },
+                        "to": {"const": PUSH_TO, "description": "Where to write; fs always writes both."},
+                        "allow_registry_cache": {"type": "boolean", "description": _FEAST_ONLY},
+                        "transform_on_write": {"type": "boolean", "description": _FEAST_ONLY},
+                    },
+                    {
+                        "push_source_name": "carrier_daily",
+                        "df": {"carrier": ["UA"], "event_timestamp": ["2024-03-01T00:00:00"], "on_time_rate_7d": [0.82]},
+                    },
+                ),
+                "responses": {
+                    "200": _json_response("What the push did, as `fs push --json` says it.", _PUSH_SUMMARY),
+                    "400": _error_response("Rows that do not fit the view, an unknown or never synced view, a malformed body, or a `to` other than online_and_offline; nothing was written."),
+                    "413": _error_response("The body is over the server's limit."),
+                    "503": _error_response("Redis cannot be reached or failed (the detail says what was written), a sync held the lock past the push's wait, or the warehouse is busy (nothing was written): retry."),
                     "500": _error_response("A bug; the server's log has the traceback."),
                 },
             }
@@ -364,7 +459,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Whether Redis answers",
                 "responses": {
-                    "200": {"description": "Redis answered a PING.", "content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"const": "ok"}}}}}},
+                    "200": _json_response("Redis answered a PING.", {"status": {"const": "ok"}}),
                     "503": _error_response("Redis cannot be reached."),
                 },
             }
