@@ -292,14 +292,14 @@ def main() -> None:
         write_section(text)
 
 
-def write_section(text: str) -> None:
-    """Replace (or add) this benchmark's section of docs/benchmarks.md, keeping the others."""
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or add) a benchmark's section of docs/benchmarks.md, keeping the others."""
     existing = DOCS.read_text() if DOCS.is_file() else "# Benchmarks\n"
-    start = existing.find(SECTION)
+    start = existing.find(section)
     if start < 0:
         updated = existing.rstrip("\n") + "\n\n" + text
     else:
-        end = existing.find("\n## ", start + len(SECTION))
+        end = existing.find("\n## ", start + len(section))
         updated = existing[:start] + text + (existing[end:] if end >= 0 else "")
     DOCS.write_text(updated)
 

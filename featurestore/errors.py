@@ -17,6 +17,9 @@ EXIT_WAREHOUSE = 4  # the warehouse cannot answer: relation not built, file lock
 EXIT_ONLINE = 5  # the online store (Redis) cannot be reached or failed mid-way
 EXIT_LOCKED = 6  # another sync holds the project's lock
 EXIT_MISMATCH = 7  # verify-online found values that differ from the warehouse
+EXIT_CHECK_WARNINGS = 8  # fs check found warnings and no failures
+EXIT_CHECK_FAILURES = 9  # fs check found failures
+EXIT_DIFF_BREAKING = 10  # fs diff: a feature service breaks against the deployed version
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -191,4 +194,20 @@ class MismatchError(FeatureStoreError):
         super().__init__(
             f"{count} mismatch{'es' if count != 1 else ''} between Redis and the warehouse in "
             f"{', '.join(self.views)}; run fs sync (or fs sync --full) and check again"
+        )
+
+
+class BreakingChange(FeatureStoreError):
+    """`fs diff` found a change that breaks a feature service of the deployed version."""
+
+    exit_code = EXIT_DIFF_BREAKING
+
+    def __init__(self, services: Iterable[str], state: str):
+        self.services = sorted(set(services))
+        self.state = state
+        many = len(self.services) != 1
+        super().__init__(
+            f"feature service{'s' if many else ''} {', '.join(self.services)} break{'' if many else 's'} "
+            f"against the deployed manifest {state}; keep the old features beside the new ones, or "
+            "deploy with the models that use the service updated"
         )

@@ -6,6 +6,7 @@ runs one use case, so the CLI stays a thin layer of option parsing.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
@@ -15,19 +16,31 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse
 from featurestore.engines.registry import engine_and_target, engine_for_dialect
+from featurestore.errors import OnlineStoreError
 from featurestore.project.dbt_project import Project, load_project
 from featurestore.project.manifest import load_manifest
 from featurestore.project.profiles import Target
 
+ONLINE_REQUESTS_KEPT = 256
+"""Request shapes (features, entity keys, naming) whose resolution `get_online_features` keeps."""
+
 if TYPE_CHECKING:
+    from featurestore.catalog import FeatureSelection
+    from featurestore.catalog.model import OnDemandSelection
+    from featurestore.governance.check import CheckReport
+    from featurestore.governance.site import SiteSummary
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from pathlib import Path
 
+    from starlette.applications import Starlette
+
     from featurestore.online.embedded import Stopped
+    from featurestore.online.push import PushSummary
     from featurestore.online.reader import OnlineFeatures, OnlineReader
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
+    from featurestore.governance.diff import DiffReport
 
 
 class FeatureStore:
@@ -52,6 +65,7 @@ class FeatureStore:
         self.console = console or Console(verbose=False)
         self._catalog: Catalog | None = None
         self._online_readers: dict[str | None, "OnlineReader"] = {}
+        self._online_requests: dict[tuple, tuple] = {}
 
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
@@ -108,14 +122,14 @@ class FeatureStore:
         engine = engine_for_dialect(dialect) if dialect else self.engine
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        selections = catalog.resolve(request.features)
+        selections, on_demand = catalog.resolve_all(request.features)
         # Printing SQL needs the warehouse only to read a table or query spine's columns; a
         # file spine is read locally, so SQL for any dialect can be printed from any target.
         opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
         with opened as warehouse:
             usable = warehouse if engine is self.engine or request.spine.path is None else None
             spine = read_spine(request.spine, catalog, engine, usable)
-        return plan_training_set(request, selections, spine, engine).sql(pretty=True)
+        return plan_training_set(request, selections, spine, engine, on_demand).sql(pretty=True)
 
     def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
@@ -131,21 +145,70 @@ class FeatureStore:
         self._catalog = None
         return BuildSummary.read(self.project, self.target.name)
 
-    def docs(self) -> "Path":
-        """Run `dbt docs generate` for the target with the project's profiles; the site's
-        index.html (dbt's catalog.json beside it)."""
+    def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
+        """Write the feature site (featurestore/governance/site.py) into `out` (default:
+        the target folder's `fs-docs/`): the catalog with search, a page per view with its
+        freshness, lineage and each feature's null rate and distribution, a page per feature
+        service and the fs check history. `dbt=True` first writes dbt's own site as one
+        static page (`dbt docs generate --static`), which the feature site links to.
+
+        >>> FeatureStore(project_dir=".").docs().index                # doctest: +SKIP
+        PosixPath('.../target/fs-docs/index.html')
+        """
+        from pathlib import Path
+
+        from featurestore.governance.site import read_site_inputs, write_site
+
+        dbt_site = self.dbt_docs() if dbt else self.project.manifest_path.parent / "static_index.html"
+        inputs = read_site_inputs(self.catalog(), self.warehouse, self.target, self.project.name, self.now(), self.console)
+        # An older static dbt site is linked too: it is the same project's, if not the newest.
+        inputs.dbt_docs = dbt_site if dbt_site.exists() else None
+        return write_site(inputs, Path(out) if out is not None else self.project.manifest_path.parent / "fs-docs")
+
+    def dbt_docs(self) -> "Path":
+        """Run `dbt docs generate --static` for the target with the project's profiles: dbt's
+        site as one page that opens from disk (static_index.html beside the manifest)."""
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         # dbt docs generate writes the manifest too: recorded, as after fs build.
-        run_dbt_writing_manifest(self.project, ["docs", "generate"], self.target, self.console, stream=self.console.verbose)
+        command = ["docs", "generate", "--static"]
+        run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
-        return self.project.manifest_path.parent / "index.html"
+        return self.project.manifest_path.parent / "static_index.html"
 
-    def serve_docs(self, port: int) -> None:
-        """Run `dbt docs serve` on `port` until interrupted (dbt's log on stderr)."""
-        from featurestore.project.dbt_runner import run_dbt
+    # -- monitoring ----------------------------------------------------------------------------
+    def check(self, views: Sequence[str] | None = None, record: bool = True) -> "CheckReport":
+        """Check the freshness, volume, nulls and drift of every view (or those named) at
+        `now()`, one warehouse query per view, and append the results to the target schema's
+        `fs_check_history` table unless `record` is false. `.status` is ok, warn or fail;
+        `.findings` the results that are not ok. See docs/monitoring.md.
 
-        run_dbt(self.project, ["docs", "serve", "--port", str(port)], self.target.name, self.console, stream=True)
+        >>> FeatureStore(project_dir=".").check().status   # doctest: +SKIP
+        'ok'
+        """
+        from featurestore.governance.check import run_checks
+
+        return run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+
+    # -- governance ----------------------------------------------------------------------------
+    def diff(self, state: "str | os.PathLike") -> "DiffReport":
+        """What changed between the deployed version (`state`: the folder holding its
+        manifest.json, as dbt's --state, or the file) and the project now, for every feature
+        view and service, and whether it breaks (docs/governance.md).
+
+        >>> report = FeatureStore(project_dir=".").diff("prod-target/")   # doctest: +SKIP
+        >>> report.breaking_services                                       # doctest: +SKIP
+        ['flight_delay_model']
+        """
+        from pathlib import Path
+
+        from featurestore.governance.diff import diff_manifests
+        from featurestore.governance.state import read_deployed_manifest
+
+        # The deployed manifest first: a bad path fails before any dbt parse of the project.
+        path, deployed = read_deployed_manifest(Path(state))
+        current = load_manifest(self.project, self.target, self.console)
+        return diff_manifests(current, deployed, str(path))
 
     # -- the online store (Redis) ------------------------------------------------------------
     def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
@@ -168,6 +231,29 @@ class FeatureStore:
         summary.raise_if_failed()
         return summary
 
+    def push(self, view: str, rows: Any, redis_url: str | None = None, lock_wait: float | None = None) -> "PushSummary":
+        """Write `rows` into the online view `view` at once, by the rules of a sync, and append
+        them to the view's landing table `<view>__fs_pushed` for the next `dbt build`.
+
+        `rows`: a pandas or polars DataFrame, a pyarrow Table or RecordBatch, a list of dicts,
+        a dict of columns (name -> list of values; timestamps, dates and decimals may be
+        ISO-8601 or decimal text, as JSON gives them), or a .parquet/.csv path; with the view's
+        join keys, timestamp and every feature (created_at defaults to `now()`). Bad rows raise UsageError and nothing is written; a
+        row older than the one Redis holds for its entity is skipped and counted
+        (`skipped_older`). Waits up to `lock_wait` seconds (default 30) for a running sync.
+        See docs/online-store.md.
+
+        >>> store.push("carrier_daily", frame).keys_written   # doctest: +SKIP
+        1
+        """
+        from featurestore.online.connection import locate
+        from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
+
+        location = locate(self.project, redis_url)
+        online_view = self.catalog().online_views([view])[0]
+        wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
+        return run_push(online_view, rows, lambda: self.warehouse(read_only=False), location, self.now(), wait)
+
     def get_online_features(
         self,
         entity_rows: Sequence[dict[str, Any]],
@@ -178,7 +264,9 @@ class FeatureStore:
     ) -> "OnlineFeatures":
         """The latest values of `features` (view:feature, view:* or feature services) for each
         entity row (a mapping of join key -> value), each with a status: present, missing or
-        expired. One server call for all rows and views.
+        expired. One server call for all rows and views. On-demand features (group:feature)
+        are computed here from the values read and the row's request fields (given in the
+        entity row beside the join keys), after the view features.
 
         Features are named view:feature; `bare_names=True` names them as a training set's
         columns (`origin__temp_f`), `full_names=True` as view__feature, so a model trained on
@@ -186,13 +274,78 @@ class FeatureStore:
 
         >>> store.get_online_features([{"carrier": "UA"}], ["carrier_daily:*"]).to_dict()  # doctest: +SKIP
         """
-        from featurestore.online.reader import column_names
+        selections, on_demand, names = self._online_request(features, entity_rows, bare_names or full_names, full_names)
+        reader, now = self._online_reader(redis_url), self.now()
+        if on_demand.features:
+            from featurestore.online.on_demand import read_with_on_demand
 
-        selections = self.catalog().resolve(features)
-        # Named before reading: a clash is the caller's to fix whatever Redis holds.
-        names = column_names(selections, entity_rows, full_names) if bare_names or full_names else None
-        found = self._online_reader(redis_url).read(selections, entity_rows, self.now())
+            found = read_with_on_demand(lambda joined: reader.read(joined, entity_rows, now), selections, on_demand, entity_rows)
+        else:
+            found = reader.read(selections, entity_rows, now)
         return found.renamed(names) if names is not None else found
+
+    def _online_request(
+        self, features: Sequence[str], entity_rows: Sequence[dict[str, Any]], renamed: bool, full_names: bool
+    ) -> tuple[list["FeatureSelection"], "OnDemandSelection", list[str] | None]:
+        """The selections of `features` and, when `renamed`, the features' names; remembered
+        per request shape, since a service asks the same again and again and a one-entity
+        read takes only a few times what resolving the names does."""
+        keys = tuple(dict.fromkeys(key for row in entity_rows for key in row)) if renamed else ()
+        shape = (tuple(features), keys, renamed, full_names)
+        catalog = self.catalog()
+        known = self._online_requests.get(shape)
+        if known is None or known[0] is not catalog:
+            from featurestore.online.reader import column_names
+
+            selections, on_demand = catalog.resolve_all(features)
+            # Named before reading: a clash is the caller's to fix whatever Redis holds.
+            names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
+            if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:
+                self._online_requests.clear()
+            known = self._online_requests[shape] = (catalog, selections, on_demand, names)
+        return known[1], known[2], known[3]
+
+    def ping_online(self, redis_url: str | None = None) -> None:
+        """Raise OnlineStoreError unless the online store (Redis) answers a PING."""
+        self._online_reader(redis_url).ping()
+
+    # -- the HTTP feature server -------------------------------------------------------------
+    def feature_server(self, redis_url: str | None = None, push_lock_wait: float | None = None) -> "Starlette":
+        """An ASGI app answering Feast-shaped `POST /get-online-features` requests through
+        `get_online_features` and `POST /push` through `push` (waiting up to `push_lock_wait`
+        seconds, default 30, for a running sync), with `GET /health` and `GET /openapi.json`
+        (featurestore.online.server); mount it in your own ASGI server, or let `serve` run it.
+
+        >>> import uvicorn; uvicorn.run(FeatureStore(project_dir=".").feature_server(), port=6566)  # doctest: +SKIP
+        """
+        from functools import partial
+
+        from featurestore.online.server import feature_server
+
+        return feature_server(
+            partial(self.get_online_features, redis_url=redis_url),
+            partial(self.ping_online, redis_url),
+            partial(self.push, redis_url=redis_url, lock_wait=push_lock_wait),
+        )
+
+    def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
+        """Run the feature server until interrupted: `workers` processes, each with its own
+        FeatureStore and Redis connections, on one listening socket (uvicorn)."""
+        from featurestore.online.server import run_server
+
+        self.catalog()  # a project error stops here, in one line, before any worker starts
+        try:
+            self.ping_online(redis_url)
+        except OnlineStoreError as error:
+            # Serve anyway: Redis may come up after the server; /health says 503 until then.
+            self.console.warn(f"{error}; serving anyway, GET /health answers 503 until Redis is up")
+        os.environ[STORE_SPEC_ENV] = json.dumps(
+            {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
+             "target": self.target.name, "redis_url": redis_url}
+        )
+        # One worker serves this store; more are processes that each open the project again.
+        app = self.feature_server(redis_url) if workers == 1 else "featurestore.store:worker_app"
+        run_server(app, host, port, workers, self.console)
 
     def stop_online_server(self) -> "Stopped":
         """Stop the Redis server fs started for the project (on .fs/redis.sock), if it runs."""
@@ -216,3 +369,16 @@ class FeatureStore:
             location = locate(self.project, redis_url)
             self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]
+
+
+STORE_SPEC_ENV = "FS_SERVE_STORE"
+"""How `serve` tells each worker process which project, target and Redis to open (JSON)."""
+
+
+def worker_app() -> "Starlette":
+    """The app of one `fs serve --workers N` process (uvicorn's factory): a FeatureStore of
+    its own, opened as the parent process described it in FS_SERVE_STORE."""
+    spec = json.loads(os.environ[STORE_SPEC_ENV])
+    store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
+    store.catalog()  # read at start-up, not by the first request
+    return store.feature_server(spec["redis_url"])

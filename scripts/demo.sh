@@ -23,4 +23,6 @@ echo "== sync the latest values to Redis (the project's own server unless one is
 fs sync
 echo "== read them back online"
 fs get weather_hourly:origin__temp_f 'carrier_daily:*' --entity origin=JFK --entity carrier=UA
+echo "== an on-demand feature, computed from the request (scheduled minutes) and the route's distance"
+fs get flight_request:flight__scheduled_speed_mph --entity origin=JFK --entity dest=LAX --entity scheduled_minutes=373
 echo "== done: the project's Redis keeps running for fs get; 'fs stop' stops it"

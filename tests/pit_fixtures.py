@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from featurestore.catalog import Catalog, Entity, Feature, FeatureView, Relation
 from featurestore.engines import duckdb as duckdb_engine
@@ -67,6 +68,14 @@ def postgres(schema: str | None = None) -> Warehouse:
         credentials=servers.current().postgres().credentials(),
     )
     return postgres_engine.ENGINE.connect(target, read_only=False)
+
+
+@pytest.fixture(scope="module")
+def postgres_warehouse():
+    """A PostgreSQL warehouse for the module, in a schema of its own dropped at the end."""
+    with postgres() as warehouse:
+        yield warehouse
+        warehouse.execute(f'drop schema if exists "{warehouse.target.schema}" cascade')
 
 
 def spark_settings(folder: Path) -> dict[str, str]:

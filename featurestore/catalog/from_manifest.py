@@ -5,12 +5,17 @@ every model's relation (a spine can be any of them)."""
 from __future__ import annotations
 
 from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
-from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, Relation
+from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, OnDemandGroup, Relation
+from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_demand_group
 from featurestore.errors import MetaError, UsageError, did_you_mean
 
 
-def catalog_from_manifest(manifest: dict) -> Catalog:
-    """The catalog a manifest describes; MetaError names the model and file of any problem."""
+def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalog:
+    """The catalog a manifest describes; MetaError names the model and file of any problem.
+
+    Without `check_services`, a service may name views and features the manifest lacks (they
+    stay in its list as written): `fs diff` reports a service whose feature was removed as a
+    breaking change rather than failing to read the project."""
     nodes = manifest.get("nodes", {})
     parent_map = manifest.get("parent_map", {})
     views: dict[str, FeatureView] = {}
@@ -28,7 +33,8 @@ def catalog_from_manifest(manifest: dict) -> Catalog:
             )
         views[view.name] = view
     entities = _entities(views)
-    services = _services(manifest.get("exposures", {}), views)
+    on_demand = _on_demand_groups(manifest.get("exposures", {}), views)
+    services = _services(manifest.get("exposures", {}), views, on_demand, check_services)
     relations = {
         node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         for node in nodes.values()
@@ -47,6 +53,7 @@ def catalog_from_manifest(manifest: dict) -> Catalog:
         relations=relations,
         sources=sources,
         warnings=_misspelt_keys(nodes),
+        on_demand=on_demand,
     )
 
 
@@ -117,6 +124,9 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
         rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
+        freshness=spec.freshness,
+        checks=spec.checks,
+        quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
     )
 
 
@@ -160,11 +170,35 @@ def _entities(views: dict[str, FeatureView]) -> dict[str, Entity]:
     }
 
 
-def _services(exposures: dict, views: dict[str, FeatureView]) -> dict[str, FeatureService]:
+def _on_demand_groups(exposures: dict, views: dict[str, FeatureView]) -> dict[str, OnDemandGroup]:
+    groups: dict[str, OnDemandGroup] = {}
+    field_types: dict[str, tuple[str, str]] = {}
+    for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
+        meta = raw_feature_meta(exposure)
+        if not is_on_demand_group(exposure, meta):
+            continue
+        group = parse_on_demand_group(exposure, meta, views)
+        # A request field is a spine column offline and a key of the entity row online, so
+        # one name has one type whichever groups a request mixes.
+        for field, dtype in group.request:
+            first = field_types.setdefault(field, (dtype, group.name))
+            if first[0] != dtype:
+                raise MetaError(
+                    group.name, group.yaml_path,
+                    f"request field '{field}' is {dtype} here but {first[0]} in on-demand group '{first[1]}'",
+                    "a request field has one type in every group", kind="on-demand group",
+                )
+        groups[group.name] = group
+    return groups
+
+
+def _services(
+    exposures: dict, views: dict[str, FeatureView], on_demand: dict[str, OnDemandGroup], check_refs: bool = True
+) -> dict[str, FeatureService]:
     services: dict[str, FeatureService] = {}
     for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
         meta = raw_feature_meta(exposure)
-        if meta is None:
+        if meta is None or is_on_demand_group(exposure, meta):
             continue
         name, yaml_path = exposure["name"], yaml_path_of(exposure)
 
@@ -177,10 +211,17 @@ def _services(exposures: dict, views: dict[str, FeatureView]) -> dict[str, Featu
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
         depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
-        for ref in refs:
+        for ref in refs if check_refs else ():
             view_name, _, feature_name = ref.partition(":")
+            if view_name in on_demand:
+                if feature_name != "*":
+                    try:
+                        on_demand[view_name].feature(feature_name)
+                    except UsageError as error:
+                        raise fail(f"feature '{ref}': {error.message}") from None
+                continue  # the group's own exposure depends on the views it reads
             if view_name not in views:
-                raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, views))
+                raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, [*views, *on_demand]))
             if feature_name != "*":
                 try:
                     views[view_name].feature(feature_name)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
+from featurestore.catalog.keys import refuse_unknown_keys
+from featurestore.catalog.monitoring import CheckSettings, Freshness, parse_checks, parse_freshness
 from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
 
 META_KEY = "feature_store"
@@ -33,6 +35,8 @@ KNOWN_KEYS = {
     "online": "true (default) to sync the view to Redis",
     "owner": "team or person responsible",
     "features": "explicit list of feature columns (default: every other column)",
+    "freshness": "how old the newest row may get, e.g. 2h (default: the ttl)",
+    "checks": "fs check's window, baseline and thresholds (docs/monitoring.md)",
 }
 
 
@@ -50,6 +54,8 @@ class FeatureViewSpec:
     online: bool
     owner: str | None
     features: tuple[str, ...]
+    freshness: Freshness | None = None
+    checks: CheckSettings = CheckSettings()
 
 
 def raw_feature_meta(node: dict) -> dict | None:
@@ -135,6 +141,15 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
                 f"column '{name}' starts with {RESERVED_PREFIX}, which is reserved for fs's own columns in any case",
                 "rename the column",
             )
+    for name in features:
+        if ":" in name:
+            # A feature is named `view:feature`, split at the first ':'.
+            raise fail(
+                f"feature '{name}' has a ':' in its name, which `{model}:<feature>` cannot name",
+                f"rename the column, or list the other columns in meta.{META_KEY}.features",
+            )
+    freshness = parse_freshness(meta.get("freshness"), ttl, fail)
+    checks = parse_checks(meta.get("checks"), tuple(features), fail)
     return FeatureViewSpec(
         model=model,
         yaml_path=yaml_path,
@@ -146,19 +161,15 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
         online=online,
         owner=owner,
         features=tuple(features),
+        freshness=freshness,
+        checks=checks,
     )
 
 
 def _check_keys(meta: object, fail) -> None:
     if not isinstance(meta, dict):
         raise fail(f"meta.{META_KEY} must be a mapping of settings", "keys: " + ", ".join(KNOWN_KEYS))
-    for key in meta:
-        if key not in KNOWN_KEYS:
-            hint = closest(str(key), KNOWN_KEYS)
-            raise fail(
-                f"unknown key '{key}' under meta.{META_KEY}",
-                (f"did you mean '{hint[0]}'? " if hint else "") + "valid keys: " + ", ".join(KNOWN_KEYS),
-            )
+    refuse_unknown_keys(meta, KNOWN_KEYS, f"meta.{META_KEY}", fail)
 
 
 def _column(meta: dict, key: str, columns: list[str], fail, required: bool) -> str | None:

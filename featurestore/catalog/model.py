@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from featurestore.catalog.monitoring import CheckSettings, Freshness
 from featurestore.catalog.ttl import format_ttl
 from featurestore.errors import UsageError, did_you_mean
+
+if TYPE_CHECKING:
+    from featurestore.catalog.on_demand_sql import CheckedExpression
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,16 @@ class FeatureView:
     """Every source the view is built from, through any number of models."""
     rows_unique_by_test: bool = False
     """dbt tests the view for one row per (join keys, timestamp), so no tie-break is needed."""
+    freshness: Freshness | None = None
+    """How old the newest row may get before `fs check` reports it (default: the ttl)."""
+    checks: CheckSettings = field(default_factory=CheckSettings)
+    """`fs check`'s window, baseline and thresholds for the view."""
+    quoted_columns: tuple[str, ...] = ()
+    """Columns the YAML marks `quote: true`: the model created them quoted, so the
+    warehouse keeps their case (others are stored as it folds unquoted names)."""
 
     def feature(self, name: str) -> Feature:
-        for feature in self.features:
-            if feature.name == name:
-                return feature
-        raise UsageError(
-            f"view '{self.name}' has no feature '{name}'; "
-            f"{did_you_mean(name, [f.name for f in self.features])}"
-        )
+        return _named(self.features, name, f"view '{self.name}'")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -80,6 +85,14 @@ class FeatureView:
     def columns(self) -> tuple[str, ...]:
         """Every column fs reads: join keys, timestamp, created_at (if any), features."""
         return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.feature_names)
+
+
+def _named(features, name: str, owner: str):
+    """The feature called `name`; a UsageError with the closest names if there is none."""
+    for feature in features:
+        if feature.name == name:
+            return feature
+    raise UsageError(f"{owner} has no feature '{name}'; {did_you_mean(name, [f.name for f in features])}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +122,74 @@ class FeatureSelection:
 
 
 @dataclass(frozen=True)
+class OnDemandFeature:
+    """A feature computed from a request's fields and other features, at request time online
+    and inside the training-set query offline (the same expression both ways)."""
+
+    name: str
+    group: str
+    dtype: str
+    description: str
+    sql: str
+    """The expression as written (DuckDB dialect)."""
+    expression: "CheckedExpression"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.group}:{self.name}"
+
+
+@dataclass(frozen=True)
+class OnDemandGroup:
+    """A named group of on-demand features, declared as a dbt exposure (docs/configuration.md)."""
+
+    name: str
+    description: str
+    owner: str | None
+    request: tuple[tuple[str, str], ...]
+    """The request fields, (name, type), in declared order."""
+    features: tuple[OnDemandFeature, ...]
+    yaml_path: str
+
+    def feature(self, name: str) -> OnDemandFeature:
+        return _named(self.features, name, f"on-demand group '{self.name}'")
+
+
+@dataclass(frozen=True)
+class OnDemandSelection:
+    """The on-demand features a request names, and the view features they read."""
+
+    features: tuple[OnDemandFeature, ...] = ()
+    inputs: tuple[FeatureSelection, ...] = ()
+    """Per view, every feature the on-demand features read (requested or not)."""
+
+    def joined(self, selections: Sequence[FeatureSelection]) -> list[FeatureSelection]:
+        """`selections` with the features the on-demand features read added: to the view's
+        selection when it is there (after the features asked for), else as a selection of
+        its own at the end."""
+        joined = list(selections)
+        position = {selection.view.name: index for index, selection in enumerate(joined)}
+        for needed in self.inputs:
+            index = position.setdefault(needed.view.name, len(joined))
+            if index == len(joined):
+                joined.append(FeatureSelection(needed.view, ()))
+            have = joined[index].features
+            joined[index] = FeatureSelection(needed.view, (*have, *(f for f in needed.features if f not in have)))
+        return joined
+
+    def request_fields(self) -> dict[str, str]:
+        """Each request field the features read -> its type."""
+        fields: dict[str, str] = {}
+        for feature in self.features:
+            for name, dtype in feature.expression.request_fields:
+                fields[name] = dtype
+        return fields
+
+
+_NO_ON_DEMAND = OnDemandSelection()
+
+
+@dataclass(frozen=True)
 class Catalog:
     views: dict[str, FeatureView]
     entities: dict[str, Entity]
@@ -120,6 +201,8 @@ class Catalog:
     warnings: tuple[str, ...] = ()
     """One line per problem that does not stop the catalog (a misspelt `feature_store` key),
     for the caller to show: the catalog never prints."""
+    on_demand: dict[str, OnDemandGroup] = field(default_factory=dict)
+    """On-demand feature groups by name; their features are `group:feature` like views'."""
 
     def view(self, name: str) -> FeatureView:
         if name not in self.views:
@@ -146,8 +229,33 @@ class Catalog:
         """Turn `view:feature`, `view:*` and feature-service names into selections per view.
 
         Views keep the order they are first named in; a feature named twice counts once.
+        On-demand features (`group:feature`) among `refs` are left to `resolve_on_demand`.
         """
+        return self._resolve(refs)[0]
+
+    def resolve_on_demand(self, refs: Iterable[str]) -> OnDemandSelection:
+        """The on-demand features `refs` name (`group:feature`, `group:*`, or through a
+        feature service), and per view the features they read."""
+        return self.resolve_all(refs)[1]
+
+    def resolve_all(self, refs: Iterable[str]) -> tuple[list[FeatureSelection], OnDemandSelection]:
+        """`resolve` and `resolve_on_demand` in one pass over `refs` (online reads call it)."""
+        selections, features = self._resolve(refs)
+        if not features:
+            return selections, _NO_ON_DEMAND
+        needed: dict[str, list[Feature]] = {}
+        for feature in features:
+            for view_name, feature_name in feature.expression.inputs:
+                bucket = needed.setdefault(view_name, [])
+                wanted = self.views[view_name].feature(feature_name)
+                if wanted not in bucket:
+                    bucket.append(wanted)
+        inputs = tuple(FeatureSelection(self.views[name], tuple(feats)) for name, feats in needed.items())
+        return selections, OnDemandSelection(tuple(features), inputs)
+
+    def _resolve(self, refs: Iterable[str]) -> tuple[list[FeatureSelection], list[OnDemandFeature]]:
         chosen: dict[str, list[Feature]] = {}
+        on_demand: list[OnDemandFeature] = []
         for ref in self._expand_services(refs):
             view_name, sep, feature_name = ref.partition(":")
             if not sep or not view_name or not feature_name:
@@ -155,13 +263,22 @@ class Catalog:
                     f"'{ref}' is neither view:feature, view:* nor a feature service; "
                     f"services: {', '.join(sorted(self.services)) or 'none declared'}"
                 )
-            view = self.view(view_name)
+            if view_name in self.on_demand:
+                group = self.on_demand[view_name]
+                wanted_now = group.features if feature_name == "*" else (group.feature(feature_name),)
+                on_demand.extend(f for f in wanted_now if f not in on_demand)
+                continue
+            if view_name not in self.views:
+                raise UsageError(
+                    f"unknown feature view '{view_name}'; {did_you_mean(view_name, [*self.views, *self.on_demand])}"
+                )
+            view = self.views[view_name]
             wanted = view.features if feature_name == "*" else (view.feature(feature_name),)
             bucket = chosen.setdefault(view_name, [])
             bucket.extend(f for f in wanted if f not in bucket)
-        if not chosen:
+        if not chosen and not on_demand:
             raise UsageError("no features requested; name some as view:feature or view:*")
-        return [FeatureSelection(self.views[name], tuple(feats)) for name, feats in chosen.items()]
+        return [FeatureSelection(self.views[name], tuple(feats)) for name, feats in chosen.items()], on_demand
 
     def _expand_services(self, refs: Iterable[str]) -> Iterator[str]:
         for ref in refs:
@@ -175,7 +292,7 @@ class Catalog:
             else:
                 raise UsageError(
                     f"'{ref}' is not a feature service and not view:feature; "
-                    f"{did_you_mean(ref, [*self.services, *self.views])}"
+                    f"{did_you_mean(ref, [*self.services, *self.views, *self.on_demand])}"
                 )
 
     def search(self, text: str) -> list[tuple[FeatureView, tuple[Feature, ...]]]:
@@ -211,6 +328,20 @@ class Catalog:
                     "features": list(s.features),
                 }
                 for s in self.services.values()
+            ],
+            "on_demand": [
+                {
+                    "name": g.name,
+                    "description": g.description,
+                    "owner": g.owner,
+                    "request": {name: dtype for name, dtype in g.request},
+                    "yaml_path": g.yaml_path,
+                    "features": [
+                        {"name": f.name, "type": f.dtype, "description": f.description, "sql": f.sql}
+                        for f in g.features
+                    ],
+                }
+                for g in self.on_demand.values()
             ],
         }
 

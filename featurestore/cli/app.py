@@ -103,8 +103,9 @@ def training_set(
         Optional[str],
         typer.Option(
             "--dialect",
-            help=f"With --sql: render for this engine ({', '.join(dialects())}); relation names stay those "
-            "of --target.",
+            help=f"With --sql: render for this engine ({', '.join(dialects())}). Table names (database, "
+            "schema) come from --target, spelt as that engine stores dbt's tables: use a target on that "
+            "warehouse for its names.",
         ),
     ] = None,
     json: Json = False,
@@ -169,6 +170,31 @@ def sync(
     render_online.show_sync(summary, store.console, as_json=json)
 
 
+@project_command(app.command("push"))
+def push(
+    store: "FeatureStore",
+    view: Annotated[str, typer.Argument(help="The online feature view to push to.")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="The rows: a .parquet or .csv file with the view's columns.")],
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait for a running sync of the project.")
+    ] = 30.0,
+    redis_url: RedisUrl = None,
+    json: Json = False,
+) -> None:
+    """Write rows into an online view now (never older over newer), and append them to its
+    landing table <view>__fs_pushed for the next dbt build.
+
+    The file holds the view's join keys, timestamp and every feature; created_at defaults to
+    now. Bad rows exit 2 and write nothing.
+
+    Example: fs push carrier_daily --file late_stats.parquet
+    """
+    from featurestore.cli import render_online
+
+    summary = store.push(view, file, redis_url=redis_url, lock_wait=wait)
+    render_online.show_push(summary, store.console, as_json=json)
+
+
 @project_command(app.command("get"))
 def get(
     store: "FeatureStore",
@@ -217,6 +243,25 @@ def entity_rows(pairs: list[str]) -> list[dict[str, str]]:
     return [{k: values[i % len(values)] for k, values in columns.items()} for i in range(count)]
 
 
+@project_command(app.command("serve"))
+def serve(
+    store: "FeatureStore",
+    host: Annotated[str, typer.Option("--host", help="The address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The port (Feast's feature server's by default).")] = 6566,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes; they share nothing but Redis.")] = 1,
+    redis_url: RedisUrl = None,
+) -> None:
+    """Serve online features over HTTP until Ctrl-C, in Feast's request and response shape.
+
+    POST /get-online-features with {"features": ["view:feature"], "entities": {"key": ["value"]}};
+    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push;
+    GET /health checks Redis; GET /openapi.json describes them (docs/serving.md).
+
+    Example: fs serve --port 6566 --workers 2
+    """
+    store.serve(host=host, port=port, workers=workers, redis_url=redis_url)
+
+
 @project_command(app.command("verify-online"))
 def verify_online(
     store: "FeatureStore",
@@ -237,20 +282,75 @@ def verify_online(
     report.raise_if_mismatched()
 
 
+@project_command(app.command("check"))
+def check(
+    store: "FeatureStore",
+    view: Annotated[Optional[list[str]], typer.Option("--view", help="Check only this view (repeatable).")] = None,
+    json: Json = False,
+) -> None:
+    """Check each feature view's freshness, volume, nulls and drift; record the run in the warehouse.
+
+    One line per finding and a summary; exit 0 when all is ok, 8 for warnings, 9 for failures.
+
+    Example: fs check --view weather_hourly --json
+    """
+    from featurestore.cli import render_checks
+
+    report = store.check(views=view)
+    render_checks.show_check(report, store.console, as_json=json)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+@project_command(app.command("diff"))
+def diff(
+    store: "FeatureStore",
+    state: Annotated[
+        Path,
+        typer.Option(
+            "--state",
+            help="The deployed version's manifest: the folder holding its manifest.json (as dbt's --state), or the file.",
+        ),
+    ],
+    json: Json = False,
+) -> None:
+    """What changed since the deployed version, per feature view and feature service; exit 10 when a service breaks.
+
+    Breaking: a view or feature removed, renamed or retyped, or its entity, keys, timestamp or ttl changed.
+
+    Values may change (reported, exit 0): its SQL or anything upstream. See docs/governance.md.
+
+    Example: fs diff --state prod-target/
+    """
+    from featurestore.cli import render_diff
+
+    report = store.diff(state)
+    render_diff.show_diff(report, store.console, as_json=json)
+    report.raise_if_breaking()
+
+
 @project_command(app.command("docs"))
 def docs(
     store: "FeatureStore",
-    serve: Annotated[bool, typer.Option("--serve", help="Then serve the site (dbt docs serve) until Ctrl-C.")] = False,
-    port: Annotated[int, typer.Option("--port", help="With --serve: the port.")] = 8080,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Folder to write the site to (default: fs-docs/ in dbt's target folder).")
+    ] = None,
+    dbt: Annotated[
+        bool, typer.Option("--dbt", help="Also write dbt's documentation site as one static page, linked from the feature site.")
+    ] = False,
+    json: Json = False,
 ) -> None:
-    """Generate dbt's documentation site for the project with its profiles (dbt docs generate).
+    """Write the feature site: a folder of pages that opens from disk, with no server.
 
-    Example: fs docs --serve
+    The catalog with search, a page per view and per feature service, fs check history charts.
+
+    Example: fs docs --out site && open site/index.html
     """
-    site = store.docs()
-    store.console.print(f"wrote dbt's documentation site to {site}" + ("" if serve else "; fs docs --serve shows it"))
-    if serve:
-        store.serve_docs(port)
+    summary = store.docs(out, dbt=dbt)
+    if json:
+        store.console.json(summary.to_dict())
+    else:
+        store.console.print(summary.line())
 
 
 @project_command(app.command("stop"))

@@ -37,7 +37,8 @@ def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
             [
                 (
                     s.name,
-                    sum(len(sel.features) for sel in catalog.resolve([s.name])),
+                    sum(len(sel.features) for sel in catalog.resolve([s.name]))
+                    + len(catalog.resolve_on_demand([s.name]).features),
                     s.owner or "-",
                     _first_sentence(s.description),
                 )
@@ -45,6 +46,17 @@ def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
             ],
             shorten=["description"],
             optional=["owner"],
+        )
+    if catalog.on_demand:
+        console.table(
+            ["on-demand feature", "type", "request fields", "sql"],
+            [
+                (f.ref, f.dtype, ", ".join(f"{name} {dtype}" for name, dtype in f.expression.request_fields) or "-", f.sql)
+                for group in catalog.on_demand.values()
+                for f in group.features
+            ],
+            shorten=["sql"],
+            optional=["request fields", "sql"],
         )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from featurestore.console import Console, plural
 
 if TYPE_CHECKING:
+    from featurestore.online.push import PushSummary
     from featurestore.online.reader import OnlineFeatures
     from featurestore.online.sync import SyncSummary
     from featurestore.online.verify import VerifyReport
@@ -35,6 +36,14 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
         f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired, "
         f"in {summary.seconds:.1f} s"
     )
+
+
+def show_push(summary: "PushSummary", console: Console, as_json: bool) -> None:
+    """The `--json` document, or one line saying what the push wrote where."""
+    if as_json:
+        console.json(summary.to_dict())
+    else:
+        console.print(summary.line())
 
 
 def show_online_features(features: "OnlineFeatures", console: Console) -> None:

@@ -9,6 +9,7 @@ Nothing above this package tests an engine's name: it asks the record.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from featurestore.catalog.model import Relation
 from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -34,6 +36,18 @@ class AsOfJoin(Enum):
     NATIVE = "ASOF LEFT JOIN ... ON keys AND spine.t >= view.t"  # DuckDB
     MATCH_CONDITION = "ASOF JOIN ... MATCH_CONDITION (spine.t >= view.t) ON keys"  # Snowflake
     PORTABLE = "window functions over the union of spine and feature rows"  # the rest
+
+
+class IdentifierCase(Enum):
+    """How a warehouse reads a name written without quotes (a quoted one keeps its case)."""
+
+    LOWER = "folded to lower case"  # PostgreSQL
+    UPPER = "folded to upper case"  # Snowflake
+    INSENSITIVE = "compared without regard to case, quoted or not"  # DuckDB, Spark, Trino, BigQuery columns
+
+
+PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+"""A name SQL can spell without quotes (if it is no reserved word)."""
 
 
 LocalFileSource = Callable[[Path, str], "tuple[exp.Expression, exp.Expression | None]"]
@@ -84,10 +98,55 @@ class Engine:
     'featurestore[<extra>]'`), for engines fs runs queries on."""
     tested: str = "printed only"
     """How far the test suite proves this engine: executed, emulated or printed only."""
+    unquoted_case: IdentifierCase = IdentifierCase.INSENSITIVE
+    """How the warehouse reads a name written without quotes: folded to one case, or
+    compared without regard to case (then quoting changes nothing)."""
+    dbt_quotes_relations: bool = True
+    """Whether the engine's dbt adapter quotes the database, schema and table names it creates
+    (its default quote policy): unquoted ones are stored folded."""
+    last_value_ignores_nulls: bool = False
+    """The engine has LAST_VALUE(...) IGNORE NULLS over structs: its portable as-of join
+    takes each spine row's match in one window (sql/pit.py), one sort fewer."""
+    casts_times: bool = False
+    """Both sides of the as-of join are cast to one naive timestamp type (the spine's time,
+    and the views' timestamp and created_at as they are read): the warehouse has several
+    timestamp types that do not mix (BigQuery's TIMESTAMP and DATETIME fail a UNION or a
+    comparison) or mixes them through the session's time zone (Trino)."""
+    reserved_words: frozenset[str] = frozenset()
+    """Words (lower case) that can be a name only when quoted, where it matters: on an engine
+    that folds to upper case, a model's column `order` must have been created as "order"."""
 
     @property
     def runs_queries(self) -> bool:
         return self.warehouse is not None
+
+    def stored_name(self, name: str, quoted: bool) -> str:
+        """The name the warehouse stores for an object created under `name`: as written when
+        it was created quoted (`quoted`, or a name that cannot be written unquoted: spaces,
+        quote marks, a reserved word), else folded as the warehouse folds unquoted names.
+
+        >>> from featurestore.engines.registry import engine_for_dialect
+        >>> engine_for_dialect("postgres").stored_name("Airport__AvgDelay__1d", quoted=False)
+        'airport__avgdelay__1d'
+        >>> engine_for_dialect("snowflake").stored_name("customer_id", quoted=False)
+        'CUSTOMER_ID'
+        >>> engine_for_dialect("snowflake").stored_name("avg delay", quoted=False)
+        'avg delay'
+        """
+        if quoted or self.unquoted_case is IdentifierCase.INSENSITIVE:
+            return name
+        if not PLAIN_NAME.match(name) or name.lower() in self.reserved_words:
+            return name
+        return name.upper() if self.unquoted_case is IdentifierCase.UPPER else name.lower()
+
+    def stored_relation(self, relation: Relation) -> Relation:
+        """A relation dbt built, named as the warehouse stores it (dbt's adapter quotes the
+        parts or not: `dbt_quotes_relations`)."""
+
+        def part(name: str | None) -> str | None:
+            return None if name is None else self.stored_name(name, quoted=self.dbt_quotes_relations)
+
+        return Relation(part(relation.database), part(relation.schema), part(relation.identifier))
 
     def interval_seconds(self, seconds: int) -> "exp.Interval":
         from sqlglot import exp
@@ -292,13 +351,16 @@ def _has_column(warehouse: "Warehouse", view: "FeatureView", column: str) -> boo
     reads no rows."""
     from sqlglot import exp
 
+    engine = warehouse.engine
     declared = next(c for c in view.columns if c.lower() == column)
+    stored = engine.stored_relation(view.relation)
     relation = exp.Table(
-        this=exp.to_identifier(view.relation.identifier, quoted=True),
-        db=exp.to_identifier(view.relation.schema, quoted=True) if view.relation.schema else None,
-        catalog=exp.to_identifier(view.relation.database, quoted=True) if view.relation.database else None,
+        this=exp.to_identifier(stored.identifier, quoted=True),
+        db=exp.to_identifier(stored.schema, quoted=True) if stored.schema else None,
+        catalog=exp.to_identifier(stored.database, quoted=True) if stored.database else None,
     )
-    probe = exp.select(exp.column(exp.to_identifier(declared, quoted=True))).from_(relation).limit(0)
+    stored_column = engine.stored_name(declared, quoted=declared in view.quoted_columns)
+    probe = exp.select(exp.column(exp.to_identifier(stored_column, quoted=True))).from_(relation).limit(0)
     try:
         warehouse.fetch_all(probe.sql(dialect=warehouse.dialect))
     except WarehouseError:

@@ -7,8 +7,10 @@ from featurestore.engines.base import AsOfJoin, Engine
 
 ENGINE = Engine(
     name="bigquery",
+    tested="printed and checked, not executed",
     adapters=("bigquery",),
     dialect="bigquery",
     as_of_join=AsOfJoin.PORTABLE,
+    casts_times=True,
     numeric_interval=True,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Iterator
 
-from featurestore.engines.base import AsOfJoin, Engine, Warehouse, arrow_column_kind, generic_error
+from featurestore.engines.base import AsOfJoin, Engine, IdentifierCase, Warehouse, arrow_column_kind, generic_error
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -200,4 +200,7 @@ ENGINE = Engine(
     as_of_join=AsOfJoin.PORTABLE,
     warehouse=PostgresWarehouse,
     tested="executed in tests",
+    # A model's `select x as Airport__AvgDelay__1d` makes a column airport__avgdelay__1d;
+    # dbt-postgres quotes the database, schema and table names, so they keep their case.
+    unquoted_case=IdentifierCase.LOWER,
 )

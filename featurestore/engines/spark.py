@@ -283,7 +283,11 @@ ENGINE = Engine(
     # Unique and increasing in scan order, so the final ORDER BY sorts on it as it is:
     # ROW_NUMBER() over it would move every spine row into one partition.
     scan_row_id="monotonically_increasing_id()",
+    last_value_ignores_nulls=True,
     warehouse=SparkWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",
+    # Spark resolves names without regard to case (spark.sql.caseSensitive is off, as
+    # dbt-spark leaves it), and dbt-spark writes them unquoted.
+    dbt_quotes_relations=False,
 )

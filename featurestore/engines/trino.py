@@ -7,7 +7,9 @@ from featurestore.engines.base import AsOfJoin, Engine
 
 ENGINE = Engine(
     name="trino",
+    tested="printed and checked, not executed",
     adapters=("trino",),
     dialect="trino",
     as_of_join=AsOfJoin.PORTABLE,
+    casts_times=True,
 )

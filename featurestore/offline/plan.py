@@ -8,12 +8,18 @@ from typing import Sequence
 
 from sqlglot import exp
 
-from featurestore.catalog import FeatureSelection
+from featurestore.catalog import Feature, FeatureSelection, OnDemandSelection
 from featurestore.engines.base import Engine
 from featurestore.errors import UsageError, did_you_mean
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import Spine, timestamp_as_naive_utc
 from featurestore.sql.expressions import render
+from featurestore.sql.on_demand import (
+    HIDDEN_INPUT,
+    check_request_columns,
+    on_demand_outputs,
+    with_on_demand_expression,
+)
 from featurestore.sql.pit import OutputFeature, SpineRelation, output_features, point_in_time_expression
 
 
@@ -29,21 +35,54 @@ class Plan:
         return render(self.expression, self.engine.dialect, pretty=pretty)
 
     def view_of(self, output: OutputFeature) -> str:
-        return self.selections[output.selection_index].view.name
+        """The view (or on-demand group) an output column comes from."""
+        return output.feature.view
 
 
 def plan_training_set(
-    request: TrainingSetRequest, selections: list[FeatureSelection], spine: Spine, engine: Engine
+    request: TrainingSetRequest,
+    selections: list[FeatureSelection],
+    spine: Spine,
+    engine: Engine,
+    on_demand: OnDemandSelection | None = None,
 ) -> Plan:
-    """The training-set query for `engine`: `selections` (the request's features, resolved
-    by the catalog) over a spine read by `read_spine`."""
+    """The training-set query for `engine`: `selections` and `on_demand` (the request's
+    features, resolved by the catalog) over a spine read by `read_spine`."""
     _check_columns(spine, selections)
     relation = SpineRelation(
-        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine), row_order=spine.row_order
+        source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine, engine), row_order=spine.row_order
     )
     outputs = output_features(spine.columns, selections, request.full_names)
-    expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only)
-    return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine, engine=engine)
+    if on_demand is None or not on_demand.features:
+        expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only)
+        return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine, engine=engine)
+    check_request_columns(spine.columns, on_demand.request_fields(), spine.given.describe())
+    joined, hidden = _with_inputs(selections, on_demand)
+    _check_columns(spine, joined)
+    expression = point_in_time_expression(relation, joined, [*outputs, *hidden], engine, request.event_time_only)
+    computed = on_demand_outputs([*spine.columns, *(o.name for o in outputs)], on_demand.features, request.full_names)
+    input_columns = {(joined[o.selection_index].view.name, o.feature.name): o.name for o in [*outputs, *hidden]}
+    expression = with_on_demand_expression(expression, [*spine.columns, *(o.name for o in outputs)], input_columns, computed)
+    # Each on-demand column is counted and summarised as its group's, under the group's name.
+    described = [
+        OutputFeature(-1, Feature(c.feature.name, c.feature.group, c.feature.dtype, c.feature.description), c.name)
+        for c in computed
+    ]
+    return Plan(expression=expression, outputs=[*outputs, *described], selections=joined, spine=spine, engine=engine)
+
+
+def _with_inputs(
+    selections: list[FeatureSelection], on_demand: OnDemandSelection
+) -> tuple[list[FeatureSelection], list[OutputFeature]]:
+    """The selections with the view features on-demand features read added, and an output
+    under an internal name for each feature added (left out of the result)."""
+    joined = on_demand.joined(selections)
+    hidden: list[OutputFeature] = []
+    for index, selection in enumerate(joined):
+        asked = selections[index].features if index < len(selections) else ()
+        extra = [f for f in selection.features if f not in asked]
+        hidden.extend(OutputFeature(index, f, f"{HIDDEN_INPUT}{len(hidden) + n}") for n, f in enumerate(extra))
+    return joined, hidden
 
 
 def _check_columns(spine: Spine, selections: Sequence[FeatureSelection]) -> None:

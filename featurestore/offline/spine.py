@@ -96,14 +96,15 @@ def prepare_spine(spine: Spine, warehouse: Warehouse) -> None:
         _check_iso_text(spine, warehouse)
 
 
-def timestamp_as_naive_utc(spine: Spine) -> exp.Expression:
+def timestamp_as_naive_utc(spine: Spine, engine: Engine) -> exp.Expression:
     """The spine's point in time as a naive UTC timestamp, over the source's columns."""
     given = spine.given
     value = column(given.timestamp_column)
     naive = exp.DataType.build("timestamp")
     kind = spine.timestamp_kind
     if kind == "timestamp":
-        return value
+        # Where naive timestamps come in several types, one for both sides (Engine.casts_times).
+        return exp.cast(value, exp.DataType.build("timestamp(6)")) if engine.casts_times else value
     if kind == "timestamptz":
         return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string("UTC")), naive)
     if kind == "date":

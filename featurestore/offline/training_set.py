@@ -96,9 +96,9 @@ def prepare_training_set(
 ) -> Plan:
     """The plan for `engine` (default: the warehouse's), with the spine made queryable on
     `warehouse`: everything short of running the query."""
-    selections = catalog.resolve(request.features)
+    selections, on_demand = catalog.resolve_all(request.features)
     spine = read_spine(request.spine, catalog, engine or warehouse.engine, warehouse)
-    plan = plan_training_set(request, selections, spine, engine or warehouse.engine)
+    plan = plan_training_set(request, selections, spine, engine or warehouse.engine, on_demand)
     prepare_spine(spine, warehouse)
     return plan
 

@@ -12,7 +12,8 @@ One module per responsibility, from the bottom up:
 - `state`: each view's meta hash (generation, watermark, schema) and the life of generations;
 - `writer`: pipelined writes of one view's latest rows, never older over newer;
 - `reader`: one server call that reads many entities of many views;
-- `sync` and `verify`: the use cases `fs sync` and `fs verify-online`.
+- `sync` and `verify`: the use cases `fs sync` and `fs verify-online`;
+- `server`: `fs serve`, the HTTP feature server (an ASGI app over `get_online_features`).
 
 docs/online-store.md describes what a user sees in Redis.
 """

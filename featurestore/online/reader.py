@@ -19,22 +19,28 @@ alone takes longer for a thousand entities than the server's whole work (docs/be
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from featurestore.errors import OnlineStoreError, UsageError
 from featurestore.online.codec import DECODERS, ViewSchema, encode_value
-from featurestore.online.connection import OnlineLocation, checked_out, online_errors
+from featurestore.online.connection import OnlineLocation, online_errors
 from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
 from featurestore.online.resp import hmget_commands
 from featurestore.online.state import Meta
 
 if TYPE_CHECKING:
     import redis
+    from redis.connection import Connection
 
-    from featurestore.catalog import FeatureSelection
+    from featurestore.catalog import FeatureSelection, OnDemandFeature
 
 PRESENT, MISSING, EXPIRED = "present", "missing", "expired"
 
@@ -63,6 +69,9 @@ class OnlineFeatures:
     """Views this Redis has no sync of under the key prefix (so their features read missing)."""
     store: str = ""
     """The Redis URL (without its password) and key prefix the values were read from."""
+    feature_views: tuple[str, ...] = ()
+    """The view of each feature, in the order of `features` (whose names may not say it): the
+    key of its event timestamps. The HTTP server reads it; a feature with no view has none."""
 
     def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
         """The same values with the features named `names` (see `column_names`)."""
@@ -93,14 +102,19 @@ class OnlineFeatures:
 
 
 def column_names(
-    selections: Sequence["FeatureSelection"], entity_rows: Sequence[Mapping[str, Any]], full_names: bool
+    selections: Sequence["FeatureSelection"],
+    entity_rows: Sequence[Mapping[str, Any]],
+    full_names: bool,
+    on_demand: Sequence["OnDemandFeature"] = (),
 ) -> list[str]:
     """The features' names as a training set's columns name them: bare, or view__feature with
     `full_names`; a bare name two views share, or an entity key has, is refused as it is there."""
+    from featurestore.sql.on_demand import on_demand_outputs
     from featurestore.sql.pit import output_features
 
     keys = list(dict.fromkeys(key for row in entity_rows for key in row))
-    return [output.name for output in output_features(keys, selections, full_names)]
+    names = [output.name for output in output_features(keys, selections, full_names)]
+    return [*names, *(output.name for output in on_demand_outputs([*keys, *names], on_demand, full_names))]
 
 
 def _jsonable(value: Any) -> Any:
@@ -121,7 +135,9 @@ def _decoders(schema_json: str) -> dict[str, Any]:
 class OnlineReader:
     """Reads features of entity rows from one Redis, for `FeatureStore.get_online_features`.
 
-    Safe to share between threads: each read takes a connection of the client's pool.
+    Safe to share between threads: each thread reads on a connection of its own, taken from
+    the client's pool at its first read and kept. Checking a connection out of redis-py's pool
+    and back costs twice the round trip of a one-entity read (docs/benchmarks.md).
     """
 
     def __init__(self, client: "redis.Redis", location: OnlineLocation):
@@ -130,6 +146,10 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
+        self._shown = f"{location.shown_url} (key prefix {self.keyspace.prefix})"
+        self._own = threading.local()
+        # the views' names -> the HMGETs of their meta hashes (the same bytes every read)
+        self._meta_requests: dict[tuple[str, ...], bytes] = {}
 
     def read(
         self,
@@ -146,8 +166,7 @@ class OnlineReader:
             seen = [generation for generation, _ in last]
             self._generations.update((plan.view_name, generation) for plan, generation in zip(plans, seen))
             if [generation for generation, _ in first] == seen == guessed:
-                found = self._assemble(plans, entities, last, rows, now)
-                return replace(found, store=f"{self.location.shown_url} (key prefix {self.keyspace.prefix})")
+                return self._assemble(plans, entities, last, rows, now, self._shown)
         raise OnlineStoreError(
             self.location.shown_url,
             f"the generations of {', '.join(p.view_name for p in plans)} in Redis at "
@@ -155,12 +174,20 @@ class OnlineReader:
             "is something running full syncs back to back? Read again once it has finished",
         )
 
+    def ping(self) -> None:
+        """Raise OnlineStoreError unless Redis answers a PING."""
+        with online_errors(self.location, "checking that it answers"):
+            self.client.ping()
+
     def _request(self, plans: list["_ViewRead"], generations: list[str | None]) -> tuple[bytes, int]:
         """The HMGETs of every view's meta hash, of every entity (none for a view without a
         generation) and of the meta hashes again, in the order `read` takes the replies; and
         their number."""
-        meta_keys = [self.keyspace.meta_key(plan.view_name) for plan in plans]
-        metas = hmget_commands(meta_keys, (Meta.GENERATION, Meta.SCHEMA))
+        views = tuple(plan.view_name for plan in plans)
+        metas = self._meta_requests.get(views)
+        if metas is None:
+            meta_keys = [self.keyspace.meta_key(view) for view in views]
+            metas = self._meta_requests[views] = hmget_commands(meta_keys, (Meta.GENERATION, Meta.SCHEMA))
         parts, count = [metas], 2 * len(plans)
         for plan, generation in zip(plans, generations):
             if generation is not None:
@@ -171,17 +198,32 @@ class OnlineReader:
         return b"".join(parts), count
 
     def _round_trip(self, request: tuple[bytes, int]) -> list[Any]:
-        """Send every HMGET in one write and read every reply; one retry on a new connection
-        when the old one broke (it may have been closed while idle)."""
+        """Send every HMGET in one write and read every reply, on this thread's connection;
+        once more on a new connection when the old one broke (it may have been closed while
+        idle). A connection that failed otherwise is dropped: replies may be left unread on it."""
         payload, replies = request
-        with online_errors(self.location, "reading online features"), checked_out(self.client) as connection:
-            return connection.retry.call_with_retry(
-                lambda: _exchange(connection, payload, replies), lambda error: connection.disconnect()
-            )
+        connection = self._connection()
+        try:
+            try:
+                return _exchange(connection, payload, replies)
+            except (RedisConnectionError, RedisTimeoutError):
+                connection.disconnect()  # the next command connects again
+                return _exchange(connection, payload, replies)
+        except BaseException:
+            connection.disconnect()
+            with online_errors(self.location, "reading online features"):
+                raise
+
+    def _connection(self) -> "Connection":
+        """This thread's connection (a forked process takes a new one: sockets are not shared)."""
+        own = self._own
+        if getattr(own, "pid", None) != os.getpid():
+            own.connection, own.pid = self.client.connection_pool.get_connection(), os.getpid()
+        return own.connection
 
     @staticmethod
     def _assemble(
-        plans: list["_ViewRead"], replies: list[Any], metas: list[Any], rows: list[dict[str, Any]], now: datetime
+        plans: list["_ViewRead"], replies: list[Any], metas: list[Any], rows: list[dict[str, Any]], now: datetime, store: str
     ) -> OnlineFeatures:
         """The result from the entities' replies, view after view, and the views' meta hashes."""
         per_view, at = [], 0
@@ -202,7 +244,10 @@ class OnlineReader:
             event_timestamps = [dict(zip(names, times)) for times in zip(*(p[2] for p in per_view))]
         features = [f.ref for plan in plans for f in plan.selection.features]
         never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
-        return OnlineFeatures(features, rows, values, statuses, event_timestamps, never_synced=never)
+        views = tuple(plan.view_name for plan in plans for _ in plan.selection.features)
+        return OnlineFeatures(
+            features, rows, values, statuses, event_timestamps, never_synced=never, store=store, feature_views=views
+        )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 For each view: read its state in Redis (featurestore.online.state); choose a full or an
 incremental sync; stream the latest rows (sql.semantics.latest_values_expression at the project's
-"now", since the watermark when incremental); drop rows with a null join key and rows already
+"now", since the watermark when incremental; pushed rows in the view's landing table count,
+see featurestore.online.push); drop rows with a null join key and rows already
 past their ttl; write the rest (featurestore.online.writer: plain commands into a full sync's
 fresh generation, a server-side check against the stored row otherwise);
 and only then record the watermark - for a full sync, in the same step that switches readers
@@ -24,6 +25,7 @@ from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete,
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
 from featurestore.online.keys import Keyspace
+from featurestore.online.landing import existing_landing
 from featurestore.online.lock import SyncLock
 from featurestore.online.state import (
     SyncMode,
@@ -231,8 +233,15 @@ def _write_latest_rows(
 ) -> None:
     """Stream the view's latest rows (since the watermark, when incremental) into Redis
     under `base`, counting what was written, skipped and expired into `result`."""
+    # Pushed rows a dbt build has not folded into the view yet count as its rows: a full
+    # sync must not lose them (the generation it replaces held them).
     latest = latest_values_expression(
-        view, view.feature_names, clock(), written_after=result.watermark, with_watermark=True
+        view,
+        view.feature_names,
+        clock(),
+        written_after=result.watermark,
+        with_watermark=True,
+        pushed=existing_landing(warehouse, view),
     )
     fresh = result.mode is SyncMode.FULL
     with console.progress(f"{view.name}: {result.mode.value} sync") as advance:

@@ -1,7 +1,8 @@
 """`fs verify-online`: does Redis serve what the warehouse says is the latest value now?
 
 The reference is what a training set at t = now would give: the latest row per entity at the
-project's "now" (sql.semantics.latest_values_expression), null past the view's ttl. Every entity of
+project's "now" (sql.semantics.latest_values_expression), null past the view's ttl, with the
+rows pushed to the view that a dbt build has not folded in yet (as a sync reads them). Every entity of
 every online view is read back through the same reader a model service uses and compared value
 by value; without `--sample`, keys in Redis for entities the warehouse does not have are
 reported too.
@@ -19,6 +20,7 @@ from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import MismatchError
 from featurestore.online.connection import online_errors
 from featurestore.online.keys import entity_suffix, parse_entity_suffix
+from featurestore.online.landing import existing_landing
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineReader
 from featurestore.online.state import read_state, scan_entity_keys
 from featurestore.sql.expressions import render
@@ -100,7 +102,7 @@ def _verify_view(
     from sqlglot import exp
 
     selection = FeatureSelection(view, view.features)
-    latest = latest_values_expression(view, view.feature_names, now)
+    latest = latest_values_expression(view, view.feature_names, now, pushed=existing_landing(warehouse, view))
     if sample is not None:
         latest = exp.select("*").from_(latest.subquery("__fs_sample")).order_by(exp.Rand()).limit(sample)
     seen: set[str] = set()

@@ -3,10 +3,20 @@ literals, and rendering a tree as text for one dialect.
 
 Functions named `*_expression` (here and in the modules beside this one) return sqlglot
 trees; only `render` returns SQL text.
+
+Trees name what dbt built as the project declares it (the model's name, its YAML's column
+names), the same for every engine. `render` names them as the engine stores them: a
+warehouse that folds unquoted names (PostgreSQL to lower case, Snowflake to upper case)
+stores a column the model's SQL left unquoted, `Airport__AvgDelay__1d`, as
+`airport__avgdelay__1d` or `AIRPORT__AVGDELAY__1D`. Where a stored name differs from the
+declared one, the relation is read through a subquery that renames its columns back, so
+the rest of the query, and its result, keep the declared names. The same subquery casts the
+view's times where the engine needs one timestamp type (`Engine.casts_times`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlglot
@@ -14,6 +24,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
 from featurestore.catalog.meta import RESERVED_PREFIX
+from featurestore.engines.base import Engine
 
 INTERNAL = RESERVED_PREFIX
 """Prefix of the internal column and table names of generated queries; the catalog and the
@@ -44,20 +55,97 @@ def column(name: str, table: str | None = None) -> exp.Column:
     return exp.column(identifier(name), table=identifier(table) if table else None)
 
 
-def relation_table(view: FeatureView, alias: str | None = None) -> exp.Table:
-    table = table_of(view.relation)
+BUILT_BY_DBT = "fs_built_by_dbt"
+"""Key, in the `meta` of a table node, of the `BuiltByDbt` facts `render` names it by."""
+
+
+@dataclass(frozen=True)
+class BuiltByDbt:
+    """A relation dbt built, and what its YAML declares of the columns fs reads from it."""
+
+    relation: Relation
+    columns: tuple[tuple[str, bool], ...] = ()
+    """(name, `quote: true`) of each column."""
+    times: tuple[str, ...] = ()
+    """The columns holding the view's times (its timestamp and created_at)."""
+
+
+def relation_table(view: FeatureView, alias: str | None = None, relation: Relation | None = None) -> exp.Table:
+    """The view's relation, its columns read under their declared names; or `relation`, a
+    table made with the view's columns as the warehouse stored them (its landing table of
+    pushed rows), read the same way."""
+    quoted = set(view.quoted_columns)
+    columns = tuple((c, c in quoted) for c in dict.fromkeys(view.columns))
+    times = (view.timestamp, *([view.created_at] if view.created_at else []))
+    table = _built_table(BuiltByDbt(relation or view.relation, columns, times))
     if alias:
         table.set("alias", exp.TableAlias(this=identifier(alias)))
     return table
 
 
 def table_of(relation: Relation) -> exp.Table:
-    """A relation dbt built, each part quoted as dbt quotes it."""
-    return exp.Table(
+    """A relation dbt built (a model, seed or snapshot: its columns are read as they are)."""
+    return _built_table(BuiltByDbt(relation))
+
+
+def _built_table(built: BuiltByDbt) -> exp.Table:
+    relation = built.relation
+    table = exp.Table(
         this=identifier(relation.identifier),
         db=identifier(relation.schema) if relation.schema else None,
         catalog=identifier(relation.database) if relation.database else None,
     )
+    table.meta[BUILT_BY_DBT] = built
+    return table
+
+
+def engine_expression(expression: exp.Expression, engine: Engine) -> exp.Expression:
+    """A copy of `expression` as `engine` must read it: what dbt built named as the engine
+    stores it (see the module's docstring), its times cast where the engine says so, and
+    every order without a null order in the engine's own default one."""
+    expression = expression.copy()
+    for table in list(expression.find_all(exp.Table)):
+        built = table.meta.pop(BUILT_BY_DBT, None)
+        if built is not None:
+            _read_as_stored(table, built, engine)
+    null_ordering = sqlglot.Dialect.get_or_raise(engine.dialect).NULL_ORDERING
+    for ordered in expression.find_all(exp.Ordered):
+        # fs builds an ascending order without a null order only over columns that are never
+        # null (times, kinds, row numbers), where the null order cannot matter: the dialect's
+        # own needs no NULLS clause, which some (BigQuery) cannot print in a window frame.
+        if ordered.args.get("nulls_first") is None and not ordered.args.get("desc"):
+            ordered.set("nulls_first", null_ordering == "nulls_are_small")
+    return expression
+
+
+def _read_as_stored(table: exp.Table, built: BuiltByDbt, engine: Engine) -> None:
+    """Name `table` as `engine` stores it and, where a column the query reads is stored
+    under another name or its time must be cast, read it through a subquery:
+    (SELECT stored AS declared, CAST(time AS TIMESTAMP(6)) AS time, ... FROM table)."""
+    stored = engine.stored_relation(built.relation)
+    for key, part in (("this", stored.identifier), ("db", stored.schema), ("catalog", stored.database)):
+        table.set(key, identifier(part) if part else None)
+    scope = table.parent_select or table.root()
+    read = {c.name for c in scope.find_all(exp.Column)}
+    columns, changed = [], False
+    for name, quoted in built.columns:
+        if name not in read:
+            continue
+        value: exp.Expression = column(engine.stored_name(name, quoted))
+        if engine.casts_times and name in built.times:
+            # Microseconds, as every engine keeps them: Trino's bare TIMESTAMP is milliseconds.
+            value = exp.cast(value, exp.DataType.build("timestamp(6)"))
+        if value != column(name):
+            columns.append(exp.alias_(value, identifier(name)))
+            changed = True
+        else:
+            columns.append(value)
+    if not changed:
+        return
+    alias = table.args.get("alias")
+    plain = table.copy()
+    plain.set("alias", None)
+    table.replace(exp.select(*columns).from_(plain).subquery(alias.this.copy() if alias else identifier(built.relation.identifier)))
 
 
 def timestamp_literal(value: datetime) -> exp.Expression:
@@ -66,5 +154,8 @@ def timestamp_literal(value: datetime) -> exp.Expression:
 
 
 def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> str:
-    """SQL text of `expression` for `dialect` (a sqlglot dialect name)."""
-    return expression.sql(dialect=dialect, pretty=pretty)
+    """SQL text of `expression` for `dialect` (the sqlglot dialect of an engine in the
+    registry), with what dbt built named as that engine stores it."""
+    from featurestore.engines.registry import engine_for_dialect
+
+    return engine_expression(expression, engine_for_dialect(dialect)).sql(dialect=dialect, pretty=pretty)

@@ -124,10 +124,9 @@ def _join_view(
         return query.join(_as_of_join(engine.as_of_join, alias, view, spine_time))
     matched = f"{alias}_match"
     event_time = _event_time_column(view, event_time_only)
+    match = _latest_row_match_expression if engine.last_value_ignores_nulls else _portable_match_expression
     ties = tie_columns(view, event_time_only)
-    query = query.with_(
-        identifier(matched), as_=_portable_match_expression(alias, view, names, spine_time, event_time, ties)
-    )
+    query = query.with_(identifier(matched), as_=match(alias, view, names, spine_time, event_time, ties))
     return query.join(
         exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
         on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
@@ -230,6 +229,53 @@ def _portable_match_expression(
     )
     return (
         exp.select(column(SPINE_ROW), *[column(c) for c in carried])
+        .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
+        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
+    )
+
+
+def _latest_row_match_expression(
+    timeline: str, view: FeatureView, features: Sequence[str], spine_time: str, event_time: str, ties: Sequence[str]
+) -> exp.Select:
+    """The portable form in one window, for engines with LAST_VALUE(...) IGNORE NULLS: spine
+    and timeline rows sorted together per entity as there, each timeline row carrying its
+    values as one struct (never null, even when its values are) and each spine row taking the
+    last struct before it. No groups to number, so one sort where the other form needs two.
+    Ties (`ties`) are sorted winner last, as in _portable_match_expression."""
+    keys = list(view.join_keys)
+    carried = [event_time, *features]
+    kind, when, row = f"{INTERNAL}kind", f"{INTERNAL}time", f"{INTERNAL}latest"
+    values = exp.Struct(expressions=[exp.PropertyEQ(this=identifier(c), expression=column(c)) for c in carried])
+    timeline_rows = exp.select(
+        *[column(k) for k in keys],
+        exp.alias_(column(VIEW_TIME), identifier(when)),
+        exp.alias_(exp.Literal.number(0), identifier(kind)),
+        exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+        exp.alias_(values, identifier(row)),
+        *[column(t) for t in ties],
+    ).from_(identifier(timeline))
+    present = [exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, spine_time]]
+    spine_rows = (
+        exp.select(*[column(k) for k in keys], column(spine_time), exp.Literal.number(1), column(SPINE_ROW), *[exp.null() for _ in [row, *ties]])
+        .from_(identifier(SPINE))
+        .where(exp.and_(*present))
+    )
+    latest = exp.Window(
+        this=exp.IgnoreNulls(this=exp.LastValue(this=column(row))),
+        partition_by=[column(k) for k in keys],
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=column(when)),
+                exp.Ordered(this=column(kind)),
+                *[exp.Ordered(this=column(t), nulls_first=True) for t in ties],
+            ]
+        ),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    events = exp.union(timeline_rows, spine_rows, distinct=False).subquery(identifier(f"{INTERNAL}events"))
+    answered = exp.select(column(SPINE_ROW), column(kind), exp.alias_(latest, identifier(row))).from_(events)
+    return (
+        exp.select(column(SPINE_ROW), *[exp.alias_(exp.Dot(this=column(row), expression=identifier(c)), identifier(c)) for c in carried])
         .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
         .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
     )

@@ -9,8 +9,8 @@ from typing import Sequence
 
 from sqlglot import exp
 
-from featurestore.catalog import FeatureView
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
+from featurestore.catalog import FeatureView, Relation
+from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, table_of, timestamp_literal
 
 WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
 
@@ -54,6 +54,7 @@ def latest_values_expression(
     written_after: datetime | None = None,
     respect_created_at: bool = True,
     with_watermark: bool = False,
+    pushed: Relation | None = None,
 ) -> exp.Select:
     """One row per entity of `view`: the row a training set at `as_of` would use.
 
@@ -68,6 +69,11 @@ def latest_values_expression(
     of all the rows considered, not only of the latest ones - where the next incremental
     sync starts.
 
+    With `pushed` (the view's landing table, featurestore.sql.landing), its rows count as
+    rows of the view: the pushed rows a `dbt build` has not folded in yet. They do not move
+    the watermark, which is about the view's own rows (a pushed row newer than the batch
+    must not make the next incremental sync skip batch rows built after it).
+
     >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
     """
     keep = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *features]
@@ -81,9 +87,13 @@ def latest_values_expression(
         partition_by=[column(k) for k in view.join_keys],
         order=exp.Order(expressions=tie_break_order(view)),
     )
+    source: exp.Expression = relation_table(view)
+    if pushed is not None:
+        rows = [exp.select(*[column(c) for c in keep]).from_(t) for t in (relation_table(view), relation_table(view, relation=pushed))]
+        source = exp.union(*rows, distinct=False).subquery(identifier(f"{INTERNAL}rows"))
     ranked = (
         exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
-        .from_(relation_table(view))
+        .from_(source)
         .where(exp.and_(*conditions))
     )
     latest = first_ranked(ranked, keep)

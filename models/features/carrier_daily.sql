@@ -58,14 +58,19 @@ windowed as (
     window
         last_7_days as (partition by carrier order by day rows between 7 preceding and 1 preceding),
         last_28_days as (partition by carrier order by day rows between 28 preceding and 1 preceding)
+),
+
+final as (
+    select
+        cast(carrier as {{ feature_store_text() }}) as carrier,
+        cast(day as timestamp) as as_of,
+        cast(coalesce(flights_7d, 0) as bigint) as carrier__flights__7d,
+        cast(cancelled_7d as {{ feature_store_double() }}) / nullif(flights_7d, 0) as carrier__cancel_rate__7d,
+        cast(dep_delayed_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__dep_delay_rate__7d,
+        cast(dep_delay_minutes_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__avg_dep_delay_min__7d,
+        cast(dep_delayed_28d as {{ feature_store_double() }}) / nullif(departed_28d, 0) as carrier__dep_delay_rate__28d
+    from windowed
 )
 
-select
-    cast(carrier as {{ feature_store_text() }}) as carrier,
-    cast(day as timestamp) as as_of,
-    cast(coalesce(flights_7d, 0) as bigint) as carrier__flights__7d,
-    cast(cancelled_7d as {{ feature_store_double() }}) / nullif(flights_7d, 0) as carrier__cancel_rate__7d,
-    cast(dep_delayed_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__dep_delay_rate__7d,
-    cast(dep_delay_minutes_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__avg_dep_delay_min__7d,
-    cast(dep_delayed_28d as {{ feature_store_double() }}) / nullif(departed_28d, 0) as carrier__dep_delay_rate__28d
-from windowed
+-- Rows pushed with `fs push carrier_daily` (a stream's fresher statistics) join the batch rows.
+{{ feature_store_with_pushed_rows('final') }}

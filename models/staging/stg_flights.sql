@@ -16,6 +16,8 @@ timed as (
         dep_delay,
         arr_delay,
         air_time,
+        sched_dep_time,
+        sched_arr_time,
         -- time_hour is the scheduled hour in UTC; minute is the scheduled minute.
         {{ feature_store_naive_utc('time_hour') }} + minute * interval '1 minute' as scheduled_departure_at
     from source
@@ -40,6 +42,8 @@ select
     dest,
     distance,
     scheduled_departure_at,
+    sched_dep_time,
+    sched_arr_time,
     departed_at,
     is_cancelled,
     dep_delay,

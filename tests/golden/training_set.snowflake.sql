@@ -40,7 +40,15 @@ WITH "__fs_spine" AS (
           GREATEST("ts", COALESCE("created_at", "ts")) AS "__fs_at",
           "orders_30d",
           "spend_30d"
-        FROM "features"."customer_orders"
+        FROM (
+          SELECT
+            "CUSTOMER_ID" AS "customer_id",
+            "TS" AS "ts",
+            "CREATED_AT" AS "created_at",
+            "ORDERS_30D" AS "orders_30d",
+            "SPEND_30D" AS "spend_30d"
+          FROM "FEATURES"."CUSTOMER_ORDERS"
+        ) AS "customer_orders"
         WHERE
           NOT "customer_id" IS NULL AND NOT "ts" IS NULL
       ) AS "__fs_usable"
@@ -63,7 +71,14 @@ WITH "__fs_spine" AS (
       "ts" AS "__fs_at",
       "visits_7d",
       LEAD("ts") OVER (PARTITION BY "customer_id", "store_id" ORDER BY "ts", "visits_7d" ASC NULLS FIRST) AS "__fs_next"
-    FROM "features"."store_visits"
+    FROM (
+      SELECT
+        "CUSTOMER_ID" AS "customer_id",
+        "STORE_ID" AS "store_id",
+        "TS" AS "ts",
+        "VISITS_7D" AS "visits_7d"
+      FROM "FEATURES"."STORE_VISITS"
+    ) AS "store_visits"
     WHERE
       NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
   ) AS "__fs_ordered"

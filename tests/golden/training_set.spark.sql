@@ -29,7 +29,7 @@ WITH `__fs_spine` AS (
         *,
         MAX(`__fs_ts`) OVER (
           PARTITION BY `customer_id`
-          ORDER BY `__fs_at` NULLS LAST, `__fs_ts` NULLS LAST, `__fs_created` NULLS LAST
+          ORDER BY `__fs_at`, `__fs_ts`, `__fs_created`
           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS `__fs_previous_best`
       FROM (
@@ -53,48 +53,37 @@ WITH `__fs_spine` AS (
 ), `__fs_v0_match` AS (
   SELECT
     `__fs_row`,
-    `__fs_ts`,
-    `orders_30d`,
-    `spend_30d`
+    `__fs_latest`.`__fs_ts` AS `__fs_ts`,
+    `__fs_latest`.`orders_30d` AS `orders_30d`,
+    `__fs_latest`.`spend_30d` AS `spend_30d`
   FROM (
     SELECT
       `__fs_row`,
       `__fs_kind`,
-      FIRST_VALUE(`__fs_ts`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `__fs_ts`,
-      FIRST_VALUE(`orders_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `orders_30d`,
-      FIRST_VALUE(`spend_30d`) OVER (PARTITION BY `customer_id`, `__fs_group` ORDER BY `__fs_kind` NULLS LAST) AS `spend_30d`
+      LAST_VALUE(`__fs_latest`) IGNORE NULLS OVER (
+        PARTITION BY `customer_id`
+        ORDER BY `__fs_time`, `__fs_kind`
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+      ) AS `__fs_latest`
     FROM (
       SELECT
-        *,
-        SUM(1 - `__fs_kind`) OVER (
-          PARTITION BY `customer_id`
-          ORDER BY `__fs_time` NULLS LAST, `__fs_kind` NULLS LAST
-          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS `__fs_group`
-      FROM (
-        SELECT
-          `customer_id`,
-          `__fs_at` AS `__fs_time`,
-          0 AS `__fs_kind`,
-          CAST(NULL AS BIGINT) AS `__fs_row`,
-          `__fs_ts`,
-          `orders_30d`,
-          `spend_30d`
-        FROM `__fs_v0`
-        UNION ALL
-        SELECT
-          `customer_id`,
-          `event_timestamp`,
-          1,
-          `__fs_row`,
-          NULL,
-          NULL,
-          NULL
-        FROM `__fs_spine`
-        WHERE
-          NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
-      ) AS `__fs_events`
-    ) AS `__fs_grouped`
+        `customer_id`,
+        `__fs_at` AS `__fs_time`,
+        0 AS `__fs_kind`,
+        CAST(NULL AS BIGINT) AS `__fs_row`,
+        STRUCT(`__fs_ts` AS `__fs_ts`, `orders_30d` AS `orders_30d`, `spend_30d` AS `spend_30d`) AS `__fs_latest`
+      FROM `__fs_v0`
+      UNION ALL
+      SELECT
+        `customer_id`,
+        `event_timestamp`,
+        1,
+        `__fs_row`,
+        NULL
+      FROM `__fs_spine`
+      WHERE
+        NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+    ) AS `__fs_events`
   ) AS `__fs_answered`
   WHERE
     `__fs_kind` = 1
@@ -111,56 +100,42 @@ WITH `__fs_spine` AS (
 ), `__fs_v1_match` AS (
   SELECT
     `__fs_row`,
-    `__fs_at`,
-    `visits_7d`
+    `__fs_latest`.`__fs_at` AS `__fs_at`,
+    `__fs_latest`.`visits_7d` AS `visits_7d`
   FROM (
     SELECT
       `__fs_row`,
       `__fs_kind`,
-      FIRST_VALUE(`__fs_at`) OVER (
-        PARTITION BY `customer_id`, `store_id`, `__fs_group`
-        ORDER BY `__fs_kind` NULLS LAST
-      ) AS `__fs_at`,
-      FIRST_VALUE(`visits_7d`) OVER (
-        PARTITION BY `customer_id`, `store_id`, `__fs_group`
-        ORDER BY `__fs_kind` NULLS LAST
-      ) AS `visits_7d`
+      LAST_VALUE(`__fs_latest`) IGNORE NULLS OVER (
+        PARTITION BY `customer_id`, `store_id`
+        ORDER BY `__fs_time`, `__fs_kind`, `__fs_tie0`
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+      ) AS `__fs_latest`
     FROM (
       SELECT
-        *,
-        SUM(1 - `__fs_kind`) OVER (
-          PARTITION BY `customer_id`, `store_id`
-          ORDER BY `__fs_time` NULLS LAST, `__fs_kind` NULLS LAST, `__fs_tie0`
-          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS `__fs_group`
-      FROM (
-        SELECT
-          `customer_id`,
-          `store_id`,
-          `__fs_at` AS `__fs_time`,
-          0 AS `__fs_kind`,
-          CAST(NULL AS BIGINT) AS `__fs_row`,
-          `__fs_at`,
-          `visits_7d`,
-          `__fs_tie0`
-        FROM `__fs_v1`
-        UNION ALL
-        SELECT
-          `customer_id`,
-          `store_id`,
-          `event_timestamp`,
-          1,
-          `__fs_row`,
-          NULL,
-          NULL,
-          NULL
-        FROM `__fs_spine`
-        WHERE
-          NOT `customer_id` IS NULL
-          AND NOT `store_id` IS NULL
-          AND NOT `event_timestamp` IS NULL
-      ) AS `__fs_events`
-    ) AS `__fs_grouped`
+        `customer_id`,
+        `store_id`,
+        `__fs_at` AS `__fs_time`,
+        0 AS `__fs_kind`,
+        CAST(NULL AS BIGINT) AS `__fs_row`,
+        STRUCT(`__fs_at` AS `__fs_at`, `visits_7d` AS `visits_7d`) AS `__fs_latest`,
+        `__fs_tie0`
+      FROM `__fs_v1`
+      UNION ALL
+      SELECT
+        `customer_id`,
+        `store_id`,
+        `event_timestamp`,
+        1,
+        `__fs_row`,
+        NULL,
+        NULL
+      FROM `__fs_spine`
+      WHERE
+        NOT `customer_id` IS NULL
+        AND NOT `store_id` IS NULL
+        AND NOT `event_timestamp` IS NULL
+    ) AS `__fs_events`
   ) AS `__fs_answered`
   WHERE
     `__fs_kind` = 1

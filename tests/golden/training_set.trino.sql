@@ -4,6 +4,7 @@ WITH "__fs_spine" AS (
     "store_id",
     "event_timestamp",
     "churned",
+    CAST("event_timestamp" AS TIMESTAMP(6)) AS "__fs_t",
     ROW_NUMBER() OVER () AS "__fs_row"
   FROM analytics.labels
 ), "__fs_v0" AS (
@@ -40,7 +41,15 @@ WITH "__fs_spine" AS (
           GREATEST("ts", COALESCE("created_at", "ts")) AS "__fs_at",
           "orders_30d",
           "spend_30d"
-        FROM "features"."customer_orders"
+        FROM (
+          SELECT
+            "customer_id",
+            CAST("ts" AS TIMESTAMP(6)) AS "ts",
+            CAST("created_at" AS TIMESTAMP(6)) AS "created_at",
+            "orders_30d",
+            "spend_30d"
+          FROM "features"."customer_orders"
+        ) AS "customer_orders"
         WHERE
           NOT "customer_id" IS NULL AND NOT "ts" IS NULL
       ) AS "__fs_usable"
@@ -84,7 +93,7 @@ WITH "__fs_spine" AS (
         UNION ALL
         SELECT
           "customer_id",
-          "event_timestamp",
+          "__fs_t",
           1,
           "__fs_row",
           NULL,
@@ -92,7 +101,7 @@ WITH "__fs_spine" AS (
           NULL
         FROM "__fs_spine"
         WHERE
-          NOT "customer_id" IS NULL AND NOT "event_timestamp" IS NULL
+          NOT "customer_id" IS NULL AND NOT "__fs_t" IS NULL
       ) AS "__fs_events"
     ) AS "__fs_grouped"
   ) AS "__fs_answered"
@@ -105,7 +114,14 @@ WITH "__fs_spine" AS (
     "ts" AS "__fs_at",
     "visits_7d",
     "visits_7d" AS "__fs_tie0"
-  FROM "features"."store_visits"
+  FROM (
+    SELECT
+      "customer_id",
+      "store_id",
+      CAST("ts" AS TIMESTAMP(6)) AS "ts",
+      "visits_7d"
+    FROM "features"."store_visits"
+  ) AS "store_visits"
   WHERE
     NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
 ), "__fs_v1_match" AS (
@@ -142,7 +158,7 @@ WITH "__fs_spine" AS (
         SELECT
           "customer_id",
           "store_id",
-          "event_timestamp",
+          "__fs_t",
           1,
           "__fs_row",
           NULL,
@@ -150,9 +166,7 @@ WITH "__fs_spine" AS (
           NULL
         FROM "__fs_spine"
         WHERE
-          NOT "customer_id" IS NULL
-          AND NOT "store_id" IS NULL
-          AND NOT "event_timestamp" IS NULL
+          NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "__fs_t" IS NULL
       ) AS "__fs_events"
     ) AS "__fs_grouped"
   ) AS "__fs_answered"
@@ -165,11 +179,11 @@ SELECT
   "__fs_spine"."event_timestamp",
   "__fs_spine"."churned",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000' SECOND
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000' SECOND
     THEN "__fs_v0"."orders_30d"
   END AS "orders_30d",
   CASE
-    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '2592000' SECOND
+    WHEN "__fs_v0"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '2592000' SECOND
     THEN "__fs_v0"."spend_30d"
   END AS "spend_30d",
   "__fs_v1"."visits_7d" AS "visits_7d"

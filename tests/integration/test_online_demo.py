@@ -109,9 +109,9 @@ def test_get_prints_the_warehouse_values(built_project, synced, cli):
     )
     code, out, _ = cli(
         "get", "flight_delay_model", "-e", "origin=JFK", "-e", "carrier=UA", "-e", "dest=LAX", "-e", "tailnum=N14228",
-        "--project-dir", str(built_project),
+        "-e", "scheduled_minutes=373", "--project-dir", str(built_project),
     )  # fmt: skip
-    assert code == 0 and len(json.loads(out)[0]["values"]) == 17
+    assert code == 0 and len(json.loads(out)[0]["values"]) == 18
     for bad, message in [
         (["carrier_daily:*", "--entity", "UA"], "--entity 'UA' is not key=value (for example --entity carrier=UA)"),
         (["carrier_daily:*", "-e", "carrier=UA,AA", "-e", "origin=JFK,LGA,EWR"], "--entity carrier has 2 values, others 3; give each key one value or 3"),

@@ -67,3 +67,19 @@ def test_sync_from_postgres(postgres_project, online):
     assert read.event_timestamps == [{TINY_VIEW: datetime(2024, 2, 27)}]
     assert store.sync().views[0].mode == "incremental"
     assert store.verify_online().mismatches == []
+
+
+def test_push_to_postgres(postgres_project, online, postgres_server):
+    store = FeatureStore(project_dir=postgres_project)
+    store.now = lambda: TINY_NOW
+    store.sync()
+    new = {k: v for k, v in row("c1", 29, orders=9).items() if k != "loaded_at"}
+    summary = store.push(TINY_VIEW, [new, {**new, "customer_id": "c2"}])
+    assert (summary.keys_written, summary.skipped_older) == (2, 0)
+    assert store.get_online_features([{"customer_id": "c1"}], [f"{TINY_VIEW}:orders"]).values == [[9]]
+    schema = store.catalog().view(TINY_VIEW).relation.schema
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as con:
+        landed = con.execute(f"select customer_id, orders, loaded_at from {schema}.{TINY_VIEW}__fs_pushed order by 1").fetchall()
+    assert landed == [("c1", 9, TINY_NOW), ("c2", 9, TINY_NOW)]
+    assert store.sync(full=True).total("keys_written") == 3  # c1 and c2 pushed, odd:key from the view
+    assert store.verify_online().mismatches == []

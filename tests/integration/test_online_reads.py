@@ -172,3 +172,28 @@ def test_an_error_reply_in_the_middle_fails_the_read_and_leaves_no_reply_behind(
     # Had the replies after the error stayed unread, this read would get them instead of its own.
     result = store.get_online_features(entity_rows(["c7", "c299"]), [f"{TINY_VIEW}:orders"])
     assert result.values == [[7], [299]]
+
+
+def test_threads_sharing_a_store_each_read_their_own_entities(tiny, online):
+    """Each thread reads on a connection of its own (reader.py): replies never cross over."""
+    tiny.set_rows([row(c, 20, orders=i) for i, c in enumerate(CUSTOMERS[:40])])
+    store = tiny.store()
+    store.sync()
+    wrong, failures = [], []
+
+    def reads(first: int) -> None:
+        try:
+            for round_ in range(100):
+                index = first + round_ % 10
+                result = store.get_online_features([{"customer_id": CUSTOMERS[index]}], [f"{TINY_VIEW}:orders"])
+                if result.values != [[index]]:
+                    wrong.append((index, result.values))
+        except BaseException as error:  # surfaced by the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=reads, args=(first,)) for first in (0, 10, 20, 30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures and not wrong, (failures, wrong[:3])

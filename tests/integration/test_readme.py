@@ -38,6 +38,8 @@ SKIPPED = {
     "scripts/demo.sh": "installs the package into .venv and runs the whole demo, minutes long; "
     "scripts/check_fresh_machine.sh runs it on a clean clone",
     "FS_TEST_REDIS_URL=": "runs the whole test suite, of which this test is a part",
+    "fs serve": "serves until stopped; tests/integration/test_serve.py runs fs serve and checks these "
+    "requests' answers against get_online_features",
     "python scripts/load_nycflights13.py --target spark": "the Spark steps: tests/integration/test_spark.py runs "
     "them (load, fs build, training set, sync, get, verify-online) on a local Spark session",
 }

@@ -115,7 +115,10 @@ def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli,
         "get", "carrier_daily:*", "--entity", "carrier=UA", "--project-dir", str(spark_project), *SPARK
     )
     assert code == 0 and '"present"' in out, err
-    entities = [{"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228"}, {"origin": "EWR", "dest": "ORD", "carrier": "B6", "tailnum": None}]
+    entities = [
+        {"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228", "scheduled_minutes": 373},
+        {"origin": "EWR", "dest": "ORD", "carrier": "B6", "tailnum": None, "scheduled_minutes": None},
+    ]
     from_spark = FeatureStore(project_dir=spark_project, target="spark").get_online_features(entities, ["flight_delay_model"])
     duckdb_area = Online(online.url, f"{online.prefix}-duckdb")
     monkeypatch.setenv("FS_KEY_PREFIX", duckdb_area.prefix)

@@ -1,7 +1,7 @@
 """Property tests: the generated point-in-time SQL equals the brute-force reference on random
 data with ties, late corrections, gaps, ttl edges, null keys and duplicate spine rows; in
-DuckDB's native ASOF form, in the portable form, and on a real PostgreSQL and a real local
-Spark."""
+DuckDB's native ASOF form, in the portable form, in Snowflake's form transpiled to DuckDB, and
+on a real PostgreSQL and a real local Spark."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pytest
+import sqlglot
+from sqlglot import exp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
-from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres, spark
+from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres_warehouse, spark  # noqa: F401
 from tests.pit_reference import reference_training_set
 
 pytestmark = pytest.mark.integration
@@ -94,7 +96,25 @@ feature_subsets = st.permutations(CUSTOMER_FEATURES).flatmap(
 )
 
 
-def check_against_reference(warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features):
+def snowflake_as_duckdb(sql: str) -> str:
+    """Snowflake SQL as DuckDB runs it: sqlglot transpiles all of it but the as-of join,
+    which it prints unchanged; an `ASOF JOIN ... MATCH_CONDITION (c) ON keys` (a left join
+    that takes the closest row meeting c) is DuckDB's `ASOF LEFT JOIN ... ON keys AND c`."""
+
+    def as_of_join(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Join) and node.args.get("match_condition") is not None:
+            condition = node.args["match_condition"]
+            node.set("match_condition", None)
+            node.set("on", exp.and_(node.args["on"], condition))
+            node.set("side", "LEFT")
+        return node
+
+    return sqlglot.parse_one(sql, read="snowflake").transform(as_of_join).sql(dialect="duckdb")
+
+
+def check_against_reference(
+    warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features, transpile=False
+):
     customer_view = feature_view(
         "customer_stats", ("customer_id",), {"spend": "double", "orders": "bigint", "segment": "varchar", "active": "boolean"},
         schema, created_at=True, ttl=ttl,
@@ -110,7 +130,11 @@ def check_against_reference(warehouse, form_dialect, schema, customers, stores, 
         as_of="event-time" if event_time_only else "knowledge",
     )
     plan = prepare_training_set(request, catalog, warehouse, engine_for_dialect(form_dialect))
-    got = warehouse.stream_arrow(render(plan.expression, warehouse.dialect)).read_all().to_pylist()
+    if transpile:
+        sql = snowflake_as_duckdb(render(plan.expression, form_dialect))
+    else:
+        sql = render(plan.expression, warehouse.dialect)
+    got = warehouse.stream_arrow(sql).read_all().to_pylist()
     expected = reference_training_set(
         spine, "event_timestamp", {"customer_stats": customers, "store_visits": stores}, plan.selections, event_time_only
     )
@@ -154,13 +178,6 @@ def duckdb_warehouse():
         yield warehouse
 
 
-@pytest.fixture(scope="module")
-def postgres_warehouse():
-    with postgres() as warehouse:
-        yield warehouse
-        warehouse.execute(f'drop schema if exists "{warehouse.target.schema}" cascade')
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**common)
 def test_duckdb_native_asof_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
@@ -172,6 +189,24 @@ def test_duckdb_native_asof_matches_reference(duckdb_warehouse, customers, store
 def test_portable_form_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
     # The window-function form that Postgres, BigQuery, Spark and Trino get, run on DuckDB.
     check_against_reference(duckdb_warehouse, "postgres", "main", customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**common)
+def test_one_window_form_matches_reference(duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    # The portable form with LAST_VALUE(struct) IGNORE NULLS that Spark and Databricks get, run on DuckDB.
+    check_against_reference(duckdb_warehouse, "spark", "main", customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**common)
+def test_snowflake_form_transpiled_to_duckdb_matches_reference(
+    duckdb_warehouse, customers, stores, spine, ttl, event_time_only, features
+):
+    # Snowflake's SQL as fs prints it (upper-case names, MATCH_CONDITION), run by DuckDB.
+    check_against_reference(
+        duckdb_warehouse, "snowflake", "main", customers, stores, spine, ttl, event_time_only, features, transpile=True
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -206,3 +241,11 @@ def test_ties_break_alike_in_every_form(duckdb_warehouse, postgres_warehouse, cu
     check_against_reference(duckdb_warehouse, "postgres", "main", customers, stores, spine, ttl, event_time_only, features)
     schema = postgres_warehouse.target.schema
     check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**tied)
+def test_spark_ties_break_as_the_reference(spark_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    # Spark's one-window form (LAST_VALUE ... IGNORE NULLS) sorts the tie-break keys too.
+    schema = spark_warehouse.target.schema
+    check_against_reference(spark_warehouse, "spark", schema, customers, stores, spine, ttl, event_time_only, features)

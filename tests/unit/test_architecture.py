@@ -13,7 +13,7 @@ LAYERS = [
     {"project", "catalog"},
     {"engines"},
     {"sql"},
-    {"offline", "online"},
+    {"offline", "online", "governance"},
     {"store"},
     {"cli", "__init__", "__main__"},
 ]

@@ -10,7 +10,7 @@ from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
-VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features"
+VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features, freshness, checks"
 
 
 def customers(**changes) -> dict:
@@ -118,6 +118,51 @@ BAD_CASES = {
         "models/bare.yml: model 'bare': declares no columns; a feature view lists its columns "
         "in YAML (add a `columns:` entry with name, description and data_type for each column)",
     ),
+    "freshness not a duration": (
+        [customers(freshness="soon")],
+        "models/customer_stats.yml: model 'customer_stats': freshness 'soon' is not a duration "
+        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+    ),
+    "freshness warning after its failure": (
+        [customers(freshness={"warn_after": "3h", "fail_after": "2h"})],
+        "models/customer_stats.yml: model 'customer_stats': freshness.warn_after is longer than "
+        "freshness.fail_after (warn first: warn_after <= fail_after)",
+    ),
+    "misspelt check": (
+        [customers(checks={"drfit": {"warn": 1}})],
+        "models/customer_stats.yml: model 'customer_stats': unknown key 'drfit' under "
+        "meta.feature_store.checks (did you mean 'drift'? valid keys: window, baseline, volume, nulls, drift, features)",
+    ),
+    "threshold not a number": (
+        [customers(checks={"nulls": {"warn": "5%"}})],
+        "models/customer_stats.yml: model 'customer_stats': checks.nulls.warn must be a number, zero or more, not '5%'",
+    ),
+    "warning threshold above the failure's": (
+        [customers(checks={"volume": {"warn": 0.6}})],
+        "models/customer_stats.yml: model 'customer_stats': checks.volume.warn (0.6) is above "
+        "checks.volume.fail (0.5) (warn first: warn <= fail)",
+    ),
+    "window not a duration": (
+        [customers(checks={"window": 7})],
+        "models/customer_stats.yml: model 'customer_stats': checks.window '7' is not a duration "
+        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+    ),
+    "checks for a feature the view lacks": (
+        [customers(checks={"features": {"order_30d": {"drift": False}}})],
+        "models/customer_stats.yml: model 'customer_stats': checks.features names 'order_30d', which is "
+        "not a feature of the view (did you mean 'orders_30d'? features: orders_30d, spend_30d)",
+    ),
+    "unknown check of a feature": (
+        [customers(checks={"features": {"orders_30d": {"volume": False}}})],
+        "models/customer_stats.yml: model 'customer_stats': unknown key 'volume' under "
+        "meta.feature_store.checks.features.orders_30d (valid keys: nulls, drift)",
+    ),
+    "feature name with a colon": (
+        [model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "ratio:7d"])],
+        "models/customer_stats.yml: model 'customer_stats': feature 'ratio:7d' has a ':' in its name, "
+        "which `customer_stats:<feature>` cannot name (rename the column, or list the other columns "
+        "in meta.feature_store.features)",
+    ),
     "service not depending on its view": (
         [customers()],
         "models/ml.yml: feature service 'churn': uses view 'customer_stats' but does not depend "
@@ -135,7 +180,7 @@ def test_bad_meta_is_one_clear_error(case):
     assert str(raised.value) == expected
 
 
-@pytest.mark.parametrize("case", ["unknown key", "bad ttl", "duplicate feature", "entity with two sets of join keys"])
+@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "duplicate feature", "entity with two sets of join keys"])
 def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
     nodes, expected = BAD_CASES[case]
     project = write_manifest_project(tmp_path, manifest(*nodes))
@@ -165,6 +210,38 @@ def test_valid_view_is_typed_and_complete():
     assert str(view.relation) == "warehouse.main.customer_stats"
     assert view.upstream_sources == ("raw.events",)
     assert catalog.entities["customer"].views == ("customer_stats",)
+
+
+def test_check_settings_default_to_the_ttl_and_fall_back_from_feature_to_view_to_defaults():
+    from datetime import timedelta
+
+    from featurestore.catalog.monitoring import DEFAULT_DRIFT, DEFAULT_NULLS, Freshness, Thresholds
+
+    plain = catalog_from_manifest(manifest(customers())).view("customer_stats")
+    assert plain.freshness == Freshness(warn_after=None, fail_after=timedelta(days=30))
+    assert plain.checks.for_feature("orders_30d", "drift") == DEFAULT_DRIFT
+    assert catalog_from_manifest(manifest(customers(ttl=None))).view("customer_stats").freshness is None
+
+    checks = {
+        "window": "1d",
+        "volume": False,
+        "nulls": {"warn": 0.05},
+        "features": {"spend_30d": {"drift": {"fail": None}, "nulls": False}},
+    }
+    view = catalog_from_manifest(manifest(customers(freshness={"warn_after": "2h"}, checks=checks))).view("customer_stats")
+    assert view.freshness == Freshness(warn_after=timedelta(hours=2), fail_after=None)
+    assert (view.checks.window, view.checks.baseline, view.checks.volume) == (timedelta(days=1), timedelta(days=28), None)
+    assert view.checks.for_feature("orders_30d", "nulls") == Thresholds(warn=0.05, fail=DEFAULT_NULLS.fail)
+    assert view.checks.for_feature("spend_30d", "nulls") is None
+    assert view.checks.for_feature("spend_30d", "drift") == Thresholds(warn=DEFAULT_DRIFT.warn, fail=None)
+    assert hash(view)  # views stay usable as keys
+
+
+def test_columns_the_yaml_quotes_are_known_as_quoted():
+    node = model_node("customer_stats", CUSTOMER_META, [*CUSTOMER_COLUMNS, "Spend_7d"])
+    node["columns"]["Spend_7d"]["quote"] = True
+    node["columns"]["spend_30d"]["quote"] = False
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").quoted_columns == ("Spend_7d",)
 
 
 def test_meta_in_the_older_top_level_place_is_read():

@@ -1,0 +1,1 @@
+select * from parquet.`{{ env_var("FS_BENCH_FEATURES") }}`

@@ -1,0 +1,201 @@
+"""`fs push`: rows from outside the warehouse (a stream, an application) into one online view,
+by the same rules as a sync, and into the view's landing table for the next `dbt build`.
+
+The rows are checked against the view first (featurestore.online.pushed_rows); bad input
+writes nothing. Then, holding the project's sync lock (a push and a sync never interleave,
+so a full sync cannot publish a generation that misses a pushed row, nor a push write into
+a generation a sync is retiring):
+
+1. the view's meta hash must say it was synced with the schema the warehouse has now
+   (readers decode by that schema, and a changed view is rebuilt by the next sync anyway);
+2. the rows are appended to the landing table (featurestore.online.landing), in one
+   transaction; from there a later sync reads them too (full or incremental), so a sync
+   never loses a pushed row, and the next `dbt build` folds them into the view;
+3. the rows are written to the generation readers use, by the sync's own writer with the
+   server-side check (featurestore.online.writer): a row older than the stored one is
+   skipped and counted, never written over it; ttl as in a sync (a row already past it is
+   not written, the others expire at timestamp + ttl). A row not yet valid at the
+   project's "now" (its timestamp or created_at later) is kept in the landing table only.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from featurestore.catalog import FeatureView
+from featurestore.console import plural
+from featurestore.engines.base import Warehouse, reading_views
+from featurestore.errors import SyncLockedError, UsageError, ViewNotBuilt
+from featurestore.online.codec import ViewSchema
+from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
+from featurestore.online.landing import append_to_landing
+from featurestore.online.lock import SyncLock
+from featurestore.online.pushed_rows import load_rows, validated_rows
+from featurestore.online.state import read_state
+from featurestore.online.sync import remaining_lifetimes_ms
+from featurestore.online.writer import ViewWriter, encode_rows
+from featurestore.sql.expressions import render
+from featurestore.sql.landing import declared_columns_probe
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import redis
+
+LOCK_WAIT_SECONDS = 30.0
+"""How long a push waits for a running sync (or push) of the project to release the lock."""
+
+
+@dataclass
+class PushSummary:
+    """What a push did; `to_dict()` is the `--json` document."""
+
+    view: str
+    redis: str
+    landing: str
+    """The warehouse table every pushed row was appended to."""
+    generation: int
+    rows: int
+    keys_written: int = 0
+    skipped_older: int = 0
+    """Rows not written because Redis held a newer row of the entity."""
+    expired: int = 0
+    """Rows not written because their ttl had passed at the project's "now"."""
+    not_yet_valid: int = 0
+    """Rows not written because their timestamp (or created_at) is after the project's "now"."""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {**vars(self), "seconds": round(self.seconds, 3)}
+
+    def line(self) -> str:
+        return (
+            f"pushed {plural(self.rows, 'row')} to {self.view}: {plural(self.keys_written, 'key')} written to "
+            f"{self.redis} (generation {self.generation}), {self.skipped_older:,} skipped as older than "
+            f"stored, {self.expired:,} expired, {self.not_yet_valid:,} not yet valid; "
+            f"appended to {self.landing}, which the next dbt build folds into the view"
+        )
+
+
+def run_push(
+    view: FeatureView,
+    source: Any,
+    open_warehouse: Callable[[], Warehouse],
+    location: OnlineLocation,
+    now: datetime,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+) -> PushSummary:
+    """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`."""
+    started = time.perf_counter()
+    with open_warehouse() as warehouse:
+        types = _relation_types(warehouse, view)
+        rows = validated_rows(view, load_rows(source, types), types, now)
+        schema = ViewSchema.of_view(view, types)
+        client = open_client(location, retries=0, name=f"fs-push:{location.keyspace.prefix}")
+        try:
+            with online_errors(location, f"pushing to view '{view.name}'"), _lock(client, location, lock_wait) as lock:
+                generation = _synced_generation(client, location, view, schema)
+                landing = append_to_landing(warehouse, view, rows)
+                summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
+                hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
+                with online_errors(location, f"pushing to view '{view.name}'", hint):
+                    _write(view, rows, schema, client, location, generation, lock, now, summary)
+        finally:
+            client.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.DataType"]:
+    """The Arrow type of every column of the view's relation, from a query that reads no rows."""
+    with reading_views([view]):
+        # The declared columns, read as the warehouse stored them (engines/base.py stored_name).
+        reader = warehouse.stream_arrow(render(declared_columns_probe(view), warehouse.dialect))
+        reader.read_all()
+    types = {field.name: field.type for field in reader.schema}
+    missing = [name for name in view.columns if name not in types]
+    if missing:
+        raise ViewNotBuilt(view.name, str(view.relation), missing)
+    return types
+
+
+@contextmanager
+def _lock(client: "redis.Redis", location: OnlineLocation, wait: float) -> Iterator[SyncLock]:
+    """The project's sync lock, waited for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        lock = SyncLock(client, location.keyspace.lock_key())
+        try:
+            lock.__enter__()
+            break
+        except SyncLockedError as locked:
+            if time.monotonic() >= deadline:
+                raise SyncLockedError(
+                    locked.lock_key,
+                    locked.holder,
+                    f"a sync or push of this project held the lock for over {wait:g} s",
+                    "nothing was pushed; push again when it ends",
+                ) from locked
+            time.sleep(0.05)
+    try:
+        yield lock
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _synced_generation(client: "redis.Redis", location: OnlineLocation, view: FeatureView, schema: ViewSchema) -> int:
+    """The generation readers use; the view must have been synced with today's schema."""
+    state = read_state(client, location.keyspace, view.name)
+    if state.generation is None:
+        raise UsageError(
+            f"view '{view.name}' was never synced to {location.shown_url}; run fs sync first, then push "
+            "(nothing was pushed)"
+        )
+    if state.schema != schema:
+        raise UsageError(
+            f"view '{view.name}' changed its columns or types since its last sync to {location.shown_url}; "
+            "run fs sync first (it rebuilds the view), then push (nothing was pushed)"
+        )
+    return state.generation
+
+
+def _write(
+    view: FeatureView,
+    rows: "pa.Table",
+    schema: ViewSchema,
+    client: "redis.Redis",
+    location: OnlineLocation,
+    generation: int,
+    lock: SyncLock,
+    now: datetime,
+    summary: PushSummary,
+) -> None:
+    """Write the rows valid at `now` with the incremental sync's server-side check."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows.num_rows == 0:
+        return
+    batch = rows.combine_chunks().to_batches()[0]
+    now_us = pa.scalar(now, pa.timestamp("us"))
+    valid = pc.less_equal(batch[view.timestamp].cast(pa.timestamp("us")), now_us)
+    if view.created_at:  # a null created_at means known at the timestamp
+        known = pc.less_equal(batch[view.created_at].cast(pa.timestamp("us")), now_us)
+        valid = pc.and_(valid, pc.fill_null(known, True))
+    batch = batch.filter(valid)
+    summary.not_yet_valid = rows.num_rows - batch.num_rows
+    lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now)
+    if alive is not None:
+        summary.expired = batch.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
+        batch, lifetimes = batch.filter(alive), lifetimes.filter(alive)
+    if batch.num_rows == 0:
+        return
+    base = location.keyspace.entity_base(view.name, generation)
+    with checked_out(client) as connection:
+        writer = ViewWriter(client, connection, schema, False, lock)
+        writer.write(encode_rows(batch, schema, base, lifetimes))
+        writer.finish()
+    summary.keys_written, summary.skipped_older = writer.written, writer.skipped_older

@@ -1,0 +1,55 @@
+"""The landing table of a view's pushed rows (`fs push`), as sqlglot trees.
+
+Pushed rows are appended to `<view>__fs_pushed`, beside the view's relation (same database
+and schema), so that the view's model can union them in at its next `dbt build` (the macro
+feature_store_with_pushed_rows) and a sync can read them before that build.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from sqlglot import exp
+
+from featurestore.catalog import FeatureView, Relation
+from featurestore.sql.expressions import column, identifier, relation_table, table_of
+
+LANDING_SUFFIX = "__fs_pushed"
+"""Appended to the view's relation name; the macro feature_store_with_pushed_rows uses the
+same suffix."""
+
+
+def landing_relation(view: FeatureView) -> Relation:
+    """Where the pushed rows of `view` are kept: beside its relation."""
+    relation = view.relation
+    return Relation(relation.database, relation.schema, relation.identifier + LANDING_SUFFIX)
+
+
+def create_landing_expression(view: FeatureView) -> exp.Create:
+    """`CREATE TABLE IF NOT EXISTS <landing> AS SELECT * FROM <view> LIMIT 0`: every column of
+    the view's relation with the warehouse's own types, so the model can union it by name."""
+    empty = exp.select(exp.Star()).from_(relation_table(view)).limit(0)
+    return exp.Create(
+        this=table_of(landing_relation(view)), kind="TABLE", exists=True, expression=empty
+    )
+
+
+def append_expression(view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str) -> exp.Insert:
+    """`INSERT INTO <landing> (columns) SELECT columns FROM source`; the landing table's other
+    columns are left null. `stored` names a column of the view as the warehouse stored it
+    (the engine's `stored_name`): the landing table copied the view's columns so."""
+    target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
+    rows = exp.select(*[column(c) for c in columns]).from_(exp.Table(this=identifier(source)))
+    return exp.insert(rows, target)
+
+
+def probe_expression(relation: Relation) -> exp.Select:
+    """A query that reads no rows: the relation's columns and types, or an error if it is
+    missing."""
+    return exp.select(exp.Star()).from_(table_of(relation)).limit(0)
+
+
+def declared_columns_probe(view: FeatureView) -> exp.Select:
+    """A query that reads no rows of the view: its declared columns under their declared
+    names, with the warehouse's types (or an error naming what is missing)."""
+    return exp.select(*[column(c) for c in view.columns]).from_(relation_table(view)).limit(0)

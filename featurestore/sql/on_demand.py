@@ -1,0 +1,105 @@
+"""On-demand features in the training-set query: an outer SELECT around the point-in-time
+query's result, computing each on-demand expression from the spine's columns (the request
+fields) and the joined features, in the engine's dialect.
+
+The point-in-time query is used as it is, with one column added (its spine row number, so
+the outer query keeps the spine's order); the view features that on-demand features read
+but the request did not name travel under internal names and are left out of the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from sqlglot import exp
+
+from featurestore.catalog import OnDemandFeature
+from featurestore.catalog.on_demand_sql import sql_type
+from featurestore.errors import UsageError
+from featurestore.sql.expressions import INTERNAL, column, identifier
+from featurestore.sql.pit import SPINE, SPINE_ROW
+
+RESULT = f"{INTERNAL}pit"
+HIDDEN_INPUT = f"{INTERNAL}input"
+"""Prefix of the internal names of view features read only by on-demand features."""
+
+
+@dataclass(frozen=True)
+class OnDemandOutput:
+    """One on-demand feature column of the result."""
+
+    feature: OnDemandFeature
+    name: str
+
+
+def on_demand_outputs(
+    taken: Sequence[str], features: Sequence[OnDemandFeature], full_names: bool
+) -> list[OnDemandOutput]:
+    """Name each on-demand feature's column as a view feature's would be named (`feature`,
+    or `group__feature` with `full_names`); `taken` holds the spine's columns and the view
+    features' names. Names compare case-insensitively, as most warehouses compare them."""
+    used = {name.lower() for name in taken}
+    outputs = []
+    for feature in features:
+        name = f"{feature.group}__{feature.name}" if full_names else feature.name
+        if name.lower() in used:
+            hint = "; use --full-names (full_names=True)" if not full_names else ""
+            raise UsageError(f"output column '{name}' of {feature.ref} clashes with another column of the result{hint}")
+        used.add(name.lower())
+        outputs.append(OnDemandOutput(feature, name))
+    return outputs
+
+
+def check_request_columns(spine_columns: Sequence[str], request: Mapping[str, str], described: str) -> None:
+    """The spine carries every request field the on-demand features read."""
+    missing = [name for name in request if name not in spine_columns]
+    if missing:
+        raise UsageError(
+            f"{described} lacks column(s) {', '.join(repr(m) for m in missing)}, the request field(s) of the "
+            f"on-demand features asked for; spine columns: {', '.join(spine_columns)}"
+        )
+
+
+def with_on_demand_expression(
+    point_in_time: exp.Select,
+    visible: Sequence[str],
+    input_columns: Mapping[tuple[str, str], str],
+    outputs: Sequence[OnDemandOutput],
+) -> exp.Select:
+    """SELECT the `visible` columns of the point-in-time query and each on-demand feature,
+    in the spine's order. `input_columns` names the result's column of each (view, feature)
+    the expressions read; request fields are the spine's columns of the same name, cast to
+    their declared types."""
+    inner = point_in_time.select(exp.alias_(column(SPINE_ROW, SPINE), identifier(SPINE_ROW)))
+    inner.set("order", None)  # the outer query orders
+    ctes = inner.args.get("with_")
+    inner.set("with_", None)
+    computed = [
+        exp.alias_(on_demand_column_expression(output.feature, input_columns), identifier(output.name))
+        for output in outputs
+    ]
+    query = (
+        exp.select(*[column(name, RESULT) for name in visible], *computed)
+        .from_(inner.subquery(identifier(RESULT)))
+        .order_by(column(SPINE_ROW, RESULT))
+    )
+    if ctes is not None:
+        query.set("with_", ctes)
+    return query
+
+
+def on_demand_column_expression(
+    feature: OnDemandFeature, input_columns: Mapping[tuple[str, str], str]
+) -> exp.Expression:
+    """The feature's checked expression over the point-in-time result's columns."""
+    request = dict(feature.expression.request_fields)
+
+    def bind(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Column):
+            return node
+        if node.table:
+            return column(input_columns[(node.table, node.name)], RESULT)
+        return exp.cast(column(node.name, RESULT), sql_type(request[node.name]))
+
+    return feature.expression.tree.copy().transform(bind)

@@ -1,0 +1,50 @@
+"""The SQL of the landing table of pushed rows, per dialect, and the latest-values query that
+reads it with the view (SQL in, SQL out; no warehouse)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from featurestore.engines.registry import engine_for_dialect
+from featurestore.sql.expressions import render
+from featurestore.sql.landing import append_expression, create_landing_expression, landing_relation
+from featurestore.sql.semantics import WATERMARK, latest_values_expression
+from tests.pit_fixtures import feature_view
+
+VIEW = feature_view("carrier_daily", ("carrier",), {"flights": "bigint"}, "main", created_at=True)
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "snowflake", "bigquery", "trino", "spark"])
+def test_the_landing_table_is_created_like_the_view_and_appended_to_by_name(dialect):
+    quote = "`" if dialect in ("bigquery", "spark") else '"'
+    # Snowflake stores dbt-snowflake's unquoted names in upper case (docs/configuration.md).
+    name = str.upper if dialect == "snowflake" else str
+    landing = f"{quote}{name('main')}{quote}.{quote}{name('carrier_daily__fs_pushed')}{quote}"
+    assert render(create_landing_expression(VIEW), dialect) == (
+        f"CREATE TABLE IF NOT EXISTS {landing} AS SELECT * FROM {quote}{name('main')}{quote}.{quote}{name('carrier_daily')}{quote} LIMIT 0"
+    )
+    stored = lambda c: engine_for_dialect(dialect).stored_name(c, quoted=False)  # noqa: E731
+    insert = render(append_expression(VIEW, ["carrier", "ts"], "__fs_pushed_rows", stored), dialect)
+    # into the landing table's columns as stored, from the uploaded rows' as declared
+    assert insert == (
+        f"INSERT INTO {landing} ({quote}{name('carrier')}{quote}, {quote}{name('ts')}{quote}) "
+        f"SELECT {quote}carrier{quote}, {quote}ts{quote} FROM {quote}__fs_pushed_rows{quote}"
+    )
+    assert str(landing_relation(VIEW)) == "main.carrier_daily__fs_pushed"
+
+
+def test_the_latest_values_read_pushed_rows_but_the_watermark_follows_the_views_own():
+    plain = latest_values_expression(VIEW, ["flights"], datetime(2024, 3, 1), with_watermark=True)
+    with_pushed = latest_values_expression(
+        VIEW, ["flights"], datetime(2024, 3, 1), with_watermark=True, pushed=landing_relation(VIEW)
+    )
+    sql = render(with_pushed, "duckdb")
+    assert "carrier_daily__fs_pushed" not in render(plain, "duckdb")
+    assert (
+        'FROM (SELECT "carrier", "ts", "created_at", "flights" FROM "main"."carrier_daily" UNION ALL '
+        'SELECT "carrier", "ts", "created_at", "flights" FROM "main"."carrier_daily__fs_pushed") AS "__fs_rows"'
+    ) in sql
+    watermark = sql[sql.index("(SELECT MAX(") : sql.index(f'AS "{WATERMARK}"')]
+    assert "carrier_daily__fs_pushed" not in watermark and '"main"."carrier_daily"' in watermark
