@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from sqlglot import exp
 
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.catalog.monitoring import Thresholds
@@ -24,7 +23,7 @@ from featurestore.errors import EXIT_CHECK_FAILURES, EXIT_CHECK_WARNINGS
 from featurestore.governance.history import record_run
 from featurestore.governance.stability import population_stability_index, shares
 from featurestore.sql import checks as q
-from featurestore.sql.expressions import column, relation_table, render
+from featurestore.sql.expressions import columns_probe, render
 
 if TYPE_CHECKING:
     from featurestore.engines.base import Warehouse
@@ -171,8 +170,7 @@ def profiled_features(view: FeatureView, warehouse: "Warehouse") -> list[q.Profi
     that reads no rows) only when some feature declares none."""
     declared = {f.name: f.dtype for f in view.features}
     if any(not dtype for dtype in declared.values()):
-        features_only = exp.select(*[column(f) for f in view.feature_names]).from_(relation_table(view))
-        actual = warehouse.column_kinds(render(features_only, warehouse.dialect))
+        actual = warehouse.column_kinds(render(columns_probe(view, view.feature_names), warehouse.dialect))
         declared = {name: dtype or actual.get(name, "") for name, dtype in declared.items()}
     return [q.ProfiledFeature(name, kind_of(dtype or "")) for name, dtype in declared.items()]
 

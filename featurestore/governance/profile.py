@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 from sqlglot import exp
 
 from featurestore.engines.base import reading_views
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, render, timestamp_literal
+from featurestore.sql.expressions import INTERNAL, column, columns_probe, identifier, relation_table, render, timestamp_literal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -277,8 +277,7 @@ def profile_expression(view: "FeatureView", kinds: dict[str, Kind], now: datetim
 def feature_kinds(view: "FeatureView", warehouse: "Warehouse") -> dict[str, Kind]:
     """Each feature's kind, from the types the warehouse reports for the view's columns (a
     query that reads no rows): the built table's types, whatever the YAML declares."""
-    probe = exp.select(*[column(f) for f in view.feature_names]).from_(relation_table(view)).limit(0)
-    schema = warehouse.stream_arrow(render(probe, warehouse.dialect)).schema
+    schema = warehouse.stream_arrow(render(columns_probe(view, view.feature_names), warehouse.dialect)).schema
     return {name: kind_of(schema.field(i).type) for i, name in enumerate(view.feature_names)}
 
 

@@ -22,7 +22,7 @@ from sqlglot import exp
 from featurestore.catalog import FeatureSelection, OnDemandFeature, OnDemandSelection
 from featurestore.catalog.on_demand_sql import INTERVAL_UNITS
 from featurestore.errors import UsageError
-from featurestore.online.reader import MISSING, PRESENT, OnlineFeatures
+from featurestore.online.reader import PRESENT, OnlineFeatures
 
 Evaluate = Callable[[Mapping[Any, Any]], Any]
 """Inputs -> value; inputs map (view, feature) and request field names to values."""

@@ -38,8 +38,7 @@ from featurestore.online.pushed_rows import load_rows, validated_rows
 from featurestore.online.state import read_state
 from featurestore.online.sync import remaining_lifetimes_ms
 from featurestore.online.writer import ViewWriter, encode_rows
-from featurestore.sql.expressions import render
-from featurestore.sql.landing import declared_columns_probe
+from featurestore.sql.expressions import columns_probe, render
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -113,7 +112,7 @@ def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.Da
     """The Arrow type of every column of the view's relation, from a query that reads no rows."""
     with reading_views([view]):
         # The declared columns, read as the warehouse stored them (engines/base.py stored_name).
-        reader = warehouse.stream_arrow(render(declared_columns_probe(view), warehouse.dialect))
+        reader = warehouse.stream_arrow(render(columns_probe(view), warehouse.dialect))
         reader.read_all()
     types = {field.name: field.type for field in reader.schema}
     missing = [name for name in view.columns if name not in types]

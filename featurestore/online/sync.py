@@ -38,7 +38,7 @@ from featurestore.online.state import (
     settle,
 )
 from featurestore.online.writer import ViewWriter, encode_rows
-from featurestore.sql.expressions import column, relation_table, render
+from featurestore.sql.expressions import columns_probe, render
 from featurestore.sql.semantics import WATERMARK, latest_values_expression
 
 if TYPE_CHECKING:
@@ -271,11 +271,8 @@ def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[Sync
 
 def _column_types(warehouse: "Warehouse", view: FeatureView) -> dict[str, "pa.DataType"]:
     """The Arrow type of each column the sync reads, from a query that returns no rows."""
-    from sqlglot import exp
-
     columns = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *view.feature_names]
-    probe = exp.select(*[column(c) for c in columns]).from_(relation_table(view)).limit(0)
-    reader = warehouse.stream_arrow(render(probe, warehouse.dialect))
+    reader = warehouse.stream_arrow(render(columns_probe(view, columns), warehouse.dialect))
     reader.read_all()  # ends the query (a server-side cursor on some engines)
     return {f.name: f.type for f in reader.schema}
 

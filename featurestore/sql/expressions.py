@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -81,6 +82,12 @@ def relation_table(view: FeatureView, alias: str | None = None, relation: Relati
     if alias:
         table.set("alias", exp.TableAlias(this=identifier(alias)))
     return table
+
+
+def columns_probe(view: FeatureView, columns: Sequence[str] | None = None) -> exp.Select:
+    """A query that reads no rows of the view: `columns` (default: every column it declares)
+    under their declared names, with the warehouse's types; an error names what is missing."""
+    return exp.select(*[column(c) for c in (view.columns if columns is None else columns)]).from_(relation_table(view)).limit(0)
 
 
 def table_of(relation: Relation) -> exp.Table:

@@ -48,8 +48,3 @@ def probe_expression(relation: Relation) -> exp.Select:
     missing."""
     return exp.select(exp.Star()).from_(table_of(relation)).limit(0)
 
-
-def declared_columns_probe(view: FeatureView) -> exp.Select:
-    """A query that reads no rows of the view: its declared columns under their declared
-    names, with the warehouse's types (or an error naming what is missing)."""
-    return exp.select(*[column(c) for c in view.columns]).from_(relation_table(view)).limit(0)

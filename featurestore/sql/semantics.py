@@ -10,7 +10,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, table_of, timestamp_literal
+from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
 
 WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
 
