@@ -18,13 +18,13 @@ if TYPE_CHECKING:
 
 ProjectDir = Annotated[
     Optional[Path],
-    typer.Option("--project-dir", help="The dbt project folder [default: the current folder or the nearest one above it]."),
+    typer.Option("--project-dir", help="The dbt project folder (default: the current folder or the nearest one above it)."),
 ]
 ProfilesDir = Annotated[
     Optional[Path],
-    typer.Option("--profiles-dir", help="Folder of profiles.yml [default: $DBT_PROFILES_DIR, else the project's profiles/]."),
+    typer.Option("--profiles-dir", help="Folder of profiles.yml (default: $DBT_PROFILES_DIR, else the project's profiles/)."),
 ]
-TargetName = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target [default: the profile's target].")]
+TargetName = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target (default: the profile's target).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks and tool logs.")]
 
 FullNames = Annotated[bool, typer.Option("--full-names", help="Name feature columns view__feature.")]
