@@ -1,4 +1,6 @@
-"""The package's layers (docs/architecture.md), checked: no module imports one above it."""
+"""The package's layers (docs/architecture.md), checked: no module imports one above it, and
+the rooms that share a layer (project and catalog; offline, online and governance) do not
+import each other."""
 
 from __future__ import annotations
 
@@ -19,9 +21,19 @@ LAYERS = [
 ]
 
 
+# Layers whose rooms are independent of each other: a use case in online/ must not reach into
+# governance/ (what both need belongs a layer down). The shared ground and the CLI's entry
+# points are one room each in all but name.
+SEPARATE_ROOMS = [{"project", "catalog"}, {"offline", "online", "governance"}]
+
+
+def room_of(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
 def layer_of(module: str) -> int:
     """`featurestore.online.sync` -> the index of the layer `online` is in."""
-    room = module.split(".")[1] if "." in module else "__init__"
+    room = room_of(module)
     return next(i for i, rooms in enumerate(LAYERS) if room in rooms)
 
 
@@ -54,3 +66,15 @@ def test_no_module_imports_one_above_it():
             if imported != "featurestore" and layer_of(imported) > layer_of(importer):
                 upward.append(f"{importer} imports {imported}")
     assert upward == []
+
+
+def test_no_room_imports_another_of_its_layer():
+    sideways = []
+    for path in PACKAGE.rglob("*.py"):
+        importer = module_name(path)
+        for imported in imports_of(path):
+            if imported == "featurestore" or room_of(imported) == room_of(importer):
+                continue
+            if any({room_of(importer), room_of(imported)} <= rooms for rooms in SEPARATE_ROOMS):
+                sideways.append(f"{importer} imports {imported}")
+    assert sideways == []
