@@ -62,7 +62,7 @@ def catalog_show(
 @project_command(catalog_app.command("search"))
 def catalog_search(
     store: "FeatureStore",
-    text: Annotated[str, typer.Argument(help="Text to look for in names, descriptions, owners and tags.")],
+    text: Annotated[str, typer.Argument(help="Text to look for in names, descriptions, entities, owners and tags.")],
     json: Json = False,
 ) -> None:
     """Find features by name, description, entity, owner or tag.
@@ -79,7 +79,7 @@ def training_set(
     store: "FeatureStore",
     features: Annotated[
         str,
-        typer.Option("--features", "-f", help="Comma-separated view:feature, view:* or feature-service names."),
+        typer.Option("--features", "-f", help="Comma-separated view:feature, view:*, on-demand group:feature or feature-service names."),
     ],
     spine: Annotated[
         Optional[str],
@@ -154,8 +154,7 @@ def sync(
 ) -> None:
     """Copy the latest value of every online feature from the warehouse to Redis.
 
-    Incremental by default: only rows written since the last sync. Exit codes for cron are
-    listed in docs/cli.md.
+    Incremental by default: only rows written since the last sync. Exit codes for cron are listed in docs/cli.md.
 
     Example: fs sync --json
     """
@@ -181,11 +180,9 @@ def push(
     redis_url: RedisUrl = None,
     json: Json = False,
 ) -> None:
-    """Write rows into an online view now (never older over newer), and append them to its
-    landing table <view>__fs_pushed for the next dbt build.
+    """Write rows into an online view now (never older over newer), and keep them for the next dbt build.
 
-    The file holds the view's join keys, timestamp and every feature; created_at defaults to
-    now. Bad rows exit 2 and write nothing.
+    The rows are also appended to the view's landing table <view>__fs_pushed. The file holds the view's join keys, timestamp and every feature; created_at defaults to now. Bad rows exit 2 and write nothing.
 
     Example: fs push carrier_daily --file late_stats.parquet
     """
@@ -198,7 +195,7 @@ def push(
 @project_command(app.command("get"))
 def get(
     store: "FeatureStore",
-    features: Annotated[list[str], typer.Argument(help="view:feature, view:* or feature-service names.")],
+    features: Annotated[list[str], typer.Argument(help="view:feature, view:*, on-demand group:feature or feature-service names.")],
     entity: Annotated[
         list[str],
         typer.Option("--entity", "-e", help="A join key and its value, key=value; repeat for each key. "
