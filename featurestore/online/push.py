@@ -87,7 +87,7 @@ class PushSummary:
 def run_push(
     view: FeatureView,
     source: Any,
-    open_warehouse: Callable[[bool], Warehouse],
+    open_warehouse: Callable[..., Warehouse],
     location: OnlineLocation,
     now: datetime,
     lock_wait: float = LOCK_WAIT_SECONDS,
@@ -101,12 +101,12 @@ def run_push(
         # which holds the warehouse open (DuckDB allows one writing process at a time).
         with online_errors(location, f"pushing to view '{view.name}'"), _lock(client, location, lock_wait) as lock:
             # Read-only first: a warehouse that does not exist is reported, never created.
-            with open_warehouse(True) as warehouse:
+            with open_warehouse(read_only=True) as warehouse:
                 types = _relation_types(warehouse, view)
             rows = validated_rows(view, load_rows(source, types), types, now)
             schema = ViewSchema.of_view(view, types)
             generation = _synced_generation(client, location, view, schema)
-            with open_warehouse(False) as warehouse:
+            with open_warehouse(read_only=False) as warehouse:
                 landing = append_to_landing(warehouse, view, rows)
             summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
             hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
