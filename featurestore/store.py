@@ -252,7 +252,7 @@ class FeatureStore:
         location = locate(self.project, redis_url)
         online_view = self.catalog().online_views([view])[0]
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-        return run_push(online_view, rows, lambda: self.warehouse(read_only=False), location, self.now(), wait)
+        return run_push(online_view, rows, self.warehouse, location, self.now(), wait)
 
     def get_online_features(
         self,

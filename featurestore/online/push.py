@@ -1,10 +1,12 @@
 """`fs push`: rows from outside the warehouse (a stream, an application) into one online view,
 by the same rules as a sync, and into the view's landing table for the next `dbt build`.
 
-The rows are checked against the view first (featurestore.online.pushed_rows); bad input
-writes nothing. Then, holding the project's sync lock (a push and a sync never interleave,
-so a full sync cannot publish a generation that misses a pushed row, nor a push write into
-a generation a sync is retiring):
+Everything happens holding the project's sync lock, taken before the warehouse is opened
+(a push and a sync never interleave, so a full sync cannot publish a generation that misses
+a pushed row, nor a push write into a generation a sync is retiring; and a push waits for
+the lock rather than failing on the warehouse a sync holds open). The rows are checked
+against the view first (featurestore.online.pushed_rows), with the warehouse opened
+read-only (a missing DuckDB file is reported, not created); bad input writes nothing. Then:
 
 1. the view's meta hash must say it was synced with the schema the warehouse has now
    (readers decode by that schema, and a changed view is rebuilt by the next sync anyway);
@@ -34,7 +36,7 @@ from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
 from featurestore.online.landing import append_to_landing
 from featurestore.online.lock import SyncLock
-from featurestore.online.pushed_rows import load_rows, validated_rows
+from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
 from featurestore.online.state import read_state
 from featurestore.online.sync import remaining_lifetimes_ms
 from featurestore.online.writer import ViewWriter, encode_rows
@@ -43,6 +45,9 @@ from featurestore.sql.expressions import columns_probe, render
 if TYPE_CHECKING:
     import pyarrow as pa
     import redis
+
+KNOWN, ROW = "__fs_known", "__fs_row"
+"""Working columns of _latest_per_entity."""
 
 LOCK_WAIT_SECONDS = 30.0
 """How long a push waits for a running sync (or push) of the project to release the lock."""
@@ -82,28 +87,33 @@ class PushSummary:
 def run_push(
     view: FeatureView,
     source: Any,
-    open_warehouse: Callable[[], Warehouse],
+    open_warehouse: Callable[..., Warehouse],
     location: OnlineLocation,
     now: datetime,
     lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> PushSummary:
-    """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`."""
+    """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`.
+    `open_warehouse(read_only)` opens the warehouse."""
     started = time.perf_counter()
-    with open_warehouse() as warehouse:
-        types = _relation_types(warehouse, view)
-        rows = validated_rows(view, load_rows(source, types), types, now)
-        schema = ViewSchema.of_view(view, types)
-        client = open_client(location, retries=0, name=f"fs-push:{location.keyspace.prefix}")
-        try:
-            with online_errors(location, f"pushing to view '{view.name}'"), _lock(client, location, lock_wait) as lock:
-                generation = _synced_generation(client, location, view, schema)
+    client = open_client(location, retries=0, name=f"fs-push:{location.keyspace.prefix}")
+    try:
+        # The lock first, then the warehouse: a push queues behind a running sync (or push),
+        # which holds the warehouse open (DuckDB allows one writing process at a time).
+        with online_errors(location, f"pushing to view '{view.name}'"), _lock(client, location, lock_wait) as lock:
+            # Read-only first: a warehouse that does not exist is reported, never created.
+            with open_warehouse(read_only=True) as warehouse:
+                types = _relation_types(warehouse, view)
+            rows = validated_rows(view, load_rows(source, types), types, now)
+            schema = ViewSchema.of_view(view, types)
+            generation = _synced_generation(client, location, view, schema)
+            with open_warehouse(read_only=False) as warehouse:
                 landing = append_to_landing(warehouse, view, rows)
-                summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
-                hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
-                with online_errors(location, f"pushing to view '{view.name}'", hint):
-                    _write(view, rows, schema, client, location, generation, lock, now, summary)
-        finally:
-            client.close()
+            summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
+            hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
+            with online_errors(location, f"pushing to view '{view.name}'", hint):
+                _write(view, rows, schema, client, location, generation, lock, now, summary)
+    finally:
+        client.close()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -186,6 +196,11 @@ def _write(
         valid = pc.and_(valid, pc.fill_null(known, True))
     batch = batch.filter(valid)
     summary.not_yet_valid = rows.num_rows - batch.num_rows
+    # One row per entity, its latest: the others would be skipped by the server-side check
+    # anyway, and so keys_written counts keys.
+    latest = _latest_per_entity(view, batch)
+    summary.skipped_older = batch.num_rows - latest.num_rows
+    batch = latest
     lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now)
     if alive is not None:
         summary.expired = batch.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
@@ -197,4 +212,29 @@ def _write(
         writer = ViewWriter(client, connection, schema, False, lock)
         writer.write(encode_rows(batch, schema, base, lifetimes))
         writer.finish()
-    summary.keys_written, summary.skipped_older = writer.written, writer.skipped_older
+    summary.keys_written = writer.written
+    summary.skipped_older += writer.skipped_older
+
+
+def _latest_per_entity(view: FeatureView, batch: "pa.RecordBatch") -> "pa.RecordBatch":
+    """The row of each entity with the greatest (timestamp, knowledge time), as the writer's
+    server-side check and the warehouse's latest-row query order them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if batch.num_rows < 2:
+        return batch
+    table = pa.Table.from_batches([batch])
+    order = table.select(view.join_keys).append_column(KNOWN, knowledge_time(view, table))
+    order = order.append_column(view.timestamp, table[view.timestamp]).append_column(ROW, pa.array(range(table.num_rows)))
+    order = order.sort_by(
+        [(key, "ascending") for key in view.join_keys] + [(view.timestamp, "descending"), (KNOWN, "descending")]
+    )
+    # The first row of each run of equal join keys (never null: validated_rows).
+    first = pa.array([True] + [False] * (order.num_rows - 1))
+    for key in view.join_keys:
+        values = order[key].combine_chunks()
+        changed = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1))
+        first = pc.or_(first, pa.concat_arrays([pa.array([False]), changed]))
+    kept = order[ROW].filter(first).combine_chunks()
+    return batch.take(kept.take(pc.sort_indices(kept)))  # in the order pushed

@@ -10,8 +10,12 @@ created_at, when the view declares one, is optional and defaults to the moment o
 column where the view has numbers, an int too large for the column, or a value that would
 lose precision is refused, naming the column. Text read from a file or a request (CSV, JSON
 columns) is parsed by the view's column types first, by Arrow's own parsers (ISO-8601 for
-time), so `007` stays text for a text key and `2024-02-27T10:00:00` becomes a timestamp.
-Keys and timestamps must not be null. Nothing here writes.
+time), so `007` stays text for a text key and `2024-02-27T10:00:00` becomes a timestamp;
+time with `Z` or an offset is converted to UTC, from every input.
+Keys and timestamps must not be null; float values must be finite (NaN and infinities are
+refused: JSON cannot carry them to a reader, and a missing value is a null); no two rows may
+share their join keys, timestamp and created_at (the warehouse and Redis would each pick
+another of them). Nothing here writes.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ ACCEPTED_TYPES: dict[str, tuple[str, ...]] = {
 null-only column fits any)."""
 
 FILE_FORMATS = (".parquet", ".csv")
+
+CSV_NULLS = ["", "NULL", "null"]
+"""The CSV fields read as null."""
 
 TEXT_FORMS = {
     "timestamp": "ISO-8601 text such as 2024-02-27T10:00:00 (UTC) or 2024-02-27T12:00:00+02:00, all with or all without an offset",
@@ -113,8 +120,8 @@ def _from_columns(columns: Mapping[str, Any], types: Mapping[str, "pa.DataType"]
 
 
 def _parsed_text(name: str, text: "pa.Array", target: "pa.DataType") -> "pa.Array":
-    """`text` as the view's `target` type, by Arrow's cast: the ISO-8601 parser its CSV reader
-    uses. fs keeps time as naive UTC, so a timestamp with a Z or an offset is read as UTC and
+    """`text` (of a dict of columns or a CSV file) as the view's `target` type, by Arrow's
+    cast: the ISO-8601 parser its CSV reader uses. fs keeps time as naive UTC, so a timestamp with a Z or an offset is read as UTC and
     converted (validated_rows drops the zone)."""
     import pyarrow as pa
 
@@ -136,6 +143,7 @@ def _parsed_text(name: str, text: "pa.Array", target: "pa.DataType") -> "pa.Arra
 
 def _read_file(path: Path, types: Mapping[str, "pa.DataType"]) -> "pa.Table":
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
@@ -147,10 +155,22 @@ def _read_file(path: Path, types: Mapping[str, "pa.DataType"]) -> "pa.Table":
     try:
         if suffix == ".parquet":
             return pq.read_table(path)
-        options = pa_csv.ConvertOptions(column_types=dict(types))
-        return pa_csv.read_csv(path, convert_options=options)
+        # Timestamps are read as text and parsed as a dict of columns' are, so an offset is
+        # converted to UTC whatever the input (Arrow's CSV reader refuses it for a naive type).
+        times = {name: target for name, target in types.items() if pa.types.is_timestamp(target) and target.tz is None}
+        read_types = {name: pa.string() if name in times else target for name, target in types.items()}
+        # Only an empty field or NULL is null: `nan` or `NA` in a number column must not
+        # become a silent null (it reads as NaN, refused by validated_rows, or fails to parse).
+        options = pa_csv.ConvertOptions(column_types=read_types, null_values=CSV_NULLS)
+        table = pa_csv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
         raise UsageError(f"cannot read {path}: {first_line(error)}") from error
+    for index, name in enumerate(table.column_names):
+        if name in times:
+            text = table[name].combine_chunks()
+            text = pc.if_else(pc.is_in(text, value_set=pa.array(CSV_NULLS)), pa.scalar(None, pa.string()), text)
+            table = table.set_column(index, name, _parsed_text(name, text, times[name]))
+    return table
 
 
 def validated_rows(
@@ -187,10 +207,67 @@ def validated_rows(
                 f"{where}: {nulls} row(s) have a null {name} (first at row index {first}); "
                 "join keys and the timestamp must not be null"
             )
+    for name, values in columns.items():
+        _check_finite(where, name, values)
     if view.created_at and view.created_at not in columns:
         # The row becomes known now: a training set before the push must not see it.
         columns[view.created_at] = pa.array([pushed_at] * rows.num_rows, pa.timestamp("us")).cast(types[view.created_at])
-    return pa.table(columns)
+    table = pa.table(columns)
+    _check_unique(where, view, table)
+    return table
+
+
+def knowledge_time(view: "FeatureView", rows: "pa.Table") -> "pa.ChunkedArray":
+    """When each row became known: its created_at or, where that is null (or the view has
+    none), its timestamp; the tie-break of the warehouse's latest row and of the Redis writer."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    timestamps = rows[view.timestamp].cast(pa.timestamp("us"))
+    if not view.created_at:
+        return timestamps
+    return pc.coalesce(rows[view.created_at].cast(pa.timestamp("us")), timestamps)
+
+
+def _check_finite(where: str, name: str, values: "pa.ChunkedArray") -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_floating(values.type):
+        return
+    bad = pc.invert(pc.fill_null(pc.is_finite(values), True))
+    if pc.any(bad).as_py():
+        first = pc.index(bad, True).as_py()
+        raise UsageError(
+            f"{where}: column '{name}' holds {values[first].as_py()} at row index {first}; "
+            "valid: finite numbers, or null for a missing value"
+        )
+
+
+def _check_unique(where: str, view: "FeatureView", rows: "pa.Table") -> None:
+    """Refuse rows that repeat (join keys, timestamp, knowledge time): Redis would keep the
+    last of them and the warehouse's latest-row query any one, so the two would disagree."""
+    import pyarrow.compute as pc
+
+    if rows.num_rows < 2:
+        return
+    identity = [*view.join_keys, view.timestamp]
+    keyed = rows.select(identity).append_column("__known", knowledge_time(view, rows))
+    counts = keyed.group_by([*identity, "__known"]).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.greater(counts["count_all"], 1))
+    if repeated.num_rows == 0:
+        return
+    first = repeated.slice(0, 1).to_pylist()[0]
+    shown = ", ".join(f"{name}={_shown(first[name])}" for name in identity)
+    more = f" (and {repeated.num_rows - 1:,} more such repeat(s))" if repeated.num_rows > 1 else ""
+    raise UsageError(
+        f"{where}: {first['count_all']} rows have {shown}{more}; the rows must not repeat their "
+        "join keys, timestamp and created_at: push one row per entity and time"
+    )
+
+
+def _shown(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _cast(where: str, name: str, values: "pa.ChunkedArray", target: "pa.DataType") -> "pa.ChunkedArray":

@@ -4,6 +4,9 @@ write nothing; syncs after a push keep what was pushed, and a push waits for a s
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -15,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from featurestore.errors import EXIT_LOCKED, EXIT_USAGE, UsageError
+from featurestore.errors import EXIT_LOCKED, EXIT_USAGE, EXIT_WAREHOUSE, UsageError
 from featurestore.online.lock import SyncLock
 from tests.online_fixtures import TINY_NOW, TINY_VIEW, online, row, tiny  # noqa: F401
 
@@ -186,6 +189,106 @@ def test_bad_rows_are_one_line_with_exit_2_and_write_nothing(tiny, online, cli, 
     assert landing_rows(tiny) == [] and served(tiny.store(), "c1") == (1, "2024-02-20T00:00:00")
 
 
+def test_non_finite_floats_are_refused_from_every_input_and_write_nothing(tiny, online, cli, tmp_path):
+    """NaN and infinities would be served as invalid JSON; a missing value is a null."""
+    tiny.set_rows([row("c1", 20, orders=1)])
+    store = tiny.store()
+    store.sync()
+    header = "customer_id,event_timestamp,orders,spend,active,tier,last_order_at\n"
+    line = "c1,2024-02-27 10:00:00,12,{},true,gold,2024-02-26 09:00:00\n"
+    for text, shown in [("inf", "inf"), ("-inf", "-inf"), ("nan", "nan"), ("NaN", "nan")]:
+        path = tmp_path / "rows.csv"
+        path.write_text(header + line.format(1.5) + line.format(text).replace("c1", "c2"))
+        code, out, err = cli("push", TINY_VIEW, "--file", str(path), "--project-dir", str(tiny.root))
+        assert (code, out) == (EXIT_USAGE, ""), text
+        assert err == (
+            f"error: push to view 'customer_stats': column 'spend' holds {shown} at row index 1; "
+            "valid: finite numbers, or null for a missing value\n"
+        )
+    # JSON through the HTTP push or FeatureStore.push: NaN, Infinity and 1e400 (an infinity).
+    for document in ("[1.5, NaN]", "[1.5, Infinity]", "[1.5, 1e400]", "[1.5, -Infinity]"):
+        columns = {name: [value, value] for name, value in pushed("c1", 27).items()} | {"spend": json.loads(document)}
+        columns["customer_id"] = ["c1", "c2"]
+        with pytest.raises(UsageError, match=r"column 'spend' holds (nan|-?inf) at row index 1; valid: finite numbers"):
+            store.push(TINY_VIEW, columns)
+    arrow = pa.Table.from_pylist([pushed("c1", 27), pushed("c2", 27) | {"spend": float("-inf")}])
+    with pytest.raises(UsageError, match="column 'spend' holds -inf at row index 1"):
+        store.push(TINY_VIEW, arrow)
+    assert landing_rows(tiny) == [] and served(store, "c1") == (1, "2024-02-20T00:00:00")
+    assert served(store, "c2") == (None, None)
+
+
+def test_rows_repeating_their_keys_and_time_are_refused_and_keys_written_counts_keys(tiny, online, cli, tmp_path):
+    tiny.set_rows([row("c1", 20, orders=1)])
+    store = tiny.store()
+    store.sync()
+    # Redis would keep the last of the three and the warehouse's latest-row query any one.
+    repeated = [pushed("c1", 27, orders=n) for n in (1, 2, 3)] + [pushed("c2", 27), pushed("c2", 27, orders=5)]
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist(repeated), path)
+    code, out, err = cli("push", TINY_VIEW, "--file", str(path), "--project-dir", str(tiny.root))
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err == (
+        "error: push to view 'customer_stats': 3 rows have customer_id=c1, event_timestamp=2024-02-27T00:00:00 "
+        "(and 1 more such repeat(s)); the rows must not repeat their join keys, timestamp and created_at: "
+        "push one row per entity and time\n"
+    )
+    assert landing_rows(tiny) == [] and served(store, "c1") == (1, "2024-02-20T00:00:00")
+    # The same entity at two times, the older one pushed first: one key written, the older
+    # row counted as skipped; the warehouse and Redis agree.
+    summary = store.push(TINY_VIEW, [pushed("c1", 26, orders=26), pushed("c1", 27, orders=27), pushed("c2", 25)])
+    assert (summary.rows, summary.keys_written, summary.skipped_older) == (3, 2, 1)
+    assert served(store, "c1") == (27, "2024-02-27T00:00:00")
+    store.sync(full=True)
+    assert store.verify_online().mismatches == []
+
+
+def test_a_push_waits_for_a_sync_that_holds_the_duckdb_file(tiny, online):
+    """A sync holds the lock and the warehouse open; a push queues on the lock instead of
+    failing on the DuckDB file (DuckDB allows one writing process at a time)."""
+    tiny.set_rows([row("c1", 20, orders=1)])
+    store = tiny.store()
+    store.sync()
+    lock = SyncLock(online.client, f"{online.prefix}:sync-lock").__enter__()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(tiny.database)!r}); print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    outcome: list = []
+    try:
+        assert holder.stdout.readline() == "open\n"
+        pusher = threading.Thread(target=lambda: outcome.append(_push_or_error(store, [pushed("c1", 27, orders=27)])))
+        pusher.start()
+        time.sleep(0.5)
+        assert outcome == []  # still waiting for the lock
+    finally:
+        holder.communicate("")  # the "sync" closes the DuckDB file, then releases the lock
+        lock.__exit__(None, None, None)
+    pusher.join(30)
+    assert [getattr(result, "keys_written", result) for result in outcome] == [1]
+    assert served(store, "c1") == (27, "2024-02-27T00:00:00")
+
+
+def _push_or_error(store, rows):
+    try:
+        return store.push(TINY_VIEW, rows, lock_wait=20)
+    except Exception as error:  # the test reports it
+        return error
+
+
+def test_a_missing_duckdb_file_is_reported_and_not_created(tiny, online, cli, tmp_path):
+    tiny.set_rows([row("c1", 20, orders=1)])
+    tiny.store().sync()
+    tiny.database.unlink()
+    rows = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist([pushed("c1", 27)]), rows)
+    code, out, err = cli("push", TINY_VIEW, "--file", str(rows), "--project-dir", str(tiny.root))
+    assert (code, out) == (EXIT_WAREHOUSE, "") and "does not exist yet" in err and err.count("\n") == 1
+    assert not tiny.database.exists()
+
+
 def test_a_csv_file_is_read_with_the_views_types(tiny, online, cli, tmp_path):
     tiny.set_rows([row("c1", 20, orders=1)])
     tiny.store().sync()
@@ -197,6 +300,18 @@ def test_a_csv_file_is_read_with_the_views_types(tiny, online, cli, tmp_path):
     code, out, err = cli("push", TINY_VIEW, "--file", str(good), "--json", "--project-dir", str(tiny.root))
     assert (code, err) == (0, "") and '"keys_written": 1' in out
     assert served(tiny.store(), "007") == (12, "2024-02-27T10:00:00")  # "007" stays text, as the view has it
+    # Time with an offset or Z is converted to UTC, as from a dict of columns; an empty field is null.
+    offsets = tmp_path / "offsets.csv"
+    offsets.write_text(
+        "customer_id,event_timestamp,orders,spend,active,tier,last_order_at\n"
+        "c5,2024-02-27T12:00:00+02:00,5,1.5,true,gold,\n"
+        "c6,2024-02-27T11:00:00Z,6,1.5,true,gold,2024-02-26T09:00:00-01:00\n"
+    )
+    code, out, err = cli("push", TINY_VIEW, "--file", str(offsets), "--project-dir", str(tiny.root))
+    assert (code, err) == (0, "")
+    assert [served(tiny.store(), c) for c in ("c5", "c6")] == [(5, "2024-02-27T10:00:00"), (6, "2024-02-27T11:00:00")]
+    assert online.entity(TINY_VIEW, "customer_id=c6")["last_order_at"] == "2024-02-26T10:00:00.000000"
+    assert "last_order_at" not in online.entity(TINY_VIEW, "customer_id=c5")
     bad = tmp_path / "bad.csv"
     bad.write_text(good.read_text().replace(",12,", ",twelve,"))
     code, out, err = cli("push", TINY_VIEW, "--file", str(bad), "--project-dir", str(tiny.root))
