@@ -52,3 +52,32 @@ def test_training_set_and_get_return_the_scheduled_speed(built_project, cli, onl
     names = document["metadata"]["feature_names"]
     result = document["results"][names.index("flight__scheduled_speed_mph")]
     assert result["values"] == [miles * 60 / 373] and result["statuses"] == ["PRESENT"]
+
+
+def test_request_fields_refuse_booleans_and_ints_past_64_bits_and_carry_their_inputs_timestamp(built_project, cli, online):
+    project = ["--project-dir", str(built_project)]
+    assert cli("sync", "--view", "route_daily", *project)[0] == 0
+    code, out, err = cli("get", SPEED, "-e", "origin=JFK", "-e", "dest=LAX", "-e", f"scheduled_minutes={2**64}", *project)
+    assert (code, out, err) == (2, "", f"error: entity row 1: request field 'scheduled_minutes' is '{2**64}', not a bigint\n")
+
+    from featurestore import FeatureStore
+    from tests.integration.test_serve import post, serve_in_thread
+
+    store = FeatureStore(project_dir=built_project)
+    (route,) = store.get_online_features([{"origin": "JFK", "dest": "LAX"}], ["route_daily:route__distance_mi"]).event_timestamps
+    port, server, thread = serve_in_thread(store.feature_server())
+    try:
+        answers = {
+            minutes: post(port, {"features": [SPEED], "entities": {"origin": ["JFK"], "dest": ["LAX"], "scheduled_minutes": [minutes]}})
+            for minutes in (True, 2**64, -(2**63) - 1, 373)
+        }
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    for minutes in (True, 2**64, -(2**63) - 1):
+        shown = repr(minutes)
+        assert answers[minutes] == (400, {"detail": f"entity row 1: request field 'scheduled_minutes' is {shown}, not a bigint"})
+    status, document = answers[373]
+    assert status == 200 and route["route_daily"] is not None
+    result = document["results"][document["metadata"]["feature_names"].index("flight__scheduled_speed_mph")]
+    assert result["event_timestamps"] == [route["route_daily"].isoformat() + "Z"]
