@@ -81,3 +81,16 @@ def test_request_fields_refuse_booleans_and_ints_past_64_bits_and_carry_their_in
     assert status == 200 and route["route_daily"] is not None
     result = document["results"][document["metadata"]["feature_names"].index("flight__scheduled_speed_mph")]
     assert result["event_timestamps"] == [route["route_daily"].isoformat() + "Z"]
+
+
+@pytest.mark.parametrize(
+    "given, kind",
+    [("373.7::double", "double"), ("'abc'", "text"), ("373.7::decimal(5, 1)", "decimal(5,1)")],
+    ids=["double", "text", "decimal"],
+)
+def test_a_spine_column_whose_type_does_not_fit_the_request_field_is_refused_before_the_query(built_project, cli, tmp_path, given, kind):
+    spine = f"select * replace ({given} as scheduled_minutes) from main.flight_delay_labels limit 3"
+    code, out, err = cli("training-set", "--spine-sql", spine, "--features", SPEED, "-o", str(tmp_path / "x.parquet"), "--project-dir", str(built_project))
+    assert (code, out) == (2, "")
+    assert f"column 'scheduled_minutes' is {kind}, but request field 'scheduled_minutes' is a bigint" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.parquet").exists()
