@@ -206,13 +206,9 @@ class OnlineReader:
         once more on a new connection when the old one broke (it may have been closed while
         idle). A connection that failed otherwise is dropped: replies may be left unread on it."""
         payload, replies = request
-        try:
-            # Taking this thread's first connection connects, which fails when Redis is gone.
-            with online_errors(self.location, "reading online features"):
-                connection = self._connection()
-        except OnlineStoreError:
-            self._own.pid = None  # take another connection next time
-            raise
+        # Taking this thread's first connection connects, which fails when Redis is gone.
+        with online_errors(self.location, "reading online features"):
+            connection = self._connection()
         try:
             try:
                 return _exchange(connection, payload, replies)

@@ -293,7 +293,8 @@ def test_redis_gone_after_start_is_503_with_the_clis_line_not_500(project, throw
     body = {"features": FEATURES, "entities": {"customer_id": ["c1"]}}
     port, server, thread = serve_in_thread(project.store.feature_server(redis_url=url))
     try:
-        assert post(port, body)[0] == 200
+        # Up and answering, but no read yet: the server's first read takes its connection.
+        assert request(port, "GET", "/health") == (200, {"status": "ok"})
         redis_process.terminate()
         redis_process.wait(timeout=30)
         with pytest.raises(OnlineStoreError) as raised:
