@@ -397,8 +397,13 @@ def write_site(inputs: SiteInputs, out: Path) -> SiteSummary:
         raise UsageError(
             f"--out {out} exists and is not a site fs docs wrote; choose an empty or new folder (fs docs replaces its own site only)"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:  # a file where a folder must be, no permission, a full disk
+        raise UsageError(
+            f"--out {out}: cannot make a folder there ({error.strerror or type(error).__name__}); choose a writable folder"
+        ) from None
     try:
         features = render_site(inputs, staging)
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a site is for reading

@@ -56,7 +56,7 @@ def plan_training_set(
     if on_demand is None or not on_demand.features:
         expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only)
         return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine, engine=engine)
-    check_request_columns(spine.columns, on_demand.request_fields(), spine.given.describe())
+    check_request_columns(spine.kinds, on_demand.request_fields(), spine.given.describe())
     joined, hidden = _with_inputs(selections, on_demand)
     _check_columns(spine, joined)
     expression = point_in_time_expression(relation, joined, [*outputs, *hidden], engine, request.event_time_only)

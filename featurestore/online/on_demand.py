@@ -72,11 +72,14 @@ def read_with_on_demand(
             status_out.append(next((row_statuses[i] for i in read_positions if row_statuses[i] != PRESENT), PRESENT))
         values.append(row_out)
         statuses.append(status_out)
-    # On-demand features come from no view, so they have no entry in feature_views.
+    # On-demand features come from no view, so they have no entry in feature_views; their
+    # inputs' views say which rows' timestamps they carry.
     views = tuple(found.feature_views[i] for i in kept) if found.feature_views else ()
+    input_views = tuple(tuple(dict.fromkeys(view for view, _ in f.expression.inputs)) for f in on_demand.features)
     return replace(
-        found, features=[*asked, *(f.ref for f in on_demand.features)], values=values, statuses=statuses, feature_views=views
-    )
+        found, features=[*asked, *(f.ref for f in on_demand.features)], values=values, statuses=statuses,
+        feature_views=views, on_demand_views=input_views,
+    )  # fmt: skip
 
 
 def _request_values(fields: Mapping[str, str], rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -99,8 +102,12 @@ def _coerced(value: Any, dtype: str, name: str, number: int) -> Any:
     if value is None:
         return None
     try:
-        if dtype == "bigint" and not isinstance(value, float):
-            return int(value)
+        # JSON's true is a Python int, and Python's ints have no bound: the warehouse's
+        # bigint is neither a boolean nor wider than 64 bits.
+        if dtype == "bigint" and not isinstance(value, (float, bool)):
+            number_value = int(value)
+            if BIGINT_MIN <= number_value <= BIGINT_MAX:
+                return number_value
         if dtype == "double" and not isinstance(value, bool):
             return float(value)
         if dtype == "varchar" and isinstance(value, str):

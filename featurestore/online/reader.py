@@ -72,6 +72,10 @@ class OnlineFeatures:
     feature_views: tuple[str, ...] = ()
     """The view of each feature, in the order of `features` (whose names may not say it): the
     key of its event timestamps. The HTTP server reads it; a feature with no view has none."""
+    on_demand_views: tuple[tuple[str, ...], ...] = ()
+    """The views of each on-demand feature's inputs, in order, for the features after those of
+    `feature_views`: the HTTP server gives an on-demand value the newest of their rows'
+    timestamps."""
 
     def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
         """The same values with the features named `names` (see `column_names`)."""
@@ -202,7 +206,9 @@ class OnlineReader:
         once more on a new connection when the old one broke (it may have been closed while
         idle). A connection that failed otherwise is dropped: replies may be left unread on it."""
         payload, replies = request
-        connection = self._connection()
+        # Taking this thread's first connection connects, which fails when Redis is gone.
+        with online_errors(self.location, "reading online features"):
+            connection = self._connection()
         try:
             try:
                 return _exchange(connection, payload, replies)

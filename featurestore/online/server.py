@@ -98,9 +98,9 @@ def feature_server(
 
     async def get_online_features(request: "Request") -> "Response":
         body = await _body(request, max_request_bytes)
-        rows, features, full_names = parse_request(body)
+        rows, keys, features, full_names = parse_request(body)
         result = read(rows, features, bare_names=not full_names, full_names=full_names)
-        return Response(_dumps(response_document(result, rows)), media_type="application/json")
+        return Response(_dumps(response_document(result, rows, keys)), media_type="application/json")
 
     async def push_rows(request: "Request") -> "Response":
         body = await _body(request, max_request_bytes)
@@ -239,16 +239,19 @@ def _json_object(body: bytes, shape: str) -> dict[str, Any]:
         document = json.loads(body)
     except ValueError as error:
         raise UsageError(f"the request body is not JSON: {error}") from error
+    except RecursionError:
+        raise UsageError("the request body is not JSON fs reads: it nests arrays or objects too deeply") from None
     if not isinstance(document, dict):
         raise UsageError(f"the request body must be a JSON object: {shape}")
     return document
 
 
-def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
-    """The entity rows, feature names and full-names flag of a Feast-shaped request body.
+def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], list[str], bool]:
+    """The entity rows, join keys (which empty lists of entities still name), feature names
+    and full-names flag of a Feast-shaped request body.
 
     >>> parse_request(b'{"features": ["v:f"], "entities": {"id": [1, 2]}}')
-    ([{'id': 1}, {'id': 2}], ['v:f'], False)
+    ([{'id': 1}, {'id': 2}], ['id'], ['v:f'], False)
     """
     document = _json_object(body, '{"features": [...], "entities": {...}}')
     unknown = [key for key in document if key not in REQUEST_FIELDS]
@@ -275,7 +278,7 @@ def parse_request(body: bytes) -> tuple[list[dict[str, Any]], list[str], bool]:
     full_names = document.get("full_feature_names", False)
     if not isinstance(full_names, bool):
         raise UsageError('"full_feature_names" must be true or false')
-    return rows, (features or [service]), full_names
+    return rows, keys, (features or [service]), full_names
 
 
 def parse_push_request(body: bytes) -> tuple[str, dict[str, list[Any]]]:
@@ -309,27 +312,39 @@ def parse_push_request(body: bytes) -> tuple[str, dict[str, list[Any]]]:
     return view, columns
 
 
-def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Feast's response: the entity columns, then one column per feature, each with its
-    values, statuses and event timestamps (the view row's, in UTC)."""
-    keys = list(rows[0]) if rows else []
+def response_document(result: "OnlineFeatures", rows: list[dict[str, Any]], keys: list[str] | None = None) -> dict[str, Any]:
+    """Feast's response: the entity columns (`keys`, by default the rows'), then one column
+    per feature, each with its values, statuses and event timestamps (the view row's, in UTC;
+    an on-demand feature's, the newest of its inputs' rows')."""
+    keys = keys if keys is not None else (list(rows[0]) if rows else [])
     results = [
         {"values": [row[key] for row in rows], "statuses": ["PRESENT"] * len(rows), "event_timestamps": [ENTITY_TIMESTAMP] * len(rows)}
         for key in keys
     ]
-    stamps_of: dict[str | None, list[str]] = {}  # per view: its features share their rows' timestamps
+    stamps_of: dict[Any, list[str]] = {}  # per view: its features share their rows' timestamps
     for index in range(len(result.features)):
-        # A feature of no view (computed on request) has no row, so no event timestamp.
-        view = result.feature_views[index] if index < len(result.feature_views) else None
+        # A feature of no view (computed on request) has the newest timestamp of the rows its
+        # inputs came from; with none (request fields only, or no rows), Feast's "not found".
+        on_demand = index - len(result.feature_views)
+        view: Any = result.feature_views[index] if on_demand < 0 else (
+            result.on_demand_views[on_demand] if on_demand < len(result.on_demand_views) else ()
+        )
         values = [row[index] for row in result.values]
         statuses = [
             FEAST_STATUS.get(statuses[index]) or ("NULL_VALUE" if value is None else "PRESENT")
             for statuses, value in zip(result.statuses, values)
         ]
         if view not in stamps_of:
-            stamps_of[view] = [_utc_text(stamps.get(view)) for stamps in result.event_timestamps]
+            stamps_of[view] = [_utc_text(_newest(stamps, view)) for stamps in result.event_timestamps]
         results.append({"values": values, "statuses": statuses, "event_timestamps": stamps_of[view]})
     return {"metadata": {"feature_names": [*keys, *result.features]}, "results": results}
+
+
+def _newest(stamps: dict[str, datetime | None], view: "str | tuple[str, ...]") -> datetime | None:
+    """The row timestamp of a view, or the newest of some views' rows (None: no row)."""
+    if isinstance(view, str):
+        return stamps.get(view)
+    return max((moment for moment in map(stamps.get, view) if moment is not None), default=None)
 
 
 def _utc_text(moment: datetime | None) -> str:

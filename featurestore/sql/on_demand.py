@@ -9,6 +9,7 @@ but the request did not name travel under internal names and are left out of the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -51,14 +52,59 @@ def on_demand_outputs(
     return outputs
 
 
-def check_request_columns(spine_columns: Sequence[str], request: Mapping[str, str], described: str) -> None:
-    """The spine carries every request field the on-demand features read."""
-    missing = [name for name in request if name not in spine_columns]
+def check_request_columns(spine_kinds: Mapping[str, str], request: Mapping[str, str], described: str) -> None:
+    """The spine carries every request field the on-demand features read, in a column whose
+    type fits the field's: the query casts each to its declared type, which would round a
+    fraction given for a bigint without a word, or fail on text with the engine's message."""
+    spine_columns = list(spine_kinds)
+    missing = [name for name in request if name not in spine_kinds]
     if missing:
         raise UsageError(
             f"{described} lacks column(s) {', '.join(repr(m) for m in missing)}, the request field(s) of the "
             f"on-demand features asked for; spine columns: {', '.join(spine_columns)}"
         )
+    for name, dtype in request.items():
+        family = _family(spine_kinds[name])
+        if family is not None and family not in FITTING_FAMILIES[dtype]:
+            raise UsageError(
+                f"{described}: column '{name}' is {spine_kinds[name]}, but request field '{name}' is a {dtype} "
+                f"(valid column types: {', '.join(sorted(FITTING_FAMILIES[dtype]))}); cast it in the spine"
+            )
+
+
+FITTING_FAMILIES = {
+    "bigint": {"integer"},
+    "double": {"integer", "fractional"},
+    "boolean": {"boolean"},
+    "varchar": {"text"},
+    "timestamp": {"timestamp", "date", "text"},
+}
+"""The column types a spine may give each request field type in: those it casts to without
+losing or inventing anything (text timestamps are ISO-8601, as the spine's own)."""
+
+_INTEGER = re.compile(r"^u?(int\d*|tinyint|smallint|integer|bigint|hugeint|uhugeint)$")
+_FRACTIONAL = re.compile(r"^(double|float\d*|real|halffloat|double precision)$")
+_DECIMAL = re.compile(r"^(decimal|numeric)(128|256)?\((\d+),\s*(\d+)\)$")
+
+
+def _family(kind: str) -> str | None:
+    """The family of a spine column's kind (Warehouse.column_kinds), or None for one fs does
+    not judge (a column of nulls only, a type it does not know): the query casts those."""
+    kind = kind.lower()
+    if kind in ("text", "boolean", "date"):
+        return kind
+    if kind in ("bool",):
+        return "boolean"
+    if kind in ("timestamp", "timestamptz"):
+        return "timestamp"
+    if _INTEGER.match(kind):
+        return "integer"
+    decimal = _DECIMAL.match(kind)
+    if decimal:
+        return "integer" if decimal.group(4) == "0" else "fractional"
+    if _FRACTIONAL.match(kind):
+        return "fractional"
+    return None
 
 
 def with_on_demand_expression(

@@ -203,6 +203,20 @@ def test_fs_docs_prints_one_line_and_refuses_a_folder_it_did_not_write(demo, cli
     assert (mine / "keep.txt").read_text() == "mine"
 
 
+def test_an_out_fs_cannot_make_is_one_line(demo, cli, clean_env, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file, not a folder")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    cases = [blocker / "site"]
+    if os.access(locked, os.W_OK) is False:  # root writes anywhere
+        cases.append(locked / "site")
+    for out in cases:
+        code, stdout, stderr = cli("docs", "--out", str(out), "--project-dir", str(demo))
+        assert (code, stdout) == (EXIT_USAGE, "")
+        assert stderr.startswith(f"error: --out {out}: cannot make a folder there (") and stderr.count("\n") == 1, stderr
+
+
 def test_fs_docs_dbt_writes_dbts_site_as_one_page_and_links_it(demo, cli, clean_env):
     out = demo / "site-dbt"
     code, _, stderr = cli("docs", "--dbt", "--out", str(out), "--project-dir", str(demo))

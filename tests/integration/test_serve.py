@@ -192,6 +192,21 @@ def test_a_malformed_request_is_400_in_one_line(server, body, message):
     assert status == 400 and message in document["detail"] and "\n" not in document["detail"]
 
 
+@pytest.mark.parametrize("path", ["/get-online-features", "/push"])
+def test_json_nested_past_pythons_recursion_limit_is_400_in_one_line(server, path):
+    body = b'{"features": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert request(server, "POST", path, body) == (
+        400, {"detail": "the request body is not JSON fs reads: it nests arrays or objects too deeply"}
+    )
+
+
+def test_empty_entity_lists_still_name_the_join_keys(server):
+    status, document = post(server, {"features": FEATURES, "entities": {"customer_id": []}})
+    assert status == 200, document
+    assert document["metadata"]["feature_names"] == ["customer_id", *(f.split(":")[1] for f in FEATURES)]
+    assert document["results"][0] == {"values": [], "statuses": [], "event_timestamps": []}
+
+
 def test_a_request_over_the_limit_is_413_with_or_without_a_length(server):
     big = json.dumps({"features": FEATURES, "entities": {"customer_id": ["c1"] * (MAX_REQUEST_BYTES // 5)}}).encode()
     status, document = request(server, "POST", "/get-online-features", big)
@@ -237,6 +252,56 @@ def test_health_is_503_while_redis_is_down_and_reads_too(project):
         assert status == 503 and document["detail"].startswith(f"cannot reach Redis at {dead}")
         status, document = post(port, {"features": FEATURES, "entities": {"customer_id": ["c1"]}})
         assert status == 503 and "cannot reach Redis" in document["detail"]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    """A redis-server of this test's own on a free port, which the test may stop; its URL and
+    process."""
+    import redis
+
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.RedisError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    client.close()
+    yield url, process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_redis_gone_after_start_is_503_with_the_clis_line_not_500(project, throwaway_redis):
+    from featurestore.errors import OnlineStoreError
+
+    url, redis_process = throwaway_redis
+    project.store.sync(redis_url=url)
+    body = {"features": FEATURES, "entities": {"customer_id": ["c1"]}}
+    port, server, thread = serve_in_thread(project.store.feature_server(redis_url=url))
+    try:
+        # Up and answering, but no read yet: the server's first read takes its connection.
+        assert request(port, "GET", "/health") == (200, {"status": "ok"})
+        redis_process.terminate()
+        redis_process.wait(timeout=30)
+        with pytest.raises(OnlineStoreError) as raised:
+            project.store.get_online_features([{"customer_id": "c1"}], FEATURES, redis_url=url)
+        assert "lost the connection to Redis" in str(raised.value) or "cannot reach Redis" in str(raised.value)
+        assert post(port, body) == (503, {"detail": str(raised.value)})  # fs get's line
+        assert request(port, "GET", "/health")[0] == 503
     finally:
         server.should_exit = True
         thread.join(10)
