@@ -20,6 +20,13 @@ def check_columns(columns: Mapping[str, Any], where: str, column: str, row: str)
     bad = next((name for name, values in columns.items() if not isinstance(values, (list, tuple))), None)
     if bad is not None:
         raise UsageError(f'{where}: "{bad}" must be a list of values, one per {row}')
+    # A key or a field is one value: an object or a list in its place is the caller's mistake,
+    # not a key that happens to be missing.
+    for name, values in columns.items():
+        row_index = next((i for i, value in enumerate(values) if isinstance(value, (dict, list))), None)
+        if row_index is not None:
+            kind = "an object" if isinstance(values[row_index], dict) else "a list"
+            raise UsageError(f'{where}: "{name}" holds {kind} at row {row_index}; valid: a number, text, true/false or null')
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{name} has {n}" for name, n in lengths.items())

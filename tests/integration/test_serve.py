@@ -184,8 +184,9 @@ def test_unknown_features_and_missing_keys_are_400_with_the_clis_line(server, pr
         (b'{"features": ["a:b"], "entities": {"customer_id": ["c1", "c2"], "other": ["x"]}}', "customer_id has 2, other has 1"),
         (b'{"features": ["a:b"], "feature_service": "s", "entities": {"customer_id": ["c1"]}}', 'not both or neither'),
         (b'{"features": ["a:b"], "entity": {"customer_id": ["c1"]}}', "unknown request field 'entity'"),
+        (b'{"features": ["a:b"], "entities": {"customer_id": [{"a": 1}]}}', '"customer_id" holds an object at row 0'),
     ],
-    ids=["not json", "uneven entities", "features and service", "unknown field"],
+    ids=["not json", "uneven entities", "features and service", "unknown field", "object as a key"],
 )
 def test_a_malformed_request_is_400_in_one_line(server, body, message):
     status, document = request(server, "POST", "/get-online-features", body)
