@@ -190,30 +190,8 @@ def _portable_match_expression(
         *[column(c) for c in carried],
         *[column(t) for t in ties],
     ).from_(identifier(timeline))
-    spine_rows = (
-        exp.select(
-            *[column(k) for k in keys],
-            column(spine_time),
-            exp.Literal.number(1),
-            column(SPINE_ROW),
-            *[exp.null() for _ in [*carried, *ties]],
-        )
-        .from_(identifier(SPINE))
-        .where(exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, spine_time]]))
-    )
-    events = exp.union(timeline_rows, spine_rows, distinct=False)
-    opened_groups = exp.Window(
-        this=exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=column(kind))),
-        partition_by=[column(k) for k in keys],
-        order=exp.Order(
-            expressions=[
-                exp.Ordered(this=column(when)),
-                exp.Ordered(this=column(kind)),
-                *[exp.Ordered(this=column(t), nulls_first=True) for t in ties],
-            ]
-        ),
-        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
-    )
+    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, len(carried) + len(ties)), distinct=False)
+    opened_groups = _along_timeline(exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=column(kind))), keys, when, kind, ties)
     grouped = exp.select("*", exp.alias_(opened_groups, identifier(group))).from_(events.subquery(identifier(f"{INTERNAL}events")))
 
     def first_in_group(name: str) -> exp.Expression:
@@ -231,6 +209,41 @@ def _portable_match_expression(
         exp.select(column(SPINE_ROW), *[column(c) for c in carried])
         .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
         .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
+    )
+
+
+def _spine_rows(keys: Sequence[str], spine_time: str, nulls: int) -> exp.Select:
+    """The spine's rows as rows of the sorted timeline (kind 1, after the view's rows of the
+    same time), with `nulls` nulls where timeline rows carry their values; rows whose keys or
+    time are null match nothing and are left out."""
+    present = [exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, spine_time]]
+    return (
+        exp.select(
+            *[column(k) for k in keys],
+            column(spine_time),
+            exp.Literal.number(1),
+            column(SPINE_ROW),
+            *[exp.null() for _ in range(nulls)],
+        )
+        .from_(identifier(SPINE))
+        .where(exp.and_(*present))
+    )
+
+
+def _along_timeline(function: exp.Expression, keys: Sequence[str], when: str, kind: str, ties: Sequence[str]) -> exp.Window:
+    """`function` over each entity's rows up to the current one, in timeline order: time, view
+    rows before spine rows, tied view rows winner last."""
+    return exp.Window(
+        this=function,
+        partition_by=[column(k) for k in keys],
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=column(when)),
+                exp.Ordered(this=column(kind)),
+                *[exp.Ordered(this=column(t), nulls_first=True) for t in ties],
+            ]
+        ),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
 
 
@@ -254,25 +267,10 @@ def _latest_row_match_expression(
         exp.alias_(values, identifier(row)),
         *[column(t) for t in ties],
     ).from_(identifier(timeline))
-    present = [exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in [*keys, spine_time]]
-    spine_rows = (
-        exp.select(*[column(k) for k in keys], column(spine_time), exp.Literal.number(1), column(SPINE_ROW), *[exp.null() for _ in [row, *ties]])
-        .from_(identifier(SPINE))
-        .where(exp.and_(*present))
+    latest = _along_timeline(exp.IgnoreNulls(this=exp.LastValue(this=column(row))), keys, when, kind, ties)
+    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, 1 + len(ties)), distinct=False).subquery(
+        identifier(f"{INTERNAL}events")
     )
-    latest = exp.Window(
-        this=exp.IgnoreNulls(this=exp.LastValue(this=column(row))),
-        partition_by=[column(k) for k in keys],
-        order=exp.Order(
-            expressions=[
-                exp.Ordered(this=column(when)),
-                exp.Ordered(this=column(kind)),
-                *[exp.Ordered(this=column(t), nulls_first=True) for t in ties],
-            ]
-        ),
-        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
-    )
-    events = exp.union(timeline_rows, spine_rows, distinct=False).subquery(identifier(f"{INTERNAL}events"))
     answered = exp.select(column(SPINE_ROW), column(kind), exp.alias_(latest, identifier(row))).from_(events)
     return (
         exp.select(column(SPINE_ROW), *[exp.alias_(exp.Dot(this=column(row), expression=identifier(c)), identifier(c)) for c in carried])
