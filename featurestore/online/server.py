@@ -44,7 +44,6 @@ from featurestore.online.value_columns import check_columns
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import Response
 
     from featurestore.console import Console
     from featurestore.online.push import PushSummary
