@@ -1,8 +1,9 @@
 """Training-set benchmark: `fs training-set` as a whole process (parquet in, parquet out)
 against hand-written DuckDB `ASOF LEFT JOIN`s writing the same parquet, in the same run.
 
-    python benchmarks/bench_training_set.py [--repeat 5] [--write-docs]
+    python benchmarks/bench_training_set.py [--repeat 5] [--memory-limit 2GB] [--write-docs]
     python benchmarks/bench_training_set.py --ten-x --repeat 2 [--write-docs]
+    python benchmarks/bench_training_set.py --many-views --repeat 3 [--write-docs]
 
 Reference shape (the contract): 100k entities x 100 days of daily feature rows (about 9M
 rows per view) and a 1M-row spine. Every case runs as a fresh process, the cases in turn,
@@ -13,7 +14,13 @@ of views: one `ASOF LEFT JOIN` for one view, the chain of five for five. fs read
 without the test, so fs breaks ties). All outputs are checked identical to the references'
 (the spine's order, the ttl applied). Last, the size of the query fs writes for 50 views.
 `--ten-x` runs the 10x shape instead (1M entities, a 10M-row spine, one view), whose files
-take a few minutes to generate the first time.
+take a few minutes to generate the first time. `--many-views` runs 5 and 50 small views
+(10k entities x 100 days each, a 100k-row spine), fs against the hand-written chain of as
+many ASOF joins, to compare the time per view.
+
+Both sides run under the same DuckDB `memory_limit` (`--memory-limit`, default the
+benchmark profile's 2GB; `default` for DuckDB's own, 80% of RAM): fs takes it from the
+profile, the hand-written queries `SET` it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ PROJECT = HERE / "training_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 SECTION = "## Training sets (issues 3 and 11)"
 SECTION_10X = "## Training sets, 10x the data (issue 11)"
+SECTION_MANY = "## Training sets, 50 views (issue 11)"
 FS = [sys.executable, "-m", "featurestore.cli"]
 FEATURES = ("spend", "clicks", "active")
 
@@ -45,6 +53,7 @@ FEATURES = ("spend", "clicks", "active")
 # several views, the obvious chain of ASOF LEFT JOINs in one query.
 REFERENCE = """
 import duckdb
+duckdb.execute("set memory_limit = '{memory_limit}'")
 duckdb.execute('''
     copy (
         select s.entity_id, s.event_timestamp, s.label, {columns}
@@ -56,7 +65,7 @@ duckdb.execute('''
 """
 
 
-def reference_script(features: list[Path], spine: Path, out: Path) -> str:
+def reference_script(features: list[Path], spine: Path, out: Path, memory_limit: str) -> str:
     columns = ", ".join(
         f"case when f{v}.event_timestamp >= s.event_timestamp - interval 7 day then f{v}.v{v}_{name} end as v{v}_{name}"
         for v in range(len(features))
@@ -67,7 +76,7 @@ def reference_script(features: list[Path], spine: Path, out: Path) -> str:
         f"on s.entity_id = f{v}.entity_id and s.event_timestamp >= f{v}.event_timestamp"
         for v, path in enumerate(features)
     )
-    return REFERENCE.format(columns=columns, joins=joins, spine=spine, out=out)
+    return REFERENCE.format(columns=columns, joins=joins, spine=spine, out=out, memory_limit=memory_limit)
 
 
 def measure(args: list[str], env: dict) -> tuple[float, float, float]:
@@ -98,17 +107,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs of each case, in turn")
     parser.add_argument("--ten-x", action="store_true", help="only the 10x case: 1M entities, a 10M-row spine, one view")
+    parser.add_argument("--many-views", action="store_true", help="only 5 and 50 small views: the time per view")
+    parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for both sides ('default': DuckDB's own)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
-    env = {**os.environ, "FS_BENCH_DATA": str(DATA), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    limit = duckdb_default_memory_limit() if args.memory_limit == "default" else args.memory_limit
+    env = {
+        **os.environ, "FS_BENCH_DATA": str(DATA), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "FS_BENCH_MEMORY_LIMIT": limit,
+    }
     env.pop("FS_DUCKDB_PATH", None)
-    text = ten_x(args.repeat, env) if args.ten_x else reference_shape(args.repeat, env)
+    # A user's installed fs runs from compiled bytecode; without it every run compiles fs's
+    # modules again (0.25 s here), which is not the feature store's cost.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if args.ten_x:
+        text = ten_x(args.repeat, env, limit)
+    elif args.many_views:
+        text = many_views(args.repeat, env, limit)
+    else:
+        text = reference_shape(args.repeat, env, limit)
     print(text)
     if args.write_docs:
         write_section(text)
 
 
-def reference_shape(repeat: int, env: dict) -> str:
+def duckdb_default_memory_limit() -> str:
+    """DuckDB's own memory_limit on this machine (80% of its memory), as a setting."""
+    import duckdb
+
+    return duckdb.execute("select current_setting('memory_limit')").fetchone()[0].replace(" ", "")
+
+
+def memory_words(limit: str) -> str:
+    return f"both under DuckDB `memory_limit = {limit}` (fs from the profile, the hand-written queries by `SET`)"
+
+
+def reference_shape(repeat: int, env: dict, limit: str) -> str:
     """1 and 5 views of the reference shape, with and without the uniqueness test."""
     features = [feature_file(view) for view in range(5)]
     spine = spine_file()
@@ -118,7 +151,7 @@ def reference_shape(repeat: int, env: dict) -> str:
         return fs_training_set(spine, [f"{prefix}_{v}" for v in range(views)], DATA / f"out_fs_{prefix}_{views}.parquet")
 
     def reference(views: int) -> list[str]:
-        return [sys.executable, "-c", reference_script(features[:views], spine, DATA / f"out_reference_{views}.parquet")]
+        return [sys.executable, "-c", reference_script(features[:views], spine, DATA / f"out_reference_{views}.parquet", limit)]
 
     # (label, views, command); the first case of each number of views is its reference.
     cases = [
@@ -140,8 +173,7 @@ def reference_shape(repeat: int, env: dict) -> str:
         f"`python benchmarks/bench_training_set.py` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
         f"Spine: 1,000,000 rows; each view: {_rows(features[0]):,} rows (100,000 entities x 100 days, 3 features), "
         "parquet files in, parquet file out; all outputs keep the spine's order and apply the views' 7-day ttl, "
-        "and fs's are checked identical to the hand-written ones. fs runs with the benchmark profile's "
-        "`memory_limit: 2GB` (DuckDB spills past it), the hand-written queries with DuckDB's defaults.\n\n"
+        f"and fs's are checked identical to the hand-written ones; {memory_words(limit)}.\n\n"
         f"{table}\n\n"
         f"The query fs writes for 50 views of this shape without the uniqueness test: {fifty['duckdb']:,} bytes "
         f"for DuckDB, {fifty['postgres']:,} bytes in the portable form (PostgreSQL); one CTE per view (two in "
@@ -149,14 +181,14 @@ def reference_shape(repeat: int, env: dict) -> str:
     )
 
 
-def ten_x(repeat: int, env: dict) -> str:
+def ten_x(repeat: int, env: dict, limit: str) -> str:
     """One view of 1M entities x 100 days (about 90M rows) and a 10M-row spine."""
     features = feature_file(0, entities=1_000_000)
     spine = spine_file(rows=10_000_000, entities=1_000_000)
     env = {**env, "FS_BENCH_10X_FILE": features.name}
     build_views(env)
     cases = [
-        ("hand-written `ASOF LEFT JOIN`, 10x", 1, [sys.executable, "-c", reference_script([features], spine, DATA / "out_reference_10x.parquet")]),
+        ("hand-written `ASOF LEFT JOIN`, 10x", 1, [sys.executable, "-c", reference_script([features], spine, DATA / "out_reference_10x.parquet", limit)]),
         ("`fs training-set`, 10x, view with the uniqueness test", 1, fs_training_set(spine, ["view_10x"], DATA / "out_fs_view_10x.parquet")),
         ("`fs training-set`, 10x, view without it", 1, fs_training_set(spine, ["untested_10x"], DATA / "out_fs_untested_10x.parquet")),
     ]
@@ -168,9 +200,78 @@ def ten_x(repeat: int, env: dict) -> str:
         f"{SECTION_10X}\n\n"
         f"`python benchmarks/bench_training_set.py --ten-x --repeat {repeat}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
         f"Spine: 10,000,000 rows; the view: {_rows(features):,} rows (1,000,000 entities x 100 days, 3 features); "
-        "otherwise as above: fs with `memory_limit: 2GB`, the hand-written query with DuckDB's defaults.\n\n"
+        f"otherwise as above, {memory_words(limit)}.\n\n"
         f"{table}\n"
     )
+
+
+MANY_VIEWS = 50
+SMALL_ENTITIES = 10_000
+
+
+def many_views(repeat: int, env: dict, limit: str) -> str:
+    """5 and 50 small views (10k entities x 100 days, no uniqueness test) over a 100k-row
+    spine: the time per view, fs against the hand-written chain of as many ASOF joins."""
+    features = [feature_file(view, entities=SMALL_ENTITIES) for view in range(MANY_VIEWS)]
+    spine = spine_file(rows=100_000, entities=SMALL_ENTITIES)
+    project = many_views_project(features)
+    subprocess.run(
+        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(project), "--profiles-dir", str(project / "profiles")],
+        env=env, check=True, capture_output=True, cwd=project,
+    )
+    cases = []
+    for views in (5, MANY_VIEWS):
+        reference = reference_script(features[:views], spine, DATA / f"out_reference_many_{views}.parquet", limit)
+        names = ",".join(f"many_{v}:*" for v in range(views))
+        fs = [*FS, "training-set", "--project-dir", str(project), "--spine", str(spine), "--features", names,
+              "-o", str(DATA / f"out_fs_many_{views}.parquet")]
+        cases += [
+            (f"hand-written chain of {views} `ASOF LEFT JOIN`s", views, [sys.executable, "-c", reference]),
+            (f"`fs training-set`, {views} views without the uniqueness test", views, fs),
+        ]
+    table = compare(cases, repeat, env, per_view=True)
+    for views in (5, MANY_VIEWS):
+        if not same_file_contents(DATA / f"out_reference_many_{views}.parquet", DATA / f"out_fs_many_{views}.parquet"):
+            raise SystemExit(f"fs and the hand-written query disagree ({views} views)")
+    sizes = query_size(MANY_VIEWS)
+    return (
+        f"{SECTION_MANY}\n\n"
+        f"`python benchmarks/bench_training_set.py --many-views --repeat {repeat}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
+        f"Spine: 100,000 rows; each view: {_rows(features[0]):,} rows ({SMALL_ENTITIES:,} entities x 100 days, 3 features), "
+        f"none with the uniqueness test; {memory_words(limit)}. Outputs checked identical. The query fs writes for "
+        f"{MANY_VIEWS} views: {sizes['duckdb']:,} bytes for DuckDB, {sizes['postgres']:,} in the portable form.\n\n"
+        f"{table}\n"
+    )
+
+
+def many_views_project(features: list[Path]) -> Path:
+    """A dbt project (in the data folder, rewritten each run) whose model many_N is a view over
+    features[N], declaring no uniqueness test."""
+    project = DATA / "many_views_project"
+    models = project / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    (project / "profiles").mkdir(exist_ok=True)
+    (project / "profiles" / "profiles.yml").write_text((PROJECT / "profiles" / "profiles.yml").read_text())
+    (project / "dbt_project.yml").write_text(
+        "name: training_bench\nversion: '1.0.0'\nconfig-version: 2\nprofile: training_bench\n"
+        f"model-paths: [models]\nmacro-paths: ['{HERE.parent / 'macros'}']\n"
+        "models:\n  training_bench:\n    +materialized: view\n"
+    )
+    entries = []
+    for view, path in enumerate(features):
+        (models / f"many_{view}.sql").write_text(f"select * from read_parquet('{path}')\n")
+        columns = "\n".join(
+            f"      - {{name: {name}, data_type: {kind}}}"
+            for name, kind in [("entity_id", "bigint"), ("event_timestamp", "timestamp"), (f"v{view}_spend", "double"),
+                               (f"v{view}_clicks", "bigint"), (f"v{view}_active", "boolean")]
+        )
+        entries.append(
+            f"  - name: many_{view}\n    config:\n      meta:\n        feature_store: "
+            "{entity: entity, join_keys: [entity_id], timestamp: event_timestamp, ttl: 7d}\n"
+            f"    columns:\n{columns}"
+        )
+    (models / "views.yml").write_text("version: 2\n\nmodels:\n" + "\n".join(entries) + "\n")
+    return project
 
 
 def build_views(env: dict) -> None:
@@ -186,18 +287,20 @@ def fs_training_set(spine: Path, views: list[str], out: Path) -> list[str]:
     return [*FS, "training-set", "--project-dir", str(PROJECT), "--spine", str(spine), "--features", names, "-o", str(out)]
 
 
-def compare(cases: list[tuple[str, int, list[str]]], repeat: int, env: dict) -> str:
+def compare(cases: list[tuple[str, int, list[str]]], repeat: int, env: dict, per_view: bool = False) -> str:
     """Run the cases in turn `repeat` times (after one warm-up of the first two: the file cache
-    and dbt's manifest) and tabulate them; each number of views is compared with its first case."""
+    and dbt's manifest) and tabulate them; each number of views is compared with its first case
+    (`per_view`: a column of CPU seconds per view too)."""
     measure(cases[0][2], env)
     measure(cases[1][2], env)
     timings: dict[str, list[tuple[float, float, float]]] = {label: [] for label, _, _ in cases}
     for _ in range(repeat):
         for label, _, command in cases:
             timings[label].append(measure(command, env))
+    extra = " CPU s per view |" if per_view else ""
     rows = [
-        f"| case | wall s: median of {repeat} | CPU s: median | ratio to hand-written: wall / CPU | peak memory |",
-        "| --- | --- | --- | --- | --- |",
+        f"| case | wall s: median of {repeat} | CPU s: median | ratio to hand-written: wall / CPU | peak memory |{extra}",
+        "| --- | --- | --- | --- | --- |" + (" --- |" if per_view else ""),
     ]
     base: dict[int, tuple[float, float]] = {}
     for label, views, _ in cases:
@@ -206,7 +309,7 @@ def compare(cases: list[tuple[str, int, list[str]]], repeat: int, env: dict) -> 
         mib = max(t[2] for t in timings[label])
         base.setdefault(views, (wall, cpu))
         ratio = f"{wall / base[views][0]:.2f} / **{cpu / base[views][1]:.2f}**"
-        rows.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {ratio} | {mib:,.0f} MiB |")
+        rows.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {ratio} | {mib:,.0f} MiB |" + (f" {cpu / views:.3f} |" if per_view else ""))
     return "\n".join(rows)
 
 
