@@ -248,7 +248,7 @@ ENGINE = Engine(
     # A model's `select x as Airport__AvgDelay__1d` makes a column airport__avgdelay__1d;
     # dbt-postgres quotes the database, schema and table names, so they keep their case.
     unquoted_case=IdentifierCase.LOWER,
-    # An index scan per spine row: 0.93-1.24x the hand-written lateral join where the
-    # portable form is 3.3x (benchmarks/bench_training_set_postgres.py).
+    # An index scan per spine row: 0.93-1.08x the hand-written lateral join (1.24-1.63x
+    # with the tie-break), where the portable form is 2.5-3.6x (benchmarks/bench_training_set_postgres.py).
     top_one_lateral=True,
 )
