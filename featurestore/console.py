@@ -1,8 +1,8 @@
 """All output of the feature store goes through one Console.
 
-Results (tables, JSON) go to stdout; status, progress, warnings and errors to stderr. Status
-and progress show on a terminal and stay quiet in cron (or with quiet=True); warnings and
-errors always show.
+Results (tables, JSON) go to stdout; status, progress, warnings, hints and errors to stderr.
+Status and progress show on a terminal and stay quiet in cron (or with quiet=True); warnings,
+hints and errors always show.
 Domain code receives a Console and never prints.
 """
 
@@ -37,6 +37,11 @@ class Console:
     def warn(self, message: str) -> None:
         """Something the user should fix that does not stop the command: shown even in cron."""
         self._labelled("warning", "33", message)
+
+    def hint(self, message: str) -> None:
+        """Advice that changes no result (how to make something faster): shown even in cron,
+        where the run it would speed up happens."""
+        self._labelled("hint", "36", message)
 
     def error(self, message: str) -> None:
         self._labelled("error", "31", message)

@@ -38,6 +38,15 @@ class AsOfJoin(Enum):
     PORTABLE = "window functions over the union of spine and feature rows"  # the rest
 
 
+class RelationIndex(Enum):
+    """What a relation offers a top-one lateral join (Engine.top_one_lateral)."""
+
+    INDEXED = "a table with a btree index on (join keys..., timestamp)"
+    MISSING = "a table without such an index"
+    NOT_A_TABLE = "a view or another relation that holds no index"
+    NOT_FOUND = "no relation of that name (not built)"
+
+
 class IdentifierCase(Enum):
     """How a warehouse reads a name written without quotes (a quoted one keeps its case)."""
 
@@ -115,6 +124,12 @@ class Engine:
     reserved_words: frozenset[str] = frozenset()
     """Words (lower case) that can be a name only when quoted, where it matters: on an engine
     that folds to upper case, a model's column `order` must have been created as "order"."""
+    top_one_lateral: bool = False
+    """The engine answers `LEFT JOIN LATERAL (... WHERE keys = spine's AND ts <= spine's time
+    ORDER BY ts DESC LIMIT 1)` with one index probe per spine row when the view's table has
+    a btree index on (join keys..., timestamp): the training set joins such a view that way
+    (sql/pit.py), and fs hints at the index where it is missing (offline/indexes.py). Its
+    `Warehouse` says whether a relation has the index (`latest_row_index`)."""
 
     @property
     def runs_queries(self) -> bool:
@@ -275,6 +290,25 @@ class Warehouse(ABC):
         of a query's result, without running it over the data."""
         schema = self.stream_arrow(f"select * from ({sql}) as q limit 0").schema
         return {field.name: arrow_column_kind(field.type) for field in schema}
+
+    def latest_row_index(self, view: "FeatureView") -> RelationIndex | None:
+        """Whether the view's relation has a btree index whose leading columns are its join
+        keys (in any order) and then its timestamp, asked of the warehouse's catalog with the
+        names as the warehouse stores them; None where the warehouse cannot say (engines
+        without `Engine.top_one_lateral`). Nothing is cached: an index made between two runs
+        counts on the next."""
+        engine = self.engine
+        if not engine.top_one_lateral:
+            return None
+
+        def stored(name: str) -> str:
+            return engine.stored_name(name, quoted=name in view.quoted_columns)
+
+        return self._latest_row_index(engine.stored_relation(view.relation), [stored(k) for k in view.join_keys], stored(view.timestamp))
+
+    def _latest_row_index(self, relation: Relation, keys: Sequence[str], timestamp: str) -> RelationIndex | None:
+        """`latest_row_index` with stored names: for engines with `Engine.top_one_lateral`."""
+        return None
 
     def keep_scan_order(self, keep: bool) -> None:
         """Whether results without ORDER BY must come in scan order (engines that can trade

@@ -1,12 +1,22 @@
-"""PostgreSQL (dbt-postgres, psycopg 3): no as-of join, so the portable form; results stream
-from a server-side cursor; local files and frames travel as temporary tables."""
+"""PostgreSQL (dbt-postgres, psycopg 3): no as-of join, so the portable form, or a top-one
+LEFT JOIN LATERAL for a view whose table has the index on (join keys..., timestamp); results
+stream from a server-side cursor; local files and frames travel as temporary tables."""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from featurestore.engines.base import AsOfJoin, Engine, IdentifierCase, Warehouse, arrow_column_kind, generic_error
+from featurestore.catalog.model import Relation
+from featurestore.engines.base import (
+    AsOfJoin,
+    Engine,
+    IdentifierCase,
+    RelationIndex,
+    Warehouse,
+    arrow_column_kind,
+    generic_error,
+)
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -111,6 +121,22 @@ class PostgresWarehouse(Warehouse):
                 cursor.close()
         return {field.name: arrow_column_kind(field.type) for field in schema}
 
+    def _latest_row_index(self, relation: Relation, keys: Sequence[str], timestamp: str) -> RelationIndex | None:
+        # The relation's kind and, per usable btree index (valid, not partial), its key
+        # columns in order (null for an expression). The relation's database is the
+        # connection's own: PostgreSQL cannot read another's.
+        rows = self.fetch_all(_INDEXES_SQL, (relation.schema, relation.identifier))
+        if not rows:
+            return RelationIndex.NOT_FOUND
+        if rows[0][0] not in _HOLDS_INDEXES:
+            return RelationIndex.NOT_A_TABLE
+        wanted = sorted(keys)
+        for _, columns in rows:
+            leading = list(columns or [])[: len(keys) + 1]
+            if len(leading) == len(keys) + 1 and sorted(leading[:-1], key=str) == wanted and leading[-1] == timestamp:
+                return RelationIndex.INDEXED
+        return RelationIndex.MISSING
+
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
         import pyarrow as pa
         import pyarrow.csv as pa_csv
@@ -130,6 +156,25 @@ class PostgresWarehouse(Warehouse):
 
     def close(self) -> None:
         self.connection.close()
+
+
+_HOLDS_INDEXES = {"r", "p", "m"}
+"""pg_class.relkind of the relations that have indexes: tables, partitioned tables (theirs
+cover every partition) and materialized views."""
+
+_INDEXES_SQL = """
+select c.relkind,
+       array(select a.attname::text
+             from unnest(i.indkey::int2[]) with ordinality as k(attnum, position)
+             left join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum
+             where k.position <= i.indnkeyatts
+             order by k.position)
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join (pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_am am on am.oid = ic.relam and am.amname = 'btree')
+    on i.indrelid = c.oid and i.indisvalid and i.indpred is null
+where n.nspname = %s and c.relname = %s
+"""
 
 
 def _quoted(name: str) -> str:
@@ -203,4 +248,7 @@ ENGINE = Engine(
     # A model's `select x as Airport__AvgDelay__1d` makes a column airport__avgdelay__1d;
     # dbt-postgres quotes the database, schema and table names, so they keep their case.
     unquoted_case=IdentifierCase.LOWER,
+    # An index scan per spine row: 0.93-1.08x the hand-written lateral join (1.24-1.63x
+    # with the tie-break), where the portable form is 2.5-3.6x (benchmarks/bench_training_set_postgres.py).
+    top_one_lateral=True,
 )

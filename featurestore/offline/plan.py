@@ -4,7 +4,7 @@ the output columns named, and the query built. Pure: no I/O, nothing uploaded or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 from sqlglot import exp
 
@@ -45,21 +45,26 @@ def plan_training_set(
     spine: Spine,
     engine: Engine,
     on_demand: OnDemandSelection | None = None,
+    indexed_views: Collection[str] = (),
 ) -> Plan:
     """The training-set query for `engine`: `selections` and `on_demand` (the request's
-    features, resolved by the catalog) over a spine read by `read_spine`."""
+    features, resolved by the catalog) over a spine read by `read_spine`. `indexed_views`:
+    the views whose relation has a btree index on (join keys..., timestamp), as the
+    warehouse said before planning (offline/indexes.py)."""
     _check_columns(spine, selections)
     relation = SpineRelation(
         source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine, engine), row_order=spine.row_order
     )
     outputs = output_features(spine.columns, selections, request.full_names)
     if on_demand is None or not on_demand.features:
-        expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only)
+        expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only, indexed_views)
         return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine, engine=engine)
     check_request_columns(spine.kinds, on_demand.request_fields(), spine.given.describe())
     joined, hidden = _with_inputs(selections, on_demand)
     _check_columns(spine, joined)
-    expression = point_in_time_expression(relation, joined, [*outputs, *hidden], engine, request.event_time_only)
+    expression = point_in_time_expression(
+        relation, joined, [*outputs, *hidden], engine, request.event_time_only, indexed_views
+    )
     computed = on_demand_outputs([*spine.columns, *(o.name for o in outputs)], on_demand.features, request.full_names)
     input_columns = {(joined[o.selection_index].view.name, o.feature.name): o.name for o in [*outputs, *hidden]}
     expression = with_on_demand_expression(expression, [*spine.columns, *(o.name for o in outputs)], input_columns, computed)

@@ -13,6 +13,7 @@ from featurestore.catalog import Catalog
 from featurestore.console import Console, plural
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.errors import UsageError
+from featurestore.offline.indexes import probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
 from featurestore.offline.request import TrainingSetRequest
@@ -78,7 +79,7 @@ def run_training_set(
 ) -> TrainingSet:
     started = time.perf_counter()
     refuse_dbt_tables(request, catalog, warehouse)
-    plan = prepare_training_set(request, catalog, warehouse)
+    plan = prepare_training_set(request, catalog, warehouse, console=console)
     # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
     # file's own, or one we assigned), the engine need not keep scan order anywhere else.
     warehouse.keep_scan_order(plan.spine.row_order is None)
@@ -92,13 +93,22 @@ def run_training_set(
 
 
 def prepare_training_set(
-    request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse, engine: Engine | None = None
+    request: TrainingSetRequest,
+    catalog: Catalog,
+    warehouse: Warehouse,
+    engine: Engine | None = None,
+    console: Console | None = None,
 ) -> Plan:
     """The plan for `engine` (default: the warehouse's), with the spine made queryable on
-    `warehouse`: everything short of running the query."""
+    `warehouse`: everything short of running the query. The views' indexes are asked of
+    the warehouse first, and `console` shows a hint for each view the index would speed up."""
+    engine = engine or warehouse.engine
     selections, on_demand = catalog.resolve_all(request.features)
-    spine = read_spine(request.spine, catalog, engine or warehouse.engine, warehouse)
-    plan = plan_training_set(request, selections, spine, engine or warehouse.engine, on_demand)
+    spine = read_spine(request.spine, catalog, engine, warehouse)
+    indexes = probe_view_indexes(selections, on_demand, engine, warehouse, request.event_time_only)
+    for hint in indexes.hints if console is not None else ():
+        console.hint(hint)
+    plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed)
     prepare_spine(spine, warehouse)
     return plan
 

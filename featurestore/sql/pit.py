@@ -3,13 +3,15 @@ requested feature as it was known at the row's timestamp.
 
 The as-of join takes the form the engine record names (featurestore.engines.base.AsOfJoin:
 a native ASOF LEFT JOIN, an ASOF JOIN with a MATCH_CONDITION, or the portable form built
-here); everything else is the same for every engine. The rules are in docs/training-sets.md.
+here), or, for a view whose table has an index on (join keys..., timestamp) on an engine
+with `Engine.top_one_lateral`, a top-one LEFT JOIN LATERAL; everything else is the same for
+every engine. The rules are in docs/training-sets.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 from sqlglot import exp
 
@@ -81,19 +83,25 @@ def point_in_time_expression(
     outputs: Sequence[OutputFeature],
     engine: Engine,
     event_time_only: bool = False,
+    indexed_views: Collection[str] = (),
 ) -> exp.Select:
     """The training-set query: every spine row once, in order, with each feature of
     `outputs` as of the row's timestamp (see docs/training-sets.md for the exact rules).
 
     The as-of join takes the form `engine` names; `event_time_only` ignores created_at
-    (`--as-of event-time`).
+    (`--as-of event-time`). `indexed_views` names the views whose relation has a btree index
+    on (join keys..., timestamp) (the warehouse's catalog says so: offline/indexes.py): those
+    `top_one_lateral_fits` are joined by a top-one LEFT JOIN LATERAL.
     """
     # A spine timestamp used as it is joins under its own name; a converted one gets a column
     # of its own. (Every column carried costs: the join and the final sort move them all.)
     spine_time = spine.timestamp.name if isinstance(spine.timestamp, exp.Column) else SPINE_TIME
     query = _spine_query(spine, engine, spine_time)
     for index, selection in enumerate(selections):
-        query = _join_view(query, index, selection, engine, spine_time, event_time_only)
+        if selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
+            query = query.join(_top_one_lateral_join(index, selection, spine_time))
+        else:
+            query = _join_view(query, index, selection, engine, spine_time, event_time_only)
     for output in outputs:
         view = selections[output.selection_index].view
         query = query.select(_output_column(output, view, engine, spine_time, event_time_only))
@@ -137,6 +145,55 @@ def _join_view(
         on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
         join_type="left",
     )
+
+
+def top_one_lateral_fits(view: FeatureView, engine: Engine, event_time_only: bool) -> bool:
+    """Whether `view` is joined by a top-one lateral join on `engine` when its relation has
+    the index on (join keys..., timestamp): where the engine has one that is fast, and the
+    row wanted is the latest by timestamp. Under a knowledge cut-off (created_at, unless
+    `event_time_only`) it is the latest row *known* at the spine's time, which no order of
+    an index on the timestamp finds in one probe: such a view keeps the engine's form."""
+    return engine.top_one_lateral and (not view.created_at or event_time_only)
+
+
+def _top_one_lateral_join(index: int, selection: FeatureSelection, spine_time: str) -> exp.Join:
+    """LEFT JOIN LATERAL (the view's latest row for the spine row's keys at or before its
+    time) ON TRUE: with an index on (join keys..., timestamp), one backward index scan per
+    spine row. Rows with a null key or timestamp never match (= and <= are not true on
+    null), nor does a spine row with one. Rows of one (keys, timestamp) are ordered as the
+    portable form orders them, reversed: its winner is the last in tie_break_winner_last's
+    ascending, nulls-first order, so here it comes first (descending, nulls last)."""
+    view, alias = selection.view, f"{INTERNAL}v{index}"
+    rows = f"{alias}_rows"
+
+    def own(expression: exp.Expression) -> exp.Expression:
+        # Every column of the view's, named with its table: the spine's columns are in scope too.
+        expression = expression.copy()
+        for name in list(expression.find_all(exp.Column)):
+            name.set("table", identifier(rows))
+        return expression
+
+    # The timestamp DESC, nulls first: the order a btree index on it gives read backwards
+    # (no null timestamp gets past the WHERE); then the tie-break keys (none for a view dbt
+    # tests for one row per key and timestamp).
+    latest = [
+        exp.Ordered(this=column(view.timestamp, rows), desc=True, nulls_first=True),
+        *[exp.Ordered(this=own(o.this), desc=True, nulls_first=False) for o in tie_break_winner_last(view)],
+    ]
+    keys_match = [exp.EQ(this=column(k, rows), expression=column(k, SPINE)) for k in view.join_keys]
+    not_after = exp.LTE(this=column(view.timestamp, rows), expression=column(spine_time, SPINE))
+    top_one = (
+        exp.select(
+            exp.alias_(column(view.timestamp, rows), identifier(VIEW_TIME)),
+            *[exp.alias_(column(f.name, rows), identifier(f.name)) for f in selection.features],
+        )
+        .from_(relation_table(view, alias=rows))
+        .where(exp.and_(*keys_match, not_after))
+        .order_by(*latest)
+        .limit(1)
+    )
+    lateral = exp.Lateral(this=top_one.subquery(), alias=exp.TableAlias(this=identifier(alias)))
+    return exp.Join(this=lateral, side="LEFT", on=exp.true())
 
 
 def _output_column(

@@ -13,10 +13,11 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from featurestore.catalog import FeatureSelection
 from featurestore.engines.base import PLAIN_NAME
 from featurestore.sql.expressions import column, identifier, relation_table, render
 from tests.online_fixtures import online  # noqa: F401
@@ -39,6 +40,8 @@ models:
     config:
       meta:
         feature_store: {entity: airport, join_keys: [Airport], timestamp: Event_TS, ttl: 2d}
+      materialized: table
+      indexes: [{columns: [Airport, Event_TS]}]
     columns:
       - {name: Airport, data_type: text}
       - {name: Event_TS, data_type: timestamp}
@@ -102,6 +105,7 @@ def test_training_set_reads_the_columns_postgres_folded(case_project, cli, tmp_p
         "training-set", "--project-dir", str(case_project), "--spine", str(spine),
         "--features", f"{VIEW}:*", "-o", str(out),
     )
+    # No hint: the index dbt made on (Airport, Event_TS) is found under the folded names.
     assert (code, stderr) == (0, ""), stderr
     rows = pq.read_table(out).to_pylist()
     assert list(rows[0]) == ["Airport", "event_timestamp", *FEATURES]
@@ -113,6 +117,10 @@ def test_training_set_reads_the_columns_postgres_folded(case_project, cli, tmp_p
         [None] * 5,  # no such airport
         [0.5, 30, 300, 3000, "z"],
     ]
+    code, stdout, stderr = cli(
+        "training-set", "--project-dir", str(case_project), "--spine", str(spine), "--features", f"{VIEW}:*", "--sql"
+    )
+    assert (code, stderr) == (0, "") and "LEFT JOIN LATERAL" in stdout, stderr
 
 
 def test_sync_get_and_verify_read_the_columns_postgres_folded(case_project, cli, online):
@@ -161,6 +169,69 @@ def test_any_declared_name_is_found_as_the_model_created_it(probe_warehouse, dec
     view = type(view)(**{**view.__dict__, "timestamp": declared[0], "quoted_columns": tuple(quoted)})
     got = warehouse.read_arrow(render(exp.select(*[column(n) for n in declared]).from_(relation_table(view)), warehouse.dialect))
     assert got.to_pylist() == [dict(zip(declared, range(len(declared))))]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(declared=st.lists(names, min_size=3, max_size=4, unique_by=str.lower), quote=st.lists(st.booleans(), min_size=4, max_size=4))
+def test_the_index_is_found_and_the_lateral_join_reads_any_declared_name(postgres_names_warehouse, declared, quote):
+    """Join keys, timestamp and a feature named anything, created as a dbt model would create
+    them, with an index on (keys..., timestamp) spelt the same way: the catalog probe finds it
+    under the stored names, and the lateral join reads each row back under the declared names."""
+    from featurestore.engines.base import RelationIndex
+    from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
+
+    warehouse = postgres_names_warehouse
+    schema = warehouse.target.schema
+    assume("row_order" not in [n.lower() for n in declared])  # the spine's own column below
+    *keys, timestamp, feature = declared  # one join key or two
+    quoted = [name for name, q in zip(declared, quote) if q or not PLAIN_NAME.match(name)]
+    spelled = {n: identifier(n).sql("postgres") if n in quoted else n for n in declared}
+    table = f"{identifier(schema).sql('postgres')}.named"
+    warehouse.execute(f"drop table if exists {table}")
+    types = {**{k: "bigint" for k in keys}, timestamp: "timestamp", feature: "bigint"}
+    # As a model's SQL makes them (a keyword is a name after AS), with the rows in the same step.
+    values = [(1, 1, "2024-01-01", 10), (1, 1, "2024-01-02", 20), (2, 1, "2024-01-01", 30)]
+    rows = " union all ".join(
+        "select " + ", ".join(f"cast(%s as {types[n]}) as {spelled[n]}" for n in declared) for _ in values
+    )
+    params = [v for row in values for v in (*row[: len(keys)], row[2], row[3])]
+    warehouse.execute(f"create table {table} as {rows}", tuple(params))
+    view = feature_view("named", tuple(keys), {feature: "bigint"}, schema)
+    view = type(view)(**{**view.__dict__, "timestamp": timestamp, "quoted_columns": tuple(quoted)})
+    assert warehouse.latest_row_index(view) is RelationIndex.MISSING
+    stored = [identifier(warehouse.engine.stored_name(n, n in quoted)).sql("postgres") for n in [*reversed(keys), timestamp]]
+    warehouse.execute(f"create index on {table} ({', '.join(stored)})")
+    assert warehouse.latest_row_index(view) is RelationIndex.INDEXED
+    spine_rows = [(1, 1, "2024-01-01 12:00"), (1, 1, "2024-01-03"), (2, 1, "2023-12-31"), (3, 1, "2024-01-03")]
+    spine_sql = exp.select(
+        *[exp.alias_(exp.column(f"column{i + 1}"), identifier(k)) for i, k in enumerate(keys)],
+        exp.alias_(exp.cast(exp.column(f"column{len(keys) + 1}"), "timestamp"), identifier("event_timestamp")),
+        exp.alias_(exp.column(f"column{len(keys) + 2}"), identifier("row_order")),
+    ).from_(
+        exp.Values(
+            expressions=[exp.tuple_(*[exp.convert(v) for v in (*r[: len(keys)], r[2], n)]) for n, r in enumerate(spine_rows)],
+            alias=exp.TableAlias(this=identifier("v")),
+        )
+    )
+    spine = SpineRelation(
+        source=spine_sql.subquery(identifier("s")), columns=(*keys, "event_timestamp"),
+        timestamp=column("event_timestamp"), row_order=column("row_order"),
+    )
+    selections = [FeatureSelection(view, view.features)]
+    outputs = output_features(spine.columns, selections, full_names=True)
+    query = point_in_time_expression(spine, selections, outputs, warehouse.engine, indexed_views={"named"})
+    sql = render(query, "postgres")
+    assert "LEFT JOIN LATERAL" in sql
+    got = [row[f"named__{feature}"] for row in warehouse.read_arrow(sql).to_pylist()]
+    assert got == [10, 20, None, None]
+
+
+@pytest.fixture(scope="module")
+def postgres_names_warehouse():
+    with postgres() as warehouse:
+        warehouse.execute(f'create schema if not exists "{warehouse.target.schema}"')
+        yield warehouse
+        warehouse.execute(f'drop schema if exists "{warehouse.target.schema}" cascade')
 
 
 def test_push_appends_to_the_landing_table_as_postgres_folded_the_columns(case_project, cli, online, tmp_path):

@@ -100,18 +100,26 @@ def test_offline_on_duckdb_and_postgres_equals_online(project, online, postgres_
     found = store.get_online_features(entity_rows, features)
     assert found.features == features
 
-    offline_postgres = _postgres_training_set(store, postgres_warehouse, view, spine, features)
-    for number, (duck, pg, live) in enumerate(zip(offline_duckdb, offline_postgres, found.values)):
-        assert duck == pg == live, (number, spine[number], view[number] if number < len(view) else None)
+    offline_postgres, lateral = _postgres_training_set(store, postgres_warehouse, view, spine, features)
+    for number, (duck, pg, pg_lateral, live) in enumerate(zip(offline_duckdb, offline_postgres, lateral, found.values)):
+        assert duck == pg == pg_lateral == live, (number, spine[number], view[number] if number < len(view) else None)
 
 
-def _postgres_training_set(store, warehouse, view_rows, spine, features) -> list[list]:
+def _postgres_training_set(store, warehouse, view_rows, spine, features) -> tuple[list[list], list[list]]:
+    """The training set on PostgreSQL in the portable form, then as a lateral join (the
+    view's table given the index on (customer_id, ts))."""
     schema = warehouse.target.schema
     load_table(warehouse, schema, "stats", pa.Table.from_pylist(view_rows, VIEW_SCHEMA))
     catalog = store.catalog()
     moved = dataclasses.replace(catalog.views["stats"], relation=Relation(None, schema, "stats"))
     catalog = dataclasses.replace(catalog, views={"stats": moved})
     request = TrainingSetRequest(spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)), features=tuple(features))
-    plan = prepare_training_set(request, catalog, warehouse)
-    table = warehouse.stream_arrow(plan.sql()).read_all()
-    return [[row[name] for name in EXPRESSIONS] for row in table.to_pylist()]
+    answers = []
+    for indexed in (False, True):
+        if indexed:
+            warehouse.execute(f'create index on "{schema}".stats (customer_id, ts)')
+        plan = prepare_training_set(request, catalog, warehouse)
+        assert ("LEFT JOIN LATERAL" in plan.sql()) is indexed
+        table = warehouse.stream_arrow(plan.sql()).read_all()
+        answers.append([[row[name] for name in EXPRESSIONS] for row in table.to_pylist()])
+    return answers[0], answers[1]

@@ -117,3 +117,84 @@ def test_postgres_numeric_results_arrive_as_doubles():
     with postgres() as pg:
         table = pg.read_arrow("select 1.5::numeric as a, avg(x) as b from (values (1), (2)) v(x)")
     assert table.to_pylist() == [{"a": 1.5, "b": 1.5}]
+
+
+def _hints(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("hint:")]
+
+
+def test_cli_hints_at_the_index_a_view_lacks_once_and_not_once_it_has_it(postgres_project, tmp_path):
+    """`fs training-set` on PostgreSQL: a view that would take the lateral join gets one hint
+    line naming the index and its dbt config (exit code 0); with the index made, none, and
+    the same rows (now from the lateral join). route_daily's created_at keeps it in the
+    portable form whatever its indexes, so it gets no hint."""
+    import subprocess
+    import sys
+
+    root, env = postgres_project
+    spine = tmp_path / "spine.parquet"
+    with postgres(env["FS_PG_SCHEMA"]) as pg:
+        schema = pg.target.schema
+        labels = f'select * from "{schema}".flight_delay_labels where flight_id % 53 = 1 order by flight_id'
+        pq.write_table(pg.read_arrow(labels), spine)
+
+    def training_set() -> tuple[str, list[dict]]:
+        out = tmp_path / "out.parquet"
+        result = subprocess.run(
+            [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", str(spine),
+             "--features", "weather_hourly:*,carrier_daily:*,route_daily:*", "-o", str(out)],
+            cwd=root, env=env, capture_output=True, text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stderr, pq.read_table(out).to_pylist()
+
+    stderr, without = training_set()
+    assert _hints(stderr) == [
+        f"hint: view '{view}' has no index on ({key}, {ts}); with one (config: indexes: [{{columns: ['{key}', '{ts}']}}]) "
+        "training sets use a faster plan"
+        for view, key, ts in [("weather_hourly", "origin", "observed_at"), ("carrier_daily", "carrier", "as_of")]
+    ]
+    with postgres(env["FS_PG_SCHEMA"]) as pg:
+        pg.execute(f'create index fs_test_carrier on "{schema}".carrier_daily (carrier, as_of)')
+        try:
+            stderr, with_index = training_set()
+        finally:
+            pg.execute(f'drop index "{schema}".fs_test_carrier')
+    assert _hints(stderr) == [
+        "hint: view 'weather_hourly' has no index on (origin, observed_at); with one "
+        "(config: indexes: [{columns: ['origin', 'observed_at']}]) training sets use a faster plan"
+    ]
+    assert with_index == without and len(without) > 100
+    # --sql prints the query the run would use, with the same hints.
+    result = subprocess.run(
+        [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", str(spine), "--features", "carrier_daily:*", "--sql"],
+        cwd=root, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0 and "LATERAL" not in result.stdout and len(_hints(result.stderr)) == 1
+
+
+def test_a_dbt_view_is_told_to_be_a_table_with_the_index():
+    """A view's relation that is a database view (a dbt model materialised as a view) holds
+    no index: the hint says to materialise it as a table with one. fs asks the warehouse
+    what the relation is, not dbt's config."""
+    from featurestore.engines.base import RelationIndex
+    from featurestore.offline.indexes import index_hint
+    from tests.pit_fixtures import feature_view
+
+    with postgres() as pg:
+        schema = pg.target.schema
+        try:
+            pg.execute(f'create schema "{schema}"')
+            pg.execute(f'create table "{schema}".rows (carrier text, as_of timestamp, delay double precision)')
+            pg.execute(f'create index on "{schema}".rows (carrier, as_of)')
+            pg.execute(f'create view "{schema}".carrier_daily as select * from "{schema}".rows')
+            view = dataclasses.replace(feature_view("carrier_daily", ("carrier",), {"delay": "double"}, schema), timestamp="as_of")
+            state = pg.latest_row_index(view)
+            table = pg.latest_row_index(dataclasses.replace(view, relation=Relation(None, schema, "rows")))
+        finally:
+            pg.execute(f'drop schema if exists "{schema}" cascade')
+    assert (state, table) == (RelationIndex.NOT_A_TABLE, RelationIndex.INDEXED)
+    assert index_hint(view, state) == (
+        "view 'carrier_daily' is not a table, so it has no index on (carrier, as_of); materialised as a table with one "
+        "(config: materialized: table, indexes: [{columns: ['carrier', 'as_of']}]) training sets use a faster plan"
+    )

@@ -1,7 +1,8 @@
 """Property tests: the generated point-in-time SQL equals the brute-force reference on random
 data with ties, late corrections, gaps, ttl edges, null keys and duplicate spine rows; in
 DuckDB's native ASOF form, in the portable form, in Snowflake's form transpiled to DuckDB, and
-on a real PostgreSQL and a real local Spark."""
+on a real PostgreSQL (in the portable form, and as a top-one lateral join where the tables have
+the index on (join keys..., timestamp)) and a real local Spark."""
 
 from __future__ import annotations
 
@@ -113,16 +114,26 @@ def snowflake_as_duckdb(sql: str) -> str:
 
 
 def check_against_reference(
-    warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features, transpile=False
+    warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features, transpile=False,
+    indexed=False, created_at=True,
 ):
+    """`indexed`: the tables get the index on (join keys..., timestamp) that makes PostgreSQL
+    join a view by a top-one lateral join, and the test asserts each view that can is; with
+    `created_at` false the customer view declares none (its ties break on the features)."""
     customer_view = feature_view(
         "customer_stats", ("customer_id",), {"spend": "double", "orders": "bigint", "segment": "varchar", "active": "boolean"},
-        schema, created_at=True, ttl=ttl,
+        schema, created_at=created_at, ttl=ttl,
     )
     # Unique per (keys, timestamp) and declared so: the no-tie-break path.
     store_view = feature_view("store_visits", ("customer_id", "region"), {"visits": "bigint"}, schema, unique=True)
     load_table(warehouse, schema, "customer_stats", pa.Table.from_pylist(customers, CUSTOMER_SCHEMA))
     load_table(warehouse, schema, "store_visits", pa.Table.from_pylist(stores, STORE_SCHEMA))
+    if indexed:
+        # The keys in either order ahead of the timestamp; the second index a partial one,
+        # which does not count, beside one that does.
+        warehouse.execute(f'create index on "{schema}".customer_stats (customer_id, ts desc, spend)')
+        warehouse.execute(f'create index on "{schema}".store_visits (region, customer_id, ts) where visits > 0')
+        warehouse.execute(f'create index on "{schema}".store_visits (region, customer_id, ts)')
     catalog = catalog_of(customer_view, store_view)
     request = TrainingSetRequest(
         spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)),
@@ -134,6 +145,10 @@ def check_against_reference(
         sql = snowflake_as_duckdb(render(plan.expression, form_dialect))
     else:
         sql = render(plan.expression, warehouse.dialect)
+    # The views read by a lateral join: each that can be, once its table has the index.
+    lateral = sorted(t.name for node in plan.expression.find_all(exp.Lateral) for t in node.find_all(exp.Table))
+    can_be = ["customer_stats"] if event_time_only or not created_at else []
+    assert lateral == (sorted([*can_be, "store_visits"]) if indexed else [])
     got = warehouse.stream_arrow(sql).read_all().to_pylist()
     expected = reference_training_set(
         spine, "event_timestamp", {"customer_stats": customers, "store_visits": stores}, plan.selections, event_time_only
@@ -216,6 +231,29 @@ def test_postgres_matches_reference(postgres_warehouse, customers, stores, spine
     check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**common)
+def test_postgres_lateral_join_matches_reference(postgres_warehouse, customers, stores, spine, ttl, event_time_only, features):
+    # The tables with the index: views without a knowledge cut-off in force take the lateral join.
+    schema = postgres_warehouse.target.schema
+    check_against_reference(
+        postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features, indexed=True
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**dict(common, event_time_only=st.just(False)))
+def test_postgres_lateral_join_without_created_at_matches_reference(
+    postgres_warehouse, customers, stores, spine, ttl, event_time_only, features
+):
+    # A customer view that declares no created_at: its ties break on the features alone.
+    schema = postgres_warehouse.target.schema
+    check_against_reference(
+        postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features,
+        indexed=True, created_at=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def spark_warehouse(tmp_path_factory):
     # One session for the module: starting Spark takes seconds, a query a fraction of one.
@@ -241,6 +279,12 @@ def test_ties_break_alike_in_every_form(duckdb_warehouse, postgres_warehouse, cu
     check_against_reference(duckdb_warehouse, "postgres", "main", customers, stores, spine, ttl, event_time_only, features)
     schema = postgres_warehouse.target.schema
     check_against_reference(postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features)
+    # The lateral join breaks them by its ORDER BY: with created_at (event time only) and without.
+    for created_at in (True, False):
+        check_against_reference(
+            postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features,
+            indexed=True, created_at=created_at,
+        )
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

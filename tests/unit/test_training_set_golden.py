@@ -27,7 +27,7 @@ SAME_AS = {"databricks": "spark"}
 """Dialects whose SQL is, to the byte, another's: its golden file serves both."""
 
 
-def golden_query(dialect: str) -> str:
+def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False) -> str:
     # One view of each kind: created_at as a knowledge cut-off with a ttl, and a composite
     # key without created_at whose uniqueness dbt does not test (so ties are broken).
     orders = feature_view(
@@ -42,8 +42,15 @@ def golden_query(dialect: str) -> str:
     spine = SpineRelation(source=read.source, columns=read.columns, timestamp=timestamp_as_naive_utc(read, engine))
     selections = catalog.resolve(["customer_orders:*", "store_visits:visits_7d"])
     outputs = output_features(spine.columns, selections, full_names=False)
-    query = point_in_time_expression(spine, selections, outputs, engine)
+    query = point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views)
     return render(query, dialect, pretty=True) + "\n"
+
+
+BOTH = ("customer_orders", "store_visits")
+LATERAL_GOLDEN = {"postgres": "training_set.postgres.indexed.sql"}
+"""Engines with a top-one lateral join: the query when both views' tables have the index on
+(join keys..., timestamp). customer_orders keeps the portable form (its created_at is a
+knowledge cut-off), store_visits is joined laterally, its ties broken in the ORDER BY."""
 
 
 def test_every_supported_dialect_has_a_golden_file():
@@ -62,6 +69,36 @@ def test_training_set_sql_matches_golden(dialect):
     if os.environ.get("FS_UPDATE_GOLDEN"):
         path.write_text(sql)
     assert sql == path.read_text()
+
+
+def test_the_engines_with_a_lateral_join_have_a_golden_file_for_it():
+    assert sorted(LATERAL_GOLDEN) == sorted(d for d in DIALECTS if engine_for_dialect(d).top_one_lateral)
+
+
+@pytest.mark.parametrize("dialect", LATERAL_GOLDEN)
+def test_lateral_training_set_sql_matches_golden(dialect):
+    path = GOLDEN / LATERAL_GOLDEN[dialect]
+    sql = golden_query(dialect, BOTH)
+    if os.environ.get("FS_UPDATE_GOLDEN"):
+        path.write_text(sql)
+    assert sql == path.read_text()
+    assert sql.count("LEFT JOIN LATERAL") == 1 and sql.count("FIRST_VALUE") == 3
+
+
+@pytest.mark.parametrize("dialect", LATERAL_GOLDEN)
+def test_event_time_only_joins_a_view_with_created_at_laterally_too(dialect):
+    sql = golden_query(dialect, BOTH, event_time_only=True)
+    assert sql.count("LEFT JOIN LATERAL") == 2 and "FIRST_VALUE" not in sql
+    # Its ties break on the knowledge time, then the features: the portable form's order, reversed.
+    assert (
+        'ORDER BY\n    "__fs_v0_rows"."ts" DESC,\n    COALESCE("__fs_v0_rows"."created_at", "__fs_v0_rows"."ts") DESC NULLS LAST,\n'
+        '    "__fs_v0_rows"."orders_30d" DESC NULLS LAST,\n    "__fs_v0_rows"."spend_30d" DESC NULLS LAST\n  LIMIT 1'
+    ) in sql
+
+
+@pytest.mark.parametrize("dialect", [d for d in DIALECTS if not engine_for_dialect(d).top_one_lateral])
+def test_an_index_changes_nothing_on_engines_without_a_lateral_join(dialect):
+    assert golden_query(dialect, BOTH) == golden_query(dialect)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
