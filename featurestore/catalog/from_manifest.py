@@ -73,20 +73,48 @@ def _misspelt_keys(nodes: dict) -> tuple[str, ...]:
     return tuple(warnings)
 
 
-def _uniqueness_tests(nodes: dict) -> dict[str, set[tuple[str, ...]]]:
-    """Model id -> the column sets an enabled, failing-severity dbt test keeps unique."""
-    tested: dict[str, set[tuple[str, ...]]] = {}
+def _uniqueness_tests(nodes: dict) -> dict[str, set[frozenset[str]]]:
+    """Model id -> the column sets a dbt test keeps unique over all the model's rows, once
+    `dbt build` passes: fs's own feature_unique_entity_timestamp, dbt_utils'
+    unique_combination_of_columns and dbt's unique. A test that checks only the rows a
+    `where` selects, lets some failures pass (`error_if`, `fail_calc`), only warns or is
+    disabled guarantees nothing, and fs must break ties on such a view."""
+    tested: dict[str, set[frozenset[str]]] = {}
     for node in nodes.values():
-        metadata = node.get("test_metadata") or {}
-        config = node.get("config") or {}
-        if metadata.get("name") != "feature_unique_entity_timestamp" or not config.get("enabled", True):
-            continue
-        if str(config.get("severity", "error")).lower() != "error" or not node.get("attached_node"):
-            continue
-        kwargs = metadata.get("kwargs") or {}
-        columns = (*(kwargs.get("join_keys") or ()), kwargs.get("timestamp"))
-        tested.setdefault(node["attached_node"], set()).add(columns)
+        columns = _unique_columns(node.get("test_metadata") or {})
+        if columns and node.get("attached_node") and _fails_on_any_duplicate(node.get("config") or {}):
+            tested.setdefault(node["attached_node"], set()).add(columns)
     return tested
+
+
+def _unique_columns(metadata: dict) -> frozenset[str] | None:
+    """The columns a generic test keeps unique together, if it is a test of that."""
+    kwargs = metadata.get("kwargs") or {}
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if name == "feature_unique_entity_timestamp":
+        columns = [*(kwargs.get("join_keys") or ()), kwargs.get("timestamp")]
+    elif name == "unique_combination_of_columns" and namespace == "dbt_utils":
+        columns = list(kwargs.get("combination_of_columns") or ())
+    elif name == "unique" and namespace is None:
+        columns = [kwargs.get("column_name")]
+    else:
+        return None
+    return frozenset(columns) if columns and all(isinstance(c, str) for c in columns) else None
+
+
+def _fails_on_any_duplicate(config: dict) -> bool:
+    """Whether `dbt build` stops on a single failing row of the test."""
+
+    def setting(key: str, default: str) -> str:
+        return "".join(str(config.get(key) or default).split()).lower()
+
+    return bool(
+        config.get("enabled", True)
+        and setting("severity", "error") == "error"
+        and not config.get("where")
+        and setting("error_if", "!=0") == "!=0"
+        and setting("fail_calc", "count(*)") == "count(*)"
+    )
 
 
 def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_sets: set) -> FeatureView:
@@ -123,7 +151,8 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         sql_path=node.get("original_file_path", ""),
         depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
-        rows_unique_by_test=(*spec.join_keys, spec.timestamp) in unique_column_sets,
+        # Rows unique by any subset of (join keys, timestamp) are unique by all of them.
+        rows_unique_by_test=any(tested <= {*spec.join_keys, spec.timestamp} for tested in unique_column_sets),
         freshness=spec.freshness,
         checks=spec.checks,
         quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
