@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 
 from featurestore.catalog import FeatureSelection, FeatureView, OnDemandSelection
 from featurestore.engines.base import Engine, RelationIndex, Warehouse
+from featurestore.offline.ties import tie_break_hints
 from featurestore.sql.pit import top_one_lateral_fits
 
 
@@ -22,23 +23,25 @@ class ViewIndexes:
     indexed: frozenset[str] = frozenset()
     """Views whose relation has a btree index on (join keys..., timestamp)."""
     hints: tuple[str, ...] = ()
-    """One line per view that would be joined faster with the index: what to add."""
+    """One line per view that would be joined faster with the index, or with a uniqueness
+    test: what to add."""
 
 
 def probe_view_indexes(
     selections: Sequence[FeatureSelection],
     on_demand: OnDemandSelection | None,
     engine: Engine,
-    warehouse: Warehouse,
+    warehouse: Warehouse | None,
     event_time_only: bool,
 ) -> ViewIndexes:
     """Ask `warehouse` about each view the training set joins that `engine` would join by
     a top-one lateral join if its relation had the index. Only a warehouse of `engine`
-    itself is asked (SQL for another dialect is planned without the index)."""
-    if not engine.top_one_lateral or warehouse.engine is not engine:
-        return ViewIndexes()
+    itself is asked (SQL for another dialect is planned without the index). The hints
+    include those for views without a uniqueness test (offline/ties.py)."""
+    views = list(joined_views(selections, on_demand))
     indexed, hints = set(), []
-    for view in _views(selections, on_demand):
+    asked = engine.top_one_lateral and warehouse is not None and warehouse.engine is engine
+    for view in views if asked else ():
         if not top_one_lateral_fits(view, engine, event_time_only):
             continue
         state = warehouse.latest_row_index(view)
@@ -47,6 +50,7 @@ def probe_view_indexes(
         elif state in (RelationIndex.MISSING, RelationIndex.NOT_A_TABLE):
             hints.append(index_hint(view, state))
         # NOT_FOUND: the query's own error will say to build the view.
+    hints += tie_break_hints(views, engine, indexed, event_time_only)
     return ViewIndexes(frozenset(indexed), tuple(hints))
 
 
@@ -65,7 +69,7 @@ def index_hint(view: FeatureView, state: RelationIndex) -> str:
     return f"view '{view.name}' has no index on ({', '.join(columns)}); with one (config: {config}) training sets use a faster plan"
 
 
-def _views(selections: Sequence[FeatureSelection], on_demand: OnDemandSelection | None) -> Iterable[FeatureView]:
+def joined_views(selections: Sequence[FeatureSelection], on_demand: OnDemandSelection | None) -> Iterable[FeatureView]:
     """Each view joined once, in the order of the query: the selections', then those only
     on-demand features read."""
     joined = on_demand.joined(selections) if on_demand is not None and on_demand.features else selections
