@@ -115,10 +115,10 @@ class FeatureStore:
         options are those of `training_set`. Relation names are the current target's."""
         from contextlib import nullcontext
 
-        from featurestore.offline.indexes import probe_view_indexes
         from featurestore.offline.plan import plan_training_set
         from featurestore.offline.request import TrainingSetRequest
         from featurestore.offline.spine import read_spine
+        from featurestore.offline.training_set import probe_views
 
         engine = engine_for_dialect(dialect) if dialect else self.engine
         request = TrainingSetRequest.of(spine, features, **options)
@@ -131,7 +131,7 @@ class FeatureStore:
             usable = warehouse if engine is self.engine or request.spine.path is None else None
             spine = read_spine(request.spine, catalog, engine, usable)
             # The query the target would run: its views' indexes choose their joins there too.
-            indexes = probe_view_indexes(selections, on_demand, engine, warehouse, request.event_time_only)
+            indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
         for hint in indexes.hints:
             self.console.hint(hint)
         return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed).sql(pretty=True)

@@ -108,13 +108,27 @@ def _fails_on_any_duplicate(config: dict) -> bool:
     def setting(key: str, default: str) -> str:
         return "".join(str(config.get(key) or default).split()).lower()
 
+    limit = config.get("limit")
     return bool(
         config.get("enabled", True)
         and setting("severity", "error") == "error"
         and not config.get("where")
-        and setting("error_if", "!=0") == "!=0"
+        # dbt counts at most `limit` failing rows: 0 makes the test pass whatever the data.
+        and (limit is None or _positive(limit))
+        and setting("error_if", "!=0") in ANY_FAILURE
         and setting("fail_calc", "count(*)") == "count(*)"
     )
+
+
+ANY_FAILURE = {"!=0", "<>0", ">0", ">=1"}
+"""`error_if` thresholds that fail the test on a single failing row."""
+
+
+def _positive(value: object) -> bool:
+    try:
+        return int(str(value)) > 0
+    except ValueError:
+        return False
 
 
 def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_sets: set) -> FeatureView:

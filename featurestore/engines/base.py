@@ -124,6 +124,12 @@ class Engine:
     reserved_words: frozenset[str] = frozenset()
     """Words (lower case) that can be a name only when quoted, where it matters: on an engine
     that folds to upper case, a model's column `order` must have been created as "order"."""
+    materialized_cte: bool = False
+    """`WITH x AS MATERIALIZED (...)` makes the engine compute x once for all the query's
+    references to it. A spine numbered by its scan (a table or query: ROW_NUMBER over it)
+    that several joins read must be numbered once, or a view's values could land on another
+    spine row: fs marks it so where the engine allows, and elsewhere joins the as-of views in
+    a chain that reads it once (sql/pit.py)."""
     top_one_lateral: bool = False
     """The engine answers `LEFT JOIN LATERAL (... WHERE keys = spine's AND ts <= spine's time
     ORDER BY ts DESC LIMIT 1)` with one index probe per spine row when the view's table has

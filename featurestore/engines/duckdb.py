@@ -155,6 +155,7 @@ ENGINE = Engine(
     adapters=("duckdb",),
     dialect="duckdb",
     as_of_join=AsOfJoin.NATIVE,
+    materialized_cte=True,
     local_file_source=_local_file_source,
     warehouse=DuckDBWarehouse,
     resolve_credentials=_resolve_credentials,

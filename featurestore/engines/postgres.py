@@ -243,6 +243,7 @@ ENGINE = Engine(
     adapters=("postgres",),
     dialect="postgres",
     as_of_join=AsOfJoin.PORTABLE,
+    materialized_cte=True,
     warehouse=PostgresWarehouse,
     tested="executed in tests",
     # A model's `select x as Airport__AvgDelay__1d` makes a column airport__avgdelay__1d;

@@ -12,7 +12,6 @@ from typing import Iterable, Sequence
 
 from featurestore.catalog import FeatureSelection, FeatureView, OnDemandSelection
 from featurestore.engines.base import Engine, RelationIndex, Warehouse
-from featurestore.offline.ties import tie_break_hints
 from featurestore.sql.pit import top_one_lateral_fits
 
 
@@ -23,8 +22,8 @@ class ViewIndexes:
     indexed: frozenset[str] = frozenset()
     """Views whose relation has a btree index on (join keys..., timestamp)."""
     hints: tuple[str, ...] = ()
-    """One line per view that would be joined faster with the index, or with a uniqueness
-    test: what to add."""
+    """One line per view that would be joined faster with the index (and, from
+    offline.training_set.probe_views, with a uniqueness test): what to add."""
 
 
 def probe_view_indexes(
@@ -36,8 +35,7 @@ def probe_view_indexes(
 ) -> ViewIndexes:
     """Ask `warehouse` about each view the training set joins that `engine` would join by
     a top-one lateral join if its relation had the index. Only a warehouse of `engine`
-    itself is asked (SQL for another dialect is planned without the index). The hints
-    include those for views without a uniqueness test (offline/ties.py)."""
+    itself is asked (SQL for another dialect is planned without the index)."""
     views = list(joined_views(selections, on_demand))
     indexed, hints = set(), []
     asked = engine.top_one_lateral and warehouse is not None and warehouse.engine is engine
@@ -50,7 +48,6 @@ def probe_view_indexes(
         elif state in (RelationIndex.MISSING, RelationIndex.NOT_A_TABLE):
             hints.append(index_hint(view, state))
         # NOT_FOUND: the query's own error will say to build the view.
-    hints += tie_break_hints(views, engine, indexed, event_time_only)
     return ViewIndexes(frozenset(indexed), tuple(hints))
 
 

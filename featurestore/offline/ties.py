@@ -10,19 +10,18 @@ from __future__ import annotations
 from typing import Collection, Iterable
 
 from featurestore.catalog import FeatureView
-from featurestore.engines.base import AsOfJoin, Engine
+from featurestore.engines.base import Engine
+from featurestore.sql.pit import breaks_ties_at_a_cost
 
 
 def tie_break_hints(views: Iterable[FeatureView], engine: Engine, laterally_joined: Collection[str], event_time_only: bool) -> list[str]:
     """One line per view of `views` that pays for the tie-break on `engine` and would not with
-    the test. A view read under its knowledge cut-off (created_at) ranks its rows by when
-    they became known whatever its tests say, so it gets none."""
+    a uniqueness test fs can rely on (docs/training-sets.md)."""
     return [
-        f"view '{view.name}' has no test keeping its rows unique per ({', '.join([*view.join_keys, view.timestamp])}), "
-        "so fs breaks ties on every feature, which costs time; add the feature_unique_entity_timestamp test "
-        "(or dbt_utils.unique_combination_of_columns) to its model to skip that"
+        f"view '{view.name}' has no test fs can rely on to keep its rows unique per "
+        f"({', '.join([*view.join_keys, view.timestamp])}), so fs breaks ties on every feature, which costs time; "
+        "add the feature_unique_entity_timestamp test (or dbt_utils.unique_combination_of_columns) to its model, "
+        "with severity error and no where, to skip that"
         for view in views
-        if not view.rows_unique_by_test
-        and (not view.created_at or event_time_only)
-        and (engine.as_of_join is not AsOfJoin.PORTABLE or view.name in laterally_joined)
+        if breaks_ties_at_a_cost(view, engine, view.name in laterally_joined, event_time_only)
     ]

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
-from featurestore.catalog import Catalog
+from featurestore.catalog import Catalog, FeatureSelection, OnDemandSelection
 from featurestore.console import Console, plural
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.errors import UsageError
-from featurestore.offline.indexes import probe_view_indexes
+from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
+from featurestore.offline.ties import tie_break_hints
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -105,12 +106,27 @@ def prepare_training_set(
     engine = engine or warehouse.engine
     selections, on_demand = catalog.resolve_all(request.features)
     spine = read_spine(request.spine, catalog, engine, warehouse)
-    indexes = probe_view_indexes(selections, on_demand, engine, warehouse, request.event_time_only)
+    indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
     for hint in indexes.hints if console is not None else ():
         console.hint(hint)
     plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed)
     prepare_spine(spine, warehouse)
     return plan
+
+
+def probe_views(
+    selections: Sequence[FeatureSelection],
+    on_demand: OnDemandSelection | None,
+    engine: Engine,
+    warehouse: Warehouse | None,
+    event_time_only: bool,
+) -> ViewIndexes:
+    """What fs asks and tells before planning: which views' tables have the index a top-one
+    lateral join needs, and a hint for each view that would be joined faster with the index
+    or with a uniqueness test."""
+    indexes = probe_view_indexes(selections, on_demand, engine, warehouse, event_time_only)
+    ties = tie_break_hints(joined_views(selections, on_demand), engine, indexes.indexed, event_time_only)
+    return ViewIndexes(indexes.indexed, (*indexes.hints, *ties))
 
 
 def _summary(delivered: Delivered, plan: Plan, seconds: float) -> TrainingSetSummary:

@@ -1,4 +1,4 @@
-WITH "__fs_spine" AS (
+WITH "__fs_spine" AS MATERIALIZED (
   SELECT
     "customer_id",
     "store_id",

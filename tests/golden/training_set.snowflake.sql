@@ -84,15 +84,6 @@ WITH "__fs_spine" AS (
   ) AS "__fs_ordered"
   WHERE
     "__fs_next" IS NULL OR "__fs_next" <> "__fs_at"
-), "__fs_v1_match" AS (
-  SELECT
-    "__fs_spine"."__fs_row",
-    "__fs_v1"."__fs_at",
-    "__fs_v1"."visits_7d"
-  FROM "__fs_spine"
-  ASOF JOIN "__fs_v1" AS "__fs_v1" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v1"."__fs_at")
-    ON "__fs_spine"."customer_id" = "__fs_v1"."customer_id"
-    AND "__fs_spine"."store_id" = "__fs_v1"."store_id"
 )
 SELECT
   "__fs_spine"."customer_id",
@@ -111,7 +102,8 @@ SELECT
 FROM "__fs_spine"
 ASOF JOIN "__fs_v0" AS "__fs_v0" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v0"."__fs_at")
   ON "__fs_spine"."customer_id" = "__fs_v0"."customer_id"
-LEFT JOIN "__fs_v1_match" AS "__fs_v1"
-  ON "__fs_v1"."__fs_row" = "__fs_spine"."__fs_row"
+ASOF JOIN "__fs_v1" AS "__fs_v1" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v1"."__fs_at")
+  ON "__fs_spine"."customer_id" = "__fs_v1"."customer_id"
+  AND "__fs_spine"."store_id" = "__fs_v1"."store_id"
 ORDER BY
   "__fs_spine"."__fs_row"

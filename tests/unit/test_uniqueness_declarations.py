@@ -44,6 +44,9 @@ def unique_by_test(*tests: dict) -> bool:
         pytest.param(dbt_test("unique", {"column_name": "customer_id"}), id="unique on a join key"),
         pytest.param(dbt_test("unique", {"column_name": "event_timestamp"}), id="unique on the timestamp"),
         pytest.param(dbt_test(*OURS[:2], OURS[2], severity="error"), id="severity in lower case"),
+        pytest.param(dbt_test(*OURS[:2], OURS[2], error_if="> 0"), id="error_if > 0 is any failure too"),
+        pytest.param(dbt_test(*OURS[:2], OURS[2], error_if=">=1"), id="error_if >= 1"),
+        pytest.param(dbt_test(*OURS[:2], OURS[2], limit=5), id="a limit above 0 still counts a failure"),
     ],
 )
 def test_a_test_that_guarantees_one_row_per_key_and_time_counts(declared):
@@ -58,6 +61,7 @@ def test_a_test_that_guarantees_one_row_per_key_and_time_counts(declared):
         pytest.param(dbt_test(*OURS[:2], OURS[2], where="event_timestamp > '2024-01-01'"), id="checks only rows a where selects"),
         pytest.param(dbt_test(*DBT_UTILS[:2], DBT_UTILS[2], where="customer_id < 10"), id="dbt_utils with a where"),
         pytest.param(dbt_test(*OURS[:2], OURS[2], error_if="> 10"), id="fails only past 10 duplicates"),
+        pytest.param(dbt_test(*OURS[:2], OURS[2], limit=0), id="limit 0 counts no failure"),
         pytest.param(dbt_test("unique", {"column_name": "spend_30d"}), id="unique on a feature says nothing of (key, time)"),
         pytest.param(
             dbt_test("unique_combination_of_columns", {"combination_of_columns": ["customer_id", "event_timestamp"]}, "someone_else"),
