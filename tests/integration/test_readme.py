@@ -38,10 +38,6 @@ SKIPPED = {
     "scripts/demo.sh": "installs the package into .venv and runs the whole demo, minutes long; "
     "scripts/check_fresh_machine.sh runs it on a clean clone",
     "FS_TEST_REDIS_URL=": "runs the whole test suite, of which this test is a part",
-    "fs serve": "serves until stopped; tests/integration/test_serve.py runs fs serve and checks these "
-    "requests' answers against get_online_features",
-    "python scripts/load_nycflights13.py --target spark": "the Spark steps: tests/integration/test_spark.py runs "
-    "them (load, fs build, training set, sync, get, verify-online) on a local Spark session",
 }
 TOUR_FILES = {"sql": "models/features/airport_daily.sql", "yaml": "models/features/airport_daily.yml"}
 TOUR = "Five-minute tour: an analytics engineer adds a feature"
@@ -136,10 +132,6 @@ def test_the_readme_runs(projects, cli, monkeypatch):
             if block.language == "bash":
                 first = block.text.splitlines()[0]
                 assert any(first.startswith(start) for start in SKIPPED), f"README.md:{block.line}: run this bash block, or say in SKIPPED why not"
-            elif block.language == "yaml" and block.section != TOUR:
-                # A profile for a cluster this machine has not got: it must at least be a
-                # dbt profile target (read as YAML, with a type).
-                assert "type" in next(iter(yaml.safe_load(block.text).values())), f"README.md:{block.line}"
             elif block.language in TOUR_FILES:
                 path = TOUR_FILES[block.language]
                 assert path in block.before, f"README.md:{block.line}: the tour's text no longer names {path}"
@@ -153,6 +145,15 @@ def test_the_readme_runs(projects, cli, monkeypatch):
             ran.add(block.language)
     assert ran == {"bash", "sql", "yaml", "console", "pycon", "python"}
     assert [str(w.message) for w in caught] == []
+
+
+def test_the_engines_pages_cluster_profile_is_a_dbt_target():
+    """docs/engines.md's Spark cluster profile cannot run here (no cluster): it must at least
+    read as a dbt profile target, with a type."""
+    blocks = [b for b in readme_blocks((REPO / "docs" / "engines.md").read_text()) if b.language == "yaml"]
+    assert blocks
+    for block in blocks:
+        assert "type" in next(iter(yaml.safe_load(block.text).values())), f"docs/engines.md:{block.line}"
 
 
 def test_to_polars_says_how_to_install_polars(built_project, clean_env):
