@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from featurestore.catalog.model import Relation
+from featurestore.engines.local_files import scratch_connection
 from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -323,8 +324,6 @@ class Warehouse(ABC):
     def local_files_connection(self):
         """A DuckDB connection for reading the user's local files (see local_files)."""
         if self._local_files is None:
-            from featurestore.engines.local_files import scratch_connection
-
             self._local_files = scratch_connection()
         return self._local_files
 
