@@ -23,7 +23,7 @@ from featurestore.sql.expressions import column, render, table_of
 
 if TYPE_CHECKING:
     from featurestore.engines.base import Warehouse
-    from featurestore.governance.check import CheckReport
+    from featurestore.governance.check_report import CheckReport
     from featurestore.project.profiles import Target
 
 

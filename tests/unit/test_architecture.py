@@ -78,3 +78,61 @@ def test_no_room_imports_another_of_its_layer():
             if any({room_of(importer), room_of(imported)} <= rooms for rooms in SEPARATE_ROOMS):
                 sideways.append(f"{importer} imports {imported}")
     assert sideways == []
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imported_modules(path: Path, known: set[str]) -> set[str]:
+    """The package's modules `path` imports anywhere in it (at the top, inside a function or
+    under TYPE_CHECKING: a circle hidden in any of them is still a circle): `from a import b`
+    counts as importing the module `a.b` where that is a module, else `a`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("featurestore"):
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & known
+            found.update(submodules)
+            if len(submodules) < len(node.names):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in known)
+    return found
+
+
+def import_circles() -> list[list[str]]:
+    """Every group of modules that import each other, directly or round a circle (the
+    strongly connected components with more than one module, or one importing itself)."""
+    paths = modules()
+    graph = {m: sorted(imported_modules(p, set(paths))) for m, p in paths.items()}
+    index: dict[str, int] = {}
+    lowest: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        index[module] = lowest[module] = len(index)
+        stack.append(module)
+        for imported in graph[module]:
+            if imported not in index:
+                visit(imported)
+                lowest[module] = min(lowest[module], lowest[imported])
+            elif imported in stack:
+                lowest[module] = min(lowest[module], index[imported])
+        if lowest[module] == index[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1 or module in graph[module]:
+                circles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_import_circles():
+    """A module's imports lead down, never back to it: a circle means the modules in it are
+    one piece in several files, and the piece they share belongs in a module of its own."""
+    assert import_circles() == []
