@@ -136,3 +136,24 @@ def test_no_import_circles():
     """A module's imports lead down, never back to it: a circle means the modules in it are
     one piece in several files, and the piece they share belongs in a module of its own."""
     assert import_circles() == []
+
+
+MAX_LINES = 450
+
+# Temporary: online/server.py (482 lines) is being rewritten into a room of its own (the HTTP
+# server and its authentication) on another branch this session, which splits it. Remove this
+# exception when that lands; the test then holds every module to MAX_LINES.
+OVER_MAX_LINES_FOR_NOW = {"featurestore.online.server"}
+
+
+def test_every_module_is_at_most_450_lines():
+    """One responsibility per module keeps modules short: past MAX_LINES a module holds more
+    than one thing, and the thing to do is to move one of them out."""
+    long = {
+        module: len(path.read_text().splitlines())
+        for module, path in modules().items()
+        if len(path.read_text().splitlines()) > MAX_LINES
+    }
+    assert {m: n for m, n in long.items() if m not in OVER_MAX_LINES_FOR_NOW} == {}
+    # An exception no longer needed is removed, not left to excuse the next long module.
+    assert OVER_MAX_LINES_FOR_NOW <= set(long), "remove the modules now short enough from OVER_MAX_LINES_FOR_NOW"
