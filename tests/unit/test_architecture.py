@@ -157,3 +157,47 @@ def test_every_module_is_at_most_450_lines():
     assert {m: n for m, n in long.items() if m not in OVER_MAX_LINES_FOR_NOW} == {}
     # An exception no longer needed is removed, not left to excuse the next long module.
     assert OVER_MAX_LINES_FOR_NOW <= set(long), "remove the modules now short enough from OVER_MAX_LINES_FOR_NOW"
+
+
+# sql/ builds the trees. engines/ sits below it and says how its dialect spells things, some
+# of them as pieces of a tree that sql/ puts in place (an interval, the scan order, a local
+# file's reader) or as identifiers quoted for its own catalog queries; it cannot ask sql/,
+# which is above it, so it may use sqlglot too.
+MAY_USE_SQLGLOT = {"sql", "engines"}
+
+# The on-demand expression language is not a query fs builds but the user's own expression:
+# the catalog parses, checks and types it when it reads the project (below sql/ in the
+# layers), and online reads evaluate the checked tree in process (it builds none).
+SQLGLOT_FOR_ON_DEMAND = {"featurestore.catalog.on_demand_sql", "featurestore.online.on_demand"}
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Every module `path` imports when it runs: at the top or inside functions, but not
+    under `if TYPE_CHECKING:`, which only names types for annotations."""
+    found = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def test_sqlglot_trees_are_built_in_sql():
+    """Every query fs builds is a tree built in sql/ (docs/architecture.md); a use case asks
+    sql/ for it and runs what `render` returns."""
+    outside = []
+    for module, path in modules().items():
+        if room_of(module) in MAY_USE_SQLGLOT or module in SQLGLOT_FOR_ON_DEMAND:
+            continue
+        outside += [f"{module} imports {m}" for m in sorted(runtime_imports(path)) if m.split(".")[0] == "sqlglot"]
+    assert outside == []
