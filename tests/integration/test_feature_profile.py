@@ -1,6 +1,6 @@
-"""The feature site's profile query (governance/profile.py) on real DuckDB and PostgreSQL,
-against a brute-force reference in Python: row counts, freshness at now, each feature's
-null count, range, histogram bins and most frequent values."""
+"""The feature site's profile query (sql/profile.py, run by governance/profile.py) on real
+DuckDB and PostgreSQL, against a brute-force reference in Python: row counts, freshness at
+now, each feature's null count, range, histogram bins and most frequent values."""
 
 from __future__ import annotations
 
