@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from featurestore.catalog.model import Relation
+from featurestore.engines.local_files import scratch_connection
 from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ BATCH_ROWS = 256_000
 
 
 class AsOfJoin(Enum):
-    """How an engine spells the point-in-time join (featurestore.sql.pit builds each)."""
+    """How an engine spells the point-in-time join (featurestore.sql.pit_joins builds each)."""
 
     NATIVE = "ASOF LEFT JOIN ... ON keys AND spine.t >= view.t"  # DuckDB
     MATCH_CONDITION = "ASOF JOIN ... MATCH_CONDITION (spine.t >= view.t) ON keys"  # Snowflake
@@ -115,7 +116,7 @@ class Engine:
     (its default quote policy): unquoted ones are stored folded."""
     last_value_ignores_nulls: bool = False
     """The engine has LAST_VALUE(...) IGNORE NULLS over structs: its portable as-of join
-    takes each spine row's match in one window (sql/pit.py), one sort fewer."""
+    takes each spine row's match in one window (sql/pit_joins.py), one sort fewer."""
     casts_times: bool = False
     """Both sides of the as-of join are cast to one naive timestamp type (the spine's time,
     and the views' timestamp and created_at as they are read): the warehouse has several
@@ -134,7 +135,7 @@ class Engine:
     """The engine answers `LEFT JOIN LATERAL (... WHERE keys = spine's AND ts <= spine's time
     ORDER BY ts DESC LIMIT 1)` with one index probe per spine row when the view's table has
     a btree index on (join keys..., timestamp): the training set joins such a view that way
-    (sql/pit.py), and fs hints at the index where it is missing (offline/indexes.py). Its
+    (sql/pit_joins.py), and fs hints at the index where it is missing (offline/indexes.py). Its
     `Warehouse` says whether a relation has the index (`latest_row_index`)."""
 
     @property
@@ -323,8 +324,6 @@ class Warehouse(ABC):
     def local_files_connection(self):
         """A DuckDB connection for reading the user's local files (see local_files)."""
         if self._local_files is None:
-            from featurestore.engines.local_files import scratch_connection
-
             self._local_files = scratch_connection()
         return self._local_files
 

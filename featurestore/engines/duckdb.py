@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import AsOfJoin, Engine, Warehouse, generic_error
+from featurestore.engines.local_files import READERS, duckdb_column_kind
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:
@@ -16,10 +17,6 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from featurestore.project.profiles import Target
-
-READERS = {"parquet": "read_parquet", "csv": "read_csv"}
-"""File format -> the DuckDB table function that reads it."""
-
 
 class DuckDBWarehouse(Warehouse):
     def __init__(self, engine: Engine, target: "Target", read_only: bool):
@@ -109,20 +106,6 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self.connection.close()
-
-
-def duckdb_column_kind(type_name: str) -> str:
-    """Kind of a DuckDB type name, as `Warehouse.column_kinds` reports it."""
-    upper = type_name.upper()
-    if upper in {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"}:
-        return "timestamp"
-    if upper in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}:
-        return "timestamptz"
-    if upper == "DATE":
-        return "date"
-    if upper in {"VARCHAR", "TEXT", "STRING"}:
-        return "text"
-    return type_name.lower()
 
 
 def _local_file_source(path: Path, file_format: str) -> "tuple[exp.Expression, exp.Expression | None]":

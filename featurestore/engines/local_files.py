@@ -4,7 +4,8 @@ kinds, their rows, and their row and non-null counts (from parquet statistics wh
 This is how spine files are inspected and how the summary of a written training set is
 counted without reading it back into Python. Every function takes the DuckDB connection to
 use (`Warehouse.local_files_connection()`): a DuckDB warehouse lends its own, which saves
-starting a second database.
+starting a second database. The DuckDB engine (duckdb.py) reads files and names types as
+this does, so it takes `READERS` and `duckdb_column_kind` from here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurestore.engines.duckdb import READERS, duckdb_column_kind
 from featurestore.errors import UsageError, first_line
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 FORMAT_OF_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 """File name suffix -> format, for spines read and training sets written."""
 
+READERS = {"parquet": "read_parquet", "csv": "read_csv"}
+"""File format -> the DuckDB table function that reads it."""
+
 
 def scratch_connection() -> "duckdb.DuckDBPyConnection":
     """A connection of its own, for when no warehouse is open (printing SQL)."""
@@ -30,6 +33,20 @@ def scratch_connection() -> "duckdb.DuckDBPyConnection":
     connection = duckdb.connect()
     connection.execute("set TimeZone = 'UTC'")
     return connection
+
+
+def duckdb_column_kind(type_name: str) -> str:
+    """Kind of a DuckDB type name, as `Warehouse.column_kinds` reports it."""
+    upper = type_name.upper()
+    if upper in {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATETIME"}:
+        return "timestamp"
+    if upper in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"}:
+        return "timestamptz"
+    if upper == "DATE":
+        return "date"
+    if upper in {"VARCHAR", "TEXT", "STRING"}:
+        return "text"
+    return type_name.lower()
 
 
 def column_kinds(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> dict[str, str]:

@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from sqlglot import exp
-
 from featurestore.catalog import Relation
 from featurestore.errors import RelationNotBuilt
-from featurestore.sql.check_history import HISTORY_COLUMNS, HISTORY_TABLE, HistoryRow, create_history_expression, history_table, insert_history_expression
-from featurestore.sql.expressions import column, render, table_of
+from featurestore.sql.check_history import HISTORY_TABLE, HistoryRow, check_history_expression, create_history_expression, history_table, insert_history_expression
+from featurestore.sql.expressions import render
 
 if TYPE_CHECKING:
     from featurestore.engines.base import Warehouse
-    from featurestore.governance.check import CheckReport
+    from featurestore.governance.check_report import CheckReport
     from featurestore.project.profiles import Target
 
 
@@ -47,7 +45,6 @@ def _double(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-COLUMNS = tuple(name for name, _ in HISTORY_COLUMNS)
 MAX_ROWS = 20_000
 """The newest rows read: years of daily runs of a few hundred checks, and a page that still opens."""
 
@@ -75,17 +72,6 @@ class CheckHistory:
 def check_history_relation(target: "Target") -> Relation:
     """Where fs check keeps its history: the target's schema, in the connection's database."""
     return Relation(database=None, schema=target.schema, identifier=HISTORY_TABLE)
-
-
-def check_history_expression(relation: Relation, limit: int = MAX_ROWS) -> exp.Select:
-    """The newest `limit` rows (one more, to tell whether there are more), newest first."""
-    order = [exp.Ordered(this=column("run_at"), desc=True), *[exp.Ordered(this=column(c)) for c in ("run_id", "view", "feature", "check_name")]]
-    return (
-        exp.select(*[column(c) for c in COLUMNS])
-        .from_(table_of(relation))
-        .order_by(*order)
-        .limit(limit + 1)
-    )
 
 
 def read_check_history(warehouse: "Warehouse", relation: Relation, limit: int = MAX_ROWS) -> CheckHistory | None:

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from sqlglot import exp
-
 from featurestore.catalog import Catalog
 from featurestore.engines import local_files
 from featurestore.engines.base import Warehouse
 from featurestore.errors import UsageError
 from featurestore.offline.request import TrainingSetRequest
-from featurestore.sql.expressions import PARSE_ERRORS, identifier, render, table_name, table_of
+from featurestore.sql.expressions import PARSE_ERRORS, render, table_of
+from featurestore.sql.output import counts_expression, output_table_expression, resolved_table_name
 from featurestore.sql.pit import OutputFeature
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from sqlglot import exp
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,9 @@ def _cannot_write(path: Path, error: OSError) -> UsageError:
 
 
 def _counts_in_warehouse(
-    table: exp.Table, outputs: Sequence[OutputFeature], warehouse: Warehouse
+    table: "exp.Table", outputs: Sequence[OutputFeature], warehouse: Warehouse
 ) -> tuple[int, dict[str, int]]:
-    counted = [exp.Count(this=exp.column(identifier(o.name))) for o in outputs]
-    query = exp.select(exp.Count(this=exp.Star()), *counted).from_(table.copy())
+    query = counts_expression(table, [o.name for o in outputs])
     row = warehouse.fetch_all(render(query, warehouse.dialect))[0]
     return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
 
@@ -153,11 +152,11 @@ def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: 
     schema, unquoted parts in the engine's case; a database part only when the name has one."""
     if request.output_table is None:
         return
-    wanted = _resolved(_qualified_table(request.output_table, warehouse), warehouse.dialect)
+    wanted = resolved_table_name(_qualified_table(request.output_table, warehouse), warehouse.dialect)
     owned = [(name, relation, "builds") for name, relation in sorted(catalog.relations.items())]
     owned += [(name, relation, "reads") for name, relation in sorted(catalog.sources.items())]
     for name, relation, verb in owned:
-        theirs = _resolved(table_of(relation), warehouse.dialect)
+        theirs = resolved_table_name(table_of(relation), warehouse.dialect)
         if wanted[1:] == theirs[1:] and wanted[0] in (None, theirs[0]):
             kind = "dbt source" if verb == "reads" else "feature view" if name in catalog.views else "dbt model"
             raise UsageError(
@@ -166,19 +165,8 @@ def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: 
             )
 
 
-def _resolved(table: exp.Table, dialect: str) -> tuple[str | None, str, str]:
-    """(database or None, schema, name) as `dialect` resolves the identifiers."""
-    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-
-    normal = normalize_identifiers(table.copy(), dialect=dialect)
-    return normal.catalog or None, normal.db, normal.name
-
-
-def _qualified_table(name: str, warehouse: Warehouse) -> exp.Table:
+def _qualified_table(name: str, warehouse: Warehouse) -> "exp.Table":
     try:
-        table = table_name(name, warehouse.dialect)
+        return output_table_expression(name, warehouse.target.schema, warehouse.dialect)
     except PARSE_ERRORS as error:
         raise UsageError(f"--output-table '{name}' is not a table name (valid: name or schema.name)") from error
-    if not table.args.get("db"):
-        table.set("db", identifier(warehouse.target.schema))
-    return table

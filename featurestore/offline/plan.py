@@ -4,9 +4,7 @@ the output columns named, and the query built. Pure: no I/O, nothing uploaded or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Sequence
-
-from sqlglot import exp
+from typing import TYPE_CHECKING, Collection, Sequence
 
 from featurestore.catalog import Feature, FeatureSelection, OnDemandSelection
 from featurestore.engines.base import Engine
@@ -21,6 +19,9 @@ from featurestore.sql.on_demand import (
     with_on_demand_expression,
 )
 from featurestore.sql.pit import OutputFeature, SpineRelation, output_features, point_in_time_expression
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 
 @dataclass(frozen=True)

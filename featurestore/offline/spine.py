@@ -19,23 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
 from featurestore.catalog import Catalog
 from featurestore.catalog.meta import is_reserved
 from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
-from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name, table_of
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, named_table, render, table_name, table_of
+from featurestore.sql.spine import columns_probe_expression, naive_utc_expression, not_iso_text_expression, query_source
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from sqlglot import exp
 
 UPLOADED_SPINE = f"{INTERNAL}spine_input"
 ROW_IN_INPUT = f"{INTERNAL}row_in_input"
-ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def read_spine(given: SpineInput, catalog: Catalog, engine: Engine, warehouse: W
     elif given.frame is not None:
         table = _as_arrow(given.frame)
         kinds = {field.name: arrow_column_kind(field.type) for field in table.schema}
-        spine = Spine(given, exp.Table(this=identifier(UPLOADED_SPINE)), kinds, column(ROW_IN_INPUT), table)
+        spine = Spine(given, named_table(UPLOADED_SPINE), kinds, column(ROW_IN_INPUT), table)
     else:
         spine = _warehouse_spine(given, catalog, engine, warehouse)
     internal = [c for c in spine.columns if is_reserved(c)]
@@ -96,22 +94,13 @@ def prepare_spine(spine: Spine, warehouse: Warehouse) -> None:
         _check_iso_text(spine, warehouse)
 
 
-def timestamp_as_naive_utc(spine: Spine, engine: Engine) -> exp.Expression:
+def timestamp_as_naive_utc(spine: Spine, engine: Engine) -> "exp.Expression":
     """The spine's point in time as a naive UTC timestamp, over the source's columns."""
     given = spine.given
-    value = column(given.timestamp_column)
-    naive = exp.DataType.build("timestamp")
     kind = spine.timestamp_kind
-    if kind == "timestamp":
-        # Where naive timestamps come in several types, one for both sides (Engine.casts_times).
-        return exp.cast(value, exp.DataType.build("timestamp(6)")) if engine.casts_times else value
-    if kind == "timestamptz":
-        return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string("UTC")), naive)
-    if kind == "date":
-        return exp.cast(value, naive)
-    if kind == "text":
-        as_utc = exp.AtTimeZone(this=exp.cast(value, exp.DataType.build("timestamptz")), zone=exp.Literal.string("UTC"))
-        return exp.cast(as_utc, naive)
+    value = naive_utc_expression(given.timestamp_column, kind, engine)
+    if value is not None:
+        return value
     raise UsageError(
         f"{given.describe()}: timestamp column '{given.timestamp_column}' has type {kind}; valid: a timestamp, "
         "a date, or ISO-8601 text such as 2013-01-01 10:15:00"
@@ -133,21 +122,21 @@ def _file_spine(given: SpineInput, engine: Engine, warehouse: Warehouse | None) 
         source, row_order = engine.local_file_source(path, file_format)
         return Spine(given, source, kinds, row_order)
     # The warehouse cannot read the user's local file: it travels as a temporary table.
-    return Spine(given, exp.Table(this=identifier(UPLOADED_SPINE)), kinds, column(ROW_IN_INPUT), path)
+    return Spine(given, named_table(UPLOADED_SPINE), kinds, column(ROW_IN_INPUT), path)
 
 
 def _warehouse_spine(given: SpineInput, catalog: Catalog, engine: Engine, warehouse: Warehouse | None) -> Spine:
     if given.relation is not None:
         source = _relation_table(given.relation, catalog, engine.dialect)
     else:
-        source = _query_source(given.sql, engine.dialect)
+        source = query_source(given.sql, engine.dialect)
     if warehouse is None:
         raise UsageError(
             f"{given.describe()}: its columns can only be read from the warehouse, which fs cannot "
             "query on this target yet; give the spine as a parquet or CSV file instead"
         )
     try:
-        kinds = warehouse.column_kinds(render(exp.select("*").from_(source), warehouse.dialect))
+        kinds = warehouse.column_kinds(render(columns_probe_expression(source), warehouse.dialect))
     except WarehouseError as error:
         built = " (run `fs build` or `dbt build`)" if given.relation in catalog.relations else ""
         raise WarehouseError(f"{given.describe()} cannot be read: {error.message}{built}") from error
@@ -173,7 +162,7 @@ def _with_row_numbers(table: "pa.Table") -> "pa.Table":
     return table.append_column(ROW_IN_INPUT, pa.array(range(table.num_rows), type=pa.int64()))
 
 
-def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
+def _relation_table(name: str, catalog: Catalog, dialect: str) -> "exp.Table":
     relation = catalog.relations.get(name)
     if relation is not None:
         return table_of(relation)
@@ -186,30 +175,9 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> exp.Table:
         ) from error
 
 
-def _query_source(sql: str, dialect: str) -> exp.Subquery:
-    try:
-        parsed = sqlglot.parse_one(sql, read=dialect)
-    except PARSE_ERRORS as error:
-        raise UsageError(f"--spine-sql is not valid {dialect} SQL: {str(error).splitlines()[0]}") from error
-    if not isinstance(parsed, exp.Query):
-        raise UsageError("--spine-sql must be a query (SELECT ...)")
-    return parsed.subquery(identifier(f"{INTERNAL}spine_query"))
-
-
 def _check_iso_text(spine: Spine, warehouse: Warehouse) -> None:
     name = spine.given.timestamp_column
-    value = column(name)
-    bad = (
-        exp.select(value)
-        .from_(spine.source.copy())
-        .where(
-            exp.and_(
-                exp.Not(this=exp.Is(this=value.copy(), expression=exp.null())),
-                exp.Not(this=exp.RegexpLike(this=value.copy(), expression=exp.Literal.string(ISO_TIMESTAMP))),
-            )
-        )
-        .limit(1)
-    )
+    bad = not_iso_text_expression(spine.source, name)
     rows = warehouse.fetch_all(render(bad, warehouse.dialect))
     if rows:
         raise UsageError(

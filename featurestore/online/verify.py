@@ -23,7 +23,7 @@ from featurestore.online.keys import entity_suffix, parse_entity_suffix
 from featurestore.online.landing import existing_landing
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineReader
 from featurestore.online.state import read_state, scan_entity_keys
-from featurestore.sql.expressions import render
+from featurestore.sql.expressions import render, sample_expression
 from featurestore.sql.semantics import latest_values_expression
 
 READ_CHUNK = 1000  # entities per reader call
@@ -99,12 +99,10 @@ def _verify_view(
     sample: int | None,
     report: VerifyReport,
 ) -> None:
-    from sqlglot import exp
-
     selection = FeatureSelection(view, view.features)
     latest = latest_values_expression(view, view.feature_names, now, pushed=existing_landing(warehouse, view))
     if sample is not None:
-        latest = exp.select("*").from_(latest.subquery("__fs_sample")).order_by(exp.Rand()).limit(sample)
+        latest = sample_expression(latest, sample)
     seen: set[str] = set()
     checked = 0
     for batch in warehouse.stream_arrow(render(latest, warehouse.dialect)):

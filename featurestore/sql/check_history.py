@@ -1,5 +1,6 @@
-"""The `fs_check_history` table as sqlglot trees: creating it if missing, and appending one
-run's results in one INSERT (a run is recorded whole or not at all).
+"""The `fs_check_history` table as sqlglot trees: creating it if missing, appending one
+run's results in one INSERT (a run is recorded whole or not at all), and reading the newest
+rows back for the feature site.
 
 One row per view, feature, check and run; its columns are a contract (the documentation site
 reads them, and so may anyone's SQL): docs/monitoring.md describes each.
@@ -13,7 +14,8 @@ from typing import Sequence
 
 from sqlglot import exp
 
-from featurestore.sql.expressions import identifier, timestamp_literal
+from featurestore.catalog import Relation
+from featurestore.sql.expressions import column, identifier, table_of, timestamp_literal
 
 HISTORY_TABLE = "fs_check_history"
 
@@ -29,6 +31,7 @@ HISTORY_COLUMNS = (
     ("threshold", "double"),
     ("detail", "text"),
 )
+COLUMNS = tuple(name for name, _ in HISTORY_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,17 @@ def insert_history_expression(schema: str | None, rows: Sequence[HistoryRow]) ->
     values = exp.values([tuple(_literal(getattr(row, name)) for name, _kind in HISTORY_COLUMNS) for row in rows])
     into = exp.Schema(this=history_table(schema), expressions=[identifier(name) for name, _kind in HISTORY_COLUMNS])
     return exp.Insert(this=into, expression=values)
+
+
+def check_history_expression(relation: Relation, limit: int) -> exp.Select:
+    """The newest `limit` rows (one more, to tell whether there are more), newest first."""
+    order = [exp.Ordered(this=column("run_at"), desc=True), *[exp.Ordered(this=column(c)) for c in ("run_id", "view", "feature", "check_name")]]
+    return (
+        exp.select(*[column(c) for c in COLUMNS])
+        .from_(table_of(relation))
+        .order_by(*order)
+        .limit(limit + 1)
+    )
 
 
 def _literal(value: object) -> exp.Expression:

@@ -56,6 +56,11 @@ def column(name: str, table: str | None = None) -> exp.Column:
     return exp.column(identifier(name), table=identifier(table) if table else None)
 
 
+def named_table(name: str) -> exp.Table:
+    """A table (or CTE) by its quoted name alone."""
+    return exp.Table(this=identifier(name))
+
+
 BUILT_BY_DBT = "fs_built_by_dbt"
 """Key, in the `meta` of a table node, of the `BuiltByDbt` facts `render` names it by."""
 
@@ -158,6 +163,11 @@ def _read_as_stored(table: exp.Table, built: BuiltByDbt, engine: Engine) -> None
 def timestamp_literal(value: datetime) -> exp.Expression:
     """A naive UTC timestamp literal, `CAST('2013-12-31 00:30:00' AS TIMESTAMP)`."""
     return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
+
+
+def sample_expression(query: exp.Select, rows: int) -> exp.Select:
+    """`rows` of the rows `query` returns, drawn at random."""
+    return exp.select("*").from_(query.subquery("__fs_sample")).order_by(exp.Rand()).limit(rows)
 
 
 def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> str:

@@ -19,7 +19,7 @@ from featurestore.catalog import OnDemandFeature
 from featurestore.catalog.on_demand_sql import sql_type
 from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier
-from featurestore.sql.pit import SPINE, SPINE_ROW
+from featurestore.sql.spine import SPINE, SPINE_ROW
 
 RESULT = f"{INTERNAL}pit"
 HIDDEN_INPUT = f"{INTERNAL}input"

@@ -1,6 +1,7 @@
 """The shared point-in-time semantics, as sqlglot trees: when a row was known, which of tied
-rows wins, and the latest row per entity at a moment. Training sets, syncs and parity checks
-all take their answer from here, so they cannot disagree (docs/training-sets.md)."""
+rows wins, the latest row per entity at a moment, and a view's timeline (the rows an as-of
+join can land on, keyed by when each becomes the answer). Training sets, syncs and parity
+checks all take their answer from here, so they cannot disagree (docs/training-sets.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from featurestore.catalog import FeatureView, Relation
 from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
 
 WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
+VIEW_TIME = f"{INTERNAL}at"  # the time a row becomes the answer (join on this)
+VIEW_EVENT_TIME = f"{INTERNAL}ts"  # the row's event timestamp (ttl is measured on this)
+VIEW_TIE = f"{INTERNAL}tie"  # VIEW_TIE0, 1, ...: the tie-break keys the portable form sorts by
 
 
 def knowledge_time(view: FeatureView) -> exp.Expression:
@@ -115,3 +119,127 @@ def first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
         .from_(ranked.subquery(identifier(f"{INTERNAL}ranked")))
         .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)))
     )
+
+
+def tie_columns(view: FeatureView, event_time_only: bool) -> list[str]:
+    """The columns a timeline built with `ties_sorted_later` carries for the tie-break:
+    none where its rows are unique per (join keys, `__fs_at`) already."""
+    if (view.created_at and not event_time_only) or view.rows_unique_by_test:
+        return []
+    return [f"{VIEW_TIE}{i}" for i in range(len(tie_break_winner_last(view)))]
+
+
+def event_time_column(view: FeatureView, event_time_only: bool) -> str:
+    """The timeline column holding a row's event timestamp: the join time itself, unless a
+    knowledge cut-off makes the two differ."""
+    return VIEW_EVENT_TIME if view.created_at and not event_time_only else VIEW_TIME
+
+
+def timeline_expression(
+    view: FeatureView, features: Sequence[str], event_time_only: bool = False, ties_sorted_later: bool = False
+) -> exp.Select:
+    """The rows of `view` an as-of join can land on, one per (join keys, `__fs_at`).
+
+    `__fs_at` is when a row becomes the answer. Without a knowledge cut-off that is its
+    timestamp, and `__fs_at` is all the timeline carries of time. With one (the view declares
+    created_at), a row is usable once both its timestamp and its created_at have passed; the
+    answer at t is the greatest (timestamp, created_at) among usable rows, which changes only
+    when a row that beats every earlier-usable row becomes usable. Only those rows are kept,
+    keyed by the moment they become usable, and `__fs_ts` carries their event timestamp.
+
+    With `ties_sorted_later`, rows of one (join keys, `__fs_at`) are all kept, with their
+    tie-break keys as `tie_columns(view, ...)`, for a join that sorts by them.
+    """
+    if not view.created_at or event_time_only:
+        return _event_time_timeline(view, features, ties_sorted_later)
+    return _knowledge_time_timeline(view, features)
+
+
+def _present(view: FeatureView) -> exp.Expression:
+    """Rows with every join key and the timestamp set: the only ones a spine can match."""
+    needed = [*view.join_keys, view.timestamp]
+    return exp.and_(*[exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in needed])
+
+
+def _event_time_timeline(view: FeatureView, features: Sequence[str], ties_sorted_later: bool) -> exp.Select:
+    """One row per (join keys, timestamp): the timestamp is when a row becomes the answer.
+    (All rows, with their tie-break keys, if `ties_sorted_later`.)"""
+    keys = [column(k) for k in view.join_keys]
+    present = _present(view)
+    feature_columns = [column(f) for f in features]
+    rows = exp.select(*keys, exp.alias_(column(view.timestamp), identifier(VIEW_TIME)), *feature_columns)
+    if view.rows_unique_by_test:
+        # A dbt test guarantees one row per key and timestamp (catalog/from_manifest.py
+        # says which count), so the tie-break below would only cost time.
+        return rows.from_(relation_table(view)).where(present)
+    winner_last = tie_break_winner_last(view)
+    if ties_sorted_later:
+        ties = [exp.alias_(o.this, identifier(name)) for o, name in zip(winner_last, tie_columns(view, True))]
+        return rows.select(*ties).from_(relation_table(view)).where(present)
+    # The winner of a timestamp is the row the next timestamp follows, in an order that puts
+    # it last. One window per entity, not per (entity, timestamp): measured 25% less CPU in
+    # DuckDB than ROW_NUMBER over (keys, timestamp), whose many tiny partitions cost.
+    following = f"{INTERNAL}next"
+    next_time = exp.Window(
+        this=exp.Lead(this=column(view.timestamp)),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=column(view.timestamp)), *winner_last]),
+    )
+    ordered = rows.select(exp.alias_(next_time, identifier(following))).from_(relation_table(view)).where(present)
+    last_of_time = exp.or_(
+        exp.Is(this=column(following), expression=exp.null()),
+        exp.NEQ(this=column(following), expression=column(VIEW_TIME)),
+    )
+    return (
+        exp.select(*[column(c) for c in [*view.join_keys, VIEW_TIME, *features]])
+        .from_(ordered.subquery(identifier(f"{INTERNAL}ordered")))
+        .where(last_of_time)
+    )
+
+
+def _knowledge_time_timeline(view: FeatureView, features: Sequence[str]) -> exp.Select:
+    """The rows that ever become the answer under a created_at cut-off, keyed by the moment
+    they become usable (see timeline_expression)."""
+    keys = [column(k) for k in view.join_keys]
+    present = _present(view)
+    created = f"{INTERNAL}created"
+    known = knowledge_time(view)
+    # Ties are broken on every feature of the view, so all of them travel to the ranking.
+    feature_columns = [column(f) for f in view.feature_names]
+    usable = exp.select(
+        *keys,
+        exp.alias_(column(view.timestamp), identifier(VIEW_EVENT_TIME)),
+        exp.alias_(known, identifier(created)),
+        exp.alias_(exp.Greatest(this=column(view.timestamp), expressions=[known.copy()]), identifier(VIEW_TIME)),
+        *feature_columns,
+    ).from_(relation_table(view)).where(present)
+    previous_best = exp.Window(
+        this=exp.Max(this=column(VIEW_EVENT_TIME)),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=column(c)) for c in (VIEW_TIME, VIEW_EVENT_TIME, created)]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=exp.Literal.number(1), end_side="PRECEDING"),
+    )
+    best = f"{INTERNAL}previous_best"
+    with_best = exp.select("*", exp.alias_(previous_best, identifier(best))).from_(usable.subquery(identifier(f"{INTERNAL}usable")))
+    beats_earlier = exp.or_(
+        exp.Is(this=column(best), expression=exp.null()),
+        exp.GTE(this=column(VIEW_EVENT_TIME), expression=column(best)),
+    )
+    # Rows becoming usable at the same moment: the greatest (timestamp, created_at) wins.
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[*[k.copy() for k in keys], column(VIEW_TIME)],
+        order=exp.Order(
+            expressions=[
+                exp.Ordered(this=column(c), desc=True, nulls_first=False)
+                for c in (VIEW_EVENT_TIME, created, *view.feature_names)
+            ]
+        ),
+    )
+    ranked = (
+        exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *[column(f) for f in features])
+        .select(exp.alias_(rank, identifier(f"{INTERNAL}rank")))
+        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates")))
+        .where(beats_earlier)
+    )
+    return first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])

@@ -1,6 +1,6 @@
-"""The feature site's profile query (governance/profile.py) on real DuckDB and PostgreSQL,
-against a brute-force reference in Python: row counts, freshness at now, each feature's
-null count, range, histogram bins and most frequent values."""
+"""The feature site's profile query (sql/profile.py, run by governance/profile.py) on real
+DuckDB and PostgreSQL, against a brute-force reference in Python: row counts, freshness at
+now, each feature's null count, range, histogram bins and most frequent values."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from featurestore.catalog import Feature, FeatureView, Relation
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.governance.history import read_check_history
 from featurestore.sql.check_history import HISTORY_TABLE as CHECK_HISTORY_TABLE
-from featurestore.governance.profile import BINS, TOP_VALUES, Kind, profile_view
+from featurestore.governance.profile import profile_view
+from featurestore.sql.profile import BINS, TOP_VALUES, Kind
 from featurestore.project.profiles import Target
 
 pytestmark = pytest.mark.integration

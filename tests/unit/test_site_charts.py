@@ -117,8 +117,9 @@ def test_the_profile_query_is_sql_every_engine_reads_back():
 
     from featurestore.catalog import Feature, FeatureView, Relation
     from featurestore.engines.registry import dialects
-    from featurestore.governance.history import check_history_expression
-    from featurestore.governance.profile import profile_expression
+    from featurestore.governance.history import MAX_ROWS
+    from featurestore.sql.check_history import check_history_expression
+    from featurestore.sql.profile import profile_expression
 
     features = (Feature("n", "v", "bigint", ""), Feature("x", "v", "double", ""), Feature("s", "v", "varchar", ""))
     view = FeatureView(
@@ -127,7 +128,7 @@ def test_the_profile_query_is_sql_every_engine_reads_back():
     )
     kinds = {"n": Kind.INTEGER, "x": Kind.REAL, "s": Kind.CATEGORICAL}
     query = profile_expression(view, kinds, datetime(2024, 1, 1))
-    history = check_history_expression(Relation(None, "sch", "fs_check_history"))
+    history = check_history_expression(Relation(None, "sch", "fs_check_history"), MAX_ROWS)
     for dialect in dialects():
         for expression in (query, history):
             sql = expression.sql(dialect=dialect)
