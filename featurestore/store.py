@@ -303,6 +303,7 @@ class FeatureStore:
             from featurestore.online.reader import column_names
 
             selections, on_demand = catalog.resolve_all(features)
+            catalog.refuse_offline(on_demand.joined(selections))
             # Named before reading: a clash is the caller's to fix whatever Redis holds.
             names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
             if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:
@@ -387,3 +388,4 @@ def worker_app() -> "Starlette":
     store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
     store.catalog()  # read at start-up, not by the first request
     return store.feature_server(spec["redis_url"])
+

@@ -28,7 +28,16 @@ from featurestore.engines import local_files
 from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
-from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, render, table_name, table_of
+from featurestore.sql.expressions import (
+    INTERNAL,
+    PARSE_ERRORS,
+    column,
+    identifier,
+    render,
+    table_name,
+    table_of,
+    zoned_as_naive_utc,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -105,13 +114,10 @@ def timestamp_as_naive_utc(spine: Spine, engine: Engine) -> exp.Expression:
     if kind == "timestamp":
         # Where naive timestamps come in several types, one for both sides (Engine.casts_times).
         return exp.cast(value, exp.DataType.build("timestamp(6)")) if engine.casts_times else value
-    if kind == "timestamptz":
-        return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string("UTC")), naive)
+    if kind in ("timestamptz", "text"):
+        return zoned_as_naive_utc(value, kind)
     if kind == "date":
         return exp.cast(value, naive)
-    if kind == "text":
-        as_utc = exp.AtTimeZone(this=exp.cast(value, exp.DataType.build("timestamptz")), zone=exp.Literal.string("UTC"))
-        return exp.cast(as_utc, naive)
     raise UsageError(
         f"{given.describe()}: timestamp column '{given.timestamp_column}' has type {kind}; valid: a timestamp, "
         "a date, or ISO-8601 text such as 2013-01-01 10:15:00"

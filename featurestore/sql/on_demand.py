@@ -18,7 +18,7 @@ from sqlglot import exp
 from featurestore.catalog import OnDemandFeature
 from featurestore.catalog.on_demand_sql import sql_type
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, column, identifier
+from featurestore.sql.expressions import INTERNAL, column, identifier, zoned_as_naive_utc
 from featurestore.sql.pit import SPINE, SPINE_ROW
 
 RESULT = f"{INTERNAL}pit"
@@ -112,17 +112,19 @@ def with_on_demand_expression(
     visible: Sequence[str],
     input_columns: Mapping[tuple[str, str], str],
     outputs: Sequence[OnDemandOutput],
+    spine_kinds: Mapping[str, str] | None = None,
 ) -> exp.Select:
     """SELECT the `visible` columns of the point-in-time query and each on-demand feature,
     in the spine's order. `input_columns` names the result's column of each (view, feature)
     the expressions read; request fields are the spine's columns of the same name, cast to
-    their declared types."""
+    their declared types (`spine_kinds`: the spine's column kinds, see
+    on_demand_column_expression)."""
     inner = point_in_time.select(exp.alias_(column(SPINE_ROW, SPINE), identifier(SPINE_ROW)))
     inner.set("order", None)  # the outer query orders
     ctes = inner.args.get("with_")
     inner.set("with_", None)
     computed = [
-        exp.alias_(on_demand_column_expression(output.feature, input_columns), identifier(output.name))
+        exp.alias_(on_demand_column_expression(output.feature, input_columns, spine_kinds), identifier(output.name))
         for output in outputs
     ]
     query = (
@@ -136,16 +138,22 @@ def with_on_demand_expression(
 
 
 def on_demand_column_expression(
-    feature: OnDemandFeature, input_columns: Mapping[tuple[str, str], str]
+    feature: OnDemandFeature, input_columns: Mapping[tuple[str, str], str], spine_kinds: Mapping[str, str] | None = None
 ) -> exp.Expression:
-    """The feature's checked expression over the point-in-time result's columns."""
+    """The feature's checked expression over the point-in-time result's columns. A timestamp
+    request field given as text or with a time zone (`spine_kinds`) is read as the instant
+    it names, in UTC, as the spine's timestamp is and as the online evaluator reads it."""
     request = dict(feature.expression.request_fields)
+    kinds = spine_kinds or {}
 
     def bind(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Column):
             return node
         if node.table:
             return column(input_columns[(node.table, node.name)], RESULT)
-        return exp.cast(column(node.name, RESULT), sql_type(request[node.name]))
+        dtype = request[node.name]
+        if dtype == "timestamp" and kinds.get(node.name) in ("text", "timestamptz"):
+            return zoned_as_naive_utc(column(node.name, RESULT), kinds[node.name])
+        return exp.cast(column(node.name, RESULT), sql_type(dtype))
 
     return feature.expression.tree.copy().transform(bind)
