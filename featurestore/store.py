@@ -144,7 +144,7 @@ class FeatureStore:
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         self.catalog()
-        command = ["build", *(["--select", select] if select else [])]
+        command = ["build", *(["--select", *select.split()] if select else [])]  # "a b": both, as dbt reads it
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
