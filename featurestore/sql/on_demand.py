@@ -16,6 +16,13 @@ from typing import Mapping, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import OnDemandFeature
+from featurestore.catalog.on_demand_limits import (
+    FIRST_MOMENT,
+    LAST_MOMENT,
+    SHIFT_LIMIT_SECONDS,
+    UNIT_SECONDS,
+    is_interval_expression,
+)
 from featurestore.catalog.on_demand_sql import sql_type
 from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier, zoned_as_naive_utc
@@ -156,4 +163,45 @@ def on_demand_column_expression(
             return zoned_as_naive_utc(column(node.name, RESULT), kinds[node.name])
         return exp.cast(column(node.name, RESULT), sql_type(dtype))
 
-    return feature.expression.tree.copy().transform(bind)
+    return _shifts_in_range(feature.expression.tree.copy().transform(bind))
+
+
+def _shifts_in_range(tree: exp.Expression) -> exp.Expression:
+    """Each `timestamp +/- interval` of `tree` null outside the years 1 to 9999, as the online
+    evaluator computes it (catalog.on_demand_limits): inner shifts first, so an outer one
+    wraps them already guarded. The shift's length is checked first, as a double (which no
+    count overflows), so that the engine never computes an interval it would refuse."""
+    shifts = [
+        node for node in tree.find_all(exp.Add, exp.Sub) if is_interval_expression(node.expression)
+    ]
+    for node in reversed(shifts):  # find_all is depth-first from the root: children come later
+        shifted = node.copy()
+        in_range = exp.Between(
+            this=shifted.copy(), low=_moment(FIRST_MOMENT), high=_moment(LAST_MOMENT)
+        )
+        short = exp.LTE(
+            this=exp.Abs(this=_seconds(node.expression)), expression=exp.cast(exp.Literal.number(SHIFT_LIMIT_SECONDS), sql_type("double"))
+        )
+        # Nested CASEs, not AND: an engine may evaluate both sides of an AND.
+        guarded = exp.Case(ifs=[exp.If(this=short, true=exp.Case(ifs=[exp.If(this=in_range, true=shifted)]))])
+        if node is tree:
+            return guarded
+        node.replace(guarded)
+    return tree
+
+
+def _seconds(interval: exp.Expression) -> exp.Expression:
+    """An interval expression's length in seconds, as a double."""
+    if isinstance(interval, exp.Paren):
+        return _seconds(interval.this)
+    if isinstance(interval, exp.Interval):
+        seconds = int(interval.this.this) * UNIT_SECONDS[interval.unit.name.lower()]
+        return exp.cast(exp.Literal.number(seconds), sql_type("double"))
+    count, unit = (
+        (interval.this, interval.expression) if is_interval_expression(interval.expression) else (interval.expression, interval.this)
+    )
+    return exp.Mul(this=exp.cast(count.copy(), sql_type("double")), expression=_seconds(unit))
+
+
+def _moment(text: str) -> exp.Expression:
+    return exp.cast(exp.Literal.string(text), sql_type("timestamp"))
