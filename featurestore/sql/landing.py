@@ -43,6 +43,21 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     return exp.insert(rows, target)
 
 
+def replace_tied_expression(view: FeatureView, source: str, stored: Callable[[str], str] = str) -> exp.Delete:
+    """`DELETE FROM <landing> WHERE (keys, timestamp, knowledge time) IN (SELECT the same FROM
+    source)`: the earlier pushed rows a new push ties exactly, which it replaces (the last of
+    tied pushes wins in the warehouse as in Redis). `stored` as for append_expression."""
+
+    def identity(name: Callable[[str], str]) -> list[exp.Expression]:
+        timestamp = column(name(view.timestamp))
+        known = exp.Coalesce(this=column(name(view.created_at)), expressions=[timestamp.copy()]) if view.created_at else None
+        return [*(column(name(key)) for key in view.join_keys), timestamp, *([known] if known is not None else [])]
+
+    pushed = exp.select(*identity(str)).from_(exp.Table(this=identifier(source)))
+    tied = exp.In(this=exp.Tuple(expressions=identity(stored)), query=pushed.subquery())
+    return exp.Delete(this=table_of(landing_relation(view)), where=exp.Where(this=tied))
+
+
 def probe_expression(relation: Relation) -> exp.Select:
     """A query that reads no rows: the relation's columns and types, or an error if it is
     missing."""

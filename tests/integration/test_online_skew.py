@@ -17,7 +17,7 @@ import pytest
 
 from featurestore.errors import EXIT_USAGE
 from tests.conftest import write_manifest_project
-from tests.manifests import manifest, model_node
+from tests.manifests import manifest, model_node, on_demand_exposure
 from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, TinyProject, online, row  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -32,24 +32,11 @@ FEATURES = [
 ]
 
 
-def calc_exposure() -> dict:
-    return {
-        "name": "calc",
-        "resource_type": "exposure",
-        "original_file_path": "models/ml.yml",
-        "description": "On-demand features, some of request fields only.",
-        "owner": {"name": "ml-team"},
-        "depends_on": {"nodes": [f"model.demo.{TINY_VIEW}"]},
-        "config": {"meta": {"feature_store": {"on_demand": {"request": REQUEST, "features": FEATURES}}}},
-        "meta": {},
-    }
-
-
 def write_project(root, online_setting: bool = True) -> None:
     meta = {**TINY_META, "online": online_setting}
     node = model_node(TINY_VIEW, meta, list(TINY_COLUMNS), types=TINY_COLUMNS)
     node["database"] = "demo"
-    write_manifest_project(root, manifest(node, exposures=[calc_exposure()]))
+    write_manifest_project(root, manifest(node, exposures=[on_demand_exposure("calc", REQUEST, FEATURES, [TINY_VIEW])]))
     (root / "feature_store.yml").write_text(f"clock:\n  now: {TINY_NOW.isoformat()}\n")
 
 
