@@ -125,6 +125,11 @@ class SyncSummary:
         """View -> why it was not synced."""
         return {v.view: v.error for v in self.views if v.error is not None}
 
+    @property
+    def removed_offline(self) -> list[ViewSyncResult]:
+        """The views now `online: false` whose online data this sync removed."""
+        return [v for v in self.views if v.mode is None and v.error is None]
+
     def raise_if_failed(self) -> None:
         failed = self.failed
         if failed:

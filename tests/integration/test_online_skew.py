@@ -148,12 +148,19 @@ def test_a_view_taken_offline_is_removed_by_the_next_sync_and_reads_of_it_are_re
     status, document = http_read(store, {"features": [f"{TINY_VIEW}:orders"], "entities": {"customer_id": ["c1"]}})
     assert (status, document) == (400, {"detail": str(refused.value)})
 
-    summary = store.sync()
+    code, out, err = cli("sync", "--project-dir", str(project.root))
+    assert code == 0, err
     assert online.keys(f"{TINY_VIEW}:*") == []  # the meta hash and every entity key
+    assert out.startswith("synced 0 views to ") and "expired; removed customer_stats (online: false) from Redis: 2 keys, in " in out
+    assert project.store().sync().views == []  # nothing left to remove
+    # What an older fs left of it (a meta hash and a key) is removed by the API too.
+    online.client.hset(f"{online.prefix}:{TINY_VIEW}:meta", "generation", "1")
+    online.client.hset(f"{online.prefix}:{TINY_VIEW}:gen1:customer_id=c1", "orders", "6")
+    summary = store.sync()
     (removed,) = summary.views
     assert (removed.view, removed.mode, removed.reason, removed.removed_keys) == (TINY_VIEW, None, "online: false", 2)
     assert removed.line() == f"{TINY_VIEW}: online: false: its online data was removed from Redis (2 keys)"
-    assert store.sync().views == []  # nothing left to remove
+    assert summary.to_dict()["views"][0]["mode"] is None and online.keys(f"{TINY_VIEW}:*") == []
 
 
 # -- item 13: a view's name where features are asked for -----------------------------------------
