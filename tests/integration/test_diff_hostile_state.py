@@ -99,6 +99,7 @@ NODE = ("nodes", "model.demo.customer_stats")
         (_set((*NODE, "columns"), [1, 2]), "not a dbt manifest fs can read"),
         (_set((*NODE, "depends_on"), {"nodes": 5}), "not a dbt manifest fs can read"),
         (_set((*NODE, "config", "meta", "feature_store"), [1]), ""),
+        (_set((*NODE, "checksum"), 5), "not a dbt manifest fs can read"),  # read when comparing inputs
     ],
 )
 def test_a_manifest_of_the_wrong_shape(cli, project, tmp_path, change, problem):

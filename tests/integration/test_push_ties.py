@@ -19,7 +19,8 @@ import pytest
 from featurestore import FeatureStore
 from tests.conftest import run_checked
 from tests.integration.test_push_dbt_build import PUSHED  # after the stored row, before now
-from tests.online_fixtures import TINY_VIEW, online, row, tiny  # noqa: F401
+from tests.integration.test_online_postgres import postgres_project  # noqa: F401
+from tests.online_fixtures import TINY_NOW, TINY_VIEW, online, row, tiny  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,23 @@ def test_the_last_of_tied_pushes_wins_in_redis_in_the_landing_table_and_after_a_
     store.sync(full=True)  # from the warehouse: the view and its landing table
     assert served_orders(store) == 10
 
+
+
+def test_tied_pushes_on_postgres(postgres_project, online, postgres_server):  # noqa: F811
+    import psycopg
+
+    store = FeatureStore(project_dir=postgres_project)
+    store.now = lambda: TINY_NOW  # a frozen clock: every push has the same created_at
+    store.sync()
+    for orders in (30, 20, 10):
+        store.push(TINY_VIEW, [pushed(orders), {**pushed(orders + 1), "customer_id": f"x{orders}"}])
+    assert served_orders(store) == 10
+    schema = store.catalog().view(TINY_VIEW).relation.schema
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as con:
+        landed = con.execute(f"select customer_id, orders from {schema}.{TINY_VIEW}__fs_pushed order by 1").fetchall()
+    assert landed == [("c1", 10), ("x10", 11), ("x20", 21), ("x30", 31)]  # untied rows stay
+    store.sync(full=True)
+    assert served_orders(store) == 10 and store.verify_online().mismatches == []
 
 
 FEATURES = ["carrier_daily:carrier__flights__7d"]
