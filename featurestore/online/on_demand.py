@@ -331,7 +331,8 @@ def _epoch(node: exp.TimeToUnix) -> Evaluate:
 
 
 def _comparison(function: Callable[[Any, Any], bool]) -> Callable[[exp.Expression], Evaluate]:
-    ordered = lambda a, b: function(_sql_order(a), _sql_order(b))  # noqa: E731
+    # Keys only when a NaN is there (a value unequal to itself): the common case stays one call.
+    ordered = lambda a, b: function(a, b) if a == a and b == b else function(_sql_order(a), _sql_order(b))  # noqa: E731
     return lambda node: _strict(ordered, _compile(node.this), _compile(node.expression))
 
 
