@@ -60,7 +60,8 @@ def read_deployed_manifest(state: Path) -> tuple[Path, dict]:
         ) from error
     except OSError as error:
         raise UsageError(f"--state {path}: cannot be read ({error.strerror or error})") from error
-    schema = (document.get("metadata") or {}).get("dbt_schema_version") if isinstance(document, dict) else None
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    schema = metadata.get("dbt_schema_version") if isinstance(metadata, dict) else None
     match = _SCHEMA.search(schema) if isinstance(schema, str) else None
     if match is None or not isinstance(document.get("nodes"), dict):
         raise UsageError(
@@ -74,7 +75,7 @@ def read_deployed_manifest(state: Path) -> tuple[Path, dict]:
     _check_shape(path, document)
     version = int(match["version"])
     if version not in READABLE_SCHEMAS:
-        dbt_version = (document.get("metadata") or {}).get("dbt_version") or "unknown"
+        dbt_version = metadata.get("dbt_version") or "unknown"
         raise UsageError(
             f"--state {path}: manifest schema v{version} (dbt {dbt_version}) is not one fs reads; "
             f"valid: v{READABLE_SCHEMAS.start} to v{READABLE_SCHEMAS.stop - 1} (dbt 1.5 and later): "
@@ -107,7 +108,7 @@ _OBJECT_MAPS = ("nodes", "sources", "exposures", "macros")
 
 def _check_shape(path: Path, document: dict) -> None:
     """The maps fs walks are maps of objects: the catalog reads them without a check each."""
-    for name in (*_OBJECT_MAPS, "parent_map", "metadata"):
+    for name in (*_OBJECT_MAPS, "parent_map"):
         entries = document.get(name, {})
         if not isinstance(entries, dict):
             raise UsageError(f"--state {path}: not a dbt manifest fs can read: {name} is {_kind(entries)}, not an object")

@@ -95,6 +95,7 @@ NODE = ("nodes", "model.demo.customer_stats")
         (_set(("exposures",), {"exposure.demo.x": [1]}), "exposures['exposure.demo.x'] is a list, not an object"),
         (_set(("sources",), {"source.demo.raw.events": 1}), "sources['source.demo.raw.events'] is a number, not an object"),
         (_set(("parent_map",), "x"), "parent_map is text, not an object"),
+        (_set(("metadata",), [SCHEMA]), "not a dbt manifest (no metadata.dbt_schema_version and nodes)"),
         (_set((*NODE, "config"), 5), "not a dbt manifest fs can read"),
         (_set((*NODE, "columns"), [1, 2]), "not a dbt manifest fs can read"),
         (_set((*NODE, "depends_on"), {"nodes": 5}), "not a dbt manifest fs can read"),
