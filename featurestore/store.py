@@ -144,7 +144,7 @@ class FeatureStore:
         from featurestore.project.manifest import run_dbt_writing_manifest
 
         self.catalog()
-        command = ["build", *(["--select", select] if select else [])]
+        command = ["build", *(["--select", *select.split()] if select else [])]  # "a b": both, as dbt reads it
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
@@ -303,6 +303,7 @@ class FeatureStore:
             from featurestore.online.reader import column_names
 
             selections, on_demand = catalog.resolve_all(features)
+            catalog.refuse_offline(on_demand.joined(selections))
             # Named before reading: a clash is the caller's to fix whatever Redis holds.
             names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
             if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:
@@ -387,3 +388,4 @@ def worker_app() -> "Starlette":
     store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
     store.catalog()  # read at start-up, not by the first request
     return store.feature_server(spec["redis_url"])
+

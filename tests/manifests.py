@@ -64,6 +64,13 @@ def exposure(name: str, features: list[str], depends_on: list[str]) -> dict:
     }
 
 
+def on_demand_exposure(name: str, request: dict, features: list[dict], depends_on: list[str]) -> dict:
+    """An exposure declaring an on-demand group: request fields and features (name, sql)."""
+    document = exposure(name, [], depends_on)
+    document["config"]["meta"]["feature_store"] = {"on_demand": {"request": request, "features": features}}
+    return document
+
+
 CUSTOMER_META = {
     "entity": "customer",
     "join_keys": ["customer_id"],

@@ -212,6 +212,18 @@ class Catalog:
     def __iter__(self) -> Iterator[FeatureView]:
         return iter(self.views.values())
 
+    @staticmethod
+    def refuse_offline(selections: Sequence[FeatureSelection]) -> None:
+        """Refuse reading online a view with `online: false`, whatever Redis still holds of it:
+        the sync no longer refreshes it (and removes it), so what it holds only gets older."""
+        for selection in selections:
+            view = selection.view
+            if not view.online:
+                raise UsageError(
+                    f"feature view '{view.name}' has online: false, so it is not served online "
+                    f"(set online: true in {view.yaml_path} and run fs sync to serve it)"
+                )
+
     def online_views(self, names: Sequence[str] | None = None) -> list[FeatureView]:
         """The views synced to Redis: those named (each must be online), else every online view."""
         if not names:
@@ -289,11 +301,15 @@ class Catalog:
                 yield ref
             elif ref in self.services:
                 yield from self.services[ref].features
-            else:
+            elif ref in self.views or ref in self.on_demand:
+                kind = "a feature view" if ref in self.views else "an on-demand group"
                 raise UsageError(
-                    f"'{ref}' is not a feature service and not view:feature; "
-                    f"{did_you_mean(ref, [*self.services, *self.views, *self.on_demand])}"
+                    f"'{ref}' is {kind}, not a feature: name its features as {ref}:feature, or all of them as {ref}:*"
                 )
+            else:
+                # Views and groups are suggested as what is valid here: all their features.
+                named = [*self.services, *(f"{name}:*" for name in [*self.views, *self.on_demand])]
+                raise UsageError(f"'{ref}' is not a feature service and not view:feature; {did_you_mean(ref, named)}")
 
     def search(self, text: str) -> list[tuple[FeatureView, tuple[Feature, ...]]]:
         """Views whose name, description, entity, owner or tags mention `text`, with the

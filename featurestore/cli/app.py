@@ -78,8 +78,11 @@ def catalog_search(
 def training_set(
     store: "FeatureStore",
     features: Annotated[
-        str,
-        typer.Option("--features", "-f", help="Comma-separated view:feature, view:*, on-demand group:feature or feature-service names."),
+        list[str],
+        typer.Option(
+            "--features", "-f",
+            help="Comma-separated view:feature, view:*, on-demand group:feature or feature-service names; repeatable.",
+        ),
     ],
     spine: Annotated[
         Optional[str],
@@ -116,7 +119,8 @@ def training_set(
     """
     from featurestore.errors import UsageError
 
-    names = [name.strip() for name in features.split(",") if name.strip()]
+    # Repeated --features accumulate, as every option taking a list does.
+    names = [name.strip() for given in features for name in given.split(",") if name.strip()]
     options = dict(spine_sql=spine_sql, timestamp_column=timestamp_column, full_names=full_names, as_of=as_of)
     if sql:
         store.console.print(store.training_set_sql(spine, names, dialect=dialect, **options))
@@ -135,13 +139,16 @@ def training_set(
 @project_command(app.command("build"))
 def build(
     store: "FeatureStore",
-    select: Annotated[Optional[str], typer.Option("--select", "-s", help="dbt node selection.")] = None,
+    select: Annotated[
+        Optional[list[str]], typer.Option("--select", "-s", help="dbt node selection; repeatable, as dbt's.")
+    ] = None,
 ) -> None:
     """Run `dbt build` for the project: the feature models and their data tests.
 
     Example: fs build --select route_daily
     """
-    store.console.print(store.build(select).line())
+    # dbt reads a selection of several space-separated parts as their union.
+    store.console.print(store.build(" ".join(select) if select else None).line())
 
 
 @project_command(app.command("sync"))

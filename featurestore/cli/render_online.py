@@ -26,14 +26,20 @@ def show_sync(summary: "SyncSummary", console: Console, as_json: bool) -> None:
     if as_json:
         console.json(summary.to_dict())
         return
-    synced = len(summary.views) - len(summary.failed)
+    removed = summary.removed_offline
+    synced = len(summary.views) - len(summary.failed) - len(removed)
     if not synced and failed:
         return  # nothing was done: the error says why
-    of = f"{synced} of {plural(len(summary.views), 'view')}" if failed else plural(synced, "view")
+    offered = len(summary.views) - len(removed)
+    of = f"{synced} of {plural(offered, 'view')}" if failed else plural(synced, "view")
+    # Views now online: false whose data was deleted: said in the line a cron log keeps.
+    gone = "".join(
+        f"; removed {v.view} (online: false) from Redis: {plural(v.removed_keys, 'key')}" for v in removed
+    )
     console.print(
         f"synced {of} to {summary.redis} ({summary.key_prefix}): "
         f"{plural(summary.total('rows_read'), 'row')} read, {plural(summary.total('keys_written'), 'key')} written, "
-        f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired, "
+        f"{summary.total('skipped_older'):,} skipped as older, {summary.total('expired'):,} expired{gone}, "
         f"in {summary.seconds:.1f} s"
     )
 

@@ -17,15 +17,16 @@ reported but pass: changing values is what editing a model is for (docs/governan
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, Iterator
 
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.ttl import format_ttl
 from featurestore.console import plural
-from featurestore.errors import BreakingChange, MetaError, ProjectError
+from featurestore.errors import BreakingChange, MetaError, ProjectError, UsageError, first_line
 from featurestore.governance.lineage import InputComparison
 
 
@@ -219,20 +220,36 @@ def diff_manifests(current: dict, deployed: dict, state: str) -> DiffReport:
     >>> report.breaking_services                                           # doctest: +SKIP
     ['flight_delay_model']
     """
-    try:
-        before = catalog_from_manifest(deployed)
-    except MetaError as error:
-        raise ProjectError(f"the deployed manifest {state}: {error}") from error
+    with _deployed_shape(state):
+        try:
+            before = catalog_from_manifest(deployed)
+        except MetaError as error:
+            raise ProjectError(f"the deployed manifest {state}: {error}") from error
     after = _current_catalog(current, before)
     inputs = InputComparison(current, deployed)
-    views = {
-        name: _view_diff(name, before.views.get(name), after.views.get(name), inputs)
-        for name in sorted({*before.views, *after.views})
-    }
+    with _deployed_shape(state):
+        views = {
+            name: _view_diff(name, before.views.get(name), after.views.get(name), inputs)
+            for name in sorted({*before.views, *after.views})
+        }
     services = tuple(
         _service_diff(name, before, after, views) for name in sorted({*before.services, *after.services})
     )
     return DiffReport(state=state, views=tuple(views.values()), services=services)
+
+
+@contextmanager
+def _deployed_shape(state: str) -> Iterator[None]:
+    """A deployed manifest (a file the user names, not one dbt just wrote for this project)
+    whose fields have other shapes than dbt's - a list where an object goes, nesting past
+    Python's recursion limit - is one line naming it, as --state's other problems are."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, RecursionError) as error:
+        raise UsageError(
+            f"--state {state}: not a dbt manifest fs can read (a field has another shape than dbt writes: "
+            f"{type(error).__name__}: {first_line(error)})"
+        ) from error
 
 
 def _current_catalog(current: dict, before: Catalog) -> Catalog:

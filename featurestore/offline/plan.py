@@ -68,7 +68,9 @@ def plan_training_set(
     )
     computed = on_demand_outputs([*spine.columns, *(o.name for o in outputs)], on_demand.features, request.full_names)
     input_columns = {(joined[o.selection_index].view.name, o.feature.name): o.name for o in [*outputs, *hidden]}
-    expression = with_on_demand_expression(expression, [*spine.columns, *(o.name for o in outputs)], input_columns, computed)
+    expression = with_on_demand_expression(
+        expression, [*spine.columns, *(o.name for o in outputs)], input_columns, computed, spine.kinds
+    )
     # Each on-demand column is counted and summarised as its group's, under the group's name.
     described = [
         OutputFeature(-1, Feature(c.feature.name, c.feature.group, c.feature.dtype, c.feature.description), c.name)

@@ -11,7 +11,13 @@ from featurestore.catalog import FeatureView, Relation
 from featurestore.engines.base import Warehouse
 from featurestore.errors import ProjectError, RelationNotBuilt
 from featurestore.sql.expressions import INTERNAL, render
-from featurestore.sql.landing import append_expression, create_landing_expression, landing_relation, probe_expression
+from featurestore.sql.landing import (
+    append_expression,
+    create_landing_expression,
+    landing_relation,
+    probe_expression,
+    replace_tied_expression,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -32,7 +38,9 @@ def existing_landing(warehouse: Warehouse, view: FeatureView) -> Relation | None
 
 def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table") -> Relation:
     """Append `rows` (columns of the view's relation, cast to its types) to the view's landing
-    table, creating it first if missing, in one transaction: a failure appends nothing."""
+    table, creating it first if missing, in one transaction: a failure appends nothing. Rows
+    pushed before that a new row ties exactly (join keys, timestamp, knowledge time) are
+    replaced: of tied pushes the last wins, here as in Redis."""
     relation = landing_relation(view)
     warehouse.upload_temp_table(UPLOADED, rows)
     warehouse.execute("begin")
@@ -50,6 +58,7 @@ def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table")
                 f"the view changed since its first push; add them to {relation} (or drop it once a "
                 "dbt build has folded its rows into the view), then push again"
             )
+        warehouse.execute(render(replace_tied_expression(view, UPLOADED, stored), warehouse.dialect))
         warehouse.execute(render(append_expression(view, rows.column_names, UPLOADED, stored), warehouse.dialect))
         warehouse.execute("commit")
     except BaseException:

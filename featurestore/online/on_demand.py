@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection, OnDemandFeature, OnDemandSelection
-from featurestore.catalog.on_demand_sql import INTERVAL_UNITS
+from featurestore.catalog.on_demand_limits import SHIFT_LIMIT_SECONDS, UNIT_SECONDS, is_interval_expression
 from featurestore.errors import UsageError
 from featurestore.online.reader import PRESENT, OnlineFeatures
 
@@ -121,7 +121,7 @@ def _coerced(value: Any, dtype: str, name: str, number: int) -> Any:
             moment = datetime.fromisoformat(value) if isinstance(value, str) else value
             if isinstance(moment, datetime):
                 return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # overflow: an offset moved it past year 1 or 9999
         pass
     raise UsageError(f"entity row {number}: request field '{name}' is {value!r}, not a {dtype}")
 
@@ -199,9 +199,50 @@ def _column(node: exp.Column) -> Evaluate:
     return lambda inputs: inputs[key]
 
 
-def _interval(node: exp.Interval) -> Evaluate:
-    value = timedelta(**{INTERVAL_UNITS[node.unit.name.lower()]: int(node.this.this)})
-    return lambda inputs: value
+def _microseconds(node: exp.Expression) -> Evaluate:
+    """An interval expression as a whole number of microseconds (a Python int, unbounded:
+    a timedelta would overflow where the rule says null)."""
+    if isinstance(node, exp.Paren):
+        return _microseconds(node.this)
+    if isinstance(node, exp.Interval):
+        value = int(node.this.this) * UNIT_SECONDS[node.unit.name.lower()] * 1_000_000
+        return lambda inputs: value
+    count, unit = (node.this, node.expression) if is_interval_expression(node.expression) else (node.expression, node.this)
+    return _strict(operator.mul, _compile(count), _microseconds(unit))
+
+
+_LIMIT_US = SHIFT_LIMIT_SECONDS * 1_000_000
+
+
+def _shifted(sign: int) -> Callable[[exp.Expression], Evaluate]:
+    """timestamp + or - an interval: null outside the years 1 to 9999 (on_demand_limits)."""
+
+    def compile_node(node: exp.Expression) -> Evaluate:
+        def shift(moment: datetime, microseconds: int) -> datetime | None:
+            if abs(microseconds) > _LIMIT_US:
+                return None
+            try:
+                return moment + timedelta(microseconds=sign * microseconds)
+            except OverflowError:  # past datetime's range, which is the rule's
+                return None
+
+        return _strict(shift, _compile(node.this), _microseconds(node.expression))
+
+    return compile_node
+
+
+def _add_or_sub(sign: int, function: Callable[[Any, Any], Any]) -> Callable[[exp.Expression], Evaluate]:
+    numbers, times = _arithmetic(function), _shifted(sign)
+    return lambda node: (times if is_interval_expression(node.expression) else numbers)(node)
+
+
+def _sql_order(value: Any) -> Any:
+    """A comparison key ordering NaN as the engines do: equal to itself, above every double."""
+    return (1, 0.0) if value != value else (0, value)  # only NaN is unequal to itself
+
+
+def _sql_equal(a: Any, b: Any) -> bool:
+    return a == b or (a != a and b != b)
 
 
 def _kleene(deciding: bool) -> Callable[[exp.Expression], Evaluate]:
@@ -256,7 +297,7 @@ def _nullif(node: exp.Nullif) -> Evaluate:
         if a is None:
             return None
         b = other(inputs)
-        return None if b is not None and a == b else a
+        return None if b is not None and _sql_equal(a, b) else a
 
     return evaluate
 
@@ -270,12 +311,18 @@ def _cast(node: exp.Cast) -> Evaluate:
     inner = _compile(node.this)
     if target == exp.DataType.Type.BIGINT:
         # round() rounds half to even, as DuckDB's and PostgreSQL's casts do.
-        return _strict(lambda x: _checked(x if type(x) is int else round(x)), inner)
+        return _strict(lambda x: _checked(x if type(x) is int else _rounded(x)), inner)
     if target == exp.DataType.Type.DOUBLE:
         return _strict(float, inner)
     if target in (exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT):
         return _strict(str, inner)
     return inner  # a cast to the value's own type
+
+
+def _rounded(x: float) -> int:
+    if not math.isfinite(x):  # Python raises its own errors; the engines refuse the row
+        raise OnDemandOverflow(f"an on-demand feature casts {x} to a bigint; the warehouse refuses it too")
+    return round(x)
 
 
 def _epoch(node: exp.TimeToUnix) -> Evaluate:
@@ -284,7 +331,9 @@ def _epoch(node: exp.TimeToUnix) -> Evaluate:
 
 
 def _comparison(function: Callable[[Any, Any], bool]) -> Callable[[exp.Expression], Evaluate]:
-    return lambda node: _strict(function, _compile(node.this), _compile(node.expression))
+    # Keys only when a NaN is there (a value unequal to itself): the common case stays one call.
+    ordered = lambda a, b: function(a, b) if a == a and b == b else function(_sql_order(a), _sql_order(b))  # noqa: E731
+    return lambda node: _strict(ordered, _compile(node.this), _compile(node.expression))
 
 
 _COMPILERS: dict[type, Callable[[exp.Expression], Evaluate]] = {
@@ -293,16 +342,15 @@ _COMPILERS: dict[type, Callable[[exp.Expression], Evaluate]] = {
     exp.Boolean: lambda node: (lambda inputs, value=node.this: value),
     exp.Null: lambda node: (lambda inputs: None),
     exp.Paren: lambda node: _compile(node.this),
-    exp.Interval: _interval,
-    exp.Add: _arithmetic(operator.add),
-    exp.Sub: _arithmetic(operator.sub),
+    exp.Add: _add_or_sub(1, operator.add),
+    exp.Sub: _add_or_sub(-1, operator.sub),
     exp.Mul: _arithmetic(operator.mul),
     exp.Div: _arithmetic(operator.truediv),  # the divisor is NULLIF(x, 0): never zero here
     exp.IntDiv: lambda node: _strict(_truncated_division, _compile(node.this), _compile(node.expression)),
     exp.Mod: lambda node: _strict(_truncated_remainder, _compile(node.this), _compile(node.expression)),
     exp.Neg: lambda node: _strict(lambda x: _checked(-x), _compile(node.this)),
-    exp.EQ: _comparison(operator.eq),
-    exp.NEQ: _comparison(operator.ne),
+    exp.EQ: lambda node: _strict(_sql_equal, _compile(node.this), _compile(node.expression)),
+    exp.NEQ: lambda node: _strict(lambda a, b: not _sql_equal(a, b), _compile(node.this), _compile(node.expression)),
     exp.LT: _comparison(operator.lt),
     exp.LTE: _comparison(operator.le),
     exp.GT: _comparison(operator.gt),
@@ -314,7 +362,7 @@ _COMPILERS: dict[type, Callable[[exp.Expression], Evaluate]] = {
     exp.Case: _case,
     exp.Coalesce: _coalesce,
     exp.Nullif: _nullif,
-    exp.Abs: lambda node: _strict(abs, _compile(node.this)),
+    exp.Abs: lambda node: _strict(lambda x: _checked(abs(x)), _compile(node.this)),
     exp.Floor: lambda node: _strict(_rounded_down_or_up(math.floor), _compile(node.this)),
     exp.Ceil: lambda node: _strict(_rounded_down_or_up(math.ceil), _compile(node.this)),
     exp.TimeToUnix: _epoch,

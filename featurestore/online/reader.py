@@ -162,6 +162,10 @@ class OnlineReader:
         now: datetime,
     ) -> OnlineFeatures:
         rows = list(entity_rows)
+        if not selections:
+            # Nothing of a view asked for (on-demand features of request fields only): still
+            # one (empty) row of values per entity row, or the caller would answer no rows.
+            return OnlineFeatures([], rows, [[] for _ in rows], [[] for _ in rows], [{} for _ in rows], store=self._shown)
         plans = [_ViewRead.of(selection, rows) for selection in selections]
         for _ in range(ATTEMPTS):
             guessed = [self._generations.get(plan.view_name) for plan in plans]

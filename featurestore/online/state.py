@@ -187,6 +187,12 @@ return 'forgotten'
 """)
 
 
+# Deletes the meta hash; returns how many keys were deleted (0 or 1).
+_DROP = _lua(_HEAD + """
+return tostring(redis.call('DEL', KEYS[1]))
+""")
+
+
 def _run(client: "redis.Redis", script: str, keyspace: Keyspace, view: str, lock: "SyncLock", *args, keys=()) -> str:
     """Run a guarded script; raises SyncLockedError when the lock was lost."""
     outcome = client.eval(script, 2 + len(keys), keyspace.meta_key(view), lock.key, *keys, lock.value, *args)
@@ -262,6 +268,15 @@ def remove_orphans(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "
     deleted, or evicted by a maxmemory policy). No reader can find them, and generation
     numbers start again at 1 without it, so a new full sync would write over them."""
     return _unlink_matching(client, keyspace, view, lock, keyspace.entity_pattern(view), "")
+
+
+def remove_view(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
+    """Delete everything Redis holds of `view` (a view now `online: false`): its meta hash
+    first, so readers find no generation at once, then every entity key; returns how many
+    keys. 0 when it has no meta hash (nothing of it was ever synced here, or it is gone)."""
+    if _run(client, _DROP, keyspace, view, lock) == "0":
+        return 0
+    return 1 + remove_orphans(client, keyspace, view, lock)
 
 
 def _unlink_matching(

@@ -35,6 +35,7 @@ from featurestore.online.state import (
     record_sync,
     remove_orphans,
     remove_retired,
+    remove_view,
     settle,
 )
 from featurestore.online.writer import ViewWriter, encode_rows
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     import redis
 
 REBATCH_ROWS = 20_000
+OFFLINE = "online: false"
+"""The reason of a view's result when the sync removed its online data."""
 
 
 @dataclass
@@ -96,6 +99,8 @@ class ViewSyncResult:
     def line(self) -> str:
         if self.error is not None:
             return f"{self.view}: not synced: {self.error}"
+        if self.mode is None:
+            return f"{self.view}: {OFFLINE}: its online data was removed from Redis ({plural(self.removed_keys, 'key')})"
         return (
             f"{self.view}: {self.mode.value} ({self.reason}), generation {self.generation}: "
             f"{plural(self.rows_read, 'row')} read, {plural(self.keys_written, 'key')} written, "
@@ -119,6 +124,11 @@ class SyncSummary:
     def failed(self) -> dict[str, FeatureStoreError]:
         """View -> why it was not synced."""
         return {v.view: v.error for v in self.views if v.error is not None}
+
+    @property
+    def removed_offline(self) -> list[ViewSyncResult]:
+        """The views now `online: false` whose online data this sync removed."""
+        return [v for v in self.views if v.mode is None and v.error is None]
 
     def raise_if_failed(self) -> None:
         failed = self.failed
@@ -169,10 +179,28 @@ def run_sync(
                         result = ViewSyncResult.failed(view.name, error)
                     summary.views.append(result)
                     console.info(result.line())
+            if not view_names:
+                for result in _remove_offline_views(catalog, client, location, lock):
+                    summary.views.append(result)
+                    console.info(result.line())
     finally:
         client.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _remove_offline_views(
+    catalog: Catalog, client: "redis.Redis", location: OnlineLocation, lock: SyncLock
+) -> Iterator[ViewSyncResult]:
+    """Delete what Redis still holds of views now `online: false`: no sync refreshes it any
+    more, so it would only get older (readers refuse such views: Catalog.refuse_offline)."""
+    for view in catalog:
+        if view.online:
+            continue
+        with online_errors(location, f"removing the online data of view '{view.name}' (online: false)"):
+            removed = remove_view(client, location.keyspace, view.name, lock)
+        if removed:
+            yield ViewSyncResult(view.name, None, OFFLINE, None, removed_keys=removed)
 
 
 def _sync_view(

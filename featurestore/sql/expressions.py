@@ -170,6 +170,17 @@ def sample_expression(query: exp.Select, rows: int) -> exp.Select:
     return exp.select("*").from_(query.subquery("__fs_sample")).order_by(exp.Rand()).limit(rows)
 
 
+def zoned_as_naive_utc(value: exp.Expression, kind: str) -> exp.Expression:
+    """A timestamp with a time zone (`kind` timestamptz) or ISO-8601 text (`text`, with or
+    without `Z`/`+hh:mm`) as a naive UTC timestamp: the instant it names, in UTC. Casting the
+    text straight to a timestamp would drop its offset (DuckDB, PostgreSQL), where Python
+    converts it: the spine's timestamp and on-demand request fields both go this way. Text
+    without an offset is UTC (fs's sessions run in UTC)."""
+    naive = exp.DataType.build("timestamp")
+    zoned = value if kind == "timestamptz" else exp.cast(value, exp.DataType.build("timestamptz"))
+    return exp.cast(exp.AtTimeZone(this=zoned, zone=exp.Literal.string("UTC")), naive)
+
+
 def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> str:
     """SQL text of `expression` for `dialect` (the sqlglot dialect of an engine in the
     registry), with what dbt built named as that engine stores it."""

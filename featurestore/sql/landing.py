@@ -43,6 +43,29 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     return exp.insert(rows, target)
 
 
+def replace_tied_expression(view: FeatureView, source: str, stored: Callable[[str], str] = str) -> exp.Delete:
+    """`DELETE FROM <landing> WHERE EXISTS (a row of source with the same join keys, timestamp
+    and knowledge time)`: the earlier pushed rows a new push ties exactly, which it replaces
+    (the last of tied pushes wins in the warehouse as in Redis). `stored` as for
+    append_expression. A correlated EXISTS, not a tuple IN, which some warehouses lack."""
+    landing = landing_relation(view)
+
+    def known(table: str, name: Callable[[str], str]) -> exp.Expression:
+        timestamp = column(name(view.timestamp), table)
+        if not view.created_at:
+            return timestamp
+        return exp.Coalesce(this=column(name(view.created_at), table), expressions=[timestamp.copy()])
+
+    same = [
+        exp.EQ(this=column(stored(key), landing.identifier), expression=column(key, source)) for key in view.join_keys
+    ]
+    same.append(exp.EQ(this=column(stored(view.timestamp), landing.identifier), expression=column(view.timestamp, source)))
+    if view.created_at:
+        same.append(exp.EQ(this=known(landing.identifier, stored), expression=known(source, str)))
+    pushed = exp.select(exp.Literal.number(1)).from_(exp.Table(this=identifier(source))).where(exp.and_(*same))
+    return exp.Delete(this=table_of(landing), where=exp.Where(this=exp.Exists(this=pushed)))
+
+
 def probe_expression(relation: Relation) -> exp.Select:
     """A query that reads no rows: the relation's columns and types, or an error if it is
     missing."""

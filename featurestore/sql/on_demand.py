@@ -16,9 +16,16 @@ from typing import Mapping, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import OnDemandFeature
+from featurestore.catalog.on_demand_limits import (
+    FIRST_MOMENT,
+    LAST_MOMENT,
+    SHIFT_LIMIT_SECONDS,
+    UNIT_SECONDS,
+    is_interval_expression,
+)
 from featurestore.catalog.on_demand_sql import sql_type
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, column, identifier
+from featurestore.sql.expressions import INTERNAL, column, identifier, zoned_as_naive_utc
 from featurestore.sql.spine import SPINE, SPINE_ROW
 
 RESULT = f"{INTERNAL}pit"
@@ -112,17 +119,19 @@ def with_on_demand_expression(
     visible: Sequence[str],
     input_columns: Mapping[tuple[str, str], str],
     outputs: Sequence[OnDemandOutput],
+    spine_kinds: Mapping[str, str] | None = None,
 ) -> exp.Select:
     """SELECT the `visible` columns of the point-in-time query and each on-demand feature,
     in the spine's order. `input_columns` names the result's column of each (view, feature)
     the expressions read; request fields are the spine's columns of the same name, cast to
-    their declared types."""
+    their declared types (`spine_kinds`: the spine's column kinds, see
+    on_demand_column_expression)."""
     inner = point_in_time.select(exp.alias_(column(SPINE_ROW, SPINE), identifier(SPINE_ROW)))
     inner.set("order", None)  # the outer query orders
     ctes = inner.args.get("with_")
     inner.set("with_", None)
     computed = [
-        exp.alias_(on_demand_column_expression(output.feature, input_columns), identifier(output.name))
+        exp.alias_(on_demand_column_expression(output.feature, input_columns, spine_kinds), identifier(output.name))
         for output in outputs
     ]
     query = (
@@ -136,16 +145,63 @@ def with_on_demand_expression(
 
 
 def on_demand_column_expression(
-    feature: OnDemandFeature, input_columns: Mapping[tuple[str, str], str]
+    feature: OnDemandFeature, input_columns: Mapping[tuple[str, str], str], spine_kinds: Mapping[str, str] | None = None
 ) -> exp.Expression:
-    """The feature's checked expression over the point-in-time result's columns."""
+    """The feature's checked expression over the point-in-time result's columns. A timestamp
+    request field given as text or with a time zone (`spine_kinds`) is read as the instant
+    it names, in UTC, as the spine's timestamp is and as the online evaluator reads it."""
     request = dict(feature.expression.request_fields)
+    kinds = spine_kinds or {}
 
     def bind(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Column):
             return node
         if node.table:
             return column(input_columns[(node.table, node.name)], RESULT)
-        return exp.cast(column(node.name, RESULT), sql_type(request[node.name]))
+        dtype = request[node.name]
+        if dtype == "timestamp" and kinds.get(node.name) in ("text", "timestamptz"):
+            return zoned_as_naive_utc(column(node.name, RESULT), kinds[node.name])
+        return exp.cast(column(node.name, RESULT), sql_type(dtype))
 
-    return feature.expression.tree.copy().transform(bind)
+    return _shifts_in_range(feature.expression.tree.copy().transform(bind))
+
+
+def _shifts_in_range(tree: exp.Expression) -> exp.Expression:
+    """Each `timestamp +/- interval` of `tree` null outside the years 1 to 9999, as the online
+    evaluator computes it (catalog.on_demand_limits): inner shifts first, so an outer one
+    wraps them already guarded. The shift's length is checked first, as a double (which no
+    count overflows), so that the engine never computes an interval it would refuse."""
+    shifts = [
+        node for node in tree.find_all(exp.Add, exp.Sub) if is_interval_expression(node.expression)
+    ]
+    for node in reversed(shifts):  # find_all is depth-first from the root: children come later
+        shifted = node.copy()
+        in_range = exp.Between(
+            this=shifted.copy(), low=_moment(FIRST_MOMENT), high=_moment(LAST_MOMENT)
+        )
+        short = exp.LTE(
+            this=exp.Abs(this=_seconds(node.expression)), expression=exp.cast(exp.Literal.number(SHIFT_LIMIT_SECONDS), sql_type("double"))
+        )
+        # Nested CASEs, not AND: an engine may evaluate both sides of an AND.
+        guarded = exp.Case(ifs=[exp.If(this=short, true=exp.Case(ifs=[exp.If(this=in_range, true=shifted)]))])
+        if node is tree:
+            return guarded
+        node.replace(guarded)
+    return tree
+
+
+def _seconds(interval: exp.Expression) -> exp.Expression:
+    """An interval expression's length in seconds, as a double."""
+    if isinstance(interval, exp.Paren):
+        return _seconds(interval.this)
+    if isinstance(interval, exp.Interval):
+        seconds = int(interval.this.this) * UNIT_SECONDS[interval.unit.name.lower()]
+        return exp.cast(exp.Literal.number(seconds), sql_type("double"))
+    count, unit = (
+        (interval.this, interval.expression) if is_interval_expression(interval.expression) else (interval.expression, interval.this)
+    )
+    return exp.Mul(this=exp.cast(count.copy(), sql_type("double")), expression=_seconds(unit))
+
+
+def _moment(text: str) -> exp.Expression:
+    return exp.cast(exp.Literal.string(text), sql_type("timestamp"))

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from featurestore.engines.base import Engine
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, zoned_as_naive_utc
 
 
 @dataclass(frozen=True)
@@ -56,13 +56,10 @@ def naive_utc_expression(name: str, kind: str, engine: Engine) -> exp.Expression
     if kind == "timestamp":
         # Where naive timestamps come in several types, one for both sides (Engine.casts_times).
         return exp.cast(value, exp.DataType.build("timestamp(6)")) if engine.casts_times else value
-    if kind == "timestamptz":
-        return exp.cast(exp.AtTimeZone(this=value, zone=exp.Literal.string("UTC")), naive)
+    if kind in ("timestamptz", "text"):
+        return zoned_as_naive_utc(value, kind)
     if kind == "date":
         return exp.cast(value, naive)
-    if kind == "text":
-        as_utc = exp.AtTimeZone(this=exp.cast(value, exp.DataType.build("timestamptz")), zone=exp.Literal.string("UTC"))
-        return exp.cast(as_utc, naive)
     return None
 
 

@@ -19,7 +19,7 @@ from featurestore.catalog import Relation
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from tests.conftest import write_manifest_project
-from tests.manifests import manifest, model_node
+from tests.manifests import manifest, model_node, on_demand_exposure
 from tests.on_demand_cases import EXPRESSIONS
 from tests.online_fixtures import online  # noqa: F401
 from tests.pit_fixtures import load_table, postgres_warehouse  # noqa: F401
@@ -58,16 +58,7 @@ requests = st.lists(
 
 def group_exposure() -> dict:
     features = [{"name": name, "sql": sql} for name, sql in EXPRESSIONS.items()]
-    return {
-        "name": "calc",
-        "resource_type": "exposure",
-        "original_file_path": "models/ml.yml",
-        "description": "Every construct of the on-demand language.",
-        "owner": {"name": "ml-team"},
-        "depends_on": {"nodes": ["model.demo.stats"]},
-        "config": {"meta": {"feature_store": {"on_demand": {"request": REQUEST, "features": features}}}},
-        "meta": {},
-    }
+    return on_demand_exposure("calc", REQUEST, features, ["stats"])
 
 
 @pytest.fixture(scope="module")

@@ -167,8 +167,13 @@ MAY_USE_SQLGLOT = {"sql", "engines"}
 
 # The on-demand expression language is not a query fs builds but the user's own expression:
 # the catalog parses, checks and types it when it reads the project (below sql/ in the
-# layers), and online reads evaluate the checked tree in process (it builds none).
-SQLGLOT_FOR_ON_DEMAND = {"featurestore.catalog.on_demand_sql", "featurestore.online.on_demand"}
+# layers), its limits (catalog/on_demand_limits.py) recognise interval shifts in that tree, and
+# online reads evaluate the checked tree in process (it builds none).
+SQLGLOT_FOR_ON_DEMAND = {
+    "featurestore.catalog.on_demand_sql",
+    "featurestore.catalog.on_demand_limits",
+    "featurestore.online.on_demand",
+}
 
 
 def runtime_imports(path: Path) -> set[str]:
