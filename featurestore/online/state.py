@@ -42,6 +42,7 @@ from enum import Enum
 from string import Template
 from typing import TYPE_CHECKING, Iterator
 
+from featurestore.online.cluster import is_cluster
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import ViewStateChanged
 from featurestore.online.keys import Keyspace
@@ -268,8 +269,13 @@ def _unlink_matching(
     client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock", pattern: str, generation: str
 ) -> int:
     removed = 0
+    cluster = is_cluster(client)
     for batch in _batches(client.scan_iter(match=pattern, count=SCAN_COUNT), UNLINK_BATCH):
-        outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=batch)
+        # A script's keys share a slot on a cluster: there the script checks alone, and the
+        # keys go after it (no other sync runs between: this one holds the lock).
+        outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=() if cluster else batch)
+        if cluster and outcome == "0":
+            outcome = str(client.unlink(*batch))
         if outcome == "meta changed" and generation:
             raise ViewStateChanged(
                 f"the meta hash {keyspace.meta_key(view)} names generation {generation} as in use "
