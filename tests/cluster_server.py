@@ -132,10 +132,35 @@ def start_cluster(primaries: int = 3, replicas_each: int = 0, node_timeout_ms: i
     return cluster
 
 
+def _nodes(node: Node) -> dict[str, dict]:
+    """CLUSTER NODES as `node` sees it: address -> node_id, flags, slots."""
+    import redis
+
+    raw = redis.Redis(host="127.0.0.1", port=node.port, decode_responses=True, socket_timeout=10)
+    text = raw.execute_command("CLUSTER NODES", NEVER_DECODE=False)
+    if isinstance(text, dict):  # redis-py parsed it (it does once the node knows its address)
+        return text
+    entries = {}
+    for line in text.splitlines():
+        fields = line.split()
+        entries[fields[1].split("@")[0]] = {"node_id": fields[0], "flags": fields[2], "slots": fields[8:]}
+    return entries
+
+
 def _known(node: Node) -> set[str]:
-    text = node.client().execute_command("CLUSTER", "NODES")
-    lines = text.splitlines() if isinstance(text, str) else list(text)
-    return {line.split()[0] for line in lines if line.strip()}
+    return {entry["node_id"] for entry in _nodes(node).values()}
+
+
+def wait_for_failover(cluster: LocalCluster, victim: Node) -> None:
+    """Until every other node sees `victim` failed and holding no slot (a replica took them),
+    and the cluster is ok again."""
+    survivors = [node for node in cluster.nodes() if node is not victim]
+
+    def over(node: Node) -> bool:
+        entry = _nodes(node).get(victim.address)
+        return entry is not None and "fail" in entry["flags"].split(",") and not entry["slots"] and _ok(node)
+
+    _wait(lambda: all(over(node) for node in survivors), "a replica to take over")
 
 
 def _ok(node: Node) -> bool:

@@ -26,10 +26,8 @@ if TYPE_CHECKING:
 
 URL_ENV = "FS_REDIS_URL"
 PREFIX_ENV = "FS_KEY_PREFIX"
-VALID_URLS = (
-    "valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock, "
-    "redis+cluster://host:port[,host:port...] for a Redis Cluster"
-)
+VALID_URLS = "valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock"
+VALID_CLUSTER_URLS = "valid: redis+cluster://[user:password@]host:port[,host:port...], rediss+cluster://... for TLS"
 
 
 class ViewStateChanged(Exception):
@@ -99,7 +97,8 @@ def check_redis_url(url: str, origin: str) -> None:
     elif parts.scheme != "unix" and not re.fullmatch(r"(/\d*)?", parts.path):
         problem = f"has path {parts.path}, which is not a database number such as /0"
     if problem:
-        raise UsageError(f"{origin}: {shown_url(url)} {problem} ({VALID_URLS})")
+        valid = VALID_CLUSTER_URLS if is_cluster_url(url) else VALID_URLS
+        raise UsageError(f"{origin}: {shown_url(url)} {problem} ({valid})")
 
 
 def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "redis.Redis":
