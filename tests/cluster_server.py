@@ -77,17 +77,26 @@ def server_binary() -> str:
     return binary
 
 
+def start_single(folder: Path) -> Node:
+    """A single server like one node of `start_cluster` (benchmarks compare the two)."""
+    node = _start_node(server_binary(), folder, 0)
+    return node
+
+
 def _start_node(binary: str, folder: Path, node_timeout_ms: int) -> Node:
+    """A server at a free port; a cluster node unless `node_timeout_ms` is 0."""
     for _ in range(5):  # a free port can be taken between finding it and binding it
         port = _free_port()
         home = folder / str(port)
         home.mkdir(parents=True)
         args = [
             binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--cluster-enabled", "yes", "--cluster-config-file", str(home / "nodes.conf"),
-            "--cluster-node-timeout", str(node_timeout_ms), "--repl-diskless-sync-delay", "0", "--dir", str(home),
+            "--repl-diskless-sync-delay", "0", "--dir", str(home),
             "--logfile", str(home / "server.log"), "--daemonize", "no",
         ]  # fmt: skip
+        if node_timeout_ms:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", str(home / "nodes.conf"),
+                     "--cluster-node-timeout", str(node_timeout_ms)]  # fmt: skip
         process = _spawn(args)
         node = Node(port, home, process, args)
         deadline = time.monotonic() + 30

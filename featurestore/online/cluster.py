@@ -71,7 +71,7 @@ def parse_cluster_url(url: str) -> ClusterUrl:
     parts = split_url(url)
     if parts is None:
         raise ValueError("is not scheme://[user:password@]host:port[,host:port...][?key=value]")
-    if parts.path not in ("", "/"):
+    if parts.path not in ("", "/", "/0"):
         raise ValueError(f"has path {parts.path}: a cluster has only database 0, so give none")
     nodes = []
     for node in parts.host.split(","):
