@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 import subprocess
 import tempfile
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, TinyProject, write_tiny_manifest
 from tests.servers import _free_port, _spawn, _stop, _tail
 
 CLUSTER_ENV = "FS_TEST_REDIS_CLUSTER"
@@ -195,24 +197,78 @@ def _wait(condition, what: str, seconds: float = 30) -> None:
 
 
 _session: LocalCluster | None = None
+_users = 0
 
 
 @pytest.fixture(scope="session")
 def redis_cluster_url():
-    """The URL of the tests' cluster: FS_TEST_REDIS_CLUSTER, or 3 primaries started now."""
-    global _session
+    """The URL of the tests' cluster: FS_TEST_REDIS_CLUSTER, or 3 primaries started the first
+    time a test asks. Each test module that imports this fixture gets an instance of its own,
+    so they share one cluster, stopped when the last of them ends."""
+    global _session, _users
     configured = os.environ.get(CLUSTER_ENV)
     if configured:
         yield configured
         return
-    _session = start_cluster()
+    if _session is None:
+        _session = start_cluster()
+    _users += 1
     try:
         yield _session.url
     finally:
-        _session.stop()
-        _session = None
+        _users -= 1
+        if _users == 0:
+            _session.stop()
+            _session = None
 
 
-def session_cluster() -> LocalCluster | None:
-    """The cluster the session started (None when FS_TEST_REDIS_CLUSTER is used)."""
-    return _session
+class ClusterArea:
+    """The test's own prefix in the tests' cluster."""
+
+    def __init__(self, url: str, prefix: str):
+        from featurestore.online.cluster import cluster_client
+
+        self.url, self.prefix = url, prefix
+        self.client = cluster_client(url, 1, "fs-test")
+
+    def entity_keys(self, view: str = TINY_VIEW) -> list[str]:
+        return sorted(self.client.scan_iter(match=f"{self.prefix}:{view}:gen*", count=1000))
+
+    def keys_per_node(self, view: str = TINY_VIEW) -> dict[str, int]:
+        """Entity keys of `view` that each primary holds, asked of each primary itself."""
+        counts = {}
+        for node in self.client.get_primaries():
+            own = self.client.get_redis_connection(node)
+            counts[node.name] = sum(1 for _ in own.scan_iter(match=f"{self.prefix}:{view}:gen*", count=1000))
+        return counts
+
+    def meta(self, view: str = TINY_VIEW) -> dict[str, str]:
+        return self.client.hgetall(f"{{{self.prefix}}}:{view}:meta")
+
+    def entity(self, suffix: str, view: str = TINY_VIEW) -> dict[str, str]:
+        return self.client.hgetall(f"{self.prefix}:{view}:gen{self.meta(view)['generation']}:{suffix}")
+
+    def delete_all(self) -> None:
+        for pattern in (f"{self.prefix}:*", f"{{{self.prefix}}}:*"):
+            keys = list(self.client.scan_iter(match=pattern, count=1000))
+            if keys:
+                self.client.delete(*keys)
+
+
+@pytest.fixture
+def on_cluster(clean_env, monkeypatch, redis_cluster_url):
+    """FS_REDIS_URL set to the tests' cluster, and a key prefix of the test's own, deleted after."""
+    area = ClusterArea(redis_cluster_url, f"fs-test:{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("FS_REDIS_URL", redis_cluster_url)
+    monkeypatch.setenv("FS_KEY_PREFIX", area.prefix)
+    yield area
+    area.delete_all()
+    area.client.close()
+
+
+@pytest.fixture
+def tiny_cluster(tmp_path, on_cluster) -> TinyProject:
+    write_tiny_manifest(tmp_path, TINY_COLUMNS)
+    project = TinyProject(tmp_path)
+    project.set_rows([])
+    return project

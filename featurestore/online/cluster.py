@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import unquote
 
+from featurestore.online.resp import ENCODING
 from featurestore.redact import split_url
 
 if TYPE_CHECKING:
@@ -167,6 +168,11 @@ class Topology:
 
         slots = np.fromiter((key_slot(key) for key in keys), dtype=np.int32, count=len(keys))
         return self.owner[slots]
+
+    def owners_of(self, keys: "Any") -> "Any":
+        """`node_indices` of an Arrow string array of keys. (CRC16 a key at a time in C, 1.5 us
+        a key; numpy a byte position at a time over every key measured twice slower.)"""
+        return self.node_indices([key.encode(ENCODING) for key in keys.to_pylist()])
 
     def redis_of(self, index: int) -> "redis.Redis":
         """The client of one node, whose connection pool fs's own framing borrows from."""

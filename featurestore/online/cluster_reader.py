@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import OnlineStoreError
-from featurestore.online.cluster import Topology, is_cluster, key_slot
+from featurestore.online.cluster import Topology, is_cluster
 from featurestore.online.connection import OnlineLocation, online_errors
 from featurestore.online.reader import OnlineReader
 from featurestore.online.resp import ENCODING, hmget_commands
@@ -47,10 +47,10 @@ def online_reader(client: "redis.Redis", location: OnlineLocation) -> OnlineRead
     return ClusterReader(client, location) if is_cluster(client) else OnlineReader(client, location)
 
 
-def wait_for_readers(client: "redis.Redis", published_at: float) -> None:
-    """On a cluster, wait until DELETE_GRACE_SECONDS have passed since `published_at`
-    (time.monotonic()), before deleting a retired generation."""
-    if is_cluster(client):
+def wait_for_readers(client: "redis.Redis", meta_key: str, published_at: float) -> None:
+    """On a cluster, when the view has a retired generation to delete, wait until
+    DELETE_GRACE_SECONDS have passed since `published_at` (time.monotonic())."""
+    if is_cluster(client) and client.hexists(meta_key, Meta.RETIRED):
         time.sleep(max(0.0, DELETE_GRACE_SECONDS - (time.monotonic() - published_at)))
 
 
@@ -161,7 +161,3 @@ class ClusterReader(OnlineReader):
         for connection in getattr(self._own, "nodes", {}).values():
             connection.disconnect()  # replies may be left unread on it
         self._own.nodes = {}
-
-    @property
-    def meta_slot(self) -> int:
-        return key_slot(self.keyspace.meta_key("").encode(ENCODING))

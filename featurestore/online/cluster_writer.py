@@ -190,8 +190,7 @@ class ClusterWriter:
 
         if any(writer.redirected for writer in self._writers.values()):
             self._relearn()
-        keys = [key.encode(resp.ENCODING) for key in rows.keys.to_pylist()]
-        owners = self.topology.node_indices(keys)
+        owners = self.topology.owners_of(rows.keys)
         owners[owners < 0] = 0  # no node serves the slot: any node says so (CLUSTERDOWN)
         parts = [(index, self._take(rows, np.flatnonzero(owners == index))) for index in range(len(self.topology.nodes))]
         step = ViewWriter.rows_per_round_trip

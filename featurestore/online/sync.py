@@ -196,7 +196,7 @@ def _sync_view(
         _write_latest_rows(view, schema, result, client, warehouse, lock, console, clock, keyspace.entity_base(view.name, result.generation))
         record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
         if result.mode is SyncMode.FULL:  # a cluster waits for reads of the retired generation
-            wait_for_readers(client, published_at=time.monotonic())
+            wait_for_readers(client, keyspace.meta_key(view.name), published_at=time.monotonic())
     published = "the view was published; the next fs sync deletes the keys of its older generation"
     with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
         result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)

@@ -3,67 +3,12 @@ push, reads, verify-online and the CLI, with what is stored checked node by node
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-
-import pytest
-from redis.cluster import RedisCluster
 
 from featurestore.online.cluster import key_slot
 from featurestore.online.cluster_reader import ClusterReader
-from tests.cluster_server import redis_cluster_url  # noqa: F401  (session fixture)
-from tests.online_fixtures import TINY_COLUMNS, TINY_NOW, TINY_VIEW, TinyProject, row, write_tiny_manifest
-
-
-class ClusterArea:
-    """The test's own prefix in the tests' cluster."""
-
-    def __init__(self, url: str, prefix: str):
-        from featurestore.online.cluster import cluster_client
-
-        self.url, self.prefix = url, prefix
-        self.client: RedisCluster = cluster_client(url, 1, "fs-test")
-
-    def entity_keys(self, view: str = TINY_VIEW) -> list[str]:
-        return sorted(self.client.scan_iter(match=f"{self.prefix}:{view}:gen*", count=1000))
-
-    def keys_per_node(self, view: str = TINY_VIEW) -> dict[str, int]:
-        """Entity keys of `view` that each primary holds, asked of each primary itself."""
-        counts = {}
-        for node in self.client.get_primaries():
-            own = self.client.get_redis_connection(node)
-            counts[node.name] = sum(1 for _ in own.scan_iter(match=f"{self.prefix}:{view}:gen*", count=1000))
-        return counts
-
-    def meta(self, view: str = TINY_VIEW) -> dict[str, str]:
-        return self.client.hgetall(f"{{{self.prefix}}}:{view}:meta")
-
-    def entity(self, suffix: str, view: str = TINY_VIEW) -> dict[str, str]:
-        return self.client.hgetall(f"{self.prefix}:{view}:gen{self.meta(view)['generation']}:{suffix}")
-
-    def delete_all(self) -> None:
-        for pattern in (f"{self.prefix}:*", f"{{{self.prefix}}}:*"):
-            keys = list(self.client.scan_iter(match=pattern, count=1000))
-            if keys:
-                self.client.delete(*keys)
-
-
-@pytest.fixture
-def on_cluster(clean_env, monkeypatch, redis_cluster_url):  # noqa: F811
-    area = ClusterArea(redis_cluster_url, f"fs-test:{uuid.uuid4().hex[:12]}")
-    monkeypatch.setenv("FS_REDIS_URL", redis_cluster_url)
-    monkeypatch.setenv("FS_KEY_PREFIX", area.prefix)
-    yield area
-    area.delete_all()
-    area.client.close()
-
-
-@pytest.fixture
-def tiny_cluster(tmp_path, on_cluster) -> TinyProject:
-    write_tiny_manifest(tmp_path, TINY_COLUMNS)
-    project = TinyProject(tmp_path)
-    project.set_rows([])
-    return project
+from tests.cluster_server import on_cluster, redis_cluster_url, tiny_cluster  # noqa: F401  (fixtures)
+from tests.online_fixtures import TINY_VIEW, row
 
 
 def customers(count: int, day: int = 1, **features) -> list[dict]:
@@ -159,5 +104,39 @@ def test_a_cluster_url_whose_nodes_are_all_down_is_one_line(tiny_cluster, cli, m
     assert "s3cr3t" not in out + err and "Traceback" not in err
 
 
-def test_the_embedded_server_is_not_started_for_a_cluster_and_its_now_is_the_project_clock(tiny_cluster):
-    assert tiny_cluster.store().now() == TINY_NOW and isinstance(TINY_NOW, datetime)
+def test_fs_serve_reads_from_a_cluster(tiny_cluster, on_cluster):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.test_serve import free_port, post, wait_until_up
+
+    tiny_cluster.set_rows(customers(40, day=12))
+    tiny_cluster.store().sync()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
+    env.update(FS_REDIS_URL=on_cluster.url, FS_KEY_PREFIX=on_cluster.prefix)
+    command = ["serve", "--project-dir", str(tiny_cluster.root), "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", *command], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_up(port, process)
+        entities = ["c0003", "c0039", "nobody"]
+        status, document = post(port, {"features": [f"{TINY_VIEW}:orders"], "entities": {"customer_id": entities}})
+        assert status == 200, json.dumps(document)
+        assert document["results"][1]["values"] == [3, 39, None]
+        assert document["results"][1]["statuses"] == ["PRESENT", "PRESENT", "NOT_FOUND"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_one_reachable_start_up_node_is_enough(tiny_cluster, on_cluster, cli, monkeypatch):
+    from tests.servers import _free_port
+
+    tiny_cluster.set_rows(customers(30, day=12))
+    monkeypatch.chdir(tiny_cluster.root)
+    live = on_cluster.url.split("://", 1)[1].split(",")[0]
+    code, out, err = cli("sync", "--redis-url", f"redis+cluster://127.0.0.1:{_free_port()},{live}")
+    assert code == 0, err
+    assert sum(on_cluster.keys_per_node().values()) == 30

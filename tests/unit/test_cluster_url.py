@@ -68,3 +68,4 @@ def test_on_a_cluster_the_lock_and_every_meta_hash_share_a_slot_and_single_serve
     slots = {key_slot(k.encode()) for k in (cluster.lock_key(), cluster.lock_key() + ":fence:ab12", cluster.meta_key("a"), cluster.meta_key("route_daily"))}
     assert len(slots) == 1
     assert cluster.entity_base("carrier_daily", 3) == single.entity_base("carrier_daily", 3) == "fs:flight_features:carrier_daily:gen3:"
+
