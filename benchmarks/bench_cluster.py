@@ -53,6 +53,27 @@ def reads(store, url: str, entities: int, calls: int, per_call: int) -> list[flo
     return samples
 
 
+def server_seconds(node) -> float:
+    """Seconds the server spent running commands so far (INFO commandstats, every command)."""
+    return sum(stats["usec"] for stats in node.client().info("commandstats").values()) / 1e6
+
+
+def projection(single: dict, cluster_one_read: float) -> str:
+    """The projected table for N primaries (docs/benchmarks.md states the assumptions)."""
+    rows = ["| primaries | full sync | incremental sync | memory per node | 1-entity read p50 | 1,000-entity read p50 |",
+            "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for n in (1, 3, 6, 12, 24):
+        full = single["full"] - single["full_server"] + single["full_server"] / n
+        incremental = single["incremental"] - single["incremental_server"] + single["incremental_server"] / n
+        thousand = single["thousand"] - single["thousand_server"] + single["thousand_server"] / n
+        one = single["one"] if n == 1 else cluster_one_read
+        rows.append(
+            f"| {n} | {full:.1f} s | {incremental:.1f} s | {single['memory'] / n / 2**20:,.0f} MiB | "
+            f"{one * 1e3:.2f} ms | {thousand * 1e3:.1f} ms |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1_000_000)
@@ -76,8 +97,10 @@ def main() -> None:
         store.now = lambda: datetime(2024, 1, 1) + timedelta(days=args.days, hours=6)
         for name, url in targets.items():
             print(f"{name}: fs sync --full ...", file=sys.stderr)
+            before = server_seconds(single)
             seconds, summary = timed(lambda: store.sync(full=True, redis_url=url))
             results[name].update(full=seconds, keys=summary.total("keys_written"))
+            results[name].update(full_server=server_seconds(single) - before, memory=single.client().info("memory")["used_memory"])
             assert results[name]["keys"] > 0 and not summary.failed, summary.to_dict()
             report = store.verify_online(sample=1000, redis_url=url)
             assert not report.mismatches, report.to_dict()["mismatches"][:3]
@@ -85,16 +108,19 @@ def main() -> None:
         store.now = lambda: NEXT_NOW
         for name, url in targets.items():
             print(f"{name}: fs sync (incremental) ...", file=sys.stderr)
+            before = server_seconds(single)
             seconds, summary = timed(lambda: store.sync(redis_url=url))
+            results[name].update(incremental_server=server_seconds(single) - before)
             view = summary.views[0]
             assert (view.mode, view.keys_written) == ("incremental", updated), view.to_dict()
             results[name].update(incremental=seconds)
         for name, url in targets.items():
             print(f"{name}: reads ...", file=sys.stderr)
-            results[name].update(
-                one=percentile(reads(store, url, args.entities, 3000, 1), 0.5),
-                thousand=percentile(reads(store, url, args.entities, 100, 1000), 0.5),
-            )
+            one = percentile(reads(store, url, args.entities, 3000, 1), 0.5)
+            before = server_seconds(single)
+            thousand = reads(store, url, args.entities, 100, 1000)
+            results[name].update(one=one, thousand=percentile(thousand, 0.5))
+            results[name].update(thousand_server=(server_seconds(single) - before) / len(thousand))
         version = single.client().info("server")["redis_version"]
     finally:
         cluster.stop()
@@ -125,7 +151,12 @@ def main() -> None:
         f"{os.cpu_count()} cores shared with the servers, Python {sys.version.split()[0]}, Redis {version}: "
         "a single server and a cluster of 3 primaries, all on this one machine, started by the benchmark "
         "from the same binary, one run each in the same process.\n\n"
-        f"{table}\n"
+        f"{table}\n\n"
+        "Projected for N primaries, each on a host of its own, from the single server's run above "
+        "(not measured): the single server's time in Redis commands (INFO commandstats) divided by N, "
+        "everything else unchanged; memory is the single server's used_memory divided by N; a one-entity "
+        "read is the cluster's measured p50 whatever N (see below).\n\n"
+        f"{projection(one_server, on_cluster['one'])}\n"
     )
     print(text)
     if args.write_docs:

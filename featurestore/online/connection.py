@@ -183,6 +183,11 @@ def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Itera
             f"Redis at {location.shown_url} refused a command while {doing}: {_reason(error)}",
             hint,
         ) from error
+    except redis.exceptions.RedisClusterException as error:
+        # Not a RedisError: a cluster with a slot no node serves, or no node reachable.
+        raise OnlineStoreError(
+            location.shown_url, f"the Redis Cluster at {location.shown_url} failed while {doing}: {_reason(error)}", hint
+        ) from error
 
 
 def _cluster_client(location: OnlineLocation, retries: int, name: str) -> "redis.Redis":
