@@ -112,8 +112,9 @@ def cluster_client(url: str, retries: int, name: str) -> "RedisCluster":
         decode_responses=True,
         socket_connect_timeout=parsed.options.pop("socket_connect_timeout", 3),
         socket_timeout=parsed.options.pop("socket_timeout", 60),
-        # MOVED, ASK and a failover: the client learns the new owner and sends again.
-        retry=Retry(NoBackoff(), max(retries, 3)),
+        # As on a single server: a sync never sends a command again (it could run twice);
+        # MOVED and ASK are followed whatever this says (redis-py's redirection loop).
+        retry=Retry(NoBackoff(), retries),
         client_name=name,
         **parsed.options,
     )
