@@ -140,3 +140,31 @@ def test_one_reachable_start_up_node_is_enough(tiny_cluster, on_cluster, cli, mo
     code, out, err = cli("sync", "--redis-url", f"redis+cluster://127.0.0.1:{_free_port()},{live}")
     assert code == 0, err
     assert sum(on_cluster.keys_per_node().values()) == 30
+
+
+def test_a_slow_read_checks_the_generation_again_and_rereads_when_it_moved(tiny_cluster, on_cluster, monkeypatch):
+    from featurestore.online import cluster_reader
+
+    tiny_cluster.set_rows(customers(20, day=12))
+    store = tiny_cluster.store()
+    store.sync()
+    wanted = [{"customer_id": f"c{i:04d}"} for i in range(20)]
+    assert [v[0] for v in store.get_online_features(wanted, [f"{TINY_VIEW}:orders"]).values] == list(range(20))
+
+    # Every read counts as slow; a full sync publishes generation 2 right after the entities
+    # of generation 1 were read, before the meta hashes are read again.
+    monkeypatch.setattr(cluster_reader, "READ_BOUND_SECONDS", 0.0)
+    exchange, calls = cluster_reader.ClusterReader._exchange, []
+
+    def rebuilt_meanwhile(self, groups, count):
+        replies = exchange(self, groups, count)
+        calls.append(len(groups))
+        if len(calls) == 1:
+            tiny_cluster.set_rows([row(f"c{i:04d}", 13, orders=100 + i) for i in range(20)])
+            assert tiny_cluster.store().sync(full=True).views[0].keys_written == 20
+        return replies
+
+    monkeypatch.setattr(cluster_reader.ClusterReader, "_exchange", rebuilt_meanwhile)
+    online = store.get_online_features(wanted, [f"{TINY_VIEW}:orders"])
+    assert [v[0] for v in online.values] == [100 + i for i in range(20)]
+    assert calls[:2] == [3, 1]  # the read (metas, entities, metas), then the metas alone
