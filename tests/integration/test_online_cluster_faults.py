@@ -107,9 +107,18 @@ def test_slots_migrated_during_a_full_sync_are_followed_and_every_row_lands(proj
             return cluster.primaries[min(slot // share, 2)]
 
         base = f"{project.prefix}:{TINY_VIEW}:gen1:customer_id="
-        moved_slot = key_slot(f"{base}c0999".encode())  # moved whole: later writes get MOVED
-        asking_slot = key_slot(f"{base}c0998".encode())  # left migrating: later writes get ASK
-        assert moved_slot != asking_slot
+        chosen: dict[str, int] = {}
+
+        def choose_unwritten() -> None:
+            """Two entities not written yet, in different slots: the one whose slot is moved
+            whole gets MOVED when written, the other's slot is left migrating (ASK)."""
+            client = cluster_client(cluster)
+            unwritten = [i for i in range(ROWS) if not client.exists(f"{base}c{i:04d}")]
+            chosen["moved"] = unwritten[0]
+            chosen["asking"] = next(i for i in unwritten if slot_of(i) != slot_of(unwritten[0]))
+
+        def slot_of(i: int) -> int:
+            return key_slot(f"{base}c{i:04d}".encode())
 
         def migrate(slot, finish):
             source = owner(slot)
@@ -130,16 +139,21 @@ def test_slots_migrated_during_a_full_sync_are_followed_and_every_row_lands(proj
             NodeWriter, "_write_through_cluster", lambda self, *a: (through_cluster.append(a[1:]), resend(self, *a))
         )
         moves = []
-        strike_after(monkeypatch, 4, lambda: moves.extend([migrate(moved_slot, True), migrate(asking_slot, False)]))
+        def fault() -> None:
+            choose_unwritten()
+            moves.extend([migrate(slot_of(chosen["moved"]), True), migrate(slot_of(chosen["asking"]), False)])
+
+        strike_after(monkeypatch, 4, fault)
         code, out, err = cli("sync", "--full")
         assert code == 0, out + err
         assert moves, "the slots were never migrated"
         assert through_cluster, "no write was redirected: the test moved no slot the sync still wrote to"
         (_, moved_to), (asking_from, asking_to) = moves
         for node in cluster.primaries:  # finish the second migration
-            node.client().execute_command("CLUSTER", "SETSLOT", asking_slot, "NODE", ids[asking_to.port])
-        assert moved_to.client().hgetall(f"{base}c0999")["orders"] == "999"
-        assert asking_to.client().hgetall(f"{base}c0998")["orders"] == "998"
+            node.client().execute_command("CLUSTER", "SETSLOT", slot_of(chosen["asking"]), "NODE", ids[asking_to.port])
+        moved, asking = chosen["moved"], chosen["asking"]
+        assert moved_to.client().hgetall(f"{base}c{moved:04d}")["orders"] == str(moved)
+        assert asking_to.client().hgetall(f"{base}c{asking:04d}")["orders"] == str(asking)
         assert all_orders(project) == list(range(ROWS))
         keys = sum(node.client().dbsize() for node in cluster.primaries)
         assert keys == ROWS + 1  # the entities and the meta hash (the lock is released)
