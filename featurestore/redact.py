@@ -46,8 +46,13 @@ def split_url(url: str) -> UrlParts | None:
     head, has_query, query_text = rest.partition("?")
     userinfo, at, after = head.rpartition("@")
     authority, slash, path = after.partition("/")
-    address = AUTHORITY.match(authority)
     query = _query_pairs(query_text) if has_query else ()
+    if scheme.endswith("+cluster"):
+        # A cluster's start-up nodes, `host:port,host:port`: the host part is all of them.
+        if query is None or not all(AUTHORITY.match(node) for node in authority.split(",")):
+            return None
+        return UrlParts(scheme, userinfo if at else None, authority, None, slash + path, query)
+    address = AUTHORITY.match(authority)
     if address is None or query is None:
         return None
     return UrlParts(scheme, userinfo if at else None, address.group(1), address.group(2), slash + path, query)

@@ -369,11 +369,11 @@ class FeatureStore:
     def _online_reader(self, redis_url: str | None) -> "OnlineReader":
         """One reader, with its connection pool, per Redis URL for the life of the store."""
         if redis_url not in self._online_readers:
+            from featurestore.online.cluster_reader import online_reader
             from featurestore.online.connection import locate, open_client
-            from featurestore.online.reader import OnlineReader
 
             location = locate(self.project, redis_url)
-            self._online_readers[redis_url] = OnlineReader(open_client(location, retries=1), location)
+            self._online_readers[redis_url] = online_reader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]
 
 

@@ -33,8 +33,9 @@ RedisUrl = Annotated[
     Optional[str],
     typer.Option(
         "--redis-url",
-        help="Redis URL (default: $FS_REDIS_URL, else online.redis_url in feature_store.yml, "
-        "else a redis-server fs starts for the project on .fs/redis.sock).",
+        help="Redis URL, or redis+cluster://host:port[,host:port...] for a Redis Cluster (default: "
+        "$FS_REDIS_URL, else online.redis_url in feature_store.yml, else a redis-server fs starts "
+        "for the project on .fs/redis.sock).",
     ),
 ]
 

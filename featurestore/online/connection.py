@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from featurestore.errors import OnlineStoreError, UsageError
+from featurestore.online.cluster import cluster_client, is_cluster_url, url_problem
 from featurestore.online.keys import Keyspace
 from featurestore.project.dbt_project import Project
 from featurestore.redact import shown_url, split_url
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 URL_ENV = "FS_REDIS_URL"
 PREFIX_ENV = "FS_KEY_PREFIX"
 VALID_URLS = "valid: redis://host:port/db, rediss://... for TLS, unix:///path/to/redis.sock"
+VALID_CLUSTER_URLS = "valid: redis+cluster://[user:password@]host:port[,host:port...], rediss+cluster://... for TLS"
 
 
 class ViewStateChanged(Exception):
@@ -63,7 +65,7 @@ def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
     for origin, url in candidates:
         if url:
             check_redis_url(url, origin)
-            return OnlineLocation(url=url, origin=origin, keyspace=Keyspace(prefix))
+            return OnlineLocation(url=url, origin=origin, keyspace=Keyspace(prefix, cluster=is_cluster_url(url)))
     from featurestore.online.embedded import embedded_redis_url
 
     return OnlineLocation(
@@ -79,7 +81,9 @@ def check_redis_url(url: str, origin: str) -> None:
     parts (a password holding '/' becomes a "port" in the traceback)."""
     parts = split_url(url)
     problem = None
-    if not re.match(r"(redis|rediss|unix)://", url):
+    if is_cluster_url(url):
+        problem = url_problem(url)
+    elif not re.match(r"(redis|rediss|unix)://", url):
         problem = "is not a Redis URL"
     elif parts is None:
         problem = "is not scheme://[user:password@]host[:port][/db][?key=value] (write a password's '?' as %3F)"
@@ -93,7 +97,8 @@ def check_redis_url(url: str, origin: str) -> None:
     elif parts.scheme != "unix" and not re.fullmatch(r"(/\d*)?", parts.path):
         problem = f"has path {parts.path}, which is not a database number such as /0"
     if problem:
-        raise UsageError(f"{origin}: {shown_url(url)} {problem} ({VALID_URLS})")
+        valid = VALID_CLUSTER_URLS if is_cluster_url(url) else VALID_URLS
+        raise UsageError(f"{origin}: {shown_url(url)} {problem} ({valid})")
 
 
 def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "redis.Redis":
@@ -109,6 +114,8 @@ def open_client(location: OnlineLocation, retries: int, name: str = "fs") -> "re
 
     with online_errors(location, "connecting"):
         try:
+            if is_cluster_url(location.url):
+                return _cluster_client(location, retries, re.sub(r"\s", "_", name))
             client = redis.Redis.from_url(
                 location.url,
                 decode_responses=True,
@@ -176,6 +183,28 @@ def online_errors(location: OnlineLocation, doing: str, hint: str = "") -> Itera
             f"Redis at {location.shown_url} refused a command while {doing}: {_reason(error)}",
             hint,
         ) from error
+    except redis.exceptions.RedisClusterException as error:
+        # Not a RedisError: a cluster with a slot no node serves, or no node reachable.
+        raise OnlineStoreError(
+            location.shown_url, f"the Redis Cluster at {location.shown_url} failed while {doing}: {_reason(error)}", hint
+        ) from error
+
+
+def _cluster_client(location: OnlineLocation, retries: int, name: str) -> "redis.Redis":
+    """A RedisCluster client that has learned the slots from a start-up node, which it
+    does on creation (a RedisClusterException when no node answers, said in one line)."""
+    from redis.exceptions import RedisClusterException
+
+    try:
+        client = cluster_client(location.url, retries, name)
+    except RedisClusterException as error:
+        raise OnlineStoreError(
+            location.shown_url,
+            f"cannot reach the Redis Cluster at {location.shown_url} (from {location.origin}): {_reason(error)}",
+            "start it, or point fs at another with --redis-url or FS_REDIS_URL",
+        ) from error
+    client.ping()
+    return client  # type: ignore[return-value]
 
 
 def _reason(error: Exception) -> str:

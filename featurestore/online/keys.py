@@ -7,6 +7,10 @@ Every key starts with the project's prefix (`fs:flight_features` in the demo):
     fs:flight_features:route_daily:gen1:origin=JFK:dest=LAX
     fs:flight_features:sync-lock                           string: who is syncing
 
+On a Redis Cluster the lock and the meta hashes are `{fs:flight_features}:sync-lock` and
+`{fs:flight_features}:carrier_daily:meta`: the braces are a hash tag, which puts them in one
+slot (docs/online-store.md). Entity keys are named as on a single server.
+
 An entity hash holds the row's event timestamp under the view's timestamp column name, its
 created_at (when the view declares one) under that column's name, and one field per feature
 under the feature's name. A null is an absent field.
@@ -70,12 +74,20 @@ class Keyspace:
     """The names of every key one project writes, under its prefix."""
 
     prefix: str
+    cluster: bool = False
+    """On a Redis Cluster the lock and every meta hash carry the hash tag `{<prefix>}`, so they
+    share one slot: the scripts of featurestore.online.state take them together. Entity keys
+    carry no tag, and spread over every slot."""
+
+    @property
+    def _state_prefix(self) -> str:
+        return f"{{{self.prefix}}}" if self.cluster else self.prefix
 
     def meta_key(self, view: str) -> str:
-        return f"{self.prefix}:{view}:meta"
+        return f"{self._state_prefix}:{view}:meta"
 
     def lock_key(self) -> str:
-        return f"{self.prefix}:sync-lock"
+        return f"{self._state_prefix}:sync-lock"
 
     def entity_base(self, view: str, generation: int) -> str:
         """What every entity key of one generation starts with; the entity suffix follows."""

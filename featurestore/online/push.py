@@ -33,13 +33,14 @@ from featurestore.console import plural
 from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import SyncLockedError, UsageError, ViewNotBuilt
 from featurestore.online.codec import ViewSchema
-from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
+from featurestore.online.cluster_writer import view_writer
+from featurestore.online.connection import OnlineLocation, online_errors, open_client
 from featurestore.online.landing import append_to_landing
 from featurestore.online.lock import SyncLock
 from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
 from featurestore.online.state import read_state
 from featurestore.online.sync import remaining_lifetimes_ms
-from featurestore.online.writer import ViewWriter, encode_rows
+from featurestore.online.writer import encode_rows
 from featurestore.sql.expressions import columns_probe, render
 
 if TYPE_CHECKING:
@@ -208,8 +209,7 @@ def _write(
     if batch.num_rows == 0:
         return
     base = location.keyspace.entity_base(view.name, generation)
-    with checked_out(client) as connection:
-        writer = ViewWriter(client, connection, schema, False, lock)
+    with view_writer(client, schema, False, lock) as writer:
         writer.write(encode_rows(batch, schema, base, lifetimes))
         writer.finish()
     summary.keys_written = writer.written

@@ -42,6 +42,7 @@ from enum import Enum
 from string import Template
 from typing import TYPE_CHECKING, Iterator
 
+from featurestore.online.cluster import is_cluster
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import ViewStateChanged
 from featurestore.online.keys import Keyspace
@@ -257,7 +258,13 @@ def record_sync(
 def remove_retired(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
     """Delete the keys of every retired generation of `view`; returns how many."""
     removed = 0
-    for generation in (client.hget(keyspace.meta_key(view), Meta.RETIRED) or "").split():
+    retired = (client.hget(keyspace.meta_key(view), Meta.RETIRED) or "").split()
+    if retired and is_cluster(client):
+        removed = _sweep_on_cluster(client, keyspace, view, lock)
+        for generation in retired:
+            _run(client, _FORGET, keyspace, view, lock, generation)
+        return removed
+    for generation in retired:
         removed += _unlink_matching(client, keyspace, view, lock, keyspace.entity_pattern(view, int(generation)), generation)
         _run(client, _FORGET, keyspace, view, lock, generation)
     return removed
@@ -284,19 +291,49 @@ def _unlink_matching(
 ) -> int:
     removed = 0
     for batch in _batches(client.scan_iter(match=pattern, count=SCAN_COUNT), UNLINK_BATCH):
-        outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=batch)
-        if outcome == "meta changed" and generation:
-            raise ViewStateChanged(
-                f"the meta hash {keyspace.meta_key(view)} names generation {generation} as in use "
-                "again, though it was retired: is another program writing under this key prefix?"
-            )
-        if outcome == "meta changed":
-            raise ViewStateChanged(
-                f"the meta hash {keyspace.meta_key(view)} appeared while fs deleted the keys a lost "
-                "one had left, though the sync lock was held: is another program writing under this key prefix?"
-            )
-        removed += int(outcome)
+        removed += _unlink(client, keyspace, view, lock, batch, generation)
     return removed
+
+
+def _sweep_on_cluster(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock") -> int:
+    """On a cluster, delete the keys of every generation of `view` neither in use nor being
+    written, in one scan of each node (a scan reads every key whatever its pattern, so this
+    costs what one retired generation's does). That includes keys a writer stalled past its
+    lock left in a generation already retired and forgotten: on a cluster no entity write
+    can check the lock atomically (docs/online-store.md)."""
+    live = {g for g in client.hmget(keyspace.meta_key(view), Meta.GENERATION, Meta.PENDING_GENERATION) if g}
+    stem = len(keyspace.entity_base(view, 0)) - 2  # up to and with "gen"
+    removed = 0
+    for batch in _batches(client.scan_iter(match=keyspace.entity_pattern(view), count=SCAN_COUNT), UNLINK_BATCH):
+        dead: dict[str, list[str]] = {}
+        for key in batch:
+            generation = key[stem:].split(":", 1)[0]
+            if generation not in live:
+                dead.setdefault(generation, []).append(key)
+        for generation, keys in dead.items():
+            removed += _unlink(client, keyspace, view, lock, keys, generation)
+    return removed
+
+
+def _unlink(client: "redis.Redis", keyspace: Keyspace, view: str, lock: "SyncLock", batch: list[str], generation: str) -> int:
+    """Delete `batch`, keys of `generation` (or orphans: ''), once the guard script agreed."""
+    cluster = is_cluster(client)
+    # A script's keys share a slot on a cluster: there the script checks alone, and the
+    # keys go after it (no other sync runs between: this one holds the lock).
+    outcome = _run(client, _UNLINK, keyspace, view, lock, generation, keys=() if cluster else batch)
+    if cluster and outcome == "0":
+        outcome = str(client.unlink(*batch))
+    if outcome == "meta changed" and generation:
+        raise ViewStateChanged(
+            f"the meta hash {keyspace.meta_key(view)} names generation {generation} as in use "
+            "again, though it was retired: is another program writing under this key prefix?"
+        )
+    if outcome == "meta changed":
+        raise ViewStateChanged(
+            f"the meta hash {keyspace.meta_key(view)} appeared while fs deleted the keys a lost "
+            "one had left, though the sync lock was held: is another program writing under this key prefix?"
+        )
+    return int(outcome)
 
 
 def _batches(keys: Iterator[str], size: int) -> Iterator[list[str]]:

@@ -23,7 +23,9 @@ from featurestore.console import Console, plural
 from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete, WarehouseError
 from featurestore.online.codec import ViewSchema
-from featurestore.online.connection import OnlineLocation, checked_out, online_errors, open_client
+from featurestore.online.cluster_reader import wait_for_readers
+from featurestore.online.cluster_writer import view_writer
+from featurestore.online.connection import OnlineLocation, online_errors, open_client
 from featurestore.online.keys import Keyspace
 from featurestore.online.landing import existing_landing
 from featurestore.online.lock import SyncLock
@@ -221,6 +223,8 @@ def _sync_view(
         result, schema, removed = _begin(view, client, keyspace, warehouse, lock, full)
         _write_latest_rows(view, schema, result, client, warehouse, lock, console, clock, keyspace.entity_base(view.name, result.generation))
         record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
+        if result.mode is SyncMode.FULL:  # a cluster waits for reads of the retired generation
+            wait_for_readers(client, keyspace.meta_key(view.name), published_at=time.monotonic())
     published = "the view was published; the next fs sync deletes the keys of its older generation"
     with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
         result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)
@@ -279,8 +283,7 @@ def _write_latest_rows(
             advance(rows)
 
         # A full sync writes a generation no reader uses yet: nothing there to compare with.
-        with checked_out(client) as connection:
-            writer = ViewWriter(client, connection, schema, fresh, lock, after_round_trip)
+        with view_writer(client, schema, fresh, lock, after_round_trip) as writer:
             for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
                 _write_batch(batch, view, schema, base, writer, result, clock())
             writer.finish()

@@ -307,6 +307,10 @@ class ViewWriter:
         commands = (stop - start) + pc.sum(lives.cast(pa.int64())).as_py()
         return _RoundTrip([resp.RowBytes(framed).span(0, stop - start)], stop - start, commands)
 
+    def _declared_keys(self, count: int, lock_key: bytes) -> bytes:
+        """EVALSHA's key count and first key (the lock's; the `count` entity keys follow)."""
+        return resp.bulk(str(count + 1)) + lock_key
+
     def _script_calls(self, rows: EncodedRows, start: int, stop: int) -> _RoundTrip:
         """`EVALSHA` of the write script, `rows_per_script_call` rows a call."""
         import pyarrow as pa
@@ -330,6 +334,6 @@ class ViewWriter:
             last = min(first + self.rows_per_script_call, n)
             count = last - first
             words = 4 + count + header_words + count * (SCRIPT_ROW_WORDS + len(features))
-            head = resp.command_head(words, "EVALSHA") + sha + resp.bulk(str(count + 1)) + lock_key
+            head = resp.command_head(words, "EVALSHA") + sha + self._declared_keys(count, lock_key)
             payload += [head, keys.span(first, last), header, values.span(first, last)]
         return _RoundTrip(payload, n, -(-n // self.rows_per_script_call))
