@@ -16,6 +16,7 @@ LAYERS = [
     {"engines"},
     {"sql"},
     {"offline", "online", "governance"},
+    {"serve"},
     {"store"},
     {"cli", "__init__", "__main__"},
 ]
