@@ -11,11 +11,11 @@ types are protobuf messages) read them back as the float. Every other value is u
 from __future__ import annotations
 
 import json
-import math
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from featurestore.console import finite_json
 from featurestore.online.reader import EXPIRED, MISSING
 
 if TYPE_CHECKING:
@@ -74,23 +74,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)  # exact, as a decimal's text is stored
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def finite_json(document: Any) -> Any:
-    """`document` with each NaN or infinite float as protobuf's JSON text of it.
-
-    >>> finite_json({"values": [1.5, float("nan"), [float("-inf")]]})
-    {'values': [1.5, 'NaN', ['-Infinity']]}
-    """
-    if isinstance(document, float):
-        if math.isfinite(document):
-            return document
-        return "NaN" if math.isnan(document) else ("Infinity" if document > 0 else "-Infinity")
-    if isinstance(document, dict):
-        return {key: finite_json(value) for key, value in document.items()}
-    if isinstance(document, (list, tuple)):
-        return [finite_json(value) for value in document]
-    return document
 
 
 def dumps(document: Any) -> bytes:
