@@ -215,23 +215,27 @@ class FeatureStore:
         return diff_manifests(current, deployed, str(path))
 
     # -- the online store (Redis) ------------------------------------------------------------
-    def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
+    def sync(
+        self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None, lock_wait: float | None = None
+    ) -> "SyncSummary":
         """Copy the latest value of each entity of each online view to Redis.
 
         Incremental unless `full` (rows written since the view's watermark); `views` limits it
         to some views; `redis_url` overrides FS_REDIS_URL and feature_store.yml. A view that
         fails (not built, a type Redis cannot hold) does not stop the others: they are synced,
         and then SyncIncomplete says which failed (its `summary` is what was done). See
-        docs/online-store.md.
+        docs/online-store.md. Waits in line up to `lock_wait` seconds (default 30) for
+        pushes holding the project's lock; a running sync it does not wait for.
 
         >>> FeatureStore(project_dir=".").sync().to_dict()["keys_written"]   # doctest: +SKIP
         4231
         """
         from featurestore.online.connection import locate
-        from featurestore.online.sync import run_sync
+        from featurestore.online.sync import LOCK_WAIT_SECONDS, run_sync
 
         location = locate(self.project, redis_url)
-        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
+        wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
+        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views, lock_wait=wait)
         summary.raise_if_failed()
         return summary
 

@@ -149,6 +149,9 @@ def sync(
     store: "FeatureStore",
     full: Annotated[bool, typer.Option("--full", help="Rebuild every view into a fresh keyspace, then switch readers to it.")] = False,
     view: Annotated[Optional[list[str]], typer.Option("--view", help="Sync only this view (repeatable).")] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait in line behind pushes holding the project's lock.")
+    ] = 30.0,
     redis_url: RedisUrl = None,
     json: Json = False,
 ) -> None:
@@ -162,7 +165,7 @@ def sync(
     from featurestore.errors import SyncIncomplete
 
     try:
-        summary = store.sync(full=full, views=view, redis_url=redis_url)
+        summary = store.sync(full=full, views=view, redis_url=redis_url, lock_wait=wait)
     except SyncIncomplete as incomplete:
         render_online.show_sync(incomplete.summary, store.console, as_json=json)
         raise
