@@ -301,7 +301,11 @@ def main() -> None:
     parser.add_argument("--check-only", action="store_true", help="stop after checking both servers' answers")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--against-source", type=Path, help="compare with fs serve from this checkout, not Feast")
+    parser.add_argument("--concurrency", help="comma-separated, instead of 1,8,32")
     args = parser.parse_args()
+    if args.concurrency:
+        global CONCURRENCY
+        CONCURRENCY = tuple(int(c) for c in args.concurrency.split(","))
 
     import redis
 

@@ -254,7 +254,8 @@ def serve(
     """Serve online features over HTTP until Ctrl-C, in Feast's request and response shape.
 
     POST /get-online-features with {"features": ["view:feature"], "entities": {"key": ["value"]}};
-    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push;
+    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push, for clients
+    sending the token of FS_SERVE_TOKEN_FILE (or FS_SERVE_TOKEN) as Authorization: Bearer <token>;
     GET /health checks Redis; GET /openapi.json describes them (docs/serving.md).
 
     Example: fs serve --port 6566 --workers 2

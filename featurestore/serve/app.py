@@ -102,7 +102,7 @@ def feature_server(
         return dumps(response_document(result, rows, keys)), result.never_synced
 
     async def get_online_features(request: "Request") -> "Response":
-        policy.check(request.headers, request.method, writes=False)
+        policy.check(_guarded_headers(request), request.method, writes=False)
         body = await limits.body(request)
         # A large body is parsed, read and encoded off the event loop (and, past the entity
         # limit, refused once parsed): /health and the small reads go on meanwhile.
@@ -114,14 +114,14 @@ def feature_server(
         return Response(answer, media_type="application/json", headers=headers)
 
     async def push_rows(request: "Request") -> "Response":
-        policy.check(request.headers, request.method, writes=True)
+        policy.check(_guarded_headers(request), request.method, writes=True)
         body = await limits.body(request)
         view, columns = parse_push_request(body) if len(body) <= INLINE_BYTES else await run_in_threadpool(parse_push_request, body)
         summary = await run_in_threadpool(push, view, columns)
         return Response(dumps(summary.to_dict()), media_type="application/json")
 
     async def health(request: "Request") -> "Response":
-        policy.check(request.headers, request.method, writes=False)
+        policy.check(_guarded_headers(request), request.method, writes=False)
         missing = unsynced()
         if missing:
             return error(503, f"no sync has been published for view {', '.join(missing)} in this Redis "
@@ -190,6 +190,15 @@ def feature_server(
             Exception: on_bug,
         },
     )
+
+
+_GUARDED = (b"host", b"origin", b"sec-fetch-site", b"content-type", b"authorization")
+
+
+def _guarded_headers(request: "Request") -> dict[str, str]:
+    """The headers the policy reads, in one pass over the raw ones (the ASGI server gives
+    their names in lower case); Starlette's lookup scans them once per name."""
+    return {name.decode(): value.decode("latin-1") for name, value in request.scope["headers"] if name in _GUARDED}
 
 
 def require_serve_extra() -> None:

@@ -24,9 +24,10 @@ MAX_REQUEST_BYTES = 1 << 20
 
 MAX_ENTITIES = 10_000
 """The most entities one read may ask for; more is 413 (FS_SERVE_MAX_ENTITIES changes it).
-Measured (docs/benchmarks.md, "Bounded requests"): 10,000 entities of a five-feature view
-take about 0.1 s to parse, read and encode, and a 1.4 MB answer; the 524,000 one-digit keys
-that fit in 1 MiB took 8.5-12.6 s and 670 MB."""
+Measured by benchmarks/serve_limits.py (docs/benchmarks.md, "Bounded requests"): 10,000
+entities of a three-feature view take 0.34 s to parse, read and encode on a loaded 2-core
+machine (a 1.5 MB answer), 50,000 take 2 s; the 524,288 one-digit keys that fit in 1 MiB
+took 29 s and 494 MB there (8.5-12.6 s and 670 MB in issue 20's run)."""
 
 INLINE_ENTITIES = 256
 """Reads of at most about this many entities (a body of at most this many commas, and at most
@@ -78,14 +79,16 @@ class RequestLimits:
     async def body(self, request: "Request") -> bytes:
         """The request body, refused past `max_bytes` (by its declared length before reading,
         and while reading one sent without a length) or past `body_seconds`."""
-        import anyio
+        import asyncio
 
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             raise RequestTooLarge(self._too_large())
         chunks, size = [], 0
         try:
-            with anyio.fail_after(self.body_seconds):
+            # asyncio's own timeout (a timer on the loop): anyio's cancel scope cost about as
+            # much as a one-entity read.
+            async with asyncio.timeout(self.body_seconds):
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > self.max_bytes:
