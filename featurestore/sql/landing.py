@@ -46,8 +46,11 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     test keeps passing."""
     target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
     landed, pushed = f"{INTERNAL}landed", f"{INTERNAL}new"
+    # Join keys and the timestamp are never null in a push: plain equality, which a warehouse
+    # can hash-join on; the features may be null.
+    never_null = {*view.join_keys, view.timestamp}
     same = [
-        exp.NullSafeEQ(this=column(c, landed), expression=column(c, pushed))
+        (exp.EQ if c in never_null else exp.NullSafeEQ)(this=column(c, landed), expression=column(c, pushed))
         for c in columns
         if c != view.created_at
     ]

@@ -35,8 +35,11 @@ def test_the_landing_table_is_created_like_the_view_and_appended_to_by_name(dial
         f"SELECT {q('__fs_new', 'carrier')}, {q('__fs_new', 'ts')} FROM {q('__fs_pushed_rows')} AS {q('__fs_new')} WHERE NOT EXISTS("
     )
     assert insert.endswith(
-        f"{q('__fs_landed', 'carrier')} IS NOT DISTINCT FROM {q('__fs_new', 'carrier')} "
-        f"AND {q('__fs_landed', 'ts')} IS NOT DISTINCT FROM {q('__fs_new', 'ts')})"
+        f"{q('__fs_landed', 'carrier')} = {q('__fs_new', 'carrier')} AND {q('__fs_landed', 'ts')} = {q('__fs_new', 'ts')})"
+    )
+    with_feature = render(append_expression(VIEW, ["carrier", "ts", "flights"], "__fs_pushed_rows", stored), dialect)
+    assert with_feature.endswith(  # a feature may be null: null-safe
+        f"AND {q('__fs_landed', 'flights')} IS NOT DISTINCT FROM {q('__fs_new', 'flights')})"
     )
     assert str(landing_relation(VIEW)) == "main.carrier_daily__fs_pushed"
 
