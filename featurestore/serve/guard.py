@@ -5,9 +5,10 @@
   from `FS_SERVE_TOKEN_FILE` (a file holding it; preferred) or `FS_SERVE_TOKEN`, never from
   the command line (visible to every user in `ps`). Without a token configured, pushes are
   refused (403) and reads are open: a read-only server needs no secret.
-- **JSON only**: a POST whose Content-Type is not `application/json` is 415. A browser may
-  send `text/plain` across origins without asking (a "simple" request, no preflight); it
-  may not send `application/json` that way.
+- **JSON only**: a POST that declares a Content-Type other than `application/json` is 415.
+  A browser may send `text/plain` or a form across origins without asking (a "simple"
+  request, no preflight); it may not send `application/json` that way. A POST without a
+  Content-Type is read as JSON (Feast's remote online store sends none).
 - **No browser page of another origin**: a request with an `Origin` header that is not
   allowed (`FS_SERVE_ALLOWED_ORIGINS`, comma-separated; none by default) or a
   `Sec-Fetch-Site` of `cross-site` or `same-site` is 403.
@@ -81,11 +82,13 @@ class AccessPolicy:
         whether it writes (a push)."""
         self._check_host(headers.get("host"))
         self._check_origin(headers.get("origin"), headers.get("sec-fetch-site"))
-        if method == "POST":
-            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        declared = headers.get("content-type")
+        if method == "POST" and declared is not None:
+            # No Content-Type is taken as JSON: Feast's own remote online store sends none, and
+            # a browser always sends an Origin with a cross-origin POST, refused above.
+            media = declared.split(";", 1)[0].strip().lower()
             if media != "application/json":
-                shown = media or "none"
-                raise AccessRefused(415, f"the request's Content-Type is {shown}; fs serve reads only application/json")
+                raise AccessRefused(415, f"the request's Content-Type is {media or 'empty'}; fs serve reads only application/json")
         if writes or self.reads_need_token:
             self._check_token(headers.get("authorization"), "push" if writes else "read")
 

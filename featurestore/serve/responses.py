@@ -4,8 +4,9 @@ A double feature may hold NaN or an infinity (a warehouse float column may, and 
 copies it). JSON has no such numbers, and Python's encoder writes the bare words `NaN` and
 `Infinity`, which a strict client (JavaScript's `JSON.parse`, Go, Java) refuses with the
 whole response. fs writes them as the text `"NaN"`, `"Infinity"` and `"-Infinity"`, status
-`PRESENT`: what protobuf's JSON mapping of a double does, so Feast's clients (whose serving
-types are protobuf messages) read them back as the float. Every other value is unchanged.
+`PRESENT`: what protobuf's JSON mapping of a double does, so a client reading Feast's
+serving messages as protobuf gets the float back (a plain JSON reader gets the text). Every
+other value is unchanged.
 """
 
 from __future__ import annotations
