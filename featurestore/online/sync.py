@@ -156,7 +156,9 @@ def run_sync(
 
     A view that fails on its own (not built, a column Redis cannot hold) is recorded in the
     summary with its error and the others are synced; a Redis failure or a lost lock stops
-    the whole sync. The caller decides what a failed view means (`raise_if_failed`)."""
+    the whole sync. The caller decides what a failed view means (`raise_if_failed`). The
+    project's lock is waited for in line up to `lock_wait` seconds behind pushes; a running
+    sync is not waited for (SyncLockedError at once)."""
     views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
