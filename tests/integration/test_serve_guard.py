@@ -340,3 +340,12 @@ def test_nan_values_were_synced_as_stored(project):
         spends = dict(con.execute(f"select customer_id, spend from main.{TINY_VIEW}").fetchall())
     assert math.isnan(spends["nan"]) and spends["inf"] == math.inf and spends["-inf"] == -math.inf
     assert datetime(2024, 2, 20) < TINY_NOW
+
+
+def test_fs_serve_refuses_to_start_with_a_token_it_cannot_use_and_never_prints_it(project, cli, monkeypatch):
+    for key, value in project.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FS_SERVE_TOKEN", "hunter2")
+    code, out, err = cli("serve", "--project-dir", str(project.root), "--port", "1")
+    assert (code, out) == (2, "") and "hunter2" not in err
+    assert err.startswith("error: the token in FS_SERVE_TOKEN is not one fs serve takes: give at least 16 printable ASCII characters")
