@@ -24,6 +24,10 @@ same data in the same Redis, and the in-process read against one raw redis-py HM
    store pointed at fs serve must read what Feast's own store gives it (`--check-only` stops
    there).
 
+`--against-source DIR` replaces Feast by `fs serve` run from another checkout of fs (for
+example the base commit of a change, `git archive <commit> | tar -x -C DIR`): the same runs,
+the same project and Redis, so a change's effect on serving is a ratio measured in one run.
+
 Every key it writes is deleted at the end (`feast teardown` for Feast's). `--write-docs`
 replaces the "## Serving (issue 14)" section of docs/benchmarks.md with the tables.
 """
@@ -296,7 +300,12 @@ def main() -> None:
     parser.add_argument("--in-process-only", action="store_true", help="skip Feast and HTTP")
     parser.add_argument("--check-only", action="store_true", help="stop after checking both servers' answers")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--against-source", type=Path, help="compare with fs serve from this checkout, not Feast")
+    parser.add_argument("--concurrency", help="comma-separated, instead of 1,8,32")
     args = parser.parse_args()
+    if args.concurrency:
+        global CONCURRENCY
+        CONCURRENCY = tuple(int(c) for c in args.concurrency.split(","))
 
     import redis
 
@@ -323,22 +332,29 @@ def main() -> None:
         if args.in_process_only:
             return
 
-        install_feast()
-        repo = feast_repo(parquet, args.redis_url, feast_project)
         fs_port, feast_port = free_port(), free_port()
-        servers.append(subprocess.Popen(
-            [sys.executable, "-m", "featurestore.cli", "serve", "--project-dir", str(PROJECT), "--profiles-dir",
-             str(PROJECT / "profiles"), "--port", str(fs_port), "--workers", str(args.workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        servers.append(subprocess.Popen(
-            [feast_bin("feast"), "-c", str(repo), "serve", "-p", str(feast_port), "--workers", str(args.workers),
-             "--no-access-log", "--max-requests", "0", "--registry_ttl_sec", "3600"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        serve = [sys.executable, "-m", "featurestore.cli", "serve", "--project-dir", str(PROJECT), "--profiles-dir",
+                 str(PROJECT / "profiles"), "--workers", str(args.workers), "--port"]
+        servers.append(subprocess.Popen([*serve, str(fs_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if args.against_source:
+            other = {**env, "PYTHONPATH": str(args.against_source.resolve())}
+            servers.append(subprocess.Popen([*serve, str(feast_port)], env=other, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        else:
+            install_feast()
+            repo = feast_repo(parquet, args.redis_url, feast_project)
+            servers.append(subprocess.Popen(
+                [feast_bin("feast"), "-c", str(repo), "serve", "-p", str(feast_port), "--workers", str(args.workers),
+                 "--no-access-log", "--max-requests", "0", "--registry_ttl_sec", "3600"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
         for port, process in zip((fs_port, feast_port), servers):
             wait_for(port, process)
-        same_answers(fs_port, feast_port, args.entities)
+        if args.against_source:
+            body = {"features": FEATURES, "entities": {"entity_id": random.Random(3).sample(range(args.entities), 50)}}
+            if post(fs_port, body) != post(feast_port, body):
+                raise SystemExit(f"fs serve from {args.against_source} answers differently")
+        else:
+            same_answers(fs_port, feast_port, args.entities)
         if args.check_only:
             print("fs serve and feast serve give the same answers, also to a Feast client", file=sys.stderr)
             return
@@ -364,9 +380,13 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
         delete_prefix(client, prefix)
-        if FEAST_REPO.exists():
+        if FEAST_REPO.exists() and not args.against_source:
             subprocess.run([feast_bin("feast"), "-c", str(FEAST_REPO), "teardown"], capture_output=True)
 
+    if args.against_source:  # the second column is that checkout's fs serve, not Feast
+        table = http_table(results).replace("Feast p", "base p").replace("Feast req", "base req").replace("fs / Feast", "fs / base")
+        print(f"`python benchmarks/serve.py --against-source {args.against_source}`, {time.strftime('%Y-%m-%d')}:\n\n{table}")
+        return
     text = document(args, client, read_table, http_table(results), results)
     print(text)
     if args.write_docs:

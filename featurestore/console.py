@@ -10,12 +10,32 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
+
+
+def finite_json(document: Any) -> Any:
+    """`document` with each NaN or infinite float as protobuf's JSON text of it (`"NaN"`,
+    `"Infinity"`, `"-Infinity"`): JSON has no such numbers, and Python's bare `NaN` makes a
+    strict reader (JavaScript's JSON.parse, Go, Java) refuse the whole document.
+
+    >>> finite_json({"values": [1.5, float("nan"), [float("-inf")]]})
+    {'values': [1.5, 'NaN', ['-Infinity']]}
+    """
+    if isinstance(document, float):
+        if math.isfinite(document):
+            return document
+        return "NaN" if math.isnan(document) else ("Infinity" if document > 0 else "-Infinity")
+    if isinstance(document, dict):
+        return {key: finite_json(value) for key, value in document.items()}
+    if isinstance(document, (list, tuple)):
+        return [finite_json(value) for value in document]
+    return document
 
 
 class Console:
@@ -78,7 +98,8 @@ class Console:
         print(text, flush=True)
 
     def json(self, data: Any) -> None:
-        print(json.dumps(data, indent=2, default=str), flush=True)
+        """`data` as strict JSON (a NaN or infinite float as its text, see `finite_json`)."""
+        print(json.dumps(finite_json(data), indent=2, default=str, allow_nan=False), flush=True)
 
     def table(
         self,

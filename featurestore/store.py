@@ -6,7 +6,6 @@ runs one use case, so the CLI stays a thin layer of option parsing.
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
@@ -216,23 +215,27 @@ class FeatureStore:
         return diff_manifests(current, deployed, str(path))
 
     # -- the online store (Redis) ------------------------------------------------------------
-    def sync(self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None) -> "SyncSummary":
+    def sync(
+        self, full: bool = False, views: Sequence[str] | None = None, redis_url: str | None = None, lock_wait: float | None = None
+    ) -> "SyncSummary":
         """Copy the latest value of each entity of each online view to Redis.
 
         Incremental unless `full` (rows written since the view's watermark); `views` limits it
         to some views; `redis_url` overrides FS_REDIS_URL and feature_store.yml. A view that
         fails (not built, a type Redis cannot hold) does not stop the others: they are synced,
         and then SyncIncomplete says which failed (its `summary` is what was done). See
-        docs/online-store.md.
+        docs/online-store.md. Waits in line up to `lock_wait` seconds (default 30) for
+        pushes holding the project's lock; a running sync it does not wait for.
 
         >>> FeatureStore(project_dir=".").sync().to_dict()["keys_written"]   # doctest: +SKIP
         4231
         """
         from featurestore.online.connection import locate
-        from featurestore.online.sync import run_sync
+        from featurestore.online.sync import LOCK_WAIT_SECONDS, run_sync
 
         location = locate(self.project, redis_url)
-        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views)
+        wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
+        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views, lock_wait=wait)
         summary.raise_if_failed()
         return summary
 
@@ -315,43 +318,62 @@ class FeatureStore:
         """Raise OnlineStoreError unless the online store (Redis) answers a PING."""
         self._online_reader(redis_url).ping()
 
+    def unsynced_online_views(self, redis_url: str | None = None) -> list[str]:
+        """The online views of which Redis holds no published sync (a Redis restarted empty,
+        or never synced); raises OnlineStoreError unless Redis answers."""
+        from featurestore.online.state import unpublished_views
+
+        reader = self._online_reader(redis_url)
+        return unpublished_views(reader.client, reader.location, [view.name for view in self.catalog().online_views()])
+
     # -- the HTTP feature server -------------------------------------------------------------
-    def feature_server(self, redis_url: str | None = None, push_lock_wait: float | None = None) -> "Starlette":
+    def feature_server(
+        self, redis_url: str | None = None, push_lock_wait: float | None = None, policy: Any = None, limits: Any = None
+    ) -> "Starlette":
         """An ASGI app answering Feast-shaped `POST /get-online-features` requests through
         `get_online_features` and `POST /push` through `push` (waiting up to `push_lock_wait`
         seconds, default 30, for a running sync), with `GET /health` and `GET /openapi.json`
-        (featurestore.online.server); mount it in your own ASGI server, or let `serve` run it.
+        (featurestore.serve); mount it in your own ASGI server, or let `serve` run it. Who may
+        ask (`policy`, a featurestore.serve.guard.AccessPolicy) and how much (`limits`, a
+        featurestore.serve.limits.RequestLimits) default to the environment's (docs/serving.md).
 
         >>> import uvicorn; uvicorn.run(FeatureStore(project_dir=".").feature_server(), port=6566)  # doctest: +SKIP
         """
         from functools import partial
 
-        from featurestore.online.server import feature_server
+        from featurestore.serve.app import feature_server
 
         return feature_server(
             partial(self.get_online_features, redis_url=redis_url),
-            partial(self.ping_online, redis_url),
+            partial(self.unsynced_online_views, redis_url),
             partial(self.push, redis_url=redis_url, lock_wait=push_lock_wait),
+            policy,
+            limits,
         )
 
     def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
         """Run the feature server until interrupted: `workers` processes, each with its own
         FeatureStore and Redis connections, on one listening socket (uvicorn)."""
-        from featurestore.online.server import run_server
+        from featurestore.serve.guard import AccessPolicy
+        from featurestore.serve.limits import RequestLimits
+        from featurestore.serve.run import run_server, worker_spec
 
+        policy, limits = AccessPolicy.from_environment(host), RequestLimits.from_environment()
         self.catalog()  # a project error stops here, in one line, before any worker starts
         try:
             self.ping_online(redis_url)
         except OnlineStoreError as error:
             # Serve anyway: Redis may come up after the server; /health says 503 until then.
             self.console.warn(f"{error}; serving anyway, GET /health answers 503 until Redis is up")
-        os.environ[STORE_SPEC_ENV] = json.dumps(
-            {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
-             "target": self.target.name, "redis_url": redis_url}
-        )
-        # One worker serves this store; more are processes that each open the project again.
-        app = self.feature_server(redis_url) if workers == 1 else "featurestore.store:worker_app"
-        run_server(app, host, port, workers, self.console)
+        if workers == 1:
+            run_server(self.feature_server(redis_url, policy=policy, limits=limits), host, port, workers, self.console, policy)
+            return
+        # More workers are processes that each open the project again, told how by a private file.
+        spec = {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
+                "target": self.target.name, "redis_url": redis_url or os.environ.get("FS_REDIS_URL")}
+        with worker_spec(spec, policy, limits) as path:
+            os.environ[STORE_SPEC_ENV] = str(path)
+            run_server("featurestore.store:worker_app", host, port, workers, self.console, policy)
 
     def stop_online_server(self) -> "Stopped":
         """Stop the Redis server fs started for the project (on .fs/redis.sock), if it runs."""
@@ -378,14 +400,16 @@ class FeatureStore:
 
 
 STORE_SPEC_ENV = "FS_SERVE_STORE"
-"""How `serve` tells each worker process which project, target and Redis to open (JSON)."""
+"""The path of the private file that tells each `serve` worker which project, target and
+Redis to open, and its access policy (featurestore.serve.run.worker_spec)."""
 
 
 def worker_app() -> "Starlette":
     """The app of one `fs serve --workers N` process (uvicorn's factory): a FeatureStore of
-    its own, opened as the parent process described it in FS_SERVE_STORE."""
-    spec = json.loads(os.environ[STORE_SPEC_ENV])
+    its own, opened as the parent process described it in the file FS_SERVE_STORE names."""
+    from featurestore.serve.run import read_worker_spec
+
+    spec, policy, limits = read_worker_spec(os.environ[STORE_SPEC_ENV])
     store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
     store.catalog()  # read at start-up, not by the first request
-    return store.feature_server(spec["redis_url"])
-
+    return store.feature_server(spec["redis_url"], policy=policy, limits=limits)

@@ -170,6 +170,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         freshness=spec.freshness,
         checks=spec.checks,
         quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
+        folds_pushed_rows=_calls_macro(node, PUSHED_ROWS_MACRO),
     )
 
 
@@ -284,3 +285,15 @@ def _services(
             yaml_path=yaml_path,
         )
     return services
+
+
+PUSHED_ROWS_MACRO = "feature_store_with_pushed_rows"
+"""The macro a view's model ends in to fold its landing table of pushed rows in (macros/)."""
+
+
+def _calls_macro(node: dict, name: str) -> bool | None:
+    """Whether the model calls macro `name` (of any package); None if the manifest does not say."""
+    macros = (node.get("depends_on") or {}).get("macros")
+    if macros is None:
+        return None
+    return any(macro.rsplit(".", 1)[-1] == name for macro in macros)

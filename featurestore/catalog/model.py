@@ -70,6 +70,10 @@ class FeatureView:
     """How old the newest row may get before `fs check` reports it (default: the ttl)."""
     checks: CheckSettings = field(default_factory=CheckSettings)
     """`fs check`'s window, baseline and thresholds for the view."""
+    folds_pushed_rows: bool | None = None
+    """Whether the model calls the macro feature_store_with_pushed_rows (dbt's manifest lists
+    it among the model's macros), so the next build folds in pushed rows; None when the
+    manifest does not list the model's macros."""
     quoted_columns: tuple[str, ...] = ()
     """Columns the YAML marks `quote: true`: the model created them quoted, so the
     warehouse keeps their case (others are stored as it folds unquoted names)."""

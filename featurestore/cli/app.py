@@ -156,6 +156,9 @@ def sync(
     store: "FeatureStore",
     full: Annotated[bool, typer.Option("--full", help="Rebuild every view into a fresh keyspace, then switch readers to it.")] = False,
     view: Annotated[Optional[list[str]], typer.Option("--view", help="Sync only this view (repeatable).")] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to wait in line behind pushes holding the project's lock.")
+    ] = 30.0,
     redis_url: RedisUrl = None,
     json: Json = False,
 ) -> None:
@@ -169,7 +172,7 @@ def sync(
     from featurestore.errors import SyncIncomplete
 
     try:
-        summary = store.sync(full=full, views=view, redis_url=redis_url)
+        summary = store.sync(full=full, views=view, redis_url=redis_url, lock_wait=wait)
     except SyncIncomplete as incomplete:
         render_online.show_sync(incomplete.summary, store.console, as_json=json)
         raise
@@ -258,7 +261,8 @@ def serve(
     """Serve online features over HTTP until Ctrl-C, in Feast's request and response shape.
 
     POST /get-online-features with {"features": ["view:feature"], "entities": {"key": ["value"]}};
-    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push;
+    POST /push with {"push_source_name": "view", "df": {"column": ["value"]}}, as fs push, for clients
+    sending the token of FS_SERVE_TOKEN_FILE (or FS_SERVE_TOKEN) as Authorization: Bearer <token>;
     GET /health checks Redis; GET /openapi.json describes them (docs/serving.md).
 
     Example: fs serve --port 6566 --workers 2

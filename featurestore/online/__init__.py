@@ -8,12 +8,12 @@ One module per responsibility, from the bottom up:
 - `connection`: which Redis to use (flag, environment, settings), opening it, and turning
   its errors into one-line messages;
 - `embedded`: the project's own redis-server when no Redis is configured;
-- `lock`: one sync at a time per project;
+- `lock`: one sync or push at a time per project, waited for in line;
 - `state`: each view's meta hash (generation, watermark, schema) and the life of generations;
 - `writer`: pipelined writes of one view's latest rows, never older over newer;
 - `reader`: one server call that reads many entities of many views;
 - `sync` and `verify`: the use cases `fs sync` and `fs verify-online`;
-- `server`: `fs serve`, the HTTP feature server (an ASGI app over `get_online_features`).
+- the HTTP feature server, `fs serve`, is a room of its own above this one (featurestore/serve).
 
 docs/online-store.md describes what a user sees in Redis.
 """

@@ -38,7 +38,7 @@ from featurestore.online.connection import OnlineLocation, online_errors, open_c
 from featurestore.online.landing import append_to_landing
 from featurestore.online.lock import SyncLock
 from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
-from featurestore.online.state import read_state
+from featurestore.online.state import clear_pushed, mark_pushed, read_state
 from featurestore.online.sync import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
 from featurestore.sql.expressions import columns_probe, render
@@ -96,6 +96,7 @@ def run_push(
     """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`.
     `open_warehouse(read_only)` opens the warehouse."""
     started = time.perf_counter()
+    _check_folds_pushed_rows(view)
     client = open_client(location, retries=0, name=f"fs-push:{location.keyspace.prefix}")
     try:
         # The lock first, then the warehouse: a push queues behind a running sync (or push),
@@ -107,16 +108,41 @@ def run_push(
             rows = validated_rows(view, load_rows(source, types), types, now)
             schema = ViewSchema.of_view(view, types)
             generation = _synced_generation(client, location, view, schema)
+            summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)
+            # Everything decided before anything is written: a failure past here is Redis's.
+            planned = _planned_writes(view, rows, now, summary)
+            since, earlier = _least_knowledge_time(view, rows), False
+            if since is not None:  # the next sync reads from here until the writes are done
+                earlier = mark_pushed(client, location.keyspace, view.name, since, lock)
             with open_warehouse(read_only=False) as warehouse:
-                landing = append_to_landing(warehouse, view, rows)
-            summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
-            hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
+                summary.landing = str(append_to_landing(warehouse, view, rows))
+            hint = f"the rows were appended to {summary.landing}: the next fs sync writes them to Redis"
             with online_errors(location, f"pushing to view '{view.name}'", hint):
-                _write(view, rows, schema, client, location, generation, lock, now, summary)
+                _write(planned, schema, client, location, generation, lock, summary)
+                if since is not None and not earlier:
+                    clear_pushed(client, location.keyspace, view.name, since, lock)
     finally:
         client.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _check_folds_pushed_rows(view: FeatureView) -> None:
+    """A push promises the next dbt build folds the rows in: only a model that unions its
+    landing table can keep that promise."""
+    if view.folds_pushed_rows is False:
+        raise UsageError(
+            f"view '{view.name}' cannot take pushes: its model ({view.sql_path}) does not call "
+            "feature_store_with_pushed_rows, so the next dbt build would drop the pushed rows from training sets "
+            'while Redis serves them (docs/online-store.md, "Push"); nothing was pushed'
+        )
+
+
+def _least_knowledge_time(view: FeatureView, rows: "pa.Table") -> datetime | None:
+    """The least knowledge time of `rows` (None for no rows)."""
+    import pyarrow.compute as pc
+
+    return pc.min(knowledge_time(view, rows)).as_py() if rows.num_rows else None
 
 
 def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.DataType"]:
@@ -134,26 +160,19 @@ def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.Da
 
 @contextmanager
 def _lock(client: "redis.Redis", location: OnlineLocation, wait: float) -> Iterator[SyncLock]:
-    """The project's sync lock, waited for up to `wait` seconds."""
-    deadline = time.monotonic() + wait
-    while True:
-        lock = SyncLock(client, location.keyspace.lock_key())
-        try:
-            lock.__enter__()
-            break
-        except SyncLockedError as locked:
-            if time.monotonic() >= deadline:
-                raise SyncLockedError(
-                    locked.lock_key,
-                    locked.holder,
-                    f"a sync or push of this project held the lock for over {wait:g} s",
-                    "nothing was pushed; push again when it ends",
-                ) from locked
-            time.sleep(0.05)
+    """The project's lock, waited for in line up to `wait` seconds."""
+    lock = SyncLock(client, location.keyspace.lock_key(), role="push")
     try:
+        lock.acquire(wait)
+    except SyncLockedError as locked:
+        raise SyncLockedError(
+            locked.lock_key,
+            locked.holder,
+            f"a sync or push of this project held the lock for over {wait:g} s",
+            "nothing was pushed; push again when it ends",
+        ) from locked
+    with lock:
         yield lock
-    finally:
-        lock.__exit__(None, None, None)
 
 
 def _synced_generation(client: "redis.Redis", location: OnlineLocation, view: FeatureView, schema: ViewSchema) -> int:
@@ -172,24 +191,15 @@ def _synced_generation(client: "redis.Redis", location: OnlineLocation, view: Fe
     return state.generation
 
 
-def _write(
-    view: FeatureView,
-    rows: "pa.Table",
-    schema: ViewSchema,
-    client: "redis.Redis",
-    location: OnlineLocation,
-    generation: int,
-    lock: SyncLock,
-    now: datetime,
-    summary: PushSummary,
-) -> None:
-    """Write the rows valid at `now` with the incremental sync's server-side check."""
+def _planned_writes(view: FeatureView, rows: "pa.Table", now: datetime, summary: PushSummary) -> tuple:
+    """The rows to write to Redis and their lifetimes (ms): those valid at `now`, the latest
+    of each entity, not past their ttl; counting the others into `summary`."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if rows.num_rows == 0:
-        return
-    batch = rows.combine_chunks().to_batches()[0]
+    batch = rows.combine_chunks().to_batches()[0] if rows.num_rows else None
+    if batch is None:
+        return None, None
     now_us = pa.scalar(now, pa.timestamp("us"))
     valid = pc.less_equal(batch[view.timestamp].cast(pa.timestamp("us")), now_us)
     if view.created_at:  # a null created_at means known at the timestamp
@@ -204,11 +214,26 @@ def _write(
     batch = latest
     lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now)
     if alive is not None:
-        summary.expired = batch.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
+        kept = pc.sum(alive.cast(pa.int64())).as_py() or 0  # the sum of no rows is null
+        summary.expired = batch.num_rows - kept
         batch, lifetimes = batch.filter(alive), lifetimes.filter(alive)
-    if batch.num_rows == 0:
+    return (batch, lifetimes) if batch.num_rows else (None, None)
+
+
+def _write(
+    planned: tuple,
+    schema: ViewSchema,
+    client: "redis.Redis",
+    location: OnlineLocation,
+    generation: int,
+    lock: SyncLock,
+    summary: PushSummary,
+) -> None:
+    """Write the planned rows with the incremental sync's server-side check."""
+    batch, lifetimes = planned
+    if batch is None:
         return
-    base = location.keyspace.entity_base(view.name, generation)
+    base = location.keyspace.entity_base(summary.view, generation)
     with view_writer(client, schema, False, lock) as writer:
         writer.write(encode_rows(batch, schema, base, lifetimes))
         writer.finish()

@@ -12,6 +12,10 @@ the life of a view's generations.
     schema              JSON: join keys, timestamp fields, and each feature's type
     synced_at           when the last sync of the view finished (wall clock, UTC)
     last_sync           full or incremental
+    pushed_since        set by a push before it appends rows to the landing table, cleared
+                        once they are in Redis: the least knowledge time of rows that may be
+                        in the landing table but not in Redis (a push killed in between), from
+                        which the next sync reads, whatever its watermark
 
 Because it lives in Redis, losing Redis (it keeps nothing on disk) also loses the watermark,
 and the next sync is complete by itself.
@@ -50,6 +54,7 @@ from featurestore.online.keys import Keyspace
 if TYPE_CHECKING:
     import redis
 
+    from featurestore.online.connection import OnlineLocation
     from featurestore.online.lock import SyncLock
 
 UNLINK_BATCH = 1000
@@ -76,6 +81,7 @@ class Meta:
     SCHEMA = "schema"
     SYNCED_AT = "synced_at"
     LAST_SYNC = "last_sync"
+    PUSHED_SINCE = "pushed_since"
 
 
 def _lua(template: str) -> str:
@@ -93,6 +99,8 @@ class ViewState:
     pending_generation: int | None
     watermark: datetime | None
     schema: ViewSchema | None
+    pushed_since: datetime | None = None
+    """Rows from this knowledge time on may be in the landing table and not in Redis."""
 
 
 def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewState:
@@ -107,7 +115,21 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
         pending_generation=number(Meta.PENDING_GENERATION),
         watermark=datetime.fromisoformat(fields[Meta.WATERMARK]) if fields.get(Meta.WATERMARK) else None,
         schema=ViewSchema.from_json(fields[Meta.SCHEMA]) if fields.get(Meta.SCHEMA) else None,
+        pushed_since=datetime.fromisoformat(fields[Meta.PUSHED_SINCE]) if fields.get(Meta.PUSHED_SINCE) else None,
     )
+
+
+def unpublished_views(client: "redis.Redis", location: "OnlineLocation", views: list[str]) -> list[str]:
+    """The views of `views` with no published generation in Redis (never synced, or a Redis
+    that restarted empty), in one round trip; raises OnlineStoreError unless Redis answers."""
+    from featurestore.online.connection import online_errors
+
+    with online_errors(location, "checking that it answers"):
+        pipeline = client.pipeline(transaction=False)
+        for view in views:
+            pipeline.hexists(location.keyspace.meta_key(view), Meta.GENERATION)
+        published = pipeline.execute() if views else [client.ping()]
+    return [view for view, found in zip(views, published) if not found]
 
 
 def scan_entity_keys(client: "redis.Redis", keyspace: Keyspace, view: str, generation: int | None = None) -> Iterator[str]:
@@ -194,6 +216,34 @@ return tostring(redis.call('DEL', KEYS[1]))
 """)
 
 
+# ARGV[2]: a knowledge time (ISO text, which sorts as time): the view's pushed_since becomes
+# the lesser of it and what it was. Returns what it was ('' for nothing).
+_MARK_PUSHED = _lua(_HEAD + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'meta changed' end
+local before = redis.call('HGET', KEYS[1], '$pushed_since') or ''
+if before == '' or ARGV[2] < before then redis.call('HSET', KEYS[1], '$pushed_since', ARGV[2]) end
+return before
+""")
+_CLEAR_PUSHED = _lua(_HEAD + """
+if redis.call('HGET', KEYS[1], '$pushed_since') == ARGV[2] then redis.call('HDEL', KEYS[1], '$pushed_since') end
+return 'cleared'
+""")
+
+
+def mark_pushed(client: "redis.Redis", keyspace: Keyspace, view: str, since: datetime, lock: "SyncLock") -> bool:
+    """Before a push appends rows known from `since` on to the landing table: the next sync
+    reads from there. Returns whether an earlier push had left a mark (it died unfinished)."""
+    outcome = _run(client, _MARK_PUSHED, keyspace, view, lock, since.isoformat(timespec="microseconds"))
+    if outcome == "meta changed":
+        raise ViewStateChanged(_vanished(keyspace, view))
+    return outcome != ""
+
+
+def clear_pushed(client: "redis.Redis", keyspace: Keyspace, view: str, since: datetime, lock: "SyncLock") -> None:
+    """After a push wrote its rows to Redis: its mark is no longer needed."""
+    _run(client, _CLEAR_PUSHED, keyspace, view, lock, since.isoformat(timespec="microseconds"))
+
+
 def _run(client: "redis.Redis", script: str, keyspace: Keyspace, view: str, lock: "SyncLock", *args, keys=()) -> str:
     """Run a guarded script; raises SyncLockedError when the lock was lost."""
     outcome = client.eval(script, 2 + len(keys), keyspace.meta_key(view), lock.key, *keys, lock.value, *args)
@@ -248,7 +298,8 @@ def record_sync(
     }
     if watermark is not None:
         fields[Meta.WATERMARK] = watermark.isoformat(timespec="microseconds")
-    removed = [Meta.PENDING_GENERATION, *([] if watermark else [Meta.WATERMARK])]
+    # The rows a killed push left in the landing table were read by this sync.
+    removed = [Meta.PENDING_GENERATION, Meta.PUSHED_SINCE, *([] if watermark else [Meta.WATERMARK])]
     pairs = [word for field, value in fields.items() for word in (field, value)]
     checked = Meta.PENDING_GENERATION if mode is SyncMode.FULL else Meta.GENERATION
     if _run(client, _PUBLISH, keyspace, view, lock, checked, generation, " ".join(removed), *pairs) != "published":

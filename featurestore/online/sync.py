@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 REBATCH_ROWS = 20_000
 OFFLINE = "online: false"
 """The reason of a view's result when the sync removed its online data."""
+LOCK_WAIT_SECONDS = 30.0
+"""How long a sync waits in line behind pushes for the project's lock (a running sync it
+does not wait for: it exits 6 at once, as the sync running does the work)."""
 
 
 @dataclass
@@ -158,20 +161,24 @@ def run_sync(
     clock: Callable[[], datetime],
     full: bool = False,
     view_names: Sequence[str] | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
 ) -> SyncSummary:
     """Sync `view_names` (default: every online view) from the warehouse `open_warehouse`
     connects to, into the Redis at `location`.
 
     A view that fails on its own (not built, a column Redis cannot hold) is recorded in the
     summary with its error and the others are synced; a Redis failure or a lost lock stops
-    the whole sync. The caller decides what a failed view means (`raise_if_failed`)."""
+    the whole sync. The caller decides what a failed view means (`raise_if_failed`). The
+    project's lock is waited for in line up to `lock_wait` seconds behind pushes; a running
+    sync is not waited for (SyncLockedError at once)."""
     views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
     # No retries: a broken connection fails the sync, and the next run finishes the work.
     client = open_client(location, retries=0, name=f"fs-sync:{location.keyspace.prefix}")
     try:
-        with online_errors(location, "taking the sync lock"), SyncLock(client, location.keyspace.lock_key()) as lock:
+        lock = SyncLock(client, location.keyspace.lock_key(), role="sync")
+        with online_errors(location, "taking the sync lock"), lock.acquire(lock_wait, give_way_to_syncs=True):
             with open_warehouse() as warehouse:
                 for view in views:
                     try:
@@ -220,8 +227,9 @@ def _sync_view(
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
     with online_errors(location, f"syncing view '{view.name}'", hint):
         lock.check()
-        result, schema, removed = _begin(view, client, keyspace, warehouse, lock, full)
-        _write_latest_rows(view, schema, result, client, warehouse, lock, console, clock, keyspace.entity_base(view.name, result.generation))
+        result, schema, removed, read_after = _begin(view, client, keyspace, warehouse, lock, full)
+        base = keyspace.entity_base(view.name, result.generation)
+        _write_latest_rows(view, schema, result, read_after, client, warehouse, lock, console, clock, base)
         record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
         if result.mode is SyncMode.FULL:  # a cluster waits for reads of the retired generation
             wait_for_readers(client, keyspace.meta_key(view.name), published_at=time.monotonic())
@@ -234,9 +242,10 @@ def _sync_view(
 
 def _begin(
     view: FeatureView, client: "redis.Redis", keyspace: "Keyspace", warehouse: Warehouse, lock: SyncLock, full: bool
-) -> tuple[ViewSyncResult, ViewSchema, int]:
+) -> tuple[ViewSyncResult, ViewSchema, int, datetime | None]:
     """Settle what earlier syncs left, choose the mode, and start a generation for a full
-    sync: the result so far, the schema to write with, and the keys removed."""
+    sync: the result so far, the schema to write with, the keys removed, and the knowledge
+    time after which rows are read (None: all)."""
     settle(client, keyspace, view.name, lock)  # a failed full sync's generation is retired
     state = read_state(client, keyspace, view.name)
     if state.recorded:
@@ -247,15 +256,21 @@ def _begin(
     mode, reason = _choose_mode(state, schema, full)
     if mode is SyncMode.FULL:
         generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
-        return ViewSyncResult(view.name, mode, reason, generation), schema, removed
+        return ViewSyncResult(view.name, mode, reason, generation), schema, removed, None
     result = ViewSyncResult(view.name, mode, reason, state.generation, watermark=state.watermark)
-    return result, schema, removed
+    read_after = state.watermark
+    if state.pushed_since is not None and state.watermark is not None:
+        # A push died between its landing append and its Redis writes: its rows are read
+        # again, whatever the watermark (docs/online-store.md, "Push").
+        read_after = min(state.watermark, state.pushed_since - timedelta(microseconds=1))
+    return result, schema, removed, read_after
 
 
 def _write_latest_rows(
     view: FeatureView,
     schema: ViewSchema,
     result: ViewSyncResult,
+    read_after: datetime | None,
     client: "redis.Redis",
     warehouse: Warehouse,
     lock: SyncLock,
@@ -271,7 +286,7 @@ def _write_latest_rows(
         view,
         view.feature_names,
         clock(),
-        written_after=result.watermark,
+        written_after=read_after,
         with_watermark=True,
         pushed=existing_landing(warehouse, view),
     )

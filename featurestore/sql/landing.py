@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
-from featurestore.sql.expressions import column, identifier, relation_table, table_of
+from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, table_of
 
 LANDING_SUFFIX = "__fs_pushed"
 """Appended to the view's relation name; the macro feature_store_with_pushed_rows uses the
@@ -35,11 +35,32 @@ def create_landing_expression(view: FeatureView) -> exp.Create:
 
 
 def append_expression(view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str) -> exp.Insert:
-    """`INSERT INTO <landing> (columns) SELECT columns FROM source`; the landing table's other
-    columns are left null. `stored` names a column of the view as the warehouse stored it
-    (the engine's `stored_name`): the landing table copied the view's columns so."""
+    """`INSERT INTO <landing> (columns) SELECT columns FROM source WHERE NOT EXISTS (the same
+    row in <landing>)`; the landing table's other columns are left null. `stored` names a
+    column of the view as the warehouse stored it (the engine's `stored_name`): the landing
+    table copied the view's columns so.
+
+    A row already there (every column the same, nulls included, but created_at, which a
+    push fills with its own moment) is not appended again: a push retried after a failure
+    past its append (Redis down, a lost answer) adds nothing, and the model's uniqueness
+    test keeps passing."""
     target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
-    rows = exp.select(*[column(c) for c in columns]).from_(exp.Table(this=identifier(source)))
+    landed, pushed = f"{INTERNAL}landed", f"{INTERNAL}new"
+    # Join keys and the timestamp are never null in a push: plain equality, which a warehouse
+    # can hash-join on; the features may be null.
+    never_null = {*view.join_keys, view.timestamp}
+    same = [
+        (exp.EQ if c in never_null else exp.NullSafeEQ)(this=column(c, landed), expression=column(c, pushed))
+        for c in columns
+        if c != view.created_at
+    ]
+    # Read under the declared names, as the uploaded rows are (relation_table renames).
+    present = exp.select(exp.Literal.number(1)).from_(relation_table(view, landed, landing_relation(view))).where(exp.and_(*same))
+    rows = (
+        exp.select(*[column(c, pushed) for c in columns])
+        .from_(exp.Table(this=identifier(source), alias=exp.TableAlias(this=identifier(pushed))))
+        .where(exp.Not(this=exp.Exists(this=present)))
+    )
     return exp.insert(rows, target)
 
 

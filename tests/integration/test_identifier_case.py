@@ -7,8 +7,10 @@ space, quote marks), in a mixed-case schema and model; then `fs training-set`, `
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,11 +29,15 @@ pytestmark = pytest.mark.integration
 
 VIEW = "Airport_Stats"
 MODEL_SQL = '''
+with final as (
 select * from (values
   ('JFK', timestamp '2024-01-01', 1.5, 10, 100, 1000, 'x'),
   ('JFK', timestamp '2024-01-02', 2.5, 20, 200, 2000, 'y'),
   ('LGA', timestamp '2024-01-01', 0.5, 30, 300, 3000, 'z')
 ) as t(Airport, Event_TS, Airport__AvgDelay__1d, "Quoted_Feature", "order", "avg delay", "it's ""x""")
+)
+-- pushes reach the next build (columns by position: the landing table is made like the view)
+{{ feature_store_with_pushed_rows('final', columns=['*']) }}
 '''
 MODEL_YAML = """
 models:
@@ -78,6 +84,8 @@ def case_project(tmp_path_factory, postgres_server):
     (root / "feature_store.yml").write_text(f"clock:\n  now: {NOW.isoformat()}\n")
     (root / "models" / f"{VIEW}.sql").write_text(MODEL_SQL)
     (root / "models" / f"{VIEW}.yml").write_text(MODEL_YAML)
+    (root / "macros").mkdir()  # the macro fs ships, which a model that takes pushes calls
+    shutil.copy(Path(__file__).parents[2] / "macros" / "feature_store_with_pushed_rows.sql", root / "macros")
     build = subprocess.run(
         [sys.executable, "-m", "featurestore.cli", "build"], cwd=root, env=project_env(), capture_output=True, text=True
     )

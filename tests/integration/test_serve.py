@@ -26,7 +26,8 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.errors import UsageError
 from featurestore.online.lock import SyncLock
-from featurestore.online.server import MAX_REQUEST_BYTES, feature_server
+from featurestore.serve.app import feature_server
+from featurestore.serve.limits import MAX_REQUEST_BYTES
 from tests.conftest import write_manifest_project
 from tests.manifests import exposure, manifest, model_node
 from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, Online, TinyProject, row
@@ -34,6 +35,8 @@ from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, 
 pytestmark = pytest.mark.integration
 
 SERVICE = "churn_model"
+TOKEN = "test-token-0123456789abcdef"
+"""The server's token (FS_SERVE_TOKEN), which `request` sends."""
 ROWS = [
     row("c1", 20, orders=3, spend=12.25, tier="gold"),
     row("c2", 21, orders=7, spend=1.5, tier=None),  # a null feature: NULL_VALUE
@@ -47,10 +50,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, dict]:
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str | None] | None = None) -> tuple[int, dict]:
+    """The status and JSON answer; `headers` add to (or, with None, remove) the defaults."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        connection.request(method, path, body=body, headers={"Content-Type": "application/json", **headers})
+        sent = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}", **(headers or {})}
+        connection.request(method, path, body=body, headers={k: v for k, v in sent.items() if v is not None})
         response = connection.getresponse()
         return response.status, json.loads(response.read() or b"null")
     finally:
@@ -93,7 +98,7 @@ def project(tmp_path_factory, redis_url):
     write_manifest_project(root, manifest(node, exposures=[service]))
     (root / "feature_store.yml").write_text(f"clock:\n  now: {TINY_NOW.isoformat()}\n")
     area = Online(redis_url, f"fs-test:{uuid.uuid4().hex[:12]}")
-    env = {"FS_REDIS_URL": redis_url, "FS_KEY_PREFIX": area.prefix}
+    env = {"FS_REDIS_URL": redis_url, "FS_KEY_PREFIX": area.prefix, "FS_SERVE_TOKEN": TOKEN}
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith(("FS_", "DBT_"))]:
             patch.delenv(key)
@@ -214,7 +219,8 @@ def test_a_request_over_the_limit_is_413_with_or_without_a_length(server):
     assert status == 413 and "over 1,048,576 bytes" in document["detail"]
 
     connection = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
-    connection.request("POST", "/get-online-features", body=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]), encode_chunked=True)
+    connection.request("POST", "/get-online-features", body=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]), encode_chunked=True,
+                       headers={"Content-Type": "application/json"})
     response = connection.getresponse()
     assert response.status == 413 and "over 1,048,576 bytes" in json.loads(response.read())["detail"]
     connection.close()

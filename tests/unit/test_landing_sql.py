@@ -28,9 +28,18 @@ def test_the_landing_table_is_created_like_the_view_and_appended_to_by_name(dial
     stored = lambda c: engine_for_dialect(dialect).stored_name(c, quoted=False)  # noqa: E731
     insert = render(append_expression(VIEW, ["carrier", "ts"], "__fs_pushed_rows", stored), dialect)
     # into the landing table's columns as stored, from the uploaded rows' as declared
-    assert insert == (
+    # and only rows not landed already (a retried push appends nothing twice)
+    q = lambda *names: ".".join(f"{quote}{n}{quote}" for n in names)  # noqa: E731
+    assert insert.startswith(
         f"INSERT INTO {landing} ({quote}{name('carrier')}{quote}, {quote}{name('ts')}{quote}) "
-        f"SELECT {quote}carrier{quote}, {quote}ts{quote} FROM {quote}__fs_pushed_rows{quote}"
+        f"SELECT {q('__fs_new', 'carrier')}, {q('__fs_new', 'ts')} FROM {q('__fs_pushed_rows')} AS {q('__fs_new')} WHERE NOT EXISTS("
+    )
+    assert insert.endswith(
+        f"{q('__fs_landed', 'carrier')} = {q('__fs_new', 'carrier')} AND {q('__fs_landed', 'ts')} = {q('__fs_new', 'ts')})"
+    )
+    with_feature = render(append_expression(VIEW, ["carrier", "ts", "flights"], "__fs_pushed_rows", stored), dialect)
+    assert with_feature.endswith(  # a feature may be null: null-safe
+        f"AND {q('__fs_landed', 'flights')} IS NOT DISTINCT FROM {q('__fs_new', 'flights')})"
     )
     assert str(landing_relation(VIEW)) == "main.carrier_daily__fs_pushed"
 

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineFeatures
-from featurestore.online.server import _dumps, response_document
+from featurestore.serve.responses import dumps as _dumps, response_document
 
 
 def test_each_status_and_value_as_feast_writes_it():
