@@ -311,7 +311,7 @@ def main() -> None:
     env = {**os.environ, "FS_KEY_PREFIX": prefix, "FS_REDIS_URL": args.redis_url}
     os.environ.update(FS_KEY_PREFIX=prefix, FS_REDIS_URL=args.redis_url)
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles")
+    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT)
     servers: list[subprocess.Popen] = []
     results: dict[tuple, list[dict]] = {}
     try:
@@ -328,7 +328,7 @@ def main() -> None:
         fs_port, feast_port = free_port(), free_port()
         servers.append(subprocess.Popen(
             [sys.executable, "-m", "featurestore.cli", "serve", "--project-dir", str(PROJECT), "--profiles-dir",
-             str(PROJECT / "profiles"), "--port", str(fs_port), "--workers", str(args.workers)],
+             str(PROJECT), "--port", str(fs_port), "--workers", str(args.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))
         servers.append(subprocess.Popen(
