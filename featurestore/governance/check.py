@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 
@@ -206,9 +206,9 @@ def _freshness(view: FeatureView, row: dict, now: datetime) -> list[CheckResult]
     if view.freshness is None:
         return []
     thresholds = view.freshness.thresholds()
-    newest = {"timestamp": row[q.newest_column("timestamp")]}
+    newest = {"timestamp": _instant(row[q.newest_column("timestamp")])}
     if view.created_at:
-        newest["created_at"] = row[q.newest_column("created_at")]
+        newest["created_at"] = _instant(row[q.newest_column("created_at")])
     ages = {which: None if at is None else (now - at) / timedelta(hours=1) for which, at in newest.items()}
     figures = {
         "newest_timestamp": _iso(newest["timestamp"]),
@@ -292,6 +292,14 @@ def _bin_labels(edges: list[float | None]) -> list[str]:
     shown = ["?" if e is None else f"{e:g}" for e in edges]
     inner = [f"({shown[i - 1]}, {shown[i]}]" for i in range(1, len(shown))]
     return [f"<= {shown[0]}", *inner, f"> {shown[-1]}"]
+
+
+def _instant(value: Any) -> Any:
+    """A DATE timestamp as the instant it stands for everywhere in fs: midnight UTC of its day
+    (as a training set's join, a sync's expiry and a read compare it)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    return value
 
 
 def _hours(hours: float | None) -> str:
