@@ -198,6 +198,12 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         freshness=spec.freshness,
         checks=spec.checks,
         quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
+        declared_types=tuple(
+            (name, str(columns[name]["data_type"]))
+            for name in dict.fromkeys([*spec.join_keys, spec.timestamp, *([spec.created_at] if spec.created_at else []), *spec.features])
+            if columns[name].get("data_type")
+        ),
+        compiled_sql=node.get("compiled_code") or None,
     )
 
 

@@ -19,6 +19,7 @@ from featurestore.catalog import Catalog, FeatureView
 from featurestore.catalog.monitoring import Thresholds
 from featurestore.console import Console, plural
 from featurestore.engines.base import reading_views
+from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import EXIT_CHECK_FAILURES, EXIT_CHECK_WARNINGS
 from featurestore.governance.history import record_run
 from featurestore.governance.stability import population_stability_index, shares
@@ -142,7 +143,7 @@ def run_checks(
     with open_warehouse(read_only=True) as warehouse, console.progress("checking feature views", len(views)) as advance:
         for view in views:
             with reading_views([view], warehouse):
-                report.results.extend(check_view(view, warehouse, report.now))
+                report.results.extend(check_view(checked_view(view, warehouse), warehouse, report.now))
             advance(1)
     if record:
         with open_warehouse(read_only=False) as warehouse:
