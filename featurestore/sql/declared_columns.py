@@ -14,7 +14,7 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING
 
-from featurestore.errors import MetaError, RelationNotBuilt, ViewNotBuilt, WarehouseError
+from featurestore.errors import MetaError, ViewNotBuilt, WarehouseError
 from featurestore.sql.expressions import relation_probe, render
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def type_family(type_name: str) -> str | None:
     `character varying`, `bigint`, `int64`, `timestamp with time zone`); None for any other
     type (intervals, structs, ...), which is not compared."""
     name = type_name.strip().lower()
-    if not name or name.endswith("]") or name.startswith(("list", "struct", "map", "array")):
+    if not name or name.endswith("[]") or name.startswith(("list", "struct", "map", "array")):
         return None
     word = re.split(r"[\s(<\[]", name, maxsplit=1)[0]
     return _FAMILY_OF.get(word)
@@ -55,8 +55,8 @@ def checked_view(view: "FeatureView", warehouse: "Warehouse") -> "FeatureView":
 
     Raises MetaError (exit 3) for a column the model's SQL does not produce or a declared
     data_type of another family than the warehouse's, and ViewNotBuilt (exit 4) for a
-    relation that is missing or older than the model's SQL. A relation that is not built at
-    all is left for the reading to report, as before."""
+    relation older than the model's SQL. A relation that is not built at all is left for the
+    reading to report, as before."""
     actual = _relation_types(view, warehouse)
     if actual is None:
         return view
@@ -80,7 +80,9 @@ def checked_view(view: "FeatureView", warehouse: "Warehouse") -> "FeatureView":
 def _relation_types(view: "FeatureView", warehouse: "Warehouse") -> dict[str, str] | None:
     try:
         return warehouse.column_kinds(render(relation_probe(view.relation), warehouse.dialect))
-    except RelationNotBuilt:
+    except WarehouseError:
+        # Not built (the reading says so, naming the view), or a column fs does not read has
+        # a type the driver cannot describe (PostgreSQL's jsonb): nothing to compare here.
         return None
 
 

@@ -126,3 +126,14 @@ def test_a_profiles_folder_dbt_does_not_read_is_refused_with_the_move(tmp_path):
         f"error: no profiles.yml found: looked in {root}, {home / '.dbt'}; dbt does not look in "
         f"{root / 'profiles'}: move its profiles.yml to {root}, or pass --profiles-dir {root / 'profiles'}\n"
     )
+
+
+def test_the_same_profile_as_dbt_with_dbt_profile(tmp_path):
+    project, home, a, b = make(tmp_path)
+    shop = project.profiles(tmp_path / "one", a).read_text()
+    other = project.profiles(tmp_path / "two", b).read_text().replace("shop:", "other:", 1)
+    (project.root / "profiles.yml").write_text(shop + other)
+    env = project.env(home, DBT_PROFILE="other")
+    project.dbt("build", env=env)
+    assert fs_amount(project, env) == 1
+    assert b.exists() and not a.exists()
