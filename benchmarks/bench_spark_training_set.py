@@ -133,7 +133,7 @@ def _process_tree(root: int) -> dict[int, tuple[int, int]]:
 
 
 def profile_settings(env: dict) -> dict[str, str]:
-    """The benchmark profile's Spark settings (profiles/profiles.yml), as the reference's
+    """The benchmark profile's Spark settings (profiles.yml), as the reference's
     session takes them: the same metastore, so it reads the view dbt made."""
     spark_dir = env["FS_BENCH_SPARK"]
     return {
@@ -179,7 +179,7 @@ def main() -> None:
         # The view over the parquet file, made once per shape by dbt-spark (a Spark session).
         subprocess.run(
             [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "run",
-             "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT / "profiles")],
+             "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
             env=env, check=True, capture_output=True, cwd=PROJECT,
         )
     out_fs, out_reference = DATA / "out_spark_fs.parquet", DATA / "out_spark_reference"

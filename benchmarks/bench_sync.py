@@ -64,7 +64,7 @@ def build_project(parquet: Path) -> None:
     (FILES / "base.parquet").symlink_to(parquet)
     os.environ["FS_BENCH_PARQUET"] = str(FILES / "*.parquet")
     print("dbt build of benchmarks/online_project ...", file=sys.stderr)
-    FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles").build()
+    FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT).build()
 
 
 def timed(function) -> tuple[float, object]:
@@ -202,7 +202,7 @@ def main() -> None:
     os.environ["FS_KEY_PREFIX"] = f"{prefix}:fs"
     os.environ["FS_REDIS_URL"] = args.redis_url
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles")
+    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT)
     store.catalog()
     try:
         reference_rows(database)  # warm the file cache: every measured run reads it warm

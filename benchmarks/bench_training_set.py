@@ -216,7 +216,7 @@ def many_views(repeat: int, env: dict, limit: str) -> str:
     spine = spine_file(rows=100_000, entities=SMALL_ENTITIES)
     project = many_views_project(features)
     subprocess.run(
-        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(project), "--profiles-dir", str(project / "profiles")],
+        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(project), "--profiles-dir", str(project)],
         env=env, check=True, capture_output=True, cwd=project,
     )
     cases = []
@@ -250,8 +250,7 @@ def many_views_project(features: list[Path]) -> Path:
     project = DATA / "many_views_project"
     models = project / "models"
     models.mkdir(parents=True, exist_ok=True)
-    (project / "profiles").mkdir(exist_ok=True)
-    (project / "profiles" / "profiles.yml").write_text((PROJECT / "profiles" / "profiles.yml").read_text())
+    (project / "profiles.yml").write_text((PROJECT / "profiles.yml").read_text())
     (project / "dbt_project.yml").write_text(
         "name: training_bench\nversion: '1.0.0'\nconfig-version: 2\nprofile: training_bench\n"
         f"model-paths: [models]\nmacro-paths: ['{HERE.parent / 'macros'}']\n"
@@ -277,7 +276,7 @@ def many_views_project(features: list[Path]) -> Path:
 def build_views(env: dict) -> None:
     """The views are DuckDB views over the parquet files: dbt run makes them in a second."""
     subprocess.run(
-        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT / "profiles")],
+        [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
         env=env, check=True, capture_output=True, cwd=PROJECT,
     )
 

@@ -320,7 +320,7 @@ def main() -> None:
     env = {**os.environ, "FS_KEY_PREFIX": prefix, "FS_REDIS_URL": args.redis_url}
     os.environ.update(FS_KEY_PREFIX=prefix, FS_REDIS_URL=args.redis_url)
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles")
+    store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT)
     servers: list[subprocess.Popen] = []
     results: dict[tuple, list[dict]] = {}
     try:
@@ -334,7 +334,7 @@ def main() -> None:
 
         fs_port, feast_port = free_port(), free_port()
         serve = [sys.executable, "-m", "featurestore.cli", "serve", "--project-dir", str(PROJECT), "--profiles-dir",
-                 str(PROJECT / "profiles"), "--workers", str(args.workers), "--port"]
+                 str(PROJECT), "--workers", str(args.workers), "--port"]
         servers.append(subprocess.Popen([*serve, str(fs_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         if args.against_source:
             other = {**env, "PYTHONPATH": str(args.against_source.resolve())}

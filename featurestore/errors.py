@@ -125,18 +125,26 @@ class ColumnNotFound(WarehouseError):
 class ViewNotBuilt(WarehouseError):
     """A feature view's relation is missing, or lacks columns its YAML declares."""
 
-    def __init__(self, view: str, relation: str, missing_columns: Iterable[str] = ()):
+    def __init__(self, view: str, relation: str, missing_columns: Iterable[str] = (), unsure: bool = False):
         self.view = view
         self.relation = relation
         self.missing_columns = tuple(missing_columns)
-        if self.missing_columns:
-            problem = (
+        build = "run `fs build` (or `dbt build`)"
+        if self.missing_columns and unsure:
+            # Without the SQL dbt compiled, an old relation and SQL that lacks the column look
+            # alike; a build tells them apart (its manifest holds the SQL), so say both.
+            message = (
+                f"feature view '{view}': {relation} has no column(s) {', '.join(self.missing_columns)} that its YAML "
+                f"declares; {build}: if still missing then, the model's SQL does not produce it"
+            )
+        elif self.missing_columns:
+            message = (
                 f"feature view '{view}': {relation} has no column(s) {', '.join(self.missing_columns)}; "
-                "the model changed since it was built"
+                f"the model changed since it was built; {build}"
             )
         else:
-            problem = f"feature view '{view}' is not built: {relation} does not exist in the warehouse"
-        super().__init__(f"{problem}; run `fs build` (or `dbt build`)")
+            message = f"feature view '{view}' is not built: {relation} does not exist in the warehouse; {build}"
+        super().__init__(message)
 
 
 class OnlineStoreError(FeatureStoreError):

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from featurestore.catalog import Catalog
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.console import Console
-from featurestore.engines.base import Engine, Warehouse
+from featurestore.engines.base import Engine, Warehouse, reading_views
+from featurestore.sql.declared_columns import checked_view
 from featurestore.engines.registry import engine_and_target, engine_for_dialect
 from featurestore.errors import OnlineStoreError
 from featurestore.project.dbt_project import Project, load_project
@@ -24,7 +25,7 @@ ONLINE_REQUESTS_KEPT = 256
 """Request shapes (features, entity keys, naming) whose resolution `get_online_features` keeps."""
 
 if TYPE_CHECKING:
-    from featurestore.catalog import FeatureSelection
+    from featurestore.catalog import FeatureSelection, FeatureView
     from featurestore.catalog.model import OnDemandSelection
     from featurestore.governance.check import CheckReport
     from featurestore.governance.site import SiteSummary
@@ -147,7 +148,31 @@ class FeatureStore:
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
-        return BuildSummary.read(self.project, self.target.name)
+        summary = BuildSummary.read(self.project, self.target.name)
+        # dbt does not hold a model's SQL to its YAML: the views just built are, here, so a
+        # column the SQL lacks or a wrong data_type is said now, not by the next command.
+        built = [view for view in self.catalog() if view.name in summary.built]
+        if built and self.engine.runs_queries:
+            with self.warehouse() as warehouse:
+                for view in built:
+                    with reading_views([view], warehouse):
+                        checked_view(view, warehouse)
+        return summary
+
+    def described_view(self, name: str) -> "FeatureView":
+        """The view `name`, each feature with the warehouse's type where the YAML declares
+        none (and its declared types checked), once its relation is built; else as declared.
+        The warehouse is opened only for a view with a feature of no declared type."""
+        from featurestore.errors import WarehouseError
+
+        view = self.catalog().view(name)
+        if not self.engine.runs_queries or all(f.dtype for f in view.features):
+            return view
+        try:
+            with self.warehouse() as warehouse:
+                return checked_view(view, warehouse)
+        except WarehouseError:
+            return view  # not built, or the file is locked: the YAML is all there is to show
 
     def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
         """Write the feature site (featurestore/governance/site.py) into `out` (default:

@@ -39,9 +39,9 @@ DUCKDB_PROFILES = "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckd
 def write_manifest_project(folder: Path, manifest: dict, profiles: str = DUCKDB_PROFILES) -> Path:
     """A dbt project folder whose target/manifest.json is `manifest`, recorded as parsed from
     the project as it is (for the default target of `profiles`), so fs runs no dbt parse."""
-    (folder / "profiles").mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\n")
-    (folder / "profiles" / "profiles.yml").write_text(profiles)
+    (folder / "profiles.yml").write_text(profiles)
     (folder / "target").mkdir(exist_ok=True)
     (folder / "target" / "manifest.json").write_text(json.dumps(manifest))
     project = load_project(folder)
@@ -49,7 +49,7 @@ def write_manifest_project(folder: Path, manifest: dict, profiles: str = DUCKDB_
     return folder
 
 
-PROJECT_FILES = ["dbt_project.yml", "feature_store.yml", "models", "macros", "profiles", "scripts"]
+PROJECT_FILES = ["dbt_project.yml", "feature_store.yml", "models", "macros", "profiles.yml", "scripts"]
 
 
 def copy_project(destination: Path) -> Path:

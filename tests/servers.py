@@ -59,7 +59,7 @@ class Postgres:
         return {"host": self.host, "port": self.port, "user": self.user, "password": self.password, "dbname": self.dbname}
 
     def env(self) -> dict[str, str]:
-        """The variables profiles/profiles.yml reads for its `postgres` target."""
+        """The variables profiles.yml reads for its `postgres` target."""
         return {
             "FS_PG_HOST": self.host,
             "FS_PG_PORT": str(self.port),

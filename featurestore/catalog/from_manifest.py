@@ -21,10 +21,11 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
     views: dict[str, FeatureView] = {}
     uniqueness_tests = _uniqueness_tests(nodes)
     for unique_id, node in sorted(nodes.items()):
-        if node.get("resource_type") != "model" or raw_feature_meta(node) is None:
+        if node.get("resource_type") not in VIEW_RESOURCES or raw_feature_meta(node) is None:
             continue
         if not (node.get("config") or {}).get("enabled", True):
             continue
+        _refuse_unreadable(node)
         view = _view_from_node(node, unique_id, parent_map, uniqueness_tests.get(unique_id, set()))
         if view.name in views:
             raise MetaError(
@@ -57,12 +58,39 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
     )
 
 
+VIEW_RESOURCES = {"model", "snapshot"}
+"""What a feature view can be: a model of any materialization that leaves a relation, or a
+snapshot (an SCD-2 table: each version of a row is valid from its `dbt_valid_from`)."""
+
+MATERIALIZED_AS_RELATION = "materialize it as table, view or incremental: `config: {materialized: table}`"
+
+
+def _refuse_unreadable(node: dict) -> None:
+    """A model fs cannot read the rows of, refused in one line before anything is read.
+
+    An ephemeral model has no relation: dbt inlines it into the models that use it, so a
+    table of its name could only be a leftover of an older build, with older values. A
+    versioned model has one relation per version, and which one a view means is not
+    settled yet (each would need its own online key space)."""
+    name, path = node["name"], yaml_path_of(node)
+    materialized = (node.get("config") or {}).get("materialized")
+    if materialized == "ephemeral":
+        raise MetaError(
+            name, path, "is ephemeral, so dbt builds no table or view of it for fs to read", MATERIALIZED_AS_RELATION
+        )
+    if node.get("version") is not None:
+        raise MetaError(
+            name, path, f"has versions (version {node['version']} here): versioned models cannot be feature views yet",
+            "declare the feature_store meta on a model without versions, for example one that selects from the version to serve",
+        )
+
+
 def _misspelt_keys(nodes: dict) -> tuple[str, ...]:
     """A warning for each enabled model whose meta has a near miss of `feature_store`: not an
     error, since the key may belong to another tool, but a typo would hide the view silently."""
     warnings = []
     for _unique_id, node in sorted(nodes.items()):
-        if node.get("resource_type") != "model" or not (node.get("config") or {}).get("enabled", True):
+        if node.get("resource_type") not in VIEW_RESOURCES or not (node.get("config") or {}).get("enabled", True):
             continue
         key = misspelt_meta_key(node)
         if key is not None:
@@ -171,6 +199,12 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         checks=spec.checks,
         quoted_columns=tuple(name for name, column in columns.items() if column.get("quote") is True),
         folds_pushed_rows=_calls_macro(node, PUSHED_ROWS_MACRO),
+        declared_types=tuple(
+            (name, str(columns[name]["data_type"]))
+            for name in dict.fromkeys([*spec.join_keys, spec.timestamp, *([spec.created_at] if spec.created_at else []), *spec.features])
+            if columns[name].get("data_type")
+        ),
+        compiled_sql=node.get("compiled_code") or None,
     )
 
 

@@ -77,6 +77,11 @@ class FeatureView:
     quoted_columns: tuple[str, ...] = ()
     """Columns the YAML marks `quote: true`: the model created them quoted, so the
     warehouse keeps their case (others are stored as it folds unquoted names)."""
+    declared_types: tuple[tuple[str, str], ...] = ()
+    """(column, YAML data_type) of each column fs reads that declares one."""
+    compiled_sql: str | None = field(default=None, compare=False, repr=False)
+    """The model's SQL as dbt last compiled it, when the manifest holds it (dbt build,
+    compile or run wrote it): tells a column the SQL lacks from a relation built earlier."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")

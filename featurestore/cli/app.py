@@ -56,7 +56,7 @@ def catalog_show(
     """
     from featurestore.cli import render_catalog
 
-    render_catalog.show_view(store.catalog().view(view), store.console, as_json=json)
+    render_catalog.show_view(store.described_view(view), store.console, as_json=json)
 
 
 @project_command(catalog_app.command("search"))

@@ -22,7 +22,7 @@ ProjectDir = Annotated[
 ]
 ProfilesDir = Annotated[
     Optional[Path],
-    typer.Option("--profiles-dir", help="Folder of profiles.yml (default: $DBT_PROFILES_DIR, else the project's profiles/)."),
+    typer.Option("--profiles-dir", help="Folder of profiles.yml (default, as dbt: $DBT_PROFILES_DIR, else the project folder, else ~/.dbt)."),
 ]
 TargetName = Annotated[Optional[str], typer.Option("--target", "-t", help="dbt target (default: the profile's target).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks and tool logs.")]

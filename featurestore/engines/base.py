@@ -382,7 +382,9 @@ def reading_views(views: Sequence["FeatureView"], warehouse: "Warehouse | None" 
             raise
         lacking = candidates[0]
         declared = next(c for c in lacking.columns if c.lower() == column)
-        raise ViewNotBuilt(lacking.name, str(lacking.relation), [declared]) from error
+        # Whether the SQL lacks the column or the relation is older than the SQL is told
+        # before reading (sql/declared_columns.py); here, both are said.
+        raise ViewNotBuilt(lacking.name, str(lacking.relation), [declared], unsure=True) from error
 
 
 def _has_column(warehouse: "Warehouse", view: "FeatureView", column: str) -> bool:

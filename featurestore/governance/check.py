@@ -10,7 +10,7 @@ docs/monitoring.md says what each figure means.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 
@@ -19,6 +19,7 @@ from featurestore.catalog.monitoring import Thresholds
 from featurestore.console import Console
 from featurestore.engines.base import reading_views
 from featurestore.governance.check_report import CheckReport, CheckResult
+from featurestore.sql.declared_columns import checked_view
 from featurestore.governance.history import record_run
 from featurestore.governance.stability import population_stability_index, shares
 from featurestore.sql import checks as q
@@ -54,7 +55,7 @@ def run_checks(
     with open_warehouse(read_only=True) as warehouse, console.progress("checking feature views", len(views)) as advance:
         for view in views:
             with reading_views([view], warehouse):
-                report.results.extend(check_view(view, warehouse, report.now))
+                report.results.extend(check_view(checked_view(view, warehouse), warehouse, report.now))
             advance(1)
     if record:
         with open_warehouse(read_only=False) as warehouse:
@@ -118,9 +119,9 @@ def _freshness(view: FeatureView, row: dict, now: datetime) -> list[CheckResult]
     if view.freshness is None:
         return []
     thresholds = view.freshness.thresholds()
-    newest = {"timestamp": row[q.newest_column("timestamp")]}
+    newest = {"timestamp": _instant(row[q.newest_column("timestamp")])}
     if view.created_at:
-        newest["created_at"] = row[q.newest_column("created_at")]
+        newest["created_at"] = _instant(row[q.newest_column("created_at")])
     ages = {which: None if at is None else (now - at) / timedelta(hours=1) for which, at in newest.items()}
     figures = {
         "newest_timestamp": _iso(newest["timestamp"]),
@@ -204,6 +205,14 @@ def _bin_labels(edges: list[float | None]) -> list[str]:
     shown = ["?" if e is None else f"{e:g}" for e in edges]
     inner = [f"({shown[i - 1]}, {shown[i]}]" for i in range(1, len(shown))]
     return [f"<= {shown[0]}", *inner, f"> {shown[-1]}"]
+
+
+def _instant(value: Any) -> Any:
+    """A DATE timestamp as the instant it stands for everywhere in fs: midnight UTC of its day
+    (as a training set's join, a sync's expiry and a read compare it)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    return value
 
 
 def _hours(hours: float | None) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from featurestore.catalog import Catalog, FeatureSelection, OnDemandSelection
 from featurestore.console import Console, plural
 from featurestore.engines.base import Engine, Warehouse, reading_views
+from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import UsageError
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
@@ -105,6 +106,9 @@ def prepare_training_set(
     the warehouse first, and `console` shows a hint for each view the index would speed up."""
     engine = engine or warehouse.engine
     selections, on_demand = catalog.resolve_all(request.features)
+    if engine is warehouse.engine:
+        for view in joined_views(selections, on_demand):
+            checked_view(view, warehouse)
     spine = read_spine(request.spine, catalog, engine, warehouse)
     indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
     for hint in indexes.hints if console is not None else ():

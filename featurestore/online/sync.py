@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.console import Console, plural
 from featurestore.engines.base import Warehouse, reading_views
+from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete, WarehouseError
 from featurestore.online.codec import ViewSchema
 from featurestore.online.cluster_reader import wait_for_readers
@@ -183,6 +184,7 @@ def run_sync(
                 for view in views:
                     try:
                         with reading_views([view]):
+                            checked_view(view, warehouse)
                             result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
                     except (WarehouseError, ProjectError) as error:
                         result = ViewSyncResult.failed(view.name, error)

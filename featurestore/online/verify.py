@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from featurestore.catalog import Catalog, FeatureSelection, FeatureView
 from featurestore.engines.base import Warehouse, reading_views
+from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import MismatchError
 from featurestore.online.connection import online_errors
 from featurestore.online.keys import entity_suffix, parse_entity_suffix
@@ -87,6 +88,7 @@ def verify_views(
     with open_warehouse() as warehouse:
         for view in catalog.online_views():
             with reading_views([view]):
+                checked_view(view, warehouse)
                 _verify_view(view, warehouse, reader, now, sample, report)
     return report
 

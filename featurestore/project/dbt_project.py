@@ -42,7 +42,15 @@ def find_project_root(start: Path) -> Path:
 
 
 def resolve_profiles_dir(root: Path, profiles_dir: str | os.PathLike | None) -> Path:
-    """--profiles-dir, else DBT_PROFILES_DIR, else the project's profiles/, else ~/.dbt."""
+    """The folder of profiles.yml, found as dbt finds it: --profiles-dir, else
+    DBT_PROFILES_DIR, else the project folder if it holds a profiles.yml, else ~/.dbt.
+
+    dbt-core (`default_profiles_dir`) looks in the folder it runs in, then ~/.dbt. dbt runs
+    in the project folder: fs runs it there, and a relative DuckDB path in a profile means
+    the project's file only there; so fs takes the project folder, from a subfolder too
+    (and not whatever folder fs itself is started in with --project-dir). A `profiles/`
+    folder is not looked in, since dbt does not: fs reading it while dbt read ~/.dbt would
+    make them open different databases."""
     candidates = [
         ("--profiles-dir", profiles_dir),
         ("DBT_PROFILES_DIR", os.environ.get("DBT_PROFILES_DIR")),
@@ -53,13 +61,17 @@ def resolve_profiles_dir(root: Path, profiles_dir: str | os.PathLike | None) -> 
             if not (folder / "profiles.yml").is_file():
                 raise UsageError(f"{origin} points at {folder}, which has no profiles.yml")
             return folder
-    for folder in (root / "profiles", Path.home() / ".dbt"):
+    searched = [root, Path.home() / ".dbt"]
+    for folder in searched:
         if (folder / "profiles.yml").is_file():
             return folder
-    raise UsageError(
-        f"no profiles.yml found: looked in {root / 'profiles'} and {Path.home() / '.dbt'}; "
-        "pass --profiles-dir or set DBT_PROFILES_DIR"
+    legacy = root / "profiles"
+    hint = (
+        f"; dbt does not look in {legacy}: move its profiles.yml to {root}, or pass --profiles-dir {legacy}"
+        if (legacy / "profiles.yml").is_file()
+        else "; pass --profiles-dir or set DBT_PROFILES_DIR"
     )
+    raise UsageError(f"no profiles.yml found: looked in {', '.join(map(str, searched))}{hint}")
 
 
 def load_project(
@@ -74,7 +86,8 @@ def load_project(
     return Project(
         root=root,
         name=name,
-        profile_name=config.get("profile") or name,
+        # dbt's --profile has no fs flag; its environment variable counts for both.
+        profile_name=os.environ.get("DBT_PROFILE") or config.get("profile") or name,
         target_path=root / config.get("target-path", "target"),
         profiles_dir=resolve_profiles_dir(root, profiles_dir),
         settings=load_settings(root / SETTINGS_FILE),

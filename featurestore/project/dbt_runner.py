@@ -85,13 +85,20 @@ class BuildSummary:
     counts: dict[tuple[str, str], int]
     """(resource type, status) -> how many, in dbt's order."""
     seconds: float
+    built: frozenset[str] = frozenset()
+    """Names of the models and snapshots dbt built successfully."""
 
     @classmethod
     def read(cls, project: Project, target: str) -> "BuildSummary":
         path = project.manifest_path.parent / "run_results.json"
         results = json.loads(path.read_text())
         counts = Counter((r["unique_id"].split(".")[0], r["status"]) for r in results["results"])
-        return cls(target, dict(counts), float(results.get("elapsed_time") or 0))
+        built = frozenset(
+            r["unique_id"].split(".")[2]
+            for r in results["results"]
+            if r["unique_id"].split(".")[0] in {"model", "snapshot"} and r["status"] == "success"
+        )
+        return cls(target, dict(counts), float(results.get("elapsed_time") or 0), built)
 
     def line(self) -> str:
         done = [

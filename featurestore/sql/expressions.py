@@ -95,6 +95,11 @@ def columns_probe(view: FeatureView, columns: Sequence[str] | None = None) -> ex
     return exp.select(*[column(c) for c in (view.columns if columns is None else columns)]).from_(relation_table(view)).limit(0)
 
 
+def relation_probe(relation: Relation) -> exp.Select:
+    """Every column of a relation dbt built, no rows: the warehouse's names and types."""
+    return exp.select(exp.Star()).from_(table_of(relation)).limit(0)
+
+
 def table_of(relation: Relation) -> exp.Table:
     """A relation dbt built (a model, seed or snapshot: its columns are read as they are)."""
     return _built_table(BuiltByDbt(relation))

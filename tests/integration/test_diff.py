@@ -160,7 +160,7 @@ import sys
 from dbt.cli.main import dbtRunner
 runner = dbtRunner()
 for folder in sys.argv[1:]:
-    result = runner.invoke(["parse", "--project-dir", folder, "--profiles-dir", folder + "/profiles", "--quiet"])
+    result = runner.invoke(["parse", "--project-dir", folder, "--quiet"])
     if not result.success:
         sys.exit(f"dbt parse failed in {folder}: {result.exception}")
 """

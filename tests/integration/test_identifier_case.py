@@ -73,10 +73,9 @@ def case_project(tmp_path_factory, postgres_server):
     pg = postgres_server
     root = tmp_path_factory.mktemp("case") / "project"
     (root / "models").mkdir(parents=True)
-    (root / "profiles").mkdir()
     schema = f"Fs_Case_{uuid.uuid4().hex[:8]}"
     (root / "dbt_project.yml").write_text("name: case_demo\nprofile: case_demo\nconfig-version: 2\n")
-    (root / "profiles" / "profiles.yml").write_text(
+    (root / "profiles.yml").write_text(
         f"case_demo:\n  target: pg\n  outputs:\n    pg:\n      type: postgres\n      host: '{pg.host}'\n"
         f"      port: {pg.port}\n      user: {pg.user}\n      password: '{pg.password}'\n"
         f"      dbname: {pg.dbname}\n      schema: {schema}\n      threads: 1\n"

@@ -53,7 +53,7 @@ def one_error_line(err: str) -> bool:
 
 def add_target(project: Path, name: str, schema: str) -> None:
     """A second DuckDB target in the copied project's profiles.yml, on the same file."""
-    profiles = project / "profiles" / "profiles.yml"
+    profiles = project / "profiles.yml"
     text = profiles.read_text()
     extra = f'    {name}:\n      type: duckdb\n      path: "feature_store.duckdb"\n      schema: {schema}\n      threads: 2\n'
     marker = "    # A PostgreSQL server"
@@ -203,9 +203,8 @@ def test_sync_syncs_the_built_views_and_names_the_unbuilt_one(tmp_path, online, 
 def write_dbt_project(root: Path, meta_key: str, meta: dict) -> Path:
     """A one-model dbt project (model `daily`) with `meta_key: meta` under its config.meta."""
     (root / "models").mkdir(parents=True)
-    (root / "profiles").mkdir()
     (root / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\nversion: '1.0'\n")
-    (root / "profiles" / "profiles.yml").write_text(
+    (root / "profiles.yml").write_text(
         "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: demo.duckdb\n      schema: main\n"
     )
     (root / "models" / "daily.sql").write_text(

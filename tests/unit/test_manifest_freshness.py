@@ -62,11 +62,11 @@ def test_the_salt_is_not_an_input():
 
 
 def project_at(root: Path, target: str | None = None):
-    (root / "profiles").mkdir(parents=True, exist_ok=True)
-    (root / "profiles" / "profiles.yml").write_text(PROFILES)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "profiles.yml").write_text(PROFILES)
     if not (root / "dbt_project.yml").exists():
         (root / "dbt_project.yml").write_text("name: demo\nprofile: demo\nconfig-version: 2\nvars:\n  start: '2024-01-01'\n")
-    project = load_project(root, root / "profiles")
+    project = load_project(root)
     return project, load_target(project, target)
 
 

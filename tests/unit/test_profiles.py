@@ -28,9 +28,8 @@ demo:
 
 
 def project_with(tmp_path, profile: str):
-    (tmp_path / "profiles").mkdir()
     (tmp_path / "dbt_project.yml").write_text("name: demo\nprofile: demo\n")
-    (tmp_path / "profiles" / "profiles.yml").write_text(profile)
+    (tmp_path / "profiles.yml").write_text(profile)
     return load_project(tmp_path)
 
 

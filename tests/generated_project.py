@@ -1,0 +1,91 @@
+"""Small dbt-duckdb projects written by tests, not the demo: a project of one's own as a new
+user has it (models of every kind, profiles wherever dbt finds them), built by plain `dbt`
+in a child process with the environment the test chooses.
+
+    project = GeneratedProject(tmp_path / "shop")
+    project.model("orders_daily", SQL, YAML)
+    project.profiles(project.root, tmp_path / "shop.duckdb")
+    project.dbt("build", env=project.env(home=tmp_path / "home"))
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+PROFILE = "shop"
+
+
+class GeneratedProject:
+    """A dbt project folder: dbt_project.yml, models, snapshots, packages, profiles."""
+
+    def __init__(self, root: Path, name: str = "shop", extra_config: str = ""):
+        self.root = root
+        self.name = name
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "models").mkdir(exist_ok=True)
+        (root / "dbt_project.yml").write_text(
+            f"name: {name}\nprofile: {PROFILE}\nconfig-version: 2\nversion: '1.0'\n{extra_config}"
+        )
+
+    def model(self, name: str, sql: str, yaml: str = "", folder: str = "models") -> "GeneratedProject":
+        (self.root / folder).mkdir(parents=True, exist_ok=True)
+        (self.root / folder / f"{name}.sql").write_text(sql)
+        if yaml:
+            (self.root / folder / f"{name}.yml").write_text(yaml)
+        return self
+
+    def file(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    @staticmethod
+    def profiles(folder: Path, database: Path, target: str = "dev", outputs: dict[str, Path] | None = None) -> Path:
+        """profiles.yml in `folder` with a DuckDB output per name (default: `dev` on `database`)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        outputs = outputs or {"dev": database}
+        body = "".join(
+            f"    {name}:\n      type: duckdb\n      path: '{path}'\n      schema: main\n      threads: 1\n"
+            for name, path in outputs.items()
+        )
+        path = folder / "profiles.yml"
+        path.write_text(f"{PROFILE}:\n  target: {target}\n  outputs:\n{body}")
+        return path
+
+    def env(self, home: Path, **extra: str) -> dict[str, str]:
+        """The environment without any FS_ or DBT_ variable of the test run, HOME at `home`
+        (so ~/.dbt is the test's), plus `extra`."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
+        env.update(HOME=str(home), DBT_SEND_ANONYMOUS_USAGE_STATS="false", **extra)
+        return env
+
+    def dbt(self, *args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+        """Plain `dbt args...` run in the project folder, as a user runs it."""
+        result = subprocess.run([*DBT, *args], cwd=self.root, env=env, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+        return result
+
+    def fs(self, *args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """`fs args...` in a child process, in the project folder (or `cwd`)."""
+        return subprocess.run(
+            [sys.executable, "-m", "featurestore.cli", *args],
+            cwd=cwd or self.root,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+            capture_output=True,
+            text=True,
+        )
+
+
+def tables_in(database: Path) -> set[str]:
+    """schema.name of every table and view in a DuckDB file."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    return {f"{schema}.{name}" for schema, name in rows}
