@@ -109,7 +109,7 @@ def main() -> None:
     targets = {"single server": f"redis://127.0.0.1:{single.port}/0", "3-primary cluster": cluster.url}
     results: dict[str, dict] = {name: {} for name in targets}
     try:
-        store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles")
+        store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT)
         store.catalog()
         # Just after the generated days (the view's ttl is 30 days): every entity is live.
         store.now = lambda: datetime(2024, 1, 1) + timedelta(days=args.days, hours=6)

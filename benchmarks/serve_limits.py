@@ -36,7 +36,7 @@ from featurestore.serve.requests import parse_request
 from featurestore.serve.responses import dumps, response_document
 
 size, entities, project = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-store = FeatureStore(project_dir=project, profiles_dir=project + "/profiles")
+store = FeatureStore(project_dir=project, profiles_dir=project)
 store.get_online_features([{"entity_id": 0}], %r)  # connected, catalog read
 keys = [i %% entities for i in range(size)] if size < 524288 else [i %% 10 for i in range(size)]
 body = json.dumps({"features": %r, "entities": {"entity_id": keys}}).encode()
@@ -69,7 +69,7 @@ def main() -> None:
     os.environ.update(FS_KEY_PREFIX=prefix, FS_REDIS_URL=args.redis_url)
     client = redis.Redis.from_url(args.redis_url)
     try:
-        FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT / "profiles").sync(full=True)
+        FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT).sync(full=True)
         rows = []
         for size in map(int, args.sizes.split(",")):
             run = subprocess.run([sys.executable, "-c", ONE_REQUEST, str(size), str(args.entities), str(PROJECT)],
