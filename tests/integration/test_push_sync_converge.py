@@ -108,12 +108,12 @@ KILLED_PUSH = textwrap.dedent("""
     import pyarrow as pa
     from datetime import datetime
     from featurestore import FeatureStore
-    from featurestore.online import push
+    from featurestore.online.writer import ViewWriter
 
     def killed(*args, **kwargs):  # kill -9 once the rows are in the landing table
         os.kill(os.getpid(), signal.SIGKILL)
 
-    push.ViewWriter.write = killed
+    ViewWriter.write = killed
     rows = [{"customer_id": f"k{i}", "event_timestamp": datetime(2024, 2, 19), "loaded_at": datetime(2024, 2, 19, 1),
              "orders": i, "spend": 1.0, "active": True, "tier": "t", "last_order_at": datetime(2024, 2, 18)} for i in range(200)]
     FeatureStore(project_dir=sys.argv[1]).push("customer_stats", pa.Table.from_pylist(rows))
