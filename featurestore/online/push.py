@@ -91,6 +91,7 @@ def run_push(
     location: OnlineLocation,
     now: datetime,
     lock_wait: float = LOCK_WAIT_SECONDS,
+    clock_moves: bool = True,
 ) -> PushSummary:
     """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`.
     `open_warehouse(read_only)` opens the warehouse."""
@@ -111,7 +112,7 @@ def run_push(
             summary = PushSummary(view.name, location.shown_url, str(landing), generation, rows.num_rows)
             hint = f"the rows were appended to {landing}: fs sync --full writes them to Redis"
             with online_errors(location, f"pushing to view '{view.name}'", hint):
-                _write(view, rows, schema, client, location, generation, lock, now, summary)
+                _write(view, rows, schema, client, location, generation, lock, now, summary, clock_moves)
     finally:
         client.close()
     summary.seconds = time.perf_counter() - started
@@ -181,6 +182,7 @@ def _write(
     lock: SyncLock,
     now: datetime,
     summary: PushSummary,
+    clock_moves: bool,
 ) -> None:
     """Write the rows valid at `now` with the incremental sync's server-side check."""
     import pyarrow as pa
@@ -201,7 +203,7 @@ def _write(
     latest = _latest_per_entity(view, batch)
     summary.skipped_older = batch.num_rows - latest.num_rows
     batch = latest
-    lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now)
+    lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now, clock_moves)
     if alive is not None:
         summary.expired = batch.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
         batch, lifetimes = batch.filter(alive), lifetimes.filter(alive)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from featurestore.catalog import Catalog, FeatureView
+from featurestore.catalog.ttl import format_ttl
 from featurestore.console import Console, plural
 from featurestore.engines.base import Warehouse, reading_views
 from featurestore.errors import FeatureStoreError, ProjectError, SyncIncomplete, WarehouseError
@@ -146,13 +147,16 @@ def run_sync(
     clock: Callable[[], datetime],
     full: bool = False,
     view_names: Sequence[str] | None = None,
+    clock_moves: bool = True,
 ) -> SyncSummary:
     """Sync `view_names` (default: every online view) from the warehouse `open_warehouse`
     connects to, into the Redis at `location`.
 
     A view that fails on its own (not built, a column Redis cannot hold) is recorded in the
     summary with its error and the others are synced; a Redis failure or a lost lock stops
-    the whole sync. The caller decides what a failed view means (`raise_if_failed`)."""
+    the whole sync. The caller decides what a failed view means (`raise_if_failed`).
+    `clock_moves` is false for a frozen clock (feature_store.yml clock.now): keys then do not
+    expire (remaining_lifetimes_ms)."""
     views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
@@ -164,7 +168,7 @@ def run_sync(
                 for view in views:
                     try:
                         with reading_views([view]):
-                            result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                            result = _sync_view(view, client, location, warehouse, lock, console, _Clock(clock, clock_moves), full)
                     except (WarehouseError, ProjectError) as error:
                         result = ViewSyncResult.failed(view.name, error)
                     summary.views.append(result)
@@ -182,17 +186,20 @@ def _sync_view(
     warehouse: Warehouse,
     lock: SyncLock,
     console: Console,
-    clock: Callable[[], datetime],
+    clock: "_Clock",
     full: bool,
 ) -> ViewSyncResult:
     started = time.perf_counter()
     keyspace = location.keyspace
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
+    valid_under = clock.valid_under(view)
     with online_errors(location, f"syncing view '{view.name}'", hint):
         lock.check()
-        result, schema, removed = _begin(view, client, keyspace, warehouse, lock, full)
+        result, schema, removed = _begin(view, client, keyspace, warehouse, lock, full, valid_under)
         _write_latest_rows(view, schema, result, client, warehouse, lock, console, clock, keyspace.entity_base(view.name, result.generation))
-        record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
+        record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock, valid_under)
+    if result.expired and result.expired == result.rows_read - result.null_keys:
+        console.warn(clock.all_expired(view, result.expired))
     published = "the view was published; the next fs sync deletes the keys of its older generation"
     with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
         result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)
@@ -201,7 +208,13 @@ def _sync_view(
 
 
 def _begin(
-    view: FeatureView, client: "redis.Redis", keyspace: "Keyspace", warehouse: Warehouse, lock: SyncLock, full: bool
+    view: FeatureView,
+    client: "redis.Redis",
+    keyspace: "Keyspace",
+    warehouse: Warehouse,
+    lock: SyncLock,
+    full: bool,
+    valid_under: str,
 ) -> tuple[ViewSyncResult, ViewSchema, int]:
     """Settle what earlier syncs left, choose the mode, and start a generation for a full
     sync: the result so far, the schema to write with, and the keys removed."""
@@ -212,7 +225,7 @@ def _begin(
     else:
         removed = remove_orphans(client, keyspace, view.name, lock)
     schema = ViewSchema.of_view(view, _column_types(warehouse, view))
-    mode, reason = _choose_mode(state, schema, full)
+    mode, reason = _choose_mode(state, schema, full, valid_under)
     if mode is SyncMode.FULL:
         generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
         return ViewSyncResult(view.name, mode, reason, generation), schema, removed
@@ -228,7 +241,7 @@ def _write_latest_rows(
     warehouse: Warehouse,
     lock: SyncLock,
     console: Console,
-    clock: Callable[[], datetime],
+    clock: "_Clock",
     base: str,
 ) -> None:
     """Stream the view's latest rows (since the watermark, when incremental) into Redis
@@ -238,7 +251,7 @@ def _write_latest_rows(
     latest = latest_values_expression(
         view,
         view.feature_names,
-        clock(),
+        clock.now(),
         written_after=result.watermark,
         with_watermark=True,
         pushed=existing_landing(warehouse, view),
@@ -254,18 +267,24 @@ def _write_latest_rows(
         with checked_out(client) as connection:
             writer = ViewWriter(client, connection, schema, fresh, lock, after_round_trip)
             for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
-                _write_batch(batch, view, schema, base, writer, result, clock())
+                _write_batch(batch, view, schema, base, writer, result, clock)
             writer.finish()
     result.keys_written, result.skipped_older = writer.written, writer.skipped_older
 
 
-def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[SyncMode, str]:
+def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: str) -> tuple[SyncMode, str]:
     if full:
         return SyncMode.FULL, "--full"
     if state.generation is None:
         return SyncMode.FULL, "no earlier sync in this Redis"
     if state.schema != schema:
         return SyncMode.FULL, "its columns or types changed since the last sync"
+    # Rows behind the watermark were judged valid or expired under the last sync's ttl and
+    # clock: under others, some of them change sides, and only a full sync reads them again.
+    if state.valid_under is None:
+        return SyncMode.FULL, "the last sync did not record the ttl and clock it judged rows by"
+    if state.valid_under != valid_under:
+        return SyncMode.FULL, f"the ttl or clock changed since the last sync ({state.valid_under} -> {valid_under})"
     return SyncMode.INCREMENTAL, "rows written after the watermark" if state.watermark else "no watermark yet"
 
 
@@ -300,7 +319,7 @@ def _write_batch(
     base: str,
     writer: ViewWriter,
     result: ViewSyncResult,
-    now: datetime,
+    clock: "_Clock",
 ) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -313,7 +332,7 @@ def _write_batch(
 
     rows = batch.filter(functools.reduce(pc.and_, [pc.is_valid(batch[k]) for k in view.join_keys]))
     result.null_keys += batch.num_rows - rows.num_rows
-    lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, now)
+    lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, clock.now(), clock.moves)
     if alive is not None:
         result.expired += rows.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
         rows, lifetimes = rows.filter(alive), lifetimes.filter(alive)
@@ -321,15 +340,51 @@ def _write_batch(
         writer.write(encode_rows(rows, schema, base, lifetimes))
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """The project's clock as a sync uses it: `now`, and whether it moves (the real clock) or
+    is frozen (feature_store.yml clock.now)."""
+
+    now: Callable[[], datetime]
+    moves: bool
+
+    def valid_under(self, view: FeatureView) -> str:
+        """The settings that decide which of the view's rows are valid, recorded with the
+        watermark (state.Meta.VALID_UNDER). The real clock is the same clock at every sync."""
+        clock = "the real clock" if self.moves else f"clock.now {self.now().isoformat()}"
+        return f"ttl {format_ttl(view.ttl)}, {clock}"
+
+    def all_expired(self, view: FeatureView, rows: int) -> str:
+        """The warning for a sync whose every row was past its ttl."""
+        if self.moves:
+            fix = "for historical data, set clock.now in feature_store.yml to a time the data covers"
+        else:
+            fix = "is clock.now in feature_store.yml a time the data covers?"
+        return (
+            f"view '{view.name}': {plural(rows, 'row')} read, all past the view's ttl "
+            f"({format_ttl(view.ttl)}) at now ({self.now().isoformat()}), so none is served; {fix}"
+        )
+
+
 def remaining_lifetimes_ms(
-    timestamps: "pa.Array", ttl: timedelta | None, now: datetime
+    timestamps: "pa.Array", ttl: timedelta | None, now: datetime, clock_moves: bool = True
 ) -> tuple["pa.Array", "pa.Array | None"]:
     """Per row, how long its key should live in ms (0 = forever), and which rows are still
     valid at `now` (None when the view has no ttl).
 
-    A row is valid while `timestamp + ttl >= now`, as in a training set; Redis counts the
-    lifetime on its own clock from the moment of writing, so with the project's frozen clock
-    the key lives (timestamp + ttl) - now from then.
+    One rule everywhere (docs/online-store.md "Expiry"): a row is valid at t while
+    `timestamp >= t - ttl`, inclusive, at microsecond resolution - the training set's SQL,
+    this filter, the reader and verify-online all test exactly that. Redis expiry is only
+    the clean-up behind the reader, in whole milliseconds on Redis' own clock counted from
+    the write, so it must never come before the reader's answer turns: the key lives until
+    the millisecond *after* the one holding timestamp + ttl (a row due exactly now gets
+    1 ms more than the rounding, not 1 ms in all). The reader decides within that
+    millisecond.
+
+    With a frozen clock (`clock_moves` false: feature_store.yml clock.now) time does not
+    pass for the reader, the training set or verify, so a row valid at it stays valid: its
+    key does not expire (an expiry on Redis' real clock would drop a value all three still
+    serve; daily rows at a midnight clock.now are due exactly then).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -342,5 +397,10 @@ def remaining_lifetimes_ms(
     now_us = (now - datetime(1970, 1, 1)) // timedelta(microseconds=1)
     remaining = pc.subtract_checked(pc.add_checked(micros, ttl // timedelta(microseconds=1)), now_us)
     alive = pc.greater_equal(remaining, 0)
-    lifetimes = pc.max_element_wise(pc.divide(pc.add(remaining, 999), 1000), 1)
+    if not clock_moves:
+        return pa.array([0] * len(timestamps), pa.int64()), alive
+    # Whole ms from now's millisecond to the one after timestamp + ttl's: for a valid row
+    # (remaining >= 0) the sum below is not negative, so the integer division floors.
+    into_ms = now_us % 1000
+    lifetimes = pc.max_element_wise(pc.add(pc.divide(pc.add(remaining, into_ms), 1000), 1), 1)
     return lifetimes, alive

@@ -167,8 +167,9 @@ def test_remaining_lifetime_follows_the_training_set_ttl_rule():
     )
     lifetimes, alive = remaining_lifetimes_ms(stamps, ttl, now)
     assert alive.to_pylist() == [True, False, True, True]  # valid while timestamp + ttl >= now
-    assert lifetimes.to_pylist()[0] == 1  # due now: the shortest lifetime Redis takes
-    assert lifetimes.to_pylist()[2:] == [23 * 3600 * 1000, 25 * 3600 * 1000]
+    # Due now: valid through now's millisecond, so the key lives into the next one.
+    assert lifetimes.to_pylist()[0] == 1
+    assert lifetimes.to_pylist()[2:] == [23 * 3600 * 1000 + 1, 25 * 3600 * 1000 + 1]
     lifetimes, alive = remaining_lifetimes_ms(stamps, None, now)
     assert alive is None and lifetimes.to_pylist() == [0, 0, 0, 0]
 
