@@ -237,10 +237,9 @@ class FeatureStore:
         from featurestore.online.connection import locate
         from featurestore.online.sync import run_sync
 
+        catalog = self.catalog()  # an invalid project is refused before a redis-server is started
         location = locate(self.project, redis_url)
-        summary = run_sync(
-            self.catalog(), self.warehouse, location, self.console, self.now, full, views, self.clock_moves()
-        )
+        summary = run_sync(catalog, self.warehouse, location, self.console, self.now, full, views, self.clock_moves())
         summary.raise_if_failed()
         return summary
 
@@ -262,8 +261,8 @@ class FeatureStore:
         from featurestore.online.connection import locate
         from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
 
+        online_view = self.catalog().online_views([view])[0]  # before a redis-server is started
         location = locate(self.project, redis_url)
-        online_view = self.catalog().online_views([view])[0]
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
         return run_push(online_view, rows, self.warehouse, location, self.now(), wait, clock_moves=self.clock_moves())
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from featurestore.catalog.from_manifest import catalog_from_manifest
-from featurestore.errors import EXIT_WAREHOUSE, MetaError
+from featurestore.errors import EXIT_PROJECT, EXIT_WAREHOUSE, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 from tests.online_fixtures import TINY_COLUMNS, TinyProject, online, row, write_tiny_manifest  # noqa: F401
@@ -94,3 +94,17 @@ def test_fs_build_on_a_locked_duckdb_file_is_exit_4_and_one_line(tmp_path):
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: the DuckDB file {root / 'dev.duckdb'} is locked by ")
     assert line.endswith("wait for it to finish and retry")
+
+
+@pytest.mark.parametrize("command", [["sync"], ["push", "customer_stats", "--file", "rows.csv"]])
+def test_an_invalid_project_starts_no_redis_server(tmp_path, clean_env, cli, command):
+    from featurestore.online.embedded import socket_path, stop_server
+
+    node = model_node("customer_stats", {**CUSTOMER_META, "ttl": "soon"}, CUSTOMER_COLUMNS)
+    write_manifest_project(tmp_path, manifest(node))
+    try:
+        code, _, err = cli(*command, "--project-dir", str(tmp_path))
+        assert code == EXIT_PROJECT and "ttl" in err and err.count("\n") == 1
+        assert not socket_path(tmp_path).exists()  # no server was started for nothing
+    finally:
+        stop_server(tmp_path)
