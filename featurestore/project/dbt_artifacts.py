@@ -41,11 +41,10 @@ def refusal(project: Project, target: Target, inputs: dict[str, int], env: dict[
     is now; None when it can. `inputs` holds each input file's and folder's mtime (ns,
     relative path -> mtime), `env` the environment variables the project's files read,
     `dbt` each installed dbt distribution's install time (ns)."""
-    manifest = _json(project.manifest_path)
+    meta = _manifest_metadata(project.manifest_path)
     results = _json(project.target_path / "run_results.json")
-    meta = (manifest or {}).get("metadata") or {}
     started = _ns(meta.get("invocation_started_at"))
-    if manifest is None or started is None:
+    if started is None:
         return "dbt's manifest does not say when its run started"
     if (results or {}).get("metadata", {}).get("invocation_id") != meta.get("invocation_id"):
         return "no target/run_results.json of the dbt run that wrote it says its target (dbt parse writes none)"
@@ -118,6 +117,19 @@ def _ns(text: Any) -> int | None:
         return None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return (moment - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1) * 1000
+
+
+def _manifest_metadata(path: Path) -> dict:
+    """The manifest's `metadata` object, which dbt writes first: decoded from the file's head
+    alone, since the whole manifest (megabytes) is read once more when it is taken."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(1 << 16).decode("utf-8", errors="replace")
+        start = head.index("{", head.index('"metadata"'))
+        metadata, _ = json.JSONDecoder().raw_decode(head, start)
+        return metadata if isinstance(metadata, dict) else {}
+    except (OSError, ValueError):  # not at the head (another writer): read it all
+        return ((_json(path) or {}).get("metadata")) or {}
 
 
 def _json(path: Path) -> dict | None:
