@@ -99,3 +99,23 @@ def test_a_manifest_of_a_plain_dbt_parse_is_parsed_again_once(built, capsys):
     said = first_command(built, capsys)
     assert ", and no target/run_results.json of the dbt run that wrote it says its target (dbt parse writes none)" + PARSE in said
     assert first_command(built, capsys) == ""
+
+
+def test_a_dbt_installed_after_the_run_is_refused(built):
+    """A dbt or adapter installed after the run (an upgrade of the adapter alone keeps
+    dbt_version): the install times are the input; the shared test environment cannot be
+    upgraded, so they are given."""
+    import time
+
+    from featurestore.project import freshness
+    from featurestore.project.dbt_artifacts import refusal
+    from featurestore.project.dbt_project import load_project
+    from featurestore.project.profiles import load_target
+
+    project = load_project(built)
+    target = load_target(project)
+    installed = freshness._installed_dbt_times()
+    assert refusal(project, target, {}, {}, installed) is None  # as installed: taken
+    adapter = next(name for name in installed if name.startswith("dbt_duckdb"))
+    later = {**installed, adapter: time.time_ns()}
+    assert refusal(project, target, {}, {}, later) == f"{adapter} was installed after dbt wrote it"
