@@ -27,8 +27,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from featurestore.errors import ProjectError
 from featurestore.project.dbt_project import Project
-from featurestore.project.profiles import Target
+from featurestore.project.profiles import Target, load_target
 
 # Filesystem times may trail the clock by a tick (a few ms): a file older than the
 # invocation by less than this is taken as possibly read after its change.
@@ -46,7 +47,8 @@ def refusal(project: Project, target: Target, inputs: dict[str, int], env: dict[
     started = _ns(meta.get("invocation_started_at"))
     if started is None:
         return "dbt's manifest does not say when its run started"
-    if (results or {}).get("metadata", {}).get("invocation_id") != meta.get("invocation_id"):
+    invocation = meta.get("invocation_id")
+    if not invocation or (results or {}).get("metadata", {}).get("invocation_id") != invocation:
         return "no target/run_results.json of the dbt run that wrote it says its target (dbt parse writes none)"
     core = next((name.split("-", 1)[1] for name in dbt if name.startswith(("dbt_core-", "dbt-core-"))), None)
     if meta.get("dbt_version") != core:
@@ -69,9 +71,10 @@ def refusal(project: Project, target: Target, inputs: dict[str, int], env: dict[
 
 
 def _args_refusal(project: Project, target: Target, args: dict[str, Any]) -> str | None:
-    from featurestore.project.profiles import load_target
-
-    ran_for = args.get("target") or load_target(project).name  # none given: the profile's default
+    try:
+        ran_for = args.get("target") or load_target(project).name  # none given: the profile's default
+    except ProjectError:  # fs was given another target; dbt's default one cannot be read
+        return "dbt wrote it for the profile's default target, which cannot be read"
     if ran_for != target.name:
         return f"dbt wrote it for target '{ran_for}', not '{target.name}'"
     if args.get("vars"):
