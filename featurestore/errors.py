@@ -105,6 +105,16 @@ class WarehouseError(FeatureStoreError):
     exit_code = EXIT_WAREHOUSE
 
 
+def duckdb_file_locked(path: object, holder: str, pid: str) -> WarehouseError:
+    """The one line for a DuckDB file another process holds, whether fs opened it or dbt did
+    (DuckDB allows one writing process at a time)."""
+    return WarehouseError(
+        f"the DuckDB file {path} is locked by {holder} (PID {pid}), "
+        "probably a running dbt command; DuckDB allows one writing process at a time: "
+        "wait for it to finish and retry"
+    )
+
+
 class RelationNotBuilt(WarehouseError):
     """A table or view that a query reads does not exist in the warehouse."""
 

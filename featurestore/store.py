@@ -81,6 +81,12 @@ class FeatureStore:
         frozen = self.project.settings.reference_time
         return frozen or datetime.now(timezone.utc).replace(tzinfo=None)
 
+    def clock_moves(self) -> bool:
+        """False under a frozen clock (feature_store.yml `clock.now`): online keys then do not
+        expire, since a value valid at that clock stays valid (online/sync.py
+        validity.remaining_lifetimes_ms)."""
+        return self.project.settings.reference_time is None
+
     def warehouse(self, read_only: bool = True) -> Warehouse:
         """A connection to the target's warehouse (close it, or use it in a `with` block)."""
         return self.engine.connect(self.target, read_only=read_only)
@@ -258,9 +264,13 @@ class FeatureStore:
         from featurestore.online.connection import locate
         from featurestore.online.sync import LOCK_WAIT_SECONDS, run_sync
 
+        catalog = self.catalog()  # an invalid project is refused before a redis-server is started
         location = locate(self.project, redis_url)
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-        summary = run_sync(self.catalog(), self.warehouse, location, self.console, self.now, full=full, view_names=views, lock_wait=wait)
+        summary = run_sync(
+            catalog, self.warehouse, location, self.console, self.now,
+            full=full, view_names=views, lock_wait=wait, clock_moves=self.clock_moves(),
+        )
         summary.raise_if_failed()
         return summary
 
@@ -282,10 +292,10 @@ class FeatureStore:
         from featurestore.online.connection import locate
         from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
 
+        online_view = self.catalog().online_views([view])[0]  # before a redis-server is started
         location = locate(self.project, redis_url)
-        online_view = self.catalog().online_views([view])[0]
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-        return run_push(online_view, rows, self.warehouse, location, self.now(), wait)
+        return run_push(online_view, rows, self.warehouse, location, self.now(), wait, clock_moves=self.clock_moves())
 
     def get_online_features(
         self,

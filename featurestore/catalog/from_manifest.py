@@ -35,7 +35,8 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
         views[view.name] = view
     entities = _entities(views)
     on_demand = _on_demand_groups(manifest.get("exposures", {}), views)
-    services = _services(manifest.get("exposures", {}), views, on_demand, check_services)
+    models = {n["name"]: n for n in nodes.values() if n.get("resource_type") == "model"}
+    services = _services(manifest.get("exposures", {}), views, on_demand, check_services, models)
     relations = {
         node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         for node in nodes.values()
@@ -83,6 +84,14 @@ def _refuse_unreadable(node: dict) -> None:
             name, path, f"has versions (version {node['version']} here): versioned models cannot be feature views yet",
             "declare the feature_store meta on a model without versions, for example one that selects from the version to serve",
         )
+
+
+def _why_not_a_view(node: dict) -> str:
+    """Why a model a service names is not a feature view, and what would make it one."""
+    key = misspelt_meta_key(node)
+    if key is not None:
+        return f"its meta key '{key}' is not '{META_KEY}' (did you mean '{META_KEY}'? rename the key)"
+    return f"it has no meta.{META_KEY} (add one to its YAML to make it a feature view)"
 
 
 def _misspelt_keys(nodes: dict) -> tuple[str, ...]:
@@ -271,8 +280,15 @@ def _on_demand_groups(exposures: dict, views: dict[str, FeatureView]) -> dict[st
 
 
 def _services(
-    exposures: dict, views: dict[str, FeatureView], on_demand: dict[str, OnDemandGroup], check_refs: bool = True
+    exposures: dict,
+    views: dict[str, FeatureView],
+    on_demand: dict[str, OnDemandGroup],
+    check_refs: bool = True,
+    models: dict[str, dict] | None = None,
 ) -> dict[str, FeatureService]:
+    """The feature services; `models` (name -> manifest node) lets a reference to a model
+    that is not a feature view say why it is not."""
+    models = models or {}
     services: dict[str, FeatureService] = {}
     for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
         meta = raw_feature_meta(exposure)
@@ -298,6 +314,8 @@ def _services(
                     except UsageError as error:
                         raise fail(f"feature '{ref}': {error.message}") from None
                 continue  # the group's own exposure depends on the views it reads
+            if view_name in models and view_name not in views:
+                raise fail(f"feature '{ref}' names model '{view_name}', which is not a feature view: {_why_not_a_view(models[view_name])}")
             if view_name not in views:
                 raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, [*views, *on_demand]))
             if feature_name != "*":

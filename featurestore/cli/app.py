@@ -47,15 +47,19 @@ def catalog_list(store: "FeatureStore", ctx: typer.Context, json: Json = False) 
 @project_command(catalog_app.command("show"))
 def catalog_show(
     store: "FeatureStore",
-    view: Annotated[str, typer.Argument(help="Name of the feature view (the dbt model).")],
+    view: Annotated[str, typer.Argument(help="Name of the feature view (the dbt model) or feature service.")],
     json: Json = False,
 ) -> None:
-    """Everything about one feature view and its features.
+    """Everything about one feature view and its features, or one feature service.
 
     Example: fs catalog show route_daily
     """
     from featurestore.cli import render_catalog
 
+    catalog = store.catalog()
+    if view not in catalog.views and view in catalog.services:
+        render_catalog.show_service(catalog, catalog.services[view], store.console, as_json=json)
+        return
     render_catalog.show_view(store.described_view(view), store.console, as_json=json)
 
 
@@ -228,7 +232,8 @@ def get(
     result = store.get_online_features(
         entity_rows(entity), features, redis_url=redis_url, bare_names=bare_names, full_names=full_names
     )
-    render_online.show_online_features(result, store.console)
+    # --entity values are text; echoed as the types the views store them as (7, not "7").
+    render_online.show_online_features(result.with_typed_keys(), store.console)
 
 
 def entity_rows(pairs: list[str]) -> list[dict[str, str]]:

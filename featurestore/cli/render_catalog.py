@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from featurestore.catalog import Catalog, Feature, FeatureView, view_to_dict
+from featurestore.catalog import Catalog, Feature, FeatureService, FeatureView, view_to_dict
 from featurestore.console import Console, plural
 from featurestore.catalog.ttl import format_ttl
 
@@ -80,6 +80,29 @@ def show_view(view: FeatureView, console: Console, as_json: bool) -> None:
     ]
     console.table(["", view.name], facts, wrap=[view.name])
     _features_table(view.features, console, title=plural(len(view.features), "feature"))
+
+
+def show_service(catalog: Catalog, service: FeatureService, console: Console, as_json: bool) -> None:
+    """A feature service: what it is, and every feature it lists (view features, then
+    on-demand ones), as `fs catalog show` shows a view."""
+    if as_json:
+        console.json(
+            {
+                "feature_service": service.name,
+                "description": service.description,
+                "owner": service.owner,
+                "yaml_path": service.yaml_path,
+                "features": list(service.features),
+            }
+        )
+        return
+    facts = [("description", service.description), ("owner", service.owner or "-"), ("defined in", service.yaml_path)]
+    console.table(["", f"feature service {service.name}"], facts, wrap=[f"feature service {service.name}"])
+    features = tuple(f for selection in catalog.resolve([service.name]) for f in selection.features)
+    _features_table(features, console, title=plural(len(features), "view feature"))
+    on_demand = catalog.resolve_on_demand([service.name]).features
+    if on_demand:
+        console.table(["on-demand feature", "type", "sql"], [(f.ref, f.dtype, f.sql) for f in on_demand], shorten=["sql"])
 
 
 def show_search(hits: list[tuple[FeatureView, tuple[Feature, ...]]], text: str, console: Console, as_json: bool) -> None:

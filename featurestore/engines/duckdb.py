@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import AsOfJoin, Engine, Warehouse, generic_error
 from featurestore.engines.local_files import READERS, duckdb_column_kind
-from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
+from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, duckdb_file_locked, first_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,11 +45,7 @@ class DuckDBWarehouse(Warehouse):
         holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
         if holder is None:
             return WarehouseError(f"cannot open the DuckDB file {self.path}: {first_line(error)}")
-        return WarehouseError(
-            f"the DuckDB file {self.path} is locked by {holder.group(1)} (PID {holder.group(2)}), "
-            "probably a running dbt command; DuckDB allows one writing process at a time: "
-            "wait for it to finish and retry"
-        )
+        return duckdb_file_locked(self.path, holder.group(1), holder.group(2))
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         import duckdb

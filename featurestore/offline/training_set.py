@@ -58,6 +58,9 @@ class TrainingSet:
 
     summary: TrainingSetSummary
     table: "pa.Table | None" = field(default=None, repr=False)
+    spine_dtypes: dict = field(default_factory=dict, repr=False)
+    """The pandas extension dtypes (Int64, boolean, string...) of a pandas spine's columns:
+    Arrow has no such types, and a nullable Int64 key would come back float64."""
 
     def to_arrow(self) -> "pa.Table":
         if self.table is None:
@@ -65,7 +68,11 @@ class TrainingSet:
         return self.table
 
     def to_pandas(self) -> "pd.DataFrame":
-        return self.to_arrow().to_pandas()
+        frame = self.to_arrow().to_pandas()
+        for name, dtype in self.spine_dtypes.items():
+            if name in frame.columns:
+                frame[name] = frame[name].astype(dtype)
+        return frame
 
     def to_polars(self):
         """A polars DataFrame (polars is optional: `pip install 'featurestore[polars]'`)."""
@@ -91,7 +98,22 @@ def run_training_set(
         delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
     # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
-    return TrainingSet(summary=summary, table=delivered.table)
+    return TrainingSet(summary=summary, table=delivered.table, spine_dtypes=_extension_dtypes(request.spine.frame))
+
+
+def _extension_dtypes(spine: object) -> dict:
+    """Column -> dtype of each column of a pandas spine whose dtype is a pandas extension
+    type (nullable Int64, boolean, string...), which the output keeps."""
+    import sys
+
+    pandas = sys.modules.get("pandas")  # a pandas spine means pandas is imported already
+    if pandas is None or not isinstance(spine, pandas.DataFrame):
+        return {}
+    return {
+        str(name): dtype
+        for name, dtype in spine.dtypes.items()
+        if isinstance(dtype, pandas.api.extensions.ExtensionDtype) and not isinstance(dtype, pandas.DatetimeTZDtype)
+    }
 
 
 def prepare_training_set(

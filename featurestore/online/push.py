@@ -39,7 +39,7 @@ from featurestore.online.landing import append_to_landing
 from featurestore.online.lock import SyncLock
 from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
 from featurestore.online.state import clear_pushed, mark_pushed, read_state
-from featurestore.online.sync import remaining_lifetimes_ms
+from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
 from featurestore.sql.expressions import columns_probe, render
 
@@ -92,6 +92,7 @@ def run_push(
     location: OnlineLocation,
     now: datetime,
     lock_wait: float = LOCK_WAIT_SECONDS,
+    clock_moves: bool = True,
 ) -> PushSummary:
     """Push the rows of `source` (featurestore.online.pushed_rows.load_rows) to `view`.
     `open_warehouse(read_only)` opens the warehouse."""
@@ -110,7 +111,7 @@ def run_push(
             generation = _synced_generation(client, location, view, schema)
             summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)
             # Everything decided before anything is written: a failure past here is Redis's.
-            planned = _planned_writes(view, rows, now, summary)
+            planned = _planned_writes(view, rows, now, summary, clock_moves)
             since, earlier = _least_knowledge_time(view, rows), False
             if since is not None:  # the next sync reads from here until the writes are done
                 earlier = mark_pushed(client, location.keyspace, view.name, since, lock)
@@ -191,7 +192,7 @@ def _synced_generation(client: "redis.Redis", location: OnlineLocation, view: Fe
     return state.generation
 
 
-def _planned_writes(view: FeatureView, rows: "pa.Table", now: datetime, summary: PushSummary) -> tuple:
+def _planned_writes(view: FeatureView, rows: "pa.Table", now: datetime, summary: PushSummary, clock_moves: bool) -> tuple:
     """The rows to write to Redis and their lifetimes (ms): those valid at `now`, the latest
     of each entity, not past their ttl; counting the others into `summary`."""
     import pyarrow as pa
@@ -212,7 +213,7 @@ def _planned_writes(view: FeatureView, rows: "pa.Table", now: datetime, summary:
     latest = _latest_per_entity(view, batch)
     summary.skipped_older = batch.num_rows - latest.num_rows
     batch = latest
-    lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now)
+    lifetimes, alive = remaining_lifetimes_ms(batch[view.timestamp], view.ttl, now, clock_moves)
     if alive is not None:
         kept = pc.sum(alive.cast(pa.int64())).as_py() or 0  # the sum of no rows is null
         summary.expired = batch.num_rows - kept

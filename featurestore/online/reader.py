@@ -77,6 +77,26 @@ class OnlineFeatures:
     `feature_views`: the HTTP server gives an on-demand value the newest of their rows'
     timestamps."""
 
+    key_decoders: tuple[tuple[str, Any], ...] = ()
+    """Each join key of the views read, with how its text reads back as the type the last
+    sync stored it as (`with_typed_keys`)."""
+
+    def with_typed_keys(self) -> "OnlineFeatures":
+        """The same result with each entity value given as text (`fs get --entity id=7`)
+        read as its join key's stored type, so the echo says 7 where the warehouse has 7."""
+        decoders = dict(self.key_decoders)
+
+        def typed(key: str, value: Any) -> Any:
+            if not isinstance(value, str) or key not in decoders:
+                return value
+            try:
+                return decoders[key](value)
+            except (ValueError, ArithmeticError):  # not of the stored type: shown as given
+                return value
+
+        rows = [{k: typed(k, v) for k, v in row.items()} for row in self.entity_rows]
+        return replace(self, entity_rows=rows)
+
     def renamed(self, names: Sequence[str]) -> "OnlineFeatures":
         """The same values with the features named `names` (see `column_names`)."""
         return replace(self, features=list(names))
@@ -134,6 +154,11 @@ def _unknown_feature(text: str) -> None:
 def _decoders(schema_json: str) -> dict[str, Any]:
     schema = ViewSchema.from_json(schema_json)
     return {name: DECODERS[logical] for name, logical in schema.features}
+
+
+@lru_cache(maxsize=256)
+def _key_decoders(schema_json: str) -> tuple[tuple[str, Any], ...]:
+    return tuple((name, DECODERS[logical]) for name, logical in ViewSchema.from_json(schema_json).join_keys)
 
 
 class OnlineReader:
@@ -255,8 +280,10 @@ class OnlineReader:
         features = [f.ref for plan in plans for f in plan.selection.features]
         never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
         views = tuple(plan.view_name for plan in plans for _ in plan.selection.features)
+        keys = tuple(pair for _, schema_json in metas if schema_json for pair in _key_decoders(schema_json))
         return OnlineFeatures(
-            features, rows, values, statuses, event_timestamps, never_synced=never, store=store, feature_views=views
+            features, rows, values, statuses, event_timestamps, never_synced=never, store=store, feature_views=views,
+            key_decoders=keys,
         )
 
 

@@ -9,6 +9,9 @@ the life of a view's generations.
     retired             generations no reader uses any more, whose keys are still to delete
     watermark           the greatest created_at (or timestamp) of the rows synced so far
     watermark_column    which column the watermark is of
+    valid_under         the ttl and clock the watermark's rows were judged valid under: when
+                        either changes, rows behind the watermark may change from expired to
+                        valid (or back), so the next sync is full (online/sync.py)
     schema              JSON: join keys, timestamp fields, and each feature's type
     synced_at           when the last sync of the view finished (wall clock, UTC)
     last_sync           full or incremental
@@ -78,6 +81,7 @@ class Meta:
     RETIRED = "retired"
     WATERMARK = "watermark"
     WATERMARK_COLUMN = "watermark_column"
+    VALID_UNDER = "valid_under"
     SCHEMA = "schema"
     SYNCED_AT = "synced_at"
     LAST_SYNC = "last_sync"
@@ -101,6 +105,8 @@ class ViewState:
     schema: ViewSchema | None
     pushed_since: datetime | None = None
     """Rows from this knowledge time on may be in the landing table and not in Redis."""
+    valid_under: str | None = None
+    """Meta.VALID_UNDER as the last sync recorded it (None from an fs that did not)."""
 
 
 def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewState:
@@ -116,6 +122,7 @@ def read_state(client: "redis.Redis", keyspace: Keyspace, view: str) -> ViewStat
         watermark=datetime.fromisoformat(fields[Meta.WATERMARK]) if fields.get(Meta.WATERMARK) else None,
         schema=ViewSchema.from_json(fields[Meta.SCHEMA]) if fields.get(Meta.SCHEMA) else None,
         pushed_since=datetime.fromisoformat(fields[Meta.PUSHED_SINCE]) if fields.get(Meta.PUSHED_SINCE) else None,
+        valid_under=fields.get(Meta.VALID_UNDER),
     )
 
 
@@ -283,6 +290,7 @@ def record_sync(
     schema: ViewSchema,
     watermark: datetime | None,
     lock: "SyncLock",
+    valid_under: str = "",
 ) -> None:
     """Record a finished sync in one atomic step; for a full sync this switches every reader
     to `generation` at once, and retires the one they used. Raises SyncLockedError if `lock`
@@ -295,6 +303,7 @@ def record_sync(
         Meta.WATERMARK_COLUMN: schema.created_at or schema.timestamp,
         Meta.SYNCED_AT: datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
         Meta.LAST_SYNC: mode.value,
+        Meta.VALID_UNDER: valid_under,
     }
     if watermark is not None:
         fields[Meta.WATERMARK] = watermark.isoformat(timespec="microseconds")

@@ -41,6 +41,7 @@ from featurestore.online.state import (
     remove_view,
     settle,
 )
+from featurestore.online.validity import SyncClock, remaining_lifetimes_ms
 from featurestore.online.writer import ViewWriter, encode_rows
 from featurestore.sql.expressions import columns_probe, render
 from featurestore.sql.semantics import WATERMARK, latest_values_expression
@@ -163,6 +164,7 @@ def run_sync(
     full: bool = False,
     view_names: Sequence[str] | None = None,
     lock_wait: float = LOCK_WAIT_SECONDS,
+    clock_moves: bool = True,
 ) -> SyncSummary:
     """Sync `view_names` (default: every online view) from the warehouse `open_warehouse`
     connects to, into the Redis at `location`.
@@ -171,7 +173,8 @@ def run_sync(
     summary with its error and the others are synced; a Redis failure or a lost lock stops
     the whole sync. The caller decides what a failed view means (`raise_if_failed`). The
     project's lock is waited for in line up to `lock_wait` seconds behind pushes; a running
-    sync is not waited for (SyncLockedError at once)."""
+    sync is not waited for (SyncLockedError at once). `clock_moves` is false for a frozen
+    clock (feature_store.yml clock.now): keys then do not expire (remaining_lifetimes_ms)."""
     views = catalog.online_views(view_names)
     started = time.perf_counter()
     summary = SyncSummary(redis=location.shown_url, key_prefix=location.keyspace.prefix)
@@ -185,7 +188,7 @@ def run_sync(
                     try:
                         with reading_views([view]):
                             checked_view(view, warehouse)
-                            result = _sync_view(view, client, location, warehouse, lock, console, clock, full)
+                            result = _sync_view(view, client, location, warehouse, lock, console, SyncClock(clock, clock_moves), full)
                     except (WarehouseError, ProjectError) as error:
                         result = ViewSyncResult.failed(view.name, error)
                     summary.views.append(result)
@@ -221,20 +224,23 @@ def _sync_view(
     warehouse: Warehouse,
     lock: SyncLock,
     console: Console,
-    clock: Callable[[], datetime],
+    clock: "SyncClock",
     full: bool,
 ) -> ViewSyncResult:
     started = time.perf_counter()
     keyspace = location.keyspace
     hint = "its watermark was not advanced, so the next fs sync finishes the work"
+    valid_under = clock.valid_under(view)
     with online_errors(location, f"syncing view '{view.name}'", hint):
         lock.check()
-        result, schema, removed, read_after = _begin(view, client, keyspace, warehouse, lock, full)
+        result, schema, removed, read_after = _begin(view, client, keyspace, warehouse, lock, full, valid_under)
         base = keyspace.entity_base(view.name, result.generation)
         _write_latest_rows(view, schema, result, read_after, client, warehouse, lock, console, clock, base)
-        record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock)
+        record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock, valid_under)
         if result.mode is SyncMode.FULL:  # a cluster waits for reads of the retired generation
             wait_for_readers(client, keyspace.meta_key(view.name), published_at=time.monotonic())
+    if result.expired and result.expired == result.rows_read - result.null_keys:
+        console.warn(clock.all_expired(view, result.expired))
     published = "the view was published; the next fs sync deletes the keys of its older generation"
     with online_errors(location, f"deleting the older generation of view '{view.name}'", published):
         result.removed_keys = removed + remove_retired(client, keyspace, view.name, lock)
@@ -243,7 +249,13 @@ def _sync_view(
 
 
 def _begin(
-    view: FeatureView, client: "redis.Redis", keyspace: "Keyspace", warehouse: Warehouse, lock: SyncLock, full: bool
+    view: FeatureView,
+    client: "redis.Redis",
+    keyspace: "Keyspace",
+    warehouse: Warehouse,
+    lock: SyncLock,
+    full: bool,
+    valid_under: str,
 ) -> tuple[ViewSyncResult, ViewSchema, int, datetime | None]:
     """Settle what earlier syncs left, choose the mode, and start a generation for a full
     sync: the result so far, the schema to write with, the keys removed, and the knowledge
@@ -255,7 +267,7 @@ def _begin(
     else:
         removed = remove_orphans(client, keyspace, view.name, lock)
     schema = ViewSchema.of_view(view, _column_types(warehouse, view))
-    mode, reason = _choose_mode(state, schema, full)
+    mode, reason = _choose_mode(state, schema, full, valid_under)
     if mode is SyncMode.FULL:
         generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
         return ViewSyncResult(view.name, mode, reason, generation), schema, removed, None
@@ -277,7 +289,7 @@ def _write_latest_rows(
     warehouse: Warehouse,
     lock: SyncLock,
     console: Console,
-    clock: Callable[[], datetime],
+    clock: "SyncClock",
     base: str,
 ) -> None:
     """Stream the view's latest rows (since the watermark, when incremental) into Redis
@@ -287,7 +299,7 @@ def _write_latest_rows(
     latest = latest_values_expression(
         view,
         view.feature_names,
-        clock(),
+        clock.now(),
         written_after=read_after,
         with_watermark=True,
         pushed=existing_landing(warehouse, view),
@@ -302,18 +314,24 @@ def _write_latest_rows(
         # A full sync writes a generation no reader uses yet: nothing there to compare with.
         with view_writer(client, schema, fresh, lock, after_round_trip) as writer:
             for batch in rebatched(warehouse.stream_arrow(render(latest, warehouse.dialect))):
-                _write_batch(batch, view, schema, base, writer, result, clock())
+                _write_batch(batch, view, schema, base, writer, result, clock)
             writer.finish()
     result.keys_written, result.skipped_older = writer.written, writer.skipped_older
 
 
-def _choose_mode(state: ViewState, schema: ViewSchema, full: bool) -> tuple[SyncMode, str]:
+def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: str) -> tuple[SyncMode, str]:
     if full:
         return SyncMode.FULL, "--full"
     if state.generation is None:
         return SyncMode.FULL, "no earlier sync in this Redis"
     if state.schema != schema:
         return SyncMode.FULL, "its columns or types changed since the last sync"
+    # Rows behind the watermark were judged valid or expired under the last sync's ttl and
+    # clock: under others, some of them change sides, and only a full sync reads them again.
+    if state.valid_under is None:
+        return SyncMode.FULL, "the last sync did not record the ttl and clock it judged rows by"
+    if state.valid_under != valid_under:
+        return SyncMode.FULL, f"the ttl or clock changed since the last sync ({state.valid_under} -> {valid_under})"
     return SyncMode.INCREMENTAL, "rows written after the watermark" if state.watermark else "no watermark yet"
 
 
@@ -348,7 +366,7 @@ def _write_batch(
     base: str,
     writer: ViewWriter,
     result: ViewSyncResult,
-    now: datetime,
+    clock: "SyncClock",
 ) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -361,34 +379,9 @@ def _write_batch(
 
     rows = batch.filter(functools.reduce(pc.and_, [pc.is_valid(batch[k]) for k in view.join_keys]))
     result.null_keys += batch.num_rows - rows.num_rows
-    lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, now)
+    lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, clock.now(), clock.moves)
     if alive is not None:
         result.expired += rows.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
         rows, lifetimes = rows.filter(alive), lifetimes.filter(alive)
     if rows.num_rows:
         writer.write(encode_rows(rows, schema, base, lifetimes))
-
-
-def remaining_lifetimes_ms(
-    timestamps: "pa.Array", ttl: timedelta | None, now: datetime
-) -> tuple["pa.Array", "pa.Array | None"]:
-    """Per row, how long its key should live in ms (0 = forever), and which rows are still
-    valid at `now` (None when the view has no ttl).
-
-    A row is valid while `timestamp + ttl >= now`, as in a training set; Redis counts the
-    lifetime on its own clock from the moment of writing, so with the project's frozen clock
-    the key lives (timestamp + ttl) - now from then.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if ttl is None:
-        return pa.array([0] * len(timestamps), pa.int64()), None
-    micros = timestamps.cast(pa.timestamp("us")).cast(pa.int64())
-    # Integer division: a float loses microseconds past 2**53 (after year 2255). The checked
-    # kernels raise rather than wrap; with ttl at most 100 years no timestamp gets near int64.
-    now_us = (now - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-    remaining = pc.subtract_checked(pc.add_checked(micros, ttl // timedelta(microseconds=1)), now_us)
-    alive = pc.greater_equal(remaining, 0)
-    lifetimes = pc.max_element_wise(pc.divide(pc.add(remaining, 999), 1000), 1)
-    return lifetimes, alive

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
 
 from featurestore.console import Console, plural
-from featurestore.errors import DbtError
+from featurestore.errors import DbtError, duckdb_file_locked
 from featurestore.project.dbt_project import Project
 
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
@@ -52,7 +53,15 @@ def run_dbt(
         output = result.stdout + result.stderr
     if result.returncode != 0:
         console.detail(output)
+        # A DuckDB file another process holds is the warehouse's answer, as when fs opens it
+        # (exit 4 and the same line), not a failure of the build.
+        locked = _DUCKDB_LOCK.search(output)
+        if locked:
+            raise duckdb_file_locked(*locked.groups())
         raise DbtError(f"dbt {command[0]} failed: {_error_summary(output)}")
+
+
+_DUCKDB_LOCK = re.compile(r'Could not set lock on file "(.+?)": Conflicting lock is held in (.*?) \(PID (\d+)\)')
 
 
 def _error_summary(output: str) -> str:
@@ -66,8 +75,6 @@ def _error_summary(output: str) -> str:
 
 
 def _strip(line: str) -> str:
-    import re
-
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line).strip()
 

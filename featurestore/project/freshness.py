@@ -94,11 +94,28 @@ def stale_reason(project: Project, target: Target) -> tuple[str | None, Manifest
     manifest = project.manifest_path
     if not manifest.is_file():
         return f"{_shown(project, manifest)} is missing", key
-    if recorded is None:
-        return f"{_shown(project, manifest)} has no record of the target and files it was parsed from", key
-    if manifest_stamp != _stamp(manifest):
-        return f"{_shown(project, manifest)} was written outside fs since fs last parsed it", key
+    if recorded is None or manifest_stamp != _stamp(manifest):
+        # A plain dbt build or run wrote it: taken as it is when dbt's own artifacts show it
+        # was written for this target from the files as they are now (project/dbt_artifacts).
+        refused = _refusal_of_dbts_manifest(project, target)
+        if refused is None:
+            record(project, key)
+            return None, key
+        if recorded is None:
+            return f"{_shown(project, manifest)} has no record of the target and files it was parsed from, and {refused}", key
+        return f"{_shown(project, manifest)} was written outside fs since fs last parsed it, and {refused}", key
     return difference(recorded, key), key
+
+
+def _refusal_of_dbts_manifest(project: Project, target: Target) -> str | None:
+    from featurestore.project.dbt_artifacts import refusal
+
+    folders: dict[str, int] = {}
+    files = _dbt_input_files(project, project.config, folders)
+    inputs = {**{name: stamp[1] for name, stamp in files.items()}, **folders}
+    if target.profiles_path is not None:
+        inputs[str(target.profiles_path)] = _stamp(target.profiles_path)[1]
+    return refusal(project, target, inputs, _env_vars_read(project, files), _installed_dbt_times())
 
 
 def difference(recorded: ManifestKey, now: ManifestKey) -> str | None:
@@ -187,16 +204,23 @@ def _installed_dbt() -> tuple[str, ...]:
     """dbt-core and adapter versions from the names of their dist-info folders beside the
     dbt package: a folder listing costs well under a millisecond, where importlib.metadata
     costs some 45 ms and importing dbt far more."""
+    return tuple(sorted(_installed_dbt_times()))
+
+
+def _installed_dbt_times() -> dict[str, int]:
+    """`name-version` of dbt-core and each adapter -> when it was installed (its dist-info
+    folder's mtime, ns)."""
     import importlib.util
 
     spec = importlib.util.find_spec("dbt")
     folders = list(spec.submodule_search_locations or []) if spec else []
-    found = set()
+    found = {}
     for folder in folders:
         site = os.path.dirname(folder)
-        found.update(name[: -len(".dist-info")] for name in os.listdir(site)
-                     if name.startswith("dbt") and name.endswith(".dist-info"))
-    return tuple(sorted(found))
+        for name in os.listdir(site):
+            if name.startswith("dbt") and name.endswith(".dist-info"):
+                found[name[: -len(".dist-info")]] = _stamp(Path(site) / name)[1]
+    return found
 
 
 _ENV_VAR = re.compile(r"""env_var\(\s*['"]([^'"]+)['"]""")
@@ -216,21 +240,25 @@ def _env_vars_read(project: Project, files: dict[str, tuple[int, int]]) -> dict[
     return {name: os.environ.get(name) for name in sorted(names) if not SECRET_KEY.search(name)}
 
 
-def _dbt_input_files(project: Project, config: dict) -> dict[str, tuple[int, int]]:
-    """Every file dbt reads to parse the project, relative to it: (size, mtime in ns)."""
+def _dbt_input_files(project: Project, config: dict, folders: dict[str, int] | None = None) -> dict[str, tuple[int, int]]:
+    """Every file dbt reads to parse the project, relative to it: (size, mtime in ns); and
+    into `folders`, each folder holding them (relative path -> mtime in ns): a file added
+    or deleted changes its folder's mtime."""
     files = {}
     for name in _TOP_LEVEL_FILES:
         stamp = _stamp(project.root / name)
         if stamp[0] >= 0:
             files[name] = stamp
     for key, default in _PATH_KEYS.items():
-        folders = config.get(key, default)
-        for folder in [folders] if isinstance(folders, str) else folders or []:
-            _scan(project.root, project.root / folder, files, skip={str(project.target_path)})
+        paths = config.get(key, default)
+        for folder in [paths] if isinstance(paths, str) else paths or []:
+            _scan(project.root, project.root / folder, files, {str(project.target_path)}, folders)
     return files
 
 
-def _scan(root: Path, folder: Path, files: dict[str, tuple[int, int]], skip: set[str]) -> None:
+def _scan(
+    root: Path, folder: Path, files: dict[str, tuple[int, int]], skip: set[str], folders: dict[str, int] | None = None
+) -> None:
     """os.scandir, recursively: an entry knows whether it is a folder without a stat call.
     The target folder is skipped (a model path of "." would reach it): dbt writes compiled
     SQL there, which would make every manifest stale."""
@@ -238,10 +266,12 @@ def _scan(root: Path, folder: Path, files: dict[str, tuple[int, int]], skip: set
         entries = list(os.scandir(folder))
     except OSError:
         return
+    if folders is not None:
+        folders[Path(os.path.relpath(folder, root)).as_posix() + "/"] = _stamp(folder)[1]
     for entry in entries:
         if entry.is_dir():
             if entry.path not in skip:
-                _scan(root, Path(entry.path), files, skip)
+                _scan(root, Path(entry.path), files, skip, folders)
         elif os.path.splitext(entry.name)[1] in _DBT_FILE_SUFFIXES and entry.is_file():
             status = entry.stat()
             files[Path(os.path.relpath(entry.path, root)).as_posix()] = (status.st_size, status.st_mtime_ns)

@@ -73,9 +73,9 @@ def test_sync_writes_one_readable_hash_per_entity(tiny, online):
         "spend": "1e-7",
         "last_order_at": "2024-01-31T08:15:00.000000",
     }
-    # The key lives until timestamp + ttl, counted from the project's "now".
-    expected_ms = (datetime(2024, 2, 28) + timedelta(days=30) - TINY_NOW) / timedelta(milliseconds=1)
-    assert expected_ms - 5000 < online.client.pttl(base + "customer_id=c1") <= expected_ms
+    # The project's clock is frozen (clock.now): a value valid at it stays valid, so the key
+    # does not expire (test_redis_drops_the_key_when_the_ttl_passes: the real clock).
+    assert online.client.pttl(base + "customer_id=c1") == -1
     meta = online.meta(TINY_VIEW)
     assert {k: meta[k] for k in ("generation", "last_generation", "watermark", "watermark_column", "last_sync")} == {
         "generation": "1",
@@ -201,14 +201,20 @@ def test_a_value_past_its_ttl_is_neither_written_nor_served(tiny, online):
 
 
 def test_redis_drops_the_key_when_the_ttl_passes(tiny, online):
-    tiny.set_rows([row("c1", 28)])
-    # "now" is 300 ms before the row's ttl runs out.
-    store = tiny.store(now=datetime(2024, 2, 28) + timedelta(days=30) - timedelta(milliseconds=300))
+    from featurestore import FeatureStore
+
+    (tiny.root / "feature_store.yml").write_text("")  # the real clock
+    store = FeatureStore(project_dir=tiny.root)
+    store.catalog()  # read before the clock starts: the sync below is all that runs
+    # The row's ttl runs out 3 s from now.
+    due = datetime.utcnow() - timedelta(days=30) + timedelta(seconds=3)
+    tiny.set_rows([{**row("c1", 28), "event_timestamp": due, "loaded_at": None}])
+    started = time.monotonic()
     store.sync()
     (key,) = online.entity_keys(TINY_VIEW)
-    assert 0 < online.client.pttl(key) <= 300
+    assert 0 < online.client.pttl(key) <= 3001  # until the millisecond after timestamp + ttl
     assert store.get_online_features([{"customer_id": "c1"}], ALL).statuses[0] == ["present"] * 5
-    time.sleep(0.4)
+    time.sleep(max(0.0, 3.1 - (time.monotonic() - started)))
     assert online.client.exists(key) == 0
     assert store.get_online_features([{"customer_id": "c1"}], ALL).statuses[0] == ["missing"] * 5
 

@@ -129,14 +129,18 @@ def test_a_manifest_fs_did_not_record_is_parsed_again(tmp_path):
     assert stale_reason(project, target)[0] == "target/manifest.json is missing"
     project, target = parsed(tmp_path)
     os.utime(project.manifest_path, ns=(1, 1))  # rewritten by a plain `dbt parse`
-    assert stale_reason(project, target)[0] == "target/manifest.json was written outside fs since fs last parsed it"
+    assert stale_reason(project, target)[0] == (
+        "target/manifest.json was written outside fs since fs last parsed it, and dbt's manifest does not say when its run started"
+    )
     (tmp_path / "target" / KEY_FILE).write_text("{not json")
     assert stale_reason(project, target)[0] == (
-        "target/manifest.json has no record of the target and files it was parsed from"
+        "target/manifest.json has no record of the target and files it was parsed from, "
+        "and dbt's manifest does not say when its run started"
     )
     freshness.forget(project)
     assert stale_reason(project, target)[0] == (
-        "target/manifest.json has no record of the target and files it was parsed from"
+        "target/manifest.json has no record of the target and files it was parsed from, "
+        "and dbt's manifest does not say when its run started"
     )
 
 

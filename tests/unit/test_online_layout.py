@@ -18,7 +18,7 @@ from featurestore.errors import ProjectError, UsageError
 from featurestore.online.codec import DECODERS, ViewSchema, encode_array, encode_value, logical_type
 from featurestore.online.embedded import MAX_SOCKET_PATH, socket_path
 from featurestore.online.keys import Keyspace, entity_suffix, entity_suffixes, escape_glob, parse_entity_suffix
-from featurestore.online.sync import remaining_lifetimes_ms
+from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, manifest, model_node
 
@@ -167,8 +167,9 @@ def test_remaining_lifetime_follows_the_training_set_ttl_rule():
     )
     lifetimes, alive = remaining_lifetimes_ms(stamps, ttl, now)
     assert alive.to_pylist() == [True, False, True, True]  # valid while timestamp + ttl >= now
-    assert lifetimes.to_pylist()[0] == 1  # due now: the shortest lifetime Redis takes
-    assert lifetimes.to_pylist()[2:] == [23 * 3600 * 1000, 25 * 3600 * 1000]
+    # Due now: valid through now's millisecond, so the key lives into the next one.
+    assert lifetimes.to_pylist()[0] == 1
+    assert lifetimes.to_pylist()[2:] == [23 * 3600 * 1000 + 1, 25 * 3600 * 1000 + 1]
     lifetimes, alive = remaining_lifetimes_ms(stamps, None, now)
     assert alive is None and lifetimes.to_pylist() == [0, 0, 0, 0]
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.ttl import MAX_TTL
 from featurestore.online.reader import EXPIRED, _ViewRead
-from featurestore.online.sync import remaining_lifetimes_ms
+from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.verify import _compare
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, manifest, model_node
 
@@ -52,7 +52,14 @@ def test_sync_lifetimes_at_the_bounds(timestamp, now, ttl):
     # In Python ints, which cannot overflow: timestamp + ttl - now.
     remaining_us = (timestamp - now) // timedelta(microseconds=1) + ttl // timedelta(microseconds=1)
     assert alive.to_pylist() == [remaining_us >= 0]
-    assert lifetimes.to_pylist() == [max(-(-remaining_us // 1000), 1)]
+    # Until the millisecond after the one holding timestamp + ttl, counted from now's.
+    # In Python ints from year 1 (timestamp + ttl may pass year 9999).
+    due_us = (timestamp - FIRST) // timedelta(microseconds=1) + ttl // timedelta(microseconds=1)
+    now_ms = (now - FIRST) // timedelta(milliseconds=1)
+    if remaining_us >= 0:
+        assert lifetimes.to_pylist() == [due_us // 1000 - now_ms + 1]
+    frozen, _ = remaining_lifetimes_ms(pa.array([timestamp], pa.timestamp("us")), ttl, now, clock_moves=False)
+    assert frozen.to_pylist() == [0]  # a frozen clock: valid rows do not expire
 
 
 @given(timestamp=instants, now=instants, ttl=ttls)

@@ -1,0 +1,121 @@
+"""fs takes the manifest a plain `dbt build` wrote when dbt's artifacts show it was written
+for the same target, vars, environment and files (featurestore/project/dbt_artifacts.py), and
+parses again - saying why in one line - in each way it could be stale. Real dbt runs on a
+small generated dbt-duckdb project (tests/tiny_projects.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from featurestore import FeatureStore
+from featurestore.console import Console
+from featurestore.project.freshness import KEY_FILE
+from tests.tiny_projects import PROFILES, dbt_env, run_dbt, write_tiny_project
+
+PARSE = ": running dbt parse"
+
+
+@pytest.fixture
+def built(tmp_path, clean_env, monkeypatch) -> Path:
+    """The tiny project after a plain `dbt build` (fs has not run on it)."""
+    root = write_tiny_project(tmp_path / "tiny", extra_sql="  -- note: {{ env_var('TINY_NOTE', 'none') }}")
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+    run_dbt(root, "build")
+    return root
+
+
+def first_command(root: Path, capsys, target: str | None = None) -> str:
+    """What the first fs command on the project said about the manifest ('' for nothing)."""
+    capsys.readouterr()
+    store = FeatureStore(project_dir=root, target=target, console=Console(verbose=True))
+    assert [v.name for v in store.catalog()] == ["customer_orders"]
+    return capsys.readouterr().err
+
+
+def test_no_parse_right_after_a_plain_dbt_build(built, capsys):
+    assert first_command(built, capsys) == ""
+    assert (built / "target" / KEY_FILE).is_file()  # recorded: the next commands compare as usual
+    assert first_command(built, capsys) == ""
+
+
+def test_another_target_is_parsed_again(built, capsys):
+    said = first_command(built, capsys, target="prod")
+    assert "dbt wrote it for target 'dev', not 'prod'" + PARSE in said and said.count("\n") == 1
+
+
+def test_a_changed_file_is_parsed_again(built, capsys):
+    model = built / "models" / "customer_orders.sql"
+    model.write_text(model.read_text().replace("orders", "orders ", 1))
+    assert "models/customer_orders.sql changed after (or as) dbt started writing it" + PARSE in first_command(built, capsys)
+
+
+def test_an_added_file_is_parsed_again(built, capsys):
+    (built / "models" / "more.sql").write_text("select 1 as one\n")
+    said = first_command(built, capsys)
+    assert "models/ (and 1 more) changed after (or as) dbt started writing it" + PARSE in said
+
+
+def test_a_deleted_file_is_parsed_again(built, capsys):
+    (built / "seeds" / "raw_orders.csv").rename(built / "raw_orders.csv")  # out of dbt's folders
+    with pytest.raises(Exception):  # the model's ref has nothing left to point at
+        first_command(built, capsys)
+    assert "seeds/ changed after (or as) dbt started writing it" + PARSE in capsys.readouterr().err
+
+
+def test_a_changed_profiles_file_is_parsed_again(built, capsys):
+    profiles = built / "profiles" / "profiles.yml"
+    profiles.write_text(PROFILES.replace("dev.duckdb", "other.duckdb"))
+    assert f"{profiles} changed after (or as) dbt started writing it" + PARSE in first_command(built, capsys)
+
+
+def test_other_vars_are_parsed_again(built, capsys):
+    run_dbt(built, "build", "--vars", "{limit: 1}")
+    assert "dbt wrote it with --vars" + PARSE in first_command(built, capsys)
+
+
+def test_a_manifest_of_another_dbt_version_is_parsed_again(built, capsys):
+    path = built / "target" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["metadata"]["dbt_version"] = "1.7.0"  # as a dbt 1.7 would have written it
+    path.write_text(json.dumps(manifest))
+    said = first_command(built, capsys)
+    assert "it was written by dbt 1.7.0, and dbt " in said and said.endswith(" is installed" + PARSE + "\n")
+
+
+def test_a_changed_environment_variable_the_project_reads_is_parsed_again(built, capsys, monkeypatch):
+    monkeypatch.setenv("TINY_NOTE", "a")
+    run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    assert first_command(built, capsys) == ""  # the value dbt parsed with
+    run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    monkeypatch.setenv("TINY_NOTE", "b")
+    assert "the environment variable TINY_NOTE changed since dbt wrote it" + PARSE in first_command(built, capsys)
+
+
+def test_a_manifest_of_a_plain_dbt_parse_is_parsed_again_once(built, capsys):
+    run_dbt(built, "parse")
+    said = first_command(built, capsys)
+    assert ", and no target/run_results.json of the dbt run that wrote it says its target (dbt parse writes none)" + PARSE in said
+    assert first_command(built, capsys) == ""
+
+
+def test_a_dbt_installed_after_the_run_is_refused(built):
+    """A dbt or adapter installed after the run (an upgrade of the adapter alone keeps
+    dbt_version): the install times are the input; the shared test environment cannot be
+    upgraded, so they are given."""
+    import time
+
+    from featurestore.project import freshness
+    from featurestore.project.dbt_artifacts import refusal
+    from featurestore.project.dbt_project import load_project
+    from featurestore.project.profiles import load_target
+
+    project = load_project(built)
+    target = load_target(project)
+    installed = freshness._installed_dbt_times()
+    assert refusal(project, target, {}, {}, installed) is None  # as installed: taken
+    adapter = next(name for name in installed if name.startswith("dbt_duckdb"))
+    later = {**installed, adapter: time.time_ns()}
+    assert refusal(project, target, {}, {}, later) == f"{adapter} was installed after dbt wrote it"
