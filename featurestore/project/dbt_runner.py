@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -57,17 +58,26 @@ def run_dbt(
 
 def _error_summary(output: str) -> str:
     """The most telling line of dbt's output, without its timestamp and colours."""
-    lines = [_strip(line) for line in output.splitlines() if line.strip()]
+    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines() if line.strip()]
+    lines = [_strip(line) for line in raw]
     for marker in ("Error", "error", "ERROR"):
-        for line in lines:
+        for index, line in enumerate(lines):
             if marker in line and "Encountered an error" not in line:
+                # "Compilation Error in test x (models/x.yml)" only says where: dbt gives
+                # the reason ("'test_y' is undefined ...") on the next line, untimestamped.
+                follows = raw[index + 1] if index + 1 < len(raw) else ""
+                if _NODE_HEADER.search(line) and follows and not _TIMESTAMPED.match(follows):
+                    return f"{line}: {follows.strip()}"
                 return line
     return lines[-1] if lines else "see dbt's log in logs/dbt.log"
 
 
-def _strip(line: str) -> str:
-    import re
+_NODE_HEADER = re.compile(r"Error in \w+ \S+ \([^)]*\)$")
+"""dbt's header of a node's error: `Compilation Error in test name (path)`."""
+_TIMESTAMPED = re.compile(r"^\d\d:\d\d:\d\d\s")
 
+
+def _strip(line: str) -> str:
     line = re.sub(r"\x1b\[[0-9;]*m", "", line)
     return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line).strip()
 

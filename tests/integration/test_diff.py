@@ -123,7 +123,7 @@ def upstream_model_changed(p: Path) -> None:
 
 
 def macro_changed(p: Path) -> None:
-    edit(p, "macros/feature_store_types.sql", "{% macro default__feature_store_text() %}varchar", "{% macro default__feature_store_text() %}text")
+    edit(p, "featurestore/dbt/macros/feature_store_types.sql", "{% macro default__feature_store_text() %}varchar", "{% macro default__feature_store_text() %}text")
 
 
 def compatible(p: Path) -> None:
