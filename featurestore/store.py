@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from featurestore.governance.site import SiteSummary
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
+    from featurestore.project.scaffold import ScaffoldedView
     from pathlib import Path
 
     from starlette.applications import Starlette
@@ -149,6 +150,38 @@ class FeatureStore:
         run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
         return BuildSummary.read(self.project, self.target.name)
+
+    def new_view(
+        self, model: str, entity: str, join_keys: Sequence[str] = (), timestamp: str | None = None, out: "str | os.PathLike | None" = None
+    ) -> "ScaffoldedView":
+        """Write the YAML of a feature view over `model`, a built model with no YAML entry yet:
+        its columns and types as the warehouse holds them, the meta, and the uniqueness test
+        (featurestore/project/scaffold.py). Refuses to touch an existing entry or file."""
+        from dataclasses import replace
+        from pathlib import Path
+
+        from featurestore.catalog.model import Relation
+        from featurestore.errors import UsageError
+        from featurestore.project import scaffold
+        from featurestore.sql.expressions import render
+        from featurestore.sql.information_schema import column_types_query
+
+        node = scaffold.model_node(load_manifest(self.project, self.target, self.console), model, self.project.name)
+        path = scaffold.yaml_path(node, self.project.root, Path(out) if out is not None else None)
+        relation = Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
+        query = render(column_types_query(self.engine.stored_relation(relation)), self.engine.dialect)
+        # information_schema: the types as the warehouse declares them (Spark has none: there
+        # the query fails with the warehouse's one line).
+        with self.warehouse() as warehouse:
+            columns = [(str(name), str(kind)) for name, kind in warehouse.fetch_all(query)]
+        if not columns:
+            raise UsageError(
+                f"model '{model}' has no table in target '{self.target.name}' ({relation}): "
+                f"build it first (dbt run --select {model})"
+            )
+        text, view = scaffold.scaffold_text(node, columns, entity, join_keys, timestamp)
+        scaffold.write_new(path, text)
+        return replace(view, path=path)
 
     def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
         """Write the feature site (featurestore/governance/site.py) into `out` (default:

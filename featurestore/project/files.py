@@ -12,6 +12,8 @@ from featurestore.errors import ProjectError
 def read_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
     except yaml.YAMLError as error:
         raise ProjectError(f"{path}: not valid YAML: {error}".splitlines()[0]) from error
     if not isinstance(data, dict):
