@@ -1,0 +1,76 @@
+"""fs init on projects as users have them: an existing packages.yml keeps its entries and
+comments, bad files stop it with one line naming the file, and a project whose copy of the
+package is another version is warned about by every command until fs init updates it."""
+
+from __future__ import annotations
+
+import pytest
+
+from featurestore import __version__
+from tests.user_project import UserProject
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def shop(tmp_path, clean_env):
+    return UserProject.shop(tmp_path / "shop")
+
+
+def fs(cli, project: UserProject, *args: str):
+    return cli(*args, "--project-dir", str(project.root), "--profiles-dir", str(project.profiles_dir))
+
+
+def test_outside_a_dbt_project_fs_init_says_so_and_writes_nothing(cli, tmp_path, clean_env):
+    code, out, err = cli("init", "--project-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: no dbt_project.yml in {tmp_path.resolve()} or any folder above it; "
+        "run from inside a dbt project or pass --project-dir\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_packages_file_keeps_its_entries_and_comments(cli, shop):
+    shop.write("vendor/helpers/dbt_project.yml", "name: helpers\nversion: '1.0.0'\nconfig-version: 2\n")
+    before = "# our packages\npackages:\n    - local: vendor/helpers   # shared macros\n"
+    shop.write("packages.yml", before)
+    code, out, err = fs(cli, shop, "init")
+    assert code == 0, err
+    assert shop.read("packages.yml") == before + "    - local: fs_packages/featurestore  # the feature store's dbt package (fs init)\n"
+    assert (shop.root / "dbt_packages" / "helpers").exists() and (shop.root / "dbt_packages" / "featurestore").exists()
+    assert "changed: packages.yml: added local: fs_packages/featurestore" in out
+
+
+@pytest.mark.parametrize(
+    "path, text, message",
+    [
+        ("packages.yml", "packages: [local: x\n", "{root}/packages.yml: not valid YAML: "),
+        ("packages.yml", "packages: {local: x}\n", "{root}/packages.yml: 'packages' must be a list of package entries"),
+        (".gitignore/inside", "", "cannot read {root}/.gitignore: Is a directory"),
+    ],
+    ids=["invalid-yaml", "not-a-list", "gitignore-is-a-folder"],
+)
+def test_a_file_fs_init_cannot_use_is_named_in_one_line(cli, shop, path, text, message):
+    shop.write(path, text)
+    code, out, err = fs(cli, shop, "init")
+    assert code == 3, err
+    assert err.startswith("error: " + message.format(root=shop.root)) and err.count("\n") == 1, err
+
+
+def test_every_command_warns_while_the_projects_package_is_another_version(cli, shop):
+    assert fs(cli, shop, "init")[0] == 0
+    stamp = shop.root / "fs_packages" / "featurestore" / "dbt_project.yml"
+    stamp.write_text(stamp.read_text().replace(f'version: "{__version__}"', 'version: "0.0.1"'))
+    code, _, err = fs(cli, shop, "catalog")
+    assert code == 0, err
+    assert (
+        "warning: the project's featurestore dbt package (fs_packages/featurestore) is version 0.0.1, "
+        f"fs is {__version__}: run fs init to update the project's copy, or install the fs of that version"
+    ) in err.splitlines()
+
+    code, out, err = fs(cli, shop, "init")
+    assert code == 0, err
+    assert f"changed: fs_packages/featurestore: updated the featurestore dbt package from 0.0.1 to {__version__}" in out
+    code, _, err = fs(cli, shop, "catalog")
+    assert code == 0 and "warning" not in err, err
