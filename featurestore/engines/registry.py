@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.engines import bigquery, databricks, duckdb, postgres, snowflake, spark, trino
 from featurestore.engines.base import Engine
-from featurestore.errors import ProjectError, UsageError
+from featurestore.errors import ProjectError, UsageError, install_extra
 
 if TYPE_CHECKING:
     from featurestore.project.dbt_project import Project
@@ -76,4 +76,4 @@ def install_advice(adapter: str) -> str:
         )
     if engine.extra is None:
         return f"adapter '{adapter}': fs runs on {engine.name} with what it installs by default"
-    return f"adapter '{adapter}': install fs with its '{engine.extra}' extra: pip install '/path/to/featurestore[{engine.extra}]'"
+    return f"adapter '{adapter}': install fs with its '{engine.extra}' extra: {install_extra(engine.extra)}"

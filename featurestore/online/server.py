@@ -37,7 +37,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from featurestore.errors import FeatureStoreError, OnlineStoreError, SyncLockedError, UsageError, WarehouseError
+from featurestore.errors import FeatureStoreError, OnlineStoreError, SyncLockedError, UsageError, WarehouseError, install_extra
 from featurestore.online.reader import EXPIRED, MISSING
 from featurestore.online.value_columns import check_columns
 
@@ -212,7 +212,7 @@ def _require_serve_extra() -> None:
 
     missing = next((name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None), None)
     if missing:
-        raise UsageError(f"fs serve needs the serve extra (no module {missing}): pip install 'featurestore[serve]'")
+        raise UsageError(f"fs serve needs the serve extra (no module {missing}): {install_extra('serve')}")
 
 
 ENDPOINTS = "valid: POST /get-online-features, POST /push, GET /health, GET /openapi.json"

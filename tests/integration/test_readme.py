@@ -162,7 +162,7 @@ def test_to_polars_says_how_to_install_polars(built_project, clean_env):
     try:
         import polars  # noqa: F401
     except ImportError:
-        with pytest.raises(UsageError, match=r"pip install 'featurestore\[polars\]'"):
+        with pytest.raises(UsageError, match=r"^to_polars\(\) needs polars, which is not installed: pip install polars$"):
             training.to_polars()
     else:
         assert training.to_polars().height == training.summary.rows

@@ -40,7 +40,7 @@ def test_the_package_dispatches_in_its_own_namespace():
     "adapter, advice",
     [
         ("duckdb", "adapter 'duckdb': fs runs on duckdb with what it installs by default"),
-        ("postgres", "adapter 'postgres': install fs with its 'postgres' extra: pip install '/path/to/featurestore[postgres]'"),
+        ("postgres", "adapter 'postgres': install fs with its 'postgres' extra: pip install '/path/to/featurestore[postgres]' (fs installs from a clone: docs/your-project.md)"),
         (
             "snowflake",
             "adapter 'snowflake': fs prints training-set SQL for snowflake (fs training-set --sql --dialect snowflake) "
