@@ -35,19 +35,20 @@ def init(
     root = find_project_root(Path(project_dir) if project_dir else Path.cwd())
     try:
         project = load_project(root, profiles_dir)
-        adapter: Optional[str] = load_target(project, target).adapter
-        advice = install_advice(adapter)
+        advice: Optional[str] = install_advice(load_target(project, target).adapter)
     except FeatureStoreError as error:
         # The package and files need no profile: set them up, and say what fs could not read.
         from featurestore.project.files import read_yaml
 
         config = read_yaml(root / "dbt_project.yml")
         project = Project(root, str(config.get("name") or root.name), "", root / "target", root, Settings(), config)
-        advice, target = f"adapter unknown: {error}", None
+        advice, target = None, None
+        console.warn(f"the adapter is unknown, so fs cannot say what to install for it: {error}")
     report = init_project(project, console, target)
     for step in report.steps:
         console.print(("changed: " if step.changed else "ok: ") + step.line)
-    console.print(advice)
+    if advice:
+        console.print(advice)
     if not report.changed:
         console.print(f"nothing to change: {root} is set up for fs")
     console.print(

@@ -44,6 +44,11 @@ def model_node(manifest: dict, model: str, project_name: str) -> dict:
     own = [n for n in found if n.get("package_name") == project_name] or found
     if not own:
         raise UsageError(f"no model named '{model}' in the project; {did_you_mean(model, [n['name'] for n in models])}")
+    if (own[0].get("config") or {}).get("materialized") == "ephemeral":
+        raise UsageError(
+            f"model '{model}' is ephemeral: dbt builds no table or view for it, so it cannot be a feature view; "
+            "materialize it as a table, view or incremental model"
+        )
     return own[0]
 
 

@@ -14,7 +14,7 @@ from featurestore import __version__
 from featurestore.engines.registry import install_advice
 from featurestore.errors import UsageError
 from featurestore.project.package import shipped_package
-from featurestore.project.scaffold import scaffold_text, yaml_path
+from featurestore.project.scaffold import model_node, scaffold_text, yaml_path
 
 REPO = Path(__file__).resolve().parents[2]
 NODE = {"name": "customer_daily", "original_file_path": "models/customer_daily.sql"}
@@ -93,3 +93,16 @@ def test_the_scaffold_never_writes_over_an_entry_or_a_file(tmp_path):
     with pytest.raises(UsageError, match=r"customer_daily.yml exists; fs new view writes a new file only: choose another with --out$"):
         yaml_path(NODE, tmp_path, None)
     assert yaml_path(NODE, tmp_path, Path("models/other.yml")) == tmp_path / "models" / "other.yml"
+
+
+def test_the_scaffold_finds_the_projects_model_and_refuses_an_ephemeral_one():
+    nodes = {
+        "model.pkg.orders": {"resource_type": "model", "name": "orders", "package_name": "pkg"},
+        "model.shop.orders": {"resource_type": "model", "name": "orders", "package_name": "shop"},
+        "model.shop.tmp": {"resource_type": "model", "name": "tmp", "package_name": "shop", "config": {"materialized": "ephemeral"}},
+    }
+    assert model_node({"nodes": nodes}, "orders", "shop") is nodes["model.shop.orders"]
+    with pytest.raises(UsageError, match=r"^no model named 'order' in the project; did you mean 'orders'"):
+        model_node({"nodes": nodes}, "order", "shop")
+    with pytest.raises(UsageError, match=r"^model 'tmp' is ephemeral: dbt builds no table or view for it, so it cannot be a feature view; "):
+        model_node({"nodes": nodes}, "tmp", "shop")
