@@ -46,6 +46,7 @@ def run_dbt_writing_manifest(
     if missing:
         console.info(f"dbt packages not installed ({', '.join(missing)}): running dbt deps")
         run_dbt(project, ["deps"], target.name, console)
+        key = None  # the installed packages are inputs too: the key taken before is stale
     key = key or freshness.current_key(project, target)
     freshness.forget(project)
     run_dbt(project, command, target.name, console, stream=stream)
