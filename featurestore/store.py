@@ -161,7 +161,7 @@ class FeatureStore:
         from pathlib import Path
 
         from featurestore.catalog.model import Relation
-        from featurestore.errors import UsageError
+        from featurestore.errors import RelationNotBuilt
         from featurestore.project import scaffold
         from featurestore.sql.expressions import render
         from featurestore.sql.information_schema import column_types_query
@@ -175,8 +175,8 @@ class FeatureStore:
         with self.warehouse() as warehouse:
             columns = [(str(name), str(kind)) for name, kind in warehouse.fetch_all(query)]
         if not columns:
-            raise UsageError(
-                f"model '{model}' has no table in target '{self.target.name}' ({relation}): "
+            raise RelationNotBuilt(
+                str(relation), f"model '{model}' has no table in target '{self.target.name}' ({relation}): "
                 f"build it first (dbt run --select {model})"
             )
         text, view = scaffold.scaffold_text(node, columns, entity, join_keys, timestamp)

@@ -74,3 +74,15 @@ def test_every_command_warns_while_the_projects_package_is_another_version(cli, 
     assert f"changed: fs_packages/featurestore: updated the featurestore dbt package from 0.0.1 to {__version__}" in out
     code, _, err = fs(cli, shop, "catalog")
     assert code == 0 and "warning" not in err, err
+
+
+def test_fs_new_view_on_a_model_not_built_says_to_build_it(cli, shop):
+    assert fs(cli, shop, "init")[0] == 0
+    shop.dbt("seed")  # the database exists, the model's table does not
+    code, out, err = fs(cli, shop, "new", "view", "customer_daily", "--entity", "customer", "--join-key", "customer_id")
+    assert (code, out) == (4, "")
+    assert err.splitlines()[-1] == (
+        "error: model 'customer_daily' has no table in target 'dev' (shop.main.customer_daily): "
+        "build it first (dbt run --select customer_daily)"
+    )
+    assert not (shop.root / "models" / "features" / "customer_daily.yml").exists()
