@@ -78,6 +78,20 @@ def test_the_wheel_with_every_extra_resolves(dist, tmp_path):
     assert installs["featurestore"] == __version__
 
 
+def test_the_readmes_install_line_resolves_from_a_clone(dist, tmp_path):
+    """`pip install '/path/to/featurestore[serve]'`, as README.md and docs/your-project.md
+    write it, on a copy of the sources (a dry run: nothing is installed)."""
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "-q", "--report", str(report), f"{dist.parent / 'src'}[serve]"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    installs = {i["metadata"]["name"]: i for i in json.loads(report.read_text())["install"]}
+    assert installs["featurestore"]["metadata"]["version"] == __version__
+    assert installs["featurestore"]["requested_extras"] == ["serve"]
+
+
 def test_the_installed_wheel_sets_up_a_project_from_its_own_copy(dist, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
