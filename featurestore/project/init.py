@@ -101,7 +101,13 @@ def _vendor_package(root: Path, report: InitReport) -> bool:
     if existing is not None and existing.path != target.resolve():
         # The project points at a copy of its own (this repository's demo points at the
         # package's source): keep it; every command compares its version with fs's.
-        report.add(f"{existing.declared_in.name} already points at the featurestore package in {_shown(root, existing.path)}", False)
+        line = f"{existing.declared_in.name} already points at the featurestore package in {_shown(root, existing.path)}"
+        if not existing.path.is_relative_to(root.resolve()):
+            line += (
+                ", outside the project, where a new virtualenv, a teammate's clone or CI will not find it: "
+                f"replace that entry with local: {VENDORED_PATH} and run fs init again"
+            )
+        report.add(line, False)
         return False
     source = shipped_package()
     if target.is_dir() and _same_tree(source, target):

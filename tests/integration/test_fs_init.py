@@ -86,3 +86,21 @@ def test_fs_new_view_on_a_model_not_built_says_to_build_it(cli, shop):
         "build it first (dbt run --select customer_daily)"
     )
     assert not (shop.root / "models" / "features" / "customer_daily.yml").exists()
+
+
+def test_a_package_entry_outside_the_project_is_kept_and_said_to_break_elsewhere(cli, shop, tmp_path):
+    import shutil
+
+    from featurestore.project.package import shipped_package
+
+    outside = tmp_path / "site-packages" / "featurestore" / "dbt"
+    shutil.copytree(shipped_package(), outside)
+    shop.write("packages.yml", f"packages:\n  - local: {outside}\n")
+    code, out, err = fs(cli, shop, "init")
+    assert code == 0, err
+    assert (
+        f"ok: packages.yml already points at the featurestore package in {outside}, outside the project, where a new "
+        "virtualenv, a teammate's clone or CI will not find it: replace that entry with local: fs_packages/featurestore "
+        "and run fs init again"
+    ) in out.splitlines()
+    assert not (shop.root / "fs_packages").exists()
