@@ -53,7 +53,20 @@ def run_dbt(
         output = result.stdout + result.stderr
     if result.returncode != 0:
         console.detail(output)
-        raise DbtError(f"dbt {command[0]} failed: {_error_summary(output)}")
+        summary = _error_summary(output)
+        raise DbtError(f"dbt {command[0]} failed: {summary}{_package_hint(summary)}")
+
+
+def _package_hint(summary: str) -> str:
+    """For a macro or test of fs's dbt package that dbt did not find: where it is. dbt finds a
+    package's macros and tests only under the package's name."""
+    from featurestore.project.package import shipped_names
+
+    undefined = re.search(r"'(\w+)' is undefined", summary)
+    if not undefined or undefined.group(1) not in shipped_names():
+        return ""
+    name = undefined.group(1).removeprefix("test_") if "Error in test" in summary else undefined.group(1)
+    return f" (fs's dbt package has it as featurestore.{name}: run fs init, and name it so)"
 
 
 def _error_summary(output: str) -> str:

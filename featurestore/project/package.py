@@ -32,6 +32,18 @@ def shipped_package() -> Path:
     return Path(__file__).resolve().parent.parent / "dbt"
 
 
+def shipped_names() -> set[str]:
+    """The macros and generic tests the shipped package defines, by the name a project uses
+    (a test `x` is the macro `test_x`; both are listed)."""
+    import re
+
+    names: set[str] = set()
+    for path in (shipped_package() / "macros").glob("*.sql"):
+        for kind, name in re.findall(r"\{%-?\s*(macro|test)\s+(\w+)", path.read_text()):
+            names.update({name, f"test_{name}"} if kind == "test" else {name})
+    return names
+
+
 def package_version(folder: Path) -> str | None:
     """The `version` of the dbt package in `folder`; None when there is none to read."""
     path = folder / "dbt_project.yml"

@@ -26,3 +26,6 @@ def test_an_undefined_test_is_named_in_fs_builds_error_line(tmp_path):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: dbt build failed: Compilation Error in test feature_timestamp_not_in_future_customer_daily_as_of"), lines[0]
     assert "'test_feature_timestamp_not_in_future' is undefined" in lines[0], lines[0]
+    assert lines[0].endswith(
+        " (fs's dbt package has it as featurestore.feature_timestamp_not_in_future: run fs init, and name it so)"
+    ), lines[0]
