@@ -177,11 +177,13 @@ def main() -> None:
     }
     if not (spark_dir / "metastore_db").is_dir():
         # The view over the parquet file, made once per shape by dbt-spark (a Spark session).
-        subprocess.run(
-            [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "run",
-             "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
-            env=env, check=True, capture_output=True, cwd=PROJECT,
-        )
+        # dbt deps first: the view declares a test of the feature store's dbt package.
+        for command in ("deps", "run"):
+            subprocess.run(
+                [sys.executable, "-c", "from dbt.cli.main import cli; cli()", command,
+                 "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
+                env=env, check=True, capture_output=True, cwd=PROJECT,
+            )
     out_fs, out_reference = DATA / "out_spark_fs.parquet", DATA / "out_spark_reference"
     fs = [*FS, "training-set", "--project-dir", str(PROJECT), "--spine", str(spine), "--features", "view_0:*", "-o", str(out_fs)]
     reference = [

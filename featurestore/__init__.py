@@ -7,8 +7,9 @@ from Redis.
 
 from __future__ import annotations
 
-__all__ = ["FeatureStore"]
-__version__ = "0.1.0"
+from featurestore.version import __version__
+
+__all__ = ["FeatureStore", "__version__"]
 
 
 def __getattr__(name: str):

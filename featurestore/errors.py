@@ -38,6 +38,12 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return [c for score, c in scored[:n] if score >= best - 0.05]
 
 
+def install_extra(extra: str) -> str:
+    """How to install fs with one of its extras. fs is not on PyPI: it installs from a clone
+    (or a wheel built from one), so the command names the clone's folder."""
+    return f"pip install '/path/to/featurestore[{extra}]' (fs installs from a clone: docs/your-project.md)"
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     candidates = sorted(set(candidates))
     suggestions = closest(name, candidates)

@@ -15,8 +15,8 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.sql.declared_columns import checked_view
+from featurestore.store_http import STORE_SPEC_ENV, HttpServing
 from featurestore.engines.registry import engine_and_target, engine_for_dialect
-from featurestore.errors import OnlineStoreError
 from featurestore.project.dbt_project import Project, load_project
 from featurestore.project.manifest import load_manifest
 from featurestore.project.profiles import Target
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from featurestore.governance.site import SiteSummary
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
+    from featurestore.project.scaffold import ScaffoldedView
     from pathlib import Path
 
     from starlette.applications import Starlette
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from featurestore.governance.diff import DiffReport
 
 
-class FeatureStore:
+class FeatureStore(HttpServing):
     """A dbt project seen as a feature store.
 
     >>> store = FeatureStore(project_dir=".")          # doctest: +SKIP
@@ -179,6 +180,38 @@ class FeatureStore:
                 return checked_view(view, warehouse)
         except WarehouseError:
             return view  # not built, or the file is locked: the YAML is all there is to show
+
+    def new_view(
+        self, model: str, entity: str, join_keys: Sequence[str] = (), timestamp: str | None = None, out: "str | os.PathLike | None" = None
+    ) -> "ScaffoldedView":
+        """Write the YAML of a feature view over `model`, a built model with no YAML entry yet:
+        its columns and types as the warehouse holds them, the meta, and the uniqueness test
+        (featurestore/project/scaffold.py). Refuses to touch an existing entry or file."""
+        from dataclasses import replace
+        from pathlib import Path
+
+        from featurestore.catalog.model import Relation
+        from featurestore.errors import RelationNotBuilt
+        from featurestore.project import scaffold
+        from featurestore.sql.expressions import render
+        from featurestore.sql.information_schema import column_types_query
+
+        node = scaffold.model_node(load_manifest(self.project, self.target, self.console), model, self.project.name)
+        path = scaffold.yaml_path(node, self.project.root, Path(out) if out is not None else None)
+        relation = Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
+        query = render(column_types_query(self.engine.stored_relation(relation)), self.engine.dialect)
+        # information_schema: the types as the warehouse declares them (Spark has none: there
+        # the query fails with the warehouse's one line).
+        with self.warehouse() as warehouse:
+            columns = [(str(name), str(kind)) for name, kind in warehouse.fetch_all(query)]
+        if not columns:
+            raise RelationNotBuilt(
+                str(relation), f"model '{model}' has no table in target '{self.target.name}' ({relation}): "
+                f"build it first (dbt run --select {model})"
+            )
+        text, view = scaffold.scaffold_text(node, columns, entity, join_keys, timestamp)
+        scaffold.write_new(path, text)
+        return replace(view, path=path)
 
     def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
         """Write the feature site (featurestore/governance/site.py) into `out` (default:
@@ -361,55 +394,6 @@ class FeatureStore:
         reader = self._online_reader(redis_url)
         return unpublished_views(reader.client, reader.location, [view.name for view in self.catalog().online_views()])
 
-    # -- the HTTP feature server -------------------------------------------------------------
-    def feature_server(
-        self, redis_url: str | None = None, push_lock_wait: float | None = None, policy: Any = None, limits: Any = None
-    ) -> "Starlette":
-        """An ASGI app answering Feast-shaped `POST /get-online-features` requests through
-        `get_online_features` and `POST /push` through `push` (waiting up to `push_lock_wait`
-        seconds, default 30, for a running sync), with `GET /health` and `GET /openapi.json`
-        (featurestore.serve); mount it in your own ASGI server, or let `serve` run it. Who may
-        ask (`policy`, a featurestore.serve.guard.AccessPolicy) and how much (`limits`, a
-        featurestore.serve.limits.RequestLimits) default to the environment's (docs/serving.md).
-
-        >>> import uvicorn; uvicorn.run(FeatureStore(project_dir=".").feature_server(), port=6566)  # doctest: +SKIP
-        """
-        from functools import partial
-
-        from featurestore.serve.app import feature_server
-
-        return feature_server(
-            partial(self.get_online_features, redis_url=redis_url),
-            partial(self.unsynced_online_views, redis_url),
-            partial(self.push, redis_url=redis_url, lock_wait=push_lock_wait),
-            policy,
-            limits,
-        )
-
-    def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
-        """Run the feature server until interrupted: `workers` processes, each with its own
-        FeatureStore and Redis connections, on one listening socket (uvicorn)."""
-        from featurestore.serve.guard import AccessPolicy
-        from featurestore.serve.limits import RequestLimits
-        from featurestore.serve.run import run_server, worker_spec
-
-        policy, limits = AccessPolicy.from_environment(host), RequestLimits.from_environment()
-        self.catalog()  # a project error stops here, in one line, before any worker starts
-        try:
-            self.ping_online(redis_url)
-        except OnlineStoreError as error:
-            # Serve anyway: Redis may come up after the server; /health says 503 until then.
-            self.console.warn(f"{error}; serving anyway, GET /health answers 503 until Redis is up")
-        if workers == 1:
-            run_server(self.feature_server(redis_url, policy=policy, limits=limits), host, port, workers, self.console, policy)
-            return
-        # More workers are processes that each open the project again, told how by a private file.
-        spec = {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
-                "target": self.target.name, "redis_url": redis_url or os.environ.get("FS_REDIS_URL")}
-        with worker_spec(spec, policy, limits) as path:
-            os.environ[STORE_SPEC_ENV] = str(path)
-            run_server("featurestore.store:worker_app", host, port, workers, self.console, policy)
-
     def stop_online_server(self) -> "Stopped":
         """Stop the Redis server fs started for the project (on .fs/redis.sock), if it runs."""
         from featurestore.online.embedded import stop_server
@@ -432,11 +416,6 @@ class FeatureStore:
             location = locate(self.project, redis_url)
             self._online_readers[redis_url] = online_reader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]
-
-
-STORE_SPEC_ENV = "FS_SERVE_STORE"
-"""The path of the private file that tells each `serve` worker which project, target and
-Redis to open, and its access policy (featurestore.serve.run.worker_spec)."""
 
 
 def worker_app() -> "Starlette":

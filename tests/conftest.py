@@ -49,7 +49,9 @@ def write_manifest_project(folder: Path, manifest: dict, profiles: str = DUCKDB_
     return folder
 
 
-PROJECT_FILES = ["dbt_project.yml", "feature_store.yml", "models", "macros", "profiles.yml", "scripts"]
+# featurestore/dbt is the dbt package the demo's packages.yml points at (local:), copied to
+# the same relative place.
+PROJECT_FILES = ["dbt_project.yml", "packages.yml", "feature_store.yml", "models", "featurestore/dbt", "profiles.yml", "scripts"]
 
 
 def copy_project(destination: Path) -> Path:
@@ -59,6 +61,7 @@ def copy_project(destination: Path) -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         source = REPO / name
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, destination / name)
         else:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from featurestore.cli import init_command, new_command
 from featurestore.cli.options import FullNames, Json, RedisUrl, project_command
 from featurestore.engines.registry import dialects
 from featurestore.offline.request import AS_OF_MODES, DEFAULT_TIMESTAMP_COLUMN, KNOWLEDGE
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Browse the feature catalog built from dbt's manifest.")
 app.add_typer(catalog_app, name="catalog")
+app.command("init")(init_command.init)
+app.add_typer(new_command.new_app, name="new")
 
 
 @project_command(catalog_app.callback(invoke_without_command=True))

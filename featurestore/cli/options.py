@@ -94,4 +94,12 @@ def make_store(project_dir: Path | None, profiles_dir: Path | None, target: str 
     from featurestore.console import Console
     from featurestore.store import FeatureStore
 
-    return FeatureStore(project_dir, profiles_dir, target, console=Console(debug=debug))
+    from featurestore.project.package import version_warning
+
+    store = FeatureStore(project_dir, profiles_dir, target, console=Console(debug=debug))
+    # The project's copy of the dbt package and this fs must be one version: the macros and
+    # tests the models use are the package's, the SQL fs generates is this fs's.
+    mismatch = version_warning(store.project.root)
+    if mismatch:
+        store.console.warn(mismatch)
+    return store

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from featurestore.catalog.model import Relation
 from featurestore.engines.local_files import scratch_connection
-from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line
+from featurestore.errors import ColumnNotFound, ProjectError, RelationNotBuilt, UsageError, ViewNotBuilt, WarehouseError, first_line, install_extra
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -208,7 +208,7 @@ class Engine:
                 raise
             raise ProjectError(
                 f"target '{target.name}' runs on {self.name}, whose Python driver is not installed "
-                f"(no module {error.name}): pip install 'featurestore[{self.extra}]'"
+                f"(no module {error.name}): {install_extra(self.extra)}"
             ) from error
 
 

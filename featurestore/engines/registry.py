@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.engines import bigquery, databricks, duckdb, postgres, snowflake, spark, trino
 from featurestore.engines.base import Engine
-from featurestore.errors import ProjectError, UsageError
+from featurestore.errors import ProjectError, UsageError, install_extra
 
 if TYPE_CHECKING:
     from featurestore.project.dbt_project import Project
@@ -60,3 +60,20 @@ def engine_and_target(project: "Project", target_name: str | None = None) -> "tu
     target = load_target(project, target_name)
     engine = engine_for_adapter(target.adapter, target.described())
     return engine, replace(target, credentials=engine.resolve_credentials(target.credentials, project.root))
+
+
+def install_advice(adapter: str) -> str:
+    """What a project on dbt adapter `adapter` needs installed beside fs, in one line (fs init)."""
+    engine = next((e for e in ENGINES if adapter in e.adapters), None)
+    if engine is None:
+        supported = sorted(a for e in ENGINES for a in e.adapters)
+        return f"adapter '{adapter}': fs does not support it (supported: {', '.join(supported)})"
+    if not engine.runs_queries:
+        return (
+            f"adapter '{adapter}': fs prints training-set SQL for {engine.name} "
+            f"(fs training-set --sql --dialect {engine.dialect}) but does not run queries on it: "
+            "training sets, sync and check need a target on DuckDB, PostgreSQL or Spark"
+        )
+    if engine.extra is None:
+        return f"adapter '{adapter}': fs runs on {engine.name} with what it installs by default"
+    return f"adapter '{adapter}': install fs with its '{engine.extra}' extra: {install_extra(engine.extra)}"

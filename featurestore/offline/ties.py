@@ -20,7 +20,7 @@ def tie_break_hints(views: Iterable[FeatureView], engine: Engine, laterally_join
     return [
         f"view '{view.name}' has no test fs can rely on to keep its rows unique per "
         f"({', '.join([*view.join_keys, view.timestamp])}), so fs breaks ties on every feature, which costs time; "
-        "add the feature_unique_entity_timestamp test (or dbt_utils.unique_combination_of_columns) to its model, "
+        "add the featurestore.feature_unique_entity_timestamp test (or dbt_utils.unique_combination_of_columns) to its model, "
         "with severity error and no where, to skip that"
         for view in views
         if breaks_ties_at_a_cost(view, engine, view.name in laterally_joined, event_time_only)

@@ -75,11 +75,11 @@ class TrainingSet:
         return frame
 
     def to_polars(self):
-        """A polars DataFrame (polars is optional: `pip install 'featurestore[polars]'`)."""
+        """A polars DataFrame (polars is optional: `pip install polars`, or fs's polars extra)."""
         try:
             import polars
         except ImportError:
-            raise UsageError("to_polars() needs polars, which is not installed: pip install 'featurestore[polars]'") from None
+            raise UsageError("to_polars() needs polars, which is not installed: pip install polars") from None
         return polars.from_arrow(self.to_arrow())
 
 

@@ -58,7 +58,20 @@ def run_dbt(
         locked = _DUCKDB_LOCK.search(output)
         if locked:
             raise duckdb_file_locked(*locked.groups())
-        raise DbtError(f"dbt {command[0]} failed: {_error_summary(output)}")
+        summary = _error_summary(output)
+        raise DbtError(f"dbt {command[0]} failed: {summary}{_package_hint(summary)}")
+
+
+def _package_hint(summary: str) -> str:
+    """For a macro or test of fs's dbt package that dbt did not find: where it is. dbt finds a
+    package's macros and tests only under the package's name."""
+    from featurestore.project.package import shipped_names
+
+    undefined = re.search(r"'(\w+)' is undefined", summary)
+    if not undefined or undefined.group(1) not in shipped_names():
+        return ""
+    name = undefined.group(1).removeprefix("test_") if "Error in test" in summary else undefined.group(1)
+    return f" (fs's dbt package has it as featurestore.{name}: run fs init, and name it so)"
 
 
 _DUCKDB_LOCK = re.compile(r'Could not set lock on file "(.+?)": Conflicting lock is held in (.*?) \(PID (\d+)\)')
@@ -66,12 +79,23 @@ _DUCKDB_LOCK = re.compile(r'Could not set lock on file "(.+?)": Conflicting lock
 
 def _error_summary(output: str) -> str:
     """The most telling line of dbt's output, without its timestamp and colours."""
-    lines = [_strip(line) for line in output.splitlines() if line.strip()]
+    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines() if line.strip()]
+    lines = [_strip(line) for line in raw]
     for marker in ("Error", "error", "ERROR"):
-        for line in lines:
+        for index, line in enumerate(lines):
             if marker in line and "Encountered an error" not in line:
+                # "Compilation Error in test x (models/x.yml)" only says where: dbt gives
+                # the reason ("'test_y' is undefined ...") on the next line, untimestamped.
+                follows = raw[index + 1] if index + 1 < len(raw) else ""
+                if _NODE_HEADER.search(line) and follows and not _TIMESTAMPED.match(follows):
+                    return f"{line}: {follows.strip()}"
                 return line
     return lines[-1] if lines else "see dbt's log in logs/dbt.log"
+
+
+_NODE_HEADER = re.compile(r"Error in \w+ \S+ \([^)]*\)$")
+"""dbt's header of a node's error: `Compilation Error in test name (path)`."""
+_TIMESTAMPED = re.compile(r"^\d\d:\d\d:\d\d\s")
 
 
 def _strip(line: str) -> str:

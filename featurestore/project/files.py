@@ -9,9 +9,17 @@ import yaml
 from featurestore.errors import ProjectError
 
 
+# libyaml's loader when PyYAML was built with it: the same documents and errors, about ten
+# times faster than the pure-Python one (10 ms for a small file here), and every command reads
+# a few of these files before it starts.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_LOADER) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from error
     except yaml.YAMLError as error:
         raise ProjectError(f"{path}: not valid YAML: {error}".splitlines()[0]) from error
     if not isinstance(data, dict):

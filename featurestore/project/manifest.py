@@ -38,7 +38,15 @@ def run_dbt_writing_manifest(
     made from. The key is taken before dbt reads the files: one edited during the run then
     differs from the record, and the next command parses again."""
     from featurestore.project.dbt_runner import run_dbt
+    from featurestore.project.package import missing_packages
 
+    # dbt parse and build stop at once when a declared package is not installed (a fresh
+    # clone: dbt_packages/ is not committed); a local package installs offline, in a second.
+    missing = missing_packages(project.root, project.config.get("packages-install-path", "dbt_packages"))
+    if missing:
+        console.info(f"dbt packages not installed ({', '.join(missing)}): running dbt deps")
+        run_dbt(project, ["deps"], target.name, console)
+        key = None  # the installed packages are inputs too: the key taken before is stale
     key = key or freshness.current_key(project, target)
     freshness.forget(project)
     run_dbt(project, command, target.name, console, stream=stream)

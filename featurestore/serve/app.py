@@ -206,4 +206,4 @@ def require_serve_extra() -> None:
 
     missing = next((name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None), None)
     if missing:
-        raise UsageError(f"fs serve needs the serve extra (no module {missing}): pip install 'featurestore[serve]'")
+        raise UsageError(f"fs serve needs the serve extra (no module {missing}): {install_extra('serve')}")

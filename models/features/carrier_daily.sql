@@ -6,7 +6,7 @@ with flights as (
 ),
 
 calendar as (
-    {{ feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-02' as date)") }}
+    {{ featurestore.feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-02' as date)") }}
 ),
 
 carrier_days as (
@@ -62,15 +62,15 @@ windowed as (
 
 final as (
     select
-        cast(carrier as {{ feature_store_text() }}) as carrier,
+        cast(carrier as {{ featurestore.feature_store_text() }}) as carrier,
         cast(day as timestamp) as as_of,
         cast(coalesce(flights_7d, 0) as bigint) as carrier__flights__7d,
-        cast(cancelled_7d as {{ feature_store_double() }}) / nullif(flights_7d, 0) as carrier__cancel_rate__7d,
-        cast(dep_delayed_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__dep_delay_rate__7d,
-        cast(dep_delay_minutes_7d as {{ feature_store_double() }}) / nullif(departed_7d, 0) as carrier__avg_dep_delay_min__7d,
-        cast(dep_delayed_28d as {{ feature_store_double() }}) / nullif(departed_28d, 0) as carrier__dep_delay_rate__28d
+        cast(cancelled_7d as {{ featurestore.feature_store_double() }}) / nullif(flights_7d, 0) as carrier__cancel_rate__7d,
+        cast(dep_delayed_7d as {{ featurestore.feature_store_double() }}) / nullif(departed_7d, 0) as carrier__dep_delay_rate__7d,
+        cast(dep_delay_minutes_7d as {{ featurestore.feature_store_double() }}) / nullif(departed_7d, 0) as carrier__avg_dep_delay_min__7d,
+        cast(dep_delayed_28d as {{ featurestore.feature_store_double() }}) / nullif(departed_28d, 0) as carrier__dep_delay_rate__28d
     from windowed
 )
 
 -- Rows pushed with `fs push carrier_daily` (a stream's fresher statistics) join the batch rows.
-{{ feature_store_with_pushed_rows('final') }}
+{{ featurestore.feature_store_with_pushed_rows('final') }}

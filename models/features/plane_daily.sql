@@ -11,7 +11,7 @@ planes as (
 ),
 
 calendar as (
-    {{ feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-31' as date)") }}
+    {{ featurestore.feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-31' as date)") }}
 ),
 
 active_range as (
@@ -71,13 +71,13 @@ windowed as (
 )
 
 select
-    cast(windowed.tailnum as {{ feature_store_text() }}) as tailnum,
+    cast(windowed.tailnum as {{ featurestore.feature_store_text() }}) as tailnum,
     cast(windowed.day as timestamp) as as_of,
     cast(coalesce(windowed.flights_7d, 0) as bigint) as plane__flights__7d,
-    cast(windowed.dep_delayed_28d as {{ feature_store_double() }}) / nullif(windowed.departed_28d, 0) as plane__dep_delay_rate__28d,
-    cast(windowed.dep_delay_minutes_28d as {{ feature_store_double() }}) / nullif(windowed.departed_28d, 0) as plane__avg_dep_delay_min__28d,
+    cast(windowed.dep_delayed_28d as {{ featurestore.feature_store_double() }}) / nullif(windowed.departed_28d, 0) as plane__dep_delay_rate__28d,
+    cast(windowed.dep_delay_minutes_28d as {{ featurestore.feature_store_double() }}) / nullif(windowed.departed_28d, 0) as plane__avg_dep_delay_min__28d,
     cast(extract(year from windowed.day) - planes.year as bigint) as plane__age_years,
     cast(planes.seats as bigint) as plane__seats,
-    cast(planes.manufacturer as {{ feature_store_text() }}) as plane__manufacturer
+    cast(planes.manufacturer as {{ featurestore.feature_store_text() }}) as plane__manufacturer
 from windowed
 left join planes on planes.tailnum = windowed.tailnum

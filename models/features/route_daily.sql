@@ -7,7 +7,7 @@ with flights as (
 ),
 
 calendar as (
-    {{ feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-02' as date)") }}
+    {{ featurestore.feature_store_date_spine("cast('2013-01-01' as date)", "cast('2014-01-02' as date)") }}
 ),
 
 route_days as (
@@ -72,15 +72,15 @@ windowed as (
 )
 
 select
-    cast(origin as {{ feature_store_text() }}) as origin,
-    cast(dest as {{ feature_store_text() }}) as dest,
+    cast(origin as {{ featurestore.feature_store_text() }}) as origin,
+    cast(dest as {{ featurestore.feature_store_text() }}) as dest,
     cast(day as timestamp) as as_of,
     -- Never before the row's own timestamp: a row cannot be known before the day it describes.
     cast(greatest(cast(day as timestamp), last_known_at_28d) as timestamp) as known_at,
     cast(flights_28d as bigint) as route__flights__28d,
-    cast(dep_delayed_28d as {{ feature_store_double() }}) / nullif(departed_28d, 0) as route__dep_delay_rate__28d,
-    cast(arr_delayed_28d as {{ feature_store_double() }}) / nullif(arrived_28d, 0) as route__arr_delay_rate__28d,
-    cast(arr_delay_minutes_28d as {{ feature_store_double() }}) / nullif(arrived_28d, 0) as route__avg_arr_delay_min__28d,
+    cast(dep_delayed_28d as {{ featurestore.feature_store_double() }}) / nullif(departed_28d, 0) as route__dep_delay_rate__28d,
+    cast(arr_delayed_28d as {{ featurestore.feature_store_double() }}) / nullif(arrived_28d, 0) as route__arr_delay_rate__28d,
+    cast(arr_delay_minutes_28d as {{ featurestore.feature_store_double() }}) / nullif(arrived_28d, 0) as route__avg_arr_delay_min__28d,
     cast(distance as bigint) as route__distance_mi
 from windowed
 where flights_28d > 0

@@ -19,7 +19,7 @@ timed as (
         sched_dep_time,
         sched_arr_time,
         -- time_hour is the scheduled hour in UTC; minute is the scheduled minute.
-        {{ feature_store_naive_utc('time_hour') }} + minute * interval '1 minute' as scheduled_departure_at
+        {{ featurestore.feature_store_naive_utc('time_hour') }} + minute * interval '1 minute' as scheduled_departure_at
     from source
 ),
 

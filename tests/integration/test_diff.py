@@ -123,7 +123,7 @@ def upstream_model_changed(p: Path) -> None:
 
 
 def macro_changed(p: Path) -> None:
-    edit(p, "macros/feature_store_types.sql", "{% macro default__feature_store_text() %}varchar", "{% macro default__feature_store_text() %}text")
+    edit(p, "featurestore/dbt/macros/feature_store_types.sql", "{% macro default__feature_store_text() %}varchar", "{% macro default__feature_store_text() %}text")
 
 
 def compatible(p: Path) -> None:
@@ -160,9 +160,11 @@ import sys
 from dbt.cli.main import dbtRunner
 runner = dbtRunner()
 for folder in sys.argv[1:]:
-    result = runner.invoke(["parse", "--project-dir", folder, "--quiet"])
-    if not result.success:
-        sys.exit(f"dbt parse failed in {folder}: {result.exception}")
+    # deps first: each copy links the feature store's dbt package (packages.yml) for itself.
+    for command in ("deps", "parse"):
+        result = runner.invoke([command, "--project-dir", folder, "--profiles-dir", folder, "--quiet"])
+        if not result.success:
+            sys.exit(f"dbt {command} failed in {folder}: {result.exception}")
 """
 
 

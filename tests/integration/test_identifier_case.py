@@ -7,7 +7,6 @@ space, quote marks), in a mixed-case schema and model; then `fs training-set`, `
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ select * from (values
 ) as t(Airport, Event_TS, Airport__AvgDelay__1d, "Quoted_Feature", "order", "avg delay", "it's ""x""")
 )
 -- pushes reach the next build (columns by position: the landing table is made like the view)
-{{ feature_store_with_pushed_rows('final', columns=['*']) }}
+{{ featurestore.feature_store_with_pushed_rows('final', columns=['*']) }}
 '''
 MODEL_YAML = """
 models:
@@ -83,8 +82,10 @@ def case_project(tmp_path_factory, postgres_server):
     (root / "feature_store.yml").write_text(f"clock:\n  now: {NOW.isoformat()}\n")
     (root / "models" / f"{VIEW}.sql").write_text(MODEL_SQL)
     (root / "models" / f"{VIEW}.yml").write_text(MODEL_YAML)
-    (root / "macros").mkdir()  # the macro fs ships, which a model that takes pushes calls
-    shutil.copy(Path(__file__).parents[2] / "macros" / "feature_store_with_pushed_rows.sql", root / "macros")
+    # The dbt package fs ships, whose macro a model that takes pushes calls (fs build runs
+    # dbt deps for it first).
+    shipped = Path(__file__).parents[2] / "featurestore" / "dbt"
+    (root / "packages.yml").write_text(f"packages:\n  - local: {shipped}\n")
     build = subprocess.run(
         [sys.executable, "-m", "featurestore.cli", "build"], cwd=root, env=project_env(), capture_output=True, text=True
     )

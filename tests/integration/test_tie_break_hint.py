@@ -61,7 +61,7 @@ def test_a_view_without_a_uniqueness_test_gets_one_hint(project, cli, tmp_path):
     assert code == 0, stderr
     assert hints(stderr) == [
         "hint: view 'untested' has no test fs can rely on to keep its rows unique per (customer_id, ts), so fs breaks ties on every "
-        "feature, which costs time; add the feature_unique_entity_timestamp test (or "
+        "feature, which costs time; add the featurestore.feature_unique_entity_timestamp test (or "
         "dbt_utils.unique_combination_of_columns) to its model, with severity error and no where, to skip that"
     ]
     rows = duckdb.execute(f"select * from read_parquet('{out}')").fetchall()

@@ -11,13 +11,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "featurestore"
 
 # Lowest first; a module may import from its own layer and the layers below it.
 LAYERS = [
-    {"errors", "console", "redact"},
+    {"errors", "console", "redact", "version"},
     {"project", "catalog"},
     {"engines"},
     {"sql"},
     {"offline", "online", "governance"},
     {"serve"},
-    {"store"},
+    {"store", "store_http"},
     {"cli", "__init__", "__main__"},
 ]
 

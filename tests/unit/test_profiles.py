@@ -94,5 +94,5 @@ def test_a_target_whose_driver_is_not_installed_says_which_extra(monkeypatch):
     assert raised.value.exit_code == EXIT_PROJECT
     assert str(raised.value) == (
         "target 'pg' runs on postgres, whose Python driver is not installed (no module psycopg): "
-        "pip install 'featurestore[postgres]'"
+        "pip install '/path/to/featurestore[postgres]' (fs installs from a clone: docs/your-project.md)"
     )

@@ -5,7 +5,7 @@
   the feature view:
 
       with final as ( ... )
-      {{ feature_store_with_pushed_rows('final') }}
+      {{ featurestore.feature_store_with_pushed_rows('final') }}
 
   Before the first push there is no landing table, and the model is `relation` alone.
   `columns`: the view's columns; by default those the model's YAML documents. Both sides are

@@ -4,10 +4,10 @@
 
     columns:
       - name: event_timestamp
-        data_tests: [feature_timestamp_not_in_future]
+        data_tests: [featurestore.feature_timestamp_not_in_future]
 #}
 {% test feature_timestamp_not_in_future(model, column_name) %}
     select {{ column_name }}
     from {{ model }}
-    where {{ column_name }} > {{ feature_store_utc_now() }}
+    where {{ column_name }} > {{ featurestore.feature_store_utc_now() }}
 {% endtest %}

@@ -3,7 +3,7 @@
   timestamp takes. Engines spell it differently, so it is dispatched per adapter.
 #}
 {% macro feature_store_naive_utc(column) %}
-    {{ return(adapter.dispatch('feature_store_naive_utc')(column)) }}
+    {{ return(adapter.dispatch('feature_store_naive_utc', 'featurestore')(column)) }}
 {% endmacro %}
 
 {% macro default__feature_store_naive_utc(column) %}

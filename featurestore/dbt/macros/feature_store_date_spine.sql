@@ -5,7 +5,7 @@
   itself.
 #}
 {% macro feature_store_date_spine(start_date, end_date) %}
-    {{ return(adapter.dispatch('feature_store_date_spine')(start_date, end_date)) }}
+    {{ return(adapter.dispatch('feature_store_date_spine', 'featurestore')(start_date, end_date)) }}
 {% endmacro %}
 
 {% macro default__feature_store_date_spine(start_date, end_date) %}

@@ -3,7 +3,7 @@
   has one answer. Put it on the model:
 
     data_tests:
-      - feature_unique_entity_timestamp:
+      - featurestore.feature_unique_entity_timestamp:
           join_keys: [customer_id]
           timestamp: event_timestamp
 #}

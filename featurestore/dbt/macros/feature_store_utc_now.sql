@@ -3,7 +3,7 @@
   Engines spell it differently, so it is dispatched per adapter.
 #}
 {% macro feature_store_utc_now() %}
-    {{ return(adapter.dispatch('feature_store_utc_now')()) }}
+    {{ return(adapter.dispatch('feature_store_utc_now', 'featurestore')()) }}
 {% endmacro %}
 
 {% macro default__feature_store_utc_now() %}

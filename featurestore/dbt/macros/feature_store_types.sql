@@ -3,7 +3,7 @@
   no `double precision`, and its `varchar` needs a length.
 #}
 {% macro feature_store_double() %}
-    {{ return(adapter.dispatch('feature_store_double')()) }}
+    {{ return(adapter.dispatch('feature_store_double', 'featurestore')()) }}
 {% endmacro %}
 
 {% macro default__feature_store_double() %}double precision{% endmacro %}
@@ -11,7 +11,7 @@
 {% macro spark__feature_store_double() %}double{% endmacro %}
 
 {% macro feature_store_text() %}
-    {{ return(adapter.dispatch('feature_store_text')()) }}
+    {{ return(adapter.dispatch('feature_store_text', 'featurestore')()) }}
 {% endmacro %}
 
 {% macro default__feature_store_text() %}varchar{% endmacro %}

@@ -5,7 +5,7 @@
     columns:
       - name: loaded_at
         data_tests:
-          - feature_created_at_not_before_timestamp:
+          - featurestore.feature_created_at_not_before_timestamp:
               timestamp: event_timestamp
 #}
 {% test feature_created_at_not_before_timestamp(model, column_name, timestamp) %}
