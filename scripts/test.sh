@@ -13,5 +13,6 @@ scripts/setup.sh
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 workers=$((cores < 4 ? cores : 4))
 # --dist loadscope: a module's tests run on one worker, so a module's fixtures (a Spark build,
-# a PostgreSQL build, a served project) are made once.
-exec .venv/bin/python -m pytest -n "$workers" --dist loadscope "$@"
+# a PostgreSQL build, a served project) are made once; handed out in the order tests/conftest.py
+# collects them (the longest first), not by their number of tests.
+exec .venv/bin/python -m pytest -n "$workers" --dist loadscope --no-loadscope-reorder "$@"

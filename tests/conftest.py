@@ -41,13 +41,28 @@ from tests.servers import postgres_server, redis_url, servers  # noqa: F401  (se
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The modules that take longest (their fixtures build the demo on Spark or PostgreSQL, or run
+# many examples), run first: xdist (--dist loadscope) hands out modules in this order, and a
+# long one handed out last would leave one worker running alone at the end.
+LONGEST_FIRST = (
+    "test_spark.py",
+    "test_training_set_properties.py",
+    "test_training_set_postgres.py",
+    "test_check.py",
+    "test_red_team_findings.py",
+)
+
+
 def pytest_collection_modifyitems(items) -> None:
     """Every test under tests/integration/ is in the integration tier, its module marked or
-    not: `-m "not integration"` (the fast tier, tests/unit/) must not run dbt or a server."""
+    not: `-m "not integration"` (the fast tier, tests/unit/) must not run dbt or a server.
+    The longest modules go first (LONGEST_FIRST), each module's tests in their own order."""
     integration = REPO / "tests" / "integration"
     for item in items:
         if integration in item.path.parents:
             item.add_marker(pytest.mark.integration)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
