@@ -40,6 +40,14 @@ from tests.servers import postgres_server, redis_url, servers  # noqa: F401  (se
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The JVMs the tests start (Spark's: dbt-spark's in `fs build --target spark`, the loader's, the
+# sessions in this process) live for seconds to minutes: code compiled by the client compiler
+# only and a serial collector cost far less CPU than the server defaults' background compiler
+# and collector threads, and compute the same results (tests/integration/test_spark.py: about
+# 220 s of CPU in all instead of more than 340 s). Set before any JVM starts; the subprocesses
+# inherit it (project_env).
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+
 
 # The modules that take longest (their fixtures build the demo on Spark or PostgreSQL, or run
 # many examples), run first: xdist (--dist loadscope) hands out modules in this order, and a
@@ -148,6 +156,15 @@ def built_project(tmp_path_factory) -> Path:
         (folder / "fs_build.stderr").write_text(result.stderr)
 
     return built_once(tmp_path_factory, "built", build) / "project"
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_terminal_size(monkeypatch):
+    """No COLUMNS or LINES unless a test sets them: an xdist worker imports GNU readline, which
+    exports COLUMNS=80 and LINES=24, and fs fits its tables to $COLUMNS, so the tests of piped
+    output (as wide as it is) would see 80 columns under xdist only."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 @pytest.fixture
