@@ -44,24 +44,7 @@ pg_sessions() { pg_query "select sum(sessions) from pg_stat_database"; }
 
 # A PATH of symlinks to every executable on the current PATH but the servers' programs.
 bin="$work/bin"
-mkdir "$bin"
-hidden='^(redis-.*|valkey-.*|keydb-.*|postgres|postmaster|pg_.*|initdb|psql|createdb|dropdb|createuser)$'
-IFS=: read -ra dirs <<<"$PATH"
-for dir in "${dirs[@]}"; do
-  [ -d "$dir" ] || continue
-  for file in "$dir"/*; do
-    name=${file##*/}
-    [ -f "$file" ] && [ -x "$file" ] || continue
-    [[ $name =~ $hidden ]] && continue
-    [ -e "$bin/$name" ] || ln -s "$file" "$bin/$name"
-  done
-done
-for program in redis-server valkey-server pg_ctl postgres initdb redis-cli psql; do
-  if PATH="$bin" command -v "$program" >/dev/null 2>&1; then
-    say "FAIL: $program is still on the PATH made for the run"
-    exit 1
-  fi
-done
+"$repo/scripts/path_without_servers.sh" "$bin"
 say "hidden from PATH: redis-server, valkey-server, pg_ctl, postgres, initdb, redis-cli, psql (command -v finds none)"
 
 git clone --quiet "$repo" "$work/repo"

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run the whole test suite: unit tests, then integration tests against
-# real dbt + DuckDB, PostgreSQL and Redis. The tests start throwaway PostgreSQL and Redis
+# real dbt + DuckDB, Spark, PostgreSQL and Redis. The tests start throwaway PostgreSQL and Redis
 # servers of their own (from wheels, so only Python is needed; tests/servers.py), unless
-# FS_TEST_PG_DSN and FS_TEST_REDIS_URL point them at existing ones, as .ci/run does.
+# FS_TEST_PG_DSN and FS_TEST_REDIS_URL point them at existing ones.
+#
+# pytest-xdist runs it on one worker per core (at most 4); the demo is built once for all of
+# them (tests/built_once.py). Arguments go to pytest and win: `scripts/test.sh -n 0` runs in one
+# process, `scripts/test.sh -m "not integration"` is the fast tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+workers=$((cores < 4 ? cores : 4))
+# --dist loadscope: a module's tests run on one worker, so a module's fixtures (a Spark build,
+# a PostgreSQL build, a served project) are made once; handed out in the order tests/conftest.py
+# collects them (the longest first), not by their number of tests.
+exec .venv/bin/python -m pytest -n "$workers" --dist loadscope --no-loadscope-reorder "$@"

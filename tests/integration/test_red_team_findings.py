@@ -43,6 +43,7 @@ from tests.online_fixtures import (  # noqa: F401
     row,
     tiny,
 )
+from tests.servers import start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +250,7 @@ def test_a_misspelt_feature_store_key_is_warned_about(tmp_path, cli, clean_env):
 
 # ---------------------------------------------------------------------------------------------
 # Helpers for the findings below: `fs` in a subprocess (a traceback is not caught in-process),
-# and a throwaway redis-server of the test's own.
+# and a throwaway Redis server of the test's own.
 
 
 def run_fs(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -265,35 +266,19 @@ def online_env(online) -> dict[str, str]:
     return {"FS_REDIS_URL": online.url, "FS_KEY_PREFIX": online.prefix}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PrivateRedis:
-    """A redis-server on a free port, with no persistence; `client` talks to it directly."""
+    """A Redis server of the test's own (tests/servers.py: the one fs would start), on a free
+    port with no persistence; `client` talks to it directly."""
 
-    def __init__(self, password: str | None = None):
-        self.port = free_port()
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        if password:
-            args += ["--requirepass", password]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def __init__(self, folder: Path, password: str | None = None):
+        folder.mkdir()
+        self.server = start_redis(folder, password)
+        self.port = self.server.port
         self.client = redis.Redis(port=self.port, password=password, decode_responses=True)
-        for _ in range(200):  # readiness, not a timing assertion
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
         self.client.close()
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        self.server.stop()
 
 
 def leaked_parts(secret: str, text: str) -> list[str]:
@@ -308,8 +293,8 @@ def leaked_parts(secret: str, text: str) -> list[str]:
 
 
 @pytest.fixture
-def private_redis():
-    server = PrivateRedis(password="s3cr3t-pw")
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path / "redis", password="s3cr3t-pw")
     server.client.execute_command("ACL", "SETUSER", "default", ">p@ss")  # a second password
     yield server
     server.stop()
@@ -535,7 +520,7 @@ class FlushingProxy:
 
 def test_a_flushdb_during_a_full_sync_is_a_redis_failure(tiny, online, cli):
     tiny.set_rows([row(f"c{i}", 20) for i in range(50)])
-    server = PrivateRedis()
+    server = PrivateRedis(tiny.root / "redis")
     proxy = FlushingProxy(server.port, trigger=b":customer_id=")
     try:
         code, out, err = cli("sync", "--full", "--redis-url", f"redis://127.0.0.1:{proxy.port}/0", "--project-dir", str(tiny.root))

@@ -31,6 +31,7 @@ from featurestore.serve.limits import MAX_REQUEST_BYTES
 from tests.conftest import write_manifest_project
 from tests.manifests import exposure, manifest, model_node
 from tests.online_fixtures import TINY_COLUMNS, TINY_META, TINY_NOW, TINY_VIEW, Online, TinyProject, row
+from tests.servers import start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -266,30 +267,11 @@ def test_health_is_503_while_redis_is_down_and_reads_too(project):
 
 @pytest.fixture
 def throwaway_redis(tmp_path):
-    """A redis-server of this test's own on a free port, which the test may stop; its URL and
-    process."""
-    import redis
-
-    port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    client.close()
-    yield url, process
-    process.terminate()
-    process.wait(timeout=30)
+    """A Redis server of this test's own (tests/servers.py) on a free port, which the test may
+    stop; its URL and process."""
+    server = start_redis(tmp_path)
+    yield server.url, server.process
+    server.stop()
 
 
 def test_redis_gone_after_start_is_503_with_the_clis_line_not_500(project, throwaway_redis):

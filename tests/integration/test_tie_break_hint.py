@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import write_manifest_project
 from tests.manifests import manifest, model_node
 
+pytestmark = pytest.mark.integration
+
 COLUMNS = {"customer_id": "varchar", "ts": "timestamp", "spend": "double"}
 
 
