@@ -381,7 +381,7 @@ def _write_batch(
     result.null_keys += batch.num_rows - rows.num_rows
     lifetimes, alive = remaining_lifetimes_ms(rows[view.timestamp], view.ttl, clock.now(), clock.moves)
     if alive is not None:
-        result.expired += rows.num_rows - pc.sum(alive.cast(pa.int64())).as_py()
+        result.expired += rows.num_rows - (pc.sum(alive.cast(pa.int64())).as_py() or 0)  # no rows: null
         rows, lifetimes = rows.filter(alive), lifetimes.filter(alive)
     if rows.num_rows:
         writer.write(encode_rows(rows, schema, base, lifetimes))

@@ -270,3 +270,11 @@ def test_rows_with_a_null_key_are_counted_not_written(tiny, online):
     tiny.set_rows([row(None, 20), row("c1", 20)])
     result = tiny.store().sync().views[0]
     assert (result.rows_read, result.null_keys, result.keys_written) == (2, 1, 1)
+
+
+def test_a_batch_of_only_null_keys_in_a_view_with_a_ttl_is_counted_not_a_crash(tiny, online):
+    """The tiny view has a ttl: a sync whose rows all have a null key kept no row to apply it to
+    (the sum of no rows is null), which was a TypeError traceback."""
+    tiny.set_rows([row(None, 20)])
+    result = tiny.store().sync().views[0]
+    assert (result.rows_read, result.null_keys, result.expired, result.keys_written) == (1, 1, 0, 0)
