@@ -27,13 +27,13 @@ def knowledge_time(view: FeatureView) -> exp.Expression:
     return exp.Coalesce(this=column(view.created_at), expressions=[column(view.timestamp)])
 
 
-def tie_break_order(view: FeatureView) -> list[exp.Ordered]:
+def tie_break_order(view: FeatureView, rows_unique: bool | None = None) -> list[exp.Ordered]:
     """Latest first: greatest timestamp, then greatest knowledge time, then - for rows equal
     in both - the greatest values of *all* the view's features in declared order (nulls
     last). Every engine, every selection of features and the online store then pick the same
     row. A view dbt tests for one row per key and timestamp has no ties: its timestamp alone
-    orders it."""
-    if view.rows_unique_by_test:
+    orders it (`rows_unique` overrides the test, for rows it does not cover)."""
+    if view.rows_unique_by_test if rows_unique is None else rows_unique:
         keys = [column(view.timestamp)]
     else:
         keys = [column(view.timestamp), knowledge_time(view), *[column(f) for f in view.feature_names]]
@@ -89,7 +89,8 @@ def latest_values_expression(
     rank = exp.Window(
         this=exp.RowNumber(),
         partition_by=[column(k) for k in view.join_keys],
-        order=exp.Order(expressions=tie_break_order(view)),
+        # The uniqueness test covers the view's rows, not the pushed rows read beside them.
+        order=exp.Order(expressions=tie_break_order(view, rows_unique=False if pushed is not None else None)),
     )
     source: exp.Expression = relation_table(view)
     if pushed is not None:

@@ -57,3 +57,27 @@ def test_the_latest_values_read_pushed_rows_but_the_watermark_follows_the_views_
     ) in sql
     watermark = sql[sql.index("(SELECT MAX(") : sql.index(f'AS "{WATERMARK}"')]
     assert "carrier_daily__fs_pushed" not in watermark and '"main"."carrier_daily"' in watermark
+
+
+@pytest.mark.parametrize("order", [(1, 2), (2, 1)])
+def test_pushed_rows_tied_on_timestamp_are_ranked_by_knowledge_time_even_in_a_view_tested_unique(order):
+    """A uniqueness test speaks for the view's own rows, not for the pushed rows a sync reads
+    beside them: two pushes of one key and timestamp (different created_at) must give the
+    later-known one, as in Redis, whatever order the warehouse returns them in. (Timestamp
+    alone ranked them, so the winner was the scan's.) In-memory DuckDB, no I/O."""
+    import dataclasses
+
+    import duckdb
+
+    from featurestore.catalog import Relation
+
+    view = dataclasses.replace(VIEW, rows_unique_by_test=True)
+    pushed = Relation(None, "main", "carrier_daily__fs_pushed")
+    con = duckdb.connect()
+    con.execute("create table main.carrier_daily (carrier varchar, ts timestamp, created_at timestamp, flights bigint)")
+    con.execute("create table main.carrier_daily__fs_pushed as select * from main.carrier_daily limit 0")
+    rows = {1: "('UA', '2024-01-01', '2024-01-01 00:01', 1)", 2: "('UA', '2024-01-01', '2024-01-01 00:03', 2)"}
+    for flights in order:
+        con.execute(f"insert into main.carrier_daily__fs_pushed values {rows[flights]}")
+    sql = render(latest_values_expression(view, ["flights"], datetime(2030, 1, 1), pushed=pushed), "duckdb")
+    assert [r[-1] for r in con.execute(sql).fetchall()] == [2]
