@@ -134,7 +134,8 @@ def _check_folds_pushed_rows(view: FeatureView) -> None:
     if view.folds_pushed_rows is False:
         raise UsageError(
             f"view '{view.name}' cannot take pushes: its model ({view.sql_path}) does not call "
-            "feature_store_with_pushed_rows, so the next dbt build would drop the pushed rows from training sets "
+            "featurestore.feature_store_with_pushed_rows (fs's dbt package), so the next dbt build would drop the pushed "
+            "rows from training sets "
             'while Redis serves them (docs/online-store.md, "Push"); nothing was pushed'
         )
 

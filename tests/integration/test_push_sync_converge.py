@@ -66,7 +66,8 @@ def test_a_push_to_a_view_whose_model_does_not_fold_pushed_rows_in_is_refused(ti
     assert (code, out) == (EXIT_USAGE, "")
     assert err == (
         f"error: view '{TINY_VIEW}' cannot take pushes: its model (models/{TINY_VIEW}.sql) does not call "
-        "feature_store_with_pushed_rows, so the next dbt build would drop the pushed rows from training sets "
+        "featurestore.feature_store_with_pushed_rows (fs's dbt package), so the next dbt build would drop the pushed "
+        "rows from training sets "
         "while Redis serves them (docs/online-store.md, \"Push\"); nothing was pushed\n"
     )
     assert landing_rows(tiny) == [] and online.entity(TINY_VIEW, "customer_id=c1")["orders"] == "1"
