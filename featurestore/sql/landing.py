@@ -41,9 +41,9 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     table copied the view's columns so.
 
     A row already there (every column the same, nulls included, but created_at, which a
-    push fills with its own moment) is not appended again: a push retried after a failure
-    past its append (Redis down, a lost answer) adds nothing, and the model's uniqueness
-    test keeps passing."""
+    push fills with its own moment) and still the latest-known of its keys and timestamp is
+    not appended again: a push retried after a failure past its append (Redis down, a lost
+    answer) adds nothing, and the model's uniqueness test keeps passing."""
     target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
     landed, pushed = f"{INTERNAL}landed", f"{INTERNAL}new"
     # Join keys and the timestamp are never null in a push: plain equality, which a warehouse
@@ -54,6 +54,14 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
         for c in columns
         if c != view.created_at
     ]
+    if view.created_at:
+        # ... and only while that row is the latest-known of its keys and timestamp: a value
+        # pushed again after a newer push is the last-known again, as in Redis.
+        later = f"{INTERNAL}later"
+        newer = [exp.EQ(this=column(c, later), expression=column(c, landed)) for c in (*view.join_keys, view.timestamp)]
+        newer.append(exp.GT(this=_known(view, later), expression=_known(view, landed)))
+        superseded = exp.select(exp.Literal.number(1)).from_(relation_table(view, later, landing_relation(view))).where(exp.and_(*newer))
+        same.insert(0, exp.Not(this=exp.Exists(this=superseded)))
     # Read under the declared names, as the uploaded rows are (relation_table renames).
     present = exp.select(exp.Literal.number(1)).from_(relation_table(view, landed, landing_relation(view))).where(exp.and_(*same))
     rows = (
@@ -62,6 +70,11 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
         .where(exp.Not(this=exp.Exists(this=present)))
     )
     return exp.insert(rows, target)
+
+
+def _known(view: FeatureView, table: str) -> exp.Expression:
+    """A landed row's knowledge time, under the declared names: created_at, else the timestamp."""
+    return exp.Coalesce(this=column(view.created_at, table), expressions=[column(view.timestamp, table)])
 
 
 def replace_tied_expression(view: FeatureView, source: str, stored: Callable[[str], str] = str) -> exp.Delete:

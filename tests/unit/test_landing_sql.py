@@ -81,3 +81,27 @@ def test_pushed_rows_tied_on_timestamp_are_ranked_by_knowledge_time_even_in_a_vi
         con.execute(f"insert into main.carrier_daily__fs_pushed values {rows[flights]}")
     sql = render(latest_values_expression(view, ["flights"], datetime(2030, 1, 1), pushed=pushed), "duckdb")
     assert [r[-1] for r in con.execute(sql).fetchall()] == [2]
+
+
+def test_a_value_pushed_again_after_a_newer_push_is_appended_so_the_warehouse_agrees_with_redis():
+    """Pushes of one key and timestamp, each known at its own moment: A (f=1), then B (f=2),
+    then A's value again. Redis holds the last-known, f=1; the landing table must too. (The
+    re-push was skipped as "already there", leaving B the latest-known in the warehouse.)
+    The landing SQL as fs runs it, on in-memory DuckDB."""
+    import duckdb
+    import pyarrow as pa
+
+    from featurestore.sql.landing import replace_tied_expression
+
+    con = duckdb.connect()
+    con.execute("create table main.carrier_daily (carrier varchar, ts timestamp, created_at timestamp, flights bigint)")
+    con.execute(render(create_landing_expression(VIEW), "duckdb"))
+    columns = ["carrier", "ts", "created_at", "flights"]
+    for minute, flights in [(1, 1), (2, 2), (3, 1)]:
+        rows = pa.table({"carrier": ["UA"], "ts": [datetime(2024, 1, 1)], "created_at": [datetime(2024, 1, 1, 0, minute)], "flights": [flights]})
+        con.register("__fs_pushed_rows", rows)
+        con.execute(render(replace_tied_expression(VIEW, "__fs_pushed_rows"), "duckdb"))
+        con.execute(render(append_expression(VIEW, columns, "__fs_pushed_rows"), "duckdb"))
+        con.unregister("__fs_pushed_rows")
+    latest = con.execute("select flights from main.carrier_daily__fs_pushed order by created_at desc limit 1").fetchall()
+    assert latest == [(1,)]
