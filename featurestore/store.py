@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.catalog import Catalog
 from featurestore.catalog.from_manifest import catalog_from_manifest
+from featurestore.catalog.versions import DeprecationNotices
 from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.sql.declared_columns import checked_view
@@ -74,6 +75,7 @@ class FeatureStore(HttpServing):
             self._catalog = catalog_from_manifest(load_manifest(self.project, self.target, self.console))
             for warning in self._catalog.warnings:  # once per catalog read, not per use
                 self.console.warn(warning)
+            self._deprecations = DeprecationNotices(self._catalog, self.now, self.console.warn)
         return self._catalog
 
     def now(self) -> datetime:
@@ -112,6 +114,7 @@ class FeatureStore(HttpServing):
 
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
+        self._deprecations.of(catalog.resolve(request.features), "this training set")
         with self.warehouse(read_only=request.output_table is None) as warehouse:
             return run_training_set(request, catalog, warehouse, self.console)
 
@@ -375,6 +378,7 @@ class FeatureStore(HttpServing):
 
             selections, on_demand = catalog.resolve_all(features)
             catalog.refuse_offline(on_demand.joined(selections))
+            self._deprecations.of(selections, "this online read")
             # Named before reading: a clash is the caller's to fix whatever Redis holds.
             names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
             if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:

@@ -7,6 +7,9 @@ from __future__ import annotations
 from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
 from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, OnDemandGroup, Relation
 from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_demand_group
+from featurestore.catalog.versions import (
+    canonical_view_name, dbt_ref, model_versions, parse_deprecation_date, pinned_ref, versioned_name,
+)
 from featurestore.errors import MetaError, UsageError, did_you_mean
 
 
@@ -34,13 +37,15 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
             )
         views[view.name] = view
     entities = _entities(views)
+    versions = model_versions(nodes.values(), views)
     on_demand = _on_demand_groups(manifest.get("exposures", {}), views)
     models = {n["name"]: n for n in nodes.values() if n.get("resource_type") == "model"}
-    services = _services(manifest.get("exposures", {}), views, on_demand, check_services, models)
+    services = _services(manifest.get("exposures", {}), views, on_demand, check_services, models, versions)
     relations = {
-        node["name"]: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
+        name: Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         for node in nodes.values()
         if node.get("resource_type") in {"model", "seed", "snapshot"}
+        for name in _relation_names(node)
     }
     sources = {
         f"{source['source_name']}.{source['name']}": Relation(
@@ -56,7 +61,18 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
         sources=sources,
         warnings=_misspelt_keys(nodes),
         on_demand=on_demand,
+        versions=versions,
     )
+
+
+def _relation_names(node: dict) -> list[str]:
+    """What a spine may call a node's relation: its name, or a version's `model@vN` and, for
+    the latest version, the plain name (as `ref('model')` reads it)."""
+    version = node.get("version")
+    if version is None:
+        return [node["name"]]
+    latest = str(version) == str(node.get("latest_version", version))
+    return [versioned_name(node["name"], version), *([node["name"]] if latest else [])]
 
 
 VIEW_RESOURCES = {"model", "snapshot"}
@@ -70,19 +86,13 @@ def _refuse_unreadable(node: dict) -> None:
     """A model fs cannot read the rows of, refused in one line before anything is read.
 
     An ephemeral model has no relation: dbt inlines it into the models that use it, so a
-    table of its name could only be a leftover of an older build, with older values. A
-    versioned model has one relation per version, and which one a view means is not
-    settled yet (each would need its own online key space)."""
+    table of its name could only be a leftover of an older build, with older values.
+    (Each version of a versioned model is a view of its own: catalog/versions.py.)"""
     name, path = node["name"], yaml_path_of(node)
     materialized = (node.get("config") or {}).get("materialized")
     if materialized == "ephemeral":
         raise MetaError(
             name, path, "is ephemeral, so dbt builds no table or view of it for fs to read", MATERIALIZED_AS_RELATION
-        )
-    if node.get("version") is not None:
-        raise MetaError(
-            name, path, f"has versions (version {node['version']} here): versioned models cannot be feature views yet",
-            "declare the feature_store meta on a model without versions, for example one that selects from the version to serve",
         )
 
 
@@ -171,10 +181,11 @@ def _positive(value: object) -> bool:
 def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_sets: set) -> FeatureView:
     spec = parse_feature_view(node)
     columns = node.get("columns") or {}
+    view_name = versioned_name(spec.model, node.get("version"))
     features = tuple(
         Feature(
             name=name,
-            view=spec.model,
+            view=view_name,
             dtype=(columns[name].get("data_type") or None),
             description=(columns[name].get("description") or "").strip(),
             tags=tuple(columns[name].get("tags") or ()),
@@ -182,7 +193,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         for name in spec.features
     )
     return FeatureView(
-        name=spec.model,
+        name=view_name,
         description=(node.get("description") or "").strip(),
         entity=spec.entity,
         join_keys=spec.join_keys,
@@ -214,13 +225,19 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
             if columns[name].get("data_type")
         ),
         compiled_sql=node.get("compiled_code") or None,
+        version=None if node.get("version") is None else str(node["version"]),
+        deprecation_date=parse_deprecation_date(node.get("deprecation_date")),
+        latest_version=None if node.get("version") is None else str(node.get("latest_version") or node["version"]),
     )
 
 
 def _short_name(unique_id: str) -> str:
-    """`model.pkg.name` -> `name`; `source.pkg.src.table` -> `src.table`."""
+    """`model.pkg.name` -> `name`; `model.pkg.name.v2` -> `name@v2`; `source.pkg.src.table`
+    -> `src.table`."""
     kind, _package, *rest = unique_id.split(".")
-    return ".".join(rest) if kind == "source" else rest[-1]
+    if kind == "source":
+        return ".".join(rest)
+    return f"{rest[0]}@{rest[1]}" if kind == "model" and len(rest) == 2 else rest[-1]
 
 
 def _upstream_sources(unique_id: str, parent_map: dict) -> set[str]:
@@ -285,10 +302,12 @@ def _services(
     on_demand: dict[str, OnDemandGroup],
     check_refs: bool = True,
     models: dict[str, dict] | None = None,
+    versions: dict | None = None,
 ) -> dict[str, FeatureService]:
     """The feature services; `models` (name -> manifest node) lets a reference to a model
-    that is not a feature view say why it is not."""
-    models = models or {}
+    that is not a feature view say why it is not. A plain name of a versioned model the
+    exposure depends on at one version only is pinned to it (catalog/versions.py)."""
+    models, versions = models or {}, versions or {}
     services: dict[str, FeatureService] = {}
     for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
         meta = raw_feature_meta(exposure)
@@ -305,6 +324,7 @@ def _services(
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
         depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
+        refs = [pinned_ref(ref, exposure.get("refs") or [], versions) for ref in refs]
         for ref in refs if check_refs else ():
             view_name, _, feature_name = ref.partition(":")
             if view_name in on_demand:
@@ -314,20 +334,21 @@ def _services(
                     except UsageError as error:
                         raise fail(f"feature '{ref}': {error.message}") from None
                 continue  # the group's own exposure depends on the views it reads
-            if view_name in models and view_name not in views:
+            if view_name in models and view_name not in views and view_name not in versions:
                 raise fail(f"feature '{ref}' names model '{view_name}', which is not a feature view: {_why_not_a_view(models[view_name])}")
+            try:
+                view_name = canonical_view_name(view_name, views, versions) or view_name
+            except UsageError as error:
+                raise fail(f"feature '{ref}': {error.message}") from None
             if view_name not in views:
-                raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, [*views, *on_demand]))
+                raise fail(f"feature '{ref}' names unknown view '{view_name}'", did_you_mean(view_name, [*views, *versions, *on_demand]))
             if feature_name != "*":
                 try:
                     views[view_name].feature(feature_name)
                 except UsageError as error:
                     raise fail(f"feature '{ref}': {error.message}") from None
             if view_name not in depends_on:
-                raise fail(
-                    f"uses view '{view_name}' but does not depend on it",
-                    f"add ref('{view_name}') to the exposure's depends_on so dbt's lineage shows it",
-                )
+                raise fail(f"uses view '{view_name}' but does not depend on it", f"add {dbt_ref(view_name)} to the exposure's depends_on so dbt's lineage shows it")
         owner = (exposure.get("owner") or {}).get("name") or (exposure.get("owner") or {}).get("email")
         services[name] = FeatureService(
             name=name,

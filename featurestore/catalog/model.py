@@ -8,11 +8,12 @@ closest names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from featurestore.catalog.monitoring import CheckSettings, Freshness
 from featurestore.catalog.ttl import format_ttl
+from featurestore.catalog.versions import ModelVersions, canonical_view_name
 from featurestore.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -82,6 +83,12 @@ class FeatureView:
     compiled_sql: str | None = field(default=None, compare=False, repr=False)
     """The model's SQL as dbt last compiled it, when the manifest holds it (dbt build,
     compile or run wrote it): tells a column the SQL lacks from a relation built earlier."""
+    version: str | None = None
+    """The dbt model version this view is (its name is then `model@v<version>`), or None."""
+    deprecation_date: date | None = None
+    """The version's dbt deprecation_date: fs warns whoever reads it after that day."""
+    latest_version: str | None = None
+    """The model's latest_version, which its plain name means (for a versioned view)."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")
@@ -212,11 +219,19 @@ class Catalog:
     for the caller to show: the catalog never prints."""
     on_demand: dict[str, OnDemandGroup] = field(default_factory=dict)
     """On-demand feature groups by name; their features are `group:feature` like views'."""
+    versions: dict[str, ModelVersions] = field(default_factory=dict)
+    """Versioned dbt models by name: their views `model@vN` and which is the latest."""
+
+    def canonical(self, name: str) -> str | None:
+        """The view `name` means (a versioned model's plain name: its latest version), None
+        if no view; an unknown version is a UsageError naming the valid ones."""
+        return canonical_view_name(name, self.views, self.versions)
 
     def view(self, name: str) -> FeatureView:
-        if name not in self.views:
-            raise UsageError(f"unknown feature view '{name}'; {did_you_mean(name, self.views)}")
-        return self.views[name]
+        canonical = self.canonical(name)
+        if canonical is None:
+            raise UsageError(f"unknown feature view '{name}'; {did_you_mean(name, [*self.views, *self.versions])}")
+        return self.views[canonical]
 
     def __iter__(self) -> Iterator[FeatureView]:
         return iter(self.views.values())
@@ -237,7 +252,7 @@ class Catalog:
         """The views synced to Redis: those named (each must be online), else every online view."""
         if not names:
             return [view for view in self if view.online]
-        views = [self.view(name) for name in dict.fromkeys(names)]
+        views = list({view.name: view for view in map(self.view, names)}.values())
         for view in views:
             if not view.online:
                 raise UsageError(
@@ -289,11 +304,11 @@ class Catalog:
                 wanted_now = group.features if feature_name == "*" else (group.feature(feature_name),)
                 on_demand.extend(f for f in wanted_now if f not in on_demand)
                 continue
-            if view_name not in self.views:
-                raise UsageError(
-                    f"unknown feature view '{view_name}'; {did_you_mean(view_name, [*self.views, *self.on_demand])}"
-                )
-            view = self.views[view_name]
+            canonical = self.canonical(view_name)
+            if canonical is None:
+                named = [*self.views, *self.versions, *self.on_demand]
+                raise UsageError(f"unknown feature view '{view_name}'; {did_you_mean(view_name, named)}")
+            view, view_name = self.views[canonical], canonical
             wanted = view.features if feature_name == "*" else (view.feature(feature_name),)
             bucket = chosen.setdefault(view_name, [])
             bucket.extend(f for f in wanted if f not in bucket)
@@ -310,14 +325,14 @@ class Catalog:
                 yield ref
             elif ref in self.services:
                 yield from self.services[ref].features
-            elif ref in self.views or ref in self.on_demand:
-                kind = "a feature view" if ref in self.views else "an on-demand group"
+            elif ref in self.views or ref in self.versions or ref in self.on_demand:
+                kind = "an on-demand group" if ref in self.on_demand else "a feature view"
                 raise UsageError(
                     f"'{ref}' is {kind}, not a feature: name its features as {ref}:feature, or all of them as {ref}:*"
                 )
             else:
                 # Views and groups are suggested as what is valid here: all their features.
-                named = [*self.services, *(f"{name}:*" for name in [*self.views, *self.on_demand])]
+                named = [*self.services, *(f"{name}:*" for name in [*self.views, *self.versions, *self.on_demand])]
                 raise UsageError(f"'{ref}' is not a feature service and not view:feature; {did_you_mean(ref, named)}")
 
     def search(self, text: str) -> list[tuple[FeatureView, tuple[Feature, ...]]]:
@@ -385,6 +400,9 @@ def view_to_dict(view: FeatureView) -> dict:
         "owner": view.owner,
         "tags": list(view.tags),
         "relation": str(view.relation),
+        "version": view.version,
+        "latest_version": view.latest_version,
+        "deprecation_date": view.deprecation_date.isoformat() if view.deprecation_date else None,
         "yaml_path": view.yaml_path,
         "sql_path": view.sql_path,
         "depends_on": list(view.depends_on),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from featurestore.catalog import Catalog, Feature, FeatureService, FeatureView, view_to_dict
 from featurestore.console import Console, plural
 from featurestore.catalog.ttl import format_ttl
+from featurestore.catalog.versions import version_facts
 
 
 def show_catalog(catalog: Catalog, console: Console, as_json: bool) -> None:
@@ -73,6 +74,7 @@ def show_view(view: FeatureView, console: Console, as_json: bool) -> None:
         ("online", "yes" if view.online else "no"),
         ("owner", view.owner or "-"),
         ("tags", ", ".join(view.tags) or "-"),
+        *version_facts(view),
         ("relation", str(view.relation)),
         ("defined in", f"{view.sql_path}, {view.yaml_path}"),
         ("depends on", ", ".join(view.depends_on) or "-"),

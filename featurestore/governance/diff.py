@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Iterator
 
 from featurestore.catalog import Catalog, FeatureView
@@ -27,82 +26,11 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.ttl import format_ttl
 from featurestore.console import plural
 from featurestore.errors import BreakingChange, MetaError, ProjectError, UsageError, first_line
+from featurestore.governance.changes import IMPACT_OF, Change, Impact, reaching, worst
+from featurestore.governance.diff_versions import feature_names_of, reaching_served, served_view
 from featurestore.governance.lineage import InputComparison
 
-
-class Impact(IntEnum):
-    """How much a change matters to a consumer; ordered, so the worst of several is max()."""
-
-    UNCHANGED = 0
-    COMPATIBLE = 1
-    VALUES = 2
-    BREAKING = 3
-
-    @property
-    def label(self) -> str:
-        """As `--json` and the docs spell it: unchanged, compatible, values_may_change, breaking."""
-        return "values_may_change" if self is Impact.VALUES else self.name.lower()
-
-
-IMPACT_OF = {
-    # a feature view, or one of its features
-    "view_removed": Impact.BREAKING,
-    "feature_removed": Impact.BREAKING,
-    "feature_renamed": Impact.BREAKING,
-    "type_changed": Impact.BREAKING,
-    "request_changed": Impact.BREAKING,
-    "entity_changed": Impact.BREAKING,
-    "join_keys_changed": Impact.BREAKING,
-    "timestamp_changed": Impact.BREAKING,
-    "ttl_changed": Impact.BREAKING,
-    "online_disabled": Impact.BREAKING,
-    "sql_changed": Impact.VALUES,
-    "expression_changed": Impact.VALUES,
-    "upstream_changed": Impact.VALUES,
-    "created_at_changed": Impact.VALUES,
-    "view_added": Impact.COMPATIBLE,
-    "feature_added": Impact.COMPATIBLE,
-    "type_declared": Impact.COMPATIBLE,
-    "online_enabled": Impact.COMPATIBLE,
-    "description_changed": Impact.COMPATIBLE,
-    "metadata_changed": Impact.COMPATIBLE,
-    # a feature service
-    "service_removed": Impact.BREAKING,
-    "feature_dropped": Impact.BREAKING,
-    "service_added": Impact.COMPATIBLE,
-    "feature_served": Impact.COMPATIBLE,
-}
-"""Every kind of change and its impact: the one place the classification is decided."""
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: str
-    """A key of IMPACT_OF."""
-    detail: str
-    """What changed, in words: `type double -> bigint`."""
-    feature: str | None = None
-    """The feature it concerns; None for the whole view or service."""
-    before: Any = None
-    after: Any = None
-
-    @property
-    def impact(self) -> Impact:
-        return IMPACT_OF[self.kind]
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "impact": self.impact.label,
-            "feature": self.feature,
-            "before": self.before,
-            "after": self.after,
-            "detail": self.detail,
-        }
-
-
-def _worst(changes) -> Impact:
-    return max((c.impact for c in changes), default=Impact.UNCHANGED)
+__all__ = ["IMPACT_OF", "Change", "DiffReport", "Impact", "ServiceDiff", "ViewDiff", "diff_manifests"]
 
 
 @dataclass(frozen=True)
@@ -114,7 +42,7 @@ class ViewDiff:
 
     @property
     def impact(self) -> Impact:
-        return _worst(self.changes)
+        return worst(self.changes)
 
     def to_dict(self) -> dict:
         return {
@@ -134,7 +62,7 @@ class AffectedFeature:
 
     @property
     def impact(self) -> Impact:
-        return _worst(self.changes)
+        return worst(self.changes)
 
 
 @dataclass(frozen=True)
@@ -151,7 +79,7 @@ class ServiceDiff:
 
     @property
     def impact(self) -> Impact:
-        return max(_worst(self.changes), max((f.impact for f in self.affected), default=Impact.UNCHANGED))
+        return max(worst(self.changes), max((f.impact for f in self.affected), default=Impact.UNCHANGED))
 
     def to_dict(self) -> dict:
         return {
@@ -383,20 +311,14 @@ def _service_diff(name: str, before: Catalog, after: Catalog, views: dict[str, V
             group = after.on_demand.get(view_name)
             still_in_view = group is not None and any(f.name == feature for f in group.features)
         else:
-            relevant = _reaching(views[view_name], feature)
-            still_in_view = view_name in after.views and feature in after.views[view_name].feature_names
+            relevant = reaching_served(ref, before, after, {name: diff.changes for name, diff in views.items()})
+            still_in_view = feature in feature_names_of(after, view_name)
         if ref not in served_now and still_in_view:
             relevant.append(Change("feature_dropped", f"{feature} no longer served", feature))
         if relevant:
             affected.append(AffectedFeature(ref, tuple(relevant)))
     status = "changed" if changes or affected else "unchanged"
     return ServiceDiff(name, status, changes, tuple(affected), len(served_before))
-
-
-def _reaching(view: ViewDiff, feature: str) -> list[Change]:
-    """The view's own changes that reach one of its features: its settings, lineage and
-    removal (not its description or owner), and those of the feature itself."""
-    return [c for c in view.changes if c.feature == feature or (c.feature is None and c.impact >= Impact.VALUES)]
 
 
 def _on_demand_changes(ref: str, before: Catalog, after: Catalog, views: dict[str, ViewDiff]) -> list[Change]:
@@ -419,7 +341,7 @@ def _on_demand_changes(ref: str, before: Catalog, after: Catalog, views: dict[st
         changes.append(Change("expression_changed", f"expression {old.sql.strip()} -> {new.sql.strip()}", name, old.sql, new.sql))
     for view_name, feature in old.expression.inputs:
         if view_name in views:
-            changes.extend(c for c in _reaching(views[view_name], feature) if c not in changes)
+            changes.extend(c for c in reaching(views[view_name].changes, feature) if c not in changes)
     return changes
 
 
@@ -430,7 +352,7 @@ def _served(catalog: Catalog, service: str) -> tuple[list[str], list[str]]:
     unresolved: list[str] = []
     for ref in catalog.services[service].features:
         view_name, _, feature = ref.partition(":")
-        view, group = catalog.views.get(view_name), catalog.on_demand.get(view_name)
+        view, group = catalog.views.get(served_view(catalog, view_name) or ""), catalog.on_demand.get(view_name)
         known = view.feature_names if view is not None else tuple(f.name for f in group.features) if group else ()
         if not known or (feature != "*" and feature not in known):
             unresolved.append(ref)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from featurestore.catalog.versions import versioned_name
+
 BUILT_NODES = {"model", "seed", "snapshot"}
 
 
@@ -37,7 +39,7 @@ class InputComparison:
         self.current = current
         self.deployed = deployed
         self._model_ids = {
-            node["name"]: unique_id
+            versioned_name(node["name"], node.get("version")): unique_id
             for unique_id, node in current.get("nodes", {}).items()
             if node.get("resource_type") == "model" and (node.get("config") or {}).get("enabled", True)
         }
@@ -100,7 +102,7 @@ def _node_fingerprint(node: dict) -> object:
 def _display_name(resource: dict) -> str:
     if resource.get("resource_type") == "source":
         return f"{resource.get('source_name')}.{resource.get('name')}"
-    return resource.get("name", "?")
+    return versioned_name(resource.get("name", "?"), resource.get("version"))
 
 
 def _macros_called(models: list[str], manifest: dict) -> set[str]:

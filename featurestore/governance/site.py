@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from featurestore.catalog.ttl import format_ttl
+from featurestore.catalog.versions import version_facts
 from featurestore.errors import UsageError, ViewNotBuilt
 from featurestore.governance import charts
 from featurestore.governance.history import CheckHistory, check_history_relation, read_check_history
@@ -144,8 +145,9 @@ class SiteInputs:
 
 def page_file(kind: str, name: str) -> str:
     """The page of a view or service, relative to the site: its name where that is a safe
-    file name (dbt model names are), else a readable name made safe plus a hash."""
-    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+    file name (dbt model names are, and a version's `model@v2`), else a readable name made
+    safe plus a hash."""
+    if re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*", name):
         return f"{kind}/{name}.html"
     import hashlib
 
@@ -195,7 +197,7 @@ def _services_of(catalog: "Catalog", view: "FeatureView") -> list[tuple[str, lis
         features: list[str] = []
         for ref in service.features:
             name, _, feature = ref.partition(":")
-            if name == view.name:
+            if name not in catalog.on_demand and catalog.canonical(name) == view.name:
                 features.extend(view.feature_names if feature == "*" else [feature])
         if features:
             used.append((service.name, list(dict.fromkeys(features))))
@@ -262,6 +264,7 @@ def _environment():
         Kind=Kind,
         NO_CHECK_RUN=NO_CHECK_RUN,
         status_of=_status_counts,
+        version_facts=version_facts,
     )
     return environment
 
@@ -358,6 +361,7 @@ def _by_view(inputs: SiteInputs, refs) -> list[tuple[ViewPage, list]]:
         name, _, feature = ref.partition(":")
         if name in inputs.catalog.on_demand:
             continue  # computed at request time: no rows to profile (_on_demand_of)
+        name = inputs.catalog.canonical(name) or name  # a versioned model's plain name: its latest
         view = inputs.pages[name].view
         chosen = view.features if feature == "*" else (view.feature(feature),)
         bucket = grouped.setdefault(name, [])

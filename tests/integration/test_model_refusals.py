@@ -1,7 +1,7 @@
 """What a new user's models may be that fs cannot read as declared, each refused with one line
 naming the model, the file and what to do, on a small dbt-duckdb project the test writes (not
 the demo) and builds with dbt: an ephemeral model (whose leftover table fs once read), a
-versioned model, a YAML column the SQL does not produce, a declared data_type the warehouse
+YAML column the SQL does not produce, a declared data_type the warehouse
 does not have; and a missing data_type, taken from the warehouse."""
 
 from __future__ import annotations
@@ -56,19 +56,6 @@ def test_an_ephemeral_model_is_refused_not_read_from_a_leftover_table(shop, tmp_
     assert not (tmp_path / "out.parquet").exists()
     built = project.fs("build", env=env)
     assert (built.returncode, built.stderr) == (3, line)
-
-
-def test_a_versioned_model_is_refused(shop, tmp_path):
-    project, env = shop
-    (project.root / "models" / "spend.sql").rename(project.root / "models" / "spend_v1.sql")
-    (project.root / "models" / "spend.yml").write_text(spend_yaml(extra="    latest_version: 1\n    versions: [{v: 1}]\n"))
-    result = training_set(project, env, tmp_path / "out.parquet")
-    assert result.returncode == 3
-    assert result.stderr == (
-        "error: models/spend.yml: model 'spend': has versions (version 1 here): versioned models cannot be feature "
-        "views yet (declare the feature_store meta on a model without versions, for example one that selects "
-        "from the version to serve)\n"
-    )
 
 
 def test_a_yaml_column_the_sql_does_not_produce_is_said_so(shop, tmp_path):
