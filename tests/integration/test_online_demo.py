@@ -15,9 +15,11 @@ from tests.online_fixtures import online  # noqa: F401
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2013, 12, 31, 0, 30)  # the demo's clock.now
-TTL = {"carrier_daily": timedelta(days=2), "route_daily": timedelta(days=7), "weather_hourly": timedelta(hours=3), "plane_daily": None}
-KEYS = {"carrier_daily": ["carrier"], "route_daily": ["origin", "dest"], "weather_hourly": ["origin"], "plane_daily": ["tailnum"]}
-TIMESTAMP = {"carrier_daily": "as_of", "route_daily": "as_of", "weather_hourly": "observed_at", "plane_daily": "as_of"}
+PLANE = ("plane_daily@v1", "plane_daily@v2")  # the demo's versioned view: both versions are online
+TTL = {"carrier_daily": timedelta(days=2), "route_daily": timedelta(days=7), "weather_hourly": timedelta(hours=3)} | dict.fromkeys(PLANE)
+KEYS = {"carrier_daily": ["carrier"], "route_daily": ["origin", "dest"], "weather_hourly": ["origin"]} | dict.fromkeys(PLANE, ["tailnum"])
+TIMESTAMP = {"carrier_daily": "as_of", "route_daily": "as_of", "weather_hourly": "observed_at"} | dict.fromkeys(PLANE, "as_of")
+RELATION = {"plane_daily@v1": "plane_daily", "plane_daily@v2": "plane_daily_v2"}  # dbt's names for the versions
 
 
 def latest_rows(project, view: str) -> list[dict]:
@@ -26,7 +28,7 @@ def latest_rows(project, view: str) -> list[dict]:
     keys = ", ".join(KEYS[view])
     with duckdb.connect(str(project / "feature_store.duckdb"), read_only=True) as con:
         return con.sql(
-            f"select * from main.{view} where {TIMESTAMP[view]} <= '{NOW}' and {known} <= '{NOW}' "
+            f"select * from main.{RELATION.get(view, view)} where {TIMESTAMP[view]} <= '{NOW}' and {known} <= '{NOW}' "
             f"qualify row_number() over (partition by {keys} order by {TIMESTAMP[view]} desc, {known} desc) = 1"
         ).to_arrow_table().to_pylist()
 
@@ -70,7 +72,7 @@ def test_second_sync_is_incremental_and_full_switches_generation(built_project, 
     # Off a terminal (a log, cron) a sync without --json says what it did in one line.
     code, out, err = cli("sync", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
-    assert out == f"synced 4 views to {online.url} ({online.prefix}): 0 rows read, 0 keys written, 0 skipped as older, 0 expired, in {out.split(' in ')[-1]}"
+    assert out == f"synced 5 views to {online.url} ({online.prefix}): 0 rows read, 0 keys written, 0 skipped as older, 0 expired, in {out.split(' in ')[-1]}"
     code, out, _ = cli("sync", "--json", "--project-dir", str(built_project))
     again = json.loads(out)
     assert code == 0 and again["rows_read"] == 0
@@ -80,7 +82,7 @@ def test_second_sync_is_incremental_and_full_switches_generation(built_project, 
     assert (carrier["generation"], carrier["keys_written"], carrier["removed_keys"]) == (2, 16, 16)
     assert all(":gen2:" in key for key in online.entity_keys("carrier_daily"))
     code, _, err = cli("sync", "--view", "no_such_view", "--project-dir", str(built_project))
-    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, plane_daily, route_daily, weather_hourly\n")
+    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
 
 
 def test_get_prints_the_warehouse_values(built_project, synced, cli):
@@ -125,7 +127,7 @@ def test_verify_online_agrees_then_finds_each_kind_of_mismatch(built_project, sy
     code, out, err = cli("verify-online", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
     checked = sum(v["rows_read"] for v in synced["views"])
-    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked:,} entities of 4 views checked\n"
+    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked:,} entities of 5 views checked\n"
 
     generation = online.meta("carrier_daily")["generation"]
     base = f"{online.prefix}:carrier_daily:gen{generation}:"
@@ -148,4 +150,4 @@ def test_verify_online_agrees_then_finds_each_kind_of_mismatch(built_project, sy
     code, out, _ = cli("verify-online", "--project-dir", str(built_project))
     assert code == EXIT_MISMATCH and "3 mismatches at 2013-12-31T00:30:00" in out and "missing online" in out
     code, out, _ = cli("verify-online", "--sample", "5", "--json", "--project-dir", str(built_project))
-    assert json.loads(out)["checked"] == {"carrier_daily": 5, "plane_daily": 5, "route_daily": 5, "weather_hourly": 3}
+    assert json.loads(out)["checked"] == {"carrier_daily": 5, "plane_daily@v1": 5, "plane_daily@v2": 5, "route_daily": 5, "weather_hourly": 3}
