@@ -157,6 +157,7 @@ def test_the_demos_plane_daily_has_two_versions_and_the_model_stays_on_v1(built_
     builds for it, plane_daily_v2; v1 keeps the relation plane_daily; flight_delay_model is
     pinned to v1 by its ref('plane_daily', v=1)."""
     import duckdb
+    import pandas as pd
 
     store = FeatureStore(project_dir=built_project)
     catalog = store.catalog()
@@ -174,3 +175,14 @@ def test_the_demos_plane_daily_has_two_versions_and_the_model_stays_on_v1(built_
     assert (code, err) == (0, "")
     assert "version            1 of plane_daily (latest: plane_daily@v2)" in out.splitlines()
     assert "deprecation date   2014-06-30" in out.splitlines()  # after the demo's clock: no warning
+
+    # A training set of v1's seats and v2's new feature: v2 is v1's rows plus a column, so
+    # both versions' features come from the same row of the plane.
+    spine = "select * from main.flight_delay_labels where flight_id % 499 = 7"
+    features = ["plane_daily@v1:plane__seats", "plane_daily:plane__is_widebody"]
+    frame = store.training_set(None, features, spine_sql=spine).to_pandas()
+    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+        assert len(frame) == con.execute(f"select count(*) from ({spine})").fetchone()[0] > 100
+    expected = [None if pd.isna(s) else bool(s >= 200) for s in frame["plane__seats"]]
+    assert [None if pd.isna(v) else bool(v) for v in frame["plane__is_widebody"]] == expected
+    assert frame["plane__is_widebody"].notna().sum() > 0

@@ -143,6 +143,27 @@ def test_two_versions_are_online_at_once_in_their_own_key_spaces(versioned, onli
     assert json.loads(out)[0]["values"] == {"orders_daily@v1:orders": 5}
 
 
+def test_fs_serve_reads_the_version_asked_for(versioned, online, monkeypatch):
+    from featurestore import FeatureStore
+    from tests.integration.test_serve import TOKEN, post, serve_in_thread
+
+    monkeypatch.setenv("FS_SERVE_TOKEN", TOKEN)
+    store = FeatureStore(project_dir=versioned)
+    store.sync(full=True)
+    port, server, thread = serve_in_thread(store.feature_server())
+    try:
+        body = {"features": ["orders_daily:orders", "orders_daily@v1:orders"], "entities": {"customer_id": ["c1", "c2"]}, "full_feature_names": True}
+        status, document = post(port, body)
+        assert status == 200, document
+        assert document["metadata"]["feature_names"] == ["customer_id", "orders_daily@v2__orders", "orders_daily@v1__orders"]
+        assert [column["values"] for column in document["results"]][1:] == [[40, 50], [4, 5]]
+        status, document = post(port, {"feature_service": "pinned_service", "entities": {"customer_id": ["c1"]}})
+        assert (status, [column["values"] for column in document["results"]]) == (200, [["c1"], [4]])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [

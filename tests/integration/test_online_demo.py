@@ -85,6 +85,24 @@ def test_second_sync_is_incremental_and_full_switches_generation(built_project, 
     assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
 
 
+def test_get_reads_both_versions_of_plane_daily_each_from_its_own_key_space(built_project, synced, cli, online):
+    """The demo's plane_daily: plain means the latest (v2, with plane__is_widebody);
+    flight_delay_model's plane features come from v1, which it pins."""
+    code, out, err = cli("get", "plane_daily:plane__is_widebody", "plane_daily@v1:plane__seats", "-e", "tailnum=N14228", "--project-dir", str(built_project))
+    assert (code, err) == (0, "")
+    (got,) = json.loads(out)
+    v1 = {r["tailnum"]: r for r in latest_rows(built_project, "plane_daily@v1")}["N14228"]
+    v2 = {r["tailnum"]: r for r in latest_rows(built_project, "plane_daily@v2")}["N14228"]
+    assert got["values"] == {"plane_daily@v2:plane__is_widebody": v2["plane__is_widebody"], "plane_daily@v1:plane__seats": v1["plane__seats"]}
+    assert online.entity("plane_daily@v1", "tailnum=N14228").keys() < online.entity("plane_daily@v2", "tailnum=N14228").keys()
+    entity = {"origin": "JFK", "dest": "LAX", "carrier": "UA", "tailnum": "N14228", "scheduled_minutes": 373}
+    code, out, err = cli("get", "flight_delay_model", *[f"-e{k}={v}" for k, v in entity.items()], "--project-dir", str(built_project))
+    assert (code, err) == (0, "")
+    assert {k for k in json.loads(out)[0]["values"] if k.startswith("plane")} == {
+        "plane_daily@v1:plane__dep_delay_rate__28d", "plane_daily@v1:plane__flights__7d", "plane_daily@v1:plane__age_years"
+    }
+
+
 def test_get_prints_the_warehouse_values(built_project, synced, cli):
     args = ["weather_hourly:origin__temp_f", "carrier_daily:*", "--entity", "origin=JFK", "--entity", "carrier=UA,ZZ"]
     code, out, err = cli("get", *args, "--project-dir", str(built_project))
