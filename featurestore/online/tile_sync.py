@@ -1,0 +1,275 @@
+"""`fs sync` of an aggregation view: its events and tiles, rebuilt in full from the warehouse.
+
+An aggregation view is always synced in full, into a fresh generation that readers switch to
+at once when it is published (featurestore.online.sync does the generations, as for every
+view): a window's value depends on every event in it, so there is no "latest row" to update
+incrementally, and a rebuild cannot be seen half-done. The warehouse selects the events
+(sql.window_events: known at now, inside the longest window, pushed rows counted once); the
+tiles are computed here with Arrow's grouped aggregation, and each entity's events and tiles
+go out as one ZADD and one HSET (featurestore.online.tiles has the layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from featurestore.catalog import FeatureView
+from featurestore.errors import ProjectError
+from featurestore.online import resp
+from featurestore.online.cluster import is_cluster
+from featurestore.online.codec import ViewSchema, encode_array, encode_value, logical_type
+from featurestore.online.connection import checked_out
+from featurestore.online.keys import entity_suffixes
+from featurestore.online.landing import existing_landing
+from featurestore.online.tiles import NUMERIC, TileLayout, dump_tile, events_key, micros, tile_field, tiles_key
+from featurestore.sql.expressions import render
+from featurestore.sql.window_events import window_events_expression
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import redis
+
+    from featurestore.engines.base import Warehouse
+    from featurestore.online.lock import SyncLock
+
+COLUMN_PREFIX = "column:"
+"""A schema entry naming an aggregated column (its logical type), beside the features."""
+RESULT_TYPES = {"count": "int", "count_distinct": "int", "approx_count_distinct": "int", "avg": "float", "stddev": "float"}
+"""A feature's logical type by function; the others take their column's."""
+ENTITIES_PER_ROUND_TRIP = 2000
+
+
+def is_aggregation(view: FeatureView) -> bool:
+    return bool(getattr(view, "aggregations", ()))
+
+
+def aggregation_schema(view: FeatureView, types: dict[str, "pa.DataType"]) -> ViewSchema:
+    """The schema an aggregation view's meta hash records: its keys and timestamps as for
+    any view, each aggregated column's type and each feature's."""
+    base = ViewSchema.of_view(replace(view, features=()), types)
+    layout_columns = dict.fromkeys(a.column for a in view.aggregations if a.column is not None)  # type: ignore[attr-defined]
+    logicals = {}
+    for name in layout_columns:
+        logical = logical_type(types[name])
+        if logical is None:
+            raise ProjectError(
+                f"{view.yaml_path}: model '{view.name}': column '{name}' has type {types[name]}, which the "
+                "online store cannot aggregate (valid: a number, text, boolean, date or timestamp); cast it in the model"
+            )
+        logicals[name] = logical
+    features = [(COLUMN_PREFIX + name, logical) for name, logical in logicals.items()]
+    for a in view.aggregations:  # type: ignore[attr-defined]
+        features.append((a.name, RESULT_TYPES.get(a.function) or logicals[a.column]))
+    return replace(base, features=tuple(features))
+
+
+def layout_of(view: FeatureView, schema: ViewSchema) -> TileLayout:
+    logicals = {name[len(COLUMN_PREFIX):]: logical for name, logical in schema.features if name.startswith(COLUMN_PREFIX)}
+    return TileLayout.of_view(view, logicals)
+
+
+@dataclass(frozen=True)
+class EntityEvents:
+    """The events of some entities and their tiles, framed, sorted by entity."""
+
+    suffixes: list[str]
+    """Each entity's key suffix, in order."""
+    event_bounds: list[int]
+    """Entity i's events are rows event_bounds[i] to event_bounds[i + 1] of `events`."""
+    events: "resp.RowBytes"
+    """Per event, its score and member as RESP bulk strings."""
+    tile_bounds: list[int]
+    tiles: list[tuple[str, str]]
+    """Per tile, its field and JSON text."""
+    scores: "pa.Array"
+    members: "pa.Array"
+    newest_us: list[int]
+    """Each entity's newest event time in microseconds (its keys expire a window after it)."""
+
+    def __len__(self) -> int:
+        return len(self.suffixes)
+
+
+def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layout: TileLayout) -> EntityEvents:
+    """The events of `table` (a non-null key each) and their tiles, per entity."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = [k for k, _ in schema.join_keys]
+    suffix = entity_suffixes(keys, [table[k].combine_chunks() for k in keys], [t for _, t in schema.join_keys])
+    ts = table[view.timestamp].combine_chunks().cast(pa.timestamp("us"))
+    ts_text = encode_array(ts, "timestamp")
+    known = ts if not view.created_at else pc.coalesce(table[view.created_at].combine_chunks().cast(pa.timestamp("us")), ts)
+    known_text = encode_array(known, "timestamp")
+    columns = {"suffix": suffix, "ts_us": ts.cast(pa.int64()), "ts": ts_text, "known": known_text}
+    values = []
+    for i, (name, logical) in enumerate(zip(layout.columns, layout.logicals)):
+        array = table[name].combine_chunks()
+        columns[f"v{i}"] = array
+        text = encode_array(array, logical)
+        if logical == "str":
+            text = pc.replace_substring(pc.replace_substring(text, "%", "%25"), "|", "%7C")
+        values.append(pc.fill_null(pc.binary_join_element_wise("=", text, ""), ""))
+    ids = pa.array(np.arange(len(table)), pa.int64()).cast(pa.string())
+    columns["member"] = pc.binary_join_element_wise(ts_text, known_text, ids, *values, "|")
+    work = pa.table(columns).sort_by([("suffix", "ascending"), ("ts_us", "ascending")])
+    ts_us = work["ts_us"].combine_chunks()
+    framed = resp.concat(resp.bulk_strings(ts_us.cast(pa.string())), resp.bulk_strings(work["member"].combine_chunks()))
+    suffixes, bounds = _runs(work["suffix"].combine_chunks())
+    newest = ts_us.to_numpy()[np.array(bounds[1:], dtype=np.int64) - 1].tolist() if suffixes else []
+    tile_bounds, tiles = _tiles(work, layout, suffixes)
+    members = work["member"].combine_chunks()
+    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_bounds, tiles, newest, ts_us, members)
+
+
+def _runs(sorted_suffixes: "pa.Array") -> tuple[list[str], list[int]]:
+    """The distinct values of a sorted array, and where each run starts (then the end)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = len(sorted_suffixes)
+    if n == 0:
+        return [], [0]
+    changed = pc.not_equal(sorted_suffixes.slice(1), sorted_suffixes.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.flatnonzero(changed) + 1]).astype(np.int64)
+    return sorted_suffixes.take(starts).to_pylist(), [*starts.tolist(), n]
+
+
+def _tiles(work: "pa.Table", layout: TileLayout, suffixes: list[str]) -> tuple[list[int], list[tuple[str, str]]]:
+    """Every entity's tiles (framed field and text), by Arrow's grouped aggregation: per
+    tile the count of events and, per column, n, sum, min, max, mean and m2 (variance x n)
+    and the last value with its times (ordered groups over rows sorted by time, knowledge
+    time and value, so `last` takes the greatest, as `last` breaks ties)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    per_entity: dict[str, list[tuple[str, str]]] = {s: [] for s in suffixes}
+    ts_us = work["ts_us"].combine_chunks().to_numpy()
+    for size in layout.sizes_us:
+        based = work.append_column("start", pa.array(((ts_us - 1) // size) * size, pa.int64()))
+        order = [("suffix", "ascending"), ("start", "ascending")]
+        main: list[Any] = [([], "count_all")]
+        lasts = []
+        for i, logical in enumerate(layout.logicals):
+            v = f"v{i}"
+            main += [(v, "count"), (v, "min"), (v, "max")]
+            if logical in NUMERIC:
+                main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
+            valid = pc.is_valid(based[v])
+            nothing = pa.nulls(len(based), pa.string())
+            ranked = based.select(["suffix", "start", v]).append_column("t", pc.if_else(valid, based["ts"], nothing))
+            ranked = ranked.append_column("k", pc.if_else(valid, based["known"], nothing))
+            ranked = ranked.sort_by([*order, ("t", "ascending"), ("k", "ascending"), (v, "ascending")])
+            lasts.append(ranked.group_by(["suffix", "start"], use_threads=False).aggregate([(v, "last"), ("t", "last"), ("k", "last")]).to_pydict())
+        data = based.sort_by(order).group_by(["suffix", "start"], use_threads=False).aggregate(main).to_pydict()
+        for r, (entity, start) in enumerate(zip(data["suffix"], data["start"])):
+            partials = []
+            for i, logical in enumerate(layout.logicals):
+                n, v, numeric = data[f"v{i}_count"][r], f"v{i}", logical in NUMERIC
+                partials.append([
+                    n,
+                    _plain(data[f"{v}_sum"][r]) if numeric and n else None,
+                    _plain(data[f"{v}_min"][r]),
+                    _plain(data[f"{v}_max"][r]),
+                    float(data[f"{v}_mean"][r]) if numeric and n else 0.0,
+                    float(data[f"{v}_variance"][r]) * n if numeric and n else 0.0,
+                    lasts[i]["t_last"][r],
+                    lasts[i]["k_last"][r],
+                    _plain(lasts[i][f"{v}_last"][r]),
+                ])
+            text = dump_tile(data["count_all"][r], partials)
+            per_entity[entity].append((tile_field(size, start), text))
+    bounds: list[int] = [0]
+    tiles: list[tuple[str, str]] = []
+    for entity in suffixes:
+        tiles.extend(per_entity[entity])
+        bounds.append(len(tiles))
+    return bounds, tiles
+
+
+def _plain(value: Any) -> Any:
+    """A value as the tiles' JSON holds it: timestamps and dates as ISO text, decimals as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return encode_value(value)
+
+
+def write_events(
+    view: FeatureView,
+    schema: ViewSchema,
+    client: "redis.Redis",
+    warehouse: "Warehouse",
+    lock: "SyncLock",
+    now: datetime,
+    clock_moves: bool,
+    base: str,
+    after_round_trip: Callable[[int], None],
+) -> tuple[int, int]:
+    """Read the view's events at `now` and write them with their tiles under `base` (a fresh
+    generation: plain commands); returns (events read, entities written)."""
+    import pyarrow as pa
+
+    layout = layout_of(view, schema)
+    longest = timedelta(microseconds=layout.longest_us)
+    query = window_events_expression(view, layout.columns, now, longest, pushed=existing_landing(warehouse, view))
+    table = pa.Table.from_batches(list(warehouse.stream_arrow(render(query, warehouse.dialect))))
+    entities = encode_events(table, view, schema, layout)
+    lifetimes = _lifetimes_ms(entities.newest_us, layout.longest_us, now) if clock_moves else None
+    write = _write_cluster if is_cluster(client) else _write_single
+    write(client, entities, base, lifetimes, lock, after_round_trip)
+    return table.num_rows, len(entities)
+
+
+def _lifetimes_ms(newest_us: list[int], longest_us: int, now: datetime) -> list[int]:
+    """How long each entity's keys live: until its newest event leaves the longest window
+    (the millisecond after, as validity.remaining_lifetimes_ms rounds)."""
+    now_us = micros(now)
+    return [max(1, (newest + longest_us - now_us + now_us % 1000) // 1000 + 1) for newest in newest_us]
+
+
+def entity_commands(entities: EntityEvents, i: int, base: str, lifetime: int | None) -> tuple[bytes, int]:
+    """The ZADD, HSET and PEXPIREs of entity `i`, framed; and their number."""
+    suffix = entities.suffixes[i]
+    events, tiles = events_key(base, suffix), tiles_key(base, suffix)
+    first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
+    parts = [resp.command_head(2 + 2 * (last - first), "ZADD"), resp.bulk(events), bytes(entities.events.span(first, last))]
+    pairs = entities.tiles[entities.tile_bounds[i] : entities.tile_bounds[i + 1]]
+    parts.append(resp.command(["HSET", tiles, *[word for pair in pairs for word in pair]]))
+    if lifetime is None:
+        return b"".join(parts), 2
+    parts += [resp.command(["PEXPIRE", key, str(lifetime)]) for key in (events, tiles)]
+    return b"".join(parts), 4
+
+
+def _write_single(client, entities: EntityEvents, base: str, lifetimes, lock: "SyncLock", after_round_trip) -> None:
+    with checked_out(client) as connection:
+        for start in range(0, len(entities), ENTITIES_PER_ROUND_TRIP):
+            stop = min(start + ENTITIES_PER_ROUND_TRIP, len(entities))
+            framed = [entity_commands(entities, i, base, lifetimes[i] if lifetimes else None) for i in range(start, stop)]
+            connection.send_packed_command([b"".join(f for f, _ in framed)], check_health=False)
+            for _ in range(sum(n for _, n in framed)):
+                connection.read_response()  # raises on an error reply
+            after_round_trip(stop - start)
+
+
+def _write_cluster(client, entities: EntityEvents, base: str, lifetimes, lock: "SyncLock", after_round_trip) -> None:
+    """Through the cluster client's pipeline, which sends each node its own commands."""
+    scores, members = entities.scores.to_pylist(), entities.members.to_pylist()
+    for start in range(0, len(entities), ENTITIES_PER_ROUND_TRIP):
+        stop = min(start + ENTITIES_PER_ROUND_TRIP, len(entities))
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, stop):
+            suffix = entities.suffixes[i]
+            events, tiles = events_key(base, suffix), tiles_key(base, suffix)
+            first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
+            pipe.execute_command("ZADD", events, *[w for j in range(first, last) for w in (scores[j], members[j])])
+            pairs = entities.tiles[entities.tile_bounds[i] : entities.tile_bounds[i + 1]]
+            pipe.execute_command("HSET", tiles, *[w for pair in pairs for w in pair])
+            if lifetimes:
+                pipe.pexpire(events, lifetimes[i])
+                pipe.pexpire(tiles, lifetimes[i])
+        pipe.execute()
+        after_round_trip(stop - start)
