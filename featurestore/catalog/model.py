@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from featurestore.catalog.aggregations import WindowedAggregation, aggregated_columns
 from featurestore.catalog.monitoring import CheckSettings, Freshness
 from featurestore.catalog.ttl import format_ttl
 from featurestore.errors import UsageError, did_you_mean
@@ -82,6 +83,9 @@ class FeatureView:
     compiled_sql: str | None = field(default=None, compare=False, repr=False)
     """The model's SQL as dbt last compiled it, when the manifest holds it (dbt build,
     compile or run wrote it): tells a column the SQL lacks from a relation built earlier."""
+    aggregations: tuple[WindowedAggregation, ...] = ()
+    """An aggregation view's windowed aggregations, one per feature in the same order
+    (docs/aggregations.md); empty for a view of plain features."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")
@@ -91,9 +95,34 @@ class FeatureView:
         return tuple(f.name for f in self.features)
 
     @property
+    def is_aggregation(self) -> bool:
+        """Whether the view's features are windowed aggregations of its rows (events)."""
+        return bool(self.aggregations)
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """The columns holding values: the features, or the columns an aggregation view
+        aggregates (its features are not columns of the relation)."""
+        return aggregated_columns(self.aggregations) if self.aggregations else self.feature_names
+
+    def aggregation(self, feature: str) -> WindowedAggregation:
+        """The aggregation behind one feature of an aggregation view."""
+        return next(a for a in self.aggregations if a.name == feature)
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        """Every column fs reads: join keys, timestamp, created_at (if any), features."""
-        return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.feature_names)
+        """Every column fs reads: join keys, timestamp, created_at (if any), and the features,
+        or for an aggregation view the columns it aggregates."""
+        return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.value_columns)
+
+
+def refuse_aggregation_online(view: FeatureView) -> None:
+    """Aggregation views are offline only until their tiles in Redis exist (issue 22)."""
+    if view.is_aggregation:
+        raise UsageError(
+            f"feature view '{view.name}' is an aggregation view, which fs does not serve online yet: "
+            f"use it in training sets, and set online: false in {view.yaml_path}"
+        )
 
 
 def _named(features, name: str, owner: str):
@@ -227,6 +256,7 @@ class Catalog:
         the sync no longer refreshes it (and removes it), so what it holds only gets older."""
         for selection in selections:
             view = selection.view
+            refuse_aggregation_online(view)
             if not view.online:
                 raise UsageError(
                     f"feature view '{view.name}' has online: false, so it is not served online "
@@ -236,8 +266,13 @@ class Catalog:
     def online_views(self, names: Sequence[str] | None = None) -> list[FeatureView]:
         """The views synced to Redis: those named (each must be online), else every online view."""
         if not names:
-            return [view for view in self if view.online]
+            views = [view for view in self if view.online]
+            for view in views:
+                refuse_aggregation_online(view)
+            return views
         views = [self.view(name) for name in dict.fromkeys(names)]
+        for view in views:
+            refuse_aggregation_online(view)
         for view in views:
             if not view.online:
                 raise UsageError(
@@ -392,5 +427,9 @@ def view_to_dict(view: FeatureView) -> dict:
         "features": [
             {"name": f.name, "type": f.dtype, "description": f.description, "tags": list(f.tags)}
             for f in view.features
+        ],
+        "aggregations": [
+            {"feature": a.name, "column": a.column or "*", "function": a.function, "window": a.window_text}
+            for a in view.aggregations
         ],
     }
