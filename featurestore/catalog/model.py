@@ -116,15 +116,6 @@ class FeatureView:
         return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.value_columns)
 
 
-def refuse_aggregation_online(view: FeatureView) -> None:
-    """Aggregation views are offline only until their tiles in Redis exist (issue 22)."""
-    if view.is_aggregation:
-        raise UsageError(
-            f"feature view '{view.name}' is an aggregation view, which fs does not serve online yet: "
-            f"use it in training sets, and set online: false in {view.yaml_path}"
-        )
-
-
 def _named(features, name: str, owner: str):
     """The feature called `name`; a UsageError with the closest names if there is none."""
     for feature in features:
@@ -256,7 +247,6 @@ class Catalog:
         the sync no longer refreshes it (and removes it), so what it holds only gets older."""
         for selection in selections:
             view = selection.view
-            refuse_aggregation_online(view)
             if not view.online:
                 raise UsageError(
                     f"feature view '{view.name}' has online: false, so it is not served online "
@@ -266,13 +256,8 @@ class Catalog:
     def online_views(self, names: Sequence[str] | None = None) -> list[FeatureView]:
         """The views synced to Redis: those named (each must be online), else every online view."""
         if not names:
-            views = [view for view in self if view.online]
-            for view in views:
-                refuse_aggregation_online(view)
-            return views
+            return [view for view in self if view.online]
         views = [self.view(name) for name in dict.fromkeys(names)]
-        for view in views:
-            refuse_aggregation_online(view)
         for view in views:
             if not view.online:
                 raise UsageError(

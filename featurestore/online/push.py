@@ -109,8 +109,7 @@ def run_push(
             with open_warehouse(read_only=True) as warehouse:
                 types = _relation_types(warehouse, view)
             events = is_aggregation(view)
-            values = [c for c in view.columns if c not in (*view.join_keys, view.timestamp, view.created_at)] if events else None
-            rows = validated_rows(view, load_rows(source, types), types, now, values, events)
+            rows = validated_rows(view, load_rows(source, types), types, now, view.value_columns, events)
             schema = aggregation_schema(view, types) if events else ViewSchema.of_view(view, types)
             generation = _synced_generation(client, location, view, schema)
             summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)

@@ -42,7 +42,7 @@ ENTITIES_PER_ROUND_TRIP = 2000
 
 
 def is_aggregation(view: FeatureView) -> bool:
-    return bool(getattr(view, "aggregations", ()))
+    return view.is_aggregation
 
 
 def aggregation_schema(view: FeatureView, types: dict[str, "pa.DataType"]) -> ViewSchema:
@@ -215,7 +215,7 @@ def write_events(
     layout = layout_of(view, schema)
     longest = timedelta(microseconds=layout.longest_us)
     query = window_events_expression(view, layout.columns, now, longest, pushed=existing_landing(warehouse, view))
-    table = pa.Table.from_batches(list(warehouse.stream_arrow(render(query, warehouse.dialect))))
+    table = warehouse.stream_arrow(render(query, warehouse.dialect)).read_all()
     entities = encode_events(table, view, schema, layout)
     lifetimes = _lifetimes_ms(entities.newest_us, layout.longest_us, now) if clock_moves else None
     write = _write_cluster if is_cluster(client) else _write_single
