@@ -122,7 +122,7 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
     newest = ts_us.to_numpy()[np.array(bounds[1:], dtype=np.int64) - 1].tolist() if suffixes else []
     tile_bounds, tiles = _tiles(work, layout, suffixes)
     members = work["member"].combine_chunks()
-    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_bounds, tiles, newest, ts_us, members)
+    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_bounds, tiles, ts_us, members, newest)
 
 
 def _runs(sorted_suffixes: "pa.Array") -> tuple[list[str], list[int]]:

@@ -160,3 +160,89 @@ def test_online_value_equals_the_reference_at_every_read_time(project, online, b
         store.now = lambda t=t: t
         wrong += mismatches(store, events, t, ["a", "b", "c:d"])
     assert wrong == []
+
+
+SOME = [
+    event("a", 30, 5, 3, 1.5, "x"),
+    event("a", 50 * MINUTE, None, 4, None, "y"),
+    event("a", 26 * 3600, 10, -2, 2.25, None),
+    event("b", 0, 0, None, 0.5, "z"),
+]
+
+
+def test_sync_get_and_verify_online_from_the_cli(tmp_path, online, cli):
+    """fs sync, fs get and fs verify-online on an aggregation view; a tile changed in Redis
+    is found by verify-online (exit 7, one line)."""
+    root = write_project(tmp_path)
+    set_events(root, SOME)
+    assert cli("sync", "--project-dir", str(root))[0] == 0
+    features = [f"{VIEW}:store__amount_count__1h", f"{VIEW}:store__amount_sum__1d", f"{VIEW}:store__count__10m",
+                f"{VIEW}:store__price_avg__2d", f"{VIEW}:store__item_last__1d"]
+    code, out, err = cli("get", *features, "--entity", "store=a", "--project-dir", str(root))
+    assert (code, err) == (0, "")
+    import json
+
+    values = json.loads(out)[0]["values"]
+    assert values == {features[0]: 2, features[1]: 7, features[2]: 1, features[3]: (1.5 + 2.25) / 2, features[4]: "x"}
+    assert cli("verify-online", "--project-dir", str(root))[0] == 0
+
+    generation = online.meta(VIEW)["generation"]
+    tiles = f"{online.prefix}:{VIEW}:gen{generation}:{{store=a}}:tiles"
+    field = next(f for f in online.client.hkeys(tiles) if f.startswith("7200s@"))  # a 1d window's tile
+    data = json.loads(online.client.hget(tiles, field))
+    data[0] += 5
+    online.client.hset(tiles, field, json.dumps(data))
+    code, out, err = cli("verify-online", "--project-dir", str(root))
+    assert code == 7
+    assert err.splitlines()[-1].startswith("error: ") and "between Redis and the warehouse in store_events" in err
+
+
+def test_bad_pushes_exit_2_with_one_line_and_write_nothing(tmp_path, online, cli):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = write_project(tmp_path)
+    set_events(root, SOME)
+    store_at(root, NOW).sync()
+    keys_before = {k: online.client.dump(k) for k in online.keys()}
+    where = "error: push to view 'store_events': "
+    cases = {
+        "no event time": ([{"store": "a", "amount": 1, "price": 1.0, "item": "x"}],
+                          where + "the rows lack column(s) ts (needed: the join keys, the timestamp and every aggregated column)"),
+        "null event time": ([{"store": "a", "ts": None, "amount": 1, "price": 1.0, "item": "x"}],
+                            where + "1 row(s) have a null ts (first at row index 0); join keys and the timestamp must not be null"),
+        "no aggregated column": ([{"store": "a", "ts": NOW, "amount": 1, "item": "x"}],
+                                 where + "the rows lack column(s) price (needed: the join keys, the timestamp and every aggregated column)"),
+    }
+    for name, (rows, expected) in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        code, out, err = cli("push", VIEW, "--file", str(path), "--project-dir", str(root))
+        assert (code, err.strip()) == (2, expected), name
+    assert {k: online.client.dump(k) for k in online.keys()} == keys_before
+
+
+def test_push_trims_old_events_and_tiles_and_keys_expire_a_window_after_the_newest(tmp_path, online):
+    """Under the real clock: keys live until their newest event leaves the longest window; a
+    push drops events and tiles no window can count any more."""
+    root = write_project(tmp_path, [{"column": "amount", "function": ["count", "sum"], "windows": ["1m", "2m"]}], now=None)
+    now = datetime.utcnow().replace(microsecond=0)
+    old, recent = now - timedelta(seconds=100), now - timedelta(seconds=10)
+    set_events(root, [{"store": "a", "ts": old, "amount": 1}, {"store": "a", "ts": recent, "amount": 2}])
+    FeatureStore(project_dir=root).sync()
+    generation = online.meta(VIEW)["generation"]
+    events = f"{online.prefix}:{VIEW}:gen{generation}:{{store=a}}:events"
+    tiles = events.replace(":events", ":tiles")
+    for key in (events, tiles):  # recent + 2 minutes - now: 110 s
+        assert 100_000 < online.client.pttl(key) <= 111_000
+    assert online.client.zcard(events) == 2
+
+    later = now + timedelta(seconds=30)  # old is 130 s back: outside the 2m window
+    store = store_at(root, later)
+    store.push(VIEW, [{"store": "a", "ts": later, "amount": 4}])
+    assert [m.split("|")[0] for m in online.client.zrange(events, 0, -1)] == [
+        recent.isoformat(timespec="microseconds"), later.isoformat(timespec="microseconds")]
+    assert all(not f.endswith(old.replace(second=0).isoformat()) for f in online.client.hkeys(tiles))
+    found = store.get_online_features([{"store": "a"}], [f"{VIEW}:*"]).to_dict()[0]["values"]
+    assert found == {f"{VIEW}:store__amount_count__1m": 2, f"{VIEW}:store__amount_count__2m": 2,
+                     f"{VIEW}:store__amount_sum__1m": 6, f"{VIEW}:store__amount_sum__2m": 6}
