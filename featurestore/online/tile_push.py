@@ -140,7 +140,7 @@ def write_pushed(
         keys = [events_key(base, suffix), tiles_key(base, suffix), *([] if cluster else [lock.key])]
         args = [lock.value, lifetime, low + 1, len(events), *members, len(updates),
                 *[w for pair in updates.items() for w in pair], *stale]
-        write.eval(PUSH_SCRIPT, len(keys), *keys, *args)
+        write.execute_command("EVAL", PUSH_SCRIPT, len(keys), *keys, *args)
     for outcome in write.execute():
         if outcome == LOCK_LOST:
             raise lock.lost()

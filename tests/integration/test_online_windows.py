@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from featurestore import FeatureStore
 from tests.conftest import write_manifest_project
 from tests.manifests import manifest, model_node
+from tests.cluster_server import on_cluster, redis_cluster_url  # noqa: F401  (fixtures)
 from tests.online_fixtures import online  # noqa: F401  (fixture)
 
 VIEW = "store_events"
@@ -246,3 +247,46 @@ def test_push_trims_old_events_and_tiles_and_keys_expire_a_window_after_the_newe
     found = store.get_online_features([{"store": "a"}], [f"{VIEW}:*"]).to_dict()[0]["values"]
     assert found == {f"{VIEW}:store__amount_count__1m": 2, f"{VIEW}:store__amount_count__2m": 2,
                      f"{VIEW}:store__amount_sum__1m": 6, f"{VIEW}:store__amount_sum__2m": 6}
+
+
+def test_sync_push_and_read_on_a_redis_cluster(tmp_path, on_cluster):
+    """Each entity's events and tiles share a hash tag, so its push script runs on one node;
+    reads go to every node in one pipeline."""
+    root = write_project(tmp_path)
+    stores = [f"s{i}" for i in range(30)]
+    batch = [event(s, 60 * i + 7, None, i, i / 4, "x") for i, s in enumerate(stores)]
+    set_events(root, batch)
+    store = store_at(root, NOW)
+    store.sync()
+    pushed = [event(s, 15 * MINUTE, 0, 100 + i, None, "y") for i, s in enumerate(stores[::3])]
+    store.push(VIEW, pushed)
+    nodes = {on_cluster.client.cluster_keyslot(k) for k in on_cluster.client.scan_iter(match=f"{on_cluster.prefix}:{VIEW}:gen*", count=1000)}
+    assert len(nodes) > 1
+    assert mismatches(store, batch + pushed, NOW, stores + ["nobody"]) == []
+
+
+def test_fs_serve_answers_aggregation_features(tmp_path, online):
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.test_serve import free_port, post, wait_until_up
+
+    root = write_project(tmp_path)
+    set_events(root, SOME)
+    store_at(root, NOW).sync()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
+    env.update(FS_REDIS_URL=online.url, FS_KEY_PREFIX=online.prefix)
+    command = ["serve", "--project-dir", str(root), "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", *command], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_up(port, process)
+        features = [f"{VIEW}:store__amount_count__1h", f"{VIEW}:store__price_max__2d"]
+        status, document = post(port, {"features": features, "entities": {"store": ["a", "b", "nobody"]}})
+        assert status == 200, document
+        assert [r["values"] for r in document["results"][1:]] == [[2, 0, 0], [2.25, 0.5, None]]
+        assert document["results"][1]["statuses"] == ["PRESENT"] * 3
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
