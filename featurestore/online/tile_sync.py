@@ -23,7 +23,8 @@ from featurestore.online.codec import ViewSchema, encode_array, encode_value, lo
 from featurestore.online.connection import checked_out
 from featurestore.online.keys import entity_suffixes
 from featurestore.online.landing import existing_landing
-from featurestore.online.tiles import NUMERIC, TileLayout, dump_tile, events_key, micros, tile_field, tiles_key
+from featurestore.online.tile_build import tile_rows
+from featurestore.online.tiles import TileLayout, events_key, micros, tiles_key
 from featurestore.sql.expressions import render
 from featurestore.sql.window_events import window_events_expression
 
@@ -81,8 +82,10 @@ class EntityEvents:
     events: "resp.RowBytes"
     """Per event, its score and member as RESP bulk strings."""
     tile_bounds: list[int]
-    tiles: list[tuple[str, str]]
-    """Per tile, its field and JSON text."""
+    tiles: "resp.RowBytes"
+    """Per tile, its field and JSON text as RESP bulk strings."""
+    tile_fields: "pa.Array"
+    tile_texts: "pa.Array"
     scores: "pa.Array"
     members: "pa.Array"
     newest_us: list[int]
@@ -120,9 +123,13 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
     framed = resp.concat(resp.bulk_strings(ts_us.cast(pa.string())), resp.bulk_strings(work["member"].combine_chunks()))
     suffixes, bounds = _runs(work["suffix"].combine_chunks())
     newest = ts_us.to_numpy()[np.array(bounds[1:], dtype=np.int64) - 1].tolist() if suffixes else []
-    tile_bounds, tiles = _tiles(work, layout, suffixes)
+    tiles = tile_rows(work, layout)
+    tile_suffixes, tile_starts = _runs(tiles["suffix"].combine_chunks())
+    assert tile_suffixes == suffixes  # every entity has a tile of each size
+    fields, texts = tiles["field"].combine_chunks(), tiles["text"].combine_chunks()
+    framed_tiles = resp.RowBytes(resp.concat(resp.bulk_strings(fields), resp.bulk_strings(texts)))
     members = work["member"].combine_chunks()
-    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_bounds, tiles, ts_us, members, newest)
+    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_starts, framed_tiles, fields, texts, ts_us, members, newest)
 
 
 def _runs(sorted_suffixes: "pa.Array") -> tuple[list[str], list[int]]:
@@ -136,65 +143,6 @@ def _runs(sorted_suffixes: "pa.Array") -> tuple[list[str], list[int]]:
     changed = pc.not_equal(sorted_suffixes.slice(1), sorted_suffixes.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     starts = np.concatenate([[0], np.flatnonzero(changed) + 1]).astype(np.int64)
     return sorted_suffixes.take(starts).to_pylist(), [*starts.tolist(), n]
-
-
-def _tiles(work: "pa.Table", layout: TileLayout, suffixes: list[str]) -> tuple[list[int], list[tuple[str, str]]]:
-    """Every entity's tiles (framed field and text), by Arrow's grouped aggregation: per
-    tile the count of events and, per column, n, sum, min, max, mean and m2 (variance x n)
-    and the last value with its times (ordered groups over rows sorted by time, knowledge
-    time and value, so `last` takes the greatest, as `last` breaks ties)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    per_entity: dict[str, list[tuple[str, str]]] = {s: [] for s in suffixes}
-    ts_us = work["ts_us"].combine_chunks().to_numpy()
-    for size in layout.sizes_us:
-        based = work.append_column("start", pa.array(((ts_us - 1) // size) * size, pa.int64()))
-        order = [("suffix", "ascending"), ("start", "ascending")]
-        main: list[Any] = [([], "count_all")]
-        lasts = []
-        for i, logical in enumerate(layout.logicals):
-            v = f"v{i}"
-            main += [(v, "count"), (v, "min"), (v, "max")]
-            if logical in NUMERIC:
-                main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
-            valid = pc.is_valid(based[v])
-            nothing = pa.nulls(len(based), pa.string())
-            ranked = based.select(["suffix", "start", v]).append_column("t", pc.if_else(valid, based["ts"], nothing))
-            ranked = ranked.append_column("k", pc.if_else(valid, based["known"], nothing))
-            ranked = ranked.sort_by([*order, ("t", "ascending"), ("k", "ascending"), (v, "ascending")])
-            lasts.append(ranked.group_by(["suffix", "start"], use_threads=False).aggregate([(v, "last"), ("t", "last"), ("k", "last")]).to_pydict())
-        data = based.sort_by(order).group_by(["suffix", "start"], use_threads=False).aggregate(main).to_pydict()
-        for r, (entity, start) in enumerate(zip(data["suffix"], data["start"])):
-            partials = []
-            for i, logical in enumerate(layout.logicals):
-                n, v, numeric = data[f"v{i}_count"][r], f"v{i}", logical in NUMERIC
-                partials.append([
-                    n,
-                    _plain(data[f"{v}_sum"][r]) if numeric and n else None,
-                    _plain(data[f"{v}_min"][r]),
-                    _plain(data[f"{v}_max"][r]),
-                    float(data[f"{v}_mean"][r]) if numeric and n else 0.0,
-                    float(data[f"{v}_variance"][r]) * n if numeric and n else 0.0,
-                    lasts[i]["t_last"][r],
-                    lasts[i]["k_last"][r],
-                    _plain(lasts[i][f"{v}_last"][r]),
-                ])
-            text = dump_tile(data["count_all"][r], partials)
-            per_entity[entity].append((tile_field(size, start), text))
-    bounds: list[int] = [0]
-    tiles: list[tuple[str, str]] = []
-    for entity in suffixes:
-        tiles.extend(per_entity[entity])
-        bounds.append(len(tiles))
-    return bounds, tiles
-
-
-def _plain(value: Any) -> Any:
-    """A value as the tiles' JSON holds it: timestamps and dates as ISO text, decimals as text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return encode_value(value)
 
 
 def write_events(
@@ -236,8 +184,8 @@ def entity_commands(entities: EntityEvents, i: int, base: str, lifetime: int | N
     events, tiles = events_key(base, suffix), tiles_key(base, suffix)
     first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
     parts = [resp.command_head(2 + 2 * (last - first), "ZADD"), resp.bulk(events), bytes(entities.events.span(first, last))]
-    pairs = entities.tiles[entities.tile_bounds[i] : entities.tile_bounds[i + 1]]
-    parts.append(resp.command(["HSET", tiles, *[word for pair in pairs for word in pair]]))
+    first, last = entities.tile_bounds[i], entities.tile_bounds[i + 1]
+    parts += [resp.command_head(2 + 2 * (last - first), "HSET"), resp.bulk(tiles), bytes(entities.tiles.span(first, last))]
     if lifetime is None:
         return b"".join(parts), 2
     parts += [resp.command(["PEXPIRE", key, str(lifetime)]) for key in (events, tiles)]
@@ -258,6 +206,7 @@ def _write_single(client, entities: EntityEvents, base: str, lifetimes, lock: "S
 def _write_cluster(client, entities: EntityEvents, base: str, lifetimes, lock: "SyncLock", after_round_trip) -> None:
     """Through the cluster client's pipeline, which sends each node its own commands."""
     scores, members = entities.scores.to_pylist(), entities.members.to_pylist()
+    fields, texts = entities.tile_fields.to_pylist(), entities.tile_texts.to_pylist()
     for start in range(0, len(entities), ENTITIES_PER_ROUND_TRIP):
         stop = min(start + ENTITIES_PER_ROUND_TRIP, len(entities))
         pipe = client.pipeline(transaction=False)
@@ -266,8 +215,8 @@ def _write_cluster(client, entities: EntityEvents, base: str, lifetimes, lock: "
             events, tiles = events_key(base, suffix), tiles_key(base, suffix)
             first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
             pipe.execute_command("ZADD", events, *[w for j in range(first, last) for w in (scores[j], members[j])])
-            pairs = entities.tiles[entities.tile_bounds[i] : entities.tile_bounds[i + 1]]
-            pipe.execute_command("HSET", tiles, *[w for pair in pairs for w in pair])
+            first, last = entities.tile_bounds[i], entities.tile_bounds[i + 1]
+            pipe.execute_command("HSET", tiles, *[w for j in range(first, last) for w in (fields[j], texts[j])])
             if lifetimes:
                 pipe.pexpire(events, lifetimes[i])
                 pipe.pexpire(tiles, lifetimes[i])

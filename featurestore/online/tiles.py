@@ -377,12 +377,14 @@ def finish(function: str, state: Any, logical: str) -> Any:
     if not n:
         return None
     if function == "sum":
-        return state[SUM]
+        return float(state[SUM]) if logical == "float" else state[SUM]
     if function == "avg":
         return float(state[SUM] / n) if logical == "decimal" else state[SUM] / n
     if function == "stddev":
         return math.sqrt(max(state[M2], 0.0) / (n - 1)) if n > 1 else None
     value = {"min": state[MIN], "max": state[MAX], "last": state[LAST_VALUE]}[function]
+    if logical == "float":  # a tile's JSON may hold 2.0 as 2
+        return float(value)
     return DECODERS[logical](value) if logical in ("timestamp", "date") else value
 
 

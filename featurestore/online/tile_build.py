@@ -1,0 +1,126 @@
+"""The tiles of a sync, computed column-wise with Arrow: grouped aggregates per (entity, tile)
+for each tile size, and each tile's JSON text (featurestore.online.tiles) built by joining
+text columns, so no Python runs per tile.
+
+A tile's text is `[events, [n, sum, min, max, mean, m2, "last_ts", "last_known", last], ...]`.
+Arrow writes a float without a fraction as an integer (`2` for 2.0): the reader turns a float
+column's values back into floats (tiles.finish). Text values are JSON-escaped here; the rare
+text with a control character is escaped by Python's json.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from featurestore.online.tiles import NUMERIC, SECOND_US, TileLayout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+QUOTED = frozenset({"str", "timestamp", "date", "decimal"})
+"""Logical types whose values a tile holds as JSON strings (decimals: JSON has no exact one)."""
+
+
+def tile_rows(work: "pa.Table", layout: TileLayout) -> "pa.Table":
+    """Every tile of the events in `work` (columns suffix, ts_us, ts, known, v0, v1, ...,
+    sorted by suffix and ts_us): a table of suffix, field and text, sorted by suffix."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ranked = [_ranked(work, i) for i in range(len(layout.columns))]
+    ts_us = work["ts_us"].combine_chunks().to_numpy()
+    parts = []
+    for size in layout.sizes_us:
+        start = pa.array(((ts_us - 1) // size) * size, pa.int64())
+        # Rows sorted by suffix then time: ordered groups come out sorted by (suffix, start).
+        main: list[Any] = [([], "count_all")]
+        for i, logical in enumerate(layout.logicals):
+            v = f"v{i}"
+            main += [(v, "count"), (v, "min"), (v, "max")]
+            if logical in NUMERIC:
+                main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
+        columns = ["suffix", *[f"v{i}" for i in range(len(layout.columns))]]
+        grouped = work.select(columns).append_column("start", start).group_by(["suffix", "start"], use_threads=False).aggregate(main)
+        texts = [pc.cast(grouped["count_all"], pa.string())]
+        for i, logical in enumerate(layout.logicals):
+            lasts = ranked[i][0].append_column("start", pa.array(((ranked[i][1] - 1) // size) * size, pa.int64()))
+            last = lasts.group_by(["suffix", "start"], use_threads=False).aggregate([(f"v{i}", "last"), ("t", "last"), ("k", "last")])
+            texts.append(_partial_text(grouped, last, i, logical))
+        text = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*texts, ","), "]", "")
+        seconds = size // SECOND_US
+        when = pc.replace_substring(grouped["start"].cast(pa.timestamp("us")).cast(pa.timestamp("s")).cast(pa.string()), " ", "T")
+        field = pc.binary_join_element_wise(f"{seconds}s@", when, "")
+        parts.append(pa.table({"suffix": grouped["suffix"], "field": field, "text": text}))
+    tiles = pa.concat_tables(parts)
+    return tiles.take(pc.sort_indices(tiles["suffix"]))
+
+
+def _ranked(work: "pa.Table", i: int) -> tuple["pa.Table", Any]:
+    """The events sorted for column i's `last`: by suffix, time, knowledge time and value,
+    with the times null where the value is, so an ordered `last` takes the greatest."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = f"v{i}"
+    valid = pc.is_valid(work[v])
+    nothing = pa.nulls(len(work), pa.string())
+    table = pa.table({
+        "suffix": work["suffix"], "ts_us": work["ts_us"], v: work[v],
+        "t": pc.if_else(valid, work["ts"], nothing), "k": pc.if_else(valid, work["known"], nothing),
+    })
+    table = table.sort_by([("suffix", "ascending"), ("ts_us", "ascending"), ("k", "ascending"), (v, "ascending")])
+    return table.drop_columns(["ts_us"]), table["ts_us"].combine_chunks().to_numpy()
+
+
+def _partial_text(grouped: "pa.Table", last: "pa.Table", i: int, logical: str) -> "pa.Array":
+    """Column i's partial aggregate of each tile as a JSON list."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = f"v{i}"
+    numeric = logical in NUMERIC
+    zero = pa.array(["0.0"] * grouped.num_rows, pa.string())
+    words = [
+        pc.cast(grouped[f"{v}_count"], pa.string()),
+        _json(grouped[f"{v}_sum"], logical) if numeric else "null",
+        _json(grouped[f"{v}_min"], logical),
+        _json(grouped[f"{v}_max"], logical),
+        pc.fill_null(pc.cast(grouped[f"{v}_mean"], pa.float64()).cast(pa.string()), "0.0") if numeric else zero,
+        pc.fill_null(pc.multiply(grouped[f"{v}_variance"], pc.cast(grouped[f"{v}_count"], pa.float64())).cast(pa.string()), "0.0")
+        if numeric else zero,
+        _json(last["t_last"], "str"),
+        _json(last["k_last"], "str"),
+        _json(last[f"{v}_last"], logical),
+    ]
+    return pc.binary_join_element_wise("[", pc.binary_join_element_wise(*words, ","), "]", "")
+
+
+def _json(values: "pa.Array", logical: str) -> "pa.Array":
+    """Each value as JSON text; null as `null`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from featurestore.online.codec import encode_array
+
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if logical == "bool":
+        text = pc.if_else(values, "true", "false")
+    elif logical in QUOTED:
+        text = encode_array(values, logical) if logical != "str" else values
+        text = _quoted(text)
+    else:
+        text = values.cast(pa.float64()).cast(pa.string()) if logical == "float" else values.cast(pa.string())
+    return pc.fill_null(text, "null")
+
+
+def _quoted(texts: "pa.Array") -> "pa.Array":
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    escaped = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise('"', escaped, '"', "")
+    control = pc.fill_null(pc.match_substring_regex(texts, "[\\x00-\\x1f]"), False)
+    if not pc.any(control).as_py():
+        return quoted
+    return pa.array([json.dumps(t) if c else q for t, q, c in zip(texts.to_pylist(), quoted.to_pylist(), control.to_pylist())], pa.string())
