@@ -22,9 +22,10 @@ QUOTED = frozenset({"str", "timestamp", "date", "decimal"})
 """Logical types whose values a tile holds as JSON strings (decimals: JSON has no exact one)."""
 
 
-def tile_rows(work: "pa.Table", layout: TileLayout) -> "pa.Table":
-    """Every tile of the events in `work` (columns suffix, ts_us, ts, known, v0, v1, ...,
-    sorted by suffix and ts_us): a table of suffix, field and text, sorted by suffix."""
+def tile_rows(work: "pa.Table", layout: TileLayout) -> list["pa.Table"]:
+    """Every tile of the events in `work` (columns entity, ts_us, ts, known, v0, v1, ...,
+    sorted by entity and ts_us): per tile size, a table of entity, field and text, sorted by
+    entity."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -33,27 +34,29 @@ def tile_rows(work: "pa.Table", layout: TileLayout) -> "pa.Table":
     parts = []
     for size in layout.sizes_us:
         start = pa.array(((ts_us - 1) // size) * size, pa.int64())
-        # Rows sorted by suffix then time: ordered groups come out sorted by (suffix, start).
+        # Groups come out in no promised order: each result is sorted by (entity, start).
+        order = [("entity", "ascending"), ("start", "ascending")]
         main: list[Any] = [([], "count_all")]
         for i, logical in enumerate(layout.logicals):
             v = f"v{i}"
             main += [(v, "count"), (v, "min"), (v, "max")]
             if logical in NUMERIC:
                 main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
-        columns = ["suffix", *[f"v{i}" for i in range(len(layout.columns))]]
-        grouped = work.select(columns).append_column("start", start).group_by(["suffix", "start"], use_threads=False).aggregate(main)
+        columns = ["entity", *[f"v{i}" for i in range(len(layout.columns))]]
+        grouped = work.select(columns).append_column("start", start).group_by(["entity", "start"]).aggregate(main).sort_by(order)
         texts = [pc.cast(grouped["count_all"], pa.string())]
         for i, logical in enumerate(layout.logicals):
             lasts = ranked[i][0].append_column("start", pa.array(((ranked[i][1] - 1) // size) * size, pa.int64()))
-            last = lasts.group_by(["suffix", "start"], use_threads=False).aggregate([(f"v{i}", "last"), ("t", "last"), ("k", "last")])
+            # Ordered (use_threads=False), so `last` takes the last row of each group.
+            last = lasts.group_by(["entity", "start"], use_threads=False).aggregate([(f"v{i}", "last"), ("t", "last"), ("k", "last")])
+            last = last.sort_by(order)
             texts.append(_partial_text(grouped, last, i, logical))
         text = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*texts, ","), "]", "")
         seconds = size // SECOND_US
         when = pc.replace_substring(grouped["start"].cast(pa.timestamp("us")).cast(pa.timestamp("s")).cast(pa.string()), " ", "T")
         field = pc.binary_join_element_wise(f"{seconds}s@", when, "")
-        parts.append(pa.table({"suffix": grouped["suffix"], "field": field, "text": text}))
-    tiles = pa.concat_tables(parts)
-    return tiles.take(pc.sort_indices(tiles["suffix"]))
+        parts.append(pa.table({"entity": grouped["entity"], "field": field, "text": text}))
+    return parts
 
 
 def _ranked(work: "pa.Table", i: int) -> tuple["pa.Table", Any]:
@@ -66,10 +69,10 @@ def _ranked(work: "pa.Table", i: int) -> tuple["pa.Table", Any]:
     valid = pc.is_valid(work[v])
     nothing = pa.nulls(len(work), pa.string())
     table = pa.table({
-        "suffix": work["suffix"], "ts_us": work["ts_us"], v: work[v],
+        "entity": work["entity"], "ts_us": work["ts_us"], v: work[v],
         "t": pc.if_else(valid, work["ts"], nothing), "k": pc.if_else(valid, work["known"], nothing),
     })
-    table = table.sort_by([("suffix", "ascending"), ("ts_us", "ascending"), ("k", "ascending"), (v, "ascending")])
+    table = table.sort_by([("entity", "ascending"), ("ts_us", "ascending"), ("k", "ascending"), (v, "ascending")])
     return table.drop_columns(["ts_us"]), table["ts_us"].combine_chunks().to_numpy()
 
 
@@ -89,8 +92,8 @@ def _partial_text(grouped: "pa.Table", last: "pa.Table", i: int, logical: str) -
         pc.fill_null(pc.cast(grouped[f"{v}_mean"], pa.float64()).cast(pa.string()), "0.0") if numeric else zero,
         pc.fill_null(pc.multiply(grouped[f"{v}_variance"], pc.cast(grouped[f"{v}_count"], pa.float64())).cast(pa.string()), "0.0")
         if numeric else zero,
-        _json(last["t_last"], "str"),
-        _json(last["k_last"], "str"),
+        _json(last["t_last"], "timestamp_text"),
+        _json(last["k_last"], "timestamp_text"),
         _json(last[f"{v}_last"], logical),
     ]
     return pc.binary_join_element_wise("[", pc.binary_join_element_wise(*words, ","), "]", "")
@@ -106,9 +109,12 @@ def _json(values: "pa.Array", logical: str) -> "pa.Array":
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if logical == "bool":
         text = pc.if_else(values, "true", "false")
-    elif logical in QUOTED:
-        text = encode_array(values, logical) if logical != "str" else values
-        text = _quoted(text)
+    elif logical == "str":
+        text = _quoted(values)
+    elif logical == "timestamp_text":  # ISO-8601 already: nothing to escape
+        text = pc.binary_join_element_wise('"', values, '"', "")
+    elif logical in QUOTED:  # ISO-8601 or decimal text: nothing to escape
+        text = pc.binary_join_element_wise('"', encode_array(values, logical), '"', "")
     else:
         text = values.cast(pa.float64()).cast(pa.string()) if logical == "float" else values.cast(pa.string())
     return pc.fill_null(text, "null")

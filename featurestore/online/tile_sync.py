@@ -81,11 +81,9 @@ class EntityEvents:
     """Entity i's events are rows event_bounds[i] to event_bounds[i + 1] of `events`."""
     events: "resp.RowBytes"
     """Per event, its score and member as RESP bulk strings."""
-    tile_bounds: list[int]
-    tiles: "resp.RowBytes"
-    """Per tile, its field and JSON text as RESP bulk strings."""
-    tile_fields: "pa.Array"
-    tile_texts: "pa.Array"
+    tiles: list[tuple[list[int], "resp.RowBytes", "pa.Array", "pa.Array"]]
+    """Per tile size: where each entity's tiles start (then the end), each tile's field and
+    text as RESP bulk strings, and the fields and texts."""
     scores: "pa.Array"
     members: "pa.Array"
     newest_us: list[int]
@@ -107,7 +105,10 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
     ts_text = encode_array(ts, "timestamp")
     known = ts if not view.created_at else pc.coalesce(table[view.created_at].combine_chunks().cast(pa.timestamp("us")), ts)
     known_text = encode_array(known, "timestamp")
-    columns = {"suffix": suffix, "ts_us": ts.cast(pa.int64()), "ts": ts_text, "known": known_text}
+    # Entities as integers (in order of first appearance): sorting and grouping by them is
+    # far cheaper than by their text.
+    encoded = pc.dictionary_encode(suffix)
+    columns = {"entity": encoded.indices, "ts_us": ts.cast(pa.int64()), "ts": ts_text, "known": known_text}
     values = []
     for i, (name, logical) in enumerate(zip(layout.columns, layout.logicals)):
         array = table[name].combine_chunks()
@@ -118,31 +119,30 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
         values.append(pc.fill_null(pc.binary_join_element_wise("=", text, ""), ""))
     ids = pa.array(np.arange(len(table)), pa.int64()).cast(pa.string())
     columns["member"] = pc.binary_join_element_wise(ts_text, known_text, ids, *values, "|")
-    work = pa.table(columns).sort_by([("suffix", "ascending"), ("ts_us", "ascending")])
+    work = pa.table(columns).sort_by([("entity", "ascending"), ("ts_us", "ascending")])
     ts_us = work["ts_us"].combine_chunks()
     framed = resp.concat(resp.bulk_strings(ts_us.cast(pa.string())), resp.bulk_strings(work["member"].combine_chunks()))
-    suffixes, bounds = _runs(work["suffix"].combine_chunks())
+    bounds = _runs(work["entity"].combine_chunks())
+    suffixes = encoded.dictionary.to_pylist() if len(table) else []
     newest = ts_us.to_numpy()[np.array(bounds[1:], dtype=np.int64) - 1].tolist() if suffixes else []
-    tiles = tile_rows(work, layout)
-    tile_suffixes, tile_starts = _runs(tiles["suffix"].combine_chunks())
-    assert tile_suffixes == suffixes  # every entity has a tile of each size
-    fields, texts = tiles["field"].combine_chunks(), tiles["text"].combine_chunks()
-    framed_tiles = resp.RowBytes(resp.concat(resp.bulk_strings(fields), resp.bulk_strings(texts)))
+    tiles = []
+    for sized in tile_rows(work, layout):  # every entity has tiles of each size
+        fields, texts = sized["field"].combine_chunks(), sized["text"].combine_chunks()
+        framed_tiles = resp.RowBytes(resp.concat(resp.bulk_strings(fields), resp.bulk_strings(texts)))
+        tiles.append((_runs(sized["entity"].combine_chunks()), framed_tiles, fields, texts))
     members = work["member"].combine_chunks()
-    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tile_starts, framed_tiles, fields, texts, ts_us, members, newest)
+    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tiles, ts_us, members, newest)
 
 
-def _runs(sorted_suffixes: "pa.Array") -> tuple[list[str], list[int]]:
-    """The distinct values of a sorted array, and where each run starts (then the end)."""
+def _runs(sorted_entities: "pa.Array") -> list[int]:
+    """Where each run of equal values of a sorted array starts, then its length."""
     import numpy as np
-    import pyarrow.compute as pc
 
-    n = len(sorted_suffixes)
-    if n == 0:
-        return [], [0]
-    changed = pc.not_equal(sorted_suffixes.slice(1), sorted_suffixes.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    starts = np.concatenate([[0], np.flatnonzero(changed) + 1]).astype(np.int64)
-    return sorted_suffixes.take(starts).to_pylist(), [*starts.tolist(), n]
+    values = sorted_entities.to_numpy(zero_copy_only=False)
+    if len(values) == 0:
+        return [0]
+    starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    return [0, *starts.tolist(), len(values)]
 
 
 def write_events(
@@ -184,12 +184,13 @@ def entity_commands(entities: EntityEvents, i: int, base: str, lifetime: int | N
     events, tiles = events_key(base, suffix), tiles_key(base, suffix)
     first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
     parts = [resp.command_head(2 + 2 * (last - first), "ZADD"), resp.bulk(events), bytes(entities.events.span(first, last))]
-    first, last = entities.tile_bounds[i], entities.tile_bounds[i + 1]
-    parts += [resp.command_head(2 + 2 * (last - first), "HSET"), resp.bulk(tiles), bytes(entities.tiles.span(first, last))]
+    for bounds, framed, _, _ in entities.tiles:  # an HSET per tile size
+        first, last = bounds[i], bounds[i + 1]
+        parts += [resp.command_head(2 + 2 * (last - first), "HSET"), resp.bulk(tiles), bytes(framed.span(first, last))]
     if lifetime is None:
-        return b"".join(parts), 2
+        return b"".join(parts), 1 + len(entities.tiles)
     parts += [resp.command(["PEXPIRE", key, str(lifetime)]) for key in (events, tiles)]
-    return b"".join(parts), 4
+    return b"".join(parts), 3 + len(entities.tiles)
 
 
 def _write_single(client, entities: EntityEvents, base: str, lifetimes, lock: "SyncLock", after_round_trip) -> None:
@@ -206,7 +207,7 @@ def _write_single(client, entities: EntityEvents, base: str, lifetimes, lock: "S
 def _write_cluster(client, entities: EntityEvents, base: str, lifetimes, lock: "SyncLock", after_round_trip) -> None:
     """Through the cluster client's pipeline, which sends each node its own commands."""
     scores, members = entities.scores.to_pylist(), entities.members.to_pylist()
-    fields, texts = entities.tile_fields.to_pylist(), entities.tile_texts.to_pylist()
+    sized = [(bounds, fields.to_pylist(), texts.to_pylist()) for bounds, _, fields, texts in entities.tiles]
     for start in range(0, len(entities), ENTITIES_PER_ROUND_TRIP):
         stop = min(start + ENTITIES_PER_ROUND_TRIP, len(entities))
         pipe = client.pipeline(transaction=False)
@@ -215,8 +216,8 @@ def _write_cluster(client, entities: EntityEvents, base: str, lifetimes, lock: "
             events, tiles = events_key(base, suffix), tiles_key(base, suffix)
             first, last = entities.event_bounds[i], entities.event_bounds[i + 1]
             pipe.execute_command("ZADD", events, *[w for j in range(first, last) for w in (scores[j], members[j])])
-            first, last = entities.tile_bounds[i], entities.tile_bounds[i + 1]
-            pipe.execute_command("HSET", tiles, *[w for j in range(first, last) for w in (fields[j], texts[j])])
+            for bounds, fields, texts in sized:
+                pipe.execute_command("HSET", tiles, *[w for j in range(bounds[i], bounds[i + 1]) for w in (fields[j], texts[j])])
             if lifetimes:
                 pipe.pexpire(events, lifetimes[i])
                 pipe.pexpire(tiles, lifetimes[i])

@@ -1,123 +1,29 @@
 """Aggregation views online: events and tiles in a real Redis, exact at the read's instant.
 
-The project is a hand-written manifest over a DuckDB table of events (no dbt run); each test
-has its own key prefix (`online`). The parity test checks every function on random events,
-pushes and read times against a brute-force reference over the same events (window
-(t - w, t], knowledge time at or before t, nulls ignored; docs/aggregations.md).
+Each test has its own key prefix (`online`). The parity test checks every function on random
+events, pushes and read times against a brute-force reference over the same events
+(tests/online_windows.py). The Redis Cluster test is in test_online_cluster.py, beside the
+cluster it shares.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore import FeatureStore
-from tests.conftest import write_manifest_project
-from tests.manifests import manifest, model_node
-from tests.cluster_server import on_cluster, redis_cluster_url  # noqa: F401  (fixtures)
 from tests.online_fixtures import online  # noqa: F401  (fixture)
-
-VIEW = "store_events"
-TYPES = {"store": "varchar", "ts": "timestamp", "loaded_at": "timestamp", "amount": "bigint", "price": "double", "item": "varchar"}
-FUNCTIONS = ["count", "sum", "avg", "min", "max", "stddev", "last"]
-AGGREGATIONS = [
-    {"column": "amount", "function": FUNCTIONS + ["count_distinct"], "windows": ["5m", "1h", "1d", "3d"]},
-    {"column": "price", "function": FUNCTIONS, "windows": ["90m", "2d"]},
-    {"column": "item", "function": ["min", "max", "last", "count", "count_distinct"], "windows": ["1h", "1d"]},
-    {"column": "*", "function": "count", "windows": ["10m", "1d"]},
-]
-NOW = datetime(2024, 3, 1, 12, 0)
-
-
-def write_project(root: Path, aggregations: list[dict] = AGGREGATIONS, now: datetime | None = NOW) -> Path:
-    meta = {"entity": "store", "join_keys": ["store"], "timestamp": "ts", "created_at": "loaded_at", "aggregations": aggregations}
-    node = model_node(VIEW, meta, list(TYPES), types=TYPES)
-    node["database"] = "demo"
-    write_manifest_project(root, manifest(node))
-    if now is not None:
-        (root / "feature_store.yml").write_text(f"clock:\n  now: {now.isoformat()}\n")
-    set_events(root, [])
-    return root
-
-
-def set_events(root: Path, events: list[dict[str, Any]]) -> None:
-    import duckdb
-    import pyarrow as pa
-
-    with duckdb.connect(str(root / "demo.duckdb")) as con:
-        con.execute(f"create or replace table main.{VIEW} ({', '.join(f'{c} {t}' for c, t in TYPES.items())})")
-        con.execute(f"drop table if exists main.{VIEW}__fs_pushed")
-        if events:
-            con.register("rows", pa.Table.from_pylist([{c: e.get(c) for c in TYPES} for e in events]))
-            con.execute(f"insert into main.{VIEW} select {', '.join(TYPES)} from rows")
-
-
-def store_at(root: Path, now: datetime) -> FeatureStore:
-    store = FeatureStore(project_dir=root)
-    store.now = lambda: now  # the project's clock, as clock.now sets it
-    return store
-
-
-def reference(events: list[dict[str, Any]], aggregation, t: datetime) -> Any:
-    """One feature at `t`, by brute force over every event."""
-    chosen = [e for e in events if t - aggregation.window < e["ts"] <= t and (e["loaded_at"] or e["ts"]) <= t]
-    if aggregation.column is None:
-        return len(chosen)
-    with_value = [e for e in chosen if e[aggregation.column] is not None]
-    values = [e[aggregation.column] for e in with_value]
-    function = aggregation.function
-    if function == "count":
-        return len(values)
-    if function == "count_distinct":
-        return len(set(values))
-    if not values:
-        return None
-    if function == "last":
-        return max(with_value, key=lambda e: (e["ts"], e["loaded_at"] or e["ts"], e[aggregation.column]))[aggregation.column]
-    if function == "stddev":
-        return statistics.stdev(values) if len(values) > 1 else None
-    return {"sum": sum, "avg": statistics.fmean, "min": min, "max": max}[function](values)
-
-
-def same(online: Any, expected: Any) -> bool:
-    """Integers and text exactly; floats within a relative 1e-9 (docs/aggregations.md)."""
-    if isinstance(expected, float) and isinstance(online, float):
-        return math.isclose(online, expected, rel_tol=1e-9, abs_tol=1e-12)
-    return type(online) is type(expected) and online == expected
-
-
-def mismatches(store: FeatureStore, events: list[dict], t: datetime, stores: list[str]) -> list[tuple]:
-    view = store.catalog().view(VIEW)
-    found = store.get_online_features([{"store": s} for s in stores], [f"{VIEW}:*"])
-    wrong = []
-    for row, values, statuses in zip(found.entity_rows, found.values, found.statuses):
-        mine = [e for e in events if e["store"] == row["store"]]
-        for aggregation, value, status in zip(view.aggregations, values, statuses):
-            expected = reference(mine, aggregation, t)
-            if status != "present" or not same(value, expected):
-                wrong.append((t, row["store"], aggregation.name, value, expected))
-    return wrong
+from tests.online_windows import MINUTE, NOW, SOME, VIEW, event, mismatches, set_events, store_at, write_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     return write_project(tmp_path_factory.mktemp("windows"))
-
-
-MINUTE = 60
-
-
-def event(store: str, seconds_before: int, known_after: int | None, amount, price, item) -> dict:
-    ts = NOW - timedelta(seconds=seconds_before)
-    return {"store": store, "ts": ts, "loaded_at": None if known_after is None else ts + timedelta(seconds=known_after),
-            "amount": amount, "price": price, "item": item}
 
 
 # Times on a minute grid and on 15-second marks, so events fall exactly on window and tile
@@ -136,7 +42,7 @@ events_strategy = st.lists(
 )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     batch=events_strategy,
     pushed=events_strategy,
@@ -163,14 +69,6 @@ def test_online_value_equals_the_reference_at_every_read_time(project, online, b
     assert wrong == []
 
 
-SOME = [
-    event("a", 30, 5, 3, 1.5, "x"),
-    event("a", 50 * MINUTE, None, 4, None, "y"),
-    event("a", 26 * 3600, 10, -2, 2.25, None),
-    event("b", 0, 0, None, 0.5, "z"),
-]
-
-
 def test_sync_get_and_verify_online_from_the_cli(tmp_path, online, cli):
     """fs sync, fs get and fs verify-online on an aggregation view; a tile changed in Redis
     is found by verify-online (exit 7, one line)."""
@@ -181,8 +79,6 @@ def test_sync_get_and_verify_online_from_the_cli(tmp_path, online, cli):
                 f"{VIEW}:store__price_avg__2d", f"{VIEW}:store__item_last__1d"]
     code, out, err = cli("get", *features, "--entity", "store=a", "--project-dir", str(root))
     assert (code, err) == (0, "")
-    import json
-
     values = json.loads(out)[0]["values"]
     assert values == {features[0]: 2, features[1]: 7, features[2]: 1, features[3]: (1.5 + 2.25) / 2, features[4]: "x"}
     assert cli("verify-online", "--project-dir", str(root))[0] == 0
@@ -247,22 +143,6 @@ def test_push_trims_old_events_and_tiles_and_keys_expire_a_window_after_the_newe
     found = store.get_online_features([{"store": "a"}], [f"{VIEW}:*"]).to_dict()[0]["values"]
     assert found == {f"{VIEW}:store__amount_count__1m": 2, f"{VIEW}:store__amount_count__2m": 2,
                      f"{VIEW}:store__amount_sum__1m": 6, f"{VIEW}:store__amount_sum__2m": 6}
-
-
-def test_sync_push_and_read_on_a_redis_cluster(tmp_path, on_cluster):
-    """Each entity's events and tiles share a hash tag, so its push script runs on one node;
-    reads go to every node in one pipeline."""
-    root = write_project(tmp_path)
-    stores = [f"s{i}" for i in range(30)]
-    batch = [event(s, 60 * i + 7, None, i, i / 4, "x") for i, s in enumerate(stores)]
-    set_events(root, batch)
-    store = store_at(root, NOW)
-    store.sync()
-    pushed = [event(s, 15 * MINUTE, 0, 100 + i, None, "y") for i, s in enumerate(stores[::3])]
-    store.push(VIEW, pushed)
-    nodes = {on_cluster.client.cluster_keyslot(k) for k in on_cluster.client.scan_iter(match=f"{on_cluster.prefix}:{VIEW}:gen*", count=1000)}
-    assert len(nodes) > 1
-    assert mismatches(store, batch + pushed, NOW, stores + ["nobody"]) == []
 
 
 def test_fs_serve_answers_aggregation_features(tmp_path, online):
