@@ -88,3 +88,18 @@ def check_windows(warehouse, form_dialect: str, schema: str, event_rows, spine_r
             assert same(got_row[feature.name], wanted[feature.name], feature.dtype), (
                 f"spine row {row} {spine_rows[row]}: {feature.name} is {got_row[feature.name]!r}, brute force {wanted[feature.name]!r}"
             )
+
+
+def merged(cases: list[tuple[list[dict], list[dict]]]) -> tuple[list[dict], list[dict]]:
+    """Several (events, spine) cases as one: case i's keys moved to 10 * i + k, so one table
+    and one query check them all (Spark's jobs cost seconds each, whatever their size)."""
+    def moved(row: dict, i: int) -> dict:
+        return {**row, "k": None if row["k"] is None else row["k"] + 10 * i}
+
+    return (
+        [moved(e, i) for i, (event_rows, _) in enumerate(cases) for e in event_rows],
+        [moved(s, i) for i, (_, spine_rows) in enumerate(cases) for s in spine_rows],
+    )
+
+
+many_cases = st.lists(st.tuples(events, spines), min_size=1, max_size=6).map(merged)
