@@ -112,3 +112,27 @@ SOME = [
     event("a", 26 * 3600, 10, -2, 2.25, None),
     event("b", 0, 0, None, 0.5, "z"),
 ]
+
+
+def offline_mismatches(store: FeatureStore, root: Path, folded: list[dict], times: list[datetime], stores: list[str]) -> list[tuple]:
+    """The training set's value of every feature for each store at each time (fs's offline
+    SQL on DuckDB), after `folded` (the pushed events Redis holds) are appended to the view's
+    table as the next dbt build would, against what Redis serves at the same instant."""
+    import duckdb
+    import pyarrow as pa
+
+    if folded:
+        with duckdb.connect(str(root / "demo.duckdb")) as con:
+            con.register("rows", pa.Table.from_pylist([{c: e.get(c) for c in TYPES} for e in folded]))
+            con.execute(f"insert into main.{VIEW} select {', '.join(TYPES)} from rows")
+    spine = pa.table({"store": [s for _ in times for s in stores], "event_timestamp": [t for t in times for _ in stores]})
+    offline = store.training_set(spine, [f"{VIEW}:*"]).to_arrow().to_pylist()
+    names = [a.name for a in store.catalog().view(VIEW).aggregations]
+    wrong = []
+    for t in times:
+        store.now = lambda t=t: t
+        found = store.get_online_features([{"store": s} for s in stores], [f"{VIEW}:*"])
+        for s, values in zip(stores, found.values):
+            row = next(r for r in offline if r["store"] == s and r["event_timestamp"] == t)
+            wrong += [(t, s, n, v, row[n]) for n, v in zip(names, values) if not same(v, row[n])]
+    return wrong

@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 from featurestore import FeatureStore
 from tests.online_fixtures import online  # noqa: F401  (fixture)
-from tests.online_windows import MINUTE, NOW, SOME, VIEW, event, mismatches, set_events, store_at, write_project
+from tests.online_windows import (
+    MINUTE,
+    NOW,
+    SOME,
+    VIEW,
+    event,
+    mismatches,
+    offline_mismatches,
+    set_events,
+    store_at,
+    write_project,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +73,41 @@ def test_online_value_equals_the_reference_at_every_read_time(project, online, b
         assert summary.not_yet_valid == len(pushed) - len(in_redis)
     events = known + in_redis
     wrong = mismatches(store, events, NOW, ["a", "b", "c:d", "never"])
-    for seconds in later:
-        t = NOW + timedelta(seconds=seconds)
+    times = [NOW] + [NOW + timedelta(seconds=seconds) for seconds in later]
+    for t in times[1:]:
         store.now = lambda t=t: t
         wrong += mismatches(store, events, t, ["a", "b", "c:d"])
     assert wrong == []
+
+
+def test_online_values_equal_the_training_set_at_the_same_instants(tmp_path, online):
+    """fs's offline SQL (a training set on DuckDB) and Redis at the same instants, on random
+    events (fixed seed) synced, then pushed, then folded into the view as a build would."""
+    import random
+
+    root = write_project(tmp_path, [  # fewer features than the other tests: a training set's SQL grows with them
+        {"column": "amount", "function": ["count", "sum", "avg", "min", "max", "stddev", "last"], "windows": ["1h", "1d"]},
+        {"column": "price", "function": ["sum", "avg", "stddev"], "windows": ["90m"]},
+        {"column": "item", "function": ["last", "count"], "windows": ["3d"]},
+        {"column": "*", "function": "count", "windows": ["10m"]},
+    ])
+    rng = random.Random(22)
+    stores = ["a", "b", "c:d", "e"]
+
+    def random_event(seconds_back: int) -> dict:
+        return event(rng.choice(stores), seconds_back, rng.choice([None, 0, rng.randint(0, 3600)]),
+                     rng.choice([None, rng.randint(-50, 50)]), rng.choice([None, rng.randint(-400, 400) / 4]),
+                     rng.choice([None, "x", "y|z", ""]))
+
+    batch = [random_event(rng.choice([rng.randint(0, 3 * 86400), 60 * rng.randint(0, 4 * 1440)])) for _ in range(150)]
+    known = [e for e in batch if (e["loaded_at"] or e["ts"]) <= NOW]
+    set_events(root, known)
+    store = store_at(root, NOW)
+    store.sync()
+    pushed = [e for e in (random_event(rng.randint(0, 86400)) for _ in range(30)) if (e["loaded_at"] or e["ts"]) <= NOW]
+    store.push(VIEW, pushed)
+    times = [NOW, NOW + timedelta(minutes=7), NOW + timedelta(hours=5, seconds=30), NOW + timedelta(days=2)]
+    assert offline_mismatches(store, root, pushed, times, [*stores, "never"]) == []
 
 
 def test_sync_get_and_verify_online_from_the_cli(tmp_path, online, cli):
