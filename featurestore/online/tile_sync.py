@@ -119,7 +119,7 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
         values.append(pc.fill_null(pc.binary_join_element_wise("=", text, ""), ""))
     ids = pa.array(np.arange(len(table)), pa.int64()).cast(pa.string())
     columns["member"] = pc.binary_join_element_wise(ts_text, known_text, ids, *values, "|")
-    work = pa.table(columns).sort_by([("entity", "ascending"), ("ts_us", "ascending")])
+    work = pa.table(columns).sort_by([("entity", "ascending"), ("ts_us", "ascending")]).combine_chunks()
     ts_us = work["ts_us"].combine_chunks()
     framed = resp.concat(resp.bulk_strings(ts_us.cast(pa.string())), resp.bulk_strings(work["member"].combine_chunks()))
     bounds = _runs(work["entity"].combine_chunks())
@@ -163,7 +163,8 @@ def write_events(
     layout = layout_of(view, schema)
     longest = timedelta(microseconds=layout.longest_us)
     query = window_events_expression(view, layout.columns, now, longest, pushed=existing_landing(warehouse, view))
-    table = warehouse.stream_arrow(render(query, warehouse.dialect)).read_all()
+    # One chunk: the engine hands out small batches, and Arrow works per chunk.
+    table = warehouse.stream_arrow(render(query, warehouse.dialect)).read_all().combine_chunks()
     entities = encode_events(table, view, schema, layout)
     lifetimes = _lifetimes_ms(entities.newest_us, layout.longest_us, now) if clock_moves else None
     write = _write_cluster if is_cluster(client) else _write_single
