@@ -43,7 +43,7 @@ def tile_rows(work: "pa.Table", layout: TileLayout) -> list["pa.Table"]:
             if logical in NUMERIC:
                 main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
         columns = ["entity", *[f"v{i}" for i in range(len(layout.columns))]]
-        grouped = work.select(columns).append_column("start", start).group_by(["entity", "start"]).aggregate(main).sort_by(order)
+        grouped = work.select(columns).append_column("start", start).group_by(["entity", "start"], use_threads=False).aggregate(main).sort_by(order)
         texts = [pc.cast(grouped["count_all"], pa.string())]
         for i, logical in enumerate(layout.logicals):
             lasts = ranked[i][0].append_column("start", pa.array(((ranked[i][1] - 1) // size) * size, pa.int64()))
