@@ -186,19 +186,19 @@ def test_push_trims_old_events_and_tiles_and_keys_expire_a_window_after_the_newe
                      f"{VIEW}:store__amount_sum__1m": 6, f"{VIEW}:store__amount_sum__2m": 6}
 
 
-def test_fs_serve_answers_aggregation_features(tmp_path, online):
+def test_fs_serve_answers_aggregation_features_and_takes_pushed_events(tmp_path, online):
     import os
     import subprocess
     import sys
 
-    from tests.integration.test_serve import free_port, post, wait_until_up
+    from tests.integration.test_serve import TOKEN, free_port, post, request, wait_until_up
 
     root = write_project(tmp_path)
     set_events(root, SOME)
     store_at(root, NOW).sync()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
-    env.update(FS_REDIS_URL=online.url, FS_KEY_PREFIX=online.prefix)
+    env.update(FS_REDIS_URL=online.url, FS_KEY_PREFIX=online.prefix, FS_SERVE_TOKEN=TOKEN)
     command = ["serve", "--project-dir", str(root), "--port", str(port), "--workers", "1"]
     process = subprocess.Popen([sys.executable, "-m", "featurestore.cli", *command], env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -208,6 +208,13 @@ def test_fs_serve_answers_aggregation_features(tmp_path, online):
         assert status == 200, document
         assert [r["values"] for r in document["results"][1:]] == [[2, 0, 0], [2.25, 0.5, None]]
         assert document["results"][1]["statuses"] == ["PRESENT"] * 3
+        # POST /push of a raw event moves the windows at once (the streaming path).
+        event_at = (NOW - timedelta(minutes=1)).isoformat() + "Z"
+        df = {"store": ["b"], "ts": [event_at], "amount": [7], "price": [9.75], "item": ["q"]}
+        status, document = request(port, "POST", "/push", json.dumps({"push_source_name": VIEW, "df": df}).encode())
+        assert status == 200, document
+        status, document = post(port, {"features": features, "entities": {"store": ["b"]}})
+        assert [r["values"] for r in document["results"][1:]] == [[1], [9.75]]
     finally:
         process.terminate()
         process.wait(timeout=30)
