@@ -29,7 +29,9 @@ def tile_rows(work: "pa.Table", layout: TileLayout) -> list["pa.Table"]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    ranked = [_ranked(work, i) for i in range(len(layout.columns))]
+    # Only what the view's functions read: the rest of a tile is null (0.0 for mean and m2).
+    functions = [{f for _, f, read in layout.features if read.column == i} for i in range(len(layout.columns))]
+    ranked = [_ranked(work, i) if "last" in functions[i] else None for i in range(len(layout.columns))]
     ts_us = work["ts_us"].combine_chunks().to_numpy()
     parts = []
     for size in layout.sizes_us:
@@ -38,18 +40,22 @@ def tile_rows(work: "pa.Table", layout: TileLayout) -> list["pa.Table"]:
         order = [("entity", "ascending"), ("start", "ascending")]
         main: list[Any] = [([], "count_all")]
         for i, logical in enumerate(layout.logicals):
-            v = f"v{i}"
-            main += [(v, "count"), (v, "min"), (v, "max")]
-            if logical in NUMERIC:
-                main += [(v, "sum"), (v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
+            v, wanted = f"v{i}", functions[i]
+            main += [(v, "count"), *[(v, f) for f in ("min", "max") if f in wanted]]
+            if logical in NUMERIC and wanted & {"sum", "avg"}:
+                main.append((v, "sum"))
+            if logical in NUMERIC and "stddev" in wanted:
+                main += [(v, "mean"), (v, "variance", pc.VarianceOptions(ddof=0))]
         columns = ["entity", *[f"v{i}" for i in range(len(layout.columns))]]
         grouped = work.select(columns).append_column("start", start).group_by(["entity", "start"], use_threads=False).aggregate(main).sort_by(order)
         texts = [pc.cast(grouped["count_all"], pa.string())]
         for i, logical in enumerate(layout.logicals):
-            lasts = ranked[i][0].append_column("start", pa.array(((ranked[i][1] - 1) // size) * size, pa.int64()))
-            # Ordered (use_threads=False), so `last` takes the last row of each group.
-            last = lasts.group_by(["entity", "start"], use_threads=False).aggregate([(f"v{i}", "last"), ("t", "last"), ("k", "last")])
-            last = last.sort_by(order)
+            last = None
+            if ranked[i] is not None:
+                lasts = ranked[i][0].append_column("start", pa.array(((ranked[i][1] - 1) // size) * size, pa.int64()))
+                # Ordered (use_threads=False), so `last` takes the last row of each group.
+                last = lasts.group_by(["entity", "start"], use_threads=False).aggregate([(f"v{i}", "last"), ("t", "last"), ("k", "last")])
+                last = last.sort_by(order)
             texts.append(_partial_text(grouped, last, i, logical))
         text = pc.binary_join_element_wise("[", pc.binary_join_element_wise(*texts, ","), "]", "")
         seconds = size // SECOND_US
@@ -76,25 +82,31 @@ def _ranked(work: "pa.Table", i: int) -> tuple["pa.Table", Any]:
     return table.drop_columns(["ts_us"]), table["ts_us"].combine_chunks().to_numpy()
 
 
-def _partial_text(grouped: "pa.Table", last: "pa.Table", i: int, logical: str) -> "pa.Array":
-    """Column i's partial aggregate of each tile as a JSON list."""
+def _partial_text(grouped: "pa.Table", last: "pa.Table | None", i: int, logical: str) -> "pa.Array":
+    """Column i's partial aggregate of each tile as a JSON list (null where not computed)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     v = f"v{i}"
-    numeric = logical in NUMERIC
-    zero = pa.array(["0.0"] * grouped.num_rows, pa.string())
+    names = set(grouped.column_names)
+
+    def value(name: str, kind: str) -> "pa.Array | str":
+        return _json(grouped[name], kind) if name in names else "null"
+
+    def number(array: "pa.Array") -> "pa.Array":
+        return pc.fill_null(pc.cast(array, pa.float64()).cast(pa.string()), "0.0")
+
+    stddev = f"{v}_variance" in names
     words = [
         pc.cast(grouped[f"{v}_count"], pa.string()),
-        _json(grouped[f"{v}_sum"], logical) if numeric else "null",
-        _json(grouped[f"{v}_min"], logical),
-        _json(grouped[f"{v}_max"], logical),
-        pc.fill_null(pc.cast(grouped[f"{v}_mean"], pa.float64()).cast(pa.string()), "0.0") if numeric else zero,
-        pc.fill_null(pc.multiply(grouped[f"{v}_variance"], pc.cast(grouped[f"{v}_count"], pa.float64())).cast(pa.string()), "0.0")
-        if numeric else zero,
-        _json(last["t_last"], "timestamp_text"),
-        _json(last["k_last"], "timestamp_text"),
-        _json(last[f"{v}_last"], logical),
+        value(f"{v}_sum", logical),
+        value(f"{v}_min", logical),
+        value(f"{v}_max", logical),
+        number(grouped[f"{v}_mean"]) if stddev else "0.0",
+        number(pc.multiply(grouped[f"{v}_variance"], pc.cast(grouped[f"{v}_count"], pa.float64()))) if stddev else "0.0",
+        _json(last["t_last"], "timestamp_text") if last is not None else "null",
+        _json(last["k_last"], "timestamp_text") if last is not None else "null",
+        _json(last[f"{v}_last"], logical) if last is not None else "null",
     ]
     return pc.binary_join_element_wise("[", pc.binary_join_element_wise(*words, ","), "]", "")
 

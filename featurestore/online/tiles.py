@@ -214,16 +214,21 @@ def merge(into: list[Any], other: list[Any], numeric: bool) -> None:
         return
     n = into[N] + other[N]
     if numeric:
-        into[SUM] += other[SUM]
+        # A sync leaves out of a tile what no function of the view reads (null there).
+        if other[SUM] is not None:
+            into[SUM] = other[SUM] if into[SUM] is None else into[SUM] + other[SUM]
         delta = other[MEAN] - into[MEAN]
         into[M2] += other[M2] + delta * delta * into[N] * other[N] / n
         into[MEAN] += delta * other[N] / n
     into[N] = n
-    if other[MIN] < into[MIN]:
+    if other[MIN] is not None and (into[MIN] is None or other[MIN] < into[MIN]):
         into[MIN] = other[MIN]
-    if other[MAX] > into[MAX]:
+    if other[MAX] is not None and (into[MAX] is None or other[MAX] > into[MAX]):
         into[MAX] = other[MAX]
-    if (other[LAST_TS], other[LAST_KNOWN], other[LAST_VALUE]) > (into[LAST_TS], into[LAST_KNOWN], into[LAST_VALUE]):
+    if other[LAST_TS] is not None and (
+        into[LAST_TS] is None
+        or (other[LAST_TS], other[LAST_KNOWN], other[LAST_VALUE]) > (into[LAST_TS], into[LAST_KNOWN], into[LAST_VALUE])
+    ):
         into[LAST_TS], into[LAST_KNOWN], into[LAST_VALUE] = other[LAST_TS], other[LAST_KNOWN], other[LAST_VALUE]
 
 
