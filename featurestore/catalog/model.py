@@ -119,9 +119,9 @@ class FeatureView:
 def refuse_aggregation_online(view: FeatureView) -> None:
     """Aggregation views are offline only until their tiles in Redis exist (issue 22)."""
     if view.is_aggregation:
+        fix = f", and set online: false in {view.yaml_path}" if view.online else ""
         raise UsageError(
-            f"feature view '{view.name}' is an aggregation view, which fs does not serve online yet: "
-            f"use it in training sets, and set online: false in {view.yaml_path}"
+            f"feature view '{view.name}' is an aggregation view, which fs does not serve online yet: use it in training sets{fix}"
         )
 
 
