@@ -155,7 +155,8 @@ def top_one_lateral_fits(view: FeatureView, engine: Engine, event_time_only: boo
     row wanted is the latest by timestamp. Under a knowledge cut-off (created_at, unless
     `event_time_only`) it is the latest row *known* at the spine's time, which no order of
     an index on the timestamp finds in one probe: such a view keeps the engine's form."""
-    return engine.top_one_lateral and (not view.created_at or event_time_only)
+    # An aggregation view is no latest-row lookup: its events are aggregated (sql/windows.py).
+    return engine.top_one_lateral and not view.is_aggregation and (not view.created_at or event_time_only)
 
 
 def _output_column(
@@ -179,6 +180,6 @@ def breaks_ties_at_a_cost(view: FeatureView, engine: Engine, laterally_joined: b
     (the event-time timeline), a sort per spine row in a lateral join. The portable form sorts
     the tie keys with rows it sorts anyway, and a knowledge cut-off (created_at) ranks the
     rows whatever the tests say."""
-    if view.rows_unique_by_test or (view.created_at and not event_time_only):
+    if view.is_aggregation or view.rows_unique_by_test or (view.created_at and not event_time_only):
         return False
     return laterally_joined or engine.as_of_join is not AsOfJoin.PORTABLE

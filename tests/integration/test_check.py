@@ -105,7 +105,7 @@ def test_the_seeded_incident_is_found_by_every_kind_of_check(projects, cli, clea
     code, out, err = cli("check", "--project-dir", str(incident))
     assert (code, err) == (EXIT_CHECK_FAILURES, "")
     lines = out.splitlines()
-    assert lines[-1].startswith("fs check at 2013-12-31T00:30:00: 4 views, 57 checks: 3 failures, 3 warnings (run ")
+    assert lines[-1].startswith("fs check at 2013-12-31T00:30:00: 5 views, 60 checks: 3 failures, 3 warnings (run ")
     assert lines[0] == (
         "FAIL weather_hourly freshness: newest observed_at 2013-12-29 05:00:00 is 43.5 h old at "
         "2013-12-31 00:30:00; fail at an age of 3 h"

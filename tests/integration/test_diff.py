@@ -227,7 +227,7 @@ def test_no_change_is_all_unchanged(cli, projects):
     code, report = diff_of(cli, projects, "base")
     assert code == 0
     assert {v["status"] for v in report["views"]} == {"unchanged"}
-    assert [v["name"] for v in report["views"]] == ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+    assert [v["name"] for v in report["views"]] == ["carrier_daily", "origin_departures", "plane_daily", "route_daily", "weather_hourly"]
     assert services_by_impact(report) == {"carrier_model": "unchanged", "flight_delay_model": "unchanged"}
     assert report["breaking"] is False
 

@@ -190,7 +190,7 @@ def test_fs_docs_prints_one_line_and_refuses_a_folder_it_did_not_write(demo, cli
     code, stdout, stderr = cli("docs", "--out", str(out), "--project-dir", str(demo))
     assert (code, stderr) == (0, "")
     assert stdout == (
-        f"wrote the feature site to {out / 'index.html'}: 4 views, 25 features, 1 service, 3 fs check runs; open it in a browser\n"
+        f"wrote the feature site to {out / 'index.html'}: 5 views, 34 features, 1 service, 3 fs check runs; open it in a browser\n"
     )
     code, stdout, _ = cli("docs", "--out", str(out), "--json", "--project-dir", str(demo))  # its own site: replaced
     assert code == 0 and json.loads(stdout)["check_runs"] == 3

@@ -139,3 +139,44 @@ def test_aggregation_views_are_online_views():
     catalog = catalog_from_manifest(manifest(node))
     assert [v.name for v in catalog.online_views()] == ["origin_departures"]
     catalog.refuse_offline(catalog.resolve(["origin_departures:*"]))  # served online: no refusal
+
+
+def _edited(node: dict, **entry) -> dict:
+    import copy
+
+    changed = copy.deepcopy(node)
+    aggregations = changed["config"]["meta"]["feature_store"]["aggregations"]
+    aggregations[0] = {**aggregations[0], **entry}
+    return changed
+
+
+@pytest.mark.parametrize("edit", [{"windows": ["2h", "24h"]}, {"function": ["max"]}, {"column": "distance"}])
+def test_a_changed_window_function_or_column_reaches_the_services_that_use_it(edit):
+    from featurestore.governance.diff import Impact, diff_manifests
+    from tests.manifests import exposure
+
+    node = departures([{"column": "dep_delay", "function": ["avg"], "windows": ["1h", "24h"]}])
+    node["checksum"] = {"name": "sha256", "checksum": "a"}
+    services = [
+        exposure("uses_1h", ["origin_departures:origin__dep_delay_avg__1h"], ["origin_departures"]),
+        exposure("uses_all", ["origin_departures:*"], ["origin_departures"]),
+    ]
+    deployed = manifest(node, exposures=services)
+    report = diff_manifests(manifest(_edited(node, **edit), exposures=services), deployed, "prod/manifest.json")
+    impacts = {s.name: s.impact for s in report.services}
+    assert impacts == {"uses_1h": Impact.BREAKING, "uses_all": Impact.BREAKING}
+    with pytest.raises(Exception) as raised:
+        report.raise_if_breaking()
+    assert raised.value.services == ["uses_1h", "uses_all"]
+
+
+def test_an_unchanged_feature_of_an_edited_view_leaves_its_service_alone():
+    from featurestore.governance.diff import Impact, diff_manifests
+    from tests.manifests import exposure
+
+    node = departures([{"column": "dep_delay", "function": ["avg"], "windows": ["1h", "24h"]}])
+    services = [exposure("uses_24h", ["origin_departures:origin__dep_delay_avg__24h"], ["origin_departures"])]
+    report = diff_manifests(
+        manifest(_edited(node, windows=["2h", "24h"]), exposures=services), manifest(node, exposures=services), "prod/manifest.json"
+    )
+    assert [s.impact for s in report.services] == [Impact.UNCHANGED]
