@@ -70,9 +70,10 @@ def test_check_and_docs_cover_the_aggregation_view(built_project, cli, clean_env
 
 
 def test_reading_it_online_is_refused_in_one_line(built_project, cli, clean_env):
+    """The demo's view is online: false (served online only where a project turns it on)."""
     code, out, err = cli("get", "origin_departures:origin_airport__count__1h", "--entity", "origin=JFK", "--project-dir", str(built_project))
     assert (code, out) == (EXIT_USAGE, "")
     assert err == (
-        "error: feature view 'origin_departures' is an aggregation view, which fs does not serve online yet: "
-        "use it in training sets\n"
+        "error: feature view 'origin_departures' has online: false, so it is not served online "
+        "(set online: true in models/features/origin_departures.yml and run fs sync to serve it)\n"
     )
