@@ -80,9 +80,10 @@ def test_the_clean_demo_reports_nothing_and_fills_the_history(projects, cli, cle
     assert report["now"] == "2013-12-31T00:30:00"  # the project's frozen clock
     checks = {r["check"] for r in report["results"]}
     assert checks == {"freshness", "volume", "nulls", "drift"}
-    # Every feature of every view is checked for nulls; drift for all of them (none is a timestamp).
+    # Every feature of every view is checked for nulls; drift for all of them (none is a timestamp);
+    # of an aggregation view, the column it aggregates (its features are no columns).
     catalog = FeatureStore(project_dir=clean).catalog()
-    features = {(v.name, f) for v in catalog for f in v.feature_names}
+    features = {(v.name, f) for v in catalog for f in v.value_columns}
     assert {(r["view"], r["feature"]) for r in report["results"] if r["check"] == "nulls"} == features
     assert {(r["view"], r["feature"]) for r in report["results"] if r["check"] == "drift"} == features
     # plane_daily has no ttl and no freshness: no freshness check.

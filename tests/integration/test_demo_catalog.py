@@ -82,7 +82,7 @@ def test_catalog_show_and_search(built_project, cli, clean_env):
 def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys):
     project = copy_project(tmp_path / "project")
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
-    assert len(list(store.catalog())) == 4
+    assert len(list(store.catalog())) == 5
     assert "target/manifest.json is missing: running dbt parse" in capsys.readouterr().err
 
     yaml_file = project / "models" / "features" / "plane_daily.yml"
@@ -99,7 +99,7 @@ def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys)
 def test_the_manifest_fs_build_writes_is_not_parsed_again(built_project, clean_env, capsys):
     capsys.readouterr()
     store = FeatureStore(project_dir=built_project, console=Console(verbose=True))
-    assert len(list(store.catalog())) == 4
+    assert len(list(store.catalog())) == 5
     assert capsys.readouterr().err == ""
 
 

@@ -290,7 +290,7 @@ EXPECTED = {
         0,
     ),
     "upstream_model_changed": (
-        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily", "route_daily")},
+        {view: [("upstream_changed", None)] for view in ("carrier_daily", "origin_departures", "plane_daily", "route_daily")},
         {"carrier_model": "values_may_change", "flight_delay_model": "values_may_change"},
         0,
     ),

@@ -62,7 +62,8 @@ def test_check_and_docs_cover_the_aggregation_view(built_project, cli, clean_env
     report = FeatureStore(project_dir=built_project).check(["origin_departures"], record=False)
     assert report.status == "ok"
     checked = {(r.check, r.feature) for r in report.results}
-    assert ("freshness", None) in checked and ("nulls", "dep_delay") in checked
+    # No ttl and no freshness declared: volume, and nulls and drift of the column aggregated.
+    assert checked == {("volume", None), ("nulls", "dep_delay"), ("drift", "dep_delay")}
     code, out, err = cli("docs", "--project-dir", str(built_project), "--out", str(tmp_path / "site"))
     assert (code, err) == (0, "")
     page = (tmp_path / "site" / "views" / "origin_departures.html").read_text()

@@ -7,6 +7,7 @@ and read the diff: it is the change in behaviour.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -31,6 +32,7 @@ SPECS = [
 ]
 
 
+@functools.cache  # each test reads the text; building and rendering it costs a second
 def golden_query(dialect: str, created_at: bool = True) -> str:
     engine = engine_for_dialect(dialect)
     approx = [("carrier", "approx_count_distinct", "7d")] if engine.approx_distinct else []
@@ -78,5 +80,5 @@ def test_each_engine_spells_epoch_microseconds_its_own_way(dialect, micros):
 
 def test_no_dialect_makes_sqlglot_warn(caplog):
     for dialect in dialects():
-        golden_query(dialect)
+        golden_query.__wrapped__(dialect)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
