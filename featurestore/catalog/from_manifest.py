@@ -4,6 +4,7 @@ every model's relation (a spine can be any of them)."""
 
 from __future__ import annotations
 
+from featurestore.catalog.aggregations import aggregated_columns, aggregation_dtype
 from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
 from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, OnDemandGroup, Relation
 from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_demand_group
@@ -182,7 +183,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
     spec = parse_feature_view(node)
     columns = node.get("columns") or {}
     view_name = versioned_name(spec.model, node.get("version"))
-    features = tuple(
+    features = _aggregation_features(spec, columns, view_name) if spec.aggregations else tuple(
         Feature(
             name=name,
             view=view_name,
@@ -192,6 +193,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         )
         for name in spec.features
     )
+    read_columns = aggregated_columns(spec.aggregations) if spec.aggregations else spec.features
     return FeatureView(
         name=view_name,
         description=(node.get("description") or "").strip(),
@@ -221,14 +223,33 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         folds_pushed_rows=_calls_macro(node, PUSHED_ROWS_MACRO),
         declared_types=tuple(
             (name, str(columns[name]["data_type"]))
-            for name in dict.fromkeys([*spec.join_keys, spec.timestamp, *([spec.created_at] if spec.created_at else []), *spec.features])
+            for name in dict.fromkeys([*spec.join_keys, spec.timestamp, *([spec.created_at] if spec.created_at else []), *read_columns])
             if columns[name].get("data_type")
         ),
         compiled_sql=node.get("compiled_code") or None,
         version=None if node.get("version") is None else str(node["version"]),
         deprecation_date=parse_deprecation_date(node.get("deprecation_date")),
         latest_version=None if node.get("version") is None else str(node.get("latest_version") or node["version"]),
+        aggregations=spec.aggregations,
     )
+
+
+def _aggregation_features(spec, columns: dict, view_name: str) -> tuple[Feature, ...]:
+    """An aggregation view's features: one per aggregation, typed by its function and column
+    and described from the column's description."""
+    features = []
+    for aggregation in spec.aggregations:
+        source = (columns.get(aggregation.column) or {}) if aggregation.column else {}
+        what = f"{aggregation.function} of {aggregation.column}" if aggregation.column else "number of events"
+        described = (source.get("description") or "").strip()
+        features.append(Feature(
+            name=aggregation.name,
+            view=view_name,
+            dtype=aggregation_dtype(aggregation.function, source.get("data_type") or None),
+            description=f"{what} in the last {aggregation.window_text}" + (f": {described}" if described else ""),
+            tags=tuple(source.get("tags") or ()),
+        ))
+    return tuple(features)
 
 
 def _short_name(unique_id: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
+from featurestore.catalog.aggregations import WindowedAggregation, aggregated_columns, parse_aggregations
 from featurestore.catalog.keys import refuse_unknown_keys
 from featurestore.catalog.monitoring import CheckSettings, Freshness, parse_checks, parse_freshness
 from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
@@ -37,6 +38,7 @@ KNOWN_KEYS = {
     "features": "explicit list of feature columns (default: every other column)",
     "freshness": "how old the newest row may get, e.g. 2h (default: the ttl)",
     "checks": "fs check's window, baseline and thresholds (docs/monitoring.md)",
+    "aggregations": "windowed aggregations of an event model (docs/aggregations.md)",
 }
 
 
@@ -56,6 +58,7 @@ class FeatureViewSpec:
     features: tuple[str, ...]
     freshness: Freshness | None = None
     checks: CheckSettings = CheckSettings()
+    aggregations: tuple[WindowedAggregation, ...] = ()
 
 
 def raw_feature_meta(node: dict) -> dict | None:
@@ -134,7 +137,8 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     if owner is not None and not isinstance(owner, str):
         raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
     reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
-    features = _features(meta, columns, reserved, fail)
+    aggregations = _aggregations(meta, node, entity, reserved, fail)
+    features = [a.name for a in aggregations] if aggregations else _features(meta, columns, reserved, fail)
     for name in [*reserved, *features]:
         if is_reserved(name):
             raise fail(
@@ -149,7 +153,9 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
                 f"rename the column, or list the other columns in meta.{META_KEY}.features",
             )
     freshness = parse_freshness(meta.get("freshness"), ttl, fail)
-    checks = parse_checks(meta.get("checks"), tuple(features), fail)
+    # fs check watches what a view reads: an aggregation view's events, by their columns.
+    checked = aggregated_columns(aggregations) if aggregations else tuple(features)
+    checks = parse_checks(meta.get("checks"), checked, fail)
     return FeatureViewSpec(
         model=model,
         yaml_path=yaml_path,
@@ -163,7 +169,20 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
         features=tuple(features),
         freshness=freshness,
         checks=checks,
+        aggregations=aggregations,
     )
+
+
+def _aggregations(meta: dict, node: dict, entity: str, reserved: list[str], fail) -> tuple[WindowedAggregation, ...]:
+    """An aggregation view's features come only from its aggregations, and its windows bound
+    its values, so `features` and `ttl` are refused beside them rather than half obeyed."""
+    if "aggregations" not in meta:
+        return ()
+    for key, why in (("ttl", "each window bounds its aggregation"), ("features", "its features are its aggregations")):
+        if meta.get(key) is not None:
+            raise fail(f"meta.{META_KEY}.{key} is not allowed beside aggregations: {why}", f"remove {key}")
+    columns = {name: (column or {}).get("data_type") or None for name, column in (node.get("columns") or {}).items()}
+    return parse_aggregations(meta["aggregations"], entity, columns, reserved, fail)
 
 
 def _check_keys(meta: object, fail) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from featurestore.catalog.aggregations import WindowedAggregation, aggregated_columns
 from featurestore.catalog.monitoring import CheckSettings, Freshness
 from featurestore.catalog.ttl import format_ttl
 from featurestore.catalog.versions import ModelVersions, canonical_view_name
@@ -89,6 +90,9 @@ class FeatureView:
     """The version's dbt deprecation_date: fs warns whoever reads it after that day."""
     latest_version: str | None = None
     """The model's latest_version, which its plain name means (for a versioned view)."""
+    aggregations: tuple[WindowedAggregation, ...] = ()
+    """An aggregation view's windowed aggregations, one per feature in the same order
+    (docs/aggregations.md); empty for a view of plain features."""
 
     def feature(self, name: str) -> Feature:
         return _named(self.features, name, f"view '{self.name}'")
@@ -98,9 +102,25 @@ class FeatureView:
         return tuple(f.name for f in self.features)
 
     @property
+    def is_aggregation(self) -> bool:
+        """Whether the view's features are windowed aggregations of its rows (events)."""
+        return bool(self.aggregations)
+
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """The columns holding values: the features, or the columns an aggregation view
+        aggregates (its features are not columns of the relation)."""
+        return aggregated_columns(self.aggregations) if self.aggregations else self.feature_names
+
+    def aggregation(self, feature: str) -> WindowedAggregation:
+        """The aggregation behind one feature of an aggregation view."""
+        return next(a for a in self.aggregations if a.name == feature)
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        """Every column fs reads: join keys, timestamp, created_at (if any), features."""
-        return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.feature_names)
+        """Every column fs reads: join keys, timestamp, created_at (if any), and the features,
+        or for an aggregation view the columns it aggregates."""
+        return (*self.join_keys, self.timestamp, *([self.created_at] if self.created_at else []), *self.value_columns)
 
 
 def _named(features, name: str, owner: str):
@@ -410,5 +430,9 @@ def view_to_dict(view: FeatureView) -> dict:
         "features": [
             {"name": f.name, "type": f.dtype, "description": f.description, "tags": list(f.tags)}
             for f in view.features
+        ],
+        "aggregations": [
+            {"feature": a.name, "column": a.column or "*", "function": a.function, "window": a.window_text}
+            for a in view.aggregations
         ],
     }

@@ -138,6 +138,23 @@ class Engine:
     (sql/pit_joins.py), and fs hints at the index where it is missing (offline/indexes.py). Its
     `Warehouse` says whether a relation has the index (`latest_row_index`)."""
 
+    epoch_micros_sql: str | None = None
+    """How the engine turns a naive UTC timestamp `__value` into integer microseconds since
+    1970 (the order of an aggregation view's RANGE frames, sql/windows.py), in its dialect;
+    None where sqlglot's UNIX_MICROS renders one (DuckDB's EPOCH_US, Spark's UNIX_MICROS)."""
+    approx_distinct: bool = False
+    """The engine has an approximate distinct count (an aggregation view may declare
+    approx_count_distinct; fs computes it exactly, which any approximation allows)."""
+
+    def epoch_micros(self, value: "exp.Expression") -> "exp.Expression":
+        """`value` (a naive UTC timestamp) in integer microseconds since 1970."""
+        from sqlglot import exp
+
+        if self.epoch_micros_sql is None:
+            return exp.UnixMicros(this=value)
+        template = exp.maybe_parse(self.epoch_micros_sql, dialect=self.dialect)
+        return template.transform(lambda node: value.copy() if isinstance(node, exp.Column) and node.name == "__value" else node)
+
     @property
     def runs_queries(self) -> bool:
         return self.warehouse is not None

@@ -13,4 +13,6 @@ ENGINE = Engine(
     as_of_join=AsOfJoin.PORTABLE,
     casts_times=True,
     numeric_interval=True,
+    epoch_micros_sql="UNIX_MICROS(TIMESTAMP(__value))",
+    approx_distinct=True,
 )

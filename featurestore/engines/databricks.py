@@ -14,4 +14,5 @@ ENGINE = Engine(
     # As on Spark: a row id that the final ORDER BY sorts on as it is, with no global window.
     scan_row_id="monotonically_increasing_id()",
     last_value_ignores_nulls=True,
+    approx_distinct=True,
 )

@@ -139,4 +139,5 @@ ENGINE = Engine(
     warehouse=DuckDBWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",
+    approx_distinct=True,
 )

@@ -252,4 +252,6 @@ ENGINE = Engine(
     # An index scan per spine row: 0.93-1.08x the hand-written lateral join (1.24-1.63x
     # with the tie-break), where the portable form is 2.5-3.6x (benchmarks/bench_training_set_postgres.py).
     top_one_lateral=True,
+    # EXTRACT(EPOCH ...) is an exact numeric of seconds with their microseconds.
+    epoch_micros_sql="CAST(EXTRACT(EPOCH FROM __value) * 1000000 AS BIGINT)",
 )

@@ -36,4 +36,6 @@ ENGINE = Engine(
     unquoted_case=IdentifierCase.UPPER,
     dbt_quotes_relations=False,
     reserved_words=RESERVED_WORDS,
+    epoch_micros_sql="DATE_PART(EPOCH_MICROSECOND, __value)",
+    approx_distinct=True,
 )

@@ -284,6 +284,7 @@ ENGINE = Engine(
     # ROW_NUMBER() over it would move every spine row into one partition.
     scan_row_id="monotonically_increasing_id()",
     last_value_ignores_nulls=True,
+    approx_distinct=True,
     warehouse=SparkWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",

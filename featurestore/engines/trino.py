@@ -12,4 +12,8 @@ ENGINE = Engine(
     dialect="trino",
     as_of_join=AsOfJoin.PORTABLE,
     casts_times=True,
+    # Seconds as a double hold microseconds of any date before 2255 to well under half a
+    # microsecond, which the rounding takes back.
+    epoch_micros_sql="CAST(ROUND(TO_UNIXTIME(WITH_TIMEZONE(__value, 'UTC')) * 1000000) AS BIGINT)",
+    approx_distinct=True,
 )

@@ -81,9 +81,14 @@ def check_view(view: FeatureView, warehouse: "Warehouse", now: datetime) -> list
 def profiled_features(view: FeatureView, warehouse: "Warehouse") -> list[q.ProfiledFeature]:
     """Each feature with its kind, from the YAML's data_type; asked of the warehouse (a query
     that reads no rows) only when some feature declares none."""
-    declared = {f.name: f.dtype for f in view.features}
+    if view.is_aggregation:
+        # An aggregation view's rows are its events: fs check watches the columns aggregated.
+        types = dict(view.declared_types)
+        declared = {name: types.get(name) for name in view.value_columns}
+    else:
+        declared = {f.name: f.dtype for f in view.features}
     if any(not dtype for dtype in declared.values()):
-        actual = warehouse.column_kinds(render(columns_probe(view, view.feature_names), warehouse.dialect))
+        actual = warehouse.column_kinds(render(columns_probe(view, list(declared)), warehouse.dialect))
         declared = {name: dtype or actual.get(name, "") for name, dtype in declared.items()}
     return [q.ProfiledFeature(name, kind_of(dtype or "")) for name, dtype in declared.items()]
 

@@ -89,8 +89,8 @@ class ViewProfile:
 def feature_kinds(view: "FeatureView", warehouse: "Warehouse") -> dict[str, Kind]:
     """Each feature's kind, from the types the warehouse reports for the view's columns (a
     query that reads no rows): the built table's types, whatever the YAML declares."""
-    schema = warehouse.stream_arrow(render(columns_probe(view, view.feature_names), warehouse.dialect)).schema
-    return {name: kind_of(schema.field(i).type) for i, name in enumerate(view.feature_names)}
+    schema = warehouse.stream_arrow(render(columns_probe(view, view.value_columns), warehouse.dialect)).schema
+    return {name: kind_of(schema.field(i).type) for i, name in enumerate(view.value_columns)}
 
 
 def profile_view(view: "FeatureView", warehouse: "Warehouse", now: datetime) -> ViewProfile:
@@ -112,7 +112,7 @@ def profile_from_rows(view: "FeatureView", kinds: dict[str, Kind], rows: Sequenc
             groups.setdefault(int(feature), {})[int(bucket)] = (label, int(count))
     total = int(stats[f"{INTERNAL}n_rows"])
     features = {}
-    for index, name in enumerate(view.feature_names):
+    for index, name in enumerate(view.value_columns):
         kind = kinds[name]
         non_null = int(stats[f"{INTERNAL}n_{index}"])
         found = groups.get(index, {})

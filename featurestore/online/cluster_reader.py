@@ -30,6 +30,7 @@ from featurestore.online.connection import OnlineLocation, online_errors
 from featurestore.online.reader import OnlineReader
 from featurestore.online.resp import ENCODING, hmget_commands
 from featurestore.online.state import Meta
+from featurestore.online.tile_reader import WindowedReader
 
 if TYPE_CHECKING:
     import redis
@@ -45,7 +46,7 @@ replaced: longer than READ_BOUND_SECONDS, so no trusted read can still be readin
 
 def online_reader(client: "redis.Redis", location: OnlineLocation) -> OnlineReader:
     """The reader for `client`: a ClusterReader for a cluster."""
-    return ClusterReader(client, location) if is_cluster(client) else OnlineReader(client, location)
+    return ClusterReader(client, location) if is_cluster(client) else WindowedReader(client, location)
 
 
 def wait_for_readers(client: "redis.Redis", meta_key: str, published_at: float) -> None:
@@ -59,7 +60,7 @@ Group = tuple[list[str], tuple[str, ...]]
 """Keys, and the fields each one's HMGET asks for."""
 
 
-class ClusterReader(OnlineReader):
+class ClusterReader(WindowedReader):
     """An OnlineReader whose round trip goes to every node holding a key asked for."""
 
     def __init__(self, client: "redis.Redis", location: OnlineLocation):

@@ -12,6 +12,7 @@ from featurestore.engines.base import Warehouse
 from featurestore.errors import ProjectError, RelationNotBuilt
 from featurestore.sql.expressions import INTERNAL, render
 from featurestore.sql.landing import (
+    append_events_expression,
     append_expression,
     create_landing_expression,
     landing_relation,
@@ -36,7 +37,7 @@ def existing_landing(warehouse: Warehouse, view: FeatureView) -> Relation | None
     return relation
 
 
-def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table") -> Relation:
+def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table", events: bool = False) -> Relation:
     """Append `rows` (columns of the view's relation, cast to its types) to the view's landing
     table, creating it first if missing, in one transaction: a failure appends nothing. Rows
     pushed before that a new row ties exactly (join keys, timestamp, knowledge time) are
@@ -58,8 +59,11 @@ def append_to_landing(warehouse: Warehouse, view: FeatureView, rows: "pa.Table")
                 f"the view changed since its first push; add them to {relation} (or drop it once a "
                 "dbt build has folded its rows into the view), then push again"
             )
-        warehouse.execute(render(replace_tied_expression(view, UPLOADED, stored), warehouse.dialect))
-        warehouse.execute(render(append_expression(view, rows.column_names, UPLOADED, stored), warehouse.dialect))
+        if events:  # an aggregation view's events: each is one more event, ties included
+            warehouse.execute(render(append_events_expression(view, rows.column_names, UPLOADED, stored), warehouse.dialect))
+        else:
+            warehouse.execute(render(replace_tied_expression(view, UPLOADED, stored), warehouse.dialect))
+            warehouse.execute(render(append_expression(view, rows.column_names, UPLOADED, stored), warehouse.dialect))
         warehouse.execute("commit")
     except BaseException:
         warehouse.execute("rollback")

@@ -39,6 +39,8 @@ from featurestore.online.landing import append_to_landing
 from featurestore.online.lock import SyncLock
 from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
 from featurestore.online.state import clear_pushed, mark_pushed, read_state
+from featurestore.online.tile_push import plan_events, write_pushed
+from featurestore.online.tile_sync import aggregation_schema, is_aggregation
 from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
 from featurestore.sql.expressions import columns_probe, render
@@ -106,20 +108,29 @@ def run_push(
             # Read-only first: a warehouse that does not exist is reported, never created.
             with open_warehouse(read_only=True) as warehouse:
                 types = _relation_types(warehouse, view)
-            rows = validated_rows(view, load_rows(source, types), types, now)
-            schema = ViewSchema.of_view(view, types)
+            events = is_aggregation(view)
+            rows = validated_rows(view, load_rows(source, types), types, now, view.value_columns, events)
+            schema = aggregation_schema(view, types) if events else ViewSchema.of_view(view, types)
             generation = _synced_generation(client, location, view, schema)
             summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)
             # Everything decided before anything is written: a failure past here is Redis's.
-            planned = _planned_writes(view, rows, now, summary, clock_moves)
+            if events:
+                planned = plan_events(view, schema, rows, now)
+                summary.not_yet_valid, summary.expired = planned.not_yet_valid, planned.expired
+            else:
+                planned = _planned_writes(view, rows, now, summary, clock_moves)
             since, earlier = _least_knowledge_time(view, rows), False
             if since is not None:  # the next sync reads from here until the writes are done
                 earlier = mark_pushed(client, location.keyspace, view.name, since, lock)
             with open_warehouse(read_only=False) as warehouse:
-                summary.landing = str(append_to_landing(warehouse, view, rows))
+                summary.landing = str(append_to_landing(warehouse, view, rows, events=events))
             hint = f"the rows were appended to {summary.landing}: the next fs sync writes them to Redis"
             with online_errors(location, f"pushing to view '{view.name}'", hint):
-                _write(planned, schema, client, location, generation, lock, summary)
+                if events:
+                    base = location.keyspace.entity_base(view.name, generation)
+                    summary.keys_written = write_pushed(client, view, schema, base, planned, lock, now, clock_moves)
+                else:
+                    _write(planned, schema, client, location, generation, lock, summary)
                 if since is not None and not earlier:
                     clear_pushed(client, location.keyspace, view.name, since, lock)
     finally:

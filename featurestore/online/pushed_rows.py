@@ -24,7 +24,7 @@ import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from featurestore.errors import UsageError, did_you_mean, first_line
 from featurestore.online.codec import logical_type
@@ -174,11 +174,18 @@ def _read_file(path: Path, types: Mapping[str, "pa.DataType"]) -> "pa.Table":
 
 
 def validated_rows(
-    view: "FeatureView", rows: "pa.Table", types: Mapping[str, "pa.DataType"], pushed_at: datetime
+    view: "FeatureView",
+    rows: "pa.Table",
+    types: Mapping[str, "pa.DataType"],
+    pushed_at: datetime,
+    values: Sequence[str] | None = None,
+    events: bool = False,
 ) -> "pa.Table":
     """`rows` with each column cast to the view's type, created_at filled in with `pushed_at`
     where the view declares one and the rows lack it. Raises UsageError, naming the view,
-    the column and what is valid, at the first problem."""
+    the column and what is valid, at the first problem. `values`: the value columns every
+    row needs (default: the view's features); `events`: the rows are events (of an
+    aggregation view), which may tie on keys and times."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -191,12 +198,13 @@ def validated_rows(
         raise UsageError(
             f"{where}: '{unknown[0]}' is not a column of {view.relation}; {did_you_mean(unknown[0], types)}"
         )
-    required = [*view.join_keys, view.timestamp, *view.feature_names]
+    required = [*view.join_keys, view.timestamp, *(view.feature_names if values is None else values)]
     missing = [name for name in required if name not in rows.column_names]
     if missing:
+        needed = "every aggregated column" if events else "every feature of the view"
         raise UsageError(
             f"{where}: the rows lack column(s) {', '.join(missing)} (needed: the join keys, the timestamp "
-            "and every feature of the view)"
+            f"and {needed})"
         )
     columns = {name: _cast(where, name, rows[name], types[name]) for name in rows.column_names}
     for name in (*view.join_keys, view.timestamp):
@@ -213,7 +221,8 @@ def validated_rows(
         # The row becomes known now: a training set before the push must not see it.
         columns[view.created_at] = pa.array([pushed_at] * rows.num_rows, pa.timestamp("us")).cast(types[view.created_at])
     table = pa.table(columns)
-    _check_unique(where, view, table)
+    if not events:
+        _check_unique(where, view, table)
     return table
 
 

@@ -41,6 +41,7 @@ from featurestore.online.state import (
     remove_view,
     settle,
 )
+from featurestore.online.tile_sync import aggregation_schema, is_aggregation, write_events
 from featurestore.online.validity import SyncClock, remaining_lifetimes_ms
 from featurestore.online.writer import ViewWriter, encode_rows
 from featurestore.sql.expressions import columns_probe, render
@@ -235,7 +236,10 @@ def _sync_view(
         lock.check()
         result, schema, removed, read_after = _begin(view, client, keyspace, warehouse, lock, full, valid_under)
         base = keyspace.entity_base(view.name, result.generation)
-        _write_latest_rows(view, schema, result, read_after, client, warehouse, lock, console, clock, base)
+        if is_aggregation(view):
+            result.rows_read, result.keys_written = _write_events(view, schema, client, warehouse, lock, console, clock, base)
+        else:
+            _write_latest_rows(view, schema, result, read_after, client, warehouse, lock, console, clock, base)
         record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock, valid_under)
         if result.mode is SyncMode.FULL:  # a cluster waits for reads of the retired generation
             wait_for_readers(client, keyspace.meta_key(view.name), published_at=time.monotonic())
@@ -266,8 +270,11 @@ def _begin(
         removed = remove_retired(client, keyspace, view.name, lock)
     else:
         removed = remove_orphans(client, keyspace, view.name, lock)
-    schema = ViewSchema.of_view(view, _column_types(warehouse, view))
+    types = _column_types(warehouse, view)
+    schema = aggregation_schema(view, types) if is_aggregation(view) else ViewSchema.of_view(view, types)
     mode, reason = _choose_mode(state, schema, full, valid_under)
+    if is_aggregation(view) and mode is SyncMode.INCREMENTAL:
+        mode, reason = SyncMode.FULL, "an aggregation view is rebuilt in full"
     if mode is SyncMode.FULL:
         generation = begin_generation(client, keyspace, view.name, state.recorded, lock)
         return ViewSyncResult(view.name, mode, reason, generation), schema, removed, None
@@ -319,6 +326,17 @@ def _write_latest_rows(
     result.keys_written, result.skipped_older = writer.written, writer.skipped_older
 
 
+def _write_events(view, schema, client, warehouse, lock, console, clock: "SyncClock", base: str) -> tuple[int, int]:
+    """An aggregation view's events and tiles (featurestore.online.tile_sync)."""
+    with console.progress(f"{view.name}: full sync of events and tiles") as advance:
+
+        def after_round_trip(entities: int) -> None:
+            lock.check()
+            advance(entities)
+
+        return write_events(view, schema, client, warehouse, lock, clock.now(), clock.moves, base, after_round_trip)
+
+
 def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: str) -> tuple[SyncMode, str]:
     if full:
         return SyncMode.FULL, "--full"
@@ -337,8 +355,7 @@ def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: 
 
 def _column_types(warehouse: "Warehouse", view: FeatureView) -> dict[str, "pa.DataType"]:
     """The Arrow type of each column the sync reads, from a query that returns no rows."""
-    columns = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *view.feature_names]
-    reader = warehouse.stream_arrow(render(columns_probe(view, columns), warehouse.dialect))
+    reader = warehouse.stream_arrow(render(columns_probe(view, list(view.columns)), warehouse.dialect))
     reader.read_all()  # ends the query (a server-side cursor on some engines)
     return {f.name: f.type for f in reader.schema}
 

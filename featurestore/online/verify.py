@@ -24,6 +24,7 @@ from featurestore.online.keys import entity_suffix, parse_entity_suffix
 from featurestore.online.landing import existing_landing
 from featurestore.online.reader import EXPIRED, MISSING, PRESENT, OnlineReader
 from featurestore.online.state import read_state, scan_entity_keys
+from featurestore.online.tile_verify import verify_aggregation_view
 from featurestore.sql.expressions import render, sample_expression
 from featurestore.sql.semantics import latest_values_expression
 
@@ -101,6 +102,11 @@ def _verify_view(
     sample: int | None,
     report: VerifyReport,
 ) -> None:
+    if view.is_aggregation:
+        checked, differences = verify_aggregation_view(view, warehouse, reader, now, sample)
+        report.checked[view.name] = checked
+        report.mismatches.extend(Mismatch(view.name, d.entity, d.problem, d.feature, d.online, d.warehouse) for d in differences)
+        return
     selection = FeatureSelection(view, view.features)
     latest = latest_values_expression(view, view.feature_names, now, pushed=existing_landing(warehouse, view))
     if sample is not None:

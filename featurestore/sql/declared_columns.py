@@ -14,11 +14,12 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING
 
+from featurestore.catalog.aggregations import aggregation_dtype
 from featurestore.errors import MetaError, ViewNotBuilt, WarehouseError
 from featurestore.sql.expressions import relation_probe, render
 
 if TYPE_CHECKING:
-    from featurestore.catalog import FeatureView
+    from featurestore.catalog import Feature, FeatureView
     from featurestore.engines.base import Warehouse
 
 # Families of SQL and Arrow type names, by the first word of the name (parameters and
@@ -71,9 +72,16 @@ def checked_view(view: "FeatureView", warehouse: "Warehouse") -> "FeatureView":
                 f"column '{column}' declares data_type {declared}, but {view.relation} has it as {found}",
                 f"declare data_type: {found}, or cast the column in the model's SQL",
             )
-    features = tuple(
-        f if f.dtype else dataclasses.replace(f, dtype=actual[_stored(view, f.name, actual)]) for f in view.features
-    )
+    def typed(feature: "Feature") -> "Feature":
+        if feature.dtype:
+            return feature
+        if view.is_aggregation:
+            aggregation = view.aggregation(feature.name)
+            source = actual[_stored(view, aggregation.column, actual)] if aggregation.column else None
+            return dataclasses.replace(feature, dtype=aggregation_dtype(aggregation.function, source))
+        return dataclasses.replace(feature, dtype=actual[_stored(view, feature.name, actual)])
+
+    features = tuple(typed(f) for f in view.features)
     return dataclasses.replace(view, features=features)
 
 

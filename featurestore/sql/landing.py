@@ -72,6 +72,13 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     return exp.insert(rows, target)
 
 
+def append_events_expression(view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str) -> exp.Insert:
+    """`INSERT INTO <landing> (columns) SELECT columns FROM source`: every pushed event of an
+    aggregation view, equal ones included (two equal events are two events)."""
+    target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
+    return exp.insert(exp.select(*[column(c) for c in columns]).from_(exp.Table(this=identifier(source))), target)
+
+
 def _known(view: FeatureView, table: str) -> exp.Expression:
     """A landed row's knowledge time, under the declared names: created_at, else the timestamp."""
     return exp.Coalesce(this=column(view.created_at, table), expressions=[column(view.timestamp, table)])

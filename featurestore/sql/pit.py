@@ -31,6 +31,7 @@ from featurestore.sql.pit_joins import (
 )
 from featurestore.sql.semantics import event_time_column, tie_columns, timeline_expression
 from featurestore.sql.spine import SPINE, SPINE_ROW, SPINE_TIME, SpineRelation, spine_query
+from featurestore.sql.windows import join_aggregations
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,16 @@ def point_in_time_expression(
     numbered_by_scan = spine.row_order is None
     chained = numbered_by_scan and not engine.materialized_cte
     for index, selection in enumerate(selections):
-        if selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
+        if selection.view.is_aggregation:
+            query = join_aggregations(query, index, selection, engine, spine_time, event_time_only)
+        elif selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
             query = query.join(top_one_lateral_join(index, selection, spine_time))
         else:
             query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained)
     for output in outputs:
         view = selections[output.selection_index].view
-        query = query.select(_output_column(output, view, engine, spine_time, event_time_only))
+        # In place: a copy of the whole query per output column costs more than the rest.
+        query = query.select(_output_column(output, view, engine, spine_time, event_time_only), copy=False)
     if numbered_by_scan and engine.materialized_cte:
         _materialize_if_shared(query, SPINE)
     return query.order_by(column(SPINE_ROW, SPINE))
@@ -151,7 +155,8 @@ def top_one_lateral_fits(view: FeatureView, engine: Engine, event_time_only: boo
     row wanted is the latest by timestamp. Under a knowledge cut-off (created_at, unless
     `event_time_only`) it is the latest row *known* at the spine's time, which no order of
     an index on the timestamp finds in one probe: such a view keeps the engine's form."""
-    return engine.top_one_lateral and (not view.created_at or event_time_only)
+    # An aggregation view is no latest-row lookup: its events are aggregated (sql/windows.py).
+    return engine.top_one_lateral and not view.is_aggregation and (not view.created_at or event_time_only)
 
 
 def _output_column(
@@ -175,6 +180,6 @@ def breaks_ties_at_a_cost(view: FeatureView, engine: Engine, laterally_joined: b
     (the event-time timeline), a sort per spine row in a lateral join. The portable form sorts
     the tie keys with rows it sorts anyway, and a knowledge cut-off (created_at) ranks the
     rows whatever the tests say."""
-    if view.rows_unique_by_test or (view.created_at and not event_time_only):
+    if view.is_aggregation or view.rows_unique_by_test or (view.created_at and not event_time_only):
         return False
     return laterally_joined or engine.as_of_join is not AsOfJoin.PORTABLE

@@ -146,7 +146,7 @@ def _top_values_part(feature: str, index: int) -> exp.Select:
 def stats_columns(view: "FeatureView", kinds: dict[str, Kind]) -> list[str]:
     """The names of the stats columns, in the order the profile query returns them."""
     names = [f"{INTERNAL}n_rows", f"{INTERNAL}oldest", f"{INTERNAL}newest", f"{INTERNAL}newest_created", f"{INTERNAL}newest_at_now"]
-    for index, feature in enumerate(view.feature_names):
+    for index, feature in enumerate(view.value_columns):
         names.append(f"{INTERNAL}n_{index}")
         if kinds[feature].numeric:
             names += [f"{INTERNAL}lo_{index}", f"{INTERNAL}hi_{index}"]
@@ -164,7 +164,7 @@ def profile_expression(view: "FeatureView", kinds: dict[str, Kind], now: datetim
     rows = exp.select(
         _as(column(view.timestamp), _TS),
         _as(created, _CREATED),
-        *[column(f) for f in view.feature_names],
+        *[column(f) for f in view.value_columns],
     ).from_(relation_table(view))
     stats = [
         _as(exp.Count(this=exp.Star()), f"{INTERNAL}n_rows"),
@@ -185,7 +185,7 @@ def profile_expression(view: "FeatureView", kinds: dict[str, Kind], now: datetim
             _as(_bigint(exp.Literal.number(0)), _COUNT),
         )
     ]
-    for index, feature in enumerate(view.feature_names):
+    for index, feature in enumerate(view.value_columns):
         kind = kinds[feature]
         stats.append(_as(exp.Count(this=column(feature)), f"{INTERNAL}n_{index}"))
         if kind.numeric:

@@ -80,9 +80,10 @@ def test_the_clean_demo_reports_nothing_and_fills_the_history(projects, cli, cle
     assert report["now"] == "2013-12-31T00:30:00"  # the project's frozen clock
     checks = {r["check"] for r in report["results"]}
     assert checks == {"freshness", "volume", "nulls", "drift"}
-    # Every feature of every view is checked for nulls; drift for all of them (none is a timestamp).
+    # Every feature of every view is checked for nulls; drift for all of them (none is a timestamp);
+    # of an aggregation view, the column it aggregates (its features are no columns).
     catalog = FeatureStore(project_dir=clean).catalog()
-    features = {(v.name, f) for v in catalog for f in v.feature_names}
+    features = {(v.name, f) for v in catalog for f in v.value_columns}
     assert {(r["view"], r["feature"]) for r in report["results"] if r["check"] == "nulls"} == features
     assert {(r["view"], r["feature"]) for r in report["results"] if r["check"] == "drift"} == features
     # plane_daily has no ttl and no freshness: no freshness check.
@@ -105,7 +106,7 @@ def test_the_seeded_incident_is_found_by_every_kind_of_check(projects, cli, clea
     code, out, err = cli("check", "--project-dir", str(incident))
     assert (code, err) == (EXIT_CHECK_FAILURES, "")
     lines = out.splitlines()
-    assert lines[-1].startswith("fs check at 2013-12-31T00:30:00: 5 views, 72 checks: 3 failures, 3 warnings (run ")
+    assert lines[-1].startswith("fs check at 2013-12-31T00:30:00: 6 views, 75 checks: 3 failures, 3 warnings (run ")
     assert lines[0] == (
         "FAIL weather_hourly freshness: newest observed_at 2013-12-29 05:00:00 is 43.5 h old at "
         "2013-12-31 00:30:00; fail at an age of 3 h"

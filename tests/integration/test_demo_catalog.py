@@ -37,10 +37,11 @@ def test_catalog_lists_views_with_features_owners_and_ttl(built_project, cli, cl
     assert (code, err) == (0, "")
     catalog = json.loads(out)
     views = {v["name"]: v for v in catalog["views"]}
-    assert sorted(views) == ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
+    assert sorted(views) == ["carrier_daily", "origin_departures", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
     summary = {n: (v["entity"], v["join_keys"], v["ttl"], v["owner"], v["created_at"]) for n, v in views.items()}
     assert summary == {
         "carrier_daily": ("carrier", ["carrier"], "2d", "growth-analytics", None),
+        "origin_departures": ("origin_airport", ["origin"], None, "ops-data", None),
         "plane_daily@v1": ("plane", ["tailnum"], None, "fleet-analytics", None),
         "plane_daily@v2": ("plane", ["tailnum"], None, "fleet-analytics", None),
         "route_daily": ("route", ["origin", "dest"], "7d", "growth-analytics", "known_at"),

@@ -227,7 +227,7 @@ def test_no_change_is_all_unchanged(cli, projects):
     code, report = diff_of(cli, projects, "base")
     assert code == 0
     assert {v["status"] for v in report["views"]} == {"unchanged"}
-    assert [v["name"] for v in report["views"]] == ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
+    assert [v["name"] for v in report["views"]] == ["carrier_daily", "origin_departures", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
     assert services_by_impact(report) == {"carrier_model": "unchanged", "flight_delay_model": "unchanged"}
     assert report["breaking"] is False
 
@@ -299,7 +299,7 @@ EXPECTED = {
         EXIT_DIFF_BREAKING,
     ),
     "upstream_model_changed": (
-        {view: [("upstream_changed", None)] for view in ("carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily")},
+        {view: [("upstream_changed", None)] for view in ("carrier_daily", "origin_departures", "plane_daily@v1", "plane_daily@v2", "route_daily")},
         {"carrier_model": "values_may_change", "flight_delay_model": "values_may_change"},
         0,
     ),

@@ -168,3 +168,21 @@ def test_a_slow_read_checks_the_generation_again_and_rereads_when_it_moved(tiny_
     online = store.get_online_features(wanted, [f"{TINY_VIEW}:orders"])
     assert [v[0] for v in online.values] == [100 + i for i in range(20)]
     assert calls[:2] == [3, 1]  # the read (metas, entities, metas), then the metas alone
+
+
+def test_an_aggregation_view_syncs_pushes_and_reads_on_a_cluster(tmp_path, on_cluster):
+    from tests.online_windows import MINUTE, NOW, VIEW, event, mismatches, set_events, store_at, write_project
+
+    """Each entity's events and tiles share a hash tag, so its push script runs on one node;
+    reads go to every node in one pipeline."""
+    root = write_project(tmp_path)
+    stores = [f"s{i}" for i in range(30)]
+    batch = [event(s, 60 * i + 7, None, i, i / 4, "x") for i, s in enumerate(stores)]
+    set_events(root, batch)
+    store = store_at(root, NOW)
+    store.sync()
+    pushed = [event(s, 15 * MINUTE, 0, 100 + i, None, "y") for i, s in enumerate(stores[::3])]
+    store.push(VIEW, pushed)
+    nodes = {on_cluster.client.cluster_keyslot(k) for k in on_cluster.client.scan_iter(match=f"{on_cluster.prefix}:{VIEW}:gen*", count=1000)}
+    assert len(nodes) > 1
+    assert mismatches(store, batch + pushed, NOW, stores + ["nobody"]) == []

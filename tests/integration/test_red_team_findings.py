@@ -134,7 +134,7 @@ def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     assert "extra_daily" in catalog_names(cli, project)
     for suffix in (".sql", ".yml"):
         (project / "models" / "features" / f"extra_daily{suffix}").unlink()
-    assert catalog_names(cli, project) == ["carrier_daily", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
+    assert catalog_names(cli, project) == ["carrier_daily", "origin_departures", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
 
 
 def test_a_renamed_model_is_renamed_in_the_catalog_whatever_the_mtimes(tmp_path, cli, clean_env):

@@ -21,6 +21,7 @@ from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
 from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres_warehouse, spark  # noqa: F401
 from tests.pit_reference import reference_training_set
+from tests.window_cases import check_windows, many_cases as window_cases
 
 pytestmark = pytest.mark.integration
 
@@ -316,3 +317,13 @@ def test_spark_ties_break_as_the_reference(spark_warehouse, customers, stores, s
     # Spark's one-window form (LAST_VALUE ... IGNORE NULLS) sorts the tie-break keys too.
     schema = spark_warehouse.target.schema
     check_against_reference(spark_warehouse, "spark", schema, customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=window_cases, created_at=st.booleans(), event_time_only=st.booleans())
+def test_spark_aggregation_view_matches_brute_force(spark_warehouse, case, created_at, event_time_only):
+    # An aggregation view (tests/window_cases.py: every function, two windows), up to six
+    # random cases in one query per example; DuckDB and PostgreSQL run many more examples
+    # in test_window_properties.py.
+    event_rows, spine_rows = case
+    check_windows(spark_warehouse, "spark", spark_warehouse.target.schema, event_rows, spine_rows, created_at, event_time_only)

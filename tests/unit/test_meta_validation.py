@@ -10,7 +10,7 @@ from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
-VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features, freshness, checks"
+VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features, freshness, checks, aggregations"
 
 
 def customers(**changes) -> dict:

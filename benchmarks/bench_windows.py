@@ -1,0 +1,258 @@
+"""Aggregation views offline (issue 22): fs's training-set query for 4 windows x 3 functions
+against hand-written DuckDB queries over the same tables, in one run.
+
+    python benchmarks/bench_windows.py [--events 10000000] [--spine 1000000] [--naive-fraction 0.01] [--write-docs]
+
+Events: `--events` rows over 100k entities and 100 days (a value per event); the spine:
+`--spine` rows at random entities and times. The features: count, sum and max of the value
+over 1h, 24h, 7d and 28d. Methods, each `CREATE TABLE ... AS` its query, in one DuckDB
+file, alternating over `--rounds` rounds (median wall and CPU seconds; CPU is the process's,
+DuckDB's threads included):
+
+- fs: the query `fs training-set` runs (sql/windows.py: RANGE frames over the union of spine
+  rows and events);
+- hand-written frames: the same idea written by hand, as a user would: one union carrying
+  the spine's columns, one window per feature, no join back;
+- hop partials + exact edges: the other plan measured: per entity and hour, the partial
+  count, sum and max; a spine row takes the full hours inside its window from the partials
+  (a RANGE frame over them) and the events of its two edge hours by an equi-join on (entity,
+  hour), then combines;
+- naive range join: spine x events on entity and (t - w, t], grouped by spine row, on a
+  `--naive-fraction` sample of the spine (its time scaled up by 1 / fraction, and said so);
+- fs with 1, 2 and 4 windows (3 functions each): time against the number of windows.
+
+Every method's result is checked equal to fs's (on the naive sample's rows for the naive join).
+`--write-docs` replaces the "## Aggregation views offline (issue 22)" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+DOCS = REPO / "docs" / "benchmarks.md"
+SECTION = "## Aggregation views offline (issue 22)"
+
+WINDOWS = ["1h", "24h", "7d", "28d"]
+FUNCTIONS = ["count", "sum", "max"]
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+WINDOW_US = {"1h": HOUR_US, "24h": DAY_US, "7d": 7 * DAY_US, "28d": 28 * DAY_US}
+ENTITIES = 100_000
+
+
+def make_data(con, events: int, spine: int, entities: int = ENTITIES) -> None:
+    con.execute(f"""
+        create or replace table events as
+        select (hash(i) % {entities})::bigint as entity_id,
+               timestamp '2024-01-01' + to_microseconds((hash(i * 7 + 1) % (100 * {DAY_US}))::bigint) as ts,
+               round((hash(i * 13 + 5) % 100000) / 100.0, 2)::double as amount
+        from range({events}) t(i)""")
+    con.execute(f"""
+        create or replace table spine as
+        select (hash(i + 99) % {entities})::bigint as entity_id,
+               timestamp '2024-01-01' + to_microseconds((hash(i * 3 + 17) % (100 * {DAY_US}))::bigint) as event_timestamp,
+               (i % 2)::bigint as label
+        from range({spine}) t(i)""")
+    con.execute("checkpoint")
+
+
+def fs_sql(windows: list[str]) -> str:
+    """The SQL fs runs for a training set of the view's features over the spine table."""
+    from featurestore.catalog import Feature, FeatureView, Relation, WindowedAggregation
+    from featurestore.catalog.aggregations import aggregation_dtype, feature_name
+    from featurestore.catalog.ttl import parse_ttl
+    from featurestore.engines.registry import engine_for_dialect
+    from featurestore.sql.expressions import render
+    from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
+    from featurestore.catalog.model import Catalog
+    from sqlglot import exp
+
+    aggregations = tuple(
+        WindowedAggregation(feature_name("entity", "amount", f, w), "amount", f, parse_ttl(w), w) for w in windows for f in FUNCTIONS
+    )
+    view = FeatureView(
+        name="events", description="", entity="entity", join_keys=("entity_id",), timestamp="ts", created_at=None, ttl=None,
+        online=False, owner=None, features=tuple(Feature(a.name, "events", aggregation_dtype(a.function, "double"), "") for a in aggregations),
+        tags=(), relation=Relation(None, "main", "events"), yaml_path="", sql_path="", aggregations=aggregations,
+    )
+    catalog = Catalog(views={"events": view}, entities={}, services={})
+    selections = catalog.resolve(["events:*"])
+    spine = SpineRelation(source=exp.to_table("main.spine"), columns=("entity_id", "event_timestamp", "label"), timestamp=exp.column("event_timestamp"))
+    engine = engine_for_dialect("duckdb")
+    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine)
+    return render(query, "duckdb")
+
+
+def names(windows: list[str]) -> list[str]:
+    return [f"entity__amount_{f}__{w}" for w in windows for f in FUNCTIONS]
+
+
+def frames_sql(windows: list[str]) -> str:
+    """The hand-written reference: RANGE frames over the union of spine rows and events."""
+    features = []
+    for w in windows:
+        frame = f"over (partition by entity_id order by us range between {WINDOW_US[w] - 1} preceding and current row)"
+        features += [f"count(amount) {frame} as entity__amount_count__{w}", f"sum(amount) {frame} as entity__amount_sum__{w}",
+                     f"max(amount) {frame} as entity__amount_max__{w}"]
+    return f"""
+        select entity_id, event_timestamp, label, {", ".join(names(windows))} from (
+          select entity_id, event_timestamp, label, is_spine, {", ".join(features)} from (
+            select entity_id, epoch_us(ts) as us, null::timestamp as event_timestamp, null::bigint as label, amount, false as is_spine from events
+            union all
+            select entity_id, epoch_us(event_timestamp), event_timestamp, label, null, true from spine
+          )
+        ) where is_spine"""
+
+
+def hops_sql(windows: list[str]) -> str:
+    """Hop partials (per entity and hour) for the whole hours inside each window, the events
+    of the window's two edge hours joined on (entity, hour), combined per spine row."""
+    parts, combined = [], []
+    for w in windows:
+        inner = WINDOW_US[w] - HOUR_US  # whole hours after the left edge's hour, up to the right edge's hour
+        frame = f"over (partition by entity_id order by hop range between {inner - 1} preceding and current row)"
+        if inner > 0:
+            parts += [f"sum(n) {frame} as n_{w}", f"sum(s) {frame} as s_{w}", f"max(m) {frame} as m_{w}"]
+        else:
+            parts += [f"0::bigint as n_{w}", f"null::double as s_{w}", f"null::double as m_{w}"]
+    edges = [f"""
+          left join (select p.row, count(e.amount) as n, sum(e.amount) as s, max(e.amount) as m
+                     from spine_hops p join hourly_events e
+                       on e.entity_id = p.entity_id and e.hop = p.right_hop and e.us <= p.us
+                     group by p.row) edge_right on edge_right.row = f.row"""]
+    for w in windows:
+        edges.append(f"""
+          left join (select p.row, count(e.amount) as n, sum(e.amount) as s, max(e.amount) as m
+                     from spine_hops p join hourly_events e
+                       on e.entity_id = p.entity_id and e.hop = p.left_{w} and e.us >= p.us - {WINDOW_US[w] - 1}
+                     group by p.row) edge_{w} on edge_{w}.row = f.row""")
+        count = f"coalesce(f.n_{w}, 0) + coalesce(edge_{w}.n, 0) + coalesce(edge_right.n, 0)"
+        combined += [
+            f"({count}) as entity__amount_count__{w}",
+            f"case when {count} > 0 then coalesce(f.s_{w}, 0) + coalesce(edge_{w}.s, 0) + coalesce(edge_right.s, 0) end as entity__amount_sum__{w}",
+            f"greatest(f.m_{w}, edge_{w}.m, edge_right.m) as entity__amount_max__{w}",
+        ]
+    lefts = ", ".join(f"(us - {WINDOW_US[w] - 1}) // {HOUR_US} * {HOUR_US} as left_{w}" for w in windows)
+    return f"""
+        with hourly_events as (select entity_id, epoch_us(ts) as us, epoch_us(ts) // {HOUR_US} * {HOUR_US} as hop, amount from events),
+        partials as (select entity_id, hop, count(amount) as n, sum(amount) as s, max(amount) as m from hourly_events group by all),
+        spine_hops as (select row_number() over () as row, entity_id, event_timestamp, label, us,
+                              (us + 1) // {HOUR_US} * {HOUR_US} as right_hop, {lefts}
+                       from (select *, epoch_us(event_timestamp) as us from spine)),
+        frames as (
+          select * from (
+            select row, is_spine, {", ".join(parts)} from (
+              select entity_id, hop, n, s, m, null::bigint as row, false as is_spine from partials
+              union all
+              -- the spine row sits at the hour before its right edge's: full hours end there
+              select entity_id, right_hop - {HOUR_US}, null, null, null, row, true from spine_hops
+            )
+          ) where is_spine
+        )
+        select p.entity_id, p.event_timestamp, p.label, {", ".join(combined)}
+        from spine_hops p join frames f on f.row = p.row {"".join(edges)}"""
+
+
+def naive_sql(windows: list[str], sample: str) -> str:
+    longest = max(WINDOW_US[w] for w in windows)
+    features = []
+    for w in windows:
+        inside = f"e.us > s.us - {WINDOW_US[w]}"
+        features += [f"count(case when {inside} then e.amount end) as entity__amount_count__{w}",
+                     f"sum(case when {inside} then e.amount end) as entity__amount_sum__{w}",
+                     f"max(case when {inside} then e.amount end) as entity__amount_max__{w}"]
+    return f"""
+        select s.entity_id, s.event_timestamp, s.label, {", ".join(features)}
+        from (select *, epoch_us(event_timestamp) as us, row_number() over () as row from {sample}) s
+        left join (select entity_id, epoch_us(ts) as us, amount from events) e
+          on e.entity_id = s.entity_id and e.us <= s.us and e.us > s.us - {longest}
+        group by s.row, s.entity_id, s.event_timestamp, s.label"""
+
+
+def timed(con, name: str, sql: str) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    con.execute(f"create or replace table {name} as {sql}")
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def fingerprint(con, table: str, windows: list[str], where: str = "") -> tuple:
+    sums = ", ".join(f"sum({n})::decimal(38, 2)" for n in names(windows))
+    counts = ", ".join(f"count({n})" for n in names(windows))
+    return con.execute(f"select count(*), {sums}, {counts} from {table} {where}").fetchone()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--spine", type=int, default=1_000_000)
+    parser.add_argument("--naive-fraction", type=float, default=0.01)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--entities", type=int, default=ENTITIES, help="fewer: more events in each window")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    import duckdb
+
+    with tempfile.TemporaryDirectory() as folder:
+        con = duckdb.connect(str(Path(folder) / "bench.duckdb"))
+        con.execute("set preserve_insertion_order = false")
+        make_data(con, args.events, args.spine, args.entities)
+        methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS), "hop partials + exact edges": hops_sql(WINDOWS)}
+        sample_rows = max(1, int(args.spine * args.naive_fraction))
+        con.execute(f"create or replace table spine_sample as select * from spine using sample {sample_rows} rows (reservoir, 7)")
+        methods["naive range join"] = naive_sql(WINDOWS, "spine_sample")
+        scaling = {f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in [*methods, *scaling]}
+        for _ in range(args.rounds):
+            for index, (name, sql) in enumerate({**methods, **scaling}.items()):
+                times[name].append(timed(con, f"out{index}", sql))
+        # Every method's values are fs's (the naive join's on its sample of the spine).
+        expected = fingerprint(con, "out0", WINDOWS)
+        for index, name in enumerate(methods):
+            if name == "naive range join":
+                sampled = "where (entity_id, event_timestamp, label) in (select entity_id, event_timestamp, label from spine_sample)"
+                assert fingerprint(con, "out0", WINDOWS, sampled) == fingerprint(con, f"out{index}", WINDOWS), name
+            else:
+                assert fingerprint(con, f"out{index}", WINDOWS) == expected, name
+    median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
+    naive = median["naive range join"]
+    median["naive range join"] = (naive[0] / args.naive_fraction, naive[1] / args.naive_fraction)
+    table = report(args, median)
+    print(table)
+    if args.write_docs:
+        from benchmarks.docs_section import replace_section
+
+        replace_section(DOCS, SECTION, table)
+
+
+def report(args, median: dict[str, tuple[float, float]]) -> str:
+    reference = median["hand-written frames"]
+    lines = [
+        SECTION, "",
+        f"`python benchmarks/bench_windows.py --events {args.events} --spine {args.spine} --entities {args.entities} "
+        f"--naive-fraction {args.naive_fraction} --rounds {args.rounds}`: "
+        f"{args.events:,} events over {args.entities:,} entities and 100 days, a {args.spine:,}-row spine, count, sum and max "
+        f"over 1h, 24h, 7d and 28d (12 features), DuckDB {__import__('duckdb').__version__}, Python {platform.python_version()}, "
+        f"median of {args.rounds} alternating rounds, each a CREATE TABLE of the result. The naive range join ran on a "
+        f"{args.naive_fraction:.0%} sample of the spine; its figures are that time scaled up by {1 / args.naive_fraction:g} "
+        "(extrapolated, and the join's cost grows with the spine rows at least linearly).", "",
+        "| method | wall s | CPU s | wall / hand-written frames | CPU / hand-written frames |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, (wall, cpu) in median.items():
+        lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / reference[0]:.2f}x | {cpu / reference[1]:.2f}x |")
+    fs_wall, fs_cpu = median["fs"]
+    lines += ["", f"fs against the naive range join: {fs_wall / median['naive range join'][0]:.3f}x wall, "
+              f"{fs_cpu / median['naive range join'][1]:.3f}x CPU (goal: at most 0.1x)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

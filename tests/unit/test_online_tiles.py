@@ -1,0 +1,94 @@
+"""The tiles' arithmetic without Redis: a read plan covers each window (t - w, t] exactly
+once, and tiles plus edge events give what folding every event one by one gives."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from featurestore.online.tiles import (
+    SECOND_US,
+    TileLayout,
+    combine,
+    event_member,
+    iso,
+    read_plan,
+    tile_field,
+    tile_size_us,
+    tile_updates,
+)
+from featurestore.online.tile_verify import reference_values
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    name: str
+    column: str | None
+    function: str
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class View:
+    aggregations: tuple
+
+
+def test_each_window_takes_a_size_that_divides_it_into_at_least_12_tiles():
+    assert [tile_size_us(s * SECOND_US) // SECOND_US for s in (300, 3600, 86400, 7 * 86400, 7, 90 * 60)] == [
+        15, 300, 7200, 43200, 1, 300]
+
+
+@given(t=st.integers(0, 10**15), window=st.sampled_from([5, 60, 300, 3600, 5400, 86400, 7 * 86400]))
+def test_the_plan_covers_the_window_exactly_once(t, window):
+    layout = TileLayout.of_view(View((Aggregation("a", "x", "sum", timedelta(seconds=window)),)), {"x": "int"})
+    plan = read_plan(layout, t)
+    (fields, indices), = plan.per_read
+    size = layout.sizes_us[0]
+    pieces = sorted([plan.ranges[i] for i in indices] + [(start, start + size) for start in _starts(fields)])
+    low = t - window * SECOND_US
+    covered = [p for p in pieces if p[0] < p[1]]
+    assert covered[0][0] == low and covered[-1][1] == t
+    assert all(a[1] == b[0] for a, b in zip(covered, covered[1:]))  # no gap, no overlap
+
+
+def _starts(fields):
+    from datetime import datetime
+
+    return [(datetime.fromisoformat(f.partition("@")[2]) - datetime(1970, 1, 1)) // timedelta(microseconds=1) for f in fields]
+
+
+FUNCTIONS = ["count", "sum", "avg", "min", "max", "stddev", "last", "count_distinct"]
+events = st.lists(
+    st.tuples(st.integers(0, 3 * 86400).map(lambda s: s * SECOND_US), st.integers(0, 100), st.one_of(st.none(), st.integers(-9, 9))),
+    max_size=60,
+)
+
+
+@settings(max_examples=60)
+@given(events=events, t_offset=st.integers(0, 86400))
+def test_tiles_and_edges_equal_folding_every_event(events, t_offset):
+    aggregations = tuple(
+        Aggregation(f"{f}_{w}", "x", f, timedelta(seconds=w)) for f in FUNCTIONS for w in (300, 3600, 86400)
+    ) + (Aggregation("events", None, "count", timedelta(hours=1)),)
+    layout = TileLayout.of_view(View(aggregations), {"x": "int"})
+    t = 3 * 86400 * SECOND_US + t_offset * SECOND_US
+    rows = [(ts, iso(ts), iso(ts + later * SECOND_US), [value]) for ts, later, value in events]
+    tiles = tile_updates(layout, {}, rows)
+    plan = read_plan(layout, t)
+    members = [(ts, event_member(text, known, str(n), [None if v[0] is None else str(v[0])])) for n, (ts, text, known, v) in enumerate(rows)]
+    ranges = [[m for ts, m in members if low < ts <= high] for low, high in plan.ranges]
+    online = combine(layout, plan, [tiles.get(f) for f in plan.fields], ranges)
+    expected = reference_values(layout, rows, t)
+    for (name, _, _), got, wanted in zip(layout.features, online, expected):
+        if isinstance(wanted, float):
+            assert math.isclose(got, wanted, rel_tol=1e-9, abs_tol=1e-12), name
+        else:
+            assert got == wanted, name
+
+
+def test_a_tile_field_names_its_size_and_start():
+    assert tile_field(3600 * SECOND_US, 0) == "3600s@1970-01-01T00:00:00"

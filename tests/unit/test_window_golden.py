@@ -1,0 +1,84 @@
+"""SQL in, SQL out: an aggregation view's training-set query for each dialect against golden
+files (Snowflake, BigQuery and Trino are printed, never run: this is their test).
+
+Regenerate after an intended change with `FS_UPDATE_GOLDEN=1 pytest tests/unit/test_window_golden.py`
+and read the diff: it is the change in behaviour.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from featurestore.engines.registry import dialects, engine_for_dialect
+from featurestore.offline.request import SpineInput
+from featurestore.offline.spine import Spine, timestamp_as_naive_utc
+from featurestore.sql.expressions import render
+from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
+from tests.pit_fixtures import catalog_of
+from tests.window_reference import aggregation_view
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+DIALECTS = ["duckdb", "postgres", "snowflake", "bigquery", "spark", "trino"]
+SPECS = [
+    (None, "count", "1h"), ("dep_delay", "sum", "1h"), ("dep_delay", "avg", "24h"), ("dep_delay", "stddev", "24h"),
+    ("dep_delay", "min", "7d"), ("dep_delay", "max", "7d"), ("dep_delay", "last", "1h"), ("carrier", "count_distinct", "24h"),
+]
+
+
+@functools.cache  # each test reads the text; building and rendering it costs a second
+def golden_query(dialect: str, created_at: bool = True) -> str:
+    engine = engine_for_dialect(dialect)
+    approx = [("carrier", "approx_count_distinct", "7d")] if engine.approx_distinct else []
+    view = aggregation_view(
+        "origin_departures", ("origin",), "origin", SPECS + approx, {"dep_delay": "integer", "carrier": "varchar"},
+        "features", created_at,
+    )
+    kinds = {"origin": "varchar", "event_timestamp": "timestamp", "is_delayed": "boolean"}
+    read = Spine(SpineInput(relation="analytics.labels"), exp.to_table("analytics.labels"), kinds, None)
+    spine = SpineRelation(source=read.source, columns=read.columns, timestamp=timestamp_as_naive_utc(read, engine))
+    selections = catalog_of(view).resolve(["origin_departures:*"])
+    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine)
+    return render(query, dialect, pretty=True) + "\n"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_aggregation_view_sql_matches_golden(dialect):
+    path = GOLDEN / f"windows.{dialect}.sql"
+    sql = golden_query(dialect)
+    if os.environ.get("FS_UPDATE_GOLDEN"):
+        path.write_text(sql)
+    assert sql == path.read_text()
+
+
+def test_databricks_prints_what_spark_does():
+    assert golden_query("databricks") == golden_query("spark")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_frames_are_the_window_less_one_microsecond_and_parse_back(dialect):
+    sql = golden_query(dialect, created_at=False)
+    # 1h, 24h and 7d in microseconds, less one: the frame (t - w, t].
+    for frame in (3_599_999_999, 86_399_999_999, 604_799_999_999):
+        assert f"RANGE BETWEEN {frame} PRECEDING AND CURRENT ROW" in sql
+    sqlglot.parse_one(sql, read=dialect)
+
+
+@pytest.mark.parametrize("dialect, micros", [
+    ("duckdb", "EPOCH_US("), ("postgres", "EXTRACT(EPOCH FROM"), ("spark", "UNIX_MICROS("),
+    ("snowflake", "DATE_PART(EPOCH_MICROSECOND,"), ("bigquery", "UNIX_MICROS(TIMESTAMP("), ("trino", "TO_UNIXTIME(WITH_TIMEZONE("),
+])
+def test_each_engine_spells_epoch_microseconds_its_own_way(dialect, micros):
+    assert micros in golden_query(dialect)
+
+
+def test_no_dialect_makes_sqlglot_warn(caplog):
+    for dialect in dialects():
+        golden_query.__wrapped__(dialect)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
