@@ -252,4 +252,8 @@ ENGINE = Engine(
     # An index scan per spine row: 0.93-1.08x the hand-written lateral join (1.24-1.63x
     # with the tie-break), where the portable form is 2.5-3.6x (benchmarks/bench_training_set_postgres.py).
     top_one_lateral=True,
+    # The row as its text form, hashed to 64 bits (PostgreSQL 11+).
+    row_hash="hashtextextended(({row})::text, 0)",
+    driver="psycopg",
+    lineage_namespace=lambda profile: f"postgres://{profile.get('host')}:{profile.get('port', 5432)}",
 )
