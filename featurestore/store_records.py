@@ -44,7 +44,9 @@ class TrainingSets:
 
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        with self.lineage().run(self._training_set_job(request, catalog)) as job:
+        job = self._training_set_job(request, catalog)
+        job.outputs = self._training_set_outputs(request, catalog, None)  # START names them too
+        with self.lineage().run(job):
             with self.warehouse(read_only=request.output_table is None) as warehouse:
                 result = run_training_set(request, catalog, warehouse, self.console, self._record_context())
             job.sql = result.record["sql"]
@@ -157,7 +159,7 @@ class TrainingSets:
             job.inputs.append(Dataset(namespace, name))
         return job
 
-    def _training_set_outputs(self, request: "TrainingSetRequest", catalog: "Catalog", rows: int) -> "list[Dataset]":
+    def _training_set_outputs(self, request: "TrainingSetRequest", catalog: "Catalog", rows: int | None) -> "list[Dataset]":
         from featurestore.governance.lineage_events import Dataset, file_dataset
 
         if request.output_path is not None:
