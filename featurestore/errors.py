@@ -20,6 +20,11 @@ EXIT_MISMATCH = 7  # verify-online found values that differ from the warehouse
 EXIT_CHECK_WARNINGS = 8  # fs check found warnings and no failures
 EXIT_CHECK_FAILURES = 9  # fs check found failures
 EXIT_DIFF_BREAKING = 10  # fs diff: a feature service breaks against the deployed version
+# fs training-set --reproduce: the output differs, put down to (offline/reproduce.py)
+EXIT_REPRODUCED_MODEL = 11  # a feature view's model: its checksum or version
+EXIT_REPRODUCED_SPINE = 12  # the spine
+EXIT_REPRODUCED_DATA = 13  # the warehouse's data (nothing recorded changed)
+EXIT_REPRODUCED_ENVIRONMENT = 14  # fs, dbt or the engine's version, or the SQL they generate
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

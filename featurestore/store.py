@@ -17,7 +17,8 @@ from featurestore.console import Console
 from featurestore.engines.base import Engine, Warehouse, reading_views
 from featurestore.sql.declared_columns import checked_view
 from featurestore.store_http import STORE_SPEC_ENV, HttpServing
-from featurestore.engines.registry import engine_and_target, engine_for_dialect
+from featurestore.store_records import TrainingSets
+from featurestore.engines.registry import engine_and_target
 from featurestore.project.dbt_project import Project, load_project
 from featurestore.project.manifest import load_manifest
 from featurestore.project.profiles import Target
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from featurestore.catalog.model import OnDemandSelection
     from featurestore.governance.check import CheckReport
     from featurestore.governance.site import SiteSummary
-    from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from featurestore.project.scaffold import ScaffoldedView
     from pathlib import Path
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from featurestore.governance.diff import DiffReport
 
 
-class FeatureStore(HttpServing):
+class FeatureStore(HttpServing, TrainingSets):
     """A dbt project seen as a feature store.
 
     >>> store = FeatureStore(project_dir=".")          # doctest: +SKIP
@@ -66,17 +66,24 @@ class FeatureStore(HttpServing):
         self.engine, self.target = engine_and_target(self.project, target)
         self.console = console or Console(verbose=False)
         self._catalog: Catalog | None = None
+        self._manifest: dict | None = None
         self._online_readers: dict[str | None, "OnlineReader"] = {}
         self._online_requests: dict[tuple, tuple] = {}
 
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
         if self._catalog is None:
-            self._catalog = catalog_from_manifest(load_manifest(self.project, self.target, self.console))
+            self._manifest = load_manifest(self.project, self.target, self.console)
+            self._catalog = catalog_from_manifest(self._manifest)
             for warning in self._catalog.warnings:  # once per catalog read, not per use
                 self.console.warn(warning)
             self._deprecations = DeprecationNotices(self._catalog, self.now, self.console.warn)
         return self._catalog
+
+    def manifest(self) -> dict:
+        """dbt's manifest, as the catalog was read from it."""
+        self.catalog()
+        return self._manifest
 
     def now(self) -> datetime:
         """The current time as naive UTC, or the project's frozen clock (feature_store.yml
@@ -93,58 +100,6 @@ class FeatureStore(HttpServing):
     def warehouse(self, read_only: bool = True) -> Warehouse:
         """A connection to the target's warehouse (close it, or use it in a `with` block)."""
         return self.engine.connect(self.target, read_only=read_only)
-
-    # -- training sets -----------------------------------------------------------------------
-    def training_set(self, spine: Any = None, features: Sequence[str] = (), **options: Any) -> "TrainingSet":
-        """A point-in-time-correct training set: every spine row, in order, with each
-        feature as it was known at the row's timestamp.
-
-        `spine` is a parquet/CSV path, a dbt model or relation name, or a pandas/polars/Arrow
-        frame; `features` holds `view:feature`, `view:*` or feature service names. Options
-        (featurestore.offline.request.TrainingSetRequest.of): `spine_sql`,
-        `timestamp_column` (default event_timestamp), `full_names`, `as_of` (knowledge or
-        event-time), `output` (.parquet/.csv) or `output_table`; without an output the result
-        holds the rows (`.to_pandas()`, `.to_arrow()`).
-
-        >>> store = FeatureStore(project_dir=".")                              # doctest: +SKIP
-        >>> frame = store.training_set("flight_delay_labels", ["flight_delay_model"]).to_pandas()  # doctest: +SKIP
-        """
-        from featurestore.offline.request import TrainingSetRequest
-        from featurestore.offline.training_set import run_training_set
-
-        request = TrainingSetRequest.of(spine, features, **options)
-        catalog = self.catalog()
-        self._deprecations.of(catalog.resolve(request.features), "this training set")
-        with self.warehouse(read_only=request.output_table is None) as warehouse:
-            return run_training_set(request, catalog, warehouse, self.console)
-
-    def training_set_sql(
-        self, spine: Any = None, features: Sequence[str] = (), dialect: str | None = None, **options: Any
-    ) -> str:
-        """The training-set query as SQL text for `dialect` (default: the target's); the
-        options are those of `training_set`. Relation names are the current target's."""
-        from contextlib import nullcontext
-
-        from featurestore.offline.plan import plan_training_set
-        from featurestore.offline.request import TrainingSetRequest
-        from featurestore.offline.spine import read_spine
-        from featurestore.offline.training_set import probe_views
-
-        engine = engine_for_dialect(dialect) if dialect else self.engine
-        request = TrainingSetRequest.of(spine, features, **options)
-        catalog = self.catalog()
-        selections, on_demand = catalog.resolve_all(request.features)
-        # Printing SQL needs the warehouse only to read a table or query spine's columns; a
-        # file spine is read locally, so SQL for any dialect can be printed from any target.
-        opened = self.warehouse() if self.engine.runs_queries else nullcontext(None)
-        with opened as warehouse:
-            usable = warehouse if engine is self.engine or request.spine.path is None else None
-            spine = read_spine(request.spine, catalog, engine, usable)
-            # The query the target would run: its views' indexes choose their joins there too.
-            indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
-        for hint in indexes.hints:
-            self.console.hint(hint)
-        return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed).sql(pretty=True)
 
     def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
@@ -229,11 +184,13 @@ class FeatureStore(HttpServing):
         from pathlib import Path
 
         from featurestore.governance.site import read_site_inputs, write_site
+        from featurestore.project.records_index import read_index, training_sets_by_view
 
         dbt_site = self.dbt_docs() if dbt else self.project.manifest_path.parent / "static_index.html"
         inputs = read_site_inputs(self.catalog(), self.warehouse, self.target, self.project.name, self.now(), self.console)
         # An older static dbt site is linked too: it is the same project's, if not the newest.
         inputs.dbt_docs = dbt_site if dbt_site.exists() else None
+        inputs.training_sets = training_sets_by_view(read_index(self.project.root))
         return write_site(inputs, Path(out) if out is not None else self.project.manifest_path.parent / "fs-docs")
 
     def dbt_docs(self) -> "Path":
@@ -303,11 +260,14 @@ class FeatureStore(HttpServing):
         catalog = self.catalog()  # an invalid project is refused before a redis-server is started
         location = locate(self.project, redis_url)
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-        summary = run_sync(
-            catalog, self.warehouse, location, self.console, self.now,
-            full=full, view_names=views, lock_wait=wait, clock_moves=self.clock_moves(),
-        )
-        summary.raise_if_failed()
+        online = catalog.online_views(views)
+        with self.lineage().run(self.lineage_job("sync", online)) as job:
+            job.outputs = self.redis_datasets(location, [view.name for view in online])
+            summary = run_sync(
+                catalog, self.warehouse, location, self.console, self.now,
+                full=full, view_names=views, lock_wait=wait, clock_moves=self.clock_moves(),
+            )
+            summary.raise_if_failed()
         return summary
 
     def push(self, view: str, rows: Any, redis_url: str | None = None, lock_wait: float | None = None) -> "PushSummary":
@@ -325,13 +285,19 @@ class FeatureStore(HttpServing):
         >>> store.push("carrier_daily", frame).keys_written   # doctest: +SKIP
         1
         """
+        from pathlib import Path
+
+        from featurestore.governance.lineage_events import file_dataset
         from featurestore.online.connection import locate
         from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
 
         online_view = self.catalog().online_views([view])[0]  # before a redis-server is started
         location = locate(self.project, redis_url)
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
-        return run_push(online_view, rows, self.warehouse, location, self.now(), wait, clock_moves=self.clock_moves())
+        with self.lineage().run(self.lineage_job(f"push.{view}")) as job:
+            job.inputs = [file_dataset(Path(rows))] if isinstance(rows, (str, os.PathLike)) else []
+            job.outputs = self.redis_datasets(location, [view])
+            return run_push(online_view, rows, self.warehouse, location, self.now(), wait, clock_moves=self.clock_moves())
 
     def get_online_features(
         self,

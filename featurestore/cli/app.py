@@ -85,12 +85,12 @@ def catalog_search(
 def training_set(
     store: "FeatureStore",
     features: Annotated[
-        list[str],
+        Optional[list[str]],
         typer.Option(
             "--features", "-f",
             help="Comma-separated view:feature, view:*, on-demand group:feature or feature-service names; repeatable.",
         ),
-    ],
+    ] = None,
     spine: Annotated[
         Optional[str],
         typer.Option("--spine", help="The spine: a .parquet/.csv file, or a dbt model or relation name."),
@@ -118,16 +118,31 @@ def training_set(
             "warehouse for its names.",
         ),
     ] = None,
+    reproduce: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--reproduce",
+            help="Run the training set a record (<output>.record.json) describes again and say what changed; "
+            "exit 0 identical, 11 a model, 12 the spine, 13 the data, 14 fs/dbt/engine.",
+        ),
+    ] = None,
     json: Json = False,
 ) -> None:
-    """Join features to a spine of labelled events, point-in-time correct.
+    """Join features to a spine of labelled events, point-in-time correct; write its record beside the output.
 
     Example: fs training-set --spine flight_delay_labels --features flight_delay_model -o train.parquet
     """
     from featurestore.errors import UsageError
 
+    if reproduce is not None:
+        from featurestore.cli.render_records import show_reproduction
+
+        show_reproduction(store.reproduce_training_set(reproduce), store.console, as_json=json)
+        return
+    if not features:
+        raise UsageError("give the features: --features view:feature,... (or --reproduce RECORD)")
     # Repeated --features accumulate, as every option taking a list does.
-    names = [name.strip() for given in features for name in given.split(",") if name.strip()]
+    names = [name.strip() for given in features or () for name in given.split(",") if name.strip()]
     options = dict(spine_sql=spine_sql, timestamp_column=timestamp_column, full_names=full_names, as_of=as_of)
     if sql:
         store.console.print(store.training_set_sql(spine, names, dialect=dialect, **options))

@@ -137,6 +137,17 @@ class Engine:
     a btree index on (join keys..., timestamp): the training set joins such a view that way
     (sql/pit_joins.py), and fs hints at the index where it is missing (offline/indexes.py). Its
     `Warehouse` says whether a relation has the index (`latest_row_index`)."""
+    row_hash: str | None = None
+    """A SQL expression that hashes a whole row to an integer, `{row}` standing for the row's
+    table alias: summed, it is an order-independent content hash of a training set's table
+    or spine (offline/record.py); None where fs knows no cheap one (no hash is recorded)."""
+    driver: str | None = None
+    """The Python package fs speaks to the warehouse through, whose version a training set's
+    record keeps (the engine's own, for an embedded one)."""
+    lineage_namespace: Callable[[dict[str, Any]], str | None] = field(default=lambda profile: None, repr=False)
+    """The OpenLineage dataset namespace of the target's relations, from its rendered
+    profiles.yml output, as openlineage-dbt (dbt-ol) spells it so both graphs join; None
+    where dbt-ol names none."""
 
     epoch_micros_sql: str | None = None
     """How the engine turns a naive UTC timestamp `__value` into integer microseconds since

@@ -140,4 +140,9 @@ ENGINE = Engine(
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",
     approx_distinct=True,
+    # hash() of the row alias hashes the row as one struct value.
+    row_hash="hash({row})",
+    driver="duckdb",
+    # dbt-ol: duckdb://<path as profiles.yml writes it>, not resolved to a folder.
+    lineage_namespace=lambda profile: f"duckdb://{profile['path']}" if profile.get("path") else None,
 )

@@ -90,6 +90,28 @@ def row_and_value_counts(
     from sqlglot import exp
 
     counted = "".join(f", count({exp.to_identifier(n, quoted=True).sql(dialect='duckdb')})" for n in names)
-    counts = local.execute(f"select count(*){counted} from {source}", {"path": str(path)}).fetchone()
+    counts = local.execute(f"select count(*){counted} from {source}", {"path": str(path)}).fetchall()[0]
     return counts[0], dict(zip(names, counts[1:]))
 
+
+
+CONTENT_HASH = "select count(*), sum(cast(hash(__fs_row) as decimal(38, 0))) from {source} as __fs_row"
+"""Rows and the sum of each row's hash: a fingerprint of the content whatever the rows' order
+(DuckDB's hash, the one a DuckDB warehouse computes for its tables, sql/fingerprint.py)."""
+
+
+def file_content_hash(local: "duckdb.DuckDBPyConnection", path: Path, file_format: str) -> tuple[int, str]:
+    """(rows, content hash) of a local parquet or CSV file, in one scan."""
+    rows, total = local.execute(CONTENT_HASH.format(source=f"{READERS[file_format]}($path)"), {"path": str(path)}).fetchall()[0]
+    return int(rows), str(int(total or 0))
+
+
+def arrow_content_hash(local: "duckdb.DuckDBPyConnection", table: "pa.Table") -> tuple[int, str]:
+    """(rows, content hash) of an Arrow table, as `file_content_hash` computes it for a file."""
+    name = "__fs_hashed_arrow"
+    local.register(name, table)
+    try:
+        rows, total = local.execute(CONTENT_HASH.format(source=name)).fetchall()[0]
+    finally:
+        local.unregister(name)
+    return int(rows), str(int(total or 0))

@@ -254,4 +254,8 @@ ENGINE = Engine(
     top_one_lateral=True,
     # EXTRACT(EPOCH ...) is an exact numeric of seconds with their microseconds.
     epoch_micros_sql="CAST(EXTRACT(EPOCH FROM __value) * 1000000 AS BIGINT)",
+    # The row as its text form, hashed to 64 bits (PostgreSQL 11+).
+    row_hash="hashtextextended(({row})::text, 0)",
+    driver="psycopg",
+    lineage_namespace=lambda profile: f"postgres://{profile.get('host')}:{profile.get('port', 5432)}",
 )

@@ -273,6 +273,17 @@ def _resolve_credentials(credentials: dict[str, Any], project_root: Path | None)
     return {**credentials, "server_side_parameters": settings}
 
 
+def _lineage_namespace(profile: dict[str, Any]) -> str | None:
+    """dbt-ol's namespace: spark://host:port for the thrift, http and odbc methods (its
+    default port glued on without a colon, as dbt-ol does); dbt-ol names no relation of the
+    session method, so fs names them spark://<host> (host `local` in the demo)."""
+    host, method = profile.get("host", "localhost"), profile.get("method")
+    if "port" in profile:
+        return f"spark://{host}:{profile['port']}"
+    default_port = {"http": "443", "odbc": "443", "thrift": "10001"}.get(str(method), "")
+    return f"spark://{host}{default_port}"
+
+
 ENGINE = Engine(
     name="spark",
     extra="spark",
@@ -291,4 +302,6 @@ ENGINE = Engine(
     # Spark resolves names without regard to case (spark.sql.caseSensitive is off, as
     # dbt-spark leaves it), and dbt-spark writes them unquoted.
     dbt_quotes_relations=False,
+    driver="pyspark",
+    lineage_namespace=_lineage_namespace,
 )

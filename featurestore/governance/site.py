@@ -140,6 +140,8 @@ class SiteInputs:
     pages: dict[str, ViewPage]
     history: CheckHistory | None
     dbt_docs: Path | None = None
+    training_sets: dict[str, list[dict]] = field(default_factory=dict)
+    """View -> the training sets recorded against it, newest first (project/records_index.py)."""
     built_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
 
 
@@ -338,7 +340,9 @@ def render_site(inputs: SiteInputs, folder: Path) -> int:
 
     write("index.html", "index.html", search_json=_embedded_json(search_index(inputs)))
     for page in inputs.pages.values():
-        write(page.file, "view.html", page=page)
+        here = (folder / page.file).parent
+        recorded = [(entry, os.path.relpath(entry["record"], here)) for entry in inputs.training_sets.get(page.view.name, [])]
+        write(page.file, "view.html", page=page, training_sets=recorded)
     for service in inputs.catalog.services.values():
         write(
             page_file("services", service.name), "service.html", service=service,

@@ -17,6 +17,7 @@ from featurestore.errors import UsageError
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
+from featurestore.offline.record import RecordContext, make_record, write_record
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
 from featurestore.offline.ties import tie_break_hints
@@ -35,6 +36,8 @@ class TrainingSetSummary:
     view_coverage: dict[str, float]
     """View -> share of rows where at least its best-covered feature is not null."""
     output: str | None = None
+    record: str | None = None
+    """Where the training set's record was written (offline/record.py)."""
 
     def line(self) -> str:
         views = ", ".join(f"{view} {share:.1%}" for view, share in self.view_coverage.items())
@@ -48,6 +51,7 @@ class TrainingSetSummary:
             "output": self.output,
             "view_coverage": self.view_coverage,
             "feature_coverage": self.feature_coverage,
+            "record": self.record,
         }
 
 
@@ -58,6 +62,9 @@ class TrainingSet:
 
     summary: TrainingSetSummary
     table: "pa.Table | None" = field(default=None, repr=False)
+    record: dict | None = field(default=None, repr=False)
+    """What made the training set and what it holds (offline/record.py); `summary.record`
+    says where it was written."""
     spine_dtypes: dict = field(default_factory=dict, repr=False)
     """The pandas extension dtypes (Int64, boolean, string...) of a pandas spine's columns:
     Arrow has no such types, and a nullable Int64 key would come back float64."""
@@ -84,8 +91,15 @@ class TrainingSet:
 
 
 def run_training_set(
-    request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse, console: Console
+    request: TrainingSetRequest,
+    catalog: Catalog,
+    warehouse: Warehouse,
+    console: Console,
+    context: RecordContext | None = None,
+    write: bool = True,
 ) -> TrainingSet:
+    """Build the training set; with `context`, make its record too, and unless `write` is
+    false (a reproduction) write it down (offline/record.py)."""
     started = time.perf_counter()
     refuse_dbt_tables(request, catalog, warehouse)
     plan = prepare_training_set(request, catalog, warehouse, console=console)
@@ -98,7 +112,13 @@ def run_training_set(
         delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
     # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
-    return TrainingSet(summary=summary, table=delivered.table, spine_dtypes=_extension_dtypes(request.spine.frame))
+    record = None
+    if context is not None:
+        record = make_record(request, plan, delivered, summary.view_coverage, context, warehouse)
+        if write:
+            summary.record = str(write_record(record, request, context.project_root))
+        summary.seconds = time.perf_counter() - started
+    return TrainingSet(summary=summary, table=delivered.table, spine_dtypes=_extension_dtypes(request.spine.frame), record=record)
 
 
 def _extension_dtypes(spine: object) -> dict:

@@ -53,6 +53,15 @@ SETTINGS_TEMPLATE = """\
 #   # and fs verify-online use it instead of the wall clock (training sets never do: their
 #   # "now" is each spine row's timestamp). Unset: the real clock. Remove it for live data.
 #   now: "2024-01-01T00:00:00"
+
+# lineage:
+#   # OpenLineage events of fs training-set, sync and push, named as dbt-ol names the models
+#   # (docs/reproducibility.md; pip install the lineage extra). Unset: none are sent, unless
+#   # the client's own OPENLINEAGE_URL / OPENLINEAGE_CONFIG environment is set.
+#   namespace: fs
+#   transport:
+#     type: http
+#     url: http://localhost:5000
 """
 
 

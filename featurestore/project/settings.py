@@ -23,9 +23,14 @@ class Settings:
     """Prefix of every Redis key this project writes; default `fs:<dbt project name>`."""
     reference_time: datetime | None = None
     """A fixed "now" (naive UTC) for replaying historical data; default: the real clock."""
+    lineage_namespace: str | None = None
+    """The OpenLineage namespace of fs's jobs; default $OPENLINEAGE_NAMESPACE, else `fs`."""
+    lineage_transport: dict | None = None
+    """The openlineage-python client's transport (its own config format: `type: http`,
+    `url: ...`, or `type: file`, `log_file_path: ...`); set, fs emits lineage events."""
 
 
-_SETTINGS_KEYS = {"online": {"redis_url", "key_prefix"}, "clock": {"now"}}
+_SETTINGS_KEYS = {"online": {"redis_url", "key_prefix"}, "clock": {"now"}, "lineage": {"namespace", "transport"}}
 
 
 def load_settings(path: Path) -> Settings:
@@ -48,10 +53,16 @@ def load_settings(path: Path) -> Settings:
                 )
     online = raw.get("online") or {}
     now = (raw.get("clock") or {}).get("now")
+    lineage = raw.get("lineage") or {}
+    transport = lineage.get("transport")
+    if transport is not None and not (isinstance(transport, dict) and transport.get("type")):
+        raise ProjectError(f"{path}: lineage.transport must be a mapping with a type (valid: http, file, console, kafka...)")
     return Settings(
         redis_url=online.get("redis_url"),
         key_prefix=online.get("key_prefix"),
         reference_time=_parse_reference_time(path, now) if now is not None else None,
+        lineage_namespace=lineage.get("namespace"),
+        lineage_transport=transport,
     )
 
 

@@ -467,7 +467,7 @@ def test_a_dead_runs_partial_file_is_cleaned_by_the_next_run(tiny, online, tmp_p
         "--features", f"{TINY_VIEW}:orders", "-o", str(out_dir / "t.parquet"),
     )
     assert (code, err) == (0, "")
-    assert sorted(p.name for p in out_dir.iterdir()) == [live.name, other.name, "t.parquet"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [live.name, other.name, "t.parquet", "t.parquet.record.json"]
 
 
 class FlushingProxy:

@@ -8,6 +8,7 @@ after dbt and the loader have run in child processes and let go of the metastore
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, 
         outputs[name] = pq.read_table(out)
     assert not list(tmp_path.glob("*.parts")), "Spark's part files are removed"
     assert_same_frame(outputs["spark"], outputs["duckdb"])
+    records = {name: json.loads((tmp_path / f"{name}.parquet.record.json").read_text()) for name in outputs}
+    assert records["spark"]["versions"]["engine"]["name"] == "spark"
+    assert records["spark"]["spine"]["sha256"] == records["duckdb"]["spine"]["sha256"]
+    assert records["spark"]["output"]["rows"] == records["duckdb"]["output"]["rows"] == outputs["spark"].num_rows
 
 
 def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):
@@ -87,9 +92,18 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
         "--spine-sql", f"select * from flight_features.flight_delay_labels {where}", "--output-table", "train_q",
     )
     assert code == 0, err
+    # Spark has no row hash (Engine.row_hash): the record counts the query spine's and the
+    # table's rows in the warehouse, and holds no content hash.
+    index = (spark_project / ".fs" / "records" / "index.jsonl").read_text().splitlines()
+    record = json.loads(Path(json.loads(index[-1])["record"]).read_text())
+    assert record["output"]["kind"] == "table" and record["output"]["content_hash"] is None
+    assert record["spine"]["kind"] == "query" and record["spine"]["content_hash"] is None
     store = FeatureStore(project_dir=spark_project, target="spark")
     with store.warehouse() as warehouse:
         on_spark = warehouse.read_arrow("select * from flight_features.train_q order by flight_id")
+        assert record["output"]["rows"] == on_spark.num_rows
+        (spine_rows,) = warehouse.fetch_all(f"select count(*) from flight_features.flight_delay_labels {where}")[0]
+        assert record["spine"]["rows"] == spine_rows
         request = TrainingSetRequest.of(
             spine_sql=f"select * from flight_features.flight_delay_labels {where}", features=features.split(",")
         )

@@ -4,6 +4,7 @@ real demo feature tables copied into a PostgreSQL schema of the test's own: iden
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import duckdb
 import pyarrow.parquet as pq
@@ -110,6 +111,37 @@ def test_cli_training_set_on_the_postgres_target_equals_duckdb(postgres_project,
         assert result.stdout.startswith(f"{pq.read_metadata(spine).num_rows:,} rows in ")
         outputs[name] = pq.read_table(out)
     assert outputs["postgres"].to_pylist() == outputs["duckdb"].to_pylist()
+    # The same rows in a file hash the same whichever engine made them (fs hashes files itself).
+    records = {name: json.loads((tmp_path / f"{name}.parquet.record.json").read_text()) for name in outputs}
+    assert records["postgres"]["output"]["content_hash"] == records["duckdb"]["output"]["content_hash"]
+    assert records["postgres"]["versions"]["engine"]["name"] == "postgres"
+
+
+def test_a_table_output_on_postgres_is_hashed_in_the_warehouse_and_reproduces(postgres_project, monkeypatch):
+    """The record's hashes on PostgreSQL (hashtextextended of each row): the output table's
+    equals a hand-written query's, the relation spine is hashed, the reproduction is identical
+    until a view's rows change (exit 13), and its scratch table is dropped."""
+    from featurestore.errors import EXIT_REPRODUCED_DATA
+
+    root, env = postgres_project
+    for key, value in env.items():
+        if key.startswith("FS_"):
+            monkeypatch.setenv(key, value)
+    store = FeatureStore(project_dir=root)
+    result = store.training_set("flight_delay_labels", ["carrier_daily:*"], output_table="train_records")
+    schema = env["FS_PG_SCHEMA"]
+    with postgres(schema) as pg:
+        rows, total = pg.fetch_all(f'select count(*), sum(hashtextextended(t::text, 0)) from "{schema}".train_records t')[0]
+        (spine_rows,) = pg.fetch_all(f'select count(*) from "{schema}".flight_delay_labels')[0]
+    assert result.record["output"] == {**result.record["output"], "kind": "table", "rows": rows, "content_hash": str(int(total))}
+    assert result.record["spine"]["kind"] == "relation" and result.record["spine"]["rows"] == spine_rows
+    assert result.record["spine"]["content_hash"] is not None
+    assert store.reproduce_training_set(result.summary.record).identical
+    with postgres(schema) as pg:
+        pg.execute(f'update "{schema}".carrier_daily set carrier__flights__7d = carrier__flights__7d + 1')
+        tables = {r[0] for r in pg.fetch_all("select table_name from information_schema.tables where table_schema = %s", (schema,))}
+    assert "train_records__fs_reproduce" not in tables
+    assert store.reproduce_training_set(result.summary.record).exit_code == EXIT_REPRODUCED_DATA
 
 
 def test_postgres_numeric_results_arrive_as_doubles():

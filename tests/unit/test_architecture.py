@@ -17,7 +17,7 @@ LAYERS = [
     {"sql"},
     {"offline", "online", "governance"},
     {"serve"},
-    {"store", "store_http"},
+    {"store", "store_http", "store_records"},
     {"cli", "__init__", "__main__"},
 ]
 
