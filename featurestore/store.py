@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from featurestore.catalog.model import OnDemandSelection
     from featurestore.governance.check import CheckReport
     from featurestore.governance.site import SiteSummary
+    from featurestore.offline.as_model import GeneratedModel
     from featurestore.offline.training_set import TrainingSet
     from featurestore.project.dbt_runner import BuildSummary
     from featurestore.project.scaffold import ScaffoldedView
@@ -143,6 +144,16 @@ class FeatureStore(HttpServing):
             self.console.hint(hint)
         return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed).sql(pretty=True)
 
+    def training_set_model(self, spine: str, features: Sequence[str], path: str, **options: Any) -> "GeneratedModel":
+        """Write the training set as the dbt model `path` (under models/) with its YAML, for
+        `dbt build` to materialize on any engine (docs/sql-users.md); options as `training_set`'s."""
+        from featurestore.offline.as_model import write_training_set_model
+        from featurestore.offline.request import TrainingSetRequest
+
+        request = TrainingSetRequest.of(spine, features, **options)
+        with self.warehouse() as warehouse:
+            return write_training_set_model(request, path, self.project, self.catalog(), warehouse)
+
     def build(self, select: str | None = None) -> "BuildSummary":
         """Run `dbt build` (models and their data tests) for the target, once the feature
         metadata is valid: a view dbt builds must be one every other command can read.
@@ -256,7 +267,11 @@ class FeatureStore(HttpServing):
         """
         from featurestore.governance.check import run_checks
 
-        return run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+        from featurestore.governance.stale_models import stale_model_results
+
+        report = run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+        report.results.extend(stale_model_results(self.catalog(), views))
+        return report
 
     # -- governance ----------------------------------------------------------------------------
     def diff(self, state: "str | os.PathLike") -> "DiffReport":

@@ -16,6 +16,7 @@ from featurestore.catalog.ttl import format_ttl
 from featurestore.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
+    from featurestore.catalog.dbt_models import DbtModel
     from featurestore.catalog.on_demand_sql import CheckedExpression
 
 
@@ -212,6 +213,9 @@ class Catalog:
     for the caller to show: the catalog never prints."""
     on_demand: dict[str, OnDemandGroup] = field(default_factory=dict)
     """On-demand feature groups by name; their features are `group:feature` like views'."""
+    models: "dict[str, DbtModel]" = field(default_factory=dict)
+    """Every dbt model by name: its columns' descriptions and unique tests, and the
+    fingerprint of a training set generated as a model (catalog/dbt_models.py)."""
 
     def view(self, name: str) -> FeatureView:
         if name not in self.views:
