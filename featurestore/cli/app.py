@@ -138,7 +138,11 @@ def training_set(
     if as_model is not None and (sql or output is not None or output_table is not None or spine_sql is not None):
         raise UsageError("--as-model writes a dbt model over the --spine model: not with --sql, --output, --output-table or --spine-sql")
     if as_model is not None:
-        store.console.print(store.training_set_model(spine, names, as_model, **options).line())
+        generated = store.training_set_model(spine, names, as_model, **options)
+        if json:
+            store.console.json(generated.to_dict())
+        else:
+            store.console.print(generated.line())
         return
     if sql:
         store.console.print(store.training_set_sql(spine, names, dialect=dialect, **options))

@@ -17,8 +17,9 @@ STALE = "stale"
 
 
 def stale_model_results(catalog: Catalog, view_names: Sequence[str] | None = None) -> list[CheckResult]:
-    """One result per generated model (those that read one of `view_names`, when given):
-    ok, or a warning saying what changed."""
+    """A warning for each generated model (of those that read one of `view_names`, when
+    given) that is stale, saying what changed. A model that is not stale adds no result, so
+    that a project's check counts do not change with the models it generates."""
     results = []
     for model in sorted(catalog.models.values(), key=lambda m: m.name):
         stored = model.generated
@@ -29,10 +30,7 @@ def stale_model_results(catalog: Catalog, view_names: Sequence[str] | None = Non
         changes = fingerprint_changes(stored, catalog, stored.get("features") or [])
         if stored.get("version") != SQL_GENERATION_VERSION:
             changes.append(f"fs generates other SQL now (version {stored.get('version')} -> {SQL_GENERATION_VERSION})")
-        detail = (
-            f"{'; '.join(changes)} since {model.sql_path} was generated; regenerate: {stored.get('command')}"
-            if changes
-            else f"{model.sql_path} matches the views it reads"
-        )
-        results.append(CheckResult(model.name, None, STALE, "warn" if changes else "ok", None, None, None, detail))
+        if changes:
+            detail = f"{'; '.join(changes)} since {model.sql_path} was generated; regenerate: {stored.get('command')}"
+            results.append(CheckResult(model.name, None, STALE, "warn", None, None, None, detail))
     return results

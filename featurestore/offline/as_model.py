@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from featurestore.catalog import Catalog, FeatureSelection, OnDemandSelection
 from featurestore.catalog.dbt_models import GENERATED_META_KEY
@@ -48,6 +48,9 @@ class GeneratedModel:
     yaml_path: str
     columns: int
     changed: bool
+
+    def to_dict(self) -> dict:
+        return {"model": self.name, "sql": self.sql_path, "yaml": self.yaml_path, "columns": self.columns, "changed": self.changed}
 
     def line(self) -> str:
         if not self.changed:
@@ -87,13 +90,16 @@ class ModelFiles:
     columns: int
 
 
-def model_files(request: TrainingSetRequest, relative: str, spine: Spine, catalog: Catalog, engine: Engine) -> ModelFiles:
+def model_files(
+    request: TrainingSetRequest, relative: str, spine: Spine, catalog: Catalog, engine: Engine, engines: Sequence[Engine] = ENGINES
+) -> ModelFiles:
     """The text of the model at `relative` and of its YAML, for a spine model read by
-    `read_spine` (its columns, from `engine`'s warehouse). Pure: no I/O."""
+    `read_spine` (its columns, from `engine`'s warehouse), with a branch for each of
+    `engines` (default: every engine fs knows). Pure: no I/O."""
     name, spine_name = Path(relative).stem, str(spine.given.relation)
     selections, on_demand = catalog.resolve_all(request.features)
     command = regenerate_command(request, spine_name, relative)
-    refs, plans = _plans_over_refs(request, spine_name, spine, selections, on_demand)
+    refs, plans = _plans_over_refs(request, spine_name, spine, selections, on_demand, engines)
     fingerprint = {
         "version": SQL_GENERATION_VERSION,
         "command": command,
@@ -189,6 +195,7 @@ def _plans_over_refs(
     spine: Spine,
     selections: list[FeatureSelection],
     on_demand: OnDemandSelection,
+    engines: Sequence[Engine],
 ) -> tuple[list[str], list[Plan]]:
     """The plan of every engine, over placeholder relations: refs[i] is the model the i-th
     placeholder stands for (the spine first, then each view)."""
@@ -206,7 +213,7 @@ def _plans_over_refs(
     # The spine is read by its scan, as a table spine is for `fs training-set`.
     placed_spine = replace(spine, source=table_of(placeholder_relation(0)), row_order=None)
     plans = []
-    for engine in ENGINES:
+    for engine in engines:
         try:
             plans.append(plan_training_set(request, placed_selections, placed_spine, engine, placed_on_demand))
         except UsageError:

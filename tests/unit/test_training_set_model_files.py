@@ -170,9 +170,16 @@ def test_features_added_removed_or_retyped_and_a_removed_view_are_named():
     assert result.detail.startswith("its features no longer resolve (unknown feature view 'store_visits'")
 
 
-def test_an_unchanged_model_is_ok_and_check_view_filters_to_models_reading_the_views():
+def test_an_unchanged_model_adds_no_result_and_check_view_keeps_to_models_reading_the_views():
+    assert stale_model_results(generated_catalog(golden_catalog())) == []
+    stale = generated_catalog(golden_catalog(ttl=timedelta(days=7)))
+    assert stale_model_results(stale, ["other_view"]) == []
+    assert [r.view for r in stale_model_results(stale, ["customer_orders"])] == ["churn_train"]
+
+
+def test_a_model_generated_by_another_version_of_fs_is_stale():
     catalog = generated_catalog(golden_catalog())
-    [result] = stale_model_results(catalog)
-    assert (result.status, result.detail) == ("ok", f"{PATH} matches the views it reads")
-    assert stale_model_results(catalog, ["other_view"]) == []
-    assert len(stale_model_results(catalog, ["store_visits"])) == 1
+    model = catalog.models["churn_train"]
+    older = dataclasses.replace(model, generated={**model.generated, "version": 0})
+    [result] = stale_model_results(dataclasses.replace(catalog, models={"churn_train": older}))
+    assert result.detail.startswith("fs generates other SQL now (version 0 -> 1) since")
