@@ -216,7 +216,11 @@ class FeatureStore(HttpServing, TrainingSets):
         """
         from featurestore.governance.check import run_checks
 
-        return run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+        from featurestore.governance.stale_models import stale_model_results
+
+        report = run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
+        report.results.extend(stale_model_results(self.catalog(), views))
+        return report
 
     # -- governance ----------------------------------------------------------------------------
     def diff(self, state: "str | os.PathLike") -> "DiffReport":

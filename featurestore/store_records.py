@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 if TYPE_CHECKING:
     from featurestore.catalog import Catalog
     from featurestore.governance.lineage_events import Dataset, LineageJob
+    from featurestore.offline.as_model import GeneratedModel
     from featurestore.offline.record import RecordContext
     from featurestore.offline.reproduce import Reproduction
     from featurestore.offline.request import TrainingSetRequest
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class TrainingSets:
-    """`training_set`, `training_set_sql`, `reproduce_training_set` and lineage, for
+    """`training_set`, `training_set_sql`, `training_set_model`, `reproduce_training_set` and lineage, for
     FeatureStore (which provides catalog, manifest, warehouse, engine, target, project and
     console)."""
 
@@ -172,3 +173,13 @@ class TrainingSets:
         parts = request.output_table.split(".")
         qualified = [database, *([self.target.schema] if len(parts) == 1 else []), *parts]
         return [Dataset(namespace, ".".join(p for p in qualified if p), rows)]
+
+    def training_set_model(self, spine: str, features: Sequence[str], path: str, **options: Any) -> "GeneratedModel":
+        """Write the training set as the dbt model `path` (under models/) with its YAML, for
+        `dbt build` to materialize on any engine (docs/sql-users.md); options as `training_set`'s."""
+        from featurestore.offline.as_model import write_training_set_model
+        from featurestore.offline.request import TrainingSetRequest
+
+        request = TrainingSetRequest.of(spine, features, **options)
+        with self.warehouse() as warehouse:
+            return write_training_set_model(request, path, self.project, self.catalog(), warehouse)

@@ -5,6 +5,7 @@ every model's relation (a spine can be any of them)."""
 from __future__ import annotations
 
 from featurestore.catalog.aggregations import aggregated_columns, aggregation_dtype
+from featurestore.catalog.dbt_models import dbt_models
 from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
 from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, OnDemandGroup, Relation
 from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_demand_group
@@ -63,6 +64,7 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
         warnings=_misspelt_keys(nodes),
         on_demand=on_demand,
         versions=versions,
+        models=dbt_models(nodes, uniqueness_tests),
     )
 
 

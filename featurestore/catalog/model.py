@@ -18,6 +18,7 @@ from featurestore.catalog.versions import ModelVersions, canonical_view_name
 from featurestore.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
+    from featurestore.catalog.dbt_models import DbtModel
     from featurestore.catalog.on_demand_sql import CheckedExpression
 
 
@@ -241,6 +242,9 @@ class Catalog:
     """On-demand feature groups by name; their features are `group:feature` like views'."""
     versions: dict[str, ModelVersions] = field(default_factory=dict)
     """Versioned dbt models by name: their views `model@vN` and which is the latest."""
+    models: "dict[str, DbtModel]" = field(default_factory=dict)
+    """Every dbt model by name: its columns' descriptions and unique tests, and the
+    fingerprint of a training set generated as a model (catalog/dbt_models.py)."""
 
     def canonical(self, name: str) -> str | None:
         """The view `name` means (a versioned model's plain name: its latest version), None

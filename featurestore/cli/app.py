@@ -109,6 +109,10 @@ def training_set(
         typer.Option("--as-of", help=f"{' or '.join(AS_OF_MODES)}: honour created_at (no leakage), or ignore it."),
     ] = KNOWLEDGE,
     sql: Annotated[bool, typer.Option("--sql", help="Print the query instead of running it.")] = False,
+    as_model: Annotated[
+        Optional[str],
+        typer.Option("--as-model", help="Write it as a dbt model instead (models/training/NAME.sql, with its YAML)."),
+    ] = None,
     dialect: Annotated[
         Optional[str],
         typer.Option(
@@ -131,6 +135,8 @@ def training_set(
     """Join features to a spine of labelled events, point-in-time correct; write its record beside the output.
 
     Example: fs training-set --spine flight_delay_labels --features flight_delay_model -o train.parquet
+
+    As a dbt model: ... --as-model models/training/flight_delay_train.sql
     """
     from featurestore.errors import UsageError
 
@@ -144,6 +150,15 @@ def training_set(
     # Repeated --features accumulate, as every option taking a list does.
     names = [name.strip() for given in features or () for name in given.split(",") if name.strip()]
     options = dict(spine_sql=spine_sql, timestamp_column=timestamp_column, full_names=full_names, as_of=as_of)
+    if as_model is not None and (sql or output is not None or output_table is not None or spine_sql is not None):
+        raise UsageError("--as-model writes a dbt model over the --spine model: not with --sql, --output, --output-table or --spine-sql")
+    if as_model is not None:
+        generated = store.training_set_model(spine, names, as_model, **options)
+        if json:
+            store.console.json(generated.to_dict())
+        else:
+            store.console.print(generated.line())
+        return
     if sql:
         store.console.print(store.training_set_sql(spine, names, dialect=dialect, **options))
         return

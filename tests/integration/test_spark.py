@@ -80,6 +80,15 @@ def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, 
     assert records["spark"]["versions"]["engine"]["name"] == "spark"
     assert records["spark"]["spine"]["sha256"] == records["duckdb"]["spine"]["sha256"]
     assert records["spark"]["output"]["rows"] == records["duckdb"]["output"]["rows"] == outputs["spark"].num_rows
+    # The demo's training set as a dbt model (models/training/flight_delay_train.sql, its
+    # Spark branch), built by the module's dbt build: the same rows for the same flights.
+    with FeatureStore(project_dir=spark_project, target="spark").warehouse() as warehouse:
+        model = warehouse.read_arrow(
+            "select * from flight_features.flight_delay_train where flight_id % 10 = 3 order by flight_id"
+        )
+    expected = outputs["spark"].sort_by("flight_id")
+    # The spine's own columns keep Spark's types in the table (an int flight_id).
+    assert_same_frame(model.cast(expected.schema), expected)
 
 
 def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):

@@ -56,6 +56,9 @@ def test_duckdb_and_postgres_give_identical_frames(built_project, tmp_path, clea
         assert on_postgres.to_pylist() == on_duckdb.to_pylist()
 
 
+SAMPLE_SPINE_MODEL = "select * from {{ ref('flight_delay_labels') }} where flight_id % 41 = 5\n"
+
+
 @pytest.fixture(scope="module")
 def postgres_project(tmp_path_factory, postgres_server):
     """The demo project on the `postgres` target, in schemas of its own, built by real dbt
@@ -69,10 +72,12 @@ def postgres_project(tmp_path_factory, postgres_server):
     root = copy_project(tmp_path_factory.mktemp("pg") / "project")
     schema = f"fs_test_{uuid.uuid4().hex[:10]}"
     env = {**project_env(), **postgres_server.env(), "FS_TARGET": "postgres", "FS_PG_SCHEMA": schema, "FS_RAW_SCHEMA": f"{schema}_raw"}
+    # A spine model of a fortieth of the flights, for the training set generated as a model.
+    (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     steps = [
         [sys.executable, "scripts/load_nycflights13.py", "--project-dir", "."],
         [sys.executable, "-m", "featurestore.cli", "build", "--select",
-         "+weather_hourly +carrier_daily +route_daily +flight_delay_labels"],
+         "+weather_hourly +carrier_daily +route_daily +flight_delay_labels labels_sample"],
     ]
     try:
         for step in steps:
@@ -230,3 +235,22 @@ def test_a_dbt_view_is_told_to_be_a_table_with_the_index():
         "view 'carrier_daily' is not a table, so it has no index on (carrier, as_of); materialised as a table with one "
         "(config: materialized: table, indexes: [{columns: ['carrier', 'as_of']}]) training sets use a faster plan"
     )
+
+
+def test_the_training_set_generated_as_a_model_equals_the_cli_on_postgres(postgres_project, tmp_path, monkeypatch):
+    """`fs training-set --as-model` on the postgres target, the model built by dbt: its table
+    equals `fs training-set`'s output for the same spine model, row for row. (Last in the
+    module: the model it adds makes the next command parse the project again.)"""
+    root, env = postgres_project
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    store = FeatureStore(project_dir=root)
+    features = ["weather_hourly:*", "carrier_daily:*", "route_daily:*"]
+    generated = store.training_set_model("labels_sample", features, "models/training/sample_train.sql")
+    assert generated.changed and (root / "models/training/sample_train.yml").is_file()
+    assert store.build("sample_train").line().startswith("dbt build on target postgres: 1 model built")
+    expected = store.training_set("labels_sample", features).to_arrow()
+    with postgres(env["FS_PG_SCHEMA"]) as pg:
+        built = pg.read_arrow(f'select * from "{pg.target.schema}".sample_train order by flight_id')
+    assert built.num_rows == expected.num_rows > 3000
+    assert built.to_pylist() == expected.sort_by("flight_id").to_pylist()
