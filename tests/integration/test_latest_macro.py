@@ -7,6 +7,8 @@ the demo on PostgreSQL: test_training_set_postgres.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,11 +19,13 @@ from featurestore.sql.expressions import render
 from featurestore.sql.landing import landing_relation
 from tests.conftest import project_env
 from tests.dbt_inline import compile_inline
-from tests.latest_reference import SHAPES, arrow_schema, as_sync_writes, as_table, brute_force, moved, redis_rows, rows_strategy, sync_query
+from tests.latest_reference import SHAPES, as_sync_writes, as_table, brute_force, moved, redis_rows, rows_strategy, sync_query
 from tests.online_fixtures import online  # noqa: F401
+from tests.pit_fixtures import load_table, postgres
 
 pytestmark = pytest.mark.integration
 
+LANDING_SHAPE = "route_daily"  # the case view whose landing table exists when dbt compiles
 ONLINE_VIEWS = ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
 REFUSED = {
     "not_a_view": "select * from {{ featurestore.latest(ref('stg_flights')) }}",
@@ -29,37 +33,67 @@ REFUSED = {
 }
 
 
+@dataclasses.dataclass(repr=False)
+class Compiled:
+    """The compiled SQL (the demo's; per engine, the cases'), the cases' connections and views."""
+
+    demo: dict
+    cases: dict
+    on: dict
+    views: dict
+
+    def __iter__(self):
+        return iter((self.demo, self.cases, self.on, self.views))
+
+
 def latest_of(view: str) -> str:
     return f"select * from {{{{ featurestore.latest(ref('{view}')) }}}}"
 
 
 @pytest.fixture(scope="module")
-def duckdb_compiled(built_project, tmp_path_factory):
-    """The macro compiled for the demo's views and the bad inputs against the built demo,
-    and for the case views against `feature_store.duckdb` in a folder of its own (the same
-    database name), whose tables (route_daily's landing table too) exist before dbt looks."""
+def compiled(built_project, postgres_server, tmp_path_factory):
+    """The macro compiled by one dbt process: for the demo's views and the bad inputs against
+    the built demo; for the case views against `feature_store.duckdb` in a folder of its own
+    (the same database name) and against a PostgreSQL schema of the module's own. The cases'
+    tables (route_daily's landing table too) exist before dbt looks for them."""
     folder = tmp_path_factory.mktemp("latest_cases")
     cases = folder / "feature_store.duckdb"
     catalog = FeatureStore(project_dir=built_project).catalog()
-    views = {name: moved(catalog.view(name), "feature_store", "main") for name in SHAPES}
-    with duckdb.connect(str(cases)) as con:
-        for name, view in views.items():
+    pg = postgres()
+    schema = pg.target.schema
+    try:
+        on = {"duckdb": duckdb.connect(str(cases)), "postgres": pg}
+        views = {
+            "duckdb": {name: moved(catalog.view(name), "feature_store", "main") for name in SHAPES},
+            "postgres": {name: moved(catalog.view(name), postgres_server.dbname, schema) for name in SHAPES},
+        }
+        for name, view in views["duckdb"].items():
             empty = as_table(view, [])  # noqa: F841  (read by DuckDB's replacement scan)
-            con.execute(f"create table main.{name} as select * from empty")
-            if name == "route_daily":
-                con.execute(f"create table main.{name}__fs_pushed as select * from empty")
-    demo, on_cases = compile_inline(
-        built_project,
-        [({}, {**{v: latest_of(v) for v in ONLINE_VIEWS}, **REFUSED}), ({"FS_DUCKDB_PATH": str(cases)}, {v: latest_of(v) for v in SHAPES})],
-        project_env(),
-        folder / "dbt",
-    )
-    with duckdb.connect(str(cases)) as con:
-        yield demo, on_cases, con, views
+            for table in (name, f"{name}__fs_pushed") if name == LANDING_SHAPE else (name,):
+                on["duckdb"].execute(f"create table main.{table} as select * from empty")
+                load_table(pg, schema, table, as_table(view, []))
+        on["duckdb"].close()  # dbt opens the file next
+        pg_env = {**postgres_server.env(), "FS_TARGET": "postgres", "FS_PG_SCHEMA": schema}
+        demo, on_duckdb, on_postgres = compile_inline(
+            built_project,
+            [
+                ({}, {**{v: latest_of(v) for v in ONLINE_VIEWS}, **REFUSED}),
+                ({"FS_DUCKDB_PATH": str(cases)}, {v: latest_of(v) for v in SHAPES}),
+                (pg_env, {v: latest_of(v) for v in SHAPES}),
+            ],
+            project_env(),
+            folder / "dbt",
+        )
+        on["duckdb"] = duckdb.connect(str(cases))
+        yield Compiled(demo, {"duckdb": on_duckdb, "postgres": on_postgres}, on, views)
+    finally:
+        on["duckdb"].close()
+        pg.execute(f'drop schema if exists "{schema}" cascade')
+        pg.close()
 
 
-def test_latest_is_what_fs_sync_wrote_to_redis(built_project, duckdb_compiled, cli, online):  # noqa: F811
-    demo, _, _, _ = duckdb_compiled
+def test_latest_is_what_fs_sync_wrote_to_redis(built_project, compiled, cli, online):  # noqa: F811
+    demo, _, _, _ = compiled
     code, _, err = cli("sync", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
     catalog = FeatureStore(project_dir=built_project).catalog()
@@ -79,9 +113,9 @@ def sorted_by_key(view, rows):
     return sorted_rows(view, rows)
 
 
-def test_the_demo_analysis_uses_latest_at_the_projects_now(built_project, duckdb_compiled):
+def test_the_demo_analysis_uses_latest_at_the_projects_now(built_project, compiled):
     """analyses/latest_carrier_stats.sql: carrier_daily's macro at clock.now, in the README."""
-    demo, _, _, _ = duckdb_compiled
+    demo, _, _, _ = compiled
     text = (built_project / "analyses" / "latest_carrier_stats.sql").read_text()
     assert "featurestore.latest(ref('carrier_daily'))" in text
     assert "cast('2013-12-31 00:30:00' as timestamp)" in demo["carrier_daily"]["sql"]
@@ -94,26 +128,37 @@ def test_the_demo_analysis_uses_latest_at_the_projects_now(built_project, duckdb
         ("not_a_relation", "featurestore.latest: 'carrier_daily' is not a relation; pass ref() of a feature view, e.g. featurestore.latest(ref('carrier_daily'))"),
     ],
 )
-def test_what_is_not_a_feature_view_is_one_compile_error(duckdb_compiled, name, line):
-    demo, _, _, _ = duckdb_compiled
+def test_what_is_not_a_feature_view_is_one_compile_error(compiled, name, line):
+    demo, _, _, _ = compiled
     assert "sql" not in demo[name]
     assert [text.strip() for text in demo[name]["error"].splitlines()][2] == line
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 @pytest.mark.parametrize("shape", SHAPES)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_latest_on_duckdb_equals_the_reference_and_fs_sync(duckdb_compiled, shape, data):
-    _, on_cases, con, views = duckdb_compiled
-    view = views[shape]
-    landing = shape == "route_daily"  # carrier_daily has none: the macro reads the view alone
+def test_latest_equals_the_reference_and_fs_sync(compiled, engine, shape, data):
+    _, on_cases, on, views = compiled
+    view = views[engine][shape]
+    landing = shape == LANDING_SHAPE  # carrier_daily has none: the macro reads the view alone
     rows = data.draw(rows_strategy(view), label="rows")
     pushed = data.draw(rows_strategy(view), label="pushed") if landing else []
-    for table, content in [(view.relation.identifier, rows), *([(landing_relation(view).identifier, pushed)] if landing else [])]:
-        generated = as_table(view, content)  # noqa: F841  (read by DuckDB's replacement scan)
-        con.execute(f"delete from main.{table}")
-        con.execute(f"insert into main.{table} select * from generated")
-    got = sorted_by_key(view, con.sql(on_cases[shape]["sql"]).to_arrow_table().to_pylist())
-    fs_latest = con.sql(render(sync_query(view, with_landing=landing), "duckdb")).to_arrow_table()
+    tables = [(view.relation, rows), *([(landing_relation(view), pushed)] if landing else [])]
+    if engine == "duckdb":
+        con = on["duckdb"]
+        for relation, content in tables:
+            generated = as_table(view, content)  # noqa: F841  (read by DuckDB's replacement scan)
+            con.execute(f"delete from main.{relation.identifier}")
+            con.execute(f"insert into main.{relation.identifier} select * from generated")
+        read = lambda sql: con.sql(sql).to_arrow_table()  # noqa: E731
+    else:
+        pg = on["postgres"]
+        for relation, content in tables:
+            pg.upload_temp_table("generated", as_table(view, content))
+            pg.execute(f'delete from "{relation.schema}"."{relation.identifier}"')
+            pg.execute(f'insert into "{relation.schema}"."{relation.identifier}" select * from generated')
+        read = pg.read_arrow
+    got = sorted_by_key(view, read(on_cases[engine][shape]["sql"]).to_pylist())
     assert got == brute_force(view, rows + pushed)
-    assert got == as_sync_writes(view, fs_latest)
+    assert got == as_sync_writes(view, read(render(sync_query(view, with_landing=landing), engine)))
