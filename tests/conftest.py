@@ -108,7 +108,7 @@ def write_manifest_project(folder: Path, manifest: dict, profiles: str = DUCKDB_
 
 # featurestore/dbt is the dbt package the demo's packages.yml points at (local:), copied to
 # the same relative place.
-PROJECT_FILES = ["dbt_project.yml", "packages.yml", "feature_store.yml", "models", "featurestore/dbt", "profiles.yml", "scripts"]
+PROJECT_FILES = ["dbt_project.yml", "packages.yml", "feature_store.yml", "models", "analyses", "featurestore/dbt", "profiles.yml", "scripts"]
 
 
 def copy_project(destination: Path) -> Path:

@@ -15,6 +15,7 @@ from featurestore import FeatureStore
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
+from tests.online_fixtures import online  # noqa: F401
 from tests.pit_fixtures import catalog_of, load_table, postgres
 
 pytestmark = pytest.mark.integration
@@ -237,6 +238,28 @@ def test_a_dbt_view_is_told_to_be_a_table_with_the_index():
     )
 
 
+def test_latest_macro_on_postgres_is_what_fs_sync_wrote_to_redis(postgres_project, online, tmp_path, monkeypatch):  # noqa: F811
+    """featurestore.latest compiled by dbt for the postgres target and run there: per view
+    built, the rows `fs sync` from PostgreSQL wrote to Redis, read back."""
+    from tests.dbt_inline import compile_inline
+    from tests.latest_reference import redis_rows, sorted_rows
+
+    root, pg_env = postgres_project
+    views = ["carrier_daily", "route_daily", "weather_hourly"]
+    (compiled,) = compile_inline(
+        root, [({}, {v: f"select * from {{{{ featurestore.latest(ref('{v}')) }}}}" for v in views})], pg_env, tmp_path / "dbt"
+    )
+    for key, value in pg_env.items():
+        if key.startswith("FS_"):
+            monkeypatch.setenv(key, value)
+    store = FeatureStore(project_dir=root, target="postgres")
+    store.sync(views=views)  # into the `online` fixture's prefix
+    with store.warehouse() as warehouse:
+        for name in views:
+            view = store.catalog().view(name)
+            served = redis_rows(online, view)
+            assert len(served) > 0, name
+            assert sorted_rows(view, warehouse.read_arrow(compiled[name]["sql"]).to_pylist()) == served, name
 def test_the_training_set_generated_as_a_model_equals_the_cli_on_postgres(postgres_project, tmp_path, monkeypatch):
     """`fs training-set --as-model` on the postgres target, the model built by dbt: its table
     equals `fs training-set`'s output for the same spine model, row for row. (Last in the

@@ -106,3 +106,12 @@ def test_the_scaffold_finds_the_projects_model_and_refuses_an_ephemeral_one():
         model_node({"nodes": nodes}, "order", "shop")
     with pytest.raises(UsageError, match=r"^model 'tmp' is ephemeral: dbt builds no table or view for it, so it cannot be a feature view; "):
         model_node({"nodes": nodes}, "tmp", "shop")
+
+
+def test_the_demos_now_for_dbt_is_its_clock_now():
+    """featurestore.latest learns the project's now from the var feature_store_now (dbt
+    cannot read feature_store.yml): in the demo it is clock.now, so the analysis answers
+    what fs sync serves."""
+    settings = yaml.safe_load((REPO / "feature_store.yml").read_text())
+    project = yaml.safe_load((REPO / "dbt_project.yml").read_text())
+    assert project["vars"]["feature_store_now"] == settings["clock"]["now"]
