@@ -4,6 +4,7 @@ against hand-written DuckDB `ASOF LEFT JOIN`s writing the same parquet, in the s
     python benchmarks/bench_training_set.py [--repeat 5] [--memory-limit 2GB] [--write-docs]
     python benchmarks/bench_training_set.py --ten-x --repeat 2 [--write-docs]
     python benchmarks/bench_training_set.py --many-views --repeat 3 [--write-docs]
+    python benchmarks/bench_training_set.py --partial --repeat 5 [--write-docs]
 
 Reference shape (the contract): 100k entities x 100 days of daily feature rows (about 9M
 rows per view) and a 1M-row spine. Every case runs as a fresh process, the cases in turn,
@@ -16,7 +17,9 @@ without the test, so fs breaks ties). All outputs are checked identical to the r
 `--ten-x` runs the 10x shape instead (1M entities, a 10M-row spine, one view), whose files
 take a few minutes to generate the first time. `--many-views` runs 5 and 50 small views
 (10k entities x 100 days each, a 100k-row spine), fs against the hand-written chain of as
-many ASOF joins, to compare the time per view.
+many ASOF joins, to compare the time per view. `--partial` runs spines over part of the view (the last 10% of
+the time range; 1% of the entities) against the same hand-written `ASOF LEFT JOIN` over the
+whole view: what bounded scans save (docs/training-sets.md).
 
 Both sides run under the same DuckDB `memory_limit` (`--memory-limit`, default the
 benchmark profile's 2GB; `default` for DuckDB's own, 80% of RAM): fs takes it from the
@@ -38,13 +41,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from reference_data import DATA, feature_file, spine_file  # noqa: E402
+from reference_data import DATA, START, feature_file, spine_file, spine_subset  # noqa: E402
 
 PROJECT = HERE / "training_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 SECTION = "## Training sets (issues 3 and 11)"
 SECTION_10X = "## Training sets, 10x the data (issue 11)"
 SECTION_MANY = "## Training sets, 50 views (issue 11)"
+SECTION_PARTIAL = "## Training sets over part of a view: bounded scans (issue 24)"
 FS = [sys.executable, "-m", "featurestore.cli"]
 FEATURES = ("spend", "clicks", "active")
 
@@ -108,6 +112,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each case, in turn")
     parser.add_argument("--ten-x", action="store_true", help="only the 10x case: 1M entities, a 10M-row spine, one view")
     parser.add_argument("--many-views", action="store_true", help="only 5 and 50 small views: the time per view")
+    parser.add_argument("--partial", action="store_true", help="only spines over 10% of the time range and 1% of the entities")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for both sides ('default': DuckDB's own)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
@@ -121,6 +126,8 @@ def main() -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.ten_x:
         text = ten_x(args.repeat, env, limit)
+    elif args.partial:
+        text = partial_spines(args.repeat, env, limit)
     elif args.many_views:
         text = many_views(args.repeat, env, limit)
     else:
@@ -201,6 +208,41 @@ def ten_x(repeat: int, env: dict, limit: str) -> str:
         f"`python benchmarks/bench_training_set.py --ten-x --repeat {repeat}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
         f"Spine: 10,000,000 rows; the view: {_rows(features):,} rows (1,000,000 entities x 100 days, 3 features); "
         f"otherwise as above, {memory_words(limit)}.\n\n"
+        f"{table}\n"
+    )
+
+
+PARTIAL_SPINES = {
+    # name: (what the spine covers, the rows of the reference spine it keeps)
+    "last_tenth": ("the last 10% of the time range", f"event_timestamp >= timestamp '{START}' + interval 90 day"),
+    "hundredth": ("1% of the entities", "entity_id % 100 = 0"),
+}
+
+
+def partial_spines(repeat: int, env: dict, limit: str) -> str:
+    """One view (with the uniqueness test) under spines over part of it: fs, which bounds its
+    scan of the view, against the hand-written ASOF LEFT JOIN over the whole view."""
+    features = feature_file(0)
+    build_views(env)
+    cases, spines = [], {}
+    for group, (name, (covers, where)) in enumerate(PARTIAL_SPINES.items(), start=1):
+        spine = spines[name] = spine_subset(name, where)
+        reference = reference_script([features], spine, DATA / f"out_reference_{name}.parquet", limit)
+        cases += [
+            (f"hand-written `ASOF LEFT JOIN` over the whole view, spine over {covers}", group, [sys.executable, "-c", reference]),
+            (f"`fs training-set`, spine over {covers}", group, fs_training_set(spine, ["view_0"], DATA / f"out_fs_{name}.parquet")),
+        ]
+    table = compare(cases, repeat, env)
+    for name in PARTIAL_SPINES:
+        if not same_file_contents(DATA / f"out_reference_{name}.parquet", DATA / f"out_fs_{name}.parquet"):
+            raise SystemExit(f"fs and the hand-written query disagree (spine {name})")
+    sizes = ", ".join(f"{covers}: {_rows(spines[name]):,} rows" for name, (covers, _) in PARTIAL_SPINES.items())
+    return (
+        f"{SECTION_PARTIAL}\n\n"
+        f"`python benchmarks/bench_training_set.py --partial --repeat {repeat}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
+        f"The view: {_rows(features):,} rows (100,000 entities x 100 days, 3 features, ttl 7 days, the uniqueness test); "
+        f"the spines are the rows of the 1,000,000-row spine over part of it ({sizes}); outputs checked identical; "
+        f"{memory_words(limit)}. Each ratio is to the hand-written query above it, which reads the whole view.\n\n"
         f"{table}\n"
     )
 

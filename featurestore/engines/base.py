@@ -317,6 +317,11 @@ class Warehouse(ABC):
         """`latest_row_index` with stored names: for engines with `Engine.top_one_lateral`."""
         return None
 
+    def estimated_rows(self, sql: str) -> int | None:
+        """The planner's estimate of how many rows `sql` returns, from its statistics and file
+        metadata (EXPLAIN: no row is read); None where the engine gives none fs reads."""
+        return None
+
     def keep_scan_order(self, keep: bool) -> None:
         """Whether results without ORDER BY must come in scan order (engines that can trade
         it for speed override this)."""
