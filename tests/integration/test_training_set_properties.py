@@ -330,7 +330,7 @@ def test_postgres_lateral_join_without_created_at_matches_reference(
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**partial)
 # At the lower bound's edge: the row 4 minutes before the spine's earliest time, under a
 # 5-minute ttl, is the answer (a bound short of the ttl would null it).
