@@ -142,7 +142,9 @@ def prepare_training_set(
     # the bounds the spine's facts give (building the tree costs milliseconds).
     plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed)
     prepare_spine(spine, warehouse)
-    scans = bounded_scans(joined_views(selections, on_demand), spine, warehouse)
+    views = list(joined_views(selections, on_demand))
+    with reading_views(views, warehouse):  # EXPLAIN over a view not built says to build it
+        scans = bounded_scans(views, spine, warehouse)
     return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed, scans)
 
 
