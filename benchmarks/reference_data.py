@@ -45,6 +45,18 @@ def spine_file(rows: int = 1_000_000, entities: int = 100_000, days: int = 100) 
     )
 
 
+def spine_subset(name: str, where: str, rows: int = 1_000_000, entities: int = 100_000, days: int = 100) -> Path:
+    """The rows of spine_file(...) that satisfy `where` (a part of its time range or of its
+    entities), in their order."""
+    spine = spine_file(rows, entities, days)
+    return _generated(
+        DATA / f"spine_{rows}_{entities}x{days}_{name}.parquet",
+        f"select * from read_parquet('{spine}') where {where} order by file_row_number".replace(
+            f"read_parquet('{spine}')", f"read_parquet('{spine}', file_row_number = true)"
+        ).replace("select *", "select entity_id, event_timestamp, label"),
+    )
+
+
 def _generated(path: Path, query: str) -> Path:
     """`path`, written from `query` by DuckDB the first time it is asked for."""
     import duckdb

@@ -10,6 +10,7 @@ Nothing above this package tests an engine's name: it asks the record.
 from __future__ import annotations
 
 import re
+import sys
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -287,11 +288,13 @@ class Warehouse(ABC):
     @contextmanager
     def translated(self) -> Iterator[None]:
         """Driver errors raised inside become the engine's WarehouseErrors, cause kept."""
-        import pyarrow as pa
-
+        # Arrow's errors only where pyarrow is loaded (none can be raised otherwise): importing
+        # it (with numpy) costs a third of a CPU second, a command that never needs it (DuckDB
+        # writing a parquet file itself) would pay.
+        arrow = sys.modules.get("pyarrow")
         try:
             yield
-        except (*self.driver_errors(), pa.ArrowException) as error:
+        except (*self.driver_errors(), *((arrow.ArrowException,) if arrow is not None else ())) as error:
             raise self.translate(error) from error
 
     def execute(self, sql: str, params: tuple | None = None) -> None:
@@ -343,6 +346,11 @@ class Warehouse(ABC):
 
     def _latest_row_index(self, relation: Relation, keys: Sequence[str], timestamp: str) -> RelationIndex | None:
         """`latest_row_index` with stored names: for engines with `Engine.top_one_lateral`."""
+        return None
+
+    def estimated_rows(self, sql: str) -> int | None:
+        """The planner's estimate of how many rows `sql` returns, from its statistics and file
+        metadata (EXPLAIN: no row is read); None where the engine gives none fs reads."""
         return None
 
     def keep_scan_order(self, keep: bool) -> None:

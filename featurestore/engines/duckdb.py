@@ -3,6 +3,8 @@ and one writing process per database file."""
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 from pathlib import Path
@@ -81,6 +83,12 @@ class DuckDBWarehouse(Warehouse):
         with self.translated():
             relation = self.connection.sql(f"select * from ({sql}) as q limit 0")
         return {name: duckdb_column_kind(str(dtype)) for name, dtype in zip(relation.columns, relation.types)}
+
+    def estimated_rows(self, sql: str) -> int | None:
+        # The root operator's estimate: a table's row count, a parquet file's from its footer.
+        rows = self.fetch_all(f"explain (format json) {sql}")
+        estimate = json.loads(rows[0][1])[0].get("extra_info", {}).get("Estimated Cardinality")
+        return int(estimate) if estimate is not None and str(estimate).isdigit() else None
 
     def keep_scan_order(self, keep: bool) -> None:
         self.execute(f"set preserve_insertion_order = {'true' if keep else 'false'}")

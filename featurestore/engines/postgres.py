@@ -4,6 +4,8 @@ stream from a server-side cursor; local files and frames travel as temporary tab
 
 from __future__ import annotations
 
+import json
+
 import re
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -136,6 +138,12 @@ class PostgresWarehouse(Warehouse):
             if len(leading) == len(keys) + 1 and sorted(leading[:-1], key=str) == wanted and leading[-1] == timestamp:
                 return RelationIndex.INDEXED
         return RelationIndex.MISSING
+
+    def estimated_rows(self, sql: str) -> int | None:
+        # The planner's row estimate, from the tables' statistics (ANALYZE, autovacuum).
+        plan = self.fetch_all(f"explain (format json) {sql}")[0][0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        return int(plan[0]["Plan"]["Plan Rows"])
 
     def upload_temp_table(self, name: str, table: "pa.Table") -> None:
         import pyarrow as pa

@@ -4,7 +4,7 @@ the output columns named, and the query built. Pure: no I/O, nothing uploaded or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Collection, Sequence
+from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from featurestore.catalog import Feature, FeatureSelection, OnDemandSelection
 from featurestore.engines.base import Engine
@@ -19,6 +19,7 @@ from featurestore.sql.on_demand import (
     with_on_demand_expression,
 )
 from featurestore.sql.pit import OutputFeature, SpineRelation, output_features, point_in_time_expression
+from featurestore.sql.scans import ViewScan
 
 if TYPE_CHECKING:
     from sqlglot import exp
@@ -47,24 +48,26 @@ def plan_training_set(
     engine: Engine,
     on_demand: OnDemandSelection | None = None,
     indexed_views: Collection[str] = (),
+    scans: Mapping[str, ViewScan] | None = None,
 ) -> Plan:
     """The training-set query for `engine`: `selections` and `on_demand` (the request's
     features, resolved by the catalog) over a spine read by `read_spine`. `indexed_views`:
     the views whose relation has a btree index on (join keys..., timestamp), as the
-    warehouse said before planning (offline/indexes.py)."""
+    warehouse said before planning (offline/indexes.py). `scans`: what to read of each view
+    (offline/scans.py), decided from the spine's facts; None reads every row."""
     _check_columns(spine, selections)
     relation = SpineRelation(
         source=spine.source, columns=spine.columns, timestamp=timestamp_as_naive_utc(spine, engine), row_order=spine.row_order
     )
     outputs = output_features(spine.columns, selections, request.full_names)
     if on_demand is None or not on_demand.features:
-        expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only, indexed_views)
+        expression = point_in_time_expression(relation, selections, outputs, engine, request.event_time_only, indexed_views, scans)
         return Plan(expression=expression, outputs=outputs, selections=selections, spine=spine, engine=engine)
     check_request_columns(spine.kinds, on_demand.request_fields(), spine.given.describe())
     joined, hidden = _with_inputs(selections, on_demand)
     _check_columns(spine, joined)
     expression = point_in_time_expression(
-        relation, joined, [*outputs, *hidden], engine, request.event_time_only, indexed_views
+        relation, joined, [*outputs, *hidden], engine, request.event_time_only, indexed_views, scans
     )
     computed = on_demand_outputs([*spine.columns, *(o.name for o in outputs)], on_demand.features, request.full_names)
     input_columns = {(joined[o.selection_index].view.name, o.feature.name): o.name for o in [*outputs, *hidden]}

@@ -18,6 +18,7 @@ from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_i
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
 from featurestore.offline.record import RecordContext, make_record, write_record
+from featurestore.offline.scans import bounded_scans
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
 from featurestore.offline.ties import tie_break_hints
@@ -145,7 +146,9 @@ def prepare_training_set(
 ) -> Plan:
     """The plan for `engine` (default: the warehouse's), with the spine made queryable on
     `warehouse`: everything short of running the query. The views' indexes are asked of
-    the warehouse first, and `console` shows a hint for each view the index would speed up."""
+    the warehouse first, and `console` shows a hint for each view the index would speed up.
+    Once the spine is queryable, one small query over it bounds each view's scan
+    (offline/scans.py)."""
     engine = engine or warehouse.engine
     selections, on_demand = catalog.resolve_all(request.features)
     if engine is warehouse.engine:
@@ -155,9 +158,14 @@ def prepare_training_set(
     indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
     for hint in indexes.hints if console is not None else ():
         console.hint(hint)
+    # Planned first to refuse a bad request before anything is uploaded; planned again with
+    # the bounds the spine's facts give (building the tree costs milliseconds).
     plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed)
     prepare_spine(spine, warehouse)
-    return plan
+    views = list(joined_views(selections, on_demand))
+    with reading_views(views, warehouse):  # EXPLAIN over a view not built says to build it
+        scans = bounded_scans(views, spine, warehouse)
+    return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed, scans)
 
 
 def probe_views(

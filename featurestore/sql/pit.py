@@ -14,7 +14,7 @@ docs/training-sets.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Sequence
+from typing import Collection, Mapping, Sequence
 
 from sqlglot import exp
 
@@ -29,6 +29,7 @@ from featurestore.sql.pit_joins import (
     portable_match_expression,
     top_one_lateral_join,
 )
+from featurestore.sql.scans import ViewScan, scan_condition
 from featurestore.sql.semantics import event_time_column, tie_columns, timeline_expression
 from featurestore.sql.spine import SPINE, SPINE_ROW, SPINE_TIME, SpineRelation, spine_query
 from featurestore.sql.windows import join_aggregations
@@ -74,6 +75,7 @@ def point_in_time_expression(
     engine: Engine,
     event_time_only: bool = False,
     indexed_views: Collection[str] = (),
+    scans: Mapping[str, ViewScan] | None = None,
 ) -> exp.Select:
     """The training-set query: every spine row once, in order, with each feature of
     `outputs` as of the row's timestamp (see docs/training-sets.md for the exact rules).
@@ -81,7 +83,8 @@ def point_in_time_expression(
     The as-of join takes the form `engine` names; `event_time_only` ignores created_at
     (`--as-of event-time`). `indexed_views` names the views whose relation has a btree index
     on (join keys..., timestamp) (the warehouse's catalog says so: offline/indexes.py): those
-    `top_one_lateral_fits` are joined by a top-one LEFT JOIN LATERAL.
+    `top_one_lateral_fits` are joined by a top-one LEFT JOIN LATERAL. `scans` bounds what is
+    read of each view it names (sql/scans.py; an index probe per spine row needs none).
     """
     # A spine timestamp used as it is joins under its own name; a converted one gets a column
     # of its own. (Every column carried costs: the join and the final sort move them all.)
@@ -96,7 +99,9 @@ def point_in_time_expression(
         elif selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
             query = query.join(top_one_lateral_join(index, selection, spine_time))
         else:
-            query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained)
+            scan = (scans or {}).get(selection.view.name, ViewScan())
+            condition = scan_condition(selection.view, scan, engine, knowledge_cut_off=not event_time_only)
+            query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained, condition)
     for output in outputs:
         view = selections[output.selection_index].view
         # In place: a copy of the whole query per output column costs more than the rest.
@@ -122,13 +127,15 @@ def _join_view(
     spine_time: str,
     event_time_only: bool,
     chained: bool,
+    scan: exp.Expression | None,
 ) -> exp.Select:
-    """The view's timeline as a CTE, joined to the spine in the engine's as-of form (as a
-    link of a chain of as-of joins, if `chained`: see point_in_time_expression)."""
+    """The view's timeline as a CTE (its scan bounded by `scan`), joined to the spine in the
+    engine's as-of form (as a link of a chain of as-of joins, if `chained`: see
+    point_in_time_expression)."""
     alias = f"{INTERNAL}v{index}"
     view, names = selection.view, [f.name for f in selection.features]
     portable = engine.as_of_join is AsOfJoin.PORTABLE
-    query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only, ties_sorted_later=portable))
+    query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only, ties_sorted_later=portable, scan=scan))
     matched = f"{alias}_match"
     event_time = event_time_column(view, event_time_only)
     if portable:

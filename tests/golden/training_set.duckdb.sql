@@ -44,9 +44,15 @@ WITH "__fs_spine" AS MATERIALIZED (
           END AS "__fs_at",
           "orders_30d",
           "spend_30d"
-        FROM "features"."customer_orders"
+        FROM "features"."customer_orders" AS "__fs_rows"
         WHERE
-          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+          NOT "customer_id" IS NULL
+          AND NOT "ts" IS NULL
+          AND (
+            "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND COALESCE("created_at", "ts") <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND "ts" >= CAST('2024-01-30 23:59:59.999999' AS TIMESTAMP)
+          )
       ) AS "__fs_usable"
     ) AS "__fs_candidates"
     WHERE
@@ -67,9 +73,22 @@ WITH "__fs_spine" AS MATERIALIZED (
       "ts" AS "__fs_at",
       "visits_7d",
       LEAD("ts") OVER (PARTITION BY "customer_id", "store_id" ORDER BY "ts", "visits_7d" ASC NULLS FIRST) AS "__fs_next"
-    FROM "features"."store_visits"
+    FROM "features"."store_visits" AS "__fs_rows"
     WHERE
-      NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
+      NOT "customer_id" IS NULL
+      AND NOT "store_id" IS NULL
+      AND NOT "ts" IS NULL
+      AND (
+        "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+        AND EXISTS(
+          SELECT
+            1
+          FROM "__fs_spine" AS "__fs_keys"
+          WHERE
+            "__fs_keys"."customer_id" = "__fs_rows"."customer_id"
+            AND "__fs_keys"."store_id" = "__fs_rows"."store_id"
+        )
+      )
   ) AS "__fs_ordered"
   WHERE
     "__fs_next" IS NULL OR "__fs_next" <> "__fs_at"

@@ -40,9 +40,15 @@ WITH "__fs_spine" AS MATERIALIZED (
           GREATEST("ts", COALESCE("created_at", "ts")) AS "__fs_at",
           "orders_30d",
           "spend_30d"
-        FROM "features"."customer_orders"
+        FROM "features"."customer_orders" AS "__fs_rows"
         WHERE
-          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+          NOT "customer_id" IS NULL
+          AND NOT "ts" IS NULL
+          AND (
+            "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND COALESCE("created_at", "ts") <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND "ts" >= CAST('2024-01-30 23:59:59.999999' AS TIMESTAMP)
+          )
       ) AS "__fs_usable"
     ) AS "__fs_candidates"
     WHERE

@@ -48,9 +48,15 @@ WITH "__fs_spine" AS (
             "ORDERS_30D" AS "orders_30d",
             "SPEND_30D" AS "spend_30d"
           FROM "FEATURES"."CUSTOMER_ORDERS"
-        ) AS "customer_orders"
+        ) AS "__fs_rows"
         WHERE
-          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+          NOT "customer_id" IS NULL
+          AND NOT "ts" IS NULL
+          AND (
+            "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND COALESCE("created_at", "ts") <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND "ts" >= CAST('2024-01-30 23:59:59.999999' AS TIMESTAMP)
+          )
       ) AS "__fs_usable"
     ) AS "__fs_candidates"
     WHERE
@@ -78,9 +84,22 @@ WITH "__fs_spine" AS (
         "TS" AS "ts",
         "VISITS_7D" AS "visits_7d"
       FROM "FEATURES"."STORE_VISITS"
-    ) AS "store_visits"
+    ) AS "__fs_rows"
     WHERE
-      NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
+      NOT "customer_id" IS NULL
+      AND NOT "store_id" IS NULL
+      AND NOT "ts" IS NULL
+      AND (
+        "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+        AND EXISTS(
+          SELECT
+            1
+          FROM "__fs_spine" AS "__fs_keys"
+          WHERE
+            "__fs_keys"."customer_id" = "__fs_rows"."customer_id"
+            AND "__fs_keys"."store_id" = "__fs_rows"."store_id"
+        )
+      )
   ) AS "__fs_ordered"
   WHERE
     "__fs_next" IS NULL OR "__fs_next" <> "__fs_at"

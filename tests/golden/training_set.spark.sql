@@ -40,9 +40,15 @@ WITH `__fs_spine` AS (
           GREATEST(`ts`, COALESCE(`created_at`, `ts`)) AS `__fs_at`,
           `orders_30d`,
           `spend_30d`
-        FROM `features`.`customer_orders`
+        FROM `features`.`customer_orders` AS `__fs_rows`
         WHERE
-          NOT `customer_id` IS NULL AND NOT `ts` IS NULL
+          NOT `customer_id` IS NULL
+          AND NOT `ts` IS NULL
+          AND (
+            `ts` <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND COALESCE(`created_at`, `ts`) <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+            AND `ts` >= CAST('2024-01-30 23:59:59.999999' AS TIMESTAMP)
+          )
       ) AS `__fs_usable`
     ) AS `__fs_candidates`
     WHERE
@@ -94,9 +100,22 @@ WITH `__fs_spine` AS (
     `ts` AS `__fs_at`,
     `visits_7d`,
     `visits_7d` AS `__fs_tie0`
-  FROM `features`.`store_visits`
+  FROM `features`.`store_visits` AS `__fs_rows`
   WHERE
-    NOT `customer_id` IS NULL AND NOT `store_id` IS NULL AND NOT `ts` IS NULL
+    NOT `customer_id` IS NULL
+    AND NOT `store_id` IS NULL
+    AND NOT `ts` IS NULL
+    AND (
+      `ts` <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP)
+      AND EXISTS(
+        SELECT
+          1
+        FROM `__fs_spine` AS `__fs_keys`
+        WHERE
+          `__fs_keys`.`customer_id` = `__fs_rows`.`customer_id`
+          AND `__fs_keys`.`store_id` = `__fs_rows`.`store_id`
+      )
+    )
 ), `__fs_v1_match` AS (
   SELECT
     `__fs_row`,

@@ -49,9 +49,15 @@ WITH "__fs_spine" AS (
             "orders_30d",
             "spend_30d"
           FROM "features"."customer_orders"
-        ) AS "customer_orders"
+        ) AS "__fs_rows"
         WHERE
-          NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+          NOT "customer_id" IS NULL
+          AND NOT "ts" IS NULL
+          AND (
+            "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP(6))
+            AND COALESCE("created_at", "ts") <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP(6))
+            AND "ts" >= CAST('2024-01-30 23:59:59.999999' AS TIMESTAMP(6))
+          )
       ) AS "__fs_usable"
     ) AS "__fs_candidates"
     WHERE
@@ -121,9 +127,22 @@ WITH "__fs_spine" AS (
       CAST("ts" AS TIMESTAMP(6)) AS "ts",
       "visits_7d"
     FROM "features"."store_visits"
-  ) AS "store_visits"
+  ) AS "__fs_rows"
   WHERE
-    NOT "customer_id" IS NULL AND NOT "store_id" IS NULL AND NOT "ts" IS NULL
+    NOT "customer_id" IS NULL
+    AND NOT "store_id" IS NULL
+    AND NOT "ts" IS NULL
+    AND (
+      "ts" <= CAST('2024-03-31 23:59:59.000001' AS TIMESTAMP(6))
+      AND EXISTS(
+        SELECT
+          1
+        FROM "__fs_spine" AS "__fs_keys"
+        WHERE
+          "__fs_keys"."customer_id" = "__fs_rows"."customer_id"
+          AND "__fs_keys"."store_id" = "__fs_rows"."store_id"
+      )
+    )
 ), "__fs_v1_match" AS (
   SELECT
     "__fs_row",

@@ -12,11 +12,12 @@ import pyarrow as pa
 import pytest
 import sqlglot
 from sqlglot import exp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline import scans as scans_module
 from featurestore.offline.training_set import prepare_training_set
 from featurestore.sql.expressions import render
 from tests.pit_fixtures import catalog_of, duckdb_memory, feature_view, load_table, postgres_warehouse, spark  # noqa: F401
@@ -120,13 +121,14 @@ def snowflake_as_duckdb(sql: str) -> str:
 
 def check_against_reference(
     warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features, transpile=False,
-    indexed=False, created_at=True, spine_query=False,
+    indexed=False, created_at=True, spine_query=False, spine_keys_only=None,
 ):
     """`indexed`: the tables get the index on (join keys..., timestamp) that makes PostgreSQL
     join a view by a top-one lateral join, and the test asserts each view that can is; with
     `created_at` false the customer view declares none (its ties break on the features).
     `spine_query`: the spine is a query over a table, numbered by its scan, not a frame that
-    brings its own row numbers."""
+    brings its own row numbers. `spine_keys_only`: every view's scan is (True) or is not
+    (False) semi-joined on the spine's keys, whatever the views' sizes would decide (None)."""
     customer_view = feature_view(
         "customer_stats", ("customer_id",), {"spend": "double", "orders": "bigint", "segment": "varchar", "active": "boolean"},
         schema, created_at=created_at, ttl=ttl,
@@ -151,7 +153,14 @@ def check_against_reference(
         features=(*[f"customer_stats:{f}" for f in features], "store_visits:visits"),
         as_of="event-time" if event_time_only else "knowledge",
     )
-    plan = prepare_training_set(request, catalog, warehouse, engine_for_dialect(form_dialect))
+    with pytest.MonkeyPatch.context() as patch:
+        if spine_keys_only is not None:
+            patch.setattr(scans_module, "semi_join_pays", lambda distinct_keys, estimated_rows: spine_keys_only)
+        plan = prepare_training_set(request, catalog, warehouse, engine_for_dialect(form_dialect))
+    if spine_keys_only is not None:
+        # Every view read by an as-of join is bounded (a spine without a time: by its keys alone).
+        semi_joins = sum(1 for _ in plan.expression.find_all(exp.Exists))
+        assert semi_joins == (len(plan.selections) - len(list(plan.expression.find_all(exp.Lateral))) if spine_keys_only and spine else 0)
     if transpile:
         sql = snowflake_as_duckdb(render(plan.expression, form_dialect))
     else:
@@ -174,6 +183,50 @@ common = dict(
     ttl=st.sampled_from([None, timedelta(minutes=5), timedelta(minutes=12)]),
     event_time_only=st.booleans(),
     features=feature_subsets,
+)
+
+
+# Spines over part of the views' history (0-30 minutes): a window that may start before it,
+# end inside it or lie past it, so the bounds on time leave rows out at either end (with a
+# ttl of 5 or 12 minutes, most of the rows before the window).
+def _spine_in_window(window: tuple[int, int]):
+    start, length = window
+    return st.lists(
+        st.fixed_dictionaries(
+            {
+                "customer_id": st.sampled_from([1, 1, 2, 2, 3, 4, None]),
+                "region": st.sampled_from(["n", "n", "s", "s", None]),
+                "event_timestamp": st.integers(start, start + length).map(lambda m: BASE + timedelta(minutes=m)) | st.just(None),
+                "label": st.integers(0, 1),
+            }
+        ),
+        max_size=12,
+    ).flatmap(lambda rows: st.lists(st.sampled_from(rows), max_size=3).map(lambda dup: rows + dup) if rows else st.just(rows))
+
+
+# Views dense in the keys and times a spine asks about, so that most spine rows find a row
+# near the bounds (null keys and times stay, fewer).
+dense_customer_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "customer_id": st.sampled_from([1, 1, 2, 2, 3, None]),
+            "ts": st.sampled_from([None, *range(0, 31)]).map(lambda m: None if m is None else BASE + timedelta(minutes=m)),
+            "created_at": maybe(st.integers(-5, 10)),
+            "spend": maybe(st.sampled_from([0.5, 1.25, 2.0])),
+            "orders": maybe(st.integers(0, 2)),
+            "segment": maybe(st.sampled_from(["a", "b"])),
+            "active": maybe(st.booleans()),
+        }
+    ),
+    min_size=5,
+    max_size=25,
+)
+partial = dict(
+    common,
+    customers=dense_customer_rows.map(_customers),
+    ttl=st.sampled_from([None, timedelta(minutes=5), timedelta(minutes=12)]),
+    spine=st.tuples(st.integers(-2, 35), st.integers(0, 10)).flatmap(_spine_in_window),
+    spine_keys_only=st.booleans(),
 )
 
 
@@ -278,6 +331,57 @@ def test_postgres_lateral_join_without_created_at_matches_reference(
     )
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**partial)
+# At the lower bound's edge: the row 4 minutes before the spine's earliest time, under a
+# 5-minute ttl, is the answer (a bound short of the ttl would null it).
+@example(
+    customers=[{"customer_id": 1, "ts": BASE, "created_at": None, "spend": 1.25, "orders": 1, "segment": "a", "active": True}],
+    stores=[], spine=[{"customer_id": 1, "region": "n", "event_timestamp": BASE + timedelta(minutes=4), "label": 1}],
+    ttl=timedelta(minutes=5), event_time_only=False, features=["spend"], spine_keys_only=True,
+)
+@pytest.mark.parametrize("form", ["duckdb", "postgres"])
+def test_bounded_scans_over_a_partial_spine_match_reference(
+    duckdb_warehouse, form, customers, stores, spine, ttl, event_time_only, features, spine_keys_only
+):
+    # The bounds on time, and the semi-join on the spine's keys, in the native and the portable form.
+    check_against_reference(
+        duckdb_warehouse, form, "main", customers, stores, spine, ttl, event_time_only, features, spine_keys_only=spine_keys_only
+    )
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_view_many_times_the_spines_keys_is_semi_joined_on_them(request, engine):
+    # The real decision: the warehouse's estimate of the view's rows (EXPLAIN; PostgreSQL's
+    # after ANALYZE) against the spine's distinct keys, from the spine's own facts query.
+    warehouse = request.getfixturevalue(f"{engine}_warehouse")
+    schema = "main" if engine == "duckdb" else warehouse.target.schema
+    view = feature_view("customer_stats", ("customer_id",), {"spend": "double"}, schema, ttl=timedelta(minutes=5))
+    rows = [{"customer_id": i % 500, "ts": BASE + timedelta(minutes=i % 7), "created_at": None, "spend": 1.0} for i in range(3000)]
+    load_table(warehouse, schema, "customer_stats", pa.Table.from_pylist(rows, CUSTOMER_SCHEMA))
+    if engine == "postgres":
+        warehouse.execute(f'analyze "{schema}".customer_stats')
+    assert warehouse.estimated_rows(f'select * from "{schema}".customer_stats') == 3000
+    labels = [{"customer_id": 1, "region": "n", "event_timestamp": BASE + timedelta(minutes=m), "label": 0} for m in (3, 9)]
+    for customers, semi_joined in ((1, True), (4, False)):
+        spine = [{**row, "customer_id": row["customer_id"] + n} for n in range(customers) for row in labels]
+        request_ = TrainingSetRequest(spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)), features=("customer_stats:spend",))
+        plan = prepare_training_set(request_, catalog_of(view), warehouse)
+        bounds = render(plan.expression, warehouse.dialect)
+        assert ("EXISTS" in bounds) == semi_joined
+        assert "2024-01-01 00:09:00.000001" in bounds and "2023-12-31 23:57:59.999999" in bounds
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**partial)
+def test_postgres_bounded_scans_match_reference(postgres_warehouse, customers, stores, spine, ttl, event_time_only, features, spine_keys_only):
+    schema = postgres_warehouse.target.schema
+    check_against_reference(
+        postgres_warehouse, "postgres", schema, customers, stores, spine, ttl, event_time_only, features,
+        spine_keys_only=spine_keys_only,
+    )
+
+
 @pytest.fixture(scope="module")
 def spark_warehouse(tmp_path_factory):
     # One session for the module: starting Spark takes seconds, a query a fraction of one.
@@ -292,6 +396,16 @@ def test_spark_matches_reference(spark_warehouse, customers, stores, spine, ttl,
     # one that DuckDB runs 150 times above, so this checks Spark's reading of the SQL.
     schema = spark_warehouse.target.schema
     check_against_reference(spark_warehouse, "spark", schema, customers, stores, spine, ttl, event_time_only, features)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(**partial)
+def test_spark_bounded_scans_match_reference(spark_warehouse, customers, stores, spine, ttl, event_time_only, features, spine_keys_only):
+    # Spark's reading of the bounds and of the correlated EXISTS (a left semi join there).
+    schema = spark_warehouse.target.schema
+    check_against_reference(
+        spark_warehouse, "spark", schema, customers, stores, spine, ttl, event_time_only, features, spine_keys_only=spine_keys_only
+    )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

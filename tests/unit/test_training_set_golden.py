@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from featurestore.offline.request import SpineInput
 from featurestore.offline.spine import Spine, timestamp_as_naive_utc
 from featurestore.sql.expressions import render
 from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
+from featurestore.sql.scans import ViewScan
 from tests.pit_fixtures import catalog_of, feature_view
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -42,7 +43,14 @@ def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_o
     spine = SpineRelation(source=read.source, columns=read.columns, timestamp=timestamp_as_naive_utc(read, engine))
     selections = catalog.resolve(["customer_orders:*", "store_visits:visits_7d"])
     outputs = output_features(spine.columns, selections, full_names=False)
-    query = point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views)
+    # Bounded scans as a spine over 2024-03 would give them: the ttl's lower bound on the
+    # view with one, the spine's keys on the other (offline/scans.py decides; here, given).
+    latest = datetime(2024, 3, 31, 23, 59, 59)
+    scans = {
+        "customer_orders": ViewScan(earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest),
+        "store_visits": ViewScan(latest=latest, spine_keys_only=True),
+    }
+    query = point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views, scans)
     return render(query, dialect, pretty=True) + "\n"
 
 

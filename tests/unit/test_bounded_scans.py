@@ -1,0 +1,60 @@
+"""What of each view a training set reads, decided from the spine's facts and the views'
+estimated rows (featurestore/offline/scans.py); the SQL it gives is checked against the
+brute-force reference in tests/integration/test_training_set_properties.py (`*bounded*`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from featurestore.engines.registry import engine_for_dialect
+from featurestore.offline.scans import SEMI_JOIN_ROWS_PER_KEY, SpineFacts, choose_scans, semi_join_pays
+from featurestore.sql.expressions import render
+from featurestore.sql.scans import ViewScan, scan_condition
+from tests.pit_fixtures import feature_view
+
+EARLIEST, LATEST = datetime(2024, 3, 1), datetime(2024, 3, 31, 12)
+WITH_TTL = feature_view("orders", ("customer_id",), {"spend": "double"}, "main", created_at=True, ttl=timedelta(days=7))
+NO_TTL = feature_view("visits", ("customer_id", "store_id"), {"visits": "bigint"}, "main")
+
+
+def test_every_view_is_bounded_above_by_the_latest_spine_time_and_below_only_under_a_ttl():
+    facts = SpineFacts(EARLIEST, LATEST, rows=10, distinct={"customer_id": 4, "store_id": 2})
+    scans = choose_scans([WITH_TTL, NO_TTL], facts, {})
+    assert scans == {
+        "orders": ViewScan(earliest=datetime(2024, 2, 23), latest=LATEST),
+        "visits": ViewScan(earliest=None, latest=LATEST),
+    }
+
+
+def test_the_semi_join_is_chosen_by_the_spine_keys_against_the_view_estimated_rows():
+    assert semi_join_pays(1_000, 1_000 * SEMI_JOIN_ROWS_PER_KEY)
+    assert not semi_join_pays(1_001, 1_000 * SEMI_JOIN_ROWS_PER_KEY)
+    assert not semi_join_pays(1, None)  # no estimate: no semi-join
+    # A composite key: at most the product of its columns' distinct values, at most the rows.
+    facts = SpineFacts(EARLIEST, LATEST, rows=10, distinct={"customer_id": 4, "store_id": 2})
+    assert facts.distinct_keys(("customer_id", "store_id")) == 8
+    assert facts.distinct_keys(("customer_id",)) == 4
+    assert SpineFacts(EARLIEST, LATEST, rows=5, distinct={"customer_id": 4, "store_id": 2}).distinct_keys(("customer_id", "store_id")) == 5
+    scans = choose_scans([WITH_TTL, NO_TTL], facts, {"orders": 4 * SEMI_JOIN_ROWS_PER_KEY, "visits": 8 * SEMI_JOIN_ROWS_PER_KEY - 1})
+    assert scans["orders"].spine_keys_only and not scans["visits"].spine_keys_only
+
+
+def test_a_spine_without_times_bounds_no_time_and_a_ttl_past_year_one_no_earliest():
+    assert choose_scans([WITH_TTL], SpineFacts(None, None, rows=3), {})["orders"] == ViewScan()
+    early = SpineFacts(datetime(1, 1, 2), datetime(1, 1, 3), rows=1)
+    assert choose_scans([WITH_TTL], early, {})["orders"] == ViewScan(earliest=None, latest=datetime(1, 1, 3))
+
+
+def test_the_bounds_are_widened_by_a_microsecond_and_cover_the_knowledge_time_under_a_cut_off():
+    scan = ViewScan(earliest=datetime(2024, 2, 23), latest=LATEST, spine_keys_only=True)
+    duckdb = engine_for_dialect("duckdb")
+    sql = render(scan_condition(WITH_TTL, scan, duckdb, knowledge_cut_off=True), "duckdb")
+    assert sql == (
+        "\"ts\" <= CAST('2024-03-31 12:00:00.000001' AS TIMESTAMP) "
+        "AND COALESCE(\"created_at\", \"ts\") <= CAST('2024-03-31 12:00:00.000001' AS TIMESTAMP) "
+        "AND \"ts\" >= CAST('2024-02-22 23:59:59.999999' AS TIMESTAMP) "
+        'AND EXISTS(SELECT 1 FROM "__fs_spine" AS "__fs_keys" WHERE "__fs_keys"."customer_id" = "__fs_rows"."customer_id")'
+    )
+    event_time = render(scan_condition(WITH_TTL, ViewScan(latest=LATEST), duckdb, knowledge_cut_off=False), "duckdb")
+    assert event_time == "\"ts\" <= CAST('2024-03-31 12:00:00.000001' AS TIMESTAMP)"
+    assert scan_condition(WITH_TTL, ViewScan(), duckdb, knowledge_cut_off=True) is None
