@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from featurestore import FeatureStore
 from featurestore.errors import EXIT_WAREHOUSE
@@ -172,3 +174,78 @@ def test_spark_errors_are_one_line(spark_project, tmp_path, cli, clean_env, spin
     )
     assert code == EXIT_WAREHOUSE
     assert named in err and len(err.strip().splitlines()) == 1, err
+
+
+LATEST_CASES = "fs_latest_cases"
+"""The schema of the generated rows featurestore.latest is checked on (the demo's views' names)."""
+
+
+@pytest.fixture(scope="module")
+def latest_on_spark(spark_project, tmp_path_factory):
+    """featurestore.latest compiled by dbt-spark: for the demo's views, and for the case views
+    in LATEST_CASES, whose tables (route_daily's landing table too) exist before dbt looks.
+    One dbt process; fs's session is closed while it runs (Derby takes one at a time)."""
+    from tests.conftest import project_env
+    from tests.dbt_inline import compile_inline
+    from tests.latest_reference import SHAPES, as_table, moved
+    from tests.pit_fixtures import load_table
+
+    store = FeatureStore(project_dir=spark_project, target="spark")
+    views = {name: moved(store.catalog().view(name), None, LATEST_CASES) for name in SHAPES}
+    with store.warehouse() as warehouse:
+        for name, view in views.items():
+            load_table(warehouse, LATEST_CASES, name, as_table(view, []))
+        load_table(warehouse, LATEST_CASES, "route_daily__fs_pushed", as_table(views["route_daily"], []))
+    demo_views = ["carrier_daily", "route_daily", "weather_hourly", "plane_daily"]
+    latest = "select * from {{{{ featurestore.latest(ref('{}')) }}}}"
+    demo, cases = compile_inline(
+        spark_project,
+        [({}, {v: latest.format(v) for v in demo_views}), ({"FS_SPARK_SCHEMA": LATEST_CASES}, {v: latest.format(v) for v in SHAPES})],
+        project_env(),
+        tmp_path_factory.mktemp("latest_dbt"),
+        *SPARK,
+    )
+    return store, demo, cases, views
+
+
+def test_latest_macro_on_spark_is_what_fs_sync_wrote_to_redis(latest_on_spark, online):  # noqa: F811
+    from tests.latest_reference import redis_rows, sorted_rows
+
+    store, demo, _, _ = latest_on_spark
+    store.sync(views=list(demo))
+    with store.warehouse() as warehouse:
+        for name, compiled in demo.items():
+            view = store.catalog().view(name)
+            served = redis_rows(online, view)
+            assert len(served) > 0, name
+            assert sorted_rows(view, warehouse.read_arrow(compiled["sql"]).to_pylist()) == served, name
+
+
+def _case_rows(view, cases: list[list[dict]]) -> list[dict]:
+    """The cases in one table: each case's first key prefixed with its number, so cases
+    never share an entity and one query answers them all."""
+    first = view.join_keys[0]
+    return [{**row, first: None if row[first] is None else f"{i}{row[first]}"} for i, rows in enumerate(cases) for row in rows]
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_latest_macro_on_spark_equals_the_reference_and_fs_sync(latest_on_spark, data):
+    """Generated cases (ties, the ttl's boundary, created_at after the moment, pushed rows),
+    40 per view in one batch query each: one example, as each costs Spark table writes."""
+    from featurestore.sql.expressions import render
+    from tests.latest_reference import as_sync_writes, as_table, brute_force, rows_strategy, sorted_rows, sync_query
+    from tests.pit_fixtures import load_table
+
+    store, _, compiled, views = latest_on_spark
+    with store.warehouse() as warehouse:
+        for name, view in views.items():
+            rows = _case_rows(view, data.draw(st.lists(rows_strategy(view), min_size=40, max_size=40), label=name))
+            pushed = _case_rows(view, data.draw(st.lists(rows_strategy(view), min_size=40, max_size=40))) if name == "route_daily" else []
+            load_table(warehouse, LATEST_CASES, name, as_table(view, rows))
+            if name == "route_daily":
+                load_table(warehouse, LATEST_CASES, "route_daily__fs_pushed", as_table(view, pushed))
+            got = sorted_rows(view, warehouse.read_arrow(compiled[name]["sql"]).to_pylist())
+            assert got == brute_force(view, rows + pushed), name
+            fs_latest = warehouse.read_arrow(render(sync_query(view, with_landing=name == "route_daily"), "spark"))
+            assert got == as_sync_writes(view, fs_latest), name
