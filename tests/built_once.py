@@ -52,3 +52,34 @@ def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
     # .fs: a Redis server's socket and pid, should a build have started one.
     shutil.copytree(made, copy, ignore=shutil.ignore_patterns(".fs"))
     return copy
+
+
+class BuiltInPlace:
+    """A project that dbt built once in `root`, put back as dbt left it before each test that
+    changes it: for a module whose tests each need a freshly built project of the same files.
+
+        @pytest.fixture(scope="module")
+        def as_built(tmp_path_factory):
+            root = write_tiny_project(tmp_path_factory.mktemp("m") / "tiny")
+            run_dbt(root, "build")
+            return BuiltInPlace(root)
+
+        @pytest.fixture
+        def built(as_built):
+            return as_built.restore()
+
+    In place, not a copy elsewhere: dbt's artifacts name the folder it ran in (run_results.json's
+    project and profiles folders, which fs compares), so a copy in another folder is another
+    project to fs. copy2 keeps every file's and folder's times, which fs compares with the
+    run's start. The module's tests run one after another on one worker (--dist loadscope), so
+    they never share the folder at once."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.saved = root.with_name(f"{root.name}.as-built")
+        shutil.copytree(root, self.saved)
+
+    def restore(self) -> Path:
+        shutil.rmtree(self.root)
+        shutil.copytree(self.saved, self.root)
+        return self.root

@@ -16,6 +16,14 @@
   project over a DuckDB table with no dbt run; `write_manifest_project` for any hand-written
   manifest.
 - `cli`: `fs ...` run in this process, returning (exit code, stdout, stderr).
+- `tests.built_once.BuiltInPlace`: a small generated project (tests/tiny_projects.py,
+  tests/generated_project.py) built by dbt once per module and put back as dbt left it before
+  each test, for a module whose tests each change a freshly built project
+  (test_dbt_manifest_reuse.py).
+- Spark: add tests to tests/integration/test_spark.py (the demo built on Spark, `spark_project`)
+  or test_training_set_properties.py (`spark_warehouse`, a bare session); each module's worker
+  starts one JVM. Commands on a Spark build get `SPARK_TEST_ENV` (2 shuffle partitions).
+- `-p tests.cpu_meter`: CPU seconds per module, JVMs included (docs/testing.md).
 
 scripts/test.sh runs the suite with pytest-xdist, `--dist loadscope`: a module's tests stay on
 one worker, so a module-scoped fixture is made once; keep tests that share an expensive fixture
@@ -46,7 +54,15 @@ REPO = Path(__file__).resolve().parent.parent
 # and collector threads, and compute the same results (tests/integration/test_spark.py: about
 # 220 s of CPU in all instead of more than 340 s). Set before any JVM starts; the subprocesses
 # inherit it (project_env).
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.ui.enabled=false")
+# (`-Dspark.*`: Spark takes JVM system properties named spark.* as defaults, which a session's
+# own settings override: no web UI, which fs's sessions turn off already and dbt-spark's do not.)
+
+# The tests' Spark builds of the demo read `FS_SPARK_SHUFFLE_PARTITIONS` through the demo
+# profile's env_var(): the demo's tables have a few hundred thousand rows at most, and 2 tasks per
+# shuffle on 2 cores cost less CPU than the profile's default 8 (measured in docs/testing.md).
+# project_env() strips FS_* variables, so the tests pass it explicitly (SPARK_TEST_ENV).
+SPARK_TEST_ENV = {"FS_SPARK_SHUFFLE_PARTITIONS": "2"}
 
 
 # The modules that take longest (their fixtures build the demo on Spark or PostgreSQL, or run
@@ -133,9 +149,9 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def run_checked(args: list[str], cwd: Path) -> "subprocess.CompletedProcess[str]":
-
-    result = subprocess.run(args, cwd=cwd, env=project_env(), capture_output=True, text=True)
+def run_checked(args: list[str], cwd: Path, **env: str) -> "subprocess.CompletedProcess[str]":
+    """Run `args` in `cwd` with project_env() plus `env`; fail with its output unless it exits 0."""
+    result = subprocess.run(args, cwd=cwd, env={**project_env(), **env}, capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result

@@ -88,7 +88,7 @@ def spark_settings(folder: Path) -> dict[str, str]:
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         # Test data is small: a few partitions instead of 200 tasks per shuffle.
-        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.shuffle.partitions": "2",
     }
 
 

@@ -13,17 +13,26 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.console import Console
 from featurestore.project.freshness import KEY_FILE
+from tests.built_once import BuiltInPlace
 from tests.tiny_projects import PROFILES, dbt_env, run_dbt, write_tiny_project
 
 PARSE = ": running dbt parse"
 
 
-@pytest.fixture
-def built(tmp_path, clean_env, monkeypatch) -> Path:
-    """The tiny project after a plain `dbt build` (fs has not run on it)."""
-    root = write_tiny_project(tmp_path / "tiny", extra_sql="  -- note: {{ env_var('TINY_NOTE', 'none') }}")
-    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+@pytest.fixture(scope="module")
+def as_built(tmp_path_factory) -> BuiltInPlace:
+    """The tiny project after one plain `dbt build`, once for the module."""
+    root = write_tiny_project(tmp_path_factory.mktemp("reuse") / "tiny", extra_sql="  -- note: {{ env_var('TINY_NOTE', 'none') }}")
     run_dbt(root, "build")
+    return BuiltInPlace(root)
+
+
+@pytest.fixture
+def built(as_built, clean_env, monkeypatch) -> Path:
+    """The tiny project right after a plain `dbt build` (fs has not run on it), put back as
+    dbt left it for each test."""
+    root = as_built.restore()
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
     return root
 
 

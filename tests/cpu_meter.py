@@ -1,0 +1,118 @@
+"""CPU seconds per test module, JVMs and servers included: an opt-in pytest plugin.
+
+    scripts/test.sh -p tests.cpu_meter            # a table per module at the end of the run
+
+Wall time on the shared machine depends on what the others run; CPU seconds (user + sys) do
+much less. Each process pytest runs the tests in (each xdist worker) becomes a child
+subreaper, so the processes its tests' children leave behind (the JVM of a `fs build --target
+spark` child, which outlives its Python by a moment) are reparented to it instead of to init,
+and are counted when they end. A test's CPU is what the worker, its reaped children and its
+live descendants used while it ran, its fixtures included (a module's shared build counts in
+the module's first test). Reaping a left-behind child can take one that a test still holds a
+`Popen` of (it would then see exit code 0), so this is for measuring runs only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import psutil
+import pytest
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the left-behind processes are not counted
+        pass
+
+
+def _reap_left_behind() -> None:
+    me = psutil.Process()
+    for child in me.children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
+
+
+def cpu_seconds() -> float:
+    """user + sys of this process, the children it reaped and every live descendant."""
+    _reap_left_behind()
+    me = psutil.Process()
+    times = me.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for process in me.children(recursive=True):
+        try:
+            t = process.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+class CpuMeter:
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.modules: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])  # wall, cpu, tests
+        self.start_load = os.getloadavg()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item):
+        cpu, wall = cpu_seconds(), time.monotonic()
+        yield
+        entry = self.modules[item.path.relative_to(self.config.rootpath).as_posix()]
+        entry[0] += time.monotonic() - wall
+        entry[1] += cpu_seconds() - cpu
+        entry[2] += 1
+
+    def pytest_sessionfinish(self, session):
+        if hasattr(self.config, "workerinput"):  # the controller adds it up
+            folder = _log_folder(self.config)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.config.workerinput['workerid']}.json").write_text(json.dumps(self.modules))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if hasattr(self.config, "workerinput"):
+            return
+        modules: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+        # This process's own total holds the workers it reaped (or their live time).
+        process_cpu = cpu_seconds()
+        folder = _log_folder(self.config)
+        files = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+        shutil.rmtree(folder, ignore_errors=True)
+        for data in [self.modules, *files]:
+            for name, (wall, cpu, count) in data.items():
+                modules[name][0] += wall
+                modules[name][1] += cpu
+                modules[name][2] += count
+        write = terminalreporter.write_line
+        write("")
+        write(f"CPU per module (load average at the start {self.start_load[0]:.1f}, at the end {os.getloadavg()[0]:.1f}):")
+        write(f"{'module':60} {'tests':>5} {'wall s':>8} {'CPU s':>8}")
+        for name, (wall, cpu, count) in sorted(modules.items(), key=lambda kv: -kv[1][1]):
+            write(f"{name:60} {count:5d} {wall:8.1f} {cpu:8.1f}")
+        total = [sum(v[i] for v in modules.values()) for i in range(3)]
+        write(f"{'all modules':60} {int(total[2]):5d} {total[0]:8.1f} {total[1]:8.1f}")
+        write(f"every test process in all (collection and start-up included): {process_cpu:.1f} s of CPU")
+
+
+def _log_folder(config: pytest.Config) -> Path:
+    # The run's shared temp folder's parent is per-user and stable; one folder per run by the
+    # controller's pid (the workers know it as their parent).
+    run = os.getpid() if not hasattr(config, "workerinput") else os.getppid()
+    return Path(os.environ.get("TMPDIR", "/tmp")) / f"fs-cpu-meter-{run}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _become_subreaper()
+    config.pluginmanager.register(CpuMeter(config), "fs-cpu-meter")
