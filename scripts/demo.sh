@@ -23,6 +23,8 @@ echo "== sync the latest values to Redis (the project's own server unless one is
 fs sync
 echo "== read them back online"
 fs get weather_hourly:origin__temp_f 'carrier_daily:*' --entity origin=JFK --entity carrier=UA
+echo "== windows over each airport's departures (1h, 24h, 7d), read exactly at this instant"
+fs get 'origin_departures:*' --entity origin=JFK
 echo "== an on-demand feature, computed from the request (scheduled minutes) and the route's distance"
 fs get flight_request:flight__scheduled_speed_mph --entity origin=JFK --entity dest=LAX --entity scheduled_minutes=373
 echo "== done: the project's Redis keeps running for fs get; 'fs stop' stops it"

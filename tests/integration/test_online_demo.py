@@ -4,12 +4,14 @@ against the real Redis, compared value by value with the warehouse."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta
 
 import duckdb
 import pytest
 
 from featurestore.errors import EXIT_MISMATCH, EXIT_USAGE
+from tests.integration.test_window_demo import window_features
 from tests.online_fixtures import online  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -20,6 +22,27 @@ TTL = {"carrier_daily": timedelta(days=2), "route_daily": timedelta(days=7), "we
 KEYS = {"carrier_daily": ["carrier"], "route_daily": ["origin", "dest"], "weather_hourly": ["origin"]} | dict.fromkeys(PLANE, ["tailnum"])
 TIMESTAMP = {"carrier_daily": "as_of", "route_daily": "as_of", "weather_hourly": "observed_at"} | dict.fromkeys(PLANE, "as_of")
 RELATION = {"plane_daily@v1": "plane_daily", "plane_daily@v2": "plane_daily_v2"}  # dbt's names for the versions
+
+
+def departures_at_now(project) -> dict[str, dict]:
+    """origin_departures' features per airport at NOW (events in (NOW - w, NOW]) and its
+    events in the longest window, written by hand against DuckDB."""
+    features = ", ".join(window_features(f"timestamp '{NOW}'"))
+    with duckdb.connect(str(project / "feature_store.duckdb"), read_only=True) as con:
+        rows = con.sql(
+            f"select e.origin, count(*) as events, {features} "
+            f"from main.origin_departures e where e.departure_known_at <= '{NOW}' "
+            f"and e.departure_known_at > timestamp '{NOW}' - interval 7 day and e.origin is not null group by e.origin"
+        ).to_arrow_table().to_pylist()
+    return {row.pop("origin"): row for row in rows}
+
+
+def close(got: dict, wanted: dict) -> bool:
+    """The same names and values, a float to the spec's relative 1e-9 between paths."""
+    return got.keys() == wanted.keys() and all(
+        math.isclose(got[k], v, rel_tol=1e-9) if isinstance(v, float) and got[k] is not None else got[k] == v
+        for k, v in wanted.items()
+    )
 
 
 def latest_rows(project, view: str) -> list[dict]:
@@ -42,7 +65,15 @@ def synced(built_project, cli, online):
 
 def test_sync_copies_the_latest_row_of_every_entity(built_project, synced, online):
     views = {v["view"]: v for v in synced["views"]}
-    assert sorted(views) == sorted(TTL)
+    assert sorted(views) == sorted([*TTL, "origin_departures"])
+    # The aggregation view: every event of the last 7 days (its longest window) of each airport.
+    departures = departures_at_now(built_project)
+    assert (views["origin_departures"]["rows_read"], views["origin_departures"]["keys_written"]) == (
+        sum(d["events"] for d in departures.values()),
+        len(departures),
+    )
+    assert sorted(departures) == ["EWR", "JFK", "LGA"]
+    assert len(online.entity_keys("origin_departures")) == 2 * len(departures)  # events and tiles
     for name, ttl in TTL.items():
         rows = latest_rows(built_project, name)
         live = [r for r in rows if ttl is None or r[TIMESTAMP[name]] + ttl >= NOW]
@@ -70,19 +101,29 @@ def test_sync_copies_the_latest_row_of_every_entity(built_project, synced, onlin
 
 def test_second_sync_is_incremental_and_full_switches_generation(built_project, synced, cli, online):
     # Off a terminal (a log, cron) a sync without --json says what it did in one line.
+    # The aggregation view is rebuilt in full every time (its windows move with the clock):
+    # its events and airports are read and written again; the other views have nothing new.
+    first = {v["view"]: v for v in synced["views"]}["origin_departures"]
+    events, airports = first["rows_read"], first["keys_written"]
+    assert (events, airports) == (sum(d["events"] for d in departures_at_now(built_project).values()), 3)
     code, out, err = cli("sync", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
-    assert out == f"synced 5 views to {online.url} ({online.prefix}): 0 rows read, 0 keys written, 0 skipped as older, 0 expired, in {out.split(' in ')[-1]}"
+    assert out == (
+        f"synced 6 views to {online.url} ({online.prefix}): {events:,} rows read, {airports} keys written, "
+        f"0 skipped as older, 0 expired, in {out.split(' in ')[-1]}"
+    )
     code, out, _ = cli("sync", "--json", "--project-dir", str(built_project))
     again = json.loads(out)
-    assert code == 0 and again["rows_read"] == 0
-    assert {v["mode"] for v in again["views"]} == {"incremental"}
+    assert code == 0 and again["rows_read"] == events
+    assert {v["view"]: (v["mode"], v["reason"]) for v in again["views"] if v["mode"] != "incremental"} == {
+        "origin_departures": ("full", "an aggregation view is rebuilt in full")
+    }
     code, out, _ = cli("sync", "--full", "--view", "carrier_daily", "--json", "--project-dir", str(built_project))
     (carrier,) = json.loads(out)["views"]
     assert (carrier["generation"], carrier["keys_written"], carrier["removed_keys"]) == (2, 16, 16)
     assert all(":gen2:" in key for key in online.entity_keys("carrier_daily"))
     code, _, err = cli("sync", "--view", "no_such_view", "--project-dir", str(built_project))
-    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
+    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, origin_departures, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
 
 
 def test_get_reads_both_versions_of_plane_daily_each_from_its_own_key_space(built_project, synced, cli, online):
@@ -131,7 +172,18 @@ def test_get_prints_the_warehouse_values(built_project, synced, cli):
         "get", "flight_delay_model", "-e", "origin=JFK", "-e", "carrier=UA", "-e", "dest=LAX", "-e", "tailnum=N14228",
         "-e", "scheduled_minutes=373", "--project-dir", str(built_project),
     )  # fmt: skip
-    assert code == 0 and len(json.loads(out)[0]["values"]) == 18
+    # 9 weather, 3 carrier, 2 route, 3 plane, 3 origin_departures features and the on-demand one.
+    served = json.loads(out)[0]
+    assert code == 0 and len(served["values"]) == 21
+    jfk = departures_at_now(built_project)["JFK"]
+    assert close(
+        {k: v for k, v in served["values"].items() if k.startswith("origin_departures:")},
+        {
+            f"origin_departures:{name}": jfk[name]
+            for name in ("origin_airport__count__1h", "origin_airport__count__24h", "origin_airport__dep_delay_avg__24h")
+        },
+    )
+    assert jfk["origin_airport__count__24h"] > 0 and jfk["origin_airport__dep_delay_avg__24h"] is not None
     for bad, message in [
         (["carrier_daily:*", "--entity", "UA"], "--entity 'UA' is not key=value (for example --entity carrier=UA)"),
         (["carrier_daily:*", "-e", "carrier=UA,AA", "-e", "origin=JFK,LGA,EWR"], "--entity carrier has 2 values, others 3; give each key one value or 3"),
@@ -144,8 +196,12 @@ def test_get_prints_the_warehouse_values(built_project, synced, cli):
 def test_verify_online_agrees_then_finds_each_kind_of_mismatch(built_project, synced, cli, online):
     code, out, err = cli("verify-online", "--project-dir", str(built_project))
     assert (code, err) == (0, "")
-    checked = sum(v["rows_read"] for v in synced["views"])
-    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked:,} entities of 5 views checked\n"
+    # An entity per latest row of a plain view; an airport of the aggregation view (its rows
+    # read are events), each of whose 9 features is compared with the warehouse's windows.
+    views = {v["view"]: v for v in synced["views"]}
+    checked = sum(v["rows_read"] for name, v in views.items() if name != "origin_departures")
+    checked += views["origin_departures"]["keys_written"]
+    assert out == f"Redis agrees with the warehouse at 2013-12-31T00:30:00: {checked:,} entities of 6 views checked\n"
 
     generation = online.meta("carrier_daily")["generation"]
     base = f"{online.prefix}:carrier_daily:gen{generation}:"
@@ -168,4 +224,4 @@ def test_verify_online_agrees_then_finds_each_kind_of_mismatch(built_project, sy
     code, out, _ = cli("verify-online", "--project-dir", str(built_project))
     assert code == EXIT_MISMATCH and "3 mismatches at 2013-12-31T00:30:00" in out and "missing online" in out
     code, out, _ = cli("verify-online", "--sample", "5", "--json", "--project-dir", str(built_project))
-    assert json.loads(out)["checked"] == {"carrier_daily": 5, "plane_daily@v1": 5, "plane_daily@v2": 5, "route_daily": 5, "weather_hourly": 3}
+    assert json.loads(out)["checked"] == {"carrier_daily": 5, "origin_departures": 3, "plane_daily@v1": 5, "plane_daily@v2": 5, "route_daily": 5, "weather_hourly": 3}

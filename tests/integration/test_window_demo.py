@@ -10,24 +10,30 @@ import random
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.errors import EXIT_USAGE
 
 pytestmark = pytest.mark.integration
 
 WINDOWS = {"1h": "1 hour", "24h": "24 hour", "7d": "7 day"}
 
 
-def brute_force(database, flight_ids: list[int]) -> dict[int, dict]:
-    import duckdb
-
+def window_features(at: str) -> list[str]:
+    """The view's 9 features as aggregates of the events `e` (of the last 7 days) filtered
+    to each window ending at the SQL expression `at`."""
     features = []
     for name, interval in WINDOWS.items():
-        inside = f"e.departure_known_at > l.event_timestamp - interval {interval}"
+        inside = f"e.departure_known_at > {at} - interval {interval}"
         features += [
             f"count(e.origin) filter (where {inside}) as origin_airport__count__{name}",
             f"avg(e.dep_delay) filter (where {inside}) as origin_airport__dep_delay_avg__{name}",
             f"max(e.dep_delay) filter (where {inside}) as origin_airport__dep_delay_max__{name}",
         ]
+    return features
+
+
+def brute_force(database, flight_ids: list[int]) -> dict[int, dict]:
+    import duckdb
+
+    features = window_features("l.event_timestamp")
     sql = f"""
         select l.flight_id, {", ".join(features)}
         from main.flight_delay_labels l
@@ -70,11 +76,18 @@ def test_check_and_docs_cover_the_aggregation_view(built_project, cli, clean_env
     assert "origin_airport__dep_delay_max__7d" in page and "max of dep_delay in the last 7d" in page
 
 
-def test_reading_it_online_is_refused_in_one_line(built_project, cli, clean_env):
-    """The demo's view is online: false (served online only where a project turns it on)."""
-    code, out, err = cli("get", "origin_departures:origin_airport__count__1h", "--entity", "origin=JFK", "--project-dir", str(built_project))
-    assert (code, out) == (EXIT_USAGE, "")
-    assert err == (
-        "error: feature view 'origin_departures' has online: false, so it is not served online "
-        "(set online: true in models/features/origin_departures.yml and run fs sync to serve it)\n"
-    )
+def test_the_feature_service_trains_on_three_of_its_features(built_project, clean_env):
+    """flight_delay_model serves the 1h and 24h departure counts and the 24h mean delay: its
+    training set has them, each as the brute force has it at the flight's departure."""
+    ids = random.Random(23).sample(range(1, 336_777), 300)
+    labels = f"select * from main.flight_delay_labels where flight_id in ({', '.join(map(str, ids))})"
+    frame = FeatureStore(project_dir=built_project).training_set(spine_sql=labels, features=["flight_delay_model"]).to_arrow().to_pylist()
+    service = ["origin_airport__count__1h", "origin_airport__count__24h", "origin_airport__dep_delay_avg__24h"]
+    assert len(frame) > 250 and all(name in frame[0] for name in service)
+    assert not any(f"origin_airport__{f}" in frame[0] for f in ("count__7d", "dep_delay_max__24h"))  # only those three
+    expected = brute_force(built_project / "feature_store.duckdb", [r["flight_id"] for r in frame])
+    for row in frame:
+        for name in service:
+            got, wanted = row[name], expected[row["flight_id"]][name]
+            assert (math.isclose(got, wanted, rel_tol=1e-9) if isinstance(wanted, float) else got == wanted), (row["flight_id"], name)
+    assert any(row["origin_airport__count__1h"] > 0 for row in frame)
