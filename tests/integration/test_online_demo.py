@@ -82,7 +82,7 @@ def test_second_sync_is_incremental_and_full_switches_generation(built_project, 
     assert (carrier["generation"], carrier["keys_written"], carrier["removed_keys"]) == (2, 16, 16)
     assert all(":gen2:" in key for key in online.entity_keys("carrier_daily"))
     code, _, err = cli("sync", "--view", "no_such_view", "--project-dir", str(built_project))
-    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
+    assert (code, err) == (EXIT_USAGE, "error: unknown feature view 'no_such_view'; valid: carrier_daily, origin_departures, plane_daily, plane_daily@v1, plane_daily@v2, route_daily, weather_hourly\n")
 
 
 def test_get_reads_both_versions_of_plane_daily_each_from_its_own_key_space(built_project, synced, cli, online):
