@@ -14,7 +14,8 @@ from featurestore.catalog import Catalog
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.versions import DeprecationNotices
 from featurestore.console import Console
-from featurestore.engines.base import Engine, Warehouse, reading_views
+from featurestore.engines.base import Warehouse, reading_views
+from featurestore.engines.engine import Engine
 from featurestore.sql.declared_columns import checked_view
 from featurestore.store_http import STORE_SPEC_ENV, HttpServing
 from featurestore.store_records import TrainingSets

@@ -157,7 +157,8 @@ class TrainingSets:
             job.inputs.append(file_dataset(given.path))
         elif given.relation is not None and namespace is not None:
             relation = catalog.relations.get(given.relation)
-            name = ".".join(p for p in (relation.database, relation.schema, given.relation) if p) if relation else given.relation
+            # By its relation's identifier, as dbt-ol names it: a versioned spine `labels@v2` is `labels_v2`.
+            name = str(relation) if relation else given.relation
             job.inputs.append(Dataset(namespace, name))
         return job
 

@@ -1,7 +1,7 @@
 """The fingerprint of a training set generated as a dbt model: every fact of the catalog its
-SQL was generated from, per view (keys, timestamp, created_at, ttl, the features and their
-declared types, whether a test keeps its rows unique, which columns are quoted) and per
-on-demand feature (its type and expression), as plain JSON values.
+SQL was generated from, per view (the dbt model version it reads, keys, timestamp,
+created_at, ttl, the features and their declared types, whether a test keeps its rows
+unique, which columns are quoted) and per on-demand feature (its type and expression), as plain JSON values.
 
 The generated model stores it in its meta (catalog/dbt_models.py); `fs check` computes it
 again from the catalog now, and `fingerprint_changes` names what differs, so a stale model is
@@ -16,7 +16,7 @@ from featurestore.catalog.model import Catalog, FeatureView
 from featurestore.catalog.ttl import format_ttl
 from featurestore.errors import UsageError
 
-VIEW_FACTS = ("join_keys", "timestamp", "created_at", "ttl", "rows_unique", "quoted")
+VIEW_FACTS = ("version", "join_keys", "timestamp", "created_at", "ttl", "rows_unique", "quoted")
 """A view's facts compared one by one; its features are compared apart, feature by feature."""
 
 FACT_NAMES = {"rows_unique": "uniqueness test", "quoted": "quoted columns", "join_keys": "keys"}
@@ -38,6 +38,8 @@ def features_fingerprint(catalog: Catalog, features: Sequence[str]) -> dict:
 
 def _view_facts(view: FeatureView) -> dict:
     return {
+        # The dbt model version read (`ref(..., v=N)`); None for a model without versions.
+        "version": view.version,
         "join_keys": list(view.join_keys),
         "timestamp": view.timestamp,
         "created_at": view.created_at,

@@ -3,7 +3,7 @@ not connect to BigQuery."""
 
 from __future__ import annotations
 
-from featurestore.engines.base import AsOfJoin, Engine
+from featurestore.engines.engine import AsOfJoin, Engine
 
 ENGINE = Engine(
     name="bigquery",

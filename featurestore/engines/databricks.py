@@ -3,7 +3,7 @@ dialect. fs prints its SQL; it does not connect to Databricks."""
 
 from __future__ import annotations
 
-from featurestore.engines.base import AsOfJoin, Engine
+from featurestore.engines.engine import AsOfJoin, Engine
 
 ENGINE = Engine(
     name="databricks",

@@ -10,7 +10,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from featurestore.engines.base import AsOfJoin, Engine, Warehouse, generic_error
+from featurestore.engines.base import Warehouse, generic_error
+
+from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.engines.local_files import READERS, duckdb_column_kind
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, duckdb_file_locked, first_line
 

@@ -10,15 +10,8 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from featurestore.catalog.model import Relation
-from featurestore.engines.base import (
-    AsOfJoin,
-    Engine,
-    IdentifierCase,
-    RelationIndex,
-    Warehouse,
-    arrow_column_kind,
-    generic_error,
-)
+from featurestore.engines.base import Warehouse, arrow_column_kind, generic_error
+from featurestore.engines.engine import AsOfJoin, Engine, IdentifierCase, RelationIndex
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from featurestore.engines import bigquery, databricks, duckdb, postgres, snowflake, spark, trino
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.errors import ProjectError, UsageError, install_extra
 
 if TYPE_CHECKING:

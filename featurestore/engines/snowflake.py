@@ -8,7 +8,7 @@ of those in upper case, and a quoted lower-case name would not find them.
 
 from __future__ import annotations
 
-from featurestore.engines.base import AsOfJoin, Engine, IdentifierCase
+from featurestore.engines.engine import AsOfJoin, Engine, IdentifierCase
 
 # Snowflake's reserved keywords (its documentation, "Reserved & limited keywords"): a
 # column with one of these names can only have been created quoted, so it keeps its case.

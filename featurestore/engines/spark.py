@@ -17,7 +17,9 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from featurestore.engines.base import AsOfJoin, Engine, Warehouse, arrow_column_kind, generic_error
+from featurestore.engines.base import Warehouse, arrow_column_kind, generic_error
+
+from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, first_line
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ OPENLINEAGE_CONFIG, OPENLINEAGE__TRANSPORT__*); OPENLINEAGE_DISABLED=true turns 
 
 Relations are named as openlineage-dbt (dbt-ol) names the same ones, so both graphs join:
 the namespace from the target's profile (`Engine.lineage_namespace`), the name
-`database.schema.<model name>` (project/model_nodes.py). The dbt run is the parent when
+`database.schema.<alias>` (project/model_nodes.py). The dbt run is the parent when
 known: OPENLINEAGE_PARENT_ID (`namespace/job/runId`, as dbt-ol reads it), else the last dbt
 invocation of target/run_results.json as job `dbt-run-<project>` (dbt-ol's name for its
 wrapping job) with run id dbt's invocation_id.

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Sequence
 from featurestore.catalog import Catalog, FeatureSelection, OnDemandSelection
 from featurestore.catalog.dbt_models import GENERATED_META_KEY
 from featurestore.catalog.fingerprint import features_fingerprint
-from featurestore.engines.base import Engine, Warehouse
+from featurestore.engines.base import Warehouse
+from featurestore.engines.engine import Engine
 from featurestore.engines.registry import ENGINES
 from featurestore.errors import UsageError
 from featurestore.offline.indexes import joined_views

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from featurestore.catalog import FeatureSelection, FeatureView, OnDemandSelection
-from featurestore.engines.base import Engine, RelationIndex, Warehouse
+from featurestore.engines.base import Warehouse
+from featurestore.engines.engine import Engine, RelationIndex
 from featurestore.sql.pit import top_one_lateral_fits
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from featurestore.catalog import Feature, FeatureSelection, OnDemandSelection
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError, did_you_mean
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import Spine, timestamp_as_naive_utc

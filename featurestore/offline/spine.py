@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from featurestore.catalog import Catalog
 from featurestore.catalog.meta import is_reserved
 from featurestore.engines import local_files
-from featurestore.engines.base import Engine, Warehouse, arrow_column_kind
+from featurestore.engines.base import Warehouse, arrow_column_kind
+from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
 from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, named_table, render, table_name, table_of

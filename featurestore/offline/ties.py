@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Collection, Iterable
 
 from featurestore.catalog import FeatureView
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.sql.pit import breaks_ties_at_a_cost
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from featurestore.catalog import Catalog, FeatureSelection, OnDemandSelection
 from featurestore.console import Console, plural
-from featurestore.engines.base import Engine, Warehouse, reading_views
+from featurestore.engines.base import Warehouse, reading_views
+from featurestore.engines.engine import Engine
 from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import UsageError
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes

@@ -161,7 +161,7 @@ def _least_knowledge_time(view: FeatureView, rows: "pa.Table") -> datetime | Non
 def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.DataType"]:
     """The Arrow type of every column of the view's relation, from a query that reads no rows."""
     with reading_views([view]):
-        # The declared columns, read as the warehouse stored them (engines/base.py stored_name).
+        # The declared columns, read as the warehouse stored them (engines/engine.py stored_name).
         reader = warehouse.stream_arrow(render(columns_probe(view), warehouse.dialect))
         reader.read_all()
     types = {field.name: field.type for field in reader.schema}

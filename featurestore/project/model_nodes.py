@@ -1,7 +1,9 @@
 """What dbt's manifest says of the models behind feature views, beyond the catalog: each
 node's unique_id, model version and checksum (a training set's record keeps them), and the
 name openlineage-dbt gives its relation (lineage events name the same). A view is found by
-its relation, so two versions of one model are two nodes."""
+its relation, so two versions of one model are two nodes, and two datasets: dbt-ol names a
+model's relation by its alias (plane_daily for v1, plane_daily_v2 for v2), not its name, which
+the versions share."""
 
 from __future__ import annotations
 
@@ -24,13 +26,14 @@ class ModelNode:
     """The manifest's checksum of the model's file, `<name>:<value>` (sha256 usually)."""
     database: str | None
     schema: str
-    name: str
-    """The node's name (not its alias): openlineage-dbt names relations by it."""
+    alias: str
+    """The relation's identifier (the node's alias, else its name): openlineage-dbt's
+    artifact processor names a model's relation by it (a source's by its name)."""
 
     @property
     def lineage_name(self) -> str:
-        """`database.schema.name`, as openlineage-dbt names the model's relation."""
-        return ".".join(part for part in (self.database, self.schema, self.name) if part)
+        """`database.schema.alias`, as openlineage-dbt names the model's relation."""
+        return ".".join(part for part in (self.database, self.schema, self.alias) if part)
 
 
 def model_nodes(manifest: dict, views: Sequence[Any]) -> dict[str, ModelNode]:
@@ -55,7 +58,7 @@ def model_nodes(manifest: dict, views: Sequence[Any]) -> dict[str, ModelNode]:
             checksum=f"{checksum.get('name', 'none')}:{checksum.get('checksum', '')}",
             database=node.get("database"),
             schema=node["schema"],
-            name=node["name"],
+            alias=node.get("alias") or node["name"],
         )
     return found
 

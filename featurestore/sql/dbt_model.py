@@ -18,6 +18,7 @@ import re
 from typing import Sequence
 
 from featurestore.catalog import Relation
+from featurestore.catalog.versions import VERSION_MARK
 
 SQL_GENERATION_VERSION = 1
 """Bumped whenever the SQL fs generates for a training set changes, so that `fs check` names
@@ -37,8 +38,9 @@ def placeholder_relation(index: int) -> Relation:
 
 
 def with_refs(sql: str, refs: Sequence[str]) -> str:
-    """`sql` with each placeholder relation replaced by `{{ ref('name') }}` of `refs[index]`,
-    and any text that Jinja would read (a `{{` in a name or literal) kept in a raw block.
+    """`sql` with each placeholder relation replaced by the `{{ ref() }}` of `refs[index]` (a
+    model, or a version `model@vN`), and any text that Jinja would read (a `{{` in a name or
+    literal) kept in a raw block.
 
     >>> with_refs('SELECT * FROM "__fs_ref__"."__fs_ref__0"', ["labels"])
     "SELECT * FROM {{ ref('labels') }}"
@@ -46,10 +48,26 @@ def with_refs(sql: str, refs: Sequence[str]) -> str:
     parts, at = [], 0
     for match in _PLACEHOLDER.finditer(sql):
         parts.append(_literal_text(sql[at : match.start()]))
-        parts.append(f"{{{{ ref({jinja_literal(refs[int(match.group(1))])}) }}}}")
+        parts.append(f"{{{{ {ref_call(refs[int(match.group(1))])} }}}}")
         at = match.end()
     parts.append(_literal_text(sql[at:]))
     return "".join(parts)
+
+
+def ref_call(name: str) -> str:
+    """dbt's `ref()` of a model or of one version of it. A version is always named, the latest
+    too: a plain `ref('plane_daily')` means whichever version is latest when dbt builds, while
+    the SQL was generated for this version's columns (when the latest moves, `fs check` names
+    the model stale: its features resolve to another view).
+
+    >>> ref_call("plane_daily@v1"), ref_call("labels")
+    ("ref('plane_daily', v=1)", "ref('labels')")
+    """
+    model, mark, version = name.partition(VERSION_MARK)
+    if not mark:
+        return f"ref({jinja_literal(name)})"
+    spelt = jinja_literal(int(version) if version.isdigit() else version)
+    return f"ref({jinja_literal(model)}, v={spelt})"
 
 
 def _literal_text(text: str) -> str:

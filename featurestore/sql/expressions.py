@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
 from featurestore.catalog.meta import RESERVED_PREFIX
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 
 INTERNAL = RESERVED_PREFIX
 """Prefix of the internal column and table names of generated queries; the catalog and the

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.sql.expressions import INTERNAL
 
 ROW = f"{INTERNAL}hashed"

@@ -4,7 +4,7 @@ requested feature as it was known at the row's timestamp.
 The query is composed here, reading downwards only: the spine's CTE (sql/spine.py), per
 view its timeline (sql/semantics.py, the point-in-time rules) joined in the form chosen here
 (sql/pit_joins.py builds each), then the output columns. The as-of join takes the form the
-engine record names (featurestore.engines.base.AsOfJoin: a native ASOF LEFT JOIN, an ASOF
+engine record names (featurestore.engines.engine.AsOfJoin: a native ASOF LEFT JOIN, an ASOF
 JOIN with a MATCH_CONDITION, or the portable form), or, for a view whose table has an index
 on (join keys..., timestamp) on an engine with `Engine.top_one_lateral`, a top-one LEFT JOIN
 LATERAL; everything else is the same for every engine. The rules are in
@@ -19,7 +19,7 @@ from typing import Collection, Mapping, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import Feature, FeatureSelection, FeatureView
-from featurestore.engines.base import AsOfJoin, Engine
+from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier
 from featurestore.sql.pit_joins import (

@@ -12,7 +12,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection, FeatureView
-from featurestore.engines.base import AsOfJoin
+from featurestore.engines.engine import AsOfJoin
 from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table
 from featurestore.sql.semantics import VIEW_TIME, tie_break_winner_last
 from featurestore.sql.spine import SPINE, SPINE_ROW

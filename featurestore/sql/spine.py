@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, zoned_as_naive_utc
 

@@ -9,7 +9,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.sql.expressions import INTERNAL, column, identifier
 
 TIME = f"{INTERNAL}us"

@@ -26,7 +26,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection, FeatureView, WindowedAggregation
-from featurestore.engines.base import Engine
+from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier, named_table, relation_table
 from featurestore.sql.spine import SPINE, SPINE_ROW

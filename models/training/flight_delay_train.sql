@@ -15,6 +15,7 @@
         },
         'views': {
           'weather_hourly': {
+            'version': none,
             'join_keys': ['origin'],
             'timestamp': 'observed_at',
             'created_at': none,
@@ -34,6 +35,7 @@
             }
           },
           'carrier_daily': {
+            'version': none,
             'join_keys': ['carrier'],
             'timestamp': 'as_of',
             'created_at': none,
@@ -47,6 +49,7 @@
             }
           },
           'route_daily': {
+            'version': none,
             'join_keys': ['origin', 'dest'],
             'timestamp': 'as_of',
             'created_at': 'known_at',
@@ -59,7 +62,8 @@
               'route__distance_mi': 'bigint'
             }
           },
-          'plane_daily': {
+          'plane_daily@v1': {
+            'version': '1',
             'join_keys': ['tailnum'],
             'timestamp': 'as_of',
             'created_at': none,
@@ -209,7 +213,7 @@ WITH "__fs_spine" AS MATERIALIZED (
     "plane__dep_delay_rate__28d",
     "plane__flights__7d",
     "plane__age_years"
-  FROM {{ ref('plane_daily') }}
+  FROM {{ ref('plane_daily', v=1) }}
   WHERE
     NOT "tailnum" IS NULL AND NOT "as_of" IS NULL
 ), "__fs_v3_match" AS (
@@ -618,7 +622,7 @@ WITH "__fs_spine" AS MATERIALIZED (
     "plane__dep_delay_rate__28d",
     "plane__flights__7d",
     "plane__age_years"
-  FROM {{ ref('plane_daily') }}
+  FROM {{ ref('plane_daily', v=1) }}
   WHERE
     NOT "tailnum" IS NULL AND NOT "as_of" IS NULL
 ), "__fs_v3_match" AS (
@@ -926,7 +930,7 @@ WITH "__fs_spine" AS (
       "PLANE__FLIGHTS__7D" AS "plane__flights__7d",
       "PLANE__DEP_DELAY_RATE__28D" AS "plane__dep_delay_rate__28d",
       "PLANE__AGE_YEARS" AS "plane__age_years"
-    FROM {{ ref('plane_daily') }}
+    FROM {{ ref('plane_daily', v=1) }}
   ) AS "__fs_ref__4"
   WHERE
     NOT "tailnum" IS NULL AND NOT "as_of" IS NULL
@@ -1367,7 +1371,7 @@ WITH `__fs_spine` AS (
       `plane__flights__7d`,
       `plane__dep_delay_rate__28d`,
       `plane__age_years`
-    FROM {{ ref('plane_daily') }}
+    FROM {{ ref('plane_daily', v=1) }}
   ) AS `__fs_ref__4`
   WHERE
     NOT `tailnum` IS NULL AND NOT `as_of` IS NULL
@@ -1778,7 +1782,7 @@ WITH `__fs_spine` AS (
     `plane__dep_delay_rate__28d`,
     `plane__flights__7d`,
     `plane__age_years`
-  FROM {{ ref('plane_daily') }}
+  FROM {{ ref('plane_daily', v=1) }}
   WHERE
     NOT `tailnum` IS NULL AND NOT `as_of` IS NULL
 ), `__fs_v3_match` AS (
@@ -2260,7 +2264,7 @@ WITH "__fs_spine" AS (
       "plane__flights__7d",
       "plane__dep_delay_rate__28d",
       "plane__age_years"
-    FROM {{ ref('plane_daily') }}
+    FROM {{ ref('plane_daily', v=1) }}
   ) AS "__fs_ref__4"
   WHERE
     NOT "tailnum" IS NULL AND NOT "as_of" IS NULL

@@ -15,6 +15,7 @@
         },
         'views': {
           'customer_orders': {
+            'version': none,
             'join_keys': ['customer_id'],
             'timestamp': 'ts',
             'created_at': 'created_at',
@@ -27,6 +28,7 @@
             }
           },
           'store_visits': {
+            'version': none,
             'join_keys': ['customer_id', 'store_id'],
             'timestamp': 'ts',
             'created_at': none,

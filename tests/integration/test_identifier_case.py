@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection
-from featurestore.engines.base import PLAIN_NAME
+from featurestore.engines.engine import PLAIN_NAME
 from featurestore.sql.expressions import column, identifier, relation_table, render
 from tests.online_fixtures import online  # noqa: F401
 from tests.pit_fixtures import duckdb_memory, feature_view, postgres
@@ -189,7 +189,7 @@ def test_the_index_is_found_and_the_lateral_join_reads_any_declared_name(postgre
     """Join keys, timestamp and a feature named anything, created as a dbt model would create
     them, with an index on (keys..., timestamp) spelt the same way: the catalog probe finds it
     under the stored names, and the lateral join reads each row back under the declared names."""
-    from featurestore.engines.base import RelationIndex
+    from featurestore.engines.engine import RelationIndex
     from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
 
     warehouse = postgres_names_warehouse

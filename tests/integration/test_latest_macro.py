@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from featurestore import FeatureStore
+from featurestore.catalog.versions import dbt_ref
 from featurestore.sql.expressions import render
 from featurestore.sql.landing import landing_relation
 from tests.conftest import project_env
@@ -26,10 +27,12 @@ from tests.pit_fixtures import load_table, postgres
 pytestmark = pytest.mark.integration
 
 LANDING_SHAPE = "route_daily"  # the case view whose landing table exists when dbt compiles
-ONLINE_VIEWS = ["carrier_daily", "plane_daily", "route_daily", "weather_hourly"]
+# plane_daily is its latest version (v2); plane_daily@v1 is read by ref('plane_daily', v=1).
+ONLINE_VIEWS = ["carrier_daily", "plane_daily", "plane_daily@v1", "route_daily", "weather_hourly"]
 REFUSED = {
     "not_a_view": "select * from {{ featurestore.latest(ref('stg_flights')) }}",
     "not_a_relation": "select * from {{ featurestore.latest('carrier_daily') }}",
+    "aggregation_view": "select * from {{ featurestore.latest(ref('origin_departures')) }}",
 }
 
 
@@ -47,7 +50,7 @@ class Compiled:
 
 
 def latest_of(view: str) -> str:
-    return f"select * from {{{{ featurestore.latest(ref('{view}')) }}}}"
+    return f"select * from {{{{ featurestore.latest({dbt_ref(view)}) }}}}"
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +110,13 @@ def test_latest_is_what_fs_sync_wrote_to_redis(built_project, compiled, cli, onl
             assert sorted_by_key(view, got.to_pylist()) == served, name
 
 
+def test_each_version_is_read_with_its_own_columns(compiled):
+    """v2 adds plane__is_widebody: the plain ref (the latest) has it, v1's does not."""
+    demo, _, _, _ = compiled
+    assert "plane__is_widebody" in demo["plane_daily"]["sql"] and '"plane_daily_v2"' in demo["plane_daily"]["sql"]
+    assert "plane__is_widebody" not in demo["plane_daily@v1"]["sql"] and '"plane_daily_v2"' not in demo["plane_daily@v1"]["sql"]
+
+
 def sorted_by_key(view, rows):
     from tests.latest_reference import sorted_rows
 
@@ -126,6 +136,8 @@ def test_the_demo_analysis_uses_latest_at_the_projects_now(built_project, compil
     [
         ("not_a_view", 'featurestore.latest: "feature_store"."main"."stg_flights" is not a feature view: no model of this project built it with config.meta.feature_store'),
         ("not_a_relation", "featurestore.latest: 'carrier_daily' is not a relation; pass ref() of a feature view, e.g. featurestore.latest(ref('carrier_daily'))"),
+        ("aggregation_view", "featurestore.latest: model 'origin_departures' (models/features/origin_departures.yml): an aggregation "
+         "view (its features are windowed aggregations at a moment) has no latest row; read them with fs get or fs training-set"),
     ],
 )
 def test_what_is_not_a_feature_view_is_one_compile_error(compiled, name, line):

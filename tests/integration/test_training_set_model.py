@@ -5,6 +5,7 @@ ttl edited makes `fs check` name it; bad input is refused in one line."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -30,6 +31,14 @@ def test_the_built_model_equals_the_cli_training_set_row_for_row(built_project, 
         expected = con.sql(f"select * from '{out}' order by flight_id").to_arrow_table()
     assert built.num_rows == pq.read_metadata(out).num_rows > 300_000
     assert built.equals(expected)
+
+
+def test_the_demo_model_reads_the_version_its_service_pins(built_project):
+    """flight_delay_model pins plane_daily v1; dbt's plain ref('plane_daily') is v2."""
+    manifest = json.loads((built_project / "target" / "manifest.json").read_text())
+    reads = manifest["nodes"]["model.flight_features.flight_delay_train"]["depends_on"]["nodes"]
+    assert "model.flight_features.plane_daily.v1" in reads
+    assert "model.flight_features.plane_daily.v2" not in reads
 
 
 def test_generating_the_demo_model_again_changes_no_byte(built_project, cli, clean_env):

@@ -215,7 +215,7 @@ def test_a_dbt_view_is_told_to_be_a_table_with_the_index():
     """A view's relation that is a database view (a dbt model materialised as a view) holds
     no index: the hint says to materialise it as a table with one. fs asks the warehouse
     what the relation is, not dbt's config."""
-    from featurestore.engines.base import RelationIndex
+    from featurestore.engines.engine import RelationIndex
     from featurestore.offline.indexes import index_hint
     from tests.pit_fixtures import feature_view
 

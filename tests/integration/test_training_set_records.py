@@ -213,6 +213,39 @@ def test_a_training_set_emits_start_and_complete_named_as_dbt_ol_names_them(proj
     assert "select" in complete["job"]["facets"]["sql"]["query"].lower()
 
 
+VERSIONED = "plane_daily@v1:plane__seats,plane_daily:plane__is_widebody,origin_departures:origin_airport__count__1h"
+
+
+def test_versions_and_an_aggregation_view_are_recorded_by_their_own_nodes_and_named_by_their_relations(
+    project, spine_file, tmp_path, cli, clean_env, monkeypatch
+):
+    """plane_daily's two versions are two nodes (unique_id ....v1, ....v2) and two relations
+    (aliases plane_daily and plane_daily_v2): the record, --reproduce and the lineage
+    datasets keep them apart; the aggregation view is recorded as any view."""
+    events_file = tmp_path / "events.jsonl"
+    lineage_env(monkeypatch, events_file)
+    out = tmp_path / "train.parquet"
+    code, _, err = fs(cli, project, "--spine", str(spine_file), "--features", VERSIONED, "-o", str(out))
+    assert (code, err) == (0, "")
+    record = json.loads((tmp_path / "train.parquet.record.json").read_text())
+    for view, node_id, version in [
+        ("plane_daily@v1", "plane_daily.v1", 1), ("plane_daily@v2", "plane_daily.v2", 2), ("origin_departures", "origin_departures", None),
+    ]:
+        node = manifest_node(project, node_id)
+        assert record["views"][view] == {
+            "unique_id": f"model.flight_features.{node_id}", "version": version,
+            "checksum": f"{node['checksum']['name']}:{node['checksum']['checksum']}", "relation": f"feature_store.main.{node['alias']}",
+        }
+    assert record["views"]["plane_daily@v1"]["checksum"] != record["views"]["plane_daily@v2"]["checksum"]
+    _, complete = read_events(events_file)
+    # dbt-ol names a model's relation database.schema.<alias>: each version its own dataset.
+    assert [d["name"] for d in complete["inputs"]] == [
+        "feature_store.main.plane_daily", "feature_store.main.plane_daily_v2", "feature_store.main.origin_departures", str(spine_file),
+    ]
+    code, stdout, err = fs(cli, project, "--reproduce", str(out) + ".record.json")
+    assert (code, err) == (0, "") and stdout.startswith("identical: 2,000 rows")
+
+
 def test_a_failed_training_set_emits_fail_and_exits_as_it_would(project, tmp_path, cli, clean_env, monkeypatch):
     events_file = tmp_path / "events.jsonl"
     lineage_env(monkeypatch, events_file)
@@ -279,5 +312,6 @@ def test_the_feature_site_links_each_view_to_its_training_sets(project, spine_fi
     # Every carrier_daily training set of this module is linked, none of another view's only.
     index = [json.loads(line) for line in (project / ".fs" / "records" / "index.jsonl").read_text().splitlines()]
     assert len(links) == sum("carrier_daily" in entry["views"] for entry in index)
-    other = (tmp_path / "site" / "views" / "plane_daily.html").read_text()
+    # No training set of this module reads route_daily (plane_daily is two versioned views now).
+    other = (tmp_path / "site" / "views" / "route_daily.html").read_text()
     assert "no training set recorded" in other

@@ -11,7 +11,7 @@ from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from featurestore.catalog import Relation
-from featurestore.engines.base import PLAIN_NAME, IdentifierCase
+from featurestore.engines.engine import PLAIN_NAME, IdentifierCase
 from featurestore.engines.registry import ENGINES, engine_for_dialect
 from featurestore.sql.expressions import column, relation_table, render
 from tests.pit_fixtures import feature_view

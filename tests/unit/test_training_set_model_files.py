@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from featurestore.catalog import Relation
 from featurestore.catalog.dbt_models import GENERATED_META_KEY, DbtModel
+from featurestore.catalog.versions import ModelVersions
 from featurestore.engines.registry import ENGINES, engine_for_dialect
 from featurestore.governance.stale_models import stale_model_results
 from featurestore.offline.as_model import model_files, regenerate_command
@@ -108,6 +109,44 @@ def test_placeholders_become_refs_in_every_quoting_and_jinja_in_the_sql_stays_te
     assert with_refs('(SELECT 1) AS "__fs_ref__0"', ["s"]) == '(SELECT 1) AS "__fs_ref__0"'
 
 
+def test_a_versioned_view_is_read_through_refs_naming_its_version():
+    # dbt's plain ref('model') means the latest version: a view pinned to v1 must say v=1.
+    assert with_refs('FROM "__fs_ref__"."__fs_ref__1" AS a', ["s", "plane_daily@v1"]) == "FROM {{ ref('plane_daily', v=1) }} AS a"
+    assert with_refs('FROM "__fs_ref__"."__fs_ref__0"', ["labels@vx"]) == "FROM {{ ref('labels', v='x') }}"
+
+
+def versioned_catalog():
+    """The golden catalog with store_visits a versioned model: v1 and v2 (the latest)."""
+    base = golden_catalog()
+    visits = base.views["store_visits"]
+
+    def version(number: int):
+        name = f"store_visits@v{number}"
+        return dataclasses.replace(
+            visits, name=name, version=str(number), latest_version="2", relation=Relation(None, "features", f"store_visits_v{number}"),
+            features=tuple(dataclasses.replace(f, view=name) for f in visits.features),
+        )
+
+    views = {"customer_orders": base.views["customer_orders"], "store_visits@v1": version(1), "store_visits@v2": version(2)}
+    versions = {"store_visits": ModelVersions("store_visits", ("store_visits@v1", "store_visits@v2"), "store_visits@v2")}
+    return dataclasses.replace(base, views=views, versions=versions)
+
+
+@pytest.mark.parametrize("named, version", [("store_visits@v1", "1"), ("store_visits", "2")])
+def test_a_pinned_or_latest_version_is_read_by_its_versioned_ref_and_held_in_the_fingerprint(named, version):
+    request = TrainingSetRequest(spine=SpineInput(relation="labels"), features=("customer_orders:*", f"{named}:visits_7d"))
+    spine = Spine(request.spine, exp.to_table("analytics.labels"), KINDS, None)
+    files = model_files(request, PATH, spine, versioned_catalog(), engine_for_dialect("duckdb"))
+    for engine in ENGINES:
+        sql = jinja2.Environment().from_string(files.sql).render(
+            target={"type": engine.adapters[0]}, config=lambda **_: "", exceptions={},
+            ref=lambda name, v=None: f"<ref {name}{'' if v is None else f' v{v}'}>",
+        )
+        assert sorted(set(re.findall(r"<ref ([\w ]+)>", sql))) == ["customer_orders", "labels", f"store_visits v{version}"]
+    views = compiled_meta(files.sql)["views"]
+    assert {name: facts["version"] for name, facts in views.items()} == {"customer_orders": None, f"store_visits@v{version}": version}
+
+
 def test_jinja_literals_read_back_as_the_values():
     value = {"a": [1, "x'y", None, True], "b": {"c": 1.5, "d": "back\\slash\nline"}, "e": {}}
     assert jinja2.Environment().from_string("{{ (" + jinja_literal(value) + ") == v }}").render(v=value) == "True"
@@ -135,7 +174,7 @@ def compiled_meta(sql: str) -> dict:
     """The meta the model's config() call hands dbt, read as dbt reads it."""
     seen = {}
     jinja2.Environment().from_string(sql).render(
-        target={"type": "duckdb"}, ref=lambda n: n, exceptions={}, config=lambda **kw: seen.update(kw) or ""
+        target={"type": "duckdb"}, ref=lambda n, v=None: n, exceptions={}, config=lambda **kw: seen.update(kw) or ""
     )
     return seen["meta"][GENERATED_META_KEY]
 

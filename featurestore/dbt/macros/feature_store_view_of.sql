@@ -3,7 +3,10 @@
   older top-level meta) in dbt's graph, as fs reads it (catalog/meta.py): name, relation,
   join_keys (default [<entity>_id]), timestamp, created_at, ttl_seconds and features (the
   meta's list, else every documented column that is not a key or a timestamp), each column
-  quoted where its YAML says `quote: true`. Anything else is a compile error in one line
+  quoted where its YAML says `quote: true`; whether it is an aggregation view (`aggregated`:
+  meta.feature_store.aggregations) and `where` it is declared, for error lines. A version of a
+  versioned model is its own node and relation (`ref('plane_daily', v=1)`: alias plane_daily,
+  unique_id ...plane_daily.v1), so each version's columns and meta are its own. Anything else is a compile error in one line
   naming `macro_name` (the macro that was given the relation). Only when dbt executes.
 #}
 {% macro feature_store_view_of(relation, macro_name) %}
@@ -27,7 +30,9 @@
     {%- if meta is none or meta is not mapping -%}
         {{ exceptions.raise_compiler_error(refuse ~ relation ~ " is not a feature view: no model of this project built it with config.meta.feature_store") }}
     {%- endif -%}
-    {%- set where = "model '" ~ node.name ~ "' (" ~ (node.patch_path or node.original_file_path) ~ "): " -%}
+    {#- patch_path is `<project>://models/x.yml`: the path is what a user opens. -#}
+    {%- set defined_in = (node.patch_path or node.original_file_path).split('://')[-1] -%}
+    {%- set where = "model '" ~ node.name ~ "' (" ~ defined_in ~ "): " -%}
     {%- if not meta.get('entity') or not meta.get('timestamp') -%}
         {{ exceptions.raise_compiler_error(refuse ~ where ~ "meta.feature_store needs entity and timestamp; fs catalog shows what else is wrong") }}
     {%- endif -%}
@@ -51,6 +56,8 @@
         'created_at': featurestore.feature_store_column(meta.created_at, columns) if meta.get('created_at') else none,
         'ttl_seconds': ttl,
         'features': named.features,
+        'aggregated': meta.get('aggregations') is not none,
+        'where': where,
     }) }}
 {% endmacro %}
 

@@ -18,7 +18,9 @@
   (an ISO timestamp; set it to feature_store.yml's clock.now) if set, else the current time
   in UTC. `alias`: the subquery's name (default: the view's). The view's keys, timestamp,
   created_at, ttl and features come from its model's config.meta.feature_store, through
-  dbt's graph: pass ref() of a feature view.
+  dbt's graph: pass ref() of a feature view, or of one version of it (`ref('plane_daily',
+  v=1)`; the plain ref is the latest version). An aggregation view (`aggregations:`) has no
+  latest row: a compile error.
 #}
 {% macro latest(relation, at=none, alias=none) %}
     {#- The graph and the warehouse are there only when dbt executes; parsing needs the ref alone. -#}
@@ -26,6 +28,14 @@
         {{ return('(select * from ' ~ relation ~ ') as ' ~ (alias or 'latest')) }}
     {%- endif -%}
     {%- set view = featurestore.feature_store_view_of(relation, 'latest') -%}
+    {%- if view.aggregated -%}
+        {#- Its features exist at a moment over the rows of a window (fs computes them from the
+            rows, or tiles online); no stored row holds them, so there is no latest one. -#}
+        {{ exceptions.raise_compiler_error(
+            "featurestore.latest: " ~ view.where ~ "an aggregation view (its features are windowed aggregations at a moment) "
+            ~ "has no latest row; read them with fs get or fs training-set"
+        ) }}
+    {%- endif -%}
     {%- set at_sql = at if at is not none else featurestore.feature_store_project_now() -%}
     {{ return(adapter.dispatch('latest', 'featurestore')(view, at_sql, alias or view.name)) }}
 {% endmacro %}
