@@ -47,3 +47,8 @@ def test_the_engine_tables_say_how_far_each_engine_is_tested():
         assert sorted(tested) == sorted(shown[engine.name] for engine in ENGINES), page.name
         for engine in ENGINES:
             assert tested[shown[engine.name]].startswith(engine.tested), (page.name, engine.name)
+
+
+def test_the_readme_stays_at_most_250_lines():
+    """The README is the front door: details go to docs/, and merged sections must fit."""
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
