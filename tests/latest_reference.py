@@ -124,7 +124,7 @@ def redis_rows(online, view: FeatureView) -> list[dict[str, Any]]:
     from featurestore.online.keys import parse_entity_suffix
 
     types = dict(view.declared_types)
-    decode = {"varchar": str, "bigint": int, "double": float, "timestamp": datetime.fromisoformat}
+    decode = {"varchar": str, "bigint": int, "double": float, "boolean": lambda text: text == "true", "timestamp": datetime.fromisoformat}
     generation = online.meta(view.name)["generation"]
     rows = []
     for key in online.keys(f"{view.name}:gen{generation}:*"):
