@@ -4,7 +4,8 @@ fingerprint) and what it holds (rows, coverage, a content hash of the output), s
 `fs training-set --reproduce` can run it again and say what changed (offline/reproduce.py).
 
 Where records go (docs/reproducibility.md): beside a file output as `<output>.record.json`;
-for a table output or rows returned to Python, in the project's `.fs/records/`. Every record
+for a table output or rows returned to Python, in the project's `.fs/records/` (a table
+output's also in the warehouse beside the table: offline/record_table.py). Every record
 is also listed, one JSON line each, in `.fs/records/index.jsonl`, which the feature site
 reads to link each view to the training sets made from it.
 
