@@ -58,8 +58,10 @@ class TrainingSets:
     def reproduce_training_set(self, record: "str | Path", spine: Any = None) -> "Reproduction":
         """Run the training set a record describes again (into a scratch output, removed
         after) and compare: `.identical`, `.changes` (a model's checksum, the spine, the
-        data, fs's version) and `.exit_code` (docs/reproducibility.md). `spine` gives the
-        frame again when the recorded spine was one.
+        data, fs's version) and `.exit_code` (docs/reproducibility.md). `record` is a record
+        file, or a table output's name (`table:T`, or `T` when no such file exists) whose
+        record is read from the warehouse. `spine` gives the frame again when the recorded
+        spine was one.
 
         >>> FeatureStore(project_dir=".").reproduce_training_set("train.parquet.record.json").identical  # doctest: +SKIP
         True
@@ -67,19 +69,25 @@ class TrainingSets:
         import tempfile
 
         from featurestore.offline.record import read_record
+        from featurestore.offline.record_table import read_record_table, record_source
         from featurestore.offline.reproduce import compare_records, drop_scratch_table, reproduction_request
         from featurestore.offline.training_set import run_training_set
 
-        recorded = read_record(Path(record))
+        given = str(record)
+        table, path = record_source(given)
+        recorded = read_record(path) if path is not None else None
         catalog = self.catalog()
-        with tempfile.TemporaryDirectory(prefix="fs-reproduce-") as scratch:
+        # A table's record always has a table output, whose scratch table needs writing.
+        read_only = recorded is not None and recorded["request"].get("output_table") is None
+        with tempfile.TemporaryDirectory(prefix="fs-reproduce-") as scratch, self.warehouse(read_only=read_only) as warehouse:
+            if recorded is None:
+                recorded = read_record_table(given, table, warehouse)
             request = reproduction_request(recorded, Path(scratch), spine)
-            with self.warehouse(read_only=request.output_table is None) as warehouse:
-                try:
-                    result = run_training_set(request, catalog, warehouse, self.console, self._record_context(), write=False)
-                finally:
-                    drop_scratch_table(request, warehouse)
-        return compare_records(str(record), recorded, result.record)
+            try:
+                result = run_training_set(request, catalog, warehouse, self.console, self._record_context(), write=False)
+            finally:
+                drop_scratch_table(request, warehouse)
+        return compare_records(given, recorded, result.record)
 
     def training_set_sql(
         self, spine: Any = None, features: Sequence[str] = (), dialect: str | None = None, **options: Any

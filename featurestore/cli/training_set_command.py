@@ -57,10 +57,11 @@ def training_set(
         ),
     ] = None,
     reproduce: Annotated[
-        Optional[Path],
+        Optional[str],
         typer.Option(
             "--reproduce",
-            help="Run the training set a record (<output>.record.json) describes again and say what changed; "
+            help="Run the training set a record (<output>.record.json, or table:T for --output-table T, whose "
+            "record is in the warehouse as T__fs_record) describes again and say what changed; "
             "exit 0 identical, 11 a model, 12 the spine, 13 the data, 14 fs/dbt/engine.",
         ),
     ] = None,

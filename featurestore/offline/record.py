@@ -4,7 +4,8 @@ fingerprint) and what it holds (rows, coverage, a content hash of the output), s
 `fs training-set --reproduce` can run it again and say what changed (offline/reproduce.py).
 
 Where records go (docs/reproducibility.md): beside a file output as `<output>.record.json`;
-for a table output or rows returned to Python, in the project's `.fs/records/`. Every record
+for a table output or rows returned to Python, in the project's `.fs/records/` (a table
+output's also in the warehouse beside the table: offline/record_table.py). Every record
 is also listed, one JSON line each, in `.fs/records/index.jsonl`, which the feature site
 reads to link each view to the training sets made from it.
 
@@ -184,7 +185,7 @@ def write_record(record: dict[str, Any], request: TrainingSetRequest, project_ro
         path = project_root / RECORDS_FOLDER / f"{record['created_at'].replace(':', '')}-{name}-{record['id'][:8]}{RECORD_SUFFIX}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        path.write_text(record_text(record))
         append_to_index(project_root, {
             "record": str(path),
             "id": record["id"],
@@ -199,14 +200,26 @@ def write_record(record: dict[str, Any], request: TrainingSetRequest, project_ro
     return path
 
 
+def record_text(record: dict[str, Any]) -> str:
+    """The record's JSON, as written to its file (and to its table, offline/record_table.py)."""
+    return json.dumps(record, indent=2, default=str) + "\n"
+
+
 def read_record(path: Path) -> dict[str, Any]:
     """A record written by `write_record`; a file that is not one is one line naming it."""
     try:
-        record = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except OSError as error:
         raise UsageError(f"--reproduce {path}: cannot be read: {error.strerror or error}") from error
+    return parse_record(str(path), text)
+
+
+def parse_record(given: str, text: str) -> dict[str, Any]:
+    """The record in `text` (from a file or a record table); one line naming `given` when it is none."""
+    try:
+        record = json.loads(text)
     except ValueError as error:
-        raise UsageError(f"--reproduce {path}: not a training-set record (not JSON: {first_line(error)})") from error
+        raise UsageError(f"--reproduce {given}: not a training-set record (not JSON: {first_line(error)})") from error
     if not isinstance(record, dict) or record.get("fs_record") != RECORD_FORMAT:
-        raise UsageError(f"--reproduce {path}: not a training-set record of format {RECORD_FORMAT} (fs writes <output>{RECORD_SUFFIX})")
+        raise UsageError(f"--reproduce {given}: not a training-set record of format {RECORD_FORMAT} (fs writes <output>{RECORD_SUFFIX})")
     return record

@@ -18,7 +18,8 @@ from featurestore.errors import UsageError
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
 from featurestore.offline.plan import Plan, plan_training_set
-from featurestore.offline.record import RecordContext, make_record, write_record
+from featurestore.offline.record import RecordContext, make_record, record_text, write_record
+from featurestore.offline.record_table import write_record_table
 from featurestore.offline.scans import bounded_scans
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
@@ -118,6 +119,8 @@ def run_training_set(
     if context is not None:
         record = make_record(request, plan, delivered, summary.view_coverage, context, warehouse)
         if write:
+            if request.output_table is not None:  # beside the table too, for who reads it there
+                write_record_table(record, record_text(record), request.output_table, warehouse)
             summary.record = str(write_record(record, request, context.project_root))
         summary.seconds = time.perf_counter() - started
     return TrainingSet(summary=summary, table=delivered.table, spine_dtypes=_extension_dtypes(request.spine.frame), record=record)

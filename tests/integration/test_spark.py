@@ -139,7 +139,8 @@ def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, 
 
 def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):
     """A spine with no order of its own (a query) is numbered by Spark's row id, not a global
-    window; the rows match DuckDB's, and --output-table writes them in the warehouse."""
+    window; the rows match DuckDB's, and --output-table writes them in the warehouse, with their
+    record beside them."""
     where = "where flight_id % 20 = 0"
     features = "weather_hourly:*,route_daily:*"
     code, _, err = cli(
@@ -159,6 +160,9 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
         assert record["output"]["rows"] == on_spark.num_rows
         (spine_rows,) = warehouse.fetch_all(f"select count(*) from flight_features.flight_delay_labels {where}")[0]
         assert record["spine"]["rows"] == spine_rows
+        # The record is kept beside the table in the warehouse, as in .fs/records/.
+        kept = warehouse.fetch_all("select record, row_count, output_content_hash from flight_features.train_q__fs_record")
+        assert kept == [(Path(json.loads(index[-1])["record"]).read_text(), on_spark.num_rows, None)]
         request = TrainingSetRequest.of(
             spine_sql=f"select * from flight_features.flight_delay_labels {where}", features=features.split(",")
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -125,8 +126,9 @@ def test_cli_training_set_on_the_postgres_target_equals_duckdb(postgres_project,
 
 def test_a_table_output_on_postgres_is_hashed_in_the_warehouse_and_reproduces(postgres_project, monkeypatch):
     """The record's hashes on PostgreSQL (hashtextextended of each row): the output table's
-    equals a hand-written query's, the relation spine is hashed, the reproduction is identical
-    until a view's rows change (exit 13), and its scratch table is dropped."""
+    equals a hand-written query's, the relation spine is hashed, the record is kept beside the
+    table in the warehouse, the reproduction from there is identical until a view's rows
+    change (exit 13), and its scratch table is dropped."""
     from featurestore.errors import EXIT_REPRODUCED_DATA
 
     root, env = postgres_project
@@ -142,12 +144,16 @@ def test_a_table_output_on_postgres_is_hashed_in_the_warehouse_and_reproduces(po
     assert result.record["output"] == {**result.record["output"], "kind": "table", "rows": rows, "content_hash": str(int(total))}
     assert result.record["spine"]["kind"] == "relation" and result.record["spine"]["rows"] == spine_rows
     assert result.record["spine"]["content_hash"] is not None
-    assert store.reproduce_training_set(result.summary.record).identical
+    # The record beside the table in the warehouse: exactly the file's, and reproducible from there.
+    with postgres(schema) as pg:
+        kept = pg.fetch_all(f'select record, row_count, output_content_hash from "{schema}".train_records__fs_record')
+    assert kept == [(Path(result.summary.record).read_text(), rows, str(int(total)))]
+    assert store.reproduce_training_set("table:train_records").identical
     with postgres(schema) as pg:
         pg.execute(f'update "{schema}".carrier_daily set carrier__flights__7d = carrier__flights__7d + 1')
         tables = {r[0] for r in pg.fetch_all("select table_name from information_schema.tables where table_schema = %s", (schema,))}
-    assert "train_records__fs_reproduce" not in tables
-    assert store.reproduce_training_set(result.summary.record).exit_code == EXIT_REPRODUCED_DATA
+    assert "train_records__fs_reproduce" not in tables and "train_records__fs_record" in tables
+    assert store.reproduce_training_set("train_records").exit_code == EXIT_REPRODUCED_DATA
 
 
 def test_postgres_numeric_results_arrive_as_doubles():

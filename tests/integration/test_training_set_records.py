@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -152,6 +153,68 @@ def test_an_edited_and_rebuilt_model_is_named_with_exit_11(project, spine_file, 
     assert [line for line in lines if line.startswith("  model:")] == [
         line for line in lines if "model model.flight_features.carrier_daily changed: checksum sha256:" in line
     ] != []
+
+
+def record_table_rows(project: Path, table: str) -> list[dict]:
+    with duckdb.connect(str(project / "feature_store.duckdb"), read_only=True) as con:
+        cursor = con.execute(f"select * from main.{table}__fs_record")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def test_a_table_output_keeps_its_record_in_the_warehouse_replaced_on_rebuild_and_reproduced_from_there(
+    project, spine_file, cli, clean_env
+):
+    def build() -> tuple[str, dict]:
+        code, stdout, err = fs(cli, project, "--spine", str(spine_file), "--features", FEATURES, "--output-table", "train_kept", "--json")
+        assert (code, err) == (0, "")
+        path = Path(json.loads(stdout)["record"])
+        return path.read_text(), json.loads(path.read_text())
+
+    first_text, first = build()
+    second_text, second = build()
+    assert first["id"] != second["id"]
+    # One row, replaced on rebuild: exactly the record written in .fs/records/, and its facts.
+    (row,) = record_table_rows(project, "train_kept")
+    assert row == {
+        "record_id": second["id"],
+        "created_at": datetime.fromisoformat(second["created_at"]),
+        "fs_version": second["versions"]["fs"],
+        "manifest_sha256": second["manifest"]["sha256"],
+        "output_content_hash": second["output"]["content_hash"],
+        "row_count": 2000,
+        "record": second_text,
+    }
+    assert second["output"]["content_hash"] == first["output"]["content_hash"] is not None
+
+    code, stdout, err = fs(cli, project, "--reproduce", "table:train_kept")
+    assert (code, err) == (0, "")
+    assert stdout.splitlines() == ["identical: 2,000 rows with the recorded content hash (table:train_kept)"]
+    assert FeatureStore(project_dir=project).reproduce_training_set("train_kept").identical  # a bare name: no such file
+    with duckdb.connect(str(project / "feature_store.duckdb")) as con:
+        con.execute("update main.weather_hourly set origin__temp_f = origin__temp_f + 1")
+        tables = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+    assert "train_kept__fs_reproduce" not in tables and "train_kept__fs_reproduce__fs_record" not in tables
+    code, stdout, _ = fs(cli, project, "--reproduce", "train_kept")
+    assert code == EXIT_REPRODUCED_DATA
+    assert stdout.splitlines()[0] == "changed (data): 2,000 rows recorded, 2,000 now; the content differs (train_kept)"
+    assert len(record_table_rows(project, "train_kept")) == 1  # a reproduction leaves the record as it was
+
+
+@pytest.mark.parametrize(
+    "given, looked_for",
+    [("table:no_such_table", "\"main\".no_such_table__fs_record"), ("no_such_table", "\"main\".no_such_table__fs_record"),
+     ("table:a.b.c.d", "a.b.c.d__fs_record")],
+)
+def test_a_name_that_is_neither_a_record_file_nor_a_table_with_a_record_is_one_line_and_exit_2(
+    project, cli, clean_env, given, looked_for
+):
+    code, stdout, err = fs(cli, project, "--reproduce", given)
+    assert (code, stdout) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: --reproduce {given}: neither a record file nor a table with a record (no table {looked_for}); "
+        "give <output>.record.json, or table:<table> for a training set written with --output-table\n"
+    )
 
 
 @pytest.mark.parametrize(
