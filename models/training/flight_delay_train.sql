@@ -75,6 +75,20 @@
               'plane__flights__7d': 'bigint',
               'plane__age_years': 'bigint'
             }
+          },
+          'origin_departures': {
+            'version': none,
+            'join_keys': ['origin'],
+            'timestamp': 'departure_known_at',
+            'created_at': none,
+            'ttl': none,
+            'rows_unique': false,
+            'quoted': [],
+            'features': {
+              'origin_airport__count__1h': 'BIGINT',
+              'origin_airport__count__24h': 'BIGINT',
+              'origin_airport__dep_delay_avg__24h': 'DOUBLE'
+            }
           }
         },
         'on_demand': {
@@ -227,6 +241,72 @@ WITH "__fs_spine" AS MATERIALIZED (
   ASOF LEFT JOIN "__fs_v3" AS "__fs_v3"
     ON "__fs_spine"."tailnum" = "__fs_v3"."tailnum"
     AND "__fs_spine"."event_timestamp" >= "__fs_v3"."__fs_at"
+), "__fs_v4_events" AS (
+  SELECT
+    "origin",
+    EPOCH_US("departure_known_at") AS "__fs_us",
+    EPOCH_US("departure_known_at") AS "__fs_known_us",
+    EPOCH_US("departure_known_at") AS "__fs_active_us",
+    1 AS "__fs_event",
+    "dep_delay"
+  FROM {{ ref('origin_departures') }}
+  WHERE
+    NOT "origin" IS NULL AND NOT "departure_known_at" IS NULL
+), "__fs_v4_spine" AS (
+  SELECT
+    "__fs_row",
+    "origin",
+    EPOCH_US("event_timestamp") AS "__fs_us"
+  FROM "__fs_spine"
+  WHERE
+    NOT "origin" IS NULL AND NOT "event_timestamp" IS NULL
+), "__fs_v4_frames" AS (
+  SELECT
+    "__fs_row",
+    "origin_airport__count__1h",
+    "origin_airport__count__24h",
+    "origin_airport__dep_delay_avg__24h"
+  FROM (
+    SELECT
+      "__fs_row",
+      "__fs_kind",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__1h",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__24h",
+      CAST(AVG("dep_delay") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS DOUBLE) AS "origin_airport__dep_delay_avg__24h"
+    FROM (
+      SELECT
+        "origin",
+        "__fs_us",
+        0 AS "__fs_kind",
+        CAST(NULL AS BIGINT) AS "__fs_row",
+        "__fs_event",
+        "dep_delay"
+      FROM "__fs_v4_events"
+      UNION ALL
+      SELECT
+        "origin",
+        "__fs_us",
+        1,
+        "__fs_row",
+        NULL,
+        NULL
+      FROM "__fs_v4_spine"
+    ) AS "__fs_v4_frames_rows"
+  ) AS "__fs_v4_frames_all"
+  WHERE
+    "__fs_kind" = 1
 )
 SELECT
   "__fs_pit"."flight_id",
@@ -254,6 +334,9 @@ SELECT
   "__fs_pit"."plane__dep_delay_rate__28d",
   "__fs_pit"."plane__flights__7d",
   "__fs_pit"."plane__age_years",
+  "__fs_pit"."origin_airport__count__1h",
+  "__fs_pit"."origin_airport__count__24h",
+  "__fs_pit"."origin_airport__dep_delay_avg__24h",
   CAST("__fs_pit"."__fs_input0" * CAST(60 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST("__fs_pit"."scheduled_minutes" AS BIGINT) AS DOUBLE), 0) AS "flight__scheduled_speed_mph"
 FROM (
   SELECT
@@ -324,6 +407,9 @@ FROM (
     "__fs_v3"."plane__dep_delay_rate__28d" AS "plane__dep_delay_rate__28d",
     "__fs_v3"."plane__flights__7d" AS "plane__flights__7d",
     "__fs_v3"."plane__age_years" AS "plane__age_years",
+    "__fs_v4"."origin_airport__count__1h" AS "origin_airport__count__1h",
+    "__fs_v4"."origin_airport__count__24h" AS "origin_airport__count__24h",
+    "__fs_v4"."origin_airport__dep_delay_avg__24h" AS "origin_airport__dep_delay_avg__24h",
     CASE
       WHEN "__fs_v2"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '604800' SECOND
       THEN "__fs_v2"."route__distance_mi"
@@ -339,6 +425,15 @@ FROM (
     ON "__fs_v2"."__fs_row" = "__fs_spine"."__fs_row"
   LEFT JOIN "__fs_v3_match" AS "__fs_v3"
     ON "__fs_v3"."__fs_row" = "__fs_spine"."__fs_row"
+  LEFT JOIN (
+    SELECT
+      "__fs_v4_frames"."__fs_row",
+      "__fs_v4_frames"."origin_airport__count__1h",
+      "__fs_v4_frames"."origin_airport__count__24h",
+      "__fs_v4_frames"."origin_airport__dep_delay_avg__24h"
+    FROM "__fs_v4_frames"
+  ) AS "__fs_v4"
+    ON "__fs_v4"."__fs_row" = "__fs_spine"."__fs_row"
 ) AS "__fs_pit"
 ORDER BY
   "__fs_pit"."__fs_row"
@@ -677,6 +772,72 @@ WITH "__fs_spine" AS MATERIALIZED (
   ) AS "__fs_answered"
   WHERE
     "__fs_kind" = 1
+), "__fs_v4_events" AS (
+  SELECT
+    "origin",
+    CAST(EXTRACT(EPOCH FROM "departure_known_at") * 1000000 AS BIGINT) AS "__fs_us",
+    CAST(EXTRACT(EPOCH FROM "departure_known_at") * 1000000 AS BIGINT) AS "__fs_known_us",
+    CAST(EXTRACT(EPOCH FROM "departure_known_at") * 1000000 AS BIGINT) AS "__fs_active_us",
+    1 AS "__fs_event",
+    "dep_delay"
+  FROM {{ ref('origin_departures') }}
+  WHERE
+    NOT "origin" IS NULL AND NOT "departure_known_at" IS NULL
+), "__fs_v4_spine" AS (
+  SELECT
+    "__fs_row",
+    "origin",
+    CAST(EXTRACT(EPOCH FROM "event_timestamp") * 1000000 AS BIGINT) AS "__fs_us"
+  FROM "__fs_spine"
+  WHERE
+    NOT "origin" IS NULL AND NOT "event_timestamp" IS NULL
+), "__fs_v4_frames" AS (
+  SELECT
+    "__fs_row",
+    "origin_airport__count__1h",
+    "origin_airport__count__24h",
+    "origin_airport__dep_delay_avg__24h"
+  FROM (
+    SELECT
+      "__fs_row",
+      "__fs_kind",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__1h",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__24h",
+      CAST(AVG("dep_delay") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS DOUBLE PRECISION) AS "origin_airport__dep_delay_avg__24h"
+    FROM (
+      SELECT
+        "origin",
+        "__fs_us",
+        0 AS "__fs_kind",
+        CAST(NULL AS BIGINT) AS "__fs_row",
+        "__fs_event",
+        "dep_delay"
+      FROM "__fs_v4_events"
+      UNION ALL
+      SELECT
+        "origin",
+        "__fs_us",
+        1,
+        "__fs_row",
+        NULL,
+        NULL
+      FROM "__fs_v4_spine"
+    ) AS "__fs_v4_frames_rows"
+  ) AS "__fs_v4_frames_all"
+  WHERE
+    "__fs_kind" = 1
 )
 SELECT
   "__fs_pit"."flight_id",
@@ -704,6 +865,9 @@ SELECT
   "__fs_pit"."plane__dep_delay_rate__28d",
   "__fs_pit"."plane__flights__7d",
   "__fs_pit"."plane__age_years",
+  "__fs_pit"."origin_airport__count__1h",
+  "__fs_pit"."origin_airport__count__24h",
+  "__fs_pit"."origin_airport__dep_delay_avg__24h",
   CAST("__fs_pit"."__fs_input0" * CAST(60 AS BIGINT) AS DOUBLE PRECISION) / NULLIF(CAST(CAST("__fs_pit"."scheduled_minutes" AS BIGINT) AS DOUBLE PRECISION), 0) AS "flight__scheduled_speed_mph"
 FROM (
   SELECT
@@ -774,6 +938,9 @@ FROM (
     "__fs_v3"."plane__dep_delay_rate__28d" AS "plane__dep_delay_rate__28d",
     "__fs_v3"."plane__flights__7d" AS "plane__flights__7d",
     "__fs_v3"."plane__age_years" AS "plane__age_years",
+    "__fs_v4"."origin_airport__count__1h" AS "origin_airport__count__1h",
+    "__fs_v4"."origin_airport__count__24h" AS "origin_airport__count__24h",
+    "__fs_v4"."origin_airport__dep_delay_avg__24h" AS "origin_airport__dep_delay_avg__24h",
     CASE
       WHEN "__fs_v2"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '604800 SECOND'
       THEN "__fs_v2"."route__distance_mi"
@@ -788,6 +955,15 @@ FROM (
     ON "__fs_v2"."__fs_row" = "__fs_spine"."__fs_row"
   LEFT JOIN "__fs_v3_match" AS "__fs_v3"
     ON "__fs_v3"."__fs_row" = "__fs_spine"."__fs_row"
+  LEFT JOIN (
+    SELECT
+      "__fs_v4_frames"."__fs_row",
+      "__fs_v4_frames"."origin_airport__count__1h",
+      "__fs_v4_frames"."origin_airport__count__24h",
+      "__fs_v4_frames"."origin_airport__dep_delay_avg__24h"
+    FROM "__fs_v4_frames"
+  ) AS "__fs_v4"
+    ON "__fs_v4"."__fs_row" = "__fs_spine"."__fs_row"
 ) AS "__fs_pit"
 ORDER BY
   "__fs_pit"."__fs_row"
@@ -934,6 +1110,78 @@ WITH "__fs_spine" AS (
   ) AS "__fs_ref__4"
   WHERE
     NOT "tailnum" IS NULL AND NOT "as_of" IS NULL
+), "__fs_v4_events" AS (
+  SELECT
+    "origin",
+    DATE_PART(EPOCH_MICROSECOND, "departure_known_at") AS "__fs_us",
+    DATE_PART(EPOCH_MICROSECOND, "departure_known_at") AS "__fs_known_us",
+    DATE_PART(EPOCH_MICROSECOND, "departure_known_at") AS "__fs_active_us",
+    1 AS "__fs_event",
+    "dep_delay"
+  FROM (
+    SELECT
+      "ORIGIN" AS "origin",
+      "DEPARTURE_KNOWN_AT" AS "departure_known_at",
+      "DEP_DELAY" AS "dep_delay"
+    FROM {{ ref('origin_departures') }}
+  ) AS "__fs_ref__5"
+  WHERE
+    NOT "origin" IS NULL AND NOT "departure_known_at" IS NULL
+), "__fs_v4_spine" AS (
+  SELECT
+    "__fs_row",
+    "origin",
+    DATE_PART(EPOCH_MICROSECOND, "event_timestamp") AS "__fs_us"
+  FROM "__fs_spine"
+  WHERE
+    NOT "origin" IS NULL AND NOT "event_timestamp" IS NULL
+), "__fs_v4_frames" AS (
+  SELECT
+    "__fs_row",
+    "origin_airport__count__1h",
+    "origin_airport__count__24h",
+    "origin_airport__dep_delay_avg__24h"
+  FROM (
+    SELECT
+      "__fs_row",
+      "__fs_kind",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__1h",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__24h",
+      CAST(AVG("dep_delay") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS DOUBLE) AS "origin_airport__dep_delay_avg__24h"
+    FROM (
+      SELECT
+        "origin",
+        "__fs_us",
+        0 AS "__fs_kind",
+        CAST(NULL AS BIGINT) AS "__fs_row",
+        "__fs_event",
+        "dep_delay"
+      FROM "__fs_v4_events"
+      UNION ALL
+      SELECT
+        "origin",
+        "__fs_us",
+        1,
+        "__fs_row",
+        NULL,
+        NULL
+      FROM "__fs_v4_spine"
+    ) AS "__fs_v4_frames_rows"
+  ) AS "__fs_v4_frames_all"
+  WHERE
+    "__fs_kind" = 1
 )
 SELECT
   "__fs_pit"."flight_id",
@@ -961,6 +1209,9 @@ SELECT
   "__fs_pit"."plane__dep_delay_rate__28d",
   "__fs_pit"."plane__flights__7d",
   "__fs_pit"."plane__age_years",
+  "__fs_pit"."origin_airport__count__1h",
+  "__fs_pit"."origin_airport__count__24h",
+  "__fs_pit"."origin_airport__dep_delay_avg__24h",
   CAST("__fs_pit"."__fs_input0" * CAST(60 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST("__fs_pit"."scheduled_minutes" AS BIGINT) AS DOUBLE), 0) AS "flight__scheduled_speed_mph"
 FROM (
   SELECT
@@ -1031,6 +1282,9 @@ FROM (
     "__fs_v3"."plane__dep_delay_rate__28d" AS "plane__dep_delay_rate__28d",
     "__fs_v3"."plane__flights__7d" AS "plane__flights__7d",
     "__fs_v3"."plane__age_years" AS "plane__age_years",
+    "__fs_v4"."origin_airport__count__1h" AS "origin_airport__count__1h",
+    "__fs_v4"."origin_airport__count__24h" AS "origin_airport__count__24h",
+    "__fs_v4"."origin_airport__dep_delay_avg__24h" AS "origin_airport__dep_delay_avg__24h",
     CASE
       WHEN "__fs_v2"."__fs_ts" >= "__fs_spine"."event_timestamp" - INTERVAL '604800 SECOND'
       THEN "__fs_v2"."route__distance_mi"
@@ -1046,6 +1300,15 @@ FROM (
     AND "__fs_spine"."dest" = "__fs_v2"."dest"
   ASOF JOIN "__fs_v3" AS "__fs_v3" MATCH_CONDITION ("__fs_spine"."event_timestamp" >= "__fs_v3"."__fs_at")
     ON "__fs_spine"."tailnum" = "__fs_v3"."tailnum"
+  LEFT JOIN (
+    SELECT
+      "__fs_v4_frames"."__fs_row",
+      "__fs_v4_frames"."origin_airport__count__1h",
+      "__fs_v4_frames"."origin_airport__count__24h",
+      "__fs_v4_frames"."origin_airport__dep_delay_avg__24h"
+    FROM "__fs_v4_frames"
+  ) AS "__fs_v4"
+    ON "__fs_v4"."__fs_row" = "__fs_spine"."__fs_row"
 ) AS "__fs_pit"
 ORDER BY
   "__fs_pit"."__fs_row"
@@ -1427,6 +1690,78 @@ WITH `__fs_spine` AS (
   ) AS `__fs_answered`
   WHERE
     `__fs_kind` = 1
+), `__fs_v4_events` AS (
+  SELECT
+    `origin`,
+    UNIX_MICROS(TIMESTAMP(`departure_known_at`)) AS `__fs_us`,
+    UNIX_MICROS(TIMESTAMP(`departure_known_at`)) AS `__fs_known_us`,
+    UNIX_MICROS(TIMESTAMP(`departure_known_at`)) AS `__fs_active_us`,
+    1 AS `__fs_event`,
+    `dep_delay`
+  FROM (
+    SELECT
+      `origin`,
+      CAST(`departure_known_at` AS DATETIME) AS `departure_known_at`,
+      `dep_delay`
+    FROM {{ ref('origin_departures') }}
+  ) AS `__fs_ref__5`
+  WHERE
+    NOT `origin` IS NULL AND NOT `departure_known_at` IS NULL
+), `__fs_v4_spine` AS (
+  SELECT
+    `__fs_row`,
+    `origin`,
+    UNIX_MICROS(TIMESTAMP(`__fs_t`)) AS `__fs_us`
+  FROM `__fs_spine`
+  WHERE
+    NOT `origin` IS NULL AND NOT `__fs_t` IS NULL
+), `__fs_v4_frames` AS (
+  SELECT
+    `__fs_row`,
+    `origin_airport__count__1h`,
+    `origin_airport__count__24h`,
+    `origin_airport__dep_delay_avg__24h`
+  FROM (
+    SELECT
+      `__fs_row`,
+      `__fs_kind`,
+      CAST(COUNT(`__fs_event`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS INT64) AS `origin_airport__count__1h`,
+      CAST(COUNT(`__fs_event`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS INT64) AS `origin_airport__count__24h`,
+      CAST(AVG(`dep_delay`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS FLOAT64) AS `origin_airport__dep_delay_avg__24h`
+    FROM (
+      SELECT
+        `origin`,
+        `__fs_us`,
+        0 AS `__fs_kind`,
+        CAST(NULL AS INT64) AS `__fs_row`,
+        `__fs_event`,
+        `dep_delay`
+      FROM `__fs_v4_events`
+      UNION ALL
+      SELECT
+        `origin`,
+        `__fs_us`,
+        1,
+        `__fs_row`,
+        NULL,
+        NULL
+      FROM `__fs_v4_spine`
+    ) AS `__fs_v4_frames_rows`
+  ) AS `__fs_v4_frames_all`
+  WHERE
+    `__fs_kind` = 1
 )
 SELECT
   `__fs_pit`.`flight_id`,
@@ -1454,6 +1789,9 @@ SELECT
   `__fs_pit`.`plane__dep_delay_rate__28d`,
   `__fs_pit`.`plane__flights__7d`,
   `__fs_pit`.`plane__age_years`,
+  `__fs_pit`.`origin_airport__count__1h`,
+  `__fs_pit`.`origin_airport__count__24h`,
+  `__fs_pit`.`origin_airport__dep_delay_avg__24h`,
   CAST(`__fs_pit`.`__fs_input0` * CAST(60 AS INT64) AS FLOAT64) / NULLIF(CAST(CAST(`__fs_pit`.`scheduled_minutes` AS INT64) AS FLOAT64), 0) AS `flight__scheduled_speed_mph`
 FROM (
   SELECT
@@ -1524,6 +1862,9 @@ FROM (
     `__fs_v3`.`plane__dep_delay_rate__28d` AS `plane__dep_delay_rate__28d`,
     `__fs_v3`.`plane__flights__7d` AS `plane__flights__7d`,
     `__fs_v3`.`plane__age_years` AS `plane__age_years`,
+    `__fs_v4`.`origin_airport__count__1h` AS `origin_airport__count__1h`,
+    `__fs_v4`.`origin_airport__count__24h` AS `origin_airport__count__24h`,
+    `__fs_v4`.`origin_airport__dep_delay_avg__24h` AS `origin_airport__dep_delay_avg__24h`,
     CASE
       WHEN `__fs_v2`.`__fs_ts` >= `__fs_spine`.`__fs_t` - INTERVAL 604800 SECOND
       THEN `__fs_v2`.`route__distance_mi`
@@ -1538,6 +1879,15 @@ FROM (
     ON `__fs_v2`.`__fs_row` = `__fs_spine`.`__fs_row`
   LEFT JOIN `__fs_v3_match` AS `__fs_v3`
     ON `__fs_v3`.`__fs_row` = `__fs_spine`.`__fs_row`
+  LEFT JOIN (
+    SELECT
+      `__fs_v4_frames`.`__fs_row`,
+      `__fs_v4_frames`.`origin_airport__count__1h`,
+      `__fs_v4_frames`.`origin_airport__count__24h`,
+      `__fs_v4_frames`.`origin_airport__dep_delay_avg__24h`
+    FROM `__fs_v4_frames`
+  ) AS `__fs_v4`
+    ON `__fs_v4`.`__fs_row` = `__fs_spine`.`__fs_row`
 ) AS `__fs_pit`
 ORDER BY
   `__fs_pit`.`__fs_row`
@@ -1828,6 +2178,72 @@ WITH `__fs_spine` AS (
   ) AS `__fs_answered`
   WHERE
     `__fs_kind` = 1
+), `__fs_v4_events` AS (
+  SELECT
+    `origin`,
+    UNIX_MICROS(`departure_known_at`) AS `__fs_us`,
+    UNIX_MICROS(`departure_known_at`) AS `__fs_known_us`,
+    UNIX_MICROS(`departure_known_at`) AS `__fs_active_us`,
+    1 AS `__fs_event`,
+    `dep_delay`
+  FROM {{ ref('origin_departures') }}
+  WHERE
+    NOT `origin` IS NULL AND NOT `departure_known_at` IS NULL
+), `__fs_v4_spine` AS (
+  SELECT
+    `__fs_row`,
+    `origin`,
+    UNIX_MICROS(`event_timestamp`) AS `__fs_us`
+  FROM `__fs_spine`
+  WHERE
+    NOT `origin` IS NULL AND NOT `event_timestamp` IS NULL
+), `__fs_v4_frames` AS (
+  SELECT
+    `__fs_row`,
+    `origin_airport__count__1h`,
+    `origin_airport__count__24h`,
+    `origin_airport__dep_delay_avg__24h`
+  FROM (
+    SELECT
+      `__fs_row`,
+      `__fs_kind`,
+      CAST(COUNT(`__fs_event`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS `origin_airport__count__1h`,
+      CAST(COUNT(`__fs_event`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS `origin_airport__count__24h`,
+      CAST(AVG(`dep_delay`) OVER (
+        PARTITION BY `origin`
+        ORDER BY `__fs_us`
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS DOUBLE) AS `origin_airport__dep_delay_avg__24h`
+    FROM (
+      SELECT
+        `origin`,
+        `__fs_us`,
+        0 AS `__fs_kind`,
+        CAST(NULL AS BIGINT) AS `__fs_row`,
+        `__fs_event`,
+        `dep_delay`
+      FROM `__fs_v4_events`
+      UNION ALL
+      SELECT
+        `origin`,
+        `__fs_us`,
+        1,
+        `__fs_row`,
+        NULL,
+        NULL
+      FROM `__fs_v4_spine`
+    ) AS `__fs_v4_frames_rows`
+  ) AS `__fs_v4_frames_all`
+  WHERE
+    `__fs_kind` = 1
 )
 SELECT
   `__fs_pit`.`flight_id`,
@@ -1855,6 +2271,9 @@ SELECT
   `__fs_pit`.`plane__dep_delay_rate__28d`,
   `__fs_pit`.`plane__flights__7d`,
   `__fs_pit`.`plane__age_years`,
+  `__fs_pit`.`origin_airport__count__1h`,
+  `__fs_pit`.`origin_airport__count__24h`,
+  `__fs_pit`.`origin_airport__dep_delay_avg__24h`,
   CAST(`__fs_pit`.`__fs_input0` * CAST(60 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST(`__fs_pit`.`scheduled_minutes` AS BIGINT) AS DOUBLE), 0) AS `flight__scheduled_speed_mph`
 FROM (
   SELECT
@@ -1925,6 +2344,9 @@ FROM (
     `__fs_v3`.`plane__dep_delay_rate__28d` AS `plane__dep_delay_rate__28d`,
     `__fs_v3`.`plane__flights__7d` AS `plane__flights__7d`,
     `__fs_v3`.`plane__age_years` AS `plane__age_years`,
+    `__fs_v4`.`origin_airport__count__1h` AS `origin_airport__count__1h`,
+    `__fs_v4`.`origin_airport__count__24h` AS `origin_airport__count__24h`,
+    `__fs_v4`.`origin_airport__dep_delay_avg__24h` AS `origin_airport__dep_delay_avg__24h`,
     CASE
       WHEN `__fs_v2`.`__fs_ts` >= `__fs_spine`.`event_timestamp` - INTERVAL 604800 SECOND
       THEN `__fs_v2`.`route__distance_mi`
@@ -1939,6 +2361,15 @@ FROM (
     ON `__fs_v2`.`__fs_row` = `__fs_spine`.`__fs_row`
   LEFT JOIN `__fs_v3_match` AS `__fs_v3`
     ON `__fs_v3`.`__fs_row` = `__fs_spine`.`__fs_row`
+  LEFT JOIN (
+    SELECT
+      `__fs_v4_frames`.`__fs_row`,
+      `__fs_v4_frames`.`origin_airport__count__1h`,
+      `__fs_v4_frames`.`origin_airport__count__24h`,
+      `__fs_v4_frames`.`origin_airport__dep_delay_avg__24h`
+    FROM `__fs_v4_frames`
+  ) AS `__fs_v4`
+    ON `__fs_v4`.`__fs_row` = `__fs_spine`.`__fs_row`
 ) AS `__fs_pit`
 ORDER BY
   `__fs_pit`.`__fs_row`
@@ -2320,6 +2751,78 @@ WITH "__fs_spine" AS (
   ) AS "__fs_answered"
   WHERE
     "__fs_kind" = 1
+), "__fs_v4_events" AS (
+  SELECT
+    "origin",
+    CAST(ROUND(TO_UNIXTIME(WITH_TIMEZONE("departure_known_at", 'UTC')) * 1000000) AS BIGINT) AS "__fs_us",
+    CAST(ROUND(TO_UNIXTIME(WITH_TIMEZONE("departure_known_at", 'UTC')) * 1000000) AS BIGINT) AS "__fs_known_us",
+    CAST(ROUND(TO_UNIXTIME(WITH_TIMEZONE("departure_known_at", 'UTC')) * 1000000) AS BIGINT) AS "__fs_active_us",
+    1 AS "__fs_event",
+    "dep_delay"
+  FROM (
+    SELECT
+      "origin",
+      CAST("departure_known_at" AS TIMESTAMP(6)) AS "departure_known_at",
+      "dep_delay"
+    FROM {{ ref('origin_departures') }}
+  ) AS "__fs_ref__5"
+  WHERE
+    NOT "origin" IS NULL AND NOT "departure_known_at" IS NULL
+), "__fs_v4_spine" AS (
+  SELECT
+    "__fs_row",
+    "origin",
+    CAST(ROUND(TO_UNIXTIME(WITH_TIMEZONE("__fs_t", 'UTC')) * 1000000) AS BIGINT) AS "__fs_us"
+  FROM "__fs_spine"
+  WHERE
+    NOT "origin" IS NULL AND NOT "__fs_t" IS NULL
+), "__fs_v4_frames" AS (
+  SELECT
+    "__fs_row",
+    "origin_airport__count__1h",
+    "origin_airport__count__24h",
+    "origin_airport__dep_delay_avg__24h"
+  FROM (
+    SELECT
+      "__fs_row",
+      "__fs_kind",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__1h",
+      CAST(COUNT("__fs_event") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS BIGINT) AS "origin_airport__count__24h",
+      CAST(AVG("dep_delay") OVER (
+        PARTITION BY "origin"
+        ORDER BY "__fs_us"
+        RANGE BETWEEN 86399999999 PRECEDING AND CURRENT ROW
+      ) AS DOUBLE) AS "origin_airport__dep_delay_avg__24h"
+    FROM (
+      SELECT
+        "origin",
+        "__fs_us",
+        0 AS "__fs_kind",
+        CAST(NULL AS BIGINT) AS "__fs_row",
+        "__fs_event",
+        "dep_delay"
+      FROM "__fs_v4_events"
+      UNION ALL
+      SELECT
+        "origin",
+        "__fs_us",
+        1,
+        "__fs_row",
+        NULL,
+        NULL
+      FROM "__fs_v4_spine"
+    ) AS "__fs_v4_frames_rows"
+  ) AS "__fs_v4_frames_all"
+  WHERE
+    "__fs_kind" = 1
 )
 SELECT
   "__fs_pit"."flight_id",
@@ -2347,6 +2850,9 @@ SELECT
   "__fs_pit"."plane__dep_delay_rate__28d",
   "__fs_pit"."plane__flights__7d",
   "__fs_pit"."plane__age_years",
+  "__fs_pit"."origin_airport__count__1h",
+  "__fs_pit"."origin_airport__count__24h",
+  "__fs_pit"."origin_airport__dep_delay_avg__24h",
   CAST("__fs_pit"."__fs_input0" * CAST(60 AS BIGINT) AS DOUBLE) / NULLIF(CAST(CAST("__fs_pit"."scheduled_minutes" AS BIGINT) AS DOUBLE), 0) AS "flight__scheduled_speed_mph"
 FROM (
   SELECT
@@ -2417,6 +2923,9 @@ FROM (
     "__fs_v3"."plane__dep_delay_rate__28d" AS "plane__dep_delay_rate__28d",
     "__fs_v3"."plane__flights__7d" AS "plane__flights__7d",
     "__fs_v3"."plane__age_years" AS "plane__age_years",
+    "__fs_v4"."origin_airport__count__1h" AS "origin_airport__count__1h",
+    "__fs_v4"."origin_airport__count__24h" AS "origin_airport__count__24h",
+    "__fs_v4"."origin_airport__dep_delay_avg__24h" AS "origin_airport__dep_delay_avg__24h",
     CASE
       WHEN "__fs_v2"."__fs_ts" >= "__fs_spine"."__fs_t" - INTERVAL '604800' SECOND
       THEN "__fs_v2"."route__distance_mi"
@@ -2431,6 +2940,15 @@ FROM (
     ON "__fs_v2"."__fs_row" = "__fs_spine"."__fs_row"
   LEFT JOIN "__fs_v3_match" AS "__fs_v3"
     ON "__fs_v3"."__fs_row" = "__fs_spine"."__fs_row"
+  LEFT JOIN (
+    SELECT
+      "__fs_v4_frames"."__fs_row",
+      "__fs_v4_frames"."origin_airport__count__1h",
+      "__fs_v4_frames"."origin_airport__count__24h",
+      "__fs_v4_frames"."origin_airport__dep_delay_avg__24h"
+    FROM "__fs_v4_frames"
+  ) AS "__fs_v4"
+    ON "__fs_v4"."__fs_row" = "__fs_spine"."__fs_row"
 ) AS "__fs_pit"
 ORDER BY
   "__fs_pit"."__fs_row"
