@@ -97,7 +97,7 @@ def test_an_edited_ttl_makes_fs_check_name_the_model_and_generating_again_update
     code, out, err = cli(*REGENERATE, "--project-dir", str(project))
     assert (code, err) == (0, "")
     assert out == (
-        f"wrote {MODEL} and models/training/flight_delay_train.yml (26 columns); "
+        f"wrote {MODEL} and models/training/flight_delay_train.yml (29 columns); "
         "build it with: dbt build --select flight_delay_train\n"
     )
     changed = [(a, b) for a, b in zip(before.splitlines(), (project / MODEL).read_text().splitlines()) if a != b]
