@@ -159,32 +159,35 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-NOTES = """Measured on the shared 2-core machine while other work ran (load 4 to 7), so the ratios
-move between runs; the plain read took 75 to 129 µs in these runs, 62 µs in a quiet one.
+NOTES = """Measured on the shared 2-core machine while other work ran (load 3 to 7), so the ratios
+move between runs; the plain read took 74 to 129 µs in these runs, 62 µs in a quiet one.
+Before (the base of branch winperf, the same command just before the table's run, load 2.8):
+read 220.54 µs / 74.10 µs = 2.98x, push 0.88x, sync 0.80 s / 0.38 s = 2.12x (1.54x and 2.2x
+to 4.6x in other runs).
 
-**Sync: within its goal since the sync leaves sparse tile sizes out.** Before, in the same
-session (the base of branch winperf, same command, just before): 1.09 s against 0.71 s, 1.54x
-(2.2x to 4.6x in busier runs). Of the aggregation view's 1.28 s then (in a run timing its
-parts), the events' sorted sets took 0.29 s (the same sync with no tiles built or written; the
-plain sync took 0.75 s) and the tiles about 1.0 s: one Arrow pass over every event per tile
-size (group by, JSON text, RESP framing, then the HSETs), whatever the number of tile fields
-(4 tiles per window instead of 12 left it at 1.0 s). At this density (50 events per shop over
-7 days) the 15 s, 5 min and 1 h tiles hold about one event each; a sync now keeps a tile size
-only where its tiles hold 2 events or more on average, records the others in the view's
-schema, and their windows read their events (docs/online-store.md). Here that leaves one of
-the four sizes (12 h, for the 7d window): 1.06x and 0.99x (the table) in two runs.
+**Sync: within its goal since the sync leaves sparse tile sizes out.** Of the aggregation
+view's 1.28 s before (a run timing its parts), the events' sorted sets took 0.29 s (the same
+sync with no tiles built or written; the plain sync took 0.75 s) and the tiles about 1.0 s:
+one Arrow pass over every event per tile size (group by, JSON text, RESP framing, then the
+HSETs), whatever the number of tile fields (4 tiles per window instead of 12 left it at 1.0 s).
+At this density (50 events per shop over 7 days) the 15 s, 5 min and 1 h tiles hold about one
+event each; a sync now keeps a tile size only where its tiles hold 2 events or more on
+average, records the others in the view's schema, and their windows read their events
+(docs/online-store.md). Here that leaves one of the four sizes (12 h, for the 7d window):
+0.81x (the table), 0.99x and 1.06x in other runs.
 
-**Read: not within its goal; the floor of this design is about 1.7x to 2x.** A read is 204 µs
-p50 (timed in parts): the one round trip 109 µs (2 meta reads, the tile HMGET, the edge
-ranges; framing and parsing included), combining 63 µs (one JSON parse, the folds, 12
-finishes) and 32 µs of the call around it, against 75 to 129 µs for the whole plain read. The
-tiles are not where it goes: a read of all four windows from raw events (50 events, no tile)
-took 246 µs against 242 µs for the tiled read in the same run, and reading fewer tiles
-(sync above) left the read where it was (221 µs before, 231 and 259 µs after, while the plain
-read moved from 75 to 108 and 129 µs: 2.95x, then 2.14x and 2.01x), as did framing
-the tile fields once and keeping them (4 µs). Folding on the server (a Lua script returning one
-partial per window) would remove most of the 63 µs of combining, but not the round trip or the
-call's own cost: about 140 µs, 1.7x to 1.9x of the plain read here. Not done.
+**Read: not within its goal (2.45x; 2.98x before); the floor of this design is about 1.7x to
+2x.** Before, a read was 204 µs p50 timed in parts: the one round trip 109 µs (2 meta reads,
+the tile HMGET, the edge ranges; framing and parsing included), combining 63 µs (one JSON
+parse, the folds, 12 finishes) and 32 µs of the call around it, against 75 µs for the whole
+plain read. The tiles are not where it goes: a read of all four windows from raw events (50
+events, no tile) took 246 µs against 242 µs for the tiled read in the same run, and reading
+fewer tiles (sync above) left the read where it was. What moved it (220 -> 185 µs): hashing a
+layout by identity (the read's cached plan is looked up by layout, and hashing every
+feature's tuple at each read cost more than the lookup saved) and caching the schema's tile
+choice. Folding on the server (a Lua script returning one partial per window) would remove
+most of the combining, but not the round trip or the call's own cost: about 140 µs, 1.7x to
+1.9x of the plain read here. Not done.
 """
 
 

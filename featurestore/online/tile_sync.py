@@ -12,6 +12,7 @@ go out as one ZADD and one HSET (featurestore.online.tiles has the layout).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -76,6 +77,7 @@ def layout_of(view: FeatureView, schema: ViewSchema) -> TileLayout:
     return TileLayout.of_view(view, logicals, untiled=untiled_sizes(schema))
 
 
+@lru_cache(maxsize=256)
 def untiled_sizes(schema: ViewSchema) -> frozenset[int]:
     return frozenset(int(name[len(UNTILED_PREFIX):]) for name, _ in schema.features if name.startswith(UNTILED_PREFIX))
 

@@ -91,7 +91,10 @@ class WindowRead:
     """Whether a distinct count needs every event of the window (tiles hold no sets)."""
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity (eq=False): a read looks its plan up by layout, and hashing
+# every feature's tuple each time cost more than the lookup saved; _layout hands out one
+# instance per view, so equal layouts are the same object.
+@dataclass(frozen=True, eq=False)
 class TileLayout:
     """What an aggregation view keeps per entity, and how each feature is computed."""
 
