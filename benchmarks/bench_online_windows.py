@@ -161,9 +161,9 @@ def table(rows) -> str:
 
 NOTES = """Measured on the shared 2-core machine while other work ran (load 3 to 7), so the ratios
 move between runs; the plain read took 74 to 129 µs in these runs, 62 µs in a quiet one.
-Before (the base of branch winperf, the same command just before the table's run, load 2.8):
-read 220.54 µs / 74.10 µs = 2.98x, push 0.88x, sync 0.80 s / 0.38 s = 2.12x (1.54x and 2.2x
-to 4.6x in other runs).
+Before (the base of branch winperf, the same command just before the table's run, load 3.9):
+read 222.75 µs / 75.30 µs = 2.96x, push 0.82x, sync 1.28 s / 0.86 s = 1.48x (1.54x, 2.12x
+and 2.2x to 4.6x in other runs).
 
 **Sync: within its goal since the sync leaves sparse tile sizes out.** Of the aggregation
 view's 1.28 s before (a run timing its parts), the events' sorted sets took 0.29 s (the same
@@ -174,18 +174,19 @@ At this density (50 events per shop over 7 days) the 15 s, 5 min and 1 h tiles h
 event each; a sync now keeps a tile size only where its tiles hold 2 events or more on
 average, records the others in the view's schema, and their windows read their events
 (docs/online-store.md). Here that leaves one of the four sizes (12 h, for the 7d window):
-0.81x (the table), 0.99x and 1.06x in other runs.
+0.71x (the table), 0.81x, 0.99x and 1.06x in other runs.
 
-**Read: not within its goal (2.45x; 2.98x before); the floor of this design is about 1.7x to
+**Read: not within its goal (2.29x; 2.96x before); the floor of this design is about 1.7x to
 2x.** Before, a read was 204 µs p50 timed in parts: the one round trip 109 µs (2 meta reads,
 the tile HMGET, the edge ranges; framing and parsing included), combining 63 µs (one JSON
 parse, the folds, 12 finishes) and 32 µs of the call around it, against 75 µs for the whole
 plain read. The tiles are not where it goes: a read of all four windows from raw events (50
 events, no tile) took 246 µs against 242 µs for the tiled read in the same run, and reading
-fewer tiles (sync above) left the read where it was. What moved it (220 -> 185 µs): hashing a
-layout by identity (the read's cached plan is looked up by layout, and hashing every
-feature's tuple at each read cost more than the lookup saved) and caching the schema's tile
-choice. Folding on the server (a Lua script returning one partial per window) would remove
+fewer tiles (sync above) left the read where it was. What moved it (223 -> 173 µs): hashing
+layouts and window reads by identity (a read looks its cached plan and each window's result
+up by them, and hashing every feature's tuple at each read cost more than the lookup saved),
+caching the schema's tile choice, and framing a read's tile fields and range bounds once per
+plan. Folding on the server (a Lua script returning one partial per window) would remove
 most of the combining, but not the round trip or the call's own cost: about 140 µs, 1.7x to
 1.9x of the plain read here. Not done.
 """

@@ -186,9 +186,20 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
 def _exchange(reader: "OnlineReader", commands: list[list[str]]) -> list[Any]:
     """Every command's reply, in one round trip (per node, on a cluster)."""
     if not is_cluster(reader.client):
-        return reader._round_trip((b"".join(resp.command(c) for c in commands), len(commands)))
+        return reader._round_trip((b"".join(_encoded(c) for c in commands), len(commands)))
     with online_errors(reader.location, "reading online features"):
         pipe = reader.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         return pipe.execute()
+
+
+def _encoded(words: list[str]) -> bytes:
+    """One command's RESP bytes: its name and key framed each time, the rest (a read's tile
+    fields and range bounds, the same for every entity until t crosses a tile edge) once."""
+    return resp.command_head(len(words), words[0]) + resp.bulk(words[1]) + _framed(tuple(words[2:]))
+
+
+@lru_cache(maxsize=1024)
+def _framed(words: tuple[str, ...]) -> bytes:
+    return b"".join(resp.bulk(word) for word in words)

@@ -78,9 +78,10 @@ def tile_start(ts_us: int, size_us: int) -> int:
     return ((ts_us - 1) // size_us) * size_us
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WindowRead:
-    """One (column, window) a read computes; every function of it shares the result."""
+    """One (column, window) a read computes; every function of it shares the result. Compared
+    by identity, as a read looks results up by it: a layout makes one per (column, window)."""
 
     column: int | None
     """Index into TileLayout.columns; None for the count of events."""
@@ -128,12 +129,13 @@ class TileLayout:
     ) -> "TileLayout":
         aggregations = [a for a in aggregations if names is None or a.name in names]
         columns = tuple(dict.fromkeys(a.column for a in aggregations if a.column is not None))
-        features = []
+        features, reads = [], {}
         for a in aggregations:
             window_us = a.window // timedelta(microseconds=1)
             index = None if a.column is None else columns.index(a.column)
             size = tile_size_us(window_us)
-            features.append((a.name, a.function, WindowRead(index, window_us, 0 if size in untiled else size, a.function in DISTINCT)))
+            key = (index, window_us, 0 if size in untiled else size, a.function in DISTINCT)
+            features.append((a.name, a.function, reads.setdefault(key, WindowRead(*key))))
         return cls(columns, tuple(logicals.get(c, "str") for c in columns), tuple(features))
 
 
