@@ -159,17 +159,36 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-NOTES = """Measured on the shared 2-core machine while other work ran, so the ratios move between
-runs (the plain one-entity read took 62 µs in a quiet run, 150 to 190 µs in busy ones): read
-2.15x to 2.5x, push 0.85x to 1.06x (the append to the landing table dominates both), sync 2.2x
-to 2.6x since a tile holds only what the view's functions read. The push is within its goal;
-the read and the sync are not yet. Where they go: a read decodes about 60 tiles' JSON (one
-parse for all) and folds them in Python, beside the edges' events; a sync of 100k events
-computes the tiles with Arrow (about a third of its time; 4 tile sizes, of which the 15 s and
-5 min ones hold about one event per tile at this density, so the view writes about three tile
-fields per event) and writes them (another third). Next steps: keep a tile size only where it
-holds several events (a per-view choice the sync would record in the view's schema), and, for
-reads, fold the tiles on the server (a script returning one partial per window).
+NOTES = """Measured on the shared 2-core machine while other work ran (load 3 to 7), so the ratios
+move between runs; the plain read took 74 to 129 µs in these runs, 62 µs in a quiet one.
+Before (the base of branch winperf, the same command just before the table's run, load 3.9):
+read 222.75 µs / 75.30 µs = 2.96x, push 0.82x, sync 1.28 s / 0.86 s = 1.48x (1.54x, 2.12x
+and 2.2x to 4.6x in other runs).
+
+**Sync: within its goal since the sync leaves sparse tile sizes out.** Of the aggregation
+view's 1.28 s before (a run timing its parts), the events' sorted sets took 0.29 s (the same
+sync with no tiles built or written; the plain sync took 0.75 s) and the tiles about 1.0 s:
+one Arrow pass over every event per tile size (group by, JSON text, RESP framing, then the
+HSETs), whatever the number of tile fields (4 tiles per window instead of 12 left it at 1.0 s).
+At this density (50 events per shop over 7 days) the 15 s, 5 min and 1 h tiles hold about one
+event each; a sync now keeps a tile size only where its tiles hold 2 events or more on
+average, records the others in the view's schema, and their windows read their events
+(docs/online-store.md). Here that leaves one of the four sizes (12 h, for the 7d window):
+0.71x (the table), 0.81x, 0.99x and 1.06x in other runs.
+
+**Read: not within its goal (2.29x; 2.96x before); the floor of this design is about 1.7x to
+2x.** Before, a read was 204 µs p50 timed in parts: the one round trip 109 µs (2 meta reads,
+the tile HMGET, the edge ranges; framing and parsing included), combining 63 µs (one JSON
+parse, the folds, 12 finishes) and 32 µs of the call around it, against 75 µs for the whole
+plain read. The tiles are not where it goes: a read of all four windows from raw events (50
+events, no tile) took 246 µs against 242 µs for the tiled read in the same run, and reading
+fewer tiles (sync above) left the read where it was. What moved it (223 -> 173 µs): hashing
+layouts and window reads by identity (a read looks its cached plan and each window's result
+up by them, and hashing every feature's tuple at each read cost more than the lookup saved),
+caching the schema's tile choice, and framing a read's tile fields and range bounds once per
+plan. Folding on the server (a Lua script returning one partial per window) would remove
+most of the combining, but not the round trip or the call's own cost: about 140 µs, 1.7x to
+1.9x of the plain read here. Not done.
 """
 
 

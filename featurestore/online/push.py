@@ -40,7 +40,7 @@ from featurestore.online.lock import SyncLock
 from featurestore.online.pushed_rows import knowledge_time, load_rows, validated_rows
 from featurestore.online.state import clear_pushed, mark_pushed, read_state
 from featurestore.online.tile_push import plan_events, write_pushed
-from featurestore.online.tile_sync import aggregation_schema, is_aggregation
+from featurestore.online.tile_sync import aggregation_schema, is_aggregation, with_untiled
 from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
 from featurestore.sql.expressions import columns_probe, render
@@ -111,7 +111,7 @@ def run_push(
             events = is_aggregation(view)
             rows = validated_rows(view, load_rows(source, types), types, now, view.value_columns, events)
             schema = aggregation_schema(view, types) if events else ViewSchema.of_view(view, types)
-            generation = _synced_generation(client, location, view, schema)
+            generation, schema = _synced_generation(client, location, view, schema)
             summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)
             # Everything decided before anything is written: a failure past here is Redis's.
             if events:
@@ -188,20 +188,24 @@ def _lock(client: "redis.Redis", location: OnlineLocation, wait: float) -> Itera
         yield lock
 
 
-def _synced_generation(client: "redis.Redis", location: OnlineLocation, view: FeatureView, schema: ViewSchema) -> int:
-    """The generation readers use; the view must have been synced with today's schema."""
+def _synced_generation(
+    client: "redis.Redis", location: OnlineLocation, view: FeatureView, schema: ViewSchema
+) -> tuple[int, ViewSchema]:
+    """The generation readers use and the schema recorded with it (for an aggregation view, it
+    also names the tile sizes the sync kept out); the view must have been synced with today's
+    schema."""
     state = read_state(client, location.keyspace, view.name)
     if state.generation is None:
         raise UsageError(
             f"view '{view.name}' was never synced to {location.shown_url}; run fs sync first, then push "
             "(nothing was pushed)"
         )
-    if state.schema != schema:
+    if (state.schema and with_untiled(state.schema, ())) != schema:
         raise UsageError(
             f"view '{view.name}' changed its columns or types since its last sync to {location.shown_url}; "
             "run fs sync first (it rebuilds the view), then push (nothing was pushed)"
         )
-    return state.generation
+    return state.generation, state.schema
 
 
 def _planned_writes(view: FeatureView, rows: "pa.Table", now: datetime, summary: PushSummary, clock_moves: bool) -> tuple:

@@ -41,7 +41,7 @@ from featurestore.online.state import (
     remove_view,
     settle,
 )
-from featurestore.online.tile_sync import aggregation_schema, is_aggregation, write_events
+from featurestore.online.tile_sync import aggregation_schema, is_aggregation, with_untiled, write_events
 from featurestore.online.validity import SyncClock, remaining_lifetimes_ms
 from featurestore.online.writer import ViewWriter, encode_rows
 from featurestore.sql.expressions import columns_probe, render
@@ -237,7 +237,8 @@ def _sync_view(
         result, schema, removed, read_after = _begin(view, client, keyspace, warehouse, lock, full, valid_under)
         base = keyspace.entity_base(view.name, result.generation)
         if is_aggregation(view):
-            result.rows_read, result.keys_written = _write_events(view, schema, client, warehouse, lock, console, clock, base)
+            # The schema recorded says which tile sizes the sync kept (tile_sync.UNTILED_PREFIX).
+            result.rows_read, result.keys_written, schema = _write_events(view, schema, client, warehouse, lock, console, clock, base)
         else:
             _write_latest_rows(view, schema, result, read_after, client, warehouse, lock, console, clock, base)
         record_sync(client, keyspace, view.name, result.mode, result.generation, schema, result.watermark, lock, valid_under)
@@ -326,7 +327,7 @@ def _write_latest_rows(
     result.keys_written, result.skipped_older = writer.written, writer.skipped_older
 
 
-def _write_events(view, schema, client, warehouse, lock, console, clock: "SyncClock", base: str) -> tuple[int, int]:
+def _write_events(view, schema, client, warehouse, lock, console, clock: "SyncClock", base: str) -> tuple[int, int, ViewSchema]:
     """An aggregation view's events and tiles (featurestore.online.tile_sync)."""
     with console.progress(f"{view.name}: full sync of events and tiles") as advance:
 
@@ -342,7 +343,8 @@ def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: 
         return SyncMode.FULL, "--full"
     if state.generation is None:
         return SyncMode.FULL, "no earlier sync in this Redis"
-    if state.schema != schema:
+    # An aggregation view's recorded schema also says which tile sizes its data left out.
+    if (state.schema and with_untiled(state.schema, ())) != schema:
         return SyncMode.FULL, "its columns or types changed since the last sync"
     # Rows behind the watermark were judged valid or expired under the last sync's ttl and
     # clock: under others, some of them change sides, and only a full sync reads them again.

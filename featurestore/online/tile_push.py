@@ -122,14 +122,16 @@ def write_pushed(
     for suffix in suffixes:
         fields = sorted({_field(size, ts_us) for ts_us, *_ in pushed.entities[suffix] for size in layout.sizes_us})
         fields_of[suffix] = fields
-        read.hmget(tiles_key(base, suffix), fields)
+        if fields:  # none where the sync left every tile size out (tile_sync._sparse_sizes)
+            read.hmget(tiles_key(base, suffix), fields)
         read.hkeys(tiles_key(base, suffix))
-    replies = read.execute()
+    replies = iter(read.execute())
     cluster = is_cluster(client)
     token = os.urandom(6).hex()
     write = client.pipeline(transaction=False)
-    for i, suffix in enumerate(suffixes):
-        stored, existing = dict(zip(fields_of[suffix], replies[2 * i])), replies[2 * i + 1]
+    for suffix in suffixes:
+        stored = dict(zip(fields_of[suffix], next(replies))) if fields_of[suffix] else {}
+        existing = next(replies)
         events = pushed.entities[suffix]
         updates = tile_updates(layout, stored, events)
         stale = [f for f in existing if _tile_end_us(f) <= low and f not in updates]

@@ -26,7 +26,7 @@ from featurestore.online.codec import DECODERS, ViewSchema
 from featurestore.online.connection import online_errors
 from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, _suffixes
 from featurestore.online.state import Meta
-from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation
+from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
 from featurestore.online.tiles import TileLayout, combine, events_key, micros, read_plan, tiles_key
 
 if TYPE_CHECKING:
@@ -92,11 +92,11 @@ class _AggregationRead:
         view = selection.view
         return cls(selection, _suffixes(view.name, view.join_keys, rows), tuple(f.name for f in selection.features))
 
-    def layout(self, schema: ViewSchema | None) -> TileLayout:
-        return TileLayout.of_view(self.selection.view, {} if schema is None else _column_types(schema), self.names)
+    def layout(self, schema: ViewSchema) -> TileLayout:
+        return TileLayout.of_view(self.selection.view, _column_types(schema), self.names, untiled_sizes(schema))
 
-    def commands(self, base: str, t_us: int) -> list[list[str]]:
-        plan = read_plan(self.layout(None), t_us)
+    def commands(self, base: str, t_us: int, schema: ViewSchema) -> list[list[str]]:
+        plan = read_plan(self.layout(schema), t_us)
         commands = []
         for suffix in self.suffixes:
             if suffix is None:
@@ -149,17 +149,27 @@ def _column_types(schema: ViewSchema) -> dict[str, str]:
 def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], now: datetime) -> list[tuple]:
     t_us = micros(now)
     meta = [["HMGET", reader.keyspace.meta_key(r.selection.view.name), Meta.GENERATION, Meta.SCHEMA] for r in reads]
+    # The schema of each generation seen (a sync records it once, with the generation): what
+    # to ask for depends on it (the tile sizes the sync kept), and it arrives with the replies.
+    schemas: dict[tuple[str, Any], str] = reader.__dict__.setdefault("_aggregation_schemas", {})
     for _ in range(ATTEMPTS):
         guessed = [reader._generations.get(r.selection.view.name) for r in reads]
-        entity_commands = []
+        entity_commands, used = [], []
         for r, generation in zip(reads, guessed):
-            base = reader.keyspace.entity_base(r.selection.view.name, int(generation)) if generation is not None else None
-            entity_commands.append(r.commands(base, t_us) if base is not None else [])
+            known = schemas.get((r.selection.view.name, generation)) if generation is not None else None
+            used.append(known)
+            base = reader.keyspace.entity_base(r.selection.view.name, int(generation)) if known else None
+            entity_commands.append(r.commands(base, t_us, _schema(known)) if base is not None else [])
         replies = _exchange(reader, [*meta, *[c for cs in entity_commands for c in cs], *meta])
         first, last = replies[: len(reads)], replies[-len(reads) :]
         seen = [generation for generation, _ in last]
         reader._generations.update((r.selection.view.name, g) for r, g in zip(reads, seen))
-        if [g for g, _ in first] == seen == guessed:
+        if len(schemas) > 1024:
+            schemas.clear()
+        schemas.update(((r.selection.view.name, g), text or "") for r, (g, text) in zip(reads, last) if g is not None)
+        # Planned with the schema the generation still has ("": none recorded).
+        planned = all(u == (t or "") for u, (g, t) in zip(used, last) if g is not None)
+        if planned and [g for g, _ in first] == seen == guessed:
             out, at = [], len(reads)
             for r, commands, (generation, schema_json) in zip(reads, entity_commands, last):
                 mine, at = replies[at : at + len(commands)], at + len(commands)
@@ -176,9 +186,20 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
 def _exchange(reader: "OnlineReader", commands: list[list[str]]) -> list[Any]:
     """Every command's reply, in one round trip (per node, on a cluster)."""
     if not is_cluster(reader.client):
-        return reader._round_trip((b"".join(resp.command(c) for c in commands), len(commands)))
+        return reader._round_trip((b"".join(_encoded(c) for c in commands), len(commands)))
     with online_errors(reader.location, "reading online features"):
         pipe = reader.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         return pipe.execute()
+
+
+def _encoded(words: list[str]) -> bytes:
+    """One command's RESP bytes: its name and key framed each time, the rest (a read's tile
+    fields and range bounds, the same for every entity until t crosses a tile edge) once."""
+    return resp.command_head(len(words), words[0]) + resp.bulk(words[1]) + _framed(tuple(words[2:]))
+
+
+@lru_cache(maxsize=1024)
+def _framed(words: tuple[str, ...]) -> bytes:
+    return b"".join(resp.bulk(word) for word in words)

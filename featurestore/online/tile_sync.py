@@ -12,8 +12,9 @@ go out as one ZADD and one HSET (featurestore.online.tiles has the layout).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from featurestore.catalog import FeatureView
 from featurestore.errors import ProjectError
@@ -37,6 +38,11 @@ if TYPE_CHECKING:
 
 COLUMN_PREFIX = "column:"
 """A schema entry naming an aggregated column (its logical type), beside the features."""
+UNTILED_PREFIX = "untiled:"
+"""A schema entry naming a tile size (in µs) the sync kept no tiles of, as they held about one
+event each: the windows of that size read their events instead (docs/online-store.md)."""
+EVENTS_PER_TILE = 2
+"""A tile size is kept where its tiles hold at least this many events on average."""
 RESULT_TYPES = {"count": "int", "count_distinct": "int", "approx_count_distinct": "int", "avg": "float", "stddev": "float"}
 """A feature's logical type by function; the others take their column's."""
 ENTITIES_PER_ROUND_TRIP = 2000
@@ -68,7 +74,33 @@ def aggregation_schema(view: FeatureView, types: dict[str, "pa.DataType"]) -> Vi
 
 def layout_of(view: FeatureView, schema: ViewSchema) -> TileLayout:
     logicals = {name[len(COLUMN_PREFIX):]: logical for name, logical in schema.features if name.startswith(COLUMN_PREFIX)}
-    return TileLayout.of_view(view, logicals)
+    return TileLayout.of_view(view, logicals, untiled=untiled_sizes(schema))
+
+
+@lru_cache(maxsize=256)
+def untiled_sizes(schema: ViewSchema) -> frozenset[int]:
+    return frozenset(int(name[len(UNTILED_PREFIX):]) for name, _ in schema.features if name.startswith(UNTILED_PREFIX))
+
+
+def with_untiled(schema: ViewSchema, sizes: Iterable[int]) -> ViewSchema:
+    """`schema` recording `sizes` as untiled (replacing what it recorded)."""
+    kept = tuple(f for f in schema.features if not f[0].startswith(UNTILED_PREFIX))
+    return replace(schema, features=kept + tuple((f"{UNTILED_PREFIX}{size}", "untiled") for size in sorted(sizes)))
+
+
+def _sparse_sizes(entities: "np.ndarray", ts_us: "np.ndarray", sizes: Iterable[int]) -> list[int]:
+    """The tile sizes whose tiles would hold fewer than EVENTS_PER_TILE events on average
+    (events sorted by entity and time): reading a window's events costs no more than reading
+    that many tiles, and building and writing those tiles is most of a sync's time."""
+    import numpy as np
+
+    sparse = []
+    for size in sizes if len(ts_us) else ():  # no events: no evidence, keep every size
+        start = (ts_us - 1) // size
+        tiles = 1 + int(np.count_nonzero((entities[1:] != entities[:-1]) | (start[1:] != start[:-1])))
+        if len(ts_us) < EVENTS_PER_TILE * tiles:
+            sparse.append(size)
+    return sparse
 
 
 @dataclass(frozen=True)
@@ -88,6 +120,8 @@ class EntityEvents:
     members: "pa.Array"
     newest_us: list[int]
     """Each entity's newest event time in microseconds (its keys expire a window after it)."""
+    untiled: list[int]
+    """The tile sizes kept out, as too sparse (`_sparse_sizes`)."""
 
     def __len__(self) -> int:
         return len(self.suffixes)
@@ -125,13 +159,14 @@ def encode_events(table: "pa.Table", view: FeatureView, schema: ViewSchema, layo
     bounds = _runs(work["entity"].combine_chunks())
     suffixes = encoded.dictionary.to_pylist() if len(table) else []
     newest = ts_us.to_numpy()[np.array(bounds[1:], dtype=np.int64) - 1].tolist() if suffixes else []
+    untiled = _sparse_sizes(work["entity"].to_numpy(), ts_us.to_numpy(), layout.sizes_us)
     tiles = []
-    for sized in tile_rows(work, layout):  # every entity has tiles of each size
+    for sized in tile_rows(work, layout_of(view, with_untiled(schema, untiled))):  # every entity has tiles of each size
         fields, texts = sized["field"].combine_chunks(), sized["text"].combine_chunks()
         framed_tiles = resp.RowBytes(resp.concat(resp.bulk_strings(fields), resp.bulk_strings(texts)))
         tiles.append((_runs(sized["entity"].combine_chunks()), framed_tiles, fields, texts))
     members = work["member"].combine_chunks()
-    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tiles, ts_us, members, newest)
+    return EntityEvents(suffixes, bounds, resp.RowBytes(framed), tiles, ts_us, members, newest, untiled)
 
 
 def _runs(sorted_entities: "pa.Array") -> list[int]:
@@ -155,9 +190,10 @@ def write_events(
     clock_moves: bool,
     base: str,
     after_round_trip: Callable[[int], None],
-) -> tuple[int, int]:
+) -> tuple[int, int, ViewSchema]:
     """Read the view's events at `now` and write them with their tiles under `base` (a fresh
-    generation: plain commands); returns (events read, entities written)."""
+    generation: plain commands); returns (events read, entities written, the schema to record:
+    `schema` with the tile sizes kept out)."""
     import pyarrow as pa
 
     layout = layout_of(view, schema)
@@ -169,7 +205,7 @@ def write_events(
     lifetimes = _lifetimes_ms(entities.newest_us, layout.longest_us, now) if clock_moves else None
     write = _write_cluster if is_cluster(client) else _write_single
     write(client, entities, base, lifetimes, lock, after_round_trip)
-    return table.num_rows, len(entities)
+    return table.num_rows, len(entities), with_untiled(schema, entities.untiled)
 
 
 def _lifetimes_ms(newest_us: list[int], longest_us: int, now: datetime) -> list[int]:

@@ -78,19 +78,24 @@ def tile_start(ts_us: int, size_us: int) -> int:
     return ((ts_us - 1) // size_us) * size_us
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WindowRead:
-    """One (column, window) a read computes; every function of it shares the result."""
+    """One (column, window) a read computes; every function of it shares the result. Compared
+    by identity, as a read looks results up by it: a layout makes one per (column, window)."""
 
     column: int | None
     """Index into TileLayout.columns; None for the count of events."""
     window_us: int
     size_us: int
+    """0 where the view keeps no tiles for the window: it reads every event in it."""
     distinct: bool
     """Whether a distinct count needs every event of the window (tiles hold no sets)."""
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity (eq=False): a read looks its plan up by layout, and hashing
+# every feature's tuple each time cost more than the lookup saved; _layout hands out one
+# instance per view, so equal layouts are the same object.
+@dataclass(frozen=True, eq=False)
 class TileLayout:
     """What an aggregation view keeps per entity, and how each feature is computed."""
 
@@ -102,35 +107,42 @@ class TileLayout:
 
     @property
     def sizes_us(self) -> tuple[int, ...]:
-        return tuple(sorted({read.size_us for _, _, read in self.features}))
+        return tuple(sorted({read.size_us for _, _, read in self.features} - {0}))
 
     @property
     def longest_us(self) -> int:
         return max(read.window_us for _, _, read in self.features)
 
     @classmethod
-    def of_view(cls, view: "FeatureView", logicals: dict[str, str], names: Sequence[str] | None = None) -> "TileLayout":
+    def of_view(
+        cls, view: "FeatureView", logicals: dict[str, str], names: Sequence[str] | None = None, untiled: Iterable[int] = ()
+    ) -> "TileLayout":
         """The layout of `view` (of its features `names`, by default all), given the logical
-        type of each aggregated column (a column missing reads as text)."""
+        type of each aggregated column (a column missing reads as text) and the tile sizes the
+        view keeps none of (`untiled`: its sync found them holding about one event each)."""
         chosen = None if names is None else tuple(names)
-        return _layout(view.aggregations, tuple(logicals.items()), chosen)  # type: ignore[attr-defined]
+        return _layout(view.aggregations, tuple(logicals.items()), chosen, frozenset(untiled))  # type: ignore[attr-defined]
 
     @classmethod
-    def _of(cls, aggregations: Sequence[Any], logicals: dict[str, str], names: Sequence[str] | None) -> "TileLayout":
+    def _of(
+        cls, aggregations: Sequence[Any], logicals: dict[str, str], names: Sequence[str] | None, untiled: frozenset[int]
+    ) -> "TileLayout":
         aggregations = [a for a in aggregations if names is None or a.name in names]
         columns = tuple(dict.fromkeys(a.column for a in aggregations if a.column is not None))
-        features = []
+        features, reads = [], {}
         for a in aggregations:
             window_us = a.window // timedelta(microseconds=1)
             index = None if a.column is None else columns.index(a.column)
-            features.append((a.name, a.function, WindowRead(index, window_us, tile_size_us(window_us), a.function in DISTINCT)))
+            size = tile_size_us(window_us)
+            key = (index, window_us, 0 if size in untiled else size, a.function in DISTINCT)
+            features.append((a.name, a.function, reads.setdefault(key, WindowRead(*key))))
         return cls(columns, tuple(logicals.get(c, "str") for c in columns), tuple(features))
 
 
 @lru_cache(maxsize=256)
-def _layout(aggregations: tuple, logicals: tuple, names: tuple | None) -> TileLayout:
+def _layout(aggregations: tuple, logicals: tuple, names: tuple | None, untiled: frozenset[int]) -> TileLayout:
     """Layouts are asked for at every read: made once per view, types and features."""
-    return TileLayout._of(aggregations, dict(logicals), names)
+    return TileLayout._of(aggregations, dict(logicals), names, untiled)
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -280,7 +292,7 @@ def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
     per_read = []
     for read in reads:
         low = t_us - read.window_us
-        if read.distinct:
+        if read.distinct or not read.size_us:
             edges, tiles = [(low, t_us)], ()
         else:
             size = read.size_us

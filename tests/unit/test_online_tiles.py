@@ -69,12 +69,14 @@ events = st.lists(
 
 
 @settings(max_examples=60)
-@given(events=events, t_offset=st.integers(0, 86400))
-def test_tiles_and_edges_equal_folding_every_event(events, t_offset):
+@given(events=events, t_offset=st.integers(0, 86400), untiled=st.sets(st.sampled_from([15, 300, 7200])))
+def test_tiles_and_edges_equal_folding_every_event(events, t_offset, untiled):
+    """Also with tile sizes left out (untiled: the windows of those sizes read their events)."""
     aggregations = tuple(
         Aggregation(f"{f}_{w}", "x", f, timedelta(seconds=w)) for f in FUNCTIONS for w in (300, 3600, 86400)
     ) + (Aggregation("events", None, "count", timedelta(hours=1)),)
-    layout = TileLayout.of_view(View(aggregations), {"x": "int"})
+    layout = TileLayout.of_view(View(aggregations), {"x": "int"}, untiled={s * SECOND_US for s in untiled})
+    assert not {s * SECOND_US for s in untiled} & set(layout.sizes_us)
     t = 3 * 86400 * SECOND_US + t_offset * SECOND_US
     rows = [(ts, iso(ts), iso(ts + later * SECOND_US), [value]) for ts, later, value in events]
     tiles = tile_updates(layout, {}, rows)
@@ -92,3 +94,17 @@ def test_tiles_and_edges_equal_folding_every_event(events, t_offset):
 
 def test_a_tile_field_names_its_size_and_start():
     assert tile_field(3600 * SECOND_US, 0) == "3600s@1970-01-01T00:00:00"
+
+
+def test_a_sync_leaves_out_the_tile_sizes_whose_tiles_hold_about_one_event():
+    import numpy as np
+
+    from featurestore.online.tile_sync import _sparse_sizes
+
+    minute, hour = 60 * SECOND_US, 3600 * SECOND_US
+    # Entity 0: 4 events in one hour, a minute apart; entity 1: 2 events in another hour.
+    entities = np.array([0, 0, 0, 0, 1, 1])
+    ts = np.array([1, 2, 3, 4, 30, 31]) * minute
+    # Per minute: 6 tiles of 1 event; per hour: 2 tiles of 3 on average.
+    assert _sparse_sizes(entities, ts, [minute, hour]) == [minute]
+    assert _sparse_sizes(entities[:0], ts[:0], [minute, hour]) == []  # no events: keep every size
