@@ -53,7 +53,7 @@ def spark_project(tmp_path_factory) -> Path:
     (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     train = root / "models/training/flight_delay_train.sql"
     train.write_text(train.read_text().replace("ref('flight_delay_labels')", "ref('labels_sample')"))
-    run_checked([sys.executable, "-c", LOAD_AND_BUILD, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV)
+    run_checked([sys.executable, "-P", "-c", LOAD_AND_BUILD, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV)
     return root
 
 
@@ -66,7 +66,9 @@ runpy.run_path("scripts/load_nycflights13.py", run_name="__main__")
 print(FeatureStore(project_dir=".", target="spark").build(" ".join(selection)).line())
 """
 """The loader and `fs build` in one process: its JVM, started and warmed by the load, checks
-the built views after dbt's child (a JVM of its own) has run, where two processes started two."""
+the built views after dbt's child (a JVM of its own) has run, where two processes started two.
+Run with `-P`: the project's `featurestore/` folder (the dbt package) in the working folder
+would otherwise shadow the installed package (an editable install's finder comes after it)."""
 
 
 @pytest.fixture(autouse=True)
