@@ -21,6 +21,17 @@ benchmarks/online_project (a view over that file, adding a created_at), then in 
 
 Every key it writes is under a prefix of its own and deleted at the end. `--write-docs`
 replaces the "## Online store (issue 4)" section of docs/benchmarks.md with the table.
+
+    python benchmarks/bench_sync.py --ties [--repeat 3] [--write-docs]
+
+compares instead full syncs of the view with the uniqueness test (entity_daily) and of the
+same rows without it (entity_daily_untested, where fs breaks ties on every column), each
+against hand-written loops in the same run, the rounds alternating: with the test, the query
+above; without it, `arg_max` of each column by the timestamp (fast, but any of tied rows
+may win, each column its own) and the deterministic deduplication the contract asks for
+(`QUALIFY row_number()` over the whole tie order). Wall and CPU seconds of this process
+(DuckDB's threads included; the Redis server's own work in neither). `--write-docs` then
+replaces the "## Sync without the uniqueness test (issue 24)" section.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "online_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
 SECTION = "## Online store (issue 4)"
+TIES_SECTION = "## Sync without the uniqueness test (issue 24)"
 FILES = HERE / "data" / "online_view_files"  # the view reads every parquet file in it
 NEXT_DAY = "2024-04-10"
 NEXT_NOW = datetime(2024, 4, 11)  # the project's clock once the next day's rows are known
@@ -50,6 +62,23 @@ REFERENCE_SQL = """
 select entity_id, event_timestamp, created_at, v1_spend, v1_clicks, v1_active
 from main.entity_daily
 qualify row_number() over (partition by entity_id order by event_timestamp desc, created_at desc) = 1
+"""
+
+# Hand-written for the view without the test: the newest value of each column by timestamp,
+# as the issue measured it (fast, but among tied rows any may win, each column its own) ...
+ARG_MAX_SQL = """
+select entity_id, max(event_timestamp) as event_timestamp, arg_max(created_at, event_timestamp) as created_at,
+    arg_max(v1_spend, event_timestamp) as v1_spend, arg_max(v1_clicks, event_timestamp) as v1_clicks,
+    arg_max(v1_active, event_timestamp) as v1_active
+from main.entity_daily_untested
+group by entity_id
+"""
+# ... and deduplicated the deterministic way the contract asks for (the same row on every engine).
+DEDUP_SQL = """
+select entity_id, event_timestamp, created_at, v1_spend, v1_clicks, v1_active
+from main.entity_daily_untested
+qualify row_number() over (partition by entity_id order by event_timestamp desc, created_at desc,
+    v1_spend desc nulls last, v1_clicks desc nulls last, v1_active desc nulls last) = 1
 """
 
 
@@ -107,9 +136,9 @@ def fs_latest_sql(store) -> str:
     return render(latest_values_expression(view, view.feature_names, store.now(), with_watermark=True), "duckdb")
 
 
-def reference_sync(client, database: str, prefix: str) -> int:
+def reference_sync(client, database: str, prefix: str, sql: str = REFERENCE_SQL, view: str = "entity_daily") -> int:
     """The hand-written loop: read the latest rows, HSET each, 10,000 per round trip."""
-    table = reference_rows(database)
+    table = reference_rows(database, sql)
     columns = {name: table[name].to_pylist() for name in table.column_names}
     features = ["created_at", "v1_spend", "v1_clicks", "v1_active"]
     pipe = client.pipeline(transaction=False)
@@ -121,7 +150,7 @@ def reference_sync(client, database: str, prefix: str) -> int:
                 mapping[name] = "true" if value else "false"
             elif value is not None:
                 mapping[name] = value.isoformat() if name == "created_at" else value
-        pipe.hset(f"{prefix}:entity_daily:entity_id={entity}", mapping=mapping)
+        pipe.hset(f"{prefix}:{view}:entity_id={entity}", mapping=mapping)
         if len(pipe) == 10_000:
             pipe.execute()
     pipe.execute()
@@ -181,12 +210,103 @@ def reference_read_latencies(client, prefix: str, entity_ids: list[int], calls: 
     return samples
 
 
+def verified(store, view: str, sample: int = 1000) -> None:
+    """`verify-online --sample` of one view (the others may not be synced in this run): its
+    parity check reads the latest rows with the plain ranking of every row, not the sync's."""
+    from featurestore.online.verify import verify_views
+
+    class OneView:
+        def online_views(self):
+            return store.catalog().online_views([view])
+
+    report = verify_views(OneView(), store.warehouse, store._online_reader(None), store.now, sample)
+    assert not report.mismatches and report.checked[view] == sample, report.to_dict()["mismatches"][:3]
+
+
+def cpu_timed(function) -> tuple[float, float, object]:
+    """Wall and CPU seconds of this process (every thread: DuckDB's too) and the result."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return time.perf_counter() - started, time.process_time() - cpu, result
+
+
+def every_row_ranked(function):
+    """`function` run with the sync's latest-rows query as it was before issue 24: a window
+    ranking every row of the view by the whole tie order (the same winner)."""
+    from featurestore.online import sync
+
+    planned = sync.latest_values_expression
+    sync.latest_values_expression = lambda *args, **options: planned(*args, **{**options, "newest_first": False})
+    try:
+        return function()
+    finally:
+        sync.latest_values_expression = planned
+
+
+def ties(args, store, client, database: str, prefix: str, rows: int) -> str:
+    """Full syncs with and without the uniqueness test against hand-written loops, alternating."""
+    cases = {
+        "hand-written: latest rows by `QUALIFY row_number()` over the timestamp + `HSET` loop": (
+            lambda: reference_sync(client, database, f"{prefix}:ref", REFERENCE_SQL)),
+        "`fs sync --full`, the view with the uniqueness test": (
+            lambda: store.sync(full=True, views=["entity_daily"]).total("keys_written")),
+        "hand-written: `arg_max` of each column by timestamp + `HSET` loop": (
+            lambda: reference_sync(client, database, f"{prefix}:argmax", ARG_MAX_SQL, "entity_daily_untested")),
+        "hand-written: deduplicated by the whole tie order (`QUALIFY row_number()`) + `HSET` loop": (
+            lambda: reference_sync(client, database, f"{prefix}:dedup", DEDUP_SQL, "entity_daily_untested")),
+        "`fs sync --full`, the same rows without the test": (
+            lambda: store.sync(full=True, views=["entity_daily_untested"]).total("keys_written")),
+        "`fs sync --full` without the test, every row ranked (the plan before issue 24)": (
+            lambda: every_row_ranked(lambda: store.sync(full=True, views=["entity_daily_untested"]).total("keys_written"))),
+    }
+    for sql in (REFERENCE_SQL, ARG_MAX_SQL, DEDUP_SQL):
+        reference_rows(database, sql)  # warm the file cache
+    walls: dict[str, list[float]] = {label: [] for label in cases}
+    cpus: dict[str, list[float]] = {label: [] for label in cases}
+    for _ in range(args.repeat):
+        for label, run in cases.items():
+            wall, cpu, written = cpu_timed(run)
+            assert written == args.entities, (label, written)
+            walls[label].append(wall)
+            cpus[label].append(cpu)
+    verified(store, "entity_daily")
+    verified(store, "entity_daily_untested")
+    wall = {label: statistics.median(v) for label, v in walls.items()}
+    cpu = {label: statistics.median(v) for label, v in cpus.items()}
+    labels = list(cases)
+    base_of = {labels[1]: labels[0], labels[4]: labels[2], labels[5]: labels[2]}
+    lines = [
+        f"| case | wall s, median of {args.repeat} | CPU s, median | fs / hand-written: wall, CPU |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label in labels:
+        base = base_of.get(label)
+        ratio = f"**{wall[label] / wall[base]:.2f}x**, {cpu[label] / cpu[base]:.2f}x" if base else ""
+        lines.append(f"| {label} | {wall[label]:.2f} | {cpu[label]:.2f} | {ratio} |")
+    dedup = labels[3]
+    lines.append(
+        f"| `fs sync --full` without the test / the deterministic deduplication | "
+        f"**{wall[labels[4]] / wall[dedup]:.2f}x**, {cpu[labels[4]] / cpu[dedup]:.2f}x | | |"
+    )
+    machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, Redis {client.info('server')['redis_version']}"
+    return (
+        f"{TIES_SECTION}\n\n`python benchmarks/bench_sync.py --ties --repeat {args.repeat}`, {time.strftime('%Y-%m-%d')}, "
+        f"{machine}, 1-minute load average {os.getloadavg()[0]:.1f} at the end. {rows:,} feature rows, "
+        f"{args.entities:,} keys per sync into an empty generation; each round runs every case once, in the "
+        "table's order, in one process against one Redis. `verify-online --sample 1000` of both views after "
+        "the rounds: 0 mismatches (its parity query ranks every row, not the sync's plan).\n\n"
+        + "\n".join(lines) + "\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", default=os.environ.get("FS_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--write-docs", action="store_true", help=f"write the table into {DOCS.name}")
+    parser.add_argument("--ties", action="store_true", help="full syncs with and without the uniqueness test only")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of --ties")
     args = parser.parse_args()
 
     import duckdb
@@ -204,28 +324,35 @@ def main() -> None:
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
     store = FeatureStore(project_dir=PROJECT, profiles_dir=PROJECT)
     store.catalog()
+    if args.ties:
+        try:
+            text = ties(args, store, client, database, prefix, rows)
+        finally:
+            delete_prefix(client, prefix)
+        print(text)
+        if args.write_docs:
+            write_section(text, TIES_SECTION)
+        return
     try:
         reference_rows(database)  # warm the file cache: every measured run reads it warm
         query_seconds, latest = timed(lambda: reference_rows(database).num_rows)
         fs_query_seconds, _ = timed(lambda: reference_rows(database, fs_latest_sql(store)))
-        sync_seconds, summary = timed(lambda: store.sync(full=True))
+        sync_seconds, summary = timed(lambda: store.sync(full=True, views=["entity_daily"]))
         loop_seconds, loop_rows = timed(lambda: reference_sync(client, database, f"{prefix}:ref"))
         assert summary.total("keys_written") == loop_rows == latest, (summary.to_dict(), loop_rows, latest)
-        again_seconds, _ = timed(lambda: store.sync(full=True))
-        report = store.verify_online(sample=1000)
-        assert not report.mismatches, report.to_dict()["mismatches"][:3]
+        again_seconds, _ = timed(lambda: store.sync(full=True, views=["entity_daily"]))
+        verified(store, "entity_daily")
 
         # The next day: every entity has a new row; the sync writes it over the stored one,
         # compared on the server, in the generation readers use.
         updated = add_next_day(args.entities)
         store.now = lambda: NEXT_NOW
-        incremental_seconds, incremental = timed(lambda: store.sync())
+        incremental_seconds, incremental = timed(lambda: store.sync(views=["entity_daily"]))
         next_loop_seconds, next_loop_rows = timed(lambda: reference_sync(client, database, f"{prefix}:next"))
         view = incremental.views[0]
         assert (view.mode, view.rows_read, view.keys_written) == ("incremental", updated, updated), view.to_dict()
         assert next_loop_rows == updated
-        report = store.verify_online(sample=1000)
-        assert not report.mismatches, report.to_dict()["mismatches"][:3]
+        verified(store, "entity_daily")
 
         entity_ids = list(range(args.entities))
         one = read_latencies(store, entity_ids, calls=5000, per_call=1)

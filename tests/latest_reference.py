@@ -93,13 +93,25 @@ def brute_force(view: FeatureView, rows: list[dict[str, Any]], at: datetime = AT
     return sorted_rows(view, [{c: r[c] for c in view.columns} for r in valid])
 
 
-def sync_query(view: FeatureView, with_landing: bool, at: datetime = AT):
-    """fs's latest-values query as `fs sync` runs it (the landing table read beside the
-    view), for rows that no uniqueness test covers: generated rows tie on (keys, timestamp),
-    which a view's passing test would rule out (fs then orders by the timestamp alone, and
-    both orders pick the same row)."""
+def watermark(view: FeatureView, rows: list[dict[str, Any]], at: datetime = AT) -> datetime | None:
+    """Where the next incremental sync starts: the greatest knowledge time of the view's
+    rows (not pushed ones) known at `at` with a timestamp at or before it, null keys too."""
+    times = [row[view.created_at] if view.created_at and row[view.created_at] is not None else row[view.timestamp] for row in rows]
+    return max((known for row, known in zip(rows, times) if row[view.timestamp] is not None and row[view.timestamp] <= at and known <= at), default=None)
+
+
+def sync_query(view: FeatureView, with_landing: bool, at: datetime = AT, dialect: str | None = None):
+    """fs's latest-values query as `fs sync` runs it on the engine of `dialect` (the landing
+    table read beside the view; on DuckDB, ranked among each entity's newest rows only), for
+    rows that no uniqueness test covers: generated rows tie on (keys, timestamp), which a
+    view's passing test would rule out (fs then orders by the timestamp alone, and both
+    orders pick the same row). With the watermark, as the sync reads it."""
+    from featurestore.engines.registry import engine_for_dialect
+
     view = dataclasses.replace(view, rows_unique_by_test=False)
-    return latest_values_expression(view, view.feature_names, at, pushed=landing_relation(view) if with_landing else None)
+    newest_first = dialect is not None and engine_for_dialect(dialect).null_safe_hash_join
+    pushed = landing_relation(view) if with_landing else None
+    return latest_values_expression(view, view.feature_names, at, with_watermark=True, pushed=pushed, newest_first=newest_first)
 
 
 def as_sync_writes(view: FeatureView, latest: pa.Table, at: datetime = AT) -> list[dict[str, Any]]:

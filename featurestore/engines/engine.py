@@ -125,6 +125,10 @@ class Engine:
     that several joins read must be numbered once, or a view's values could land on another
     spine row: fs marks it so where the engine allows, and elsewhere joins the as-of views in
     a chain that reads it once (sql/pit.py)."""
+    null_safe_hash_join: bool = False
+    """The engine hashes a join on `IS NOT DISTINCT FROM` as it does one on `=`: the latest
+    row of a view without a uniqueness test is then ranked among each entity's newest rows
+    only (sql/semantics.py `latest_values_expression(newest_first=True)`), not all of them."""
     top_one_lateral: bool = False
     """The engine answers `LEFT JOIN LATERAL (... WHERE keys = spine's AND ts <= spine's time
     ORDER BY ts DESC LIMIT 1)` with one index probe per spine row when the view's table has

@@ -311,6 +311,7 @@ def _write_latest_rows(
         written_after=read_after,
         with_watermark=True,
         pushed=existing_landing(warehouse, view),
+        newest_first=warehouse.engine.null_safe_hash_join,
     )
     fresh = result.mode is SyncMode.FULL
     with console.progress(f"{view.name}: {result.mode.value} sync") as advance:

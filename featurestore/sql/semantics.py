@@ -11,7 +11,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
+from featurestore.sql.expressions import INTERNAL, column, identifier, named_table, relation_table, timestamp_literal
 
 WATERMARK = f"{INTERNAL}watermark"  # see latest_values_expression(with_watermark=True)
 VIEW_TIME = f"{INTERNAL}at"  # the time a row becomes the answer (join on this)
@@ -60,6 +60,7 @@ def latest_values_expression(
     respect_created_at: bool = True,
     with_watermark: bool = False,
     pushed: Relation | None = None,
+    newest_first: bool = False,
 ) -> exp.Select:
     """One row per entity of `view`: the row a training set at `as_of` would use.
 
@@ -79,6 +80,10 @@ def latest_values_expression(
     the watermark, which is about the view's own rows (a pushed row newer than the batch
     must not make the next incremental sync skip batch rows built after it).
 
+    With `newest_first` (engines that hash a join on IS NOT DISTINCT FROM: Engine.
+    null_safe_hash_join), rows that may tie are ranked only among each entity's rows of its
+    greatest timestamp (`_ranked_among_newest`): the same winner, without sorting every row.
+
     >>> from featurestore.catalog import FeatureView, Relation   # doctest: +SKIP
     """
     keep = [*view.join_keys, view.timestamp, *([view.created_at] if view.created_at else []), *features]
@@ -87,22 +92,28 @@ def latest_values_expression(
         conditions.append(exp.LTE(this=knowledge_time(view), expression=timestamp_literal(as_of)))
     if written_after is not None:
         conditions.append(exp.GT(this=knowledge_time(view), expression=timestamp_literal(written_after)))
+    # The uniqueness test covers the view's rows, not the pushed rows read beside them.
+    order = tie_break_order(view, rows_unique=False if pushed is not None else None)
     rank = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[column(k) for k in view.join_keys],
-        # The uniqueness test covers the view's rows, not the pushed rows read beside them.
-        order=exp.Order(expressions=tie_break_order(view, rows_unique=False if pushed is not None else None)),
+        this=exp.RowNumber(), partition_by=[column(k) for k in view.join_keys], order=exp.Order(expressions=order)
     )
     source: exp.Expression = relation_table(view)
     if pushed is not None:
         rows = [exp.select(*[column(c) for c in keep]).from_(t) for t in (relation_table(view), relation_table(view, relation=pushed))]
         source = exp.union(*rows, distinct=False).subquery(identifier(f"{INTERNAL}rows"))
-    ranked = (
-        exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
-        .from_(source)
-        .where(exp.and_(*conditions))
-    )
-    latest = first_ranked(ranked, keep)
+    if newest_first and len(order) > 1:
+        candidates = exp.select(*[column(c) for c in keep]).from_(source).where(exp.and_(*conditions))
+        latest, newest = _ranked_among_newest(view, keep, candidates, rank, knowledge=pushed is None)
+        if with_watermark and newest is not None:
+            # The newest knowledge time per entity is already there: its max is the watermark.
+            return latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
+    else:
+        ranked = (
+            exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
+            .from_(source)
+            .where(exp.and_(*conditions))
+        )
+        latest = first_ranked(ranked, keep)
     if with_watermark:
         # A scalar subquery in the same statement: the same snapshot as the rows, and a
         # parallel aggregate where MAX(...) OVER () would be one thread over every row.
@@ -113,6 +124,44 @@ def latest_values_expression(
         )
         latest = latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
     return latest
+
+
+def _ranked_among_newest(
+    view: FeatureView, keep: Sequence[str], candidates: exp.Select, rank: exp.Window, knowledge: bool
+) -> tuple[exp.Select, exp.Select | None]:
+    """The latest row per entity among `candidates`, ranking by `rank` (the full tie-break
+    order) only the rows of each entity's greatest timestamp: the winner is one of them, and
+    a hash aggregate and a join find them without the sort of every row a window over all of
+    them costs (DuckDB, 9M rows: about a third of the CPU). Null join keys group together, as
+    in the window's partitions. With `knowledge`, also the query of the greatest knowledge
+    time of all the candidates (the watermark, from the aggregate's 1 row per entity).
+
+    WITH c AS MATERIALIZED (candidates),
+         n AS MATERIALIZED (SELECT keys, MAX(ts) AS newest[, MAX(known) AS known] FROM c GROUP BY keys)
+    SELECT keep FROM (SELECT keep, rank FROM c JOIN n ON keys IS NOT DISTINCT FROM AND ts = newest) WHERE rank = 1
+    """
+    rows, per_entity = f"{INTERNAL}candidates", f"{INTERNAL}newest"
+    newest, known = f"{INTERNAL}newest_ts", f"{INTERNAL}newest_known"
+    aggregate = exp.select(*[column(k) for k in view.join_keys], exp.alias_(exp.Max(this=column(view.timestamp)), identifier(newest)))
+    if knowledge:
+        aggregate = aggregate.select(exp.alias_(exp.Max(this=knowledge_time(view)), identifier(known)))
+    aggregate = aggregate.from_(named_table(rows)).group_by(*[column(k) for k in view.join_keys])
+    matches = [
+        exp.NullSafeEQ(this=column(k, rows), expression=column(k, per_entity)) for k in view.join_keys
+    ] + [exp.EQ(this=column(view.timestamp, rows), expression=column(newest, per_entity))]
+    ranked = (
+        exp.select(*[column(c, rows) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
+        .from_(named_table(rows))
+        .join(named_table(per_entity), on=exp.and_(*matches))
+    )
+    for key in ranked.find_all(exp.Column):  # the window's names: the candidates' columns
+        if not key.table and key.name != f"{INTERNAL}rank":
+            key.set("table", identifier(rows))
+    latest = first_ranked(ranked, keep)
+    for name, query in ((rows, candidates), (per_entity, aggregate)):
+        latest = latest.with_(identifier(name), as_=query, materialized=True)
+    watermark = exp.select(exp.Max(this=column(known))).from_(named_table(per_entity)) if knowledge else None
+    return latest, watermark
 
 
 def first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:

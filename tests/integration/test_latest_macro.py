@@ -20,7 +20,8 @@ from featurestore.sql.expressions import render
 from featurestore.sql.landing import landing_relation
 from tests.conftest import project_env
 from tests.dbt_inline import compile_inline
-from tests.latest_reference import SHAPES, as_sync_writes, as_table, brute_force, moved, redis_rows, rows_strategy, sync_query
+from featurestore.sql.semantics import WATERMARK
+from tests.latest_reference import SHAPES, as_sync_writes, as_table, brute_force, moved, redis_rows, rows_strategy, sync_query, watermark
 from tests.online_fixtures import online  # noqa: F401
 from tests.pit_fixtures import load_table, postgres
 
@@ -173,4 +174,6 @@ def test_latest_equals_the_reference_and_fs_sync(compiled, engine, shape, data):
         read = pg.read_arrow
     got = sorted_by_key(view, read(on_cases[engine][shape]["sql"]).to_pylist())
     assert got == brute_force(view, rows + pushed)
-    assert got == as_sync_writes(view, read(render(sync_query(view, with_landing=landing), engine)))
+    synced = read(render(sync_query(view, with_landing=landing, dialect=engine), engine))
+    assert got == as_sync_writes(view, synced)
+    assert set(synced[WATERMARK].to_pylist()) <= {watermark(view, rows)}
