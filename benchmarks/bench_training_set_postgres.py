@@ -12,15 +12,29 @@ Shape (issue 11): 6,000 entities x 100 days of daily rows with one in ten missin
 the end. Each query writes its result into a table (`CREATE TEMP TABLE ... AS`), so the
 server does all the work and no rows travel; the cases take turns, medians of wall time (the
 server's: the client only waits). The results are checked identical, row order included.
+
+    FS_BENCH_PG_DSN=... python benchmarks/bench_training_set_postgres.py --whole-command [--repeat 5] [--write-docs]
+
+measures instead the whole command, each in a process of its own, on the same shape built by
+dbt (benchmarks/postgres_project: the view with the uniqueness test and its index, and a
+spine model): `fs training-set --spine spine --features features:* -o file.parquet` against a
+hand-written script (HAND_WRITTEN: psycopg, the same LEFT JOIN LATERAL, pyarrow's parquet
+writer), taking turns; the two files are checked to hold the same rows. Wall time, and the
+CPU time of the process (the server's work, the same query on both sides, is in the wall
+time only). `--write-docs` writes the "## PostgreSQL: the whole command (issue 24)" section.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlglot import exp
 
@@ -68,6 +82,41 @@ order by s.row_order
 """
 
 
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE / "postgres_project"
+WHOLE_SECTION = "## PostgreSQL: the whole command (issue 24)"
+
+# What a user would write by hand for the same file: the lateral join above over the dbt
+# project's tables, fetched with psycopg, written with pyarrow. argv: DSN, schema, output file.
+HAND_WRITTEN = '''
+import sys
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+dsn, schema, output = sys.argv[1:4]
+query = """
+select s.entity_id, s.event_timestamp, s.label, s.row_order,
+    case when f.event_timestamp >= s.event_timestamp - interval '7 days' then f.spend end as spend,
+    case when f.event_timestamp >= s.event_timestamp - interval '7 days' then f.clicks end as clicks,
+    case when f.event_timestamp >= s.event_timestamp - interval '7 days' then f.active end as active
+from {0}.spine s
+left join lateral (
+    select event_timestamp, spend, clicks, active from {0}.features f
+    where f.entity_id = s.entity_id and f.event_timestamp <= s.event_timestamp
+    order by f.event_timestamp desc limit 1
+) f on true
+order by s.row_order
+""".format(schema)
+with psycopg.connect(dsn) as connection:
+    cursor = connection.execute(query)
+    names = [column.name for column in cursor.description]
+    rows = cursor.fetchall()
+columns = list(zip(*rows)) if rows else [[] for _ in names]
+pq.write_table(pa.table({name: list(values) for name, values in zip(names, columns)}), output)
+'''
+
+
 def fs_query(unique_by_test: bool, dsn: str) -> tuple[str, bool]:
     """The query fs writes for the view, planned as fs plans it: the view's index asked of
     the warehouse's catalog first. Also whether it is the lateral join."""
@@ -111,13 +160,101 @@ def same_rows(connection, a: str, b: str) -> bool:
         return cursor.fetchone()[0] == 0
 
 
+def run_process(command: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one process, start-up included."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed ({result.returncode}): {result.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def whole_command(dsn: str, repeat: int) -> str:
+    """`fs training-set ... -o file.parquet` against the hand-written script, each a process."""
+    import psycopg
+    import pyarrow.parquet as pq
+
+    parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    env = {
+        **os.environ,
+        "FS_BENCH_PG_HOST": str(parts.get("host", "127.0.0.1")), "FS_BENCH_PG_PORT": str(parts.get("port", 5432)),
+        "FS_BENCH_PG_USER": str(parts.get("user", "postgres")), "FS_BENCH_PG_PASSWORD": str(parts.get("password", "")),
+        "FS_BENCH_PG_DBNAME": str(parts.get("dbname", "test")), "FS_BENCH_PG_SCHEMA": SCHEMA,
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # both run from compiled bytecode, as installed code does
+    out = HERE / "data" / f"pg_whole_{os.getpid()}"
+    out.mkdir(parents=True, exist_ok=True)
+    where = ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+    build = [sys.executable, "-m", "featurestore.cli", "build", *where]
+    fs = [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", "spine", "--features", "features:*",
+          "-o", str(out / "fs.parquet"), *where]
+    by_hand = [sys.executable, "-c", HAND_WRITTEN, dsn, SCHEMA, str(out / "hand_written.parquet")]
+    cases = {"hand-written: psycopg + `LEFT JOIN LATERAL` + pyarrow parquet, a process": by_hand,
+             "`fs training-set --spine spine --features features:* -o file.parquet`": fs}
+    try:
+        print("dbt build of benchmarks/postgres_project ...", file=sys.stderr)
+        run_process(build, env, PROJECT)
+        for command in cases.values():  # warm: bytecode compiled, the tables in the server's cache
+            run_process(command, env, PROJECT)
+        walls: dict[str, list[float]] = {label: [] for label in cases}
+        cpus: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(repeat):
+            for label, command in cases.items():
+                wall, cpu = run_process(command, env, PROJECT)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+        fs_rows, hand_rows = (pq.read_table(out / name).to_pylist() for name in ("fs.parquet", "hand_written.parquet"))
+        if fs_rows != hand_rows or len(fs_rows) != 100_000:
+            raise SystemExit("fs and the hand-written script wrote different rows")
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f"drop schema if exists {SCHEMA} cascade")
+        for file in out.iterdir():
+            file.unlink()
+        out.rmdir()
+    hand, ours = cases
+    base_wall, base_cpu = statistics.median(walls[hand]), statistics.median(cpus[hand])
+    lines = [
+        f"| case | wall s: median of {repeat} | CPU s of the process: median | ratio: wall, CPU |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label in cases:
+        wall, cpu = statistics.median(walls[label]), statistics.median(cpus[label])
+        ratio = f"**{wall / base_wall:.2f}x**, {cpu / base_cpu:.2f}x" if label == ours else ""
+        lines.append(f"| {label} | {wall:.2f} | {cpu:.2f} | {ratio} |")
+    return (
+        f"{WHOLE_SECTION}\n\n`FS_BENCH_PG_DSN=... python benchmarks/bench_training_set_postgres.py --whole-command "
+        f"--repeat {repeat}`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"1-minute load average {os.getloadavg()[0]:.1f} at the end. 100,000 spine rows x 1 view of about 540,000 rows "
+        "(6,000 entities x 100 days, 3 features, ttl 7 days, the uniqueness test and the index on "
+        "(entity_id, event_timestamp), so fs takes the lateral join), built by dbt; each case a process of "
+        "its own, start-up included, taking turns; both files hold the same rows in the same order. "
+        "fs also writes the training set's record (the spine's and the output's content hashes).\n\n"
+        + "\n".join(lines) + "\n"
+    )
+
+
 def main() -> None:
     import psycopg
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--whole-command", action="store_true", help="fs training-set to a file against a hand-written script")
+    parser.add_argument("--write-docs", action="store_true", help="with --whole-command: write its section of docs/benchmarks.md")
     args = parser.parse_args()
     dsn = os.environ.get("FS_BENCH_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+    if args.whole_command:
+        text = whole_command(dsn, args.repeat)
+        print(text)
+        if args.write_docs:
+            from bench_sync import write_section
+
+            write_section(text, WHOLE_SECTION)
+        return
+
     hand_written = "hand-written `LEFT JOIN LATERAL ... LIMIT 1`"
     fs_cases = {"`fs`, the view with the uniqueness test": True, "`fs`, the view without it": False}
     with psycopg.connect(dsn, autocommit=True) as connection:

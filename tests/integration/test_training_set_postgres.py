@@ -8,10 +8,14 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from featurestore.catalog import Relation
+from featurestore.engines.base import Warehouse
 from featurestore import FeatureStore
 from featurestore.offline.request import SpineInput, TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
@@ -161,6 +165,46 @@ def test_postgres_numeric_results_arrive_as_doubles():
     with postgres() as pg:
         table = pg.read_arrow("select 1.5::numeric as a, avg(x) as b from (values (1), (2)) v(x)")
     assert table.to_pylist() == [{"a": 1.5, "b": 1.5}]
+
+
+EXPORTED_EDGES = """
+select 'NaN'::float8 as f, '-Infinity'::float8 as g, 1.25::numeric as n, ''::text as empty, null::text as missing,
+    E'a,"b"\\nc' as quoted, true as yes, null::bool as maybe, 'ab'::char(4) as padded, date '2024-02-29' as day,
+    timestamp '2024-01-01 00:00:00.000001' as ts, timestamptz '2024-01-01 05:00:00.5+02' as tz, 7::int2 as small,
+    0.1::float4 as single, 'é ✓'::varchar as unicode
+union all
+select 1, 2, null, null, '', null, false, false, null, null, null, null, null, null, null
+"""
+
+
+def _comparable(rows: list[dict]) -> list[dict]:
+    return [{k: "nan" if v != v else v for k, v in row.items()} for row in rows]  # NaN != NaN
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.none(), st.text(st.characters(blacklist_characters="\x00"), max_size=8)), max_size=6),
+    numbers=st.lists(st.one_of(st.none(), st.floats(allow_subnormal=False)), min_size=6, max_size=6),
+)
+def test_a_file_from_postgres_holds_what_the_cursor_reads(tmp_path_factory, texts, numbers):
+    """A training set's file on PostgreSQL is written from COPY's CSV, parsed by Arrow: it
+    holds the values and types the server-side cursor's rows would give, for text with quotes, commas, line breaks,
+    empty strings beside nulls, floats at their limits, and each type fs carries."""
+    folder = tmp_path_factory.mktemp("export")
+    rows = pa.table({"t": pa.array(texts + [None] * (6 - len(texts)), pa.string()), "x": pa.array(numbers, pa.float64())})
+    with postgres() as pg:
+        pg.upload_temp_table("generated", rows)
+        for sql in (EXPORTED_EDGES, "select * from generated", "select * from generated where false"):
+            for file_format in ("parquet", "csv"):
+                copied, fetched = folder / f"copied.{file_format}", folder / f"fetched.{file_format}"
+                pg.export(sql, str(copied), file_format)
+                Warehouse.export(pg, sql, str(fetched), file_format)  # from the cursor's rows
+                if file_format == "csv":
+                    assert copied.read_text() == fetched.read_text()
+                    continue
+                written, expected = pq.read_table(copied), pq.read_table(fetched)
+                assert written.schema == expected.schema
+                assert _comparable(written.to_pylist()) == _comparable(expected.to_pylist())
 
 
 def _hints(stderr: str) -> list[str]:
