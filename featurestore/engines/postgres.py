@@ -119,11 +119,7 @@ class PostgresWarehouse(Warehouse):
         import pyarrow.parquet as pq
 
         with self.translated():
-            cursor = self.connection.execute(f"select * from ({sql}) as q limit 0")
-            try:
-                schema = _arrow_schema_of(cursor.description)
-            finally:
-                cursor.close()
+            schema = self._result_schema(sql)
             writer_class = pq.ParquetWriter if file_format == "parquet" else pa_csv.CSVWriter
             with self.connection.cursor().copy(f"copy ({sql}) to stdout with (format csv, encoding 'UTF8')") as copy:
                 chunks = iter(copy)
@@ -133,7 +129,7 @@ class PostgresWarehouse(Warehouse):
                         writer.write_table(schema.empty_table())
                         return
                     stream = io.BufferedReader(_CopyOut(first, chunks), buffer_size=1 << 20)
-                    batches = pa_csv.open_csv(stream, read_options=_CSV_READ(schema), parse_options=_CSV_PARSE(), convert_options=_CSV_CONVERT(schema))
+                    batches = pa_csv.open_csv(stream, **_csv_options(schema))
                     pending: list = []
                     for batch in batches:
                         pending.append(batch)
@@ -143,13 +139,17 @@ class PostgresWarehouse(Warehouse):
                     if pending:
                         writer.write_table(pa.Table.from_batches(pending, schema))
 
+    def _result_schema(self, sql: str) -> "pa.Schema":
+        """The Arrow types of a query's columns, from a run that returns no rows."""
+        cursor = self.connection.execute(f"select * from ({sql}) as q limit 0")
+        try:
+            return _arrow_schema_of(cursor.description)
+        finally:
+            cursor.close()
+
     def column_kinds(self, sql: str) -> dict[str, str]:
         with self.translated():
-            cursor = self.connection.execute(f"select * from ({sql}) as q limit 0")
-            try:
-                schema = _arrow_schema_of(cursor.description)
-            finally:
-                cursor.close()
+            schema = self._result_schema(sql)
         return {field.name: arrow_column_kind(field.type) for field in schema}
 
     def _latest_row_index(self, relation: Relation, keys: Sequence[str], timestamp: str) -> RelationIndex | None:
@@ -216,27 +216,20 @@ class _CopyOut(io.RawIOBase):
         return size
 
 
-def _CSV_READ(schema):
+def _csv_options(schema: "pa.Schema") -> dict:
+    """How Arrow reads PostgreSQL's CSV into `schema`: NULL unquoted and empty, an empty text
+    quoted (""), booleans t/f, line breaks inside quoted texts; numbers and times in their
+    text form, which Arrow reads as psycopg would."""
     import pyarrow.csv as pa_csv
 
-    return pa_csv.ReadOptions(column_names=schema.names, block_size=4 << 20)
-
-
-def _CSV_PARSE():
-    import pyarrow.csv as pa_csv
-
-    return pa_csv.ParseOptions(newlines_in_values=True)  # a quoted text may hold line breaks
-
-
-def _CSV_CONVERT(schema):
-    """PostgreSQL's CSV: NULL unquoted and empty, an empty text quoted (""), booleans t/f;
-    numbers and times in their text form, which Arrow reads as psycopg would."""
-    import pyarrow.csv as pa_csv
-
-    return pa_csv.ConvertOptions(
-        column_types=schema, true_values=["t"], false_values=["f"], null_values=[""],
-        strings_can_be_null=True, quoted_strings_can_be_null=False,
-    )
+    return {
+        "read_options": pa_csv.ReadOptions(column_names=schema.names, block_size=4 << 20),
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(
+            column_types=schema, true_values=["t"], false_values=["f"], null_values=[""],
+            strings_can_be_null=True, quoted_strings_can_be_null=False,
+        ),
+    }
 
 
 _HOLDS_INDEXES = {"r", "p", "m"}
