@@ -246,7 +246,7 @@ def every_row_ranked(function):
 def ties(args, store, client, database: str, prefix: str, rows: int) -> str:
     """Full syncs with and without the uniqueness test against hand-written loops, alternating."""
     cases = {
-        "hand-written: latest rows by `QUALIFY row_number()` over the timestamp + `HSET` loop": (
+        "hand-written: latest rows by `QUALIFY row_number()` over timestamp and created_at + `HSET` loop": (
             lambda: reference_sync(client, database, f"{prefix}:ref", REFERENCE_SQL)),
         "`fs sync --full`, the view with the uniqueness test": (
             lambda: store.sync(full=True, views=["entity_daily"]).total("keys_written")),
