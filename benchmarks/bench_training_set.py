@@ -4,6 +4,7 @@ against hand-written DuckDB `ASOF LEFT JOIN`s writing the same parquet, in the s
     python benchmarks/bench_training_set.py [--repeat 5] [--memory-limit 2GB] [--write-docs]
     python benchmarks/bench_training_set.py --ten-x --repeat 2 [--write-docs]
     python benchmarks/bench_training_set.py --many-views --repeat 3 [--write-docs]
+    python benchmarks/bench_training_set.py --many-views --spill --repeat 2
     python benchmarks/bench_training_set.py --partial --repeat 5 [--write-docs]
 
 Reference shape (the contract): 100k entities x 100 days of daily feature rows (about 9M
@@ -18,8 +19,9 @@ without the test, so fs breaks ties). All outputs are checked identical to the r
 take a few minutes to generate the first time. `--many-views` runs 5 and 50 small views
 (10k entities x 100 days each, a 100k-row spine), fs against the hand-written chain of as
 many ASOF joins, to compare the time per view. `--partial` runs spines over part of the view (the last 10% of
-the time range; 1% of the entities) against the same hand-written `ASOF LEFT JOIN` over the
-whole view: what bounded scans save (docs/training-sets.md).
+the time range, over the view as generated (sorted by entity) and over the same rows sorted by
+time; 1% of the entities; one row, the fixed cost) against the same hand-written `ASOF LEFT
+JOIN` over the whole view: what bounded scans save (docs/training-sets.md).
 
 Both sides run under the same DuckDB `memory_limit` (`--memory-limit`, default the
 benchmark profile's 2GB; `default` for DuckDB's own, 80% of RAM): fs takes it from the
@@ -41,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from reference_data import DATA, START, feature_file, spine_file, spine_subset  # noqa: E402
+from reference_data import DATA, START, feature_file, feature_file_by_time, spine_file, spine_subset  # noqa: E402
 
 PROJECT = HERE / "training_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
@@ -126,7 +128,9 @@ def main() -> None:
     parser.add_argument("--ten-x", action="store_true", help="only the 10x case: 1M entities, a 10M-row spine, one view")
     parser.add_argument("--many-views", action="store_true", help="only 5 and 50 small views: the time per view")
     parser.add_argument("--partial", action="store_true", help="only spines over 10% of the time range and 1% of the entities")
-    parser.add_argument("--baseline", type=Path, help="with --partial: a checkout of fs before bounded scans, run on the whole spine")
+    parser.add_argument("--baseline", type=Path, help="with --partial: a checkout of fs to compare with, run on every spine")
+    parser.add_argument("--spill", action="store_true", help="with --many-views: fs's query alone, per view, spilling or not")
+    parser.add_argument("--spines-only", action="store_true", help="with --partial: leave out the views without the uniqueness test")
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for both sides ('default': DuckDB's own)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
@@ -141,7 +145,10 @@ def main() -> None:
     if args.ten_x:
         text = ten_x(args.repeat, env, limit)
     elif args.partial:
-        text = partial_spines(args.repeat, env, limit, args.baseline)
+        text = partial_spines(args.repeat, env, limit, args.baseline, args.spines_only)
+    elif args.many_views and args.spill:
+        text = many_views_spill(args.repeat, env, limit)
+        args.write_docs = False  # a table for the notes of issue 24's section, not a section
     elif args.many_views:
         text = many_views(args.repeat, env, limit)
     else:
@@ -226,32 +233,43 @@ def ten_x(repeat: int, env: dict, limit: str) -> str:
     )
 
 
+LAST_TENTH = f"event_timestamp >= timestamp '{START}' + interval 90 day"
 PARTIAL_SPINES = {
-    # name: (what the spine covers, the rows of the reference spine it keeps)
-    "last_tenth": ("the last 10% of the time range", f"event_timestamp >= timestamp '{START}' + interval 90 day"),
-    "hundredth": ("1% of the entities", "entity_id % 100 = 0"),
+    # name: (what the spine covers, the rows of the reference spine it keeps, the view, its file)
+    "last_tenth": ("the last 10% of the time range", LAST_TENTH, "view_0", lambda: feature_file(0)),
+    "hundredth": ("1% of the entities", "entity_id % 100 = 0", "view_0", lambda: feature_file(0)),
+    # The same spine, the view's rows sorted by time (a date-partitioned or incrementally
+    # built table): DuckDB's row-group statistics can skip by time.
+    "last_tenth_by_time": (
+        "the last 10% of the time range, view sorted by time", LAST_TENTH, "by_time_0", lambda: feature_file_by_time(0)
+    ),
+    # One spine row: what a training set costs whatever its size (the process, the imports,
+    # the manifest, the planning), against the same for the hand-written query.
+    "one_row": ("one row (the fixed cost)", "file_row_number = 0", "view_0", lambda: feature_file(0)),
 }
 
 
-def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None) -> str:
+def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, spines_only: bool = False) -> str:
     """Issue 24's cases. One view (with the uniqueness test) under spines over part of it: fs,
     which bounds its scan of the view, against the hand-written ASOF LEFT JOIN over the whole
-    view. The whole spine: fs against fs before bounded scans (`baseline`, a checkout of it),
-    where the bounds remove nothing. Views without the uniqueness test: fs against the
+    view. The whole spine: fs against fs before (`baseline`, a checkout of it), where the
+    bounds remove nothing; with `baseline`, each partial spine runs it too (before and after
+    in one run). Views without the uniqueness test (unless `spines_only`): fs against the
     deduplicating reference (DEDUPLICATED), 1 and 5 views."""
     features = [feature_file(view) for view in range(5)]
     whole = spine_file()
     build_views(env)
     cases, spines = [], {}
+    before: list[str] = []
     if baseline is not None:
         before = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(baseline.resolve())!r}); "
                   "from featurestore.cli.app import main; sys.argv[0] = 'fs'; main()"]
         command = fs_training_set(whole, ["view_0"], DATA / "out_fs_baseline.parquet")
         cases += [
-            ("`fs training-set` before bounded scans, the whole spine", 10, [*before, *command[len(FS):]]),
+            ("`fs training-set` before, the whole spine", 10, [*before, *command[len(FS):]]),
             ("`fs training-set`, the whole spine", 10, fs_training_set(whole, ["view_0"], DATA / "out_fs_whole.parquet")),
         ]
-    for views in (1, 5):
+    for views in () if spines_only else (1, 5):
         reference = reference_script(features[:views], whole, DATA / f"out_deduplicated_{views}.parquet", limit, deduplicated=True)
         cases += [
             (f"hand-written deduplicating `ASOF LEFT JOIN`, {views} view{'s' if views > 1 else ''}", 20 + views,
@@ -259,30 +277,34 @@ def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None) ->
             (f"`fs training-set`, {views} view{'s' if views > 1 else ''} without the uniqueness test", 20 + views,
              fs_training_set(whole, [f"untested_{v}" for v in range(views)], DATA / f"out_fs_untested_whole_{views}.parquet")),
         ]
-    for group, (name, (covers, where)) in enumerate(PARTIAL_SPINES.items(), start=1):
-        spine = spines[name] = spine_subset(name, where)
-        reference = reference_script(features[:1], spine, DATA / f"out_reference_{name}.parquet", limit)
-        cases += [
-            (f"hand-written `ASOF LEFT JOIN` over the whole view, spine over {covers}", group, [sys.executable, "-c", reference]),
-            (f"`fs training-set`, spine over {covers}", group, fs_training_set(spine, ["view_0"], DATA / f"out_fs_{name}.parquet")),
-        ]
+    pairs = []
+    for group, (name, (covers, where, view, path)) in enumerate(PARTIAL_SPINES.items(), start=1):
+        spine = spines[name] = spine_subset(name.removesuffix("_by_time"), where)
+        reference = reference_script([path()], spine, DATA / f"out_reference_{name}.parquet", limit)
+        cases.append((f"hand-written `ASOF LEFT JOIN` over the whole view, spine over {covers}", group, [sys.executable, "-c", reference]))
+        if baseline is not None:
+            command = fs_training_set(spine, [view], DATA / f"out_fs_before_{name}.parquet")
+            cases.append((f"`fs training-set` before, spine over {covers}", group, [*before, *command[len(FS):]]))
+            pairs.append((f"out_reference_{name}", f"out_fs_before_{name}"))
+        cases.append((f"`fs training-set`, spine over {covers}", group, fs_training_set(spine, [view], DATA / f"out_fs_{name}.parquet")))
+        pairs.append((f"out_reference_{name}", f"out_fs_{name}"))
     table = compare(cases, repeat, env)
-    pairs = [(f"out_reference_{name}", f"out_fs_{name}") for name in PARTIAL_SPINES]
-    pairs += [(f"out_deduplicated_{views}", f"out_fs_untested_whole_{views}") for views in (1, 5)]
+    pairs += [] if spines_only else [(f"out_deduplicated_{views}", f"out_fs_untested_whole_{views}") for views in (1, 5)]
     pairs += [("out_fs_baseline", "out_fs_whole")] if baseline is not None else []
     for reference, fs in pairs:
         if not same_file_contents(DATA / f"{reference}.parquet", DATA / f"{fs}.parquet"):
             raise SystemExit(f"{fs} and {reference} disagree")
-    sizes = ", ".join(f"{covers}: {_rows(spines[name]):,} rows" for name, (covers, _) in PARTIAL_SPINES.items())
+    sizes = ", ".join(f"{PARTIAL_SPINES[name][0]}: {_rows(spines[name]):,} rows" for name in ("last_tenth", "hundredth"))
+    flags = f"{' --spines-only' if spines_only else ''}{' --baseline <checkout>' if baseline else ''}"
     return (
         f"{SECTION_PARTIAL}\n\n"
-        f"`python benchmarks/bench_training_set.py --partial --repeat {repeat}{' --baseline <checkout>' if baseline else ''}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
+        f"`python benchmarks/bench_training_set.py --partial --repeat {repeat}{flags}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
         f"Each view: {_rows(features[0]):,} rows (100,000 entities x 100 days, 3 features, ttl 7 days); `view_N` with the "
-        "uniqueness test, `untested_N` the same files without it. The partial spines are the rows of the 1,000,000-row "
-        f"spine over part of it ({sizes}); outputs checked identical; {memory_words(limit)}. Each ratio is to the first "
-        "case of its pair: the hand-written query over the whole view; fs before bounded scans (the base of this branch, "
-        "`--baseline`); the deduplicating reference, `ASOF LEFT JOIN` over each view deduplicated per (keys, timestamp) "
-        "with `QUALIFY row_number()` (the decision on ties, docs/training-sets.md).\n\n"
+        "uniqueness test, `untested_N` the same files without it, `by_time_0` view_0's rows sorted by time. The partial "
+        f"spines are the rows of the 1,000,000-row spine over part of it ({sizes}); outputs checked identical; "
+        f"{memory_words(limit)}. Each ratio is to the first case of its group: the hand-written query over the whole view; "
+        "fs before (`--baseline`); the deduplicating reference, `ASOF LEFT JOIN` over each view deduplicated per (keys, "
+        "timestamp) with `QUALIFY row_number()` (the decision on ties, docs/training-sets.md).\n\n"
         f"{table}\n"
     )
 
@@ -291,9 +313,8 @@ MANY_VIEWS = 50
 SMALL_ENTITIES = 10_000
 
 
-def many_views(repeat: int, env: dict, limit: str) -> str:
-    """5 and 50 small views (10k entities x 100 days, no uniqueness test) over a 100k-row
-    spine: the time per view, fs against the hand-written chain of as many ASOF joins."""
+def many_views_built(env: dict) -> tuple[list[Path], Path, Path]:
+    """The small views' files, their spine, and their dbt project, its views built."""
     features = [feature_file(view, entities=SMALL_ENTITIES) for view in range(MANY_VIEWS)]
     spine = spine_file(rows=100_000, entities=SMALL_ENTITIES)
     project = many_views_project(features)
@@ -301,6 +322,13 @@ def many_views(repeat: int, env: dict, limit: str) -> str:
         [sys.executable, "-m", "dbt.cli.main", "run", "--project-dir", str(project), "--profiles-dir", str(project)],
         env=env, check=True, capture_output=True, cwd=project,
     )
+    return features, spine, project
+
+
+def many_views(repeat: int, env: dict, limit: str) -> str:
+    """5 and 50 small views (10k entities x 100 days, no uniqueness test) over a 100k-row
+    spine: the time per view, fs against the hand-written chain of as many ASOF joins."""
+    features, spine, project = many_views_built(env)
     cases = []
     for views in (5, MANY_VIEWS):
         reference = reference_script(features[:views], spine, DATA / f"out_reference_many_{views}.parquet", limit)
@@ -323,6 +351,66 @@ def many_views(repeat: int, env: dict, limit: str) -> str:
         f"none with the uniqueness test; {memory_words(limit)}. Outputs checked identical. The query fs writes for "
         f"{MANY_VIEWS} views: {sizes['duckdb']:,} bytes for DuckDB, {sizes['postgres']:,} in the portable form.\n\n"
         f"{table}\n"
+    )
+
+
+SPILL_PROBE = """
+import resource, sys, duckdb
+query, limit = sys.stdin.read(), sys.argv[2]
+con = duckdb.connect(sys.argv[1], read_only=True, config={} if limit == "default" else {"memory_limit": limit})
+con.execute("set TimeZone = 'UTC'")
+con.execute("set preserve_insertion_order = false")
+con.execute("set enable_progress_bar = false")
+if sys.argv[3] == "no-spill":
+    con.execute("set max_temp_directory_size = '0KB'")  # a query that must spill fails
+try:
+    con.execute(f"copy ({query}) to '{sys.argv[4]}' (format parquet)")
+    spilled = "no" if sys.argv[3] == "no-spill" else "?"
+except duckdb.OutOfMemoryException:
+    spilled = "yes"
+u = resource.getrusage(resource.RUSAGE_SELF)
+print(u.ru_utime + u.ru_stime, u.ru_maxrss / 1024, spilled)
+"""
+
+
+def many_views_spill(repeat: int, env: dict, limit: str) -> str:
+    """The query fs runs for 5, 10, 20 and 50 of the small views, alone in a fresh DuckDB
+    process: its CPU per view under `limit` and under DuckDB's default limit, and whether it
+    spills (run again with spilling forbidden: a query that must spill fails)."""
+    _, spine, project = many_views_built(env)
+    from featurestore.offline.request import TrainingSetRequest
+    from featurestore.offline.training_set import prepare_training_set
+    from featurestore.store import FeatureStore
+
+    os.environ.update({name: env[name] for name in ("FS_BENCH_DATA", "FS_BENCH_MEMORY_LIMIT")})  # the profile reads them
+    store = FeatureStore(project)
+    database = DATA / "training_bench.duckdb"
+    rows = ["| views | memory_limit | spills | query CPU s: median | CPU s per view | per view / 5 views' | peak memory |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    base: dict[str, float] = {}
+    for views in (5, 10, 20, MANY_VIEWS):
+        request = TrainingSetRequest.of(spine, [f"many_{v}:*" for v in range(views)])
+        with store.warehouse() as warehouse:
+            sql = prepare_training_set(request, store.catalog(), warehouse).sql()
+        for memory in (limit, "default"):
+            def probe(mode: str) -> tuple[float, float, str]:
+                out = subprocess.run(
+                    [sys.executable, "-c", SPILL_PROBE, str(database), memory, mode, str(DATA / "out_spill.parquet")],
+                    input=sql, env=env, capture_output=True, text=True, check=True,
+                )
+                cpu, mib, spilled = out.stdout.split()[-3:]
+                return float(cpu), float(mib), spilled
+            first = probe("no-spill")  # a run like the others where it need not spill
+            spills = first[2]
+            runs = [first] if spills == "no" else []
+            runs += [probe("spill") for _ in range(max(1, repeat - len(runs)))]
+            cpu = statistics.median(r[0] for r in runs)
+            base.setdefault(memory, cpu / views)
+            rows.append(f"| {views} | {memory} | {spills} | {cpu:.2f} | {cpu / views:.3f} | {cpu / views / base[memory]:.2f} | "
+                        f"{max(r[1] for r in runs):,.0f} MiB |")
+    return (
+        f"`python benchmarks/bench_training_set.py --many-views --spill --repeat {repeat}` on {time.strftime('%Y-%m-%d')} "
+        f"({_machine()}): the query fs runs, alone in a fresh DuckDB process.\n\n" + "\n".join(rows) + "\n"
     )
 
 
@@ -357,7 +445,9 @@ def many_views_project(features: list[Path]) -> Path:
 
 def build_views(env: dict) -> None:
     """The views are DuckDB views over the parquet files: dbt run makes them in a second
-    (after dbt deps links the feature store's dbt package, whose tests the views declare)."""
+    (after dbt deps links the feature store's dbt package, whose tests the views declare).
+    DuckDB reads a view's file when it creates the view: by_time_0's is made first."""
+    feature_file_by_time(0)
     for command in ("deps", "run"):
         subprocess.run(
             [sys.executable, "-m", "dbt.cli.main", command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],

@@ -3,6 +3,7 @@ benchmarks/data/, which git ignores).
 
 - a feature view: `entities` x `days` daily rows (about one in ten missing, so entities differ
   in their latest day), unique per (entity_id, event_timestamp);
+- the same view sorted by time (feature_file_by_time);
 - a spine: `rows` labelled events at random seconds over the same days.
 """
 
@@ -29,6 +30,17 @@ def feature_file(view: int, entities: int = 100_000, days: int = 100) -> Path:
                 from range({entities}) e, range({days}) d
                 where hash(e.range, d.range, {view}, 9) % 10 <> 0
                 order by entity_id, event_timestamp""",
+    )
+
+
+def feature_file_by_time(view: int, entities: int = 100_000, days: int = 100) -> Path:
+    """feature_file(view)'s rows sorted by time (then entity), as a date-partitioned or
+    incrementally built table lies: each row group holds a few days, so its min/max
+    statistics let a scan skip by time."""
+    source = feature_file(view, entities, days)
+    return _generated(
+        DATA / f"features_v{view}_{entities}x{days}_by_time.parquet",
+        f"select * from read_parquet('{source}') order by event_timestamp, entity_id",
     )
 
 

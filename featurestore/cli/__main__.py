@@ -1,3 +1,3 @@
-from featurestore.cli.app import main
+from featurestore.cli import main
 
 main()

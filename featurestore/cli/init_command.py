@@ -23,6 +23,7 @@ def init(
 
     Example: cd my_dbt_project && fs init
     """
+    from featurestore.cli import startup
     from featurestore.console import Console
     from featurestore.engines.registry import install_advice
     from featurestore.errors import FeatureStoreError
@@ -31,6 +32,7 @@ def init(
     from featurestore.project.profiles import load_target
     from featurestore.project.settings import Settings
 
+    startup.resume()  # no FeatureStore here: init's work starts now (cli/startup.py)
     console = Console(debug=debug)
     root = find_project_root(Path(project_dir) if project_dir else Path.cwd())
     try:

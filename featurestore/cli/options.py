@@ -91,12 +91,15 @@ def project_command(register: Callable[[Callable], Callable]) -> Callable[[Calla
 
 
 def make_store(project_dir: Path | None, profiles_dir: Path | None, target: str | None, debug: bool) -> "FeatureStore":
+    from featurestore.cli import startup
     from featurestore.console import Console
     from featurestore.store import FeatureStore
 
     from featurestore.project.package import version_warning
 
     store = FeatureStore(project_dir, profiles_dir, target, console=Console(debug=debug))
+    # Loaded: the command's work is next, with the garbage collector back (cli/startup.py).
+    startup.resume()
     # The project's copy of the dbt package and this fs must be one version: the macros and
     # tests the models use are the package's, the SQL fs generates is this fs's.
     mismatch = version_warning(store.project.root)
