@@ -298,6 +298,7 @@ ENGINE = Engine(
     scan_row_id="monotonically_increasing_id()",
     last_value_ignores_nulls=True,
     approx_distinct=True,
+    values_hash="xxhash64",
     warehouse=SparkWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",
