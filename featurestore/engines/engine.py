@@ -141,6 +141,11 @@ class Engine:
     hashed as its columns in order, each beside whether it is null (sql/fingerprint.py), so a
     null moved to another column changes the hash. Neither this nor `row_hash`: no content
     hash is recorded."""
+    transactions: bool = True
+    """DDL and DML in one transaction, and DELETE on the tables fs creates: a push's append
+    to its landing table is one transaction (online/landing.py). False for Spark's tables
+    (no Delta): a push appends with one INSERT, and one that replaces tied rows builds the
+    landing table anew under another name and swaps it in."""
     driver: str | None = None
     """The Python package fs speaks to the warehouse through, whose version a training set's
     record keeps (the engine's own, for an embedded one)."""

@@ -299,6 +299,7 @@ ENGINE = Engine(
     last_value_ignores_nulls=True,
     approx_distinct=True,
     values_hash="xxhash64",
+    transactions=False,
     warehouse=SparkWarehouse,
     resolve_credentials=_resolve_credentials,
     tested="executed in tests",

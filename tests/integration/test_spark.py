@@ -351,3 +351,79 @@ def test_reproduce_on_spark_compares_content_hashes(spark_project, tmp_path, cli
             warehouse.execute(f"insert overwrite table {table} select * from {saved}")
             warehouse.execute(f"drop table {saved}")
 
+
+def test_push_on_spark_by_the_cli_fs_serve_and_python(spark_project, online, cli, monkeypatch, tmp_path):  # noqa: F811
+    """fs push on Spark, whose tables have no transactions or DELETE: a retried push appends
+    nothing twice, the last of tied pushes (same carrier and as_of) wins in the landing table
+    as in Redis, a push that dies while it swaps a rebuilt landing table in is completed by
+    the next push, and one that dies between the landing table and Redis is written by the
+    next plain sync. The landing table is dropped after."""
+    import http.client
+    import threading
+    import time
+    from datetime import datetime
+
+    import uvicorn
+
+    from featurestore.online import landing as landing_module
+    from featurestore.online.writer import ViewWriter
+    from tests.integration.test_push_sync_converge import TOKEN, free_port
+
+    monkeypatch.setenv("FS_SERVE_TOKEN", TOKEN)
+    store = FeatureStore(project_dir=spark_project, target="spark")
+    store.sync(views=["carrier_daily"])
+    landing = "flight_features.carrier_daily__fs_pushed"
+    at = datetime(2013, 12, 31, 0, 15)  # after the stored rows of 00:00, before "now" (00:30)
+
+    def pushed(carrier: str, flights: int) -> dict:
+        return {"carrier": carrier, "as_of": at, "carrier__flights__7d": flights, "carrier__cancel_rate__7d": 0.5,
+                "carrier__dep_delay_rate__7d": 0.25, "carrier__avg_dep_delay_min__7d": None, "carrier__dep_delay_rate__28d": 0.125}
+
+    def killed(*args, **kwargs):  # the push dies here
+        raise KeyboardInterrupt
+
+    def served(carriers: list[str]) -> list:
+        found = store.get_online_features([{"carrier": c} for c in carriers], ["carrier_daily:carrier__flights__7d"])
+        return [values[0] for values in found.values]
+
+    try:
+        rows = tmp_path / "rows.parquet"
+        pq.write_table(pa.Table.from_pylist([pushed("ZZ", 1), pushed("ZY", 5)]), rows)
+        code, out, err = cli("push", "carrier_daily", "--file", str(rows), "--project-dir", str(spark_project), *SPARK)
+        assert (code, err) == (0, ""), out
+        # The answer was lost: pushed again, tying both rows, so the landing table is built
+        # anew and swapped in; this push dies between the old table's drop and the rename.
+        with monkeypatch.context() as patch:
+            patch.setattr(landing_module, "rename_table_expression", killed)
+            with pytest.raises(KeyboardInterrupt):
+                store.push("carrier_daily", [pushed("ZZ", 1), pushed("ZY", 5)])
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(store.feature_server(), host="127.0.0.1", port=port, log_level="critical"))
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+        try:  # ZZ again at the same as_of: the swap is completed first; it ties, and replaces ZZ's first
+            df = {name: [value.isoformat() if name == "as_of" else value] for name, value in pushed("ZZ", 2).items()}
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request("POST", "/push", json.dumps({"push_source_name": "carrier_daily", "df": df}).encode(),
+                               {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+        finally:
+            server.should_exit = True
+
+        with monkeypatch.context() as patch:  # this one dies once its rows are in the landing table
+            patch.setattr(ViewWriter, "write", killed)
+            with pytest.raises(KeyboardInterrupt):
+                store.push("carrier_daily", [pushed("ZX", 7)])
+        with store.warehouse() as warehouse:
+            landed = warehouse.fetch_all(f"select carrier, carrier__flights__7d from {landing} order by carrier")
+        assert landed == [("ZX", 7), ("ZY", 5), ("ZZ", 2)]
+        assert served(["ZZ", "ZY", "ZX"]) == [2, 5, None]
+        result = store.sync(views=["carrier_daily"]).views[0]  # what cron runs: no --full
+        assert result.mode == "incremental" and result.error is None
+        assert served(["ZZ", "ZY", "ZX"]) == [2, 5, 7]
+    finally:
+        with store.warehouse() as warehouse:
+            warehouse.execute(f"drop table if exists {landing}")
+            warehouse.execute(f"drop table if exists {landing}__fs_new")
