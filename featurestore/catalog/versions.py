@@ -37,6 +37,15 @@ def model_of(view_name: str) -> str:
     return view_name.partition("@")[0]
 
 
+def short_name(unique_id: str) -> str:
+    """`model.pkg.name` -> `name`; `model.pkg.name.v2` -> `name@v2` (the view of that
+    version); `source.pkg.src.table` -> `src.table`: what a depends_on node names."""
+    kind, _package, *rest = unique_id.split(".")
+    if kind == "source":
+        return ".".join(rest)
+    return f"{rest[0]}@{rest[1]}" if kind == "model" and len(rest) == 2 else rest[-1]
+
+
 def dbt_ref(view_name: str) -> str:
     """How a dbt exposure depends on a view: `ref('plane_daily', v=1)` for `plane_daily@v1`."""
     model, at, version = view_name.partition(VERSION_MARK)
