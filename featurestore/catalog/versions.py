@@ -170,7 +170,7 @@ class DeprecationNotices:
         self.catalog, self.now, self.warn = catalog, now, warn
         self.said: set[str] = set()
         for service in catalog.services.values():
-            self.of(catalog.resolve([service.name]), f"feature service '{service.name}'")
+            self.of(read_selections(catalog, [service.name]), f"feature service '{service.name}'")
 
     def of(self, selections: Iterable[Any], user: str) -> None:
         for selection in selections:
@@ -178,6 +178,13 @@ class DeprecationNotices:
             if line is not None and selection.view.name not in self.said:
                 self.said.add(selection.view.name)
                 self.warn(line)
+
+
+def read_selections(catalog: Any, refs: Iterable[str]) -> list[Any]:
+    """The views `refs` read, with the features asked for and those their on-demand features
+    read (a version read only by an on-demand expression is in use too)."""
+    selections, on_demand = catalog.resolve_all(refs)
+    return on_demand.joined(selections)
 
 
 def version_facts(view: Any) -> list[tuple[str, str]]:

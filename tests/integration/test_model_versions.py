@@ -293,11 +293,11 @@ ON_DEMAND = [
 ]
 
 
-def test_an_on_demand_group_reads_the_version_it_names_pins_or_follows(versioned, online, tmp_path):
+def test_an_on_demand_group_reads_the_version_it_names_pins_or_follows(versioned, online, tmp_path, capsys):
     """`"orders_daily@v1".orders` reads v1; a plain `orders_daily.orders` reads v1 where the
     group depends on ref('orders_daily', v=1) alone, else the latest - offline and online
-    alike; fs diff judges each input as a service's feature: an edit of v1 breaks what names
-    or pins it, and a new latest reaches what follows it."""
+    alike, and the deprecated v1 is warned of when only an on-demand feature reads it; fs diff
+    judges each input as a service's feature: an edit of v1 breaks what names or pins it."""
     import shutil
 
     import pyarrow as pa
@@ -324,13 +324,18 @@ def test_an_on_demand_group_reads_the_version_it_names_pins_or_follows(versioned
     # Offline and online, from a copy of the project with the group in its manifest.
     project = tmp_path / "shop"
     shutil.copytree(versioned, project, ignore=shutil.ignore_patterns(".fs"))
-    (project / "target" / "manifest.json").write_text(json.dumps(with_on_demand(manifest(versioned), [1, None], ON_DEMAND)))
+    # No service of its own: the deprecated v1 is in use by the on-demand group alone.
+    alone = with_on_demand(without_exposures(manifest(versioned)), [1, None], ON_DEMAND)
+    (project / "target" / "manifest.json").write_text(json.dumps(alone))
     record_manifest(load_project(project), load_target(load_project(project)))  # no dbt parse
     store = FeatureStore(project_dir=project)
     spine = [{"customer_id": "c1", "event_timestamp": datetime(2024, 2, 12), "quantity": 2},
              {"customer_id": "c2", "event_timestamp": datetime(2024, 2, 1), "quantity": 3}]
     frame = store.training_set(pa.Table.from_pylist(spine), ["order_request:*"]).to_arrow().to_pydict()
     assert (frame["v1_orders"], frame["plain_orders"]) == ([8, None], [80, None])
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "warning: this training set uses orders_daily@v1, deprecated since 2024-02-15; the latest is orders_daily@v2"
+    )
     store.sync(full=True)
     read = store.get_online_features([{"customer_id": "c1", "quantity": 2}], ["order_request:*"])
     assert read.values == [[8, 80]]
