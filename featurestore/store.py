@@ -349,7 +349,7 @@ class FeatureStore(HttpServing, TrainingSets):
 
             selections, on_demand = catalog.resolve_all(features)
             catalog.refuse_offline(on_demand.joined(selections))
-            self._deprecations.of(selections, "this online read")
+            self._deprecations.of(on_demand.joined(selections), "this online read")
             # Named before reading: a clash is the caller's to fix whatever Redis holds.
             names = column_names(selections, [dict.fromkeys(keys)], full_names, on_demand.features) if renamed else None
             if len(self._online_requests) >= ONLINE_REQUESTS_KEPT:

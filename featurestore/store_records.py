@@ -40,12 +40,13 @@ class TrainingSets:
         >>> store = FeatureStore(project_dir=".")                              # doctest: +SKIP
         >>> frame = store.training_set("flight_delay_labels", ["flight_delay_model"]).to_pandas()  # doctest: +SKIP
         """
+        from featurestore.catalog.versions import read_selections
         from featurestore.offline.request import TrainingSetRequest
         from featurestore.offline.training_set import run_training_set
 
         request = TrainingSetRequest.of(spine, features, **options)
         catalog = self.catalog()
-        self._deprecations.of(catalog.resolve(request.features), "this training set")
+        self._deprecations.of(read_selections(catalog, request.features), "this training set")
         job = self._training_set_job(request, catalog)
         job.outputs = self._training_set_outputs(request, catalog, None)  # START names them too
         with self.lineage().run(job):

@@ -10,7 +10,7 @@ from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature
 from featurestore.catalog.model import Catalog, Entity, Feature, FeatureService, FeatureView, OnDemandGroup, Relation
 from featurestore.catalog.on_demand_meta import is_on_demand_group, parse_on_demand_group
 from featurestore.catalog.versions import (
-    canonical_view_name, dbt_ref, model_versions, parse_deprecation_date, pinned_ref, versioned_name,
+    canonical_view_name, dbt_ref, model_versions, parse_deprecation_date, pinned_ref, short_name, versioned_name,
 )
 from featurestore.errors import MetaError, UsageError, did_you_mean
 
@@ -40,7 +40,7 @@ def catalog_from_manifest(manifest: dict, check_services: bool = True) -> Catalo
         views[view.name] = view
     entities = _entities(views)
     versions = model_versions(nodes.values(), views)
-    on_demand = _on_demand_groups(manifest.get("exposures", {}), views)
+    on_demand = _on_demand_groups(manifest.get("exposures", {}), views, versions)
     models = {n["name"]: n for n in nodes.values() if n.get("resource_type") == "model"}
     services = _services(manifest.get("exposures", {}), views, on_demand, check_services, models, versions)
     relations = {
@@ -215,7 +215,7 @@ def _view_from_node(node: dict, unique_id: str, parent_map: dict, unique_column_
         ),
         yaml_path=spec.yaml_path,
         sql_path=node.get("original_file_path", ""),
-        depends_on=tuple(_short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
+        depends_on=tuple(short_name(p) for p in (node.get("depends_on") or {}).get("nodes", [])),
         upstream_sources=tuple(sorted(_upstream_sources(unique_id, parent_map))),
         # Rows unique by any subset of (join keys, timestamp) are unique by all of them.
         rows_unique_by_test=any(tested <= {*spec.join_keys, spec.timestamp} for tested in unique_column_sets),
@@ -254,15 +254,6 @@ def _aggregation_features(spec, columns: dict, view_name: str) -> tuple[Feature,
     return tuple(features)
 
 
-def _short_name(unique_id: str) -> str:
-    """`model.pkg.name` -> `name`; `model.pkg.name.v2` -> `name@v2`; `source.pkg.src.table`
-    -> `src.table`."""
-    kind, _package, *rest = unique_id.split(".")
-    if kind == "source":
-        return ".".join(rest)
-    return f"{rest[0]}@{rest[1]}" if kind == "model" and len(rest) == 2 else rest[-1]
-
-
 def _upstream_sources(unique_id: str, parent_map: dict) -> set[str]:
     found: set[str] = set()
     stack, seen = [unique_id], {unique_id}
@@ -272,7 +263,7 @@ def _upstream_sources(unique_id: str, parent_map: dict) -> set[str]:
                 continue
             seen.add(parent)
             if parent.startswith("source."):
-                found.add(_short_name(parent))
+                found.add(short_name(parent))
             stack.append(parent)
     return found
 
@@ -297,14 +288,14 @@ def _entities(views: dict[str, FeatureView]) -> dict[str, Entity]:
     }
 
 
-def _on_demand_groups(exposures: dict, views: dict[str, FeatureView]) -> dict[str, OnDemandGroup]:
+def _on_demand_groups(exposures: dict, views: dict[str, FeatureView], versions: dict) -> dict[str, OnDemandGroup]:
     groups: dict[str, OnDemandGroup] = {}
     field_types: dict[str, tuple[str, str]] = {}
     for exposure in sorted(exposures.values(), key=lambda e: e["name"]):
         meta = raw_feature_meta(exposure)
         if not is_on_demand_group(exposure, meta):
             continue
-        group = parse_on_demand_group(exposure, meta, views)
+        group = parse_on_demand_group(exposure, meta, views, versions)
         # A request field is a spine column offline and a key of the entity row online, so
         # one name has one type whichever groups a request mixes.
         for field, dtype in group.request:
@@ -346,7 +337,7 @@ def _services(
         refs = meta.get("features")
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             raise fail(f"meta.{META_KEY}.features must be a non-empty list of view:feature names")
-        depends_on = {_short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
+        depends_on = {short_name(n) for n in (exposure.get("depends_on") or {}).get("nodes", [])}
         refs = [pinned_ref(ref, exposure.get("refs") or []) for ref in refs]
         for ref in refs if check_refs else ():
             view_name, _, feature_name = ref.partition(":")

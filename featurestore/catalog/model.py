@@ -170,6 +170,10 @@ class OnDemandFeature:
     sql: str
     """The expression as written (DuckDB dialect)."""
     expression: "CheckedExpression"
+    input_refs: tuple[str, ...] = ()
+    """Each input (`expression.inputs`) as a feature service names it: `view:feature`, a
+    pinned version spelled out (`plane_daily@v1:plane__seats`), and the plain model's name
+    for a version read as the model's latest (`plane_daily:plane__seats`)."""
 
     @property
     def ref(self) -> str:

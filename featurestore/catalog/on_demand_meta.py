@@ -15,7 +15,10 @@ from featurestore.catalog.keys import refuse_unknown_keys
 from featurestore.catalog.meta import META_KEY, is_reserved, yaml_path_of
 from featurestore.catalog.model import FeatureView, OnDemandFeature, OnDemandGroup
 from featurestore.catalog.on_demand_sql import TYPES, ExpressionError, check_expression, type_of
-from featurestore.errors import MetaError, did_you_mean
+from featurestore.catalog.versions import (
+    ModelVersions, canonical_view_name, dbt_ref, is_versioned_ref, model_of, pinned_ref, short_name,
+)
+from featurestore.errors import MetaError, UsageError, did_you_mean
 
 ON_DEMAND_KEY = "on_demand"
 GROUP_KEYS = {
@@ -24,7 +27,7 @@ GROUP_KEYS = {
 }
 FEATURE_KEYS = {
     "name": "the feature's name (required)",
-    "sql": "a SQL expression in DuckDB's dialect over view.feature and request fields (required)",
+    "sql": "a SQL expression in DuckDB's dialect over view.feature (\"model@vN\".feature for a version) and request fields (required)",
     "data_type": f"the result's type, checked against the expression's: {', '.join(TYPES)}",
     "description": "what the feature means",
 }
@@ -34,9 +37,14 @@ def is_on_demand_group(exposure: dict, meta: object) -> bool:
     return isinstance(meta, dict) and ON_DEMAND_KEY in meta
 
 
-def parse_on_demand_group(exposure: dict, meta: dict, views: Mapping[str, FeatureView]) -> OnDemandGroup:
+def parse_on_demand_group(
+    exposure: dict, meta: dict, views: Mapping[str, FeatureView], versions: Mapping[str, ModelVersions] | None = None
+) -> OnDemandGroup:
     """Validate the on-demand group an exposure declares; MetaError names the exposure, its
-    file, the problem and what is valid."""
+    file, the problem and what is valid. A versioned model's view is read as a feature
+    service reads it (catalog/versions.py): `"model@vN".feature` names version N; a plain
+    `model.feature` means the version the exposure alone depends on (`ref('model', v=N)`),
+    else the latest."""
     name, yaml_path = exposure["name"], yaml_path_of(exposure)
 
     def fail(problem: str, valid: str = "") -> MetaError:
@@ -55,7 +63,24 @@ def parse_on_demand_group(exposure: dict, meta: dict, views: Mapping[str, Featur
     listed = body.get("features")
     if not isinstance(listed, list) or not listed:
         raise fail(f"{where}.features must be a non-empty list", GROUP_KEYS["features"])
-    depends_on = {node.rsplit(".", 1)[-1] for node in (exposure.get("depends_on") or {}).get("nodes", [])}
+    depends_on = {short_name(node) for node in (exposure.get("depends_on") or {}).get("nodes", [])}
+    follows: dict[str, bool] = {}
+    """Per view the expression being checked reads: whether only through the plain model's
+    name, following its latest (a version named or pinned anywhere in it is pinned)."""
+
+    def resolve_view(written: str) -> str:
+        name = written
+        if written not in views:
+            pinned = pinned_ref(written, exposure.get("refs") or [])
+            try:
+                name = canonical_view_name(pinned, views, versions or {}) or written  # else: no feature view
+            except UsageError as error:
+                raise ExpressionError(f"reads {error}") from error
+            following = pinned == written and not is_versioned_ref(written) and name != written
+            follows[name] = follows.get(name, True) and following
+        else:
+            follows[name] = False
+        return name
 
     def feature_type(view_name: str, feature_name: str) -> str:
         if view_name not in views:
@@ -76,13 +101,14 @@ def parse_on_demand_group(exposure: dict, meta: dict, views: Mapping[str, Featur
         if view_name not in depends_on:
             raise ExpressionError(
                 f"reads view '{view_name}' but does not depend on it",
-                f"add ref('{view_name}') to the exposure's depends_on so dbt's lineage shows it",
+                f"add {dbt_ref(view_name)} to the exposure's depends_on so dbt's lineage shows it",
             )
         return dtype
 
     features: list[OnDemandFeature] = []
     for index, entry in enumerate(listed, 1):
-        features.append(_feature(entry, index, name, request, feature_type, features, where, fail))
+        follows.clear()
+        features.append(_feature(entry, index, name, request, (feature_type, resolve_view, follows), features, where, fail))
     owner = (exposure.get("owner") or {}).get("name") or (exposure.get("owner") or {}).get("email")
     return OnDemandGroup(
         name=name,
@@ -108,7 +134,8 @@ def _request(raw: object, where: str, fail) -> dict[str, str]:
     return request
 
 
-def _feature(entry, index: int, group: str, request, feature_type, earlier, where: str, fail) -> OnDemandFeature:
+def _feature(entry, index: int, group: str, request, reading, earlier, where: str, fail) -> OnDemandFeature:
+    feature_type, resolve_view, follows = reading
     if not isinstance(entry, dict):
         raise fail(f"{where}.features[{index}] must be a mapping", GROUP_KEYS["features"])
     refuse_unknown_keys(entry, FEATURE_KEYS, f"{where}.features[{index}]", fail)
@@ -119,7 +146,7 @@ def _feature(entry, index: int, group: str, request, feature_type, earlier, wher
         raise fail(f"feature '{name}' is declared twice")
     sql = entry.get("sql")
     try:
-        checked = check_expression(sql, request, feature_type)
+        checked = check_expression(sql, request, feature_type, resolve_view)
     except ExpressionError as error:
         raise fail(f"feature '{name}': {error.problem}", error.valid) from None
     declared = entry.get("data_type")
@@ -135,6 +162,9 @@ def _feature(entry, index: int, group: str, request, feature_type, earlier, wher
     description = entry.get("description") or ""
     if not isinstance(description, str):
         raise fail(f"feature '{name}': description must be text")
+    # Each input as a feature service would name it, so `fs diff` judges it as a service's.
+    input_refs = tuple(f"{model_of(view) if follows.get(view) else view}:{feature}" for view, feature in checked.inputs)
     return OnDemandFeature(
-        name=name, group=group, dtype=checked.dtype, description=description.strip(), sql=sql, expression=checked
+        name=name, group=group, dtype=checked.dtype, description=description.strip(), sql=sql, expression=checked,
+        input_refs=input_refs,
     )

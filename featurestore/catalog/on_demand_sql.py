@@ -9,8 +9,9 @@ their type. What remains means the same in DuckDB, PostgreSQL and the online eva
 (featurestore.online.on_demand), which the property tests check; docs/configuration.md
 lists the language.
 
-Inputs are the features of views, written `view.feature`, and the group's request fields,
-written as bare names.
+Inputs are the features of views, written `view.feature` (a version of a versioned model
+quoted, `"plane_daily@v1".plane__seats`), and the group's request fields, written as bare
+names.
 """
 
 from __future__ import annotations
@@ -101,9 +102,13 @@ FeatureType = Callable[[str, str], str]
 """(view, feature) -> its type; raises ExpressionError for an unknown or untyped one."""
 
 
-def check_expression(sql: str, request: Mapping[str, str], feature_type: FeatureType) -> CheckedExpression:
+def check_expression(
+    sql: str, request: Mapping[str, str], feature_type: FeatureType, resolve_view: Callable[[str], str] | None = None
+) -> CheckedExpression:
     """Parse, check and type `sql` (DuckDB dialect) over `request` fields (name -> type) and
-    view features (`feature_type`)."""
+    view features (`feature_type`). `resolve_view` names the view a written name reads (a
+    versioned model's plain name: the version it means); the checked tree and the inputs
+    carry that name."""
     if not isinstance(sql, str) or not sql.strip():
         raise ExpressionError("sql must be a non-empty SQL expression")
     try:
@@ -112,7 +117,7 @@ def check_expression(sql: str, request: Mapping[str, str], feature_type: Feature
         raise ExpressionError(f"sql '{sql}' is not valid {DIALECT} SQL: {str(error).splitlines()[0]}") from None
     if isinstance(parsed, (exp.Query, exp.Alias)):
         raise ExpressionError(f"sql '{sql}' must be one expression, without SELECT or AS")
-    checker = _Checker(request, feature_type)
+    checker = _Checker(request, feature_type, resolve_view or (lambda name: name))
     tree, dtype = checker.check(parsed)
     if dtype in (NULL, INTERVAL):
         raise ExpressionError(f"sql '{sql}' has no result type ({dtype})", f"valid result types: {', '.join(TYPES)}")
@@ -123,9 +128,10 @@ class _Checker:
     """One pass over a parsed expression: each handler checks a node's children, returns the
     node rebuilt in explicit form and its type."""
 
-    def __init__(self, request: Mapping[str, str], feature_type: FeatureType):
+    def __init__(self, request: Mapping[str, str], feature_type: FeatureType, resolve_view: Callable[[str], str]):
         self.request = request
         self.feature_type = feature_type
+        self.resolve_view = resolve_view
         self.inputs: list[tuple[str, str]] = []
         self.fields: list[str] = []
 
@@ -141,6 +147,7 @@ class _Checker:
         if node.args.get("db") is not None:
             raise ExpressionError(f"'{node.sql(DIALECT)}' has too many parts; write view.feature or a request field")
         if table:
+            table = self.resolve_view(table)
             dtype = self.feature_type(table, name)
             self.inputs.append((table, name))
             return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True)), dtype

@@ -37,6 +37,15 @@ def model_of(view_name: str) -> str:
     return view_name.partition("@")[0]
 
 
+def short_name(unique_id: str) -> str:
+    """`model.pkg.name` -> `name`; `model.pkg.name.v2` -> `name@v2` (the view of that
+    version); `source.pkg.src.table` -> `src.table`: what a depends_on node names."""
+    kind, _package, *rest = unique_id.split(".")
+    if kind == "source":
+        return ".".join(rest)
+    return f"{rest[0]}@{rest[1]}" if kind == "model" and len(rest) == 2 else rest[-1]
+
+
 def dbt_ref(view_name: str) -> str:
     """How a dbt exposure depends on a view: `ref('plane_daily', v=1)` for `plane_daily@v1`."""
     model, at, version = view_name.partition(VERSION_MARK)
@@ -161,7 +170,7 @@ class DeprecationNotices:
         self.catalog, self.now, self.warn = catalog, now, warn
         self.said: set[str] = set()
         for service in catalog.services.values():
-            self.of(catalog.resolve([service.name]), f"feature service '{service.name}'")
+            self.of(read_selections(catalog, [service.name]), f"feature service '{service.name}'")
 
     def of(self, selections: Iterable[Any], user: str) -> None:
         for selection in selections:
@@ -169,6 +178,13 @@ class DeprecationNotices:
             if line is not None and selection.view.name not in self.said:
                 self.said.add(selection.view.name)
                 self.warn(line)
+
+
+def read_selections(catalog: Any, refs: Iterable[str]) -> list[Any]:
+    """The views `refs` read, with the features asked for and those their on-demand features
+    read (a version read only by an on-demand expression is in use too)."""
+    selections, on_demand = catalog.resolve_all(refs)
+    return on_demand.joined(selections)
 
 
 def version_facts(view: Any) -> list[tuple[str, str]]:

@@ -138,7 +138,18 @@ class Engine:
     row_hash: str | None = None
     """A SQL expression that hashes a whole row to an integer, `{row}` standing for the row's
     table alias: summed, it is an order-independent content hash of a training set's table
-    or spine (offline/record.py); None where fs knows no cheap one (no hash is recorded)."""
+    or spine (offline/record.py); None where the engine has none (then `values_hash`)."""
+    values_hash: str | None = None
+    """A function that hashes any number of values of any type to a 64-bit integer and
+    skips nulls (Spark's `xxhash64`), for an engine without a whole-row hash: a row is then
+    hashed as its columns in order, each beside whether it is null (sql/fingerprint.py), so a
+    null moved to another column changes the hash. Neither this nor `row_hash`: no content
+    hash is recorded."""
+    transactions: bool = True
+    """DDL and DML in one transaction, and DELETE on the tables fs creates: a push's append
+    to its landing table is one transaction (online/landing.py). False for Spark's tables
+    (no Delta): a push appends with one INSERT, and one that replaces tied rows builds the
+    landing table anew under another name and swaps it in."""
     driver: str | None = None
     """The Python package fs speaks to the warehouse through, whose version a training set's
     record keeps (the engine's own, for an embedded one)."""
@@ -163,6 +174,11 @@ class Engine:
             return exp.UnixMicros(this=value)
         template = exp.maybe_parse(self.epoch_micros_sql, dialect=self.dialect)
         return template.transform(lambda node: value.copy() if isinstance(node, exp.Column) and node.name == "__value" else node)
+
+    @property
+    def hashes_rows(self) -> bool:
+        """The engine computes a content hash of a table or query (`row_hash` or `values_hash`)."""
+        return self.row_hash is not None or self.values_hash is not None
 
     @property
     def runs_queries(self) -> bool:

@@ -26,7 +26,7 @@ from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.catalog.ttl import format_ttl
 from featurestore.console import plural
 from featurestore.errors import BreakingChange, MetaError, ProjectError, UsageError, first_line
-from featurestore.governance.changes import IMPACT_OF, Change, Impact, reaching, worst
+from featurestore.governance.changes import IMPACT_OF, Change, Impact, worst
 from featurestore.governance.diff_versions import feature_names_of, reaching_served, served_view
 from featurestore.governance.lineage import InputComparison
 
@@ -339,9 +339,12 @@ def _on_demand_changes(ref: str, before: Catalog, after: Catalog, views: dict[st
         changes.append(Change("request_changed", f"request fields {before_fields} -> {after_fields}", name, before_fields, after_fields))
     if new.sql.strip() != old.sql.strip():
         changes.append(Change("expression_changed", f"expression {old.sql.strip()} -> {new.sql.strip()}", name, old.sql, new.sql))
-    for view_name, feature in old.expression.inputs:
-        if view_name in views:
-            changes.extend(c for c in reaching(views[view_name].changes, feature) if c not in changes)
+    # Each input judged as a service's feature naming it the same way: a pinned version's edit
+    # breaks it, a plain model's input follows the latest.
+    changes_of = {view: diff.changes for view, diff in views.items()}
+    for ref in old.input_refs:
+        if served_view(before, ref.partition(":")[0]) is not None:
+            changes.extend(c for c in reaching_served(ref, before, after, changes_of) if c not in changes)
     return changes
 
 

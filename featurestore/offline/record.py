@@ -31,7 +31,7 @@ from featurestore.offline.request import TrainingSetRequest
 from featurestore.project.model_nodes import file_sha256, model_nodes
 from featurestore.project.records_index import RECORDS_FOLDER, append_to_index
 from featurestore.sql.expressions import render
-from featurestore.sql.fingerprint import content_hash_expression, row_count_expression, rows_of_expression
+from featurestore.sql.fingerprint import as_query, content_hash_expression, row_count_expression, rows_of_expression
 from featurestore.sql.output import output_table_expression
 from featurestore.version import __version__
 
@@ -151,10 +151,14 @@ def output_fingerprint(request: TrainingSetRequest, delivered: "Delivered", ware
 
 def warehouse_content_hash(source: Any, warehouse: Warehouse) -> tuple[int, str | None]:
     """(rows, content hash) of a table or query, computed in the warehouse."""
-    if warehouse.engine.row_hash is None:
+    engine = warehouse.engine
+    if not engine.hashes_rows:
         (rows,) = warehouse.fetch_all(render(row_count_expression(source), warehouse.dialect))[0]
         return int(rows), None
-    rows, total = warehouse.fetch_all(render(content_hash_expression(source, warehouse.engine), warehouse.dialect))[0]
+    columns = None
+    if engine.row_hash is None:  # hashed column by column: the source's columns, from its plan
+        columns = warehouse.column_kinds(render(as_query(source), warehouse.dialect))
+    rows, total = warehouse.fetch_all(render(content_hash_expression(source, engine, columns), warehouse.dialect))[0]
     return int(rows), str(int(total or 0))
 
 

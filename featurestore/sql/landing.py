@@ -18,6 +18,9 @@ LANDING_SUFFIX = "__fs_pushed"
 """Appended to the view's relation name; the macro feature_store_with_pushed_rows uses the
 same suffix."""
 
+REBUILT_SUFFIX = "__fs_new"
+"""Appended to the landing table's name for its rebuild (rebuilt_relation)."""
+
 
 def landing_relation(view: FeatureView) -> Relation:
     """Where the pushed rows of `view` are kept: beside its relation."""
@@ -34,7 +37,9 @@ def create_landing_expression(view: FeatureView) -> exp.Create:
     )
 
 
-def append_expression(view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str) -> exp.Insert:
+def append_expression(
+    view: FeatureView, columns: Sequence[str], source: str, stored: Callable[[str], str] = str, into: Relation | None = None
+) -> exp.Insert:
     """`INSERT INTO <landing> (columns) SELECT columns FROM source WHERE NOT EXISTS (the same
     row in <landing>)`; the landing table's other columns are left null. `stored` names a
     column of the view as the warehouse stored it (the engine's `stored_name`): the landing
@@ -43,8 +48,11 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
     A row already there (every column the same, nulls included, but created_at, which a
     push fills with its own moment) and still the latest-known of its keys and timestamp is
     not appended again: a push retried after a failure past its append (Redis down, a lost
-    answer) adds nothing, and the model's uniqueness test keeps passing."""
-    target = exp.Schema(this=table_of(landing_relation(view)), expressions=[identifier(stored(c)) for c in columns])
+    answer) adds nothing, and the model's uniqueness test keeps passing. `into`: another
+    table of the landing table's columns to append to and look in (its rebuild, on an engine
+    without DELETE)."""
+    into = into or landing_relation(view)
+    target = exp.Schema(this=table_of(into), expressions=[identifier(stored(c)) for c in columns])
     landed, pushed = f"{INTERNAL}landed", f"{INTERNAL}new"
     # Join keys and the timestamp are never null in a push: plain equality, which a warehouse
     # can hash-join on; the features may be null.
@@ -60,10 +68,10 @@ def append_expression(view: FeatureView, columns: Sequence[str], source: str, st
         later = f"{INTERNAL}later"
         newer = [exp.EQ(this=column(c, later), expression=column(c, landed)) for c in (*view.join_keys, view.timestamp)]
         newer.append(exp.GT(this=_known(view, later), expression=_known(view, landed)))
-        superseded = exp.select(exp.Literal.number(1)).from_(relation_table(view, later, landing_relation(view))).where(exp.and_(*newer))
+        superseded = exp.select(exp.Literal.number(1)).from_(relation_table(view, later, into)).where(exp.and_(*newer))
         same.insert(0, exp.Not(this=exp.Exists(this=superseded)))
     # Read under the declared names, as the uploaded rows are (relation_table renames).
-    present = exp.select(exp.Literal.number(1)).from_(relation_table(view, landed, landing_relation(view))).where(exp.and_(*same))
+    present = exp.select(exp.Literal.number(1)).from_(relation_table(view, landed, into)).where(exp.and_(*same))
     rows = (
         exp.select(*[column(c, pushed) for c in columns])
         .from_(exp.Table(this=identifier(source), alias=exp.TableAlias(this=identifier(pushed))))
@@ -89,6 +97,26 @@ def replace_tied_expression(view: FeatureView, source: str, stored: Callable[[st
     and knowledge time)`: the earlier pushed rows a new push ties exactly, which it replaces
     (the last of tied pushes wins in the warehouse as in Redis). `stored` as for
     append_expression. A correlated EXISTS, not a tuple IN, which some warehouses lack."""
+    return exp.Delete(this=table_of(landing_relation(view)), where=exp.Where(this=_tied(view, source, stored)))
+
+
+def tied_probe_expression(view: FeatureView, source: str, stored: Callable[[str], str] = str) -> exp.Select:
+    """`SELECT 1 FROM <landing> WHERE EXISTS (...) LIMIT 1`: a row if the push in `source`
+    ties any row of the landing table (replace_tied_expression would delete something)."""
+    landing = table_of(landing_relation(view))
+    return exp.select(exp.Literal.number(1)).from_(landing).where(_tied(view, source, stored)).limit(1)
+
+
+def kept_rows_expression(view: FeatureView, source: str, stored: Callable[[str], str] = str) -> exp.Select:
+    """`SELECT * FROM <landing> WHERE NOT EXISTS (...)`: the rows replace_tied_expression
+    keeps, for an engine without DELETE, which builds the landing table anew from them."""
+    landing = table_of(landing_relation(view))
+    return exp.select(exp.Star()).from_(landing).where(exp.Not(this=_tied(view, source, stored)))
+
+
+def _tied(view: FeatureView, source: str, stored: Callable[[str], str]) -> exp.Exists:
+    """EXISTS (a row of source with the landing row's join keys, timestamp and knowledge
+    time), the landing table's columns named as stored and qualified by its name."""
     landing = landing_relation(view)
 
     def known(table: str, name: Callable[[str], str]) -> exp.Expression:
@@ -103,8 +131,28 @@ def replace_tied_expression(view: FeatureView, source: str, stored: Callable[[st
     same.append(exp.EQ(this=column(stored(view.timestamp), landing.identifier), expression=column(view.timestamp, source)))
     if view.created_at:
         same.append(exp.EQ(this=known(landing.identifier, stored), expression=known(source, str)))
-    pushed = exp.select(exp.Literal.number(1)).from_(exp.Table(this=identifier(source))).where(exp.and_(*same))
-    return exp.Delete(this=table_of(landing), where=exp.Where(this=exp.Exists(this=pushed)))
+    return exp.Exists(this=exp.select(exp.Literal.number(1)).from_(exp.Table(this=identifier(source))).where(exp.and_(*same)))
+
+
+def rebuilt_relation(view: FeatureView) -> Relation:
+    """Where an engine without DELETE builds the landing table anew before swapping it in."""
+    landing = landing_relation(view)
+    return Relation(landing.database, landing.schema, landing.identifier + REBUILT_SUFFIX)
+
+
+def create_table_as_expression(relation: Relation, query: exp.Select) -> exp.Create:
+    """`CREATE TABLE <relation> AS <query>`."""
+    return exp.Create(this=table_of(relation), kind="TABLE", expression=query)
+
+
+def drop_table_expression(relation: Relation) -> exp.Drop:
+    """`DROP TABLE IF EXISTS <relation>`."""
+    return exp.Drop(tables=[table_of(relation)], kind="TABLE", exists=True)
+
+
+def rename_table_expression(relation: Relation, to: Relation) -> exp.Alter:
+    """`ALTER TABLE <relation> RENAME TO <to>` (in the same schema)."""
+    return exp.Alter(this=table_of(relation), kind="TABLE", actions=[exp.AlterRename(this=table_of(to))])
 
 
 def probe_expression(relation: Relation) -> exp.Select:

@@ -269,3 +269,88 @@ def test_fs_diff_exits_breaking_for_the_pinned_service(versioned, clean_env, cli
     code, out, err = cli("diff", "--state", str(tmp_path / "manifest.json"), "--project-dir", str(versioned))
     assert code == EXIT_DIFF_BREAKING
     assert "orders_daily@v1 is pinned by the service and its definition changed (publish the change as a new version)" in out
+
+
+def with_on_demand(edited: dict, refs: list, features: list[dict], name: str = "order_request") -> dict:
+    """`edited` with an on-demand group depending on orders_daily at `refs` (versions; None
+    for a plain ref('orders_daily'), which dbt records as the latest's node). Expressions read
+    typed columns: orders declares bigint."""
+    for version in (1, 2):
+        node(edited, version)["columns"]["orders"]["data_type"] = "bigint"
+    edited["exposures"][f"exposure.shop.{name}"] = {
+        "name": name, "resource_type": "exposure", "original_file_path": "models/orders_daily.yml",
+        "description": "", "owner": {"name": "ml"}, "meta": {},
+        "depends_on": {"nodes": [f"model.shop.orders_daily.v{v or 2}" for v in refs]},
+        "refs": [{"name": "orders_daily", "package": None, "version": v} for v in refs],
+        "config": {"meta": {"feature_store": {"on_demand": {"request": {"quantity": "bigint"}, "features": features}}}},
+    }
+    return edited
+
+
+ON_DEMAND = [
+    {"name": "v1_orders", "sql": '"orders_daily@v1".orders * quantity'},  # a version named
+    {"name": "plain_orders", "sql": "orders_daily.orders * quantity"},  # the plain model: pinned or latest
+]
+
+
+def test_an_on_demand_group_reads_the_version_it_names_pins_or_follows(versioned, online, tmp_path, capsys):
+    """`"orders_daily@v1".orders` reads v1; a plain `orders_daily.orders` reads v1 where the
+    group depends on ref('orders_daily', v=1) alone, else the latest - offline and online
+    alike, and the deprecated v1 is warned of when only an on-demand feature reads it; fs diff
+    judges each input as a service's feature: an edit of v1 breaks what names or pins it."""
+    import shutil
+
+    import pyarrow as pa
+
+    from featurestore import FeatureStore
+    from featurestore.project.dbt_project import load_project
+    from featurestore.project.manifest import record_manifest
+    from featurestore.project.profiles import load_target
+
+    pinned = catalog_from_manifest(with_on_demand(manifest(versioned), [1], ON_DEMAND))
+    following = catalog_from_manifest(with_on_demand(manifest(versioned), [1, None], ON_DEMAND))
+    for catalog, plain in ((pinned, "orders_daily@v1"), (following, "orders_daily@v2")):
+        features = {f.name: f for f in catalog.on_demand["order_request"].features}
+        assert features["v1_orders"].expression.inputs == (("orders_daily@v1", "orders"),)
+        assert features["plain_orders"].expression.inputs == ((plain, "orders"),)
+        # as a service would name them: a pin spelled out, the plain model where it follows the latest
+        refs = "orders_daily@v1:orders" if plain.endswith("@v1") else "orders_daily:orders"
+        assert (features["v1_orders"].input_refs, features["plain_orders"].input_refs) == (("orders_daily@v1:orders",), (refs,))
+    with pytest.raises(MetaError, match=r"reads view 'orders_daily@v1' but does not depend on it \(add ref\('orders_daily', v=1\)"):
+        catalog_from_manifest(with_on_demand(manifest(versioned), [None], ON_DEMAND))
+    with pytest.raises(MetaError, match=r"feature 'f': reads 'orders_daily@v9': model 'orders_daily' has no feature-view version v9; versions: orders_daily@v1, "):
+        catalog_from_manifest(with_on_demand(manifest(versioned), [None], [{"name": "f", "sql": '"orders_daily@v9".orders'}]))
+
+    # Offline and online, from a copy of the project with the group in its manifest.
+    project = tmp_path / "shop"
+    shutil.copytree(versioned, project, ignore=shutil.ignore_patterns(".fs"))
+    # No service of its own: the deprecated v1 is in use by the on-demand group alone.
+    alone = with_on_demand(without_exposures(manifest(versioned)), [1, None], ON_DEMAND)
+    (project / "target" / "manifest.json").write_text(json.dumps(alone))
+    record_manifest(load_project(project), load_target(load_project(project)))  # no dbt parse
+    store = FeatureStore(project_dir=project)
+    spine = [{"customer_id": "c1", "event_timestamp": datetime(2024, 2, 12), "quantity": 2},
+             {"customer_id": "c2", "event_timestamp": datetime(2024, 2, 1), "quantity": 3}]
+    frame = store.training_set(pa.Table.from_pylist(spine), ["order_request:*"]).to_arrow().to_pydict()
+    assert (frame["v1_orders"], frame["plain_orders"]) == ([8, None], [80, None])
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "warning: this training set uses orders_daily@v1, deprecated since 2024-02-15; the latest is orders_daily@v2"
+    )
+    store.sync(full=True)
+    read = store.get_online_features([{"customer_id": "c1", "quantity": 2}], ["order_request:*"])
+    assert read.values == [[8, 80]]
+
+    # fs diff: v1's SQL edited breaks both features of the pinned group, the one naming v1 in the other.
+    for refs, broken in (([1], ["v1_orders", "plain_orders"]), ([1, None], ["v1_orders"])):
+        deployed = with_on_demand(manifest(versioned), refs, ON_DEMAND)
+        deployed["exposures"]["exposure.shop.using"] = {
+            **deployed["exposures"]["exposure.shop.order_request"], "name": "using",
+            "config": {"meta": {"feature_store": {"features": ["order_request:*"]}}},
+        }
+        edited = copy.deepcopy(deployed)
+        node(edited, 1)["checksum"]["checksum"] = "edited"
+        report = diff_manifests(edited, deployed, "deployed")
+        changed = service_changes(report, "using")
+        assert sorted(ref for ref, kinds in changed.items() if ("pinned_version_changed", "breaking") in kinds) == [
+            f"order_request:{name}" for name in sorted(broken)
+        ], changed

@@ -150,12 +150,12 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
         "--spine-sql", f"select * from flight_features.flight_delay_labels {where}", "--output-table", "train_q",
     )
     assert code == 0, err
-    # Spark has no row hash (Engine.row_hash): the record counts the query spine's and the
-    # table's rows in the warehouse, and holds no content hash.
+    # The record counts and hashes the query spine's and the table's rows in the warehouse
+    # (Engine.values_hash: xxhash64 of each row's columns).
     index = (spark_project / ".fs" / "records" / "index.jsonl").read_text().splitlines()
     record = json.loads(Path(json.loads(index[-1])["record"]).read_text())
-    assert record["output"]["kind"] == "table" and record["output"]["content_hash"] is None
-    assert record["spine"]["kind"] == "query" and record["spine"]["content_hash"] is None
+    assert record["output"]["kind"] == "table" and record["output"]["content_hash"] is not None
+    assert record["spine"]["kind"] == "query" and record["spine"]["content_hash"] is not None
     store = FeatureStore(project_dir=spark_project, target="spark")
     with store.warehouse() as warehouse:
         on_spark = warehouse.read_arrow("select * from flight_features.train_q order by flight_id")
@@ -164,7 +164,7 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
         assert record["spine"]["rows"] == spine_rows
         # The record is kept beside the table in the warehouse, as in .fs/records/.
         kept = warehouse.fetch_all("select record, row_count, output_content_hash from flight_features.train_q__fs_record")
-        assert kept == [(Path(json.loads(index[-1])["record"]).read_text(), on_spark.num_rows, None)]
+        assert kept == [(Path(json.loads(index[-1])["record"]).read_text(), on_spark.num_rows, record["output"]["content_hash"])]
         request = TrainingSetRequest.of(
             spine_sql=f"select * from flight_features.flight_delay_labels {where}", features=features.split(",")
         )
@@ -299,3 +299,131 @@ def test_latest_macro_on_spark_equals_the_reference_and_fs_sync(latest_on_spark,
             assert got == brute_force(view, rows + pushed), name
             fs_latest = warehouse.read_arrow(render(sync_query(view, with_landing=name == "route_daily"), "spark"))
             assert got == as_sync_writes(view, fs_latest), name
+
+
+def test_reproduce_on_spark_compares_content_hashes(spark_project, tmp_path, cli, clean_env):
+    """Spark's records hold a content hash (xxhash64 of each row's columns and their
+    nullness, summed): order-independent, a null moved to another column changes it; a
+    reproduction of an unchanged run is identical, and one over changed values of the same
+    row count is exit 13 (data). carrier_daily is changed and put back as it was."""
+    from datetime import datetime
+
+    from featurestore.errors import EXIT_REPRODUCED_DATA
+    from featurestore.offline.record import warehouse_content_hash
+    import sqlglot
+
+    spine = tmp_path / "spine.parquet"
+    moments = [datetime(2013, 6, 1, 12), datetime(2013, 6, 2, 8), datetime(2013, 12, 30, 9), datetime(2013, 6, 1, 12)]
+    pq.write_table(pa.table({"carrier": ["UA", "AA", "B6", "UA"], "event_timestamp": moments}), spine)
+    project = ("--project-dir", str(spark_project), *SPARK)
+    code, _, err = cli("training-set", *project, "--spine", str(spine), "--features", "carrier_daily:*", "--output-table", "train_hashed")
+    assert code == 0, err
+    store = FeatureStore(project_dir=spark_project, target="spark")
+    with store.warehouse() as warehouse:
+        kept = warehouse.fetch_all("select row_count, output_content_hash from flight_features.train_hashed__fs_record")
+        hashes = {
+            sql: warehouse_content_hash(sqlglot.parse_one(sql, read="spark"), warehouse)
+            for sql in [
+                "select * from values (1, 'a'), (2, null) as t(n, s)",
+                "select * from values (2, null), (1, 'a') as t(n, s)",
+                "select * from values (1, null), (2, 'a') as t(n, s)",
+            ]
+        }
+    assert kept[0][0] == 4 and kept[0][1] is not None and int(kept[0][1]) != 0
+    first, reordered, moved = hashes.values()
+    assert first == reordered and first[1] is not None and moved[1] != first[1]
+    code, out, err = cli("training-set", *project, "--reproduce", "table:train_hashed")
+    assert (code, err) == (0, ""), out
+    assert out.startswith("identical: 4 rows with the recorded content hash")
+    table, saved = "flight_features.carrier_daily", "flight_features.carrier_daily__fs_test_saved"
+    with store.warehouse() as warehouse:
+        names = warehouse.read_arrow(f"select * from {table} limit 0").column_names
+        changed = [f"{n} + 1 as {n}" if n == "carrier__flights__7d" else n for n in names]
+        warehouse.execute(f"drop table if exists {saved}")
+        warehouse.execute(f"create table {saved} as select * from {table}")
+        warehouse.execute(f"insert overwrite table {table} select {', '.join(changed)} from {saved}")
+    try:
+        code, out, err = cli("training-set", *project, "--reproduce", "table:train_hashed")
+        assert code == EXIT_REPRODUCED_DATA, (out, err)
+        assert out.startswith("changed (data): 4 rows recorded, 4 now"), out
+    finally:
+        with store.warehouse() as warehouse:
+            warehouse.execute(f"insert overwrite table {table} select * from {saved}")
+            warehouse.execute(f"drop table {saved}")
+
+
+def test_push_on_spark_by_the_cli_fs_serve_and_python(spark_project, online, cli, monkeypatch, tmp_path):  # noqa: F811
+    """fs push on Spark, whose tables have no transactions or DELETE: a retried push appends
+    nothing twice, the last of tied pushes (same carrier and as_of) wins in the landing table
+    as in Redis, a push that dies while it swaps a rebuilt landing table in is completed by
+    the next push, and one that dies between the landing table and Redis is written by the
+    next plain sync. The landing table is dropped after."""
+    import http.client
+    import threading
+    import time
+    from datetime import datetime
+
+    import uvicorn
+
+    from featurestore.online import landing as landing_module
+    from featurestore.online.writer import ViewWriter
+    from tests.integration.test_push_sync_converge import TOKEN, free_port
+
+    monkeypatch.setenv("FS_SERVE_TOKEN", TOKEN)
+    store = FeatureStore(project_dir=spark_project, target="spark")
+    store.sync(views=["carrier_daily"])
+    landing = "flight_features.carrier_daily__fs_pushed"
+    at = datetime(2013, 12, 31, 0, 15)  # after the stored rows of 00:00, before "now" (00:30)
+
+    def pushed(carrier: str, flights: int) -> dict:
+        return {"carrier": carrier, "as_of": at, "carrier__flights__7d": flights, "carrier__cancel_rate__7d": 0.5,
+                "carrier__dep_delay_rate__7d": 0.25, "carrier__avg_dep_delay_min__7d": None, "carrier__dep_delay_rate__28d": 0.125}
+
+    def killed(*args, **kwargs):  # the push dies here
+        raise KeyboardInterrupt
+
+    def served(carriers: list[str]) -> list:
+        found = store.get_online_features([{"carrier": c} for c in carriers], ["carrier_daily:carrier__flights__7d"])
+        return [values[0] for values in found.values]
+
+    try:
+        rows = tmp_path / "rows.parquet"
+        pq.write_table(pa.Table.from_pylist([pushed("ZZ", 1), pushed("ZY", 5)]), rows)
+        code, out, err = cli("push", "carrier_daily", "--file", str(rows), "--project-dir", str(spark_project), *SPARK)
+        assert (code, err) == (0, ""), out
+        # The answer was lost: pushed again, tying both rows, so the landing table is built
+        # anew and swapped in; this push dies between the old table's drop and the rename.
+        with monkeypatch.context() as patch:
+            patch.setattr(landing_module, "rename_table_expression", killed)
+            with pytest.raises(KeyboardInterrupt):
+                store.push("carrier_daily", [pushed("ZZ", 1), pushed("ZY", 5)])
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(store.feature_server(), host="127.0.0.1", port=port, log_level="critical"))
+        threading.Thread(target=server.run, daemon=True).start()
+        while not server.started:
+            time.sleep(0.05)
+        try:  # ZZ again at the same as_of: the swap is completed first; it ties, and replaces ZZ's first
+            df = {name: [value.isoformat() if name == "as_of" else value] for name, value in pushed("ZZ", 2).items()}
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            connection.request("POST", "/push", json.dumps({"push_source_name": "carrier_daily", "df": df}).encode(),
+                               {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+        finally:
+            server.should_exit = True
+
+        with monkeypatch.context() as patch:  # this one dies once its rows are in the landing table
+            patch.setattr(ViewWriter, "write", killed)
+            with pytest.raises(KeyboardInterrupt):
+                store.push("carrier_daily", [pushed("ZX", 7)])
+        with store.warehouse() as warehouse:
+            landed = warehouse.fetch_all(f"select carrier, carrier__flights__7d from {landing} order by carrier")
+        assert landed == [("ZX", 7), ("ZY", 5), ("ZZ", 2)]
+        assert served(["ZZ", "ZY", "ZX"]) == [2, 5, None]
+        result = store.sync(views=["carrier_daily"]).views[0]  # what cron runs: no --full
+        assert result.mode == "incremental" and result.error is None
+        assert served(["ZZ", "ZY", "ZX"]) == [2, 5, 7]
+    finally:
+        with store.warehouse() as warehouse:
+            warehouse.execute(f"drop table if exists {landing}")
+            warehouse.execute(f"drop table if exists {landing}__fs_new")
