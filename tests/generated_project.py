@@ -74,7 +74,10 @@ class GeneratedProject:
         return result
 
     def fs(self, *args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-        """`fs args...` in a child process, in the project folder (or `cwd`)."""
+        """`fs args...` in a child process (in this one after `fs_in_process`), in the project
+        folder (or `cwd`)."""
+        if self.in_process:
+            return self.in_process(self, args, env, cwd)
         return subprocess.run(
             [sys.executable, "-m", "featurestore.cli", *args],
             cwd=cwd or self.root,
@@ -82,6 +85,29 @@ class GeneratedProject:
             capture_output=True,
             text=True,
         )
+
+    in_process = None
+    """Set by `fs_in_process`: `fs` then runs in the test's process."""
+
+
+def fs_in_process(cli, monkeypatch) -> None:
+    """Make every GeneratedProject's `fs` run in this process (the `cli` fixture) until the test
+    ends, with what a child would have: exactly its environment, the project folder (or `cwd`)
+    as the working folder. For tests about what fs does, not what its process prints: a child
+    costs a Python start and fs's imports, about a second of CPU each. dbt still runs as a
+    child of fs, in that environment."""
+
+    def run(project: GeneratedProject, args: tuple[str, ...], env: dict[str, str], cwd: Path | None):
+        for key in list(os.environ):
+            if key not in env:
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(cwd or project.root)
+        code, out, err = cli(*args)
+        return subprocess.CompletedProcess(["fs", *args], code, out, err)
+
+    monkeypatch.setattr(GeneratedProject, "in_process", staticmethod(run))
 
 
 def tables_in(database: Path) -> set[str]:

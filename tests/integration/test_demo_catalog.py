@@ -83,8 +83,8 @@ def test_catalog_show_and_search(built_project, cli, clean_env):
     assert err == "error: unknown feature view 'route_dialy'; did you mean 'route_daily'?\n"
 
 
-def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys):
-    project = copy_project(tmp_path / "project")
+def test_stale_manifest_is_parsed_again_and_said_so(tmp_path, clean_env, capsys, built_project):
+    project = copy_project(tmp_path / "project", built_project)
     store = FeatureStore(project_dir=project, console=Console(verbose=True))
     assert len(list(store.catalog())) == DEMO_VIEWS
     assert "target/manifest.json is missing: running dbt parse" in capsys.readouterr().err
@@ -107,8 +107,8 @@ def test_the_manifest_fs_build_writes_is_not_parsed_again(built_project, clean_e
     assert capsys.readouterr().err == ""
 
 
-def test_bad_meta_in_a_real_project_fails_the_command(tmp_path, clean_env):
-    project = copy_project(tmp_path / "project")
+def test_bad_meta_in_a_real_project_fails_the_command(tmp_path, clean_env, built_project):
+    project = copy_project(tmp_path / "project", built_project)
     yaml_file = project / "models" / "features" / "weather_hourly.yml"
     yaml_file.write_text(yaml_file.read_text().replace("ttl: 3h", "ttl: three hours"))
     result = subprocess.run(

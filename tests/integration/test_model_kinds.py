@@ -2,7 +2,9 @@
 (not the demo), built by plain `dbt`: a view, an incremental model, an aliased model in a
 custom schema, a snapshot (an SCD-2 source, `dbt_valid_from` as the timestamp), a model of an
 installed package, and a DATE timestamp. fs reads the relation dbt built for each, and the
-training set holds the values a brute-force as-of lookup gives."""
+training set holds the values a brute-force as-of lookup gives. dbt runs as a user runs it, in
+a child process; fs in the test's process (`fs_in_process`, with the child's environment and
+folder)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import date, datetime, timedelta
 import pyarrow.parquet as pq
 import pytest
 
-from tests.generated_project import GeneratedProject, tables_in
+from tests.generated_project import GeneratedProject, fs_in_process, tables_in
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +115,11 @@ def as_of(rows: list[tuple[str, datetime, object]], key: str, t: datetime, ttl: 
 
 def midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
+
+
+@pytest.fixture(autouse=True)
+def fs_here(cli, monkeypatch):
+    fs_in_process(cli, monkeypatch)
 
 
 @pytest.fixture(scope="module")

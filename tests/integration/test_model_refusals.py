@@ -2,7 +2,13 @@
 naming the model, the file and what to do, on a small dbt-duckdb project the test writes (not
 the demo) and builds with dbt: an ephemeral model (whose leftover table fs once read), a
 YAML column the SQL does not produce, a declared data_type the warehouse
-does not have; and a missing data_type, taken from the warehouse."""
+does not have; and a missing data_type, taken from the warehouse.
+
+The project is built once for the module by `fs build` (a dbt parse and a dbt build, each a
+dbt process of a few seconds of CPU) and put back as that build left it before each test
+(tests/built_once.py's BuiltInPlace): a test that changes a model parses and builds from there,
+as a user's next command does. The tests' fs commands run in the test's process
+(`fs_in_process`), dbt in fs's child processes."""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ import re
 import pyarrow.parquet as pq
 import pytest
 
-from tests.generated_project import GeneratedProject
+from tests.built_once import BuiltInPlace
+from tests.generated_project import GeneratedProject, fs_in_process
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +37,26 @@ def spend_yaml(config: str = "materialized: table", columns: str = "", extra: st
     )
 
 
+@pytest.fixture(scope="module")
+def as_built(tmp_path_factory):
+    """The project after one `fs build`, its database inside it (so that putting the folder
+    back puts the tables back)."""
+    folder = tmp_path_factory.mktemp("refusals")
+    project = GeneratedProject(folder / "shop").model("spend", SQL, spend_yaml())
+    project.profiles(project.root, project.root / "shop.duckdb")
+    env = project.env(folder)
+    built = project.fs("build", env=env)
+    assert built.returncode == 0, built.stderr
+    return project, env, BuiltInPlace(project.root)
+
+
 @pytest.fixture
-def shop(tmp_path):
-    project = GeneratedProject(tmp_path / "shop").model("spend", SQL, spend_yaml())
-    project.profiles(project.root, tmp_path / "shop.duckdb")
-    return project, project.env(tmp_path)
+def shop(as_built, cli, monkeypatch):
+    """The project as `fs build` left it: spend a table of amount 1."""
+    project, env, saved = as_built
+    saved.restore()
+    fs_in_process(cli, monkeypatch)
+    return project, env
 
 
 def training_set(project, env, out):
@@ -44,8 +66,7 @@ def training_set(project, env, out):
 def test_an_ephemeral_model_is_refused_not_read_from_a_leftover_table(shop, tmp_path):
     """The user's finding: the model was a table once; made ephemeral with new SQL, fs read
     the old table's values with exit 0."""
-    project, env = shop
-    project.dbt("build", env=env)
+    project, env = shop  # built: spend's table is there
     project.model("spend", SQL.replace("{{ var('amount', 1) }}", "2"), spend_yaml("materialized: ephemeral"))
     line = (
         "error: models/spend.yml: model 'spend': is ephemeral, so dbt builds no table or view of it for fs to "
@@ -75,8 +96,7 @@ def test_a_yaml_column_the_sql_does_not_produce_is_said_so(shop, tmp_path):
 
 
 def test_a_relation_older_than_the_sql_is_said_to_need_a_build(shop, tmp_path):
-    project, env = shop
-    assert project.fs("build", env=env).returncode == 0
+    project, env = shop  # `fs build` exited 0 (as_built)
     # The column is added to the SQL and the YAML, and the model not built again.
     project.model("spend", SQL.replace(" as amount", " as amount, 5 as discount"),
                   spend_yaml().replace("      - {name: amount}\n", "      - {name: amount}\n      - {name: discount}\n"))
@@ -120,12 +140,13 @@ def test_a_compatible_data_type_is_accepted(shop, tmp_path):
     assert pq.read_table(tmp_path / "out.parquet").column("amount").to_pylist() == [1]
 
 
-def test_a_missing_data_type_is_the_warehouses(shop):
+def test_a_missing_data_type_is_the_warehouses(shop, as_built):
     project, env = shop
+    (project.root / "shop.duckdb").unlink()  # not built
     before = project.fs("catalog", "show", "spend", "--json", env=env)
     assert before.returncode == 0, before.stderr
     assert json.loads(before.stdout)["features"][0]["type"] is None  # not built: nothing to ask
-    project.dbt("build", env=env)
+    as_built[2].restore()  # as dbt built it
     after = project.fs("catalog", "show", "spend", "--json", env=env)
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["features"][0]["type"] == "integer"

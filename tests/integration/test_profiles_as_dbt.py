@@ -1,7 +1,11 @@
 """fs opens the database dbt built, wherever the profiles are: a plain `dbt build` (in the
 project folder, with the test's environment and HOME) writes a DuckDB file, and fs's training
 set reads that very file, for each place dbt finds profiles.yml and each way of choosing the
-target. No second database file is ever made."""
+target. No second database file is ever made.
+
+dbt runs in a child process for each test, as the user runs it (where it finds profiles.yml is
+the point); fs runs in the test's process (`fs_in_process`), with the environment and working
+folder the child would have had."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.generated_project import GeneratedProject, tables_in
+from tests.generated_project import GeneratedProject, fs_in_process, tables_in
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +28,11 @@ models:
     columns: [{name: customer_id}, {name: event_timestamp}, {name: amount}]
 """
 SPINE = "select 'c1' as customer_id, timestamp '2024-01-02' as event_timestamp"
+
+
+@pytest.fixture(autouse=True)
+def fs_here(cli, monkeypatch):
+    fs_in_process(cli, monkeypatch)
 
 
 def make(tmp_path: Path) -> tuple[GeneratedProject, Path, Path, Path]:

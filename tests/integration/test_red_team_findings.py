@@ -106,8 +106,8 @@ def test_frame_spine_column_named_like_an_internal_one_in_another_case_is_refuse
 # Finding 2: a manifest parsed for another target of the same adapter is reused
 
 
-def test_a_manifest_parsed_for_another_target_is_not_reused(tmp_path, cli, clean_env):
-    project = copy_project(tmp_path / "project")
+def test_a_manifest_parsed_for_another_target_is_not_reused(tmp_path, cli, clean_env, built_project):
+    project = copy_project(tmp_path / "project", built_project)
     add_target(project, "duckdb_alt", "alt")
     code, _, err = cli("catalog", "--target", "duckdb_alt", "--project-dir", str(project))
     assert code == 0, err
@@ -128,8 +128,8 @@ def add_model_like_carrier_daily(project: Path, name: str) -> None:
     (features / f"{name}.yml").write_text(yml.replace("- name: carrier_daily\n", f"- name: {name}\n"))
 
 
-def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
-    project = copy_project(tmp_path / "project")
+def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env, built_project):
+    project = copy_project(tmp_path / "project", built_project)
     add_model_like_carrier_daily(project, "extra_daily")
     assert "extra_daily" in catalog_names(cli, project)
     for suffix in (".sql", ".yml"):
@@ -137,8 +137,8 @@ def test_a_deleted_model_leaves_the_catalog(tmp_path, cli, clean_env):
     assert catalog_names(cli, project) == ["carrier_daily", "origin_departures", "plane_daily@v1", "plane_daily@v2", "route_daily", "weather_hourly"]
 
 
-def test_a_renamed_model_is_renamed_in_the_catalog_whatever_the_mtimes(tmp_path, cli, clean_env):
-    project = copy_project(tmp_path / "project")
+def test_a_renamed_model_is_renamed_in_the_catalog_whatever_the_mtimes(tmp_path, cli, clean_env, built_project):
+    project = copy_project(tmp_path / "project", built_project)
     add_model_like_carrier_daily(project, "extra_daily")
     assert "extra_daily" in catalog_names(cli, project)
     features = project / "models" / "features"
@@ -249,8 +249,11 @@ def test_a_misspelt_feature_store_key_is_warned_about(tmp_path, cli, clean_env):
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers for the findings below: `fs` in a subprocess (a traceback is not caught in-process),
-# and a throwaway Redis server of the test's own.
+# Helpers for the findings below: `fs` in a subprocess, where what the process prints is the
+# point (a password in anything it writes to stderr, its log handlers' lines included; the
+# exit code of --debug), and a throwaway Redis server of the test's own. The other findings run
+# `fs` in this process (`cli`): its error line is its stderr there too, and an exception fs
+# does not turn into one line escapes `cli` and fails the test.
 
 
 def run_fs(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -367,11 +370,12 @@ def tiny_with_ttl(root: Path, ttl: str) -> None:
 
 
 @pytest.mark.parametrize("ttl", ["99999999999d", "16000000w", "106000w", "36501d"])
-def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl):
+def test_a_ttl_above_the_maximum_is_refused(tiny, online, ttl, cli, monkeypatch):
     tiny_with_ttl(tiny.root, ttl)
     tiny.set_rows([row("c1", 20)])
+    monkeypatch.chdir(tiny.root)
     for command in (["catalog"], ["sync", "--full"], ["get", f"{TINY_VIEW}:orders", "-e", "customer_id=c1"], ["verify-online"]):
-        code, out, err = run_fs(tiny.root, *command, env=online_env(online))
+        code, out, err = cli(*command)
         assert code == EXIT_PROJECT, (command, err[-300:])
         assert one_error_line(err)
         assert err.startswith(f"error: models/{TINY_VIEW}.yml: model '{TINY_VIEW}': ") and ttl in err and "36500d" in err
@@ -424,7 +428,7 @@ BAD_OUTPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_OUTPUTS, ids=list(BAD_OUTPUTS))
-def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
+def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case, cli, monkeypatch):
     tiny.set_rows([row("c1", 20)])
     args, prepare, line = BAD_OUTPUTS[case]
     if prepare == "file":
@@ -432,7 +436,8 @@ def test_bad_spine_or_output_path_is_one_line_and_exit_2(tiny, online, case):
     if prepare == "dir":
         (tiny.root / "existing_dir.parquet").mkdir()
     before = sorted(p.name for p in tiny.root.iterdir())
-    code, out, err = run_fs(tiny.root, "training-set", "--features", f"{TINY_VIEW}:orders", *args, env=online_env(online))
+    monkeypatch.chdir(tiny.root)  # the relative output paths are the project folder's
+    code, out, err = cli("training-set", "--features", f"{TINY_VIEW}:orders", *args)
     assert (code, out) == (EXIT_USAGE, "")
     assert err == f"error: {line.replace('{root}', str(tiny.root))}\n"
     assert sorted(p.name for p in tiny.root.iterdir()) == before

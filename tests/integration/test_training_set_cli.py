@@ -301,8 +301,8 @@ def test_unreadable_spine_file(built_project, tmp_path, cli, clean_env):
     assert err.startswith(f"error: spine file {broken} cannot be read as parquet: ") and err.count("\n") == 1
 
 
-def test_views_not_built_yet_say_run_dbt_build(tmp_path, spine_file, cli, clean_env):
-    project = copy_project(tmp_path / "unbuilt")
+def test_views_not_built_yet_say_run_dbt_build(tmp_path, spine_file, cli, clean_env, built_project):
+    project = copy_project(tmp_path / "unbuilt", built_project)  # parsed partially from the built demo's parse
     code, _, err = fs(cli, project, "--spine", str(spine_file), "--features", "route_daily:*", "-o", str(tmp_path / "o.parquet"))
     assert code == EXIT_WAREHOUSE
     database = project / "feature_store.duckdb"

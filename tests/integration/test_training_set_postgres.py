@@ -66,16 +66,17 @@ SAMPLE_SPINE_MODEL = "select * from {{ ref('flight_delay_labels') }} where fligh
 
 
 @pytest.fixture(scope="module")
-def postgres_project(tmp_path_factory, postgres_server):
+def postgres_project(tmp_path_factory, postgres_server, built_project):
     """The demo project on the `postgres` target, in schemas of its own, built by real dbt
-    (plane_daily left out: the test does not need it, and it is the slowest to build)."""
+    (plane_daily left out: the test does not need it, and it is the slowest to build); its dbt
+    package linked as the DuckDB build's is (no `dbt deps`; dbt parses in full for this target)."""
     import subprocess
     import sys
     import uuid
 
     from tests.conftest import copy_project, project_env
 
-    root = copy_project(tmp_path_factory.mktemp("pg") / "project")
+    root = copy_project(tmp_path_factory.mktemp("pg") / "project", built_project)
     schema = f"fs_test_{uuid.uuid4().hex[:10]}"
     env = {**project_env(), **postgres_server.env(), "FS_TARGET": "postgres", "FS_PG_SCHEMA": schema, "FS_RAW_SCHEMA": f"{schema}_raw"}
     # A spine model of a fortieth of the flights, for the training set generated as a model.
