@@ -127,8 +127,10 @@ class TileLayout:
     def _of(
         cls, aggregations: Sequence[Any], logicals: dict[str, str], names: Sequence[str] | None, untiled: frozenset[int]
     ) -> "TileLayout":
-        aggregations = [a for a in aggregations if names is None or a.name in names]
+        # Every column of the view, in its order, even for a read of some features: tiles
+        # and events hold them all, where the sync's layout put them.
         columns = tuple(dict.fromkeys(a.column for a in aggregations if a.column is not None))
+        aggregations = [a for a in aggregations if names is None or a.name in names]
         features, reads = [], {}
         for a in aggregations:
             window_us = a.window // timedelta(microseconds=1)

@@ -108,3 +108,21 @@ def test_a_sync_leaves_out_the_tile_sizes_whose_tiles_hold_about_one_event():
     # Per minute: 6 tiles of 1 event; per hour: 2 tiles of 3 on average.
     assert _sparse_sizes(entities, ts, [minute, hour]) == [minute]
     assert _sparse_sizes(entities[:0], ts[:0], [minute, hour]) == []  # no events: keep every size
+
+
+def test_a_read_of_some_features_takes_their_columns_where_the_sync_put_them():
+    """Tiles and events hold every aggregated column of the view, in the view's order: a read
+    of the second column's features alone must not take the first column's slot."""
+    hour = timedelta(hours=1)
+    view = View((Aggregation("x_max", "x", "max", hour), Aggregation("y_max", "y", "max", hour), Aggregation("y_sum", "y", "sum", hour)))
+    full = TileLayout.of_view(view, {"x": "int", "y": "int"})
+    t = 86400 * SECOND_US
+    rows = [(t - n * 60 * SECOND_US, iso(t - n * 60 * SECOND_US), iso(t), [100 + n, n]) for n in range(1, 40, 7)]
+    tiles = tile_updates(full, {}, rows)
+    members = [(ts, event_member(text, known, str(n), [str(v) for v in values])) for n, (ts, text, known, values) in enumerate(rows)]
+    for names in (["y_max"], ["y_sum", "y_max"], ["x_max"]):
+        layout = TileLayout.of_view(view, {"x": "int", "y": "int"}, names)
+        plan = read_plan(layout, t)
+        ranges = [[m for ts, m in members if low < ts <= high] for low, high in plan.ranges]
+        got = combine(layout, plan, [tiles.get(f) for f in plan.fields], ranges)
+        assert dict(zip([name for name, _, _ in layout.features], got)) == {n: {"x_max": 136, "y_max": 36, "y_sum": 111}[n] for n in names}
