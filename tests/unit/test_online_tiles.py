@@ -10,13 +10,12 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from featurestore.online.tile_combine import combine, read_plan
 from featurestore.online.tiles import (
     SECOND_US,
     TileLayout,
-    combine,
     event_member,
     iso,
-    read_plan,
     tile_field,
     tile_size_us,
     tile_updates,
@@ -46,9 +45,11 @@ def test_each_window_takes_a_size_that_divides_it_into_at_least_12_tiles():
 def test_the_plan_covers_the_window_exactly_once(t, window):
     layout = TileLayout.of_view(View((Aggregation("a", "x", "sum", timedelta(seconds=window)),)), {"x": "int"})
     plan = read_plan(layout, t)
-    (fields, indices), = plan.per_read
+    (step,) = plan.steps
+    tiles, edges = step.tiles, step.pieces
     size = layout.sizes_us[0]
-    pieces = sorted([plan.ranges[i] for i in indices] + [(start, start + size) for start in _starts(fields)])
+    assert all(plan.ranges[e.range][0] <= e.low < e.high <= plan.ranges[e.range][1] for e in edges)
+    pieces = sorted([(e.low, e.high) for e in edges] + [(start, start + size) for start in _starts([plan.fields[i] for i in tiles])])
     low = t - window * SECOND_US
     covered = [p for p in pieces if p[0] < p[1]]
     assert covered[0][0] == low and covered[-1][1] == t

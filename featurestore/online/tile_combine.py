@@ -1,0 +1,254 @@
+"""One entity's read of an aggregation view at t: what it asks Redis for (`read_plan`), and
+every feature's value from the replies (`combine`). Nothing here does I/O.
+
+A window w reads the tiles wholly inside (t - w, t] and the raw events of the rest: its two
+edge tiles, or all of it where the view keeps no tiles of its size (featurestore.online.tiles).
+Those event ranges overlap (every window ends at t: a 5 min window's events are the last of a
+1 day window's), so a read asks for their union, one ZRANGEBYSCORE per run of ranges that
+touch, and each window takes its slice of the run by event time. Each member is parsed once.
+
+The fold is the one event after event of `tiles.add_value`, in the same order (the tiles,
+then the events by time), done by builtins where the window's functions allow it: a sum adds
+in the same order, a min or max keeps the same value, so the results are the same to the bit.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+from operator import add, itemgetter
+from typing import Any, NamedTuple, Sequence
+
+from featurestore.online.tiles import (
+    LAST_KNOWN,
+    LAST_TS,
+    LAST_VALUE,
+    MAX,
+    MIN,
+    N,
+    NATIVE,
+    NUMERIC,
+    SUM,
+    TileLayout,
+    WindowRead,
+    add_value,
+    empty_partial,
+    finish,
+    iso,
+    merge,
+    tile_data,
+    tile_field,
+    unescape_text,
+)
+
+SIMPLE = frozenset({"count", "sum", "avg", "min", "max"})
+"""Functions whose fold over events builtins do (the others fold event by event)."""
+
+
+class Piece(NamedTuple):
+    """A window's events in (low, high] (microseconds), a slice of fetched range `range`."""
+
+    range: int
+    low: int
+    high: int
+    low_text: str
+    """`low` as an event's time text (ISO-8601 with microseconds): members are sliced by it."""
+    high_text: str
+    whole: bool
+    """Whether the piece is all of its range (no slicing)."""
+
+
+class Step(NamedTuple):
+    """How one WindowRead of a plan is computed (made once per plan: a read takes them all)."""
+
+    column: int | None
+    distinct: bool
+    numeric: bool
+    needs: frozenset[str]
+    """The functions asked of this (column, window)."""
+    tiles: tuple[int, ...]
+    """The indices in the plan's `fields` of its tiles."""
+    pieces: tuple[Piece, ...]
+    """Its events, in time order."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReadPlan:
+    """What one entity's read asks Redis for at time t: tile fields and event ranges."""
+
+    fields: tuple[str, ...]
+    ranges: tuple[tuple[int, int], ...]
+    """Event-time ranges (lo, hi] in microseconds, disjoint and in time order: one
+    ZRANGEBYSCORE each."""
+    steps: tuple[Step, ...]
+    """One per WindowRead of the layout."""
+    outputs: tuple[tuple[str, int, str], ...]
+    """Per feature of the layout: its function, the index of its step, its column's type."""
+
+
+@lru_cache(maxsize=64)
+def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
+    """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges."""
+    reads = list(dict.fromkeys(read for _, _, read in layout.features))
+    fields: dict[str, int] = {}
+    wanted: list[tuple[tuple[int, ...], list[tuple[int, int]]]] = []
+    for read in reads:
+        low = t_us - read.window_us
+        if read.distinct or not read.size_us:
+            edges, tiles = [(low, t_us)], ()
+        else:
+            size = read.size_us
+            first = -(-low // size) * size  # the first tile start at or after the low edge
+            last = (t_us // size) * size  # the end of the last whole tile
+            tiles = tuple(tile_field(size, start) for start in range(first, last, size))
+            edges = [(low, first), (last, t_us)] if first < last else [(low, t_us)]
+        indices = tuple(fields.setdefault(f, len(fields)) for f in tiles)
+        wanted.append((indices, [edge for edge in edges if edge[0] < edge[1]]))
+    ranges = _runs(edge for _, edges in wanted for edge in edges)
+    needs: dict[WindowRead, set[str]] = {}
+    for _, function, read in layout.features:
+        needs.setdefault(read, set()).add(function)
+    steps = tuple(
+        Step(
+            read.column, read.distinct, read.column is not None and layout.logicals[read.column] in NUMERIC,
+            frozenset(needs[read]), indices, tuple(_piece(ranges, edge) for edge in edges),
+        )
+        for read, (indices, edges) in zip(reads, wanted)
+    )
+    outputs = tuple(
+        (function, reads.index(read), "int" if read.column is None else layout.logicals[read.column])
+        for _, function, read in layout.features
+    )
+    return ReadPlan(tuple(fields), tuple(ranges), steps, outputs)
+
+
+def _runs(edges) -> list[tuple[int, int]]:
+    """The union of ranges (lo, hi], as disjoint runs in time order."""
+    runs: list[list[int]] = []
+    for low, high in sorted(edges):
+        if runs and low <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], high)
+        else:
+            runs.append([low, high])
+    return [(low, high) for low, high in runs]
+
+
+def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int]) -> Piece:
+    index = next(i for i, (low, high) in enumerate(ranges) if low <= edge[0] and edge[1] <= high)
+    return Piece(index, edge[0], edge[1], iso(edge[0]), iso(edge[1]), ranges[index] == edge)
+
+
+class _Events:
+    """The members of one fetched range, parsed once: time texts and each column's values."""
+
+    __slots__ = ("ts", "known", "columns")
+
+    def __init__(self, members: Sequence[str], logicals: Sequence[str]):
+        parts = [m.split("|") for m in members]
+        self.ts = [p[0] for p in parts]
+        self.known = [p[1] for p in parts]
+        # A member has a value per column of the view when it was written (none for a
+        # column added since: null).
+        self.columns = [
+            _values([p[3 + i] if len(p) > 3 + i else "" for p in parts], logical) for i, logical in enumerate(logicals)
+        ]
+
+    def bounds(self, piece: Piece) -> tuple[int, int]:
+        if piece.whole:
+            return 0, len(self.ts)
+        return bisect_right(self.ts, piece.low_text), bisect_right(self.ts, piece.high_text)
+
+
+def _values(texts: list[str], logical: str) -> list[Any]:
+    """Each member's value of one column (`tiles.parse_member`'s reading); None for null."""
+    native = NATIVE.get(logical, str)
+    return [None if text == "" else native(unescape_text(text[1:])) for text in texts]
+
+
+def combine(
+    layout: TileLayout, plan: ReadPlan, tile_texts: Sequence[str | None], ranges: Sequence[Sequence[str]]
+) -> list[Any]:
+    """Every feature's value for one entity (in the layout's order), from the tiles and the
+    members of each range."""
+    tiles = _loaded(layout, tile_texts) if plan.fields else []
+    parsed: list[_Events | None] = [None] * len(ranges)
+    results: list[Any] = []
+    for step in plan.steps:
+        mine = []
+        for piece in step.pieces:
+            events = parsed[piece.range]
+            if events is None:
+                events = parsed[piece.range] = _Events(ranges[piece.range], layout.logicals)
+            mine.append((events, *events.bounds(piece)))
+        present = [tile for tile in (tiles[i] for i in step.tiles) if tile is not None]
+        column = step.column
+        if column is None:
+            results.append(sum([tile[0] for tile in present]) + sum([b - a for _, a, b in mine]))
+        elif step.distinct:
+            results.append({v for events, a, b in mine for v in events.columns[column][a:b] if v is not None})
+        else:
+            parts = [part for part in (tile[column + 1] for tile in present) if part[N]]
+            partial = _folded(parts, step.needs, step.numeric)
+            if step.needs <= SIMPLE:
+                values = [v for events, a, b in mine for v in events.columns[column][a:b] if v is not None]
+                _add_values(partial, values, step.numeric, step.needs)
+            else:
+                for events, a, b in mine:
+                    values = events.columns[column]
+                    for i in range(a, b):
+                        if values[i] is not None:
+                            add_value(partial, values[i], events.ts[i], events.known[i], step.numeric)
+            results.append(partial)
+    return [finish(function, results[index], logical) for function, index, logical in plan.outputs]
+
+
+def _loaded(layout: TileLayout, tile_texts: Sequence[str | None]) -> list[Any]:
+    """Each tile's data (None where Redis has none), from one JSON parse of them all: a call
+    per tile costs more than its parse."""
+    if "decimal" in layout.logicals:
+        return [None if text is None else tile_data(text, layout.logicals) for text in tile_texts]
+    return json.loads("[" + ",".join(["null" if text is None else text for text in tile_texts]) + "]")
+
+
+def _add_values(partial: list[Any], values: list[Any], numeric: bool, needs: frozenset[str]) -> None:
+    """`add_value` of each of `values` in turn, for the slots `needs` reads of count, sum, min
+    and max: the sum adds in the same order (reduce, not sum(), whose float sum is compensated
+    since Python 3.12), min and max compare [current, *values] in turn as the fold does."""
+    if not values:
+        return
+    partial[N] += len(values)
+    if numeric and ("sum" in needs or "avg" in needs):
+        total = partial[SUM]
+        partial[SUM] = reduce(add, values, total) if total is not None else reduce(add, values[1:], values[0])
+    if "min" in needs:
+        low = partial[MIN]
+        partial[MIN] = min(values) if low is None else min([low, *values])
+    if "max" in needs:
+        high = partial[MAX]
+        partial[MAX] = max(values) if high is None else max([high, *values])
+
+
+def _folded(parts: list[list[Any]], needs: frozenset[str], numeric: bool) -> list[Any]:
+    """The partials of whole tiles (none empty) folded into one, computing only the slots
+    `needs` reads: a read folds dozens of tiles, so the common functions go by builtins."""
+    if not parts:
+        return empty_partial()
+    if "stddev" in needs:
+        partial = list(parts[0])
+        for other in parts[1:]:
+            merge(partial, other, numeric)
+        return partial
+    partial = empty_partial()
+    partial[N] = sum(map(itemgetter(N), parts))
+    if numeric and ("sum" in needs or "avg" in needs):
+        partial[SUM] = sum(map(itemgetter(SUM), parts))
+    if "min" in needs:
+        partial[MIN] = min(map(itemgetter(MIN), parts))
+    if "max" in needs:
+        partial[MAX] = max(map(itemgetter(MAX), parts))
+    if "last" in needs:
+        newest = max(parts, key=lambda p: (p[LAST_TS], p[LAST_KNOWN], p[LAST_VALUE]))
+        partial[LAST_TS], partial[LAST_KNOWN], partial[LAST_VALUE] = newest[LAST_TS], newest[LAST_KNOWN], newest[LAST_VALUE]
+    return partial
