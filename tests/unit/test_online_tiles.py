@@ -6,14 +6,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from featurestore.online.tile_combine import combine, read_plan
+from featurestore.online.tile_combine import _add_values, combine, read_plan
 from featurestore.online.tiles import (
+    MAX,
+    MIN,
+    N,
     SECOND_US,
+    SUM,
     TileLayout,
+    add_value,
+    empty_partial,
     event_member,
     iso,
     tile_field,
@@ -127,3 +134,29 @@ def test_a_read_of_some_features_takes_their_columns_where_the_sync_put_them():
         ranges = [[m for ts, m in members if low < ts <= high] for low, high in plan.ranges]
         got = combine(layout, plan, [tiles.get(f) for f in plan.fields], ranges)
         assert dict(zip([name for name, _, _ in layout.features], got)) == {n: {"x_max": 136, "y_max": 36, "y_sum": 111}[n] for n in names}
+
+
+@given(
+    values=st.one_of(
+        st.lists(st.one_of(st.floats(allow_nan=True), st.sampled_from([0.1, 0.2, 0.3, -0.0]))),
+        st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=2) | st.sampled_from([Decimal("1.0"), Decimal("1.00")])),
+        st.lists(st.integers(-(2**70), 2**70)),
+    ),
+    tiles=st.integers(0, 3),
+)
+@example(values=[5.0, float("nan"), 3.0], tiles=1)  # a NaN first: min(values) alone is NaN
+@example(values=[Decimal("1.00"), Decimal("1.0"), Decimal("1")], tiles=1)
+def test_a_read_folds_events_to_the_same_bits_as_adding_them_one_by_one(values, tiles):
+    """The reader folds a window's events with builtins (tile_combine._add_values); the
+    result must be what tiles.add_value, one event after another, gives: the same sums to the
+    bit (the same order of additions) and the same min and max, NaN and 1.0 vs 1.00 included."""
+    numeric = True
+    start = empty_partial()
+    for value in values[:tiles]:  # a partial that already holds some values, as tiles give
+        add_value(start, value, "t", "k", numeric)
+    by_builtins, one_by_one = list(start), list(start)
+    _add_values(by_builtins, values[tiles:], numeric, frozenset({"count", "sum", "min", "max"}))
+    for value in values[tiles:]:
+        add_value(one_by_one, value, "t", "k", numeric)
+    for slot in (N, SUM, MIN, MAX):
+        assert repr(by_builtins[slot]) == repr(one_by_one[slot]), slot
