@@ -53,15 +53,14 @@ class Piece(NamedTuple):
     range: int
     low: int
     high: int
-    low_text: str
-    """`low` as an event's time text (ISO-8601 with microseconds): members are sliced by it."""
-    high_text: str
-    whole: bool
-    """Whether the piece is all of its range (no slicing)."""
+    from_start: bool
+    """Whether the piece starts where its range does (no slicing at that end)."""
+    to_end: bool
+    """Whether the piece ends where its range does."""
 
 
 class Step(NamedTuple):
-    """How one WindowRead of a plan is computed (made once per plan: a read takes them all)."""
+    """How one WindowRead of a plan is computed."""
 
     column: int | None
     distinct: bool
@@ -88,40 +87,62 @@ class ReadPlan:
     """Per feature of the layout: its function, the index of its step, its column's type."""
 
 
+# Cached per instant for a frozen clock; a moving clock plans every read, so what does not
+# move with t (the layout's part, a tile size's fields between its edges) is cached apart.
 @lru_cache(maxsize=64)
 def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
     """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges."""
-    reads = list(dict.fromkeys(read for _, _, read in layout.features))
-    fields: dict[str, int] = {}
-    wanted: list[tuple[tuple[int, ...], list[tuple[int, int]]]] = []
+    reads, statics, outputs = _static(layout)
+    spans, wanted = [], []
     for read in reads:
         low = t_us - read.window_us
         if read.distinct or not read.size_us:
-            edges, tiles = [(low, t_us)], ()
+            spans.append(None)
+            wanted.append([(low, t_us)])
         else:
             size = read.size_us
             first = -(-low // size) * size  # the first tile start at or after the low edge
             last = (t_us // size) * size  # the end of the last whole tile
-            tiles = tuple(tile_field(size, start) for start in range(first, last, size))
+            spans.append((size, first, last))
             edges = [(low, first), (last, t_us)] if first < last else [(low, t_us)]
-        indices = tuple(fields.setdefault(f, len(fields)) for f in tiles)
-        wanted.append((indices, [edge for edge in edges if edge[0] < edge[1]]))
-    ranges = _runs(edge for _, edges in wanted for edge in edges)
+            wanted.append([edge for edge in edges if edge[0] < edge[1]])
+    fields, indices = _tiles(tuple(spans))
+    ranges = _runs(edge for edges in wanted for edge in edges)
+    steps = tuple(
+        Step(*static, tiles, tuple(_piece(ranges, edge) for edge in edges))
+        for static, tiles, edges in zip(statics, indices, wanted)
+    )
+    return ReadPlan(fields, tuple(ranges), steps, outputs)
+
+
+@lru_cache(maxsize=256)
+def _static(layout: TileLayout) -> tuple[list[WindowRead], list[tuple], tuple[tuple[str, int, str], ...]]:
+    """A layout's reads, what each computes (a Step's first fields) and each feature's output."""
+    reads = list(dict.fromkeys(read for _, _, read in layout.features))
     needs: dict[WindowRead, set[str]] = {}
     for _, function, read in layout.features:
         needs.setdefault(read, set()).add(function)
-    steps = tuple(
-        Step(
-            read.column, read.distinct, read.column is not None and layout.logicals[read.column] in NUMERIC,
-            frozenset(needs[read]), indices, tuple(_piece(ranges, edge) for edge in edges),
-        )
-        for read, (indices, edges) in zip(reads, wanted)
-    )
+    statics = [
+        (read.column, read.distinct, read.column is not None and layout.logicals[read.column] in NUMERIC, frozenset(needs[read]))
+        for read in reads
+    ]
     outputs = tuple(
         (function, reads.index(read), "int" if read.column is None else layout.logicals[read.column])
         for _, function, read in layout.features
     )
-    return ReadPlan(tuple(fields), tuple(ranges), steps, outputs)
+    return reads, statics, outputs
+
+
+@lru_cache(maxsize=256)
+def _tiles(spans: tuple[tuple[int, int, int] | None, ...]) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """The tile fields of reads whose tiles of size s start at first, ..., last - s (None: no
+    tiles), each field once; and per read, the indices of its fields."""
+    fields: dict[str, int] = {}
+    indices = []
+    for span in spans:
+        tiles = () if span is None else (tile_field(span[0], start) for start in range(span[1], span[2], span[0]))
+        indices.append(tuple(fields.setdefault(f, len(fields)) for f in tiles))
+    return tuple(fields), tuple(indices)
 
 
 def _runs(edges) -> list[tuple[int, int]]:
@@ -137,7 +158,7 @@ def _runs(edges) -> list[tuple[int, int]]:
 
 def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int]) -> Piece:
     index = next(i for i, (low, high) in enumerate(ranges) if low <= edge[0] and edge[1] <= high)
-    return Piece(index, edge[0], edge[1], iso(edge[0]), iso(edge[1]), ranges[index] == edge)
+    return Piece(index, edge[0], edge[1], ranges[index][0] == edge[0], ranges[index][1] == edge[1])
 
 
 class _Events:
@@ -156,9 +177,9 @@ class _Events:
         ]
 
     def bounds(self, piece: Piece) -> tuple[int, int]:
-        if piece.whole:
-            return 0, len(self.ts)
-        return bisect_right(self.ts, piece.low_text), bisect_right(self.ts, piece.high_text)
+        """The slice of the members in the piece (their time texts compare as times)."""
+        start = 0 if piece.from_start else bisect_right(self.ts, iso(piece.low))
+        return start, len(self.ts) if piece.to_end else bisect_right(self.ts, iso(piece.high))
 
 
 def _values(texts: list[str], logical: str) -> list[Any]:

@@ -187,16 +187,22 @@ class _Prepared:
 _PREPARED: dict[tuple[int, str], tuple["FeatureSelection", _Prepared]] = {}
 
 
-@lru_cache(maxsize=64)
 def _framing(layout: TileLayout, t_us: int) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
     """The RESP of a plan's commands around each entity's key: the tile HMGET's head (empty
     when the plan reads no tile) and fields, and each event range's head and bounds."""
     plan = read_plan(layout, t_us)
-    tiles_head = resp.command_head(2 + len(plan.fields), "HMGET") if plan.fields else b""
-    tiles_tail = b"".join(resp.bulk(f) for f in plan.fields)
-    head = resp.command_head(4, "ZRANGEBYSCORE")
+    head = _ZRANGEBYSCORE
     ranges = [(head, resp.bulk(f"({low}") + resp.bulk(str(high))) for low, high in plan.ranges]
-    return tiles_head, tiles_tail, ranges
+    return (*_framed_fields(plan.fields), ranges)
+
+
+_ZRANGEBYSCORE = resp.command_head(4, "ZRANGEBYSCORE")
+
+
+@lru_cache(maxsize=256)
+def _framed_fields(fields: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """A tile HMGET's head and fields (the same until t crosses a tile's edge)."""
+    return (resp.command_head(2 + len(fields), "HMGET") if fields else b""), b"".join(resp.bulk(f) for f in fields)
 
 
 @lru_cache(maxsize=256)
