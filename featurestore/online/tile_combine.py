@@ -15,6 +15,7 @@ in the same order, a min or max keeps the same value, so the results are the sam
 from __future__ import annotations
 
 import json
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache, reduce
@@ -87,11 +88,48 @@ class ReadPlan:
     """Per feature of the layout: its function, the index of its step, its column's type."""
 
 
-# Cached per instant for a frozen clock; a moving clock plans every read, so what does not
-# move with t (the layout's part, a tile size's fields between its edges) is cached apart.
 @lru_cache(maxsize=64)
 def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
-    """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges."""
+    """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges.
+
+    Cached per instant, for a frozen clock. A moving clock reads at a new t each time, so a
+    plan is also kept per grain (the greatest common divisor of the layout's windows and tile
+    sizes) and moved along: strictly between two multiples of the grain, which tiles a read
+    takes and how its ranges meet stay the same, as every edge is t - w, t or a multiple of a
+    tile size; only the bounds that are t - w or t move with t.
+    """
+    grain = _grain(layout)
+    if t_us % grain == 0:
+        return _plan(layout, t_us)
+    key = (layout, t_us // grain)
+    known = _MOVING.get(key)
+    if known is None:
+        if len(_MOVING) > 256:
+            _MOVING.clear()
+        known = _MOVING[key] = (_plan(layout, t_us), t_us)
+    plan, planned_at = known
+    shift = t_us - planned_at
+    if not shift:
+        return plan
+
+    def at(bound: int) -> int:
+        return bound + shift if bound % grain else bound
+
+    steps = tuple(
+        step._replace(pieces=tuple(p._replace(low=at(p.low), high=at(p.high)) for p in step.pieces)) for step in plan.steps
+    )
+    return ReadPlan(plan.fields, tuple((at(low), at(high)) for low, high in plan.ranges), steps, plan.outputs)
+
+
+_MOVING: dict[tuple[TileLayout, int], tuple[ReadPlan, int]] = {}
+
+
+@lru_cache(maxsize=256)
+def _grain(layout: TileLayout) -> int:
+    return math.gcd(*(read.window_us for _, _, read in layout.features), *layout.sizes_us)
+
+
+def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
     reads, statics, outputs = _static(layout)
     spans, wanted = [], []
     for read in reads:

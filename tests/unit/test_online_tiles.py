@@ -160,3 +160,22 @@ def test_a_read_folds_events_to_the_same_bits_as_adding_them_one_by_one(values, 
         add_value(one_by_one, value, "t", "k", numeric)
     for slot in (N, SUM, MIN, MAX):
         assert repr(by_builtins[slot]) == repr(one_by_one[slot]), slot
+
+
+@settings(max_examples=200)
+@given(
+    windows=st.lists(st.sampled_from([60, 300, 3600, 5400, 86400, 7 * 86400]), min_size=1, max_size=4, unique=True),
+    untiled=st.sets(st.sampled_from([5, 15, 300, 7200, 43200])),
+    t=st.integers(0, 10**13),
+    shift=st.integers(-3 * SECOND_US, 3 * SECOND_US),
+)
+def test_a_plan_moved_along_with_the_clock_is_the_plan_made_at_that_instant(windows, untiled, t, shift):
+    """A moving clock's reads take the plan of another instant moved to theirs (within the
+    layout's grain): it must be the plan made at their instant, bound for bound."""
+    from featurestore.online.tile_combine import _plan
+
+    aggregations = tuple(Aggregation(f"a{w}", "x", f, timedelta(seconds=w)) for w in windows for f in ("sum", "last"))
+    layout = TileLayout.of_view(View(aggregations), {"x": "int"}, untiled={s * SECOND_US for s in untiled})
+    read_plan(layout, t + shift)
+    moved, made = read_plan(layout, t), _plan(layout, t)
+    assert (moved.fields, moved.ranges, moved.steps, moved.outputs) == (made.fields, made.ranges, made.steps, made.outputs)
