@@ -241,14 +241,17 @@ def combine(
             if events is None:
                 events = parsed[piece.range] = _Events(ranges[piece.range], layout.logicals)
             mine.append((events, *events.bounds(piece)))
-        present = [tile for tile in (tiles[i] for i in step.tiles) if tile is not None]
+        present = [tiles[i] for i in step.tiles]
+        if None in present:  # a tile no event fell in
+            present = [tile for tile in present if tile is not None]
         column = step.column
         if column is None:
             results.append(sum([tile[0] for tile in present]) + sum([b - a for _, a, b in mine]))
         elif step.distinct:
             results.append({v for events, a, b in mine for v in events.columns[column][a:b] if v is not None})
         else:
-            parts = [part for part in (tile[column + 1] for tile in present) if part[N]]
+            slot = column + 1
+            parts = [tile[slot] for tile in present if tile[slot][N]]
             partial = _folded(parts, step.needs, step.numeric)
             if step.needs <= SIMPLE:
                 values = [v for events, a, b in mine for v in events.columns[column][a:b] if v is not None]

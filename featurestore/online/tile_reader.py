@@ -79,11 +79,21 @@ def read_with_aggregations(
         values = [[v for s in selections for v in parts[s.view.name][0][i]] for i in range(len(rows))]
         statuses = [[v for s in selections for v in parts[s.view.name][1][i]] for i in range(len(rows))]
         stamps = [{s.view.name: parts[s.view.name][2][i] for s in selections} for i in range(len(rows))]
+    refs, views = _names(reader, selections)
     return OnlineFeatures(
-        [f.ref for s in selections for f in s.features],
-        rows, values, statuses, stamps, never_synced=tuple(never), store=reader._shown,
-        feature_views=tuple(s.view.name for s in selections for _ in s.features), key_decoders=tuple(dict(decoders).items()),
+        list(refs), rows, values, statuses, stamps, never_synced=tuple(never), store=reader._shown,
+        feature_views=views, key_decoders=tuple(dict(decoders).items()),
     )
+
+
+def _names(reader: "OnlineReader", selections: Sequence["FeatureSelection"]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The features' refs and views, kept for the last selections read (the store hands out
+    the same list for the same request)."""
+    known = reader.__dict__.get("_aggregation_names")
+    if known is None or known[0] is not selections:
+        refs = tuple(f.ref for s in selections for f in s.features)
+        known = reader.__dict__["_aggregation_names"] = (selections, refs, tuple(s.view.name for s in selections for _ in s.features))
+    return known[1], known[2]
 
 
 @dataclass(frozen=True)
