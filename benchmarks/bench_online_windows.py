@@ -175,26 +175,28 @@ def table(rows) -> str:
 NOTES = """Measured on the shared 2-core machine while other work ran (load 14 to 18 in these runs,
 up to 39 in earlier ones), so the times move between runs; each ratio is of two reads taking
 turns in one run. Before (the base of branch winread, run alternately with it in the same
-session): read 2.24x and 2.27x (191.88 / 85.56 µs, 187.12 / 82.58 µs), the clock moving
-2.67x both times; this branch, three runs: read 1.81x, 1.84x, 1.84x (the table is the last),
-the clock moving 2.19x, 2.22x, 2.22x. Push and sync are not changed here; their ratios move
-with the load (sync 0.50x to 0.96x).
+session): read 2.25x and 2.26x (186.70 / 82.82 µs, 177.10 / 78.51 µs), the clock moving
+2.68x and 2.67x; this branch, three runs: read 1.79x each time (the table is the last), the
+clock moving 2.12x, 2.12x, 2.11x. Push and sync are not changed here; their ratios move with
+the load (sync 0.57x to 1.16x in these runs).
 
-**Read: within its goal with the project's clock frozen (1.84x; 2.29x in the last table,
-2.24x in this session's runs of the base); 2.22x with the clock moving (2.67x before).** The
-reader's CPU, not Redis, was most of the gap: 178 µs of client CPU per read against 54 µs for
-the plain read (process time, same run; 137 µs now). What moved it: the windows' event ranges all end at
-t, so the 5m, 1h and 1d windows' events were three ZRANGEBYSCOREs of the same events; a read
-now asks for each run of touching ranges once and slices it per window by time (4 commands
-per read instead of 6), parses each member once, and folds a window's events with builtins
-in the order `add_value` takes (same bits: a test holds them equal); a selection's layout, a
-plan's steps and its request bytes are made once, not per read. With the clock moving (a
-service's case: every read a new t), the plan was made again at every read, 95 µs of a
-230 µs read; what does not move with t (a layout's steps, the tile fields between a size's
-edges and their RESP) is now cached apart. The rest of the moving-clock cost (the
-row is new in this table): the 7d window's far edge is a second range (t - 7d cuts a 12 h
-tile, where the frozen 12:00 falls on a tile's edge), and the plan's ranges are made per
-read. Not within 2x yet.
+**Read: within its goal with the project's clock frozen (1.79x; 2.29x in the last table,
+2.25x in this session's runs of the base); 2.11x with the clock moving (2.67x before), not
+yet within it.** The reader's CPU, not Redis, was most of the gap: 178 µs of client CPU per
+read against 54 µs for the plain read (process time, same run; about 137 µs now). What moved
+it: the windows' event ranges all end at t, so the 5m, 1h and 1d windows' events were three
+ZRANGEBYSCOREs of the same events; a read now asks for each run of touching ranges once and
+slices it per window by time (4 commands per read instead of 6), parses each member once, and
+folds a window's events with builtins in the order `add_value` takes (same bits: a test holds
+them equal); a selection's layout, a plan's steps and its request bytes are made once, not
+per read. With the clock moving (a service's case, and a row new in this table: every read at
+a new t), the plan was made again at every read, 95 µs of a 230 µs read; now what does not
+move with t is cached apart, and a plan is kept per grain of the layout (the gcd of its
+windows and tile sizes, 5 min here) and moved to each read's t (between two multiples of the
+grain only the bounds t - w and t move; a test holds a moved plan equal to one made at that
+instant). What the moving clock still costs over the frozen one: the 7d window's far edge is
+a second range (t - 7d cuts a 12 h tile, where the frozen 12:00 falls on a tile's edge), so a
+second command, and the ranges' bounds framed at each read.
 
 **Sync: within its goal since the sync leaves sparse tile sizes out** (branch winperf; not
 changed here). Of the aggregation view's 1.28 s before that (a run timing its parts), the
