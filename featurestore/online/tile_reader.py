@@ -2,8 +2,9 @@
 
 For each aggregation view asked for, one request carries an HMGET of the view's meta hash,
 then per entity an HMGET of the tiles wholly inside each window (t - w, t] and a
-ZRANGEBYSCORE of the raw events of each window's two edge tiles (featurestore.online.tiles
-`read_plan`), then the meta hash again: as for plain views (featurestore.online.reader), a
+ZRANGEBYSCORE per run of the event ranges the windows read raw (their edge tiles, or all of
+a window the view keeps no tiles for; featurestore.online.tile_combine `read_plan`), then the
+meta hash again: as for plain views (featurestore.online.reader), a
 generation named by both meta reads was whole and not yet retired while the entities were
 read, and a generation that moved is read again. One round trip on a single server; on a
 Redis Cluster, the cluster client's pipeline sends each node its own commands at once.
