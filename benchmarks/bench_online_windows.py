@@ -10,7 +10,8 @@ tests use): `events_windows`, an aggregation view per shop with 4 windows x 3 fu
 keyed by event id, so both syncs write every row. Events spread over the last 7 days.
 
 1. read: `get_online_features` of one entity, the 12 aggregation features against the plain
-   view's feature (p50 over many calls taking turns, entities drawn at random);
+   view's feature (p50 over many calls taking turns, entities drawn at random); then the
+   same with the clock moving (each read at a new instant, as a service's clock is);
 2. push: `FeatureStore.push` of one event to each view (p50; a push also appends to the
    view's landing table in DuckDB, for the next dbt build);
 3. sync: `FeatureStore.sync(full=True)` of each view (best of three, taking turns): the aggregation view
@@ -117,6 +118,16 @@ def run(redis_url: str, entities: int, per_entity: int) -> list[tuple[str, float
                 lambda: store.get_online_features([{"event_id": random.randrange(events)}], ["events_plain:amount"]),
                 3000,
             )
+            # The same reads with the clock moving, as a service's is: each read at a new t,
+            # so no plan cached for the instant (the benchmark's project freezes its clock).
+            moving = FeatureStore(project_dir=root)
+            started = time.perf_counter()
+            moving.now = lambda: NOW + timedelta(seconds=time.perf_counter() - started)  # type: ignore[method-assign]
+            moving_read, moving_plain = p50_us(
+                lambda: moving.get_online_features([{"shop": random.choice(names)}], features),
+                lambda: moving.get_online_features([{"event_id": random.randrange(events)}], ["events_plain:amount"]),
+                3000,
+            )
             check = store.get_online_features([{"shop": names[0]}], [features[3]]).values[0]
             assert check == [per_entity], check  # the 7d count: every event
             # 2. push
@@ -129,6 +140,7 @@ def run(redis_url: str, entities: int, per_entity: int) -> list[tuple[str, float
                 30,
             )
             print(f"sync {window_sync:.2f} / {plain_sync:.2f} s, read {window_read:.0f} / {plain_read:.0f} µs, "
+                  f"read, clock moving {moving_read:.0f} / {moving_plain:.0f} µs, "
                   f"push {window_push:.0f} / {plain_push:.0f} µs", file=sys.stderr)
         finally:
             client = redis.Redis.from_url(redis_url)
@@ -137,6 +149,7 @@ def run(redis_url: str, entities: int, per_entity: int) -> list[tuple[str, float
             client.delete(f"{{{prefix}}}:sync-lock")
     shape = f"{entities:,} entities x {per_entity} events"
     rows.append(("one-entity read, 4 windows x 3 functions (p50)", window_read, plain_read, 2.0, "µs"))
+    rows.append(("the same read, the clock moving (p50)", moving_read, moving_plain, 2.0, "µs"))
     rows.append(("push of one event (p50)", window_push / 1000, plain_push / 1000, 2.0, "ms"))
     rows.append((f"full sync, {shape}", window_sync, plain_sync, 1.5, "s"))
     return rows
@@ -159,36 +172,49 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-NOTES = """Measured on the shared 2-core machine while other work ran (load 3 to 7), so the ratios
-move between runs; the plain read took 74 to 129 µs in these runs, 62 µs in a quiet one.
-Before (the base of branch winperf, the same command just before the table's run, load 3.9):
-read 222.75 µs / 75.30 µs = 2.96x, push 0.82x, sync 1.28 s / 0.86 s = 1.48x (1.54x, 2.12x
-and 2.2x to 4.6x in other runs).
+NOTES = """Measured on the shared 2-core machine while other work ran (load 14 to 18 in these runs,
+up to 39 in earlier ones), so the times move between runs; each ratio is of two reads taking
+turns in one run. Before (the base of branch winread, run alternately with it in the same
+session): read 2.25x and 2.26x (186.70 / 82.82 µs, 177.10 / 78.51 µs), the clock moving
+2.68x and 2.67x; this branch, three runs: read 1.79x each time (the table is the last), the
+clock moving 2.12x, 2.12x, 2.11x. Push and sync are not changed here; their ratios move with
+the load (sync 0.57x to 1.16x in these runs).
 
-**Sync: within its goal since the sync leaves sparse tile sizes out.** Of the aggregation
-view's 1.28 s before (a run timing its parts), the events' sorted sets took 0.29 s (the same
-sync with no tiles built or written; the plain sync took 0.75 s) and the tiles about 1.0 s:
-one Arrow pass over every event per tile size (group by, JSON text, RESP framing, then the
-HSETs), whatever the number of tile fields (4 tiles per window instead of 12 left it at 1.0 s).
-At this density (50 events per shop over 7 days) the 15 s, 5 min and 1 h tiles hold about one
-event each; a sync now keeps a tile size only where its tiles hold 2 events or more on
-average, records the others in the view's schema, and their windows read their events
-(docs/online-store.md). Here that leaves one of the four sizes (12 h, for the 7d window):
-0.71x (the table), 0.81x, 0.99x and 1.06x in other runs.
+**Read: within its goal with the project's clock frozen (1.79x; 2.29x in the last table,
+2.25x in this session's runs of the base); 2.11x with the clock moving (2.67x before), not
+yet within it.** The reader's CPU, not Redis, was most of the gap: 178 µs of client CPU per
+read against 54 µs for the plain read (process time, same run; about 137 µs now). What moved
+it: the windows' event ranges all end at t, so the 5m, 1h and 1d windows' events were three
+ZRANGEBYSCOREs of the same events; a read now asks for each run of touching ranges once and
+slices it per window by time (4 commands per read instead of 6), parses each member once, and
+folds a window's events with builtins in the order `add_value` takes (same bits: a test holds
+them equal); a selection's layout, a plan's steps and its request bytes are made once, not
+per read. With the clock moving (a service's case, and a row new in this table: every read at
+a new t), the plan was made again at every read, 95 µs of a 230 µs read; now what does not
+move with t is cached apart, and a plan is kept per grain of the layout (the gcd of its
+windows and tile sizes, 5 min here) and moved to each read's t (between two multiples of the
+grain only the bounds t - w and t move; a test holds a moved plan equal to one made at that
+instant). What the moving clock still costs over the frozen one: the 7d window's far edge is
+a second range (t - 7d cuts a 12 h tile, where the frozen 12:00 falls on a tile's edge), so a
+second command, and the ranges' bounds framed at each read.
 
-**Read: not within its goal (2.29x; 2.96x before); the floor of this design is about 1.7x to
-2x.** Before, a read was 204 µs p50 timed in parts: the one round trip 109 µs (2 meta reads,
-the tile HMGET, the edge ranges; framing and parsing included), combining 63 µs (one JSON
-parse, the folds, 12 finishes) and 32 µs of the call around it, against 75 µs for the whole
-plain read. The tiles are not where it goes: a read of all four windows from raw events (50
-events, no tile) took 246 µs against 242 µs for the tiled read in the same run, and reading
-fewer tiles (sync above) left the read where it was. What moved it (223 -> 173 µs): hashing
-layouts and window reads by identity (a read looks its cached plan and each window's result
-up by them, and hashing every feature's tuple at each read cost more than the lookup saved),
-caching the schema's tile choice, and framing a read's tile fields and range bounds once per
-plan. Folding on the server (a Lua script returning one partial per window) would remove
-most of the combining, but not the round trip or the call's own cost: about 140 µs, 1.7x to
-1.9x of the plain read here. Not done.
+**Sync: within its goal since the sync leaves sparse tile sizes out** (branch winperf; not
+changed here). Of the aggregation view's 1.28 s before that (a run timing its parts), the
+events' sorted sets took 0.29 s and the tiles about 1.0 s: one Arrow pass over every event per
+tile size, whatever the number of tile fields. At this density (50 events per shop over 7
+days) the 15 s, 5 min and 1 h tiles hold about one event each; a sync keeps a tile size only
+where its tiles hold 2 events or more on average, records the others in the view's schema,
+and their windows read their events (docs/online-store.md). Here that leaves one of the four
+sizes (12 h, for the 7d window).
+
+**Folding on the server (Lua) does not pay.** A script doing the least of it for this view
+(HMGET of the 14 tiles and `cjson.decode` of each, one ZRANGEBYSCORE WITHSCORES, count, sum and
+max per window, returned as text) against the pipeline of plain commands, taking turns on one
+connection (load 37): 111 and 116 µs against 61 and 67 µs for the round trip; Redis's own
+time per call 90 µs for the script against 2 µs per HMGET and 8 µs per ZRANGEBYSCORE. The
+script would add about 50 µs to the round trip to save the reader's fold, about 40 µs of CPU
+(and it could not stay exact: Lua's numbers are doubles, so no exact int sums past 2^53 nor
+decimals, and its string order is the server's locale's).
 """
 
 

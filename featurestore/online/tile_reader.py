@@ -2,8 +2,9 @@
 
 For each aggregation view asked for, one request carries an HMGET of the view's meta hash,
 then per entity an HMGET of the tiles wholly inside each window (t - w, t] and a
-ZRANGEBYSCORE of the raw events of each window's two edge tiles (featurestore.online.tiles
-`read_plan`), then the meta hash again: as for plain views (featurestore.online.reader), a
+ZRANGEBYSCORE per run of the event ranges the windows read raw (their edge tiles, or all of
+a window the view keeps no tiles for; featurestore.online.tile_combine `read_plan`), then the
+meta hash again: as for plain views (featurestore.online.reader), a
 generation named by both meta reads was whole and not yet retired while the entities were
 read, and a generation that moved is read again. One round trip on a single server; on a
 Redis Cluster, the cluster client's pipeline sends each node its own commands at once.
@@ -27,7 +28,8 @@ from featurestore.online.connection import online_errors
 from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, _suffixes
 from featurestore.online.state import Meta
 from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
-from featurestore.online.tiles import TileLayout, combine, events_key, micros, read_plan, tiles_key
+from featurestore.online.tile_combine import combine, read_plan
+from featurestore.online.tiles import TileLayout, events_key, micros, tiles_key
 
 if TYPE_CHECKING:
     from featurestore.catalog import FeatureSelection
@@ -71,32 +73,43 @@ def read_with_aggregations(
             never.append(read.selection.view.name)
         else:
             decoders += [(name, DECODERS[logical]) for name, logical in schema.join_keys]
-    values = [[v for s in selections for v in parts[s.view.name][0][i]] for i in range(len(rows))]
-    statuses = [[v for s in selections for v in parts[s.view.name][1][i]] for i in range(len(rows))]
-    stamps = [{s.view.name: parts[s.view.name][2][i] for s in selections} for i in range(len(rows))]
+    if len(selections) == 1:  # the common case: each entity's lists are its own already
+        (name,) = parts
+        values, statuses, stamps = parts[name][0], parts[name][1], [{name: stamp} for stamp in parts[name][2]]
+    else:
+        values = [[v for s in selections for v in parts[s.view.name][0][i]] for i in range(len(rows))]
+        statuses = [[v for s in selections for v in parts[s.view.name][1][i]] for i in range(len(rows))]
+        stamps = [{s.view.name: parts[s.view.name][2][i] for s in selections} for i in range(len(rows))]
+    refs, views = _names(reader, selections)
     return OnlineFeatures(
-        [f.ref for s in selections for f in s.features],
-        rows, values, statuses, stamps, never_synced=tuple(never), store=reader._shown,
-        feature_views=tuple(s.view.name for s in selections for _ in s.features), key_decoders=tuple(dict(decoders).items()),
+        list(refs), rows, values, statuses, stamps, never_synced=tuple(never), store=reader._shown,
+        feature_views=views, key_decoders=tuple(dict(decoders).items()),
     )
+
+
+def _names(reader: "OnlineReader", selections: Sequence["FeatureSelection"]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The features' refs and views, kept for the last selections read (the store hands out
+    the same list for the same request)."""
+    known = reader.__dict__.get("_aggregation_names")
+    if known is None or known[0] is not selections:
+        refs = tuple(f.ref for s in selections for f in s.features)
+        known = reader.__dict__["_aggregation_names"] = (selections, refs, tuple(s.view.name for s in selections for _ in s.features))
+    return known[1], known[2]
 
 
 @dataclass(frozen=True)
 class _AggregationRead:
     selection: "FeatureSelection"
     suffixes: list[str | None]
-    names: tuple[str, ...]
 
     @classmethod
     def of(cls, selection: "FeatureSelection", rows: list[dict[str, Any]]) -> "_AggregationRead":
         view = selection.view
-        return cls(selection, _suffixes(view.name, view.join_keys, rows), tuple(f.name for f in selection.features))
+        return cls(selection, _suffixes(view.name, view.join_keys, rows))
 
-    def layout(self, schema: ViewSchema) -> TileLayout:
-        return TileLayout.of_view(self.selection.view, _column_types(schema), self.names, untiled_sizes(schema))
-
-    def commands(self, base: str, t_us: int, schema: ViewSchema) -> list[list[str]]:
-        plan = read_plan(self.layout(schema), t_us)
+    def commands(self, base: str, t_us: int, schema_json: str) -> list[list[str]]:
+        """Each entity's commands as words (for a cluster's pipeline)."""
+        plan = read_plan(_Prepared.of(self.selection, schema_json).layout, t_us)
         commands = []
         for suffix in self.suffixes:
             if suffix is None:
@@ -107,19 +120,32 @@ class _AggregationRead:
             commands += [["ZRANGEBYSCORE", events, f"({low}", str(high)] for low, high in plan.ranges]
         return commands
 
+    def request(self, base: str, t_us: int, schema_json: str) -> tuple[bytes, int]:
+        """`commands` as RESP bytes, and their number: only each entity's keys are framed
+        per read, the rest once per plan."""
+        tiles_head, tiles_tail, ranges = _framing(_Prepared.of(self.selection, schema_json).layout, t_us)
+        parts, count = [], 0
+        for suffix in self.suffixes:
+            if suffix is None:
+                continue
+            if tiles_head:
+                parts += (tiles_head, resp.bulk(tiles_key(base, suffix)), tiles_tail)
+            events = resp.bulk(events_key(base, suffix))
+            for head, tail in ranges:
+                parts += (head, events, tail)
+            count += (1 if tiles_head else 0) + len(ranges)
+        return b"".join(parts), count
+
     def decode(self, replies: list[Any], schema_json: str | None, t_us: int, now: datetime):
-        count = len(self.names)
+        count = len(self.selection.features)
         if schema_json is None:
             return [[None] * count for _ in self.suffixes], [[MISSING] * count for _ in self.suffixes], [None] * len(self.suffixes), None
-        schema = _schema(schema_json)
-        layout = self.layout(schema)
+        prepared = _Prepared.of(self.selection, schema_json)
+        layout, status, positions = prepared.layout, prepared.status, prepared.positions
         plan = read_plan(layout, t_us)
-        stored = {name for name, _ in schema.features}
-        # A feature the last sync did not know (added since) reads as missing.
-        status = [PRESENT if name in stored else MISSING for name in self.names]
-        order = [name for name, _, _ in layout.features]
         values, statuses, stamps, at = [], [], [], 0
-        per_entity = (1 if plan.fields else 0) + len(plan.ranges)
+        tiled = 1 if plan.fields else 0
+        per_entity = tiled + len(plan.ranges)
         for suffix in self.suffixes:
             if suffix is None:
                 values.append([None] * count)
@@ -127,12 +153,67 @@ class _AggregationRead:
                 stamps.append(None)
                 continue
             mine, at = replies[at : at + per_entity], at + per_entity
-            tiles = mine[0] if plan.fields else []
-            computed = dict(zip(order, combine(layout, plan, tiles, mine[1 if plan.fields else 0 :])))
-            values.append([computed[name] if s == PRESENT else None for name, s in zip(self.names, status)])
+            computed = combine(layout, plan, mine[0] if tiled else [], mine[tiled:])
+            values.append([None if i is None else computed[i] for i in positions])
             statuses.append(list(status))
             stamps.append(now)
-        return values, statuses, stamps, schema
+        return values, statuses, stamps, prepared.schema
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What a read of a selection needs of the schema its generation was synced with, made
+    once per pair: a read takes them at every call."""
+
+    schema: ViewSchema
+    layout: TileLayout
+    status: list[str]
+    """Each feature's status: missing where the last sync did not know it (added since)."""
+    positions: list[int | None]
+    """Each feature's index in the layout's results; None for a missing one."""
+
+    @classmethod
+    def of(cls, selection: "FeatureSelection", schema_json: str) -> "_Prepared":
+        # By the selection's identity (the store hands out one per request shape), kept
+        # with it: hashing a selection's view at every read cost more than the lookup saves.
+        key = (id(selection), schema_json)
+        known = _PREPARED.get(key)
+        if known is not None and known[0] is selection:
+            return known[1]
+        schema = _schema(schema_json)
+        names = tuple(f.name for f in selection.features)
+        layout = TileLayout.of_view(selection.view, _column_types(schema), names, untiled_sizes(schema))
+        stored = {name for name, _ in schema.features}
+        order = {name: i for i, (name, _, _) in enumerate(layout.features)}
+        prepared = cls(
+            schema, layout, [PRESENT if name in stored else MISSING for name in names],
+            [order[name] if name in stored else None for name in names],
+        )
+        if len(_PREPARED) > 1024:
+            _PREPARED.clear()
+        _PREPARED[key] = (selection, prepared)
+        return prepared
+
+
+_PREPARED: dict[tuple[int, str], tuple["FeatureSelection", _Prepared]] = {}
+
+
+def _framing(layout: TileLayout, t_us: int) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
+    """The RESP of a plan's commands around each entity's key: the tile HMGET's head (empty
+    when the plan reads no tile) and fields, and each event range's head and bounds."""
+    plan = read_plan(layout, t_us)
+    head = _ZRANGEBYSCORE
+    ranges = [(head, resp.bulk(f"({low}") + resp.bulk(str(high))) for low, high in plan.ranges]
+    return (*_framed_fields(plan.fields), ranges)
+
+
+_ZRANGEBYSCORE = resp.command_head(4, "ZRANGEBYSCORE")
+
+
+@lru_cache(maxsize=256)
+def _framed_fields(fields: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """A tile HMGET's head and fields (the same until t crosses a tile's edge)."""
+    return (resp.command_head(2 + len(fields), "HMGET") if fields else b""), b"".join(resp.bulk(f) for f in fields)
 
 
 @lru_cache(maxsize=256)
@@ -149,18 +230,35 @@ def _column_types(schema: ViewSchema) -> dict[str, str]:
 def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], now: datetime) -> list[tuple]:
     t_us = micros(now)
     meta = [["HMGET", reader.keyspace.meta_key(r.selection.view.name), Meta.GENERATION, Meta.SCHEMA] for r in reads]
+    cluster = reader.__dict__.get("_is_cluster")
+    if cluster is None:
+        cluster = reader.__dict__["_is_cluster"] = is_cluster(reader.client)
+    framed_meta = b""
+    if not cluster:  # the same bytes at every read of these views
+        metas = reader.__dict__.setdefault("_aggregation_metas", {})
+        views = tuple(r.selection.view.name for r in reads)
+        framed_meta = metas.get(views) or metas.setdefault(views, b"".join(resp.command(c) for c in meta))
     # The schema of each generation seen (a sync records it once, with the generation): what
     # to ask for depends on it (the tile sizes the sync kept), and it arrives with the replies.
     schemas: dict[tuple[str, Any], str] = reader.__dict__.setdefault("_aggregation_schemas", {})
     for _ in range(ATTEMPTS):
         guessed = [reader._generations.get(r.selection.view.name) for r in reads]
-        entity_commands, used = [], []
+        requests, used = [], []
         for r, generation in zip(reads, guessed):
             known = schemas.get((r.selection.view.name, generation)) if generation is not None else None
             used.append(known)
             base = reader.keyspace.entity_base(r.selection.view.name, int(generation)) if known else None
-            entity_commands.append(r.commands(base, t_us, _schema(known)) if base is not None else [])
-        replies = _exchange(reader, [*meta, *[c for cs in entity_commands for c in cs], *meta])
+            if base is None:
+                requests.append([] if cluster else (b"", 0))
+            else:
+                requests.append(r.commands(base, t_us, known) if cluster else r.request(base, t_us, known))
+        if cluster:
+            replies = _pipelined(reader, [*meta, *[c for cs in requests for c in cs], *meta])
+            counts = [len(cs) for cs in requests]
+        else:
+            counts = [count for _, count in requests]
+            payload = b"".join([framed_meta, *[data for data, _ in requests], framed_meta])
+            replies = reader._round_trip((payload, 2 * len(meta) + sum(counts)))
         first, last = replies[: len(reads)], replies[-len(reads) :]
         seen = [generation for generation, _ in last]
         reader._generations.update((r.selection.view.name, g) for r, g in zip(reads, seen))
@@ -171,8 +269,8 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
         planned = all(u == (t or "") for u, (g, t) in zip(used, last) if g is not None)
         if planned and [g for g, _ in first] == seen == guessed:
             out, at = [], len(reads)
-            for r, commands, (generation, schema_json) in zip(reads, entity_commands, last):
-                mine, at = replies[at : at + len(commands)], at + len(commands)
+            for r, count, (generation, schema_json) in zip(reads, counts, last):
+                mine, at = replies[at : at + count], at + count
                 out.append(r.decode(mine, schema_json if generation is not None else None, t_us, now))
             return out
     raise OnlineStoreError(
@@ -183,23 +281,11 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
     )
 
 
-def _exchange(reader: "OnlineReader", commands: list[list[str]]) -> list[Any]:
-    """Every command's reply, in one round trip (per node, on a cluster)."""
-    if not is_cluster(reader.client):
-        return reader._round_trip((b"".join(_encoded(c) for c in commands), len(commands)))
+def _pipelined(reader: "OnlineReader", commands: list[list[str]]) -> list[Any]:
+    """Every command's reply, in one round trip per node: the cluster client's pipeline sends
+    each node its own commands at once."""
     with online_errors(reader.location, "reading online features"):
         pipe = reader.client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
         return pipe.execute()
-
-
-def _encoded(words: list[str]) -> bytes:
-    """One command's RESP bytes: its name and key framed each time, the rest (a read's tile
-    fields and range bounds, the same for every entity until t crosses a tile edge) once."""
-    return resp.command_head(len(words), words[0]) + resp.bulk(words[1]) + _framed(tuple(words[2:]))
-
-
-@lru_cache(maxsize=1024)
-def _framed(words: tuple[str, ...]) -> bytes:
-    return b"".join(resp.bulk(word) for word in words)

@@ -127,8 +127,10 @@ class TileLayout:
     def _of(
         cls, aggregations: Sequence[Any], logicals: dict[str, str], names: Sequence[str] | None, untiled: frozenset[int]
     ) -> "TileLayout":
-        aggregations = [a for a in aggregations if names is None or a.name in names]
+        # Every column of the view, in its order, even for a read of some features: tiles
+        # and events hold them all, where the sync's layout put them.
         columns = tuple(dict.fromkeys(a.column for a in aggregations if a.column is not None))
+        aggregations = [a for a in aggregations if names is None or a.name in names]
         features, reads = [], {}
         for a in aggregations:
             window_us = a.window // timedelta(microseconds=1)
@@ -180,7 +182,7 @@ def event_member(ts: str, known: str, event_id: str, values: Sequence[str | None
     return "|".join(parts)
 
 
-_NATIVE = {"int": int, "float": float, "decimal": Decimal, "str": str, "bool": lambda t: t == "true"}
+NATIVE = {"int": int, "float": float, "decimal": Decimal, "str": str, "bool": lambda t: t == "true"}
 """How a value's text reads back inside the aggregation (timestamps and dates stay ISO text,
 whose order is time order)."""
 
@@ -189,7 +191,7 @@ def parse_member(member: str, logicals: Sequence[str]) -> tuple[str, str, list[A
     """(ts, known, values) of a member; a value is None for null."""
     parts = member.split("|")
     values = [
-        None if text == "" else _NATIVE.get(logical, str)(unescape_text(text[1:]))
+        None if text == "" else NATIVE.get(logical, str)(unescape_text(text[1:]))
         for text, logical in zip(parts[3:], logicals)
     ]
     return parts[0], parts[1], values
@@ -255,11 +257,11 @@ def dump_tile(events: int, partials: Sequence[list[Any]]) -> str:
 
 def load_tile(text: str, logicals: Sequence[str]) -> tuple[int, list[list[Any]]]:
     """(events, the partial of each column) of a tile's text."""
-    data = _tile_data(text, logicals)
+    data = tile_data(text, logicals)
     return data[0], data[1:]
 
 
-def _tile_data(text: str, logicals: Sequence[str]) -> list[Any]:
+def tile_data(text: str, logicals: Sequence[str]) -> list[Any]:
     data = json.loads(text)
     if "decimal" in logicals:
         for partial, logical in zip(data[1:], logicals):
@@ -267,119 +269,6 @@ def _tile_data(text: str, logicals: Sequence[str]) -> list[Any]:
                 for slot in (SUM, MIN, MAX, LAST_VALUE):
                     partial[slot] = Decimal(partial[slot])
     return data
-
-
-# -- a read ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """What one entity's read asks Redis for at time t: tile fields and event ranges."""
-
-    fields: tuple[str, ...]
-    ranges: tuple[tuple[int, int], ...]
-    """Event-time ranges (lo, hi], in microseconds."""
-    per_read: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]
-    """Per WindowRead of the layout (in `reads` order): its tile fields and range indices."""
-    reads: tuple[WindowRead, ...]
-
-
-@lru_cache(maxsize=64)
-def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
-    """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges."""
-    reads = tuple(dict.fromkeys(read for _, _, read in layout.features))
-    fields: dict[str, None] = {}
-    ranges: dict[tuple[int, int], int] = {}
-    per_read = []
-    for read in reads:
-        low = t_us - read.window_us
-        if read.distinct or not read.size_us:
-            edges, tiles = [(low, t_us)], ()
-        else:
-            size = read.size_us
-            first = -(-low // size) * size  # the first tile start at or after the low edge
-            last = (t_us // size) * size  # the end of the last whole tile
-            tiles = tuple(tile_field(size, start) for start in range(first, last, size))
-            edges = [(low, first), (last, t_us)] if first < last else [(low, t_us)]
-        indices = []
-        for edge in edges:
-            if edge[0] < edge[1]:
-                indices.append(ranges.setdefault(edge, len(ranges)))
-        fields.update(dict.fromkeys(tiles))
-        per_read.append((tiles, tuple(indices)))
-    return ReadPlan(tuple(fields), tuple(ranges), tuple(per_read), reads)
-
-
-def combine(
-    layout: TileLayout, plan: ReadPlan, tile_texts: Sequence[str | None], ranges: Sequence[Sequence[str]]
-) -> list[Any]:
-    """Every feature's value for one entity, from the tiles and the members of each range."""
-    present = [(f, text) for f, text in zip(plan.fields, tile_texts) if text is not None]
-    # One parse of every tile: a JSON call per tile costs more than its parse.
-    loaded = json.loads("[" + ",".join(text for _, text in present) + "]") if present else []
-    if "decimal" in layout.logicals:
-        loaded = [_tile_data(text, layout.logicals) for _, text in present]
-    tiles = {f: data for (f, _), data in zip(present, loaded)}
-    parsed: dict[int, list[tuple[str, str, list[Any]]]] = {}
-
-    def events(index: int) -> list[tuple[str, str, list[Any]]]:
-        if index not in parsed:
-            parsed[index] = [parse_member(m, layout.logicals) for m in ranges[index]]
-        return parsed[index]
-
-    needs = _needs(layout)
-    results: dict[WindowRead, Any] = {}
-    for read, (fields, indices) in zip(plan.reads, plan.per_read):
-        if read.column is None:
-            results[read] = sum(tiles[f][0] for f in fields if f in tiles) + sum(len(ranges[i]) for i in indices)
-            continue
-        column = read.column
-        if read.distinct:
-            results[read] = {e[2][column] for i in indices for e in events(i) if e[2][column] is not None}
-            continue
-        numeric = layout.logicals[column] in NUMERIC
-        slot = column + 1
-        parts = [tiles[f][slot] for f in fields if f in tiles]
-        partial = _folded([p for p in parts if p[N]], needs[read], numeric)
-        for i in indices:
-            for ts, known, values in events(i):
-                if values[column] is not None:
-                    add_value(partial, values[column], ts, known, numeric)
-        results[read] = partial
-    return [finish(function, results[read], layout.logicals[read.column] if read.column is not None else "int")
-            for _, function, read in layout.features]
-
-
-@lru_cache(maxsize=256)
-def _needs(layout: TileLayout) -> dict[WindowRead, frozenset[str]]:
-    """The functions asked of each (column, window): what a read folds of the tiles."""
-    needs: dict[WindowRead, set[str]] = {}
-    for _, function, read in layout.features:
-        needs.setdefault(read, set()).add(function)
-    return {read: frozenset(functions) for read, functions in needs.items()}
-
-
-def _folded(parts: list[list[Any]], needs: frozenset[str], numeric: bool) -> list[Any]:
-    """The partials of whole tiles (none empty) folded into one, computing only the slots
-    `needs` reads: a read folds dozens of tiles, so the common functions go by builtins."""
-    if not parts:
-        return empty_partial()
-    if "stddev" in needs:
-        partial = list(parts[0])
-        for other in parts[1:]:
-            merge(partial, other, numeric)
-        return partial
-    partial = empty_partial()
-    partial[N] = sum(p[N] for p in parts)
-    if numeric and ("sum" in needs or "avg" in needs):
-        partial[SUM] = sum(p[SUM] for p in parts)
-    if "min" in needs:
-        partial[MIN] = min(p[MIN] for p in parts)
-    if "max" in needs:
-        partial[MAX] = max(p[MAX] for p in parts)
-    if "last" in needs:
-        newest = max(parts, key=lambda p: (p[LAST_TS], p[LAST_KNOWN], p[LAST_VALUE]))
-        partial[LAST_TS], partial[LAST_KNOWN], partial[LAST_VALUE] = newest[LAST_TS], newest[LAST_KNOWN], newest[LAST_VALUE]
-    return partial
 
 
 def finish(function: str, state: Any, logical: str) -> Any:

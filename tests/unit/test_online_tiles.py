@@ -6,17 +6,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from featurestore.online.tile_combine import _add_values, combine, read_plan
 from featurestore.online.tiles import (
+    MAX,
+    MIN,
+    N,
     SECOND_US,
+    SUM,
     TileLayout,
-    combine,
+    add_value,
+    empty_partial,
     event_member,
     iso,
-    read_plan,
     tile_field,
     tile_size_us,
     tile_updates,
@@ -46,9 +52,11 @@ def test_each_window_takes_a_size_that_divides_it_into_at_least_12_tiles():
 def test_the_plan_covers_the_window_exactly_once(t, window):
     layout = TileLayout.of_view(View((Aggregation("a", "x", "sum", timedelta(seconds=window)),)), {"x": "int"})
     plan = read_plan(layout, t)
-    (fields, indices), = plan.per_read
+    (step,) = plan.steps
+    tiles, edges = step.tiles, step.pieces
     size = layout.sizes_us[0]
-    pieces = sorted([plan.ranges[i] for i in indices] + [(start, start + size) for start in _starts(fields)])
+    assert all(plan.ranges[e.range][0] <= e.low < e.high <= plan.ranges[e.range][1] for e in edges)
+    pieces = sorted([(e.low, e.high) for e in edges] + [(start, start + size) for start in _starts([plan.fields[i] for i in tiles])])
     low = t - window * SECOND_US
     covered = [p for p in pieces if p[0] < p[1]]
     assert covered[0][0] == low and covered[-1][1] == t
@@ -108,3 +116,66 @@ def test_a_sync_leaves_out_the_tile_sizes_whose_tiles_hold_about_one_event():
     # Per minute: 6 tiles of 1 event; per hour: 2 tiles of 3 on average.
     assert _sparse_sizes(entities, ts, [minute, hour]) == [minute]
     assert _sparse_sizes(entities[:0], ts[:0], [minute, hour]) == []  # no events: keep every size
+
+
+def test_a_read_of_some_features_takes_their_columns_where_the_sync_put_them():
+    """Tiles and events hold every aggregated column of the view, in the view's order: a read
+    of the second column's features alone must not take the first column's slot."""
+    hour = timedelta(hours=1)
+    view = View((Aggregation("x_max", "x", "max", hour), Aggregation("y_max", "y", "max", hour), Aggregation("y_sum", "y", "sum", hour)))
+    full = TileLayout.of_view(view, {"x": "int", "y": "int"})
+    t = 86400 * SECOND_US
+    rows = [(t - n * 60 * SECOND_US, iso(t - n * 60 * SECOND_US), iso(t), [100 + n, n]) for n in range(1, 40, 7)]
+    tiles = tile_updates(full, {}, rows)
+    members = [(ts, event_member(text, known, str(n), [str(v) for v in values])) for n, (ts, text, known, values) in enumerate(rows)]
+    for names in (["y_max"], ["y_sum", "y_max"], ["x_max"]):
+        layout = TileLayout.of_view(view, {"x": "int", "y": "int"}, names)
+        plan = read_plan(layout, t)
+        ranges = [[m for ts, m in members if low < ts <= high] for low, high in plan.ranges]
+        got = combine(layout, plan, [tiles.get(f) for f in plan.fields], ranges)
+        assert dict(zip([name for name, _, _ in layout.features], got)) == {n: {"x_max": 136, "y_max": 36, "y_sum": 111}[n] for n in names}
+
+
+@given(
+    values=st.one_of(
+        st.lists(st.one_of(st.floats(allow_nan=True), st.sampled_from([0.1, 0.2, 0.3, -0.0]))),
+        st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=2) | st.sampled_from([Decimal("1.0"), Decimal("1.00")])),
+        st.lists(st.integers(-(2**70), 2**70)),
+    ),
+    tiles=st.integers(0, 3),
+)
+@example(values=[5.0, float("nan"), 3.0], tiles=1)  # a NaN first: min(values) alone is NaN
+@example(values=[Decimal("1.00"), Decimal("1.0"), Decimal("1")], tiles=1)
+def test_a_read_folds_events_to_the_same_bits_as_adding_them_one_by_one(values, tiles):
+    """The reader folds a window's events with builtins (tile_combine._add_values); the
+    result must be what tiles.add_value, one event after another, gives: the same sums to the
+    bit (the same order of additions) and the same min and max, NaN and 1.0 vs 1.00 included."""
+    numeric = True
+    start = empty_partial()
+    for value in values[:tiles]:  # a partial that already holds some values, as tiles give
+        add_value(start, value, "t", "k", numeric)
+    by_builtins, one_by_one = list(start), list(start)
+    _add_values(by_builtins, values[tiles:], numeric, frozenset({"count", "sum", "min", "max"}))
+    for value in values[tiles:]:
+        add_value(one_by_one, value, "t", "k", numeric)
+    for slot in (N, SUM, MIN, MAX):
+        assert repr(by_builtins[slot]) == repr(one_by_one[slot]), slot
+
+
+@settings(max_examples=200)
+@given(
+    windows=st.lists(st.sampled_from([60, 300, 3600, 5400, 86400, 7 * 86400]), min_size=1, max_size=4, unique=True),
+    untiled=st.sets(st.sampled_from([5, 15, 300, 7200, 43200])),
+    t=st.integers(0, 10**13),
+    shift=st.integers(-3 * SECOND_US, 3 * SECOND_US),
+)
+def test_a_plan_moved_along_with_the_clock_is_the_plan_made_at_that_instant(windows, untiled, t, shift):
+    """A moving clock's reads take the plan of another instant moved to theirs (within the
+    layout's grain): it must be the plan made at their instant, bound for bound."""
+    from featurestore.online.tile_combine import _plan
+
+    aggregations = tuple(Aggregation(f"a{w}", "x", f, timedelta(seconds=w)) for w in windows for f in ("sum", "last"))
+    layout = TileLayout.of_view(View(aggregations), {"x": "int"}, untiled={s * SECOND_US for s in untiled})
+    read_plan(layout, t + shift)
+    moved, made = read_plan(layout, t), _plan(layout, t)
+    assert (moved.fields, moved.ranges, moved.steps, moved.outputs) == (made.fields, made.ranges, made.steps, made.outputs)

@@ -1,0 +1,316 @@
+"""One entity's read of an aggregation view at t: what it asks Redis for (`read_plan`), and
+every feature's value from the replies (`combine`). Nothing here does I/O.
+
+A window w reads the tiles wholly inside (t - w, t] and the raw events of the rest: its two
+edge tiles, or all of it where the view keeps no tiles of its size (featurestore.online.tiles).
+Those event ranges overlap (every window ends at t: a 5 min window's events are the last of a
+1 day window's), so a read asks for their union, one ZRANGEBYSCORE per run of ranges that
+touch, and each window takes its slice of the run by event time. Each member is parsed once.
+
+The fold is the one event after event of `tiles.add_value`, in the same order (the tiles,
+then the events by time), done by builtins where the window's functions allow it: a sum adds
+in the same order, a min or max keeps the same value, so the results are the same to the bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+from operator import add, itemgetter
+from typing import Any, NamedTuple, Sequence
+
+from featurestore.online.tiles import (
+    LAST_KNOWN,
+    LAST_TS,
+    LAST_VALUE,
+    MAX,
+    MIN,
+    N,
+    NATIVE,
+    NUMERIC,
+    SUM,
+    TileLayout,
+    WindowRead,
+    add_value,
+    empty_partial,
+    finish,
+    iso,
+    merge,
+    tile_data,
+    tile_field,
+    unescape_text,
+)
+
+SIMPLE = frozenset({"count", "sum", "avg", "min", "max"})
+"""Functions whose fold over events builtins do (the others fold event by event)."""
+
+
+class Piece(NamedTuple):
+    """A window's events in (low, high] (microseconds), a slice of fetched range `range`."""
+
+    range: int
+    low: int
+    high: int
+    from_start: bool
+    """Whether the piece starts where its range does (no slicing at that end)."""
+    to_end: bool
+    """Whether the piece ends where its range does."""
+
+
+class Step(NamedTuple):
+    """How one WindowRead of a plan is computed."""
+
+    column: int | None
+    distinct: bool
+    numeric: bool
+    needs: frozenset[str]
+    """The functions asked of this (column, window)."""
+    tiles: tuple[int, ...]
+    """The indices in the plan's `fields` of its tiles."""
+    pieces: tuple[Piece, ...]
+    """Its events, in time order."""
+
+
+@dataclass(frozen=True, eq=False)
+class ReadPlan:
+    """What one entity's read asks Redis for at time t: tile fields and event ranges."""
+
+    fields: tuple[str, ...]
+    ranges: tuple[tuple[int, int], ...]
+    """Event-time ranges (lo, hi] in microseconds, disjoint and in time order: one
+    ZRANGEBYSCORE each."""
+    steps: tuple[Step, ...]
+    """One per WindowRead of the layout."""
+    outputs: tuple[tuple[str, int, str], ...]
+    """Per feature of the layout: its function, the index of its step, its column's type."""
+
+
+@lru_cache(maxsize=64)
+def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
+    """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges.
+
+    Cached per instant, for a frozen clock. A moving clock reads at a new t each time, so a
+    plan is also kept per grain (the greatest common divisor of the layout's windows and tile
+    sizes) and moved along: strictly between two multiples of the grain, which tiles a read
+    takes and how its ranges meet stay the same, as every edge is t - w, t or a multiple of a
+    tile size; only the bounds that are t - w or t move with t.
+    """
+    grain = _grain(layout)
+    if t_us % grain == 0:
+        return _plan(layout, t_us)
+    key = (layout, t_us // grain)
+    known = _MOVING.get(key)
+    if known is None:
+        if len(_MOVING) > 256:
+            _MOVING.clear()
+        known = _MOVING[key] = (_plan(layout, t_us), t_us)
+    plan, planned_at = known
+    shift = t_us - planned_at
+    if not shift:
+        return plan
+
+    def at(bound: int) -> int:
+        return bound + shift if bound % grain else bound
+
+    steps = tuple(
+        step._replace(pieces=tuple(p._replace(low=at(p.low), high=at(p.high)) for p in step.pieces)) for step in plan.steps
+    )
+    return ReadPlan(plan.fields, tuple((at(low), at(high)) for low, high in plan.ranges), steps, plan.outputs)
+
+
+_MOVING: dict[tuple[TileLayout, int], tuple[ReadPlan, int]] = {}
+
+
+@lru_cache(maxsize=256)
+def _grain(layout: TileLayout) -> int:
+    return math.gcd(*(read.window_us for _, _, read in layout.features), *layout.sizes_us)
+
+
+def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
+    reads, statics, outputs = _static(layout)
+    spans, wanted = [], []
+    for read in reads:
+        low = t_us - read.window_us
+        if read.distinct or not read.size_us:
+            spans.append(None)
+            wanted.append([(low, t_us)])
+        else:
+            size = read.size_us
+            first = -(-low // size) * size  # the first tile start at or after the low edge
+            last = (t_us // size) * size  # the end of the last whole tile
+            spans.append((size, first, last))
+            edges = [(low, first), (last, t_us)] if first < last else [(low, t_us)]
+            wanted.append([edge for edge in edges if edge[0] < edge[1]])
+    fields, indices = _tiles(tuple(spans))
+    ranges = _runs(edge for edges in wanted for edge in edges)
+    steps = tuple(
+        Step(*static, tiles, tuple(_piece(ranges, edge) for edge in edges))
+        for static, tiles, edges in zip(statics, indices, wanted)
+    )
+    return ReadPlan(fields, tuple(ranges), steps, outputs)
+
+
+@lru_cache(maxsize=256)
+def _static(layout: TileLayout) -> tuple[list[WindowRead], list[tuple], tuple[tuple[str, int, str], ...]]:
+    """A layout's reads, what each computes (a Step's first fields) and each feature's output."""
+    reads = list(dict.fromkeys(read for _, _, read in layout.features))
+    needs: dict[WindowRead, set[str]] = {}
+    for _, function, read in layout.features:
+        needs.setdefault(read, set()).add(function)
+    statics = [
+        (read.column, read.distinct, read.column is not None and layout.logicals[read.column] in NUMERIC, frozenset(needs[read]))
+        for read in reads
+    ]
+    outputs = tuple(
+        (function, reads.index(read), "int" if read.column is None else layout.logicals[read.column])
+        for _, function, read in layout.features
+    )
+    return reads, statics, outputs
+
+
+@lru_cache(maxsize=256)
+def _tiles(spans: tuple[tuple[int, int, int] | None, ...]) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """The tile fields of reads whose tiles of size s start at first, ..., last - s (None: no
+    tiles), each field once; and per read, the indices of its fields."""
+    fields: dict[str, int] = {}
+    indices = []
+    for span in spans:
+        tiles = () if span is None else (tile_field(span[0], start) for start in range(span[1], span[2], span[0]))
+        indices.append(tuple(fields.setdefault(f, len(fields)) for f in tiles))
+    return tuple(fields), tuple(indices)
+
+
+def _runs(edges) -> list[tuple[int, int]]:
+    """The union of ranges (lo, hi], as disjoint runs in time order."""
+    runs: list[list[int]] = []
+    for low, high in sorted(edges):
+        if runs and low <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], high)
+        else:
+            runs.append([low, high])
+    return [(low, high) for low, high in runs]
+
+
+def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int]) -> Piece:
+    index = next(i for i, (low, high) in enumerate(ranges) if low <= edge[0] and edge[1] <= high)
+    return Piece(index, edge[0], edge[1], ranges[index][0] == edge[0], ranges[index][1] == edge[1])
+
+
+class _Events:
+    """The members of one fetched range, parsed once: time texts and each column's values."""
+
+    __slots__ = ("ts", "known", "columns")
+
+    def __init__(self, members: Sequence[str], logicals: Sequence[str]):
+        parts = [m.split("|") for m in members]
+        self.ts = [p[0] for p in parts]
+        self.known = [p[1] for p in parts]
+        # A member has a value per column of the view when it was written (none for a
+        # column added since: null).
+        self.columns = [
+            _values([p[3 + i] if len(p) > 3 + i else "" for p in parts], logical) for i, logical in enumerate(logicals)
+        ]
+
+    def bounds(self, piece: Piece) -> tuple[int, int]:
+        """The slice of the members in the piece (their time texts compare as times)."""
+        start = 0 if piece.from_start else bisect_right(self.ts, iso(piece.low))
+        return start, len(self.ts) if piece.to_end else bisect_right(self.ts, iso(piece.high))
+
+
+def _values(texts: list[str], logical: str) -> list[Any]:
+    """Each member's value of one column (`tiles.parse_member`'s reading); None for null."""
+    native = NATIVE.get(logical, str)
+    return [None if text == "" else native(unescape_text(text[1:])) for text in texts]
+
+
+def combine(
+    layout: TileLayout, plan: ReadPlan, tile_texts: Sequence[str | None], ranges: Sequence[Sequence[str]]
+) -> list[Any]:
+    """Every feature's value for one entity (in the layout's order), from the tiles and the
+    members of each range."""
+    tiles = _loaded(layout, tile_texts) if plan.fields else []
+    parsed: list[_Events | None] = [None] * len(ranges)
+    results: list[Any] = []
+    for step in plan.steps:
+        mine = []
+        for piece in step.pieces:
+            events = parsed[piece.range]
+            if events is None:
+                events = parsed[piece.range] = _Events(ranges[piece.range], layout.logicals)
+            mine.append((events, *events.bounds(piece)))
+        present = [tiles[i] for i in step.tiles]
+        if None in present:  # a tile no event fell in
+            present = [tile for tile in present if tile is not None]
+        column = step.column
+        if column is None:
+            results.append(sum([tile[0] for tile in present]) + sum([b - a for _, a, b in mine]))
+        elif step.distinct:
+            results.append({v for events, a, b in mine for v in events.columns[column][a:b] if v is not None})
+        else:
+            slot = column + 1
+            parts = [tile[slot] for tile in present if tile[slot][N]]
+            partial = _folded(parts, step.needs, step.numeric)
+            if step.needs <= SIMPLE:
+                values = [v for events, a, b in mine for v in events.columns[column][a:b] if v is not None]
+                _add_values(partial, values, step.numeric, step.needs)
+            else:
+                for events, a, b in mine:
+                    values = events.columns[column]
+                    for i in range(a, b):
+                        if values[i] is not None:
+                            add_value(partial, values[i], events.ts[i], events.known[i], step.numeric)
+            results.append(partial)
+    return [finish(function, results[index], logical) for function, index, logical in plan.outputs]
+
+
+def _loaded(layout: TileLayout, tile_texts: Sequence[str | None]) -> list[Any]:
+    """Each tile's data (None where Redis has none), from one JSON parse of them all: a call
+    per tile costs more than its parse."""
+    if "decimal" in layout.logicals:
+        return [None if text is None else tile_data(text, layout.logicals) for text in tile_texts]
+    return json.loads("[" + ",".join(["null" if text is None else text for text in tile_texts]) + "]")
+
+
+def _add_values(partial: list[Any], values: list[Any], numeric: bool, needs: frozenset[str]) -> None:
+    """`add_value` of each of `values` in turn, for the slots `needs` reads of count, sum, min
+    and max: the sum adds in the same order (reduce, not sum(), whose float sum is compensated
+    since Python 3.12), min and max compare [current, *values] in turn as the fold does."""
+    if not values:
+        return
+    partial[N] += len(values)
+    if numeric and ("sum" in needs or "avg" in needs):
+        total = partial[SUM]
+        partial[SUM] = reduce(add, values, total) if total is not None else reduce(add, values[1:], values[0])
+    if "min" in needs:
+        low = partial[MIN]
+        partial[MIN] = min(values) if low is None else min([low, *values])
+    if "max" in needs:
+        high = partial[MAX]
+        partial[MAX] = max(values) if high is None else max([high, *values])
+
+
+def _folded(parts: list[list[Any]], needs: frozenset[str], numeric: bool) -> list[Any]:
+    """The partials of whole tiles (none empty) folded into one, computing only the slots
+    `needs` reads: a read folds dozens of tiles, so the common functions go by builtins."""
+    if not parts:
+        return empty_partial()
+    if "stddev" in needs:
+        partial = list(parts[0])
+        for other in parts[1:]:
+            merge(partial, other, numeric)
+        return partial
+    partial = empty_partial()
+    partial[N] = sum(map(itemgetter(N), parts))
+    if numeric and ("sum" in needs or "avg" in needs):
+        partial[SUM] = sum(map(itemgetter(SUM), parts))
+    if "min" in needs:
+        partial[MIN] = min(map(itemgetter(MIN), parts))
+    if "max" in needs:
+        partial[MAX] = max(map(itemgetter(MAX), parts))
+    if "last" in needs:
+        newest = max(parts, key=lambda p: (p[LAST_TS], p[LAST_KNOWN], p[LAST_VALUE]))
+        partial[LAST_TS], partial[LAST_KNOWN], partial[LAST_VALUE] = newest[LAST_TS], newest[LAST_KNOWN], newest[LAST_VALUE]
+    return partial
