@@ -2,15 +2,21 @@
 spine in, parquet out) against the hand-written Spark SQL a Spark engineer would write for
 the same output, in the same run, alternating.
 
-    python benchmarks/bench_spark_training_set.py [--repeat 3] [--entities 100000 --days 100 --spine-rows 1000000] [--write-docs]
+    python benchmarks/bench_spark_training_set.py [--scale 1] [--repeat 3] [--driver-memory 8g] [--write-docs]
 
-Reference shape (the contract): one view of 100k entities x 100 days of daily rows (about 9M
-rows) and a 1M-row spine; smaller shapes (`--entities 10000 --spine-rows 100000`) are for
-development. Both sides run local Spark with the same settings (the benchmark profile's), as
-fresh processes; each is timed (wall and CPU) and its peak memory taken, the JVM's and every
-Python process's together, by sampling the process tree in /proc (Linux). The outputs are
-checked equal: the spine's rows in its order, each with the view's latest row at or before
-it, nulled past the view's 7-day ttl.
+Reference shape (the contract) at --scale 1: one view of 100k entities x 100 days of daily
+rows (about 9M rows) and a 1M-row spine; --scale 10 is the contract's 10x shape (1M entities,
+90M view rows, a 10M-row spine); --scale 0.1 is for development. The data is generated once
+per scale (DuckDB) into --data-dir as a real user's would be laid out: the view as one
+parquet file per day (each sorted by entity), the spine as one parquet file sorted by time.
+
+Both sides run local Spark with the same settings (the benchmark profile's), as fresh
+processes; each is timed (wall and CPU) and its peak memory taken, the JVM's and every
+Python process's together, by sampling the process tree in /proc (Linux). Spark's event log
+of each run gives its stages' task counts (a stage of one task over many rows means a step
+ran in a single partition). The outputs are checked equal: the spine's rows in its order,
+each with the view's latest row at or before it, nulled past the view's 7-day ttl. The
+cluster recipe, `--output-table`, is measured too (`--sides`), its table checked equal.
 """
 
 from __future__ import annotations
@@ -28,12 +34,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from reference_data import DATA, feature_file, spine_file  # noqa: E402
-
 PROJECT = HERE / "spark_training_project"
 DOCS = HERE.parent / "docs" / "benchmarks.md"
-SECTION = "## Training sets on Spark (issue 10)"
+SECTION = "## Training sets on Spark at scale (issue 24)"
 FS = [sys.executable, "-m", "featurestore.cli"]
+START = "2024-01-01"
+TABLE = "bench.training_out"
 
 # The best hand-written form: one pass over the same dbt-built view (through the same
 # metastore) and the spine's parquet file. Spine and feature rows are sorted together per
@@ -84,17 +90,83 @@ spark.stop()
 
 
 @dataclass(frozen=True)
+class Shape:
+    """The data at one scale: 1 is the contract's reference shape, 10 its 10x."""
+
+    scale: float
+    days: int = 100
+
+    @property
+    def entities(self) -> int:
+        return round(100_000 * self.scale)
+
+    @property
+    def spine_rows(self) -> int:
+        return round(1_000_000 * self.scale)
+
+
+def generate(folder: Path, shape: Shape) -> tuple[Path, Path]:
+    """The view (a folder of one parquet file per day, each sorted by entity: a daily
+    pipeline's output) and the spine (one parquet file sorted by time), made once per
+    folder with DuckDB: the same values as benchmarks/reference_data.py's files."""
+    import duckdb
+
+    features, spine = folder / "features", folder / "spine.parquet"
+    if (folder / "done").is_file():
+        return features, spine
+    print(f"generating {folder} ...", file=sys.stderr)
+    features.mkdir(parents=True, exist_ok=True)
+    db = duckdb.connect()
+    db.execute("set memory_limit = '3GB'; set threads = 2")
+    for day in range(shape.days):
+        db.execute(f"""
+            copy (
+                select
+                    e.range as entity_id,
+                    timestamp '{START}' + to_days({day}) as event_timestamp,
+                    (hash(e.range, {day}, 0) % 10000) / 100.0 as v0_spend,
+                    cast(hash(e.range, {day}, 0, 1) % 50 as bigint) as v0_clicks,
+                    hash(e.range, {day}, 0, 2) % 3 = 0 as v0_active
+                from range({shape.entities}) e
+                where hash(e.range, {day}, 0, 9) % 10 <> 0
+                order by entity_id
+            ) to '{features}/day_{day:03d}.parquet' (format parquet)""")
+    db.execute(f"""
+        copy (
+            select
+                cast(hash(i.range, 1) % {shape.entities} as bigint) as entity_id,
+                timestamp '{START}' + to_seconds(cast(hash(i.range, 2) % ({shape.days} * 86400) as bigint))
+                    as event_timestamp,
+                hash(i.range, 3) % 5 = 0 as label
+            from range({shape.spine_rows}) i
+            order by event_timestamp, i.range
+        ) to '{spine}' (format parquet)""")
+    (folder / "done").write_text("")
+    return features, spine
+
+
+@dataclass(frozen=True)
 class Measured:
     seconds: float
     cpu_seconds: float
     peak_mib: float
+    stages: tuple[tuple[int, int], ...] = ()
+    """Each completed stage's (tasks, rows it read: input and shuffle), from the event log."""
 
 
-def measured(args: list[str], env: dict, interval: float = 0.2) -> Measured:
+def measured(args: list[str], env: dict, log_path: Path, interval: float = 0.2) -> Measured:
     """Run `args`; its wall time, the CPU time of its whole process tree (JVM and Python
-    workers included) and the tree's peak resident memory, sampled every `interval` s."""
+    workers included) and the tree's peak resident memory, sampled every `interval` s; and
+    its Spark stages, from the event log it writes into env's FS_BENCH_EVENT_LOG (emptied
+    first; one folder for every side: fs parses its project again when a variable its
+    profile reads changes)."""
+    import shutil
+
+    events = Path(env["FS_BENCH_EVENT_LOG"])
+    shutil.rmtree(events, ignore_errors=True)
+    events.mkdir(parents=True)
     started = time.perf_counter()
-    with open(DATA / "bench_spark.log", "w") as log:
+    with open(log_path, "w") as log:
         child = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         peak, cpu = 0, {}
         while child.poll() is None:
@@ -104,8 +176,32 @@ def measured(args: list[str], env: dict, interval: float = 0.2) -> Measured:
             time.sleep(interval)
     seconds = time.perf_counter() - started
     if child.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:4])} ... failed:\n{(DATA / 'bench_spark.log').read_text()[-3000:]}")
-    return Measured(seconds, sum(cpu.values()) / os.sysconf("SC_CLK_TCK"), peak * os.sysconf("SC_PAGE_SIZE") / 2**20)
+        raise SystemExit(f"{' '.join(args[:4])} ... failed:\n{log_path.read_text()[-3000:]}")
+    return Measured(
+        seconds, sum(cpu.values()) / os.sysconf("SC_CLK_TCK"), peak * os.sysconf("SC_PAGE_SIZE") / 2**20, stage_tasks(events)
+    )
+
+
+def stage_tasks(events: Path) -> tuple[tuple[int, int], ...]:
+    """(tasks, rows read) of each stage Spark completed, in order, from its JSON event log."""
+    import json
+
+    rows: dict[int, int] = {}
+    tasks: dict[int, int] = {}
+    for log in sorted(events.rglob("events_*")):
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            kind = event.get("Event")
+            if kind == "SparkListenerTaskEnd":
+                metrics = event.get("Task Metrics") or {}
+                read = (metrics.get("Input Metrics") or {}).get("Records Read", 0)
+                read += (metrics.get("Shuffle Read Metrics") or {}).get("Total Records Read", 0)
+                rows[event["Stage ID"]] = rows.get(event["Stage ID"], 0) + read
+            elif kind == "SparkListenerStageCompleted":
+                info = event["Stage Info"]
+                if "Failure Reason" not in info:
+                    tasks[info["Stage ID"]] = info["Number of Tasks"]
+    return tuple((tasks[stage], rows.get(stage, 0)) for stage in sorted(tasks))
 
 
 def _process_tree(root: int) -> dict[int, tuple[int, int]]:
@@ -132,123 +228,168 @@ def _process_tree(root: int) -> dict[int, tuple[int, int]]:
     return tree
 
 
+def project_copy(data: Path) -> Path:
+    """The benchmark's dbt project, copied into the scale's data folder: its own dbt
+    artifacts and fs records per scale, so scales can run side by side."""
+    import shutil
+
+    project = data / "project"
+    if not project.is_dir():
+        shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns("target", "dbt_packages", "logs", ".fs", "package-lock.yml"))
+        package = HERE.parent / "featurestore" / "dbt"
+        (project / "packages.yml").write_text(f"packages:\n  - local: {package}\n")
+    return project
+
+
 def profile_settings(env: dict) -> dict[str, str]:
     """The benchmark profile's Spark settings (profiles.yml), as the reference's
     session takes them: the same metastore, so it reads the view dbt made."""
     spark_dir = env["FS_BENCH_SPARK"]
     return {
         "spark.master": "local[*]",
-        "spark.driver.memory": env.get("FS_BENCH_DRIVER_MEMORY", "2g"),
+        "spark.driver.memory": env["FS_BENCH_DRIVER_MEMORY"],
         "spark.sql.warehouse.dir": f"{spark_dir}/warehouse",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={spark_dir}/metastore_db;create=true",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={spark_dir}",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": env.get("FS_BENCH_SHUFFLE_PARTITIONS", "8"),
+        "spark.sql.shuffle.partitions": env["FS_BENCH_SHUFFLE_PARTITIONS"],
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": env["FS_BENCH_EVENT_LOG"],
+        "spark.eventLog.compress": "false",
     }
 
 
-def same_rows(fs_file: Path, reference_parts: Path) -> bool:
-    """The same rows in the same order (the reference's parts read in their order)."""
+def same_rows(fs_parts: Path, reference_parts: Path) -> bool:
+    """The same rows in the same order (each side's file, or its parts read in their order)."""
     import pyarrow.parquet as pq
 
-    ours = pq.read_table(fs_file)
-    theirs = pq.read_table(sorted(reference_parts.glob("part-*.parquet")))
+    def read(path: Path):
+        return pq.read_table(path if path.is_file() else sorted(path.glob("part-*.parquet")))
+
+    ours, theirs = read(fs_parts), read(reference_parts)
     return theirs.num_rows == ours.num_rows and theirs.cast(ours.schema).equals(ours)
+
+
+def stages_text(runs: list[Measured]) -> str:
+    """The tasks of each stage of the last run, and the largest number of rows a stage of a
+    single task read (a step of the query that ran in one partition, if many)."""
+    stages = runs[-1].stages
+    single = max((read for tasks, read in stages if tasks == 1), default=0)
+    return f"{'/'.join(str(tasks) for tasks, _ in stages)}; one-task stages read at most {single:,} rows"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1, help="1: 100k entities, 1M spine rows; 10: the 10x shape")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each side, alternating")
-    parser.add_argument("--entities", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=100)
-    parser.add_argument("--spine-rows", type=int, default=1_000_000)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/spark10x-data"))
+    parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory, both sides")
+    parser.add_argument("--shuffle-partitions", type=int, help="default: 8 per unit of scale, at least 8")
+    parser.add_argument("--sides", default="reference,fs,fs-table", help="of reference, fs, fs-table (--output-table)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
-    features = feature_file(0, args.entities, args.days)
-    spine = spine_file(args.spine_rows, args.entities, args.days)
-    spark_dir = DATA / f"spark_{args.entities}x{args.days}"
+    shape = Shape(args.scale)
+    data = args.data_dir / f"scale_{args.scale:g}"
+    features, spine = generate(data, shape)
+    spark_dir = data / "spark"
+    project = project_copy(data)
+    partitions = args.shuffle_partitions or max(8, round(8 * args.scale))
     env = {
         **os.environ,
         "FS_BENCH_SPARK": str(spark_dir),
         "FS_BENCH_FEATURES": str(features),
+        "FS_BENCH_DRIVER_MEMORY": args.driver_memory,
+        "FS_BENCH_SHUFFLE_PARTITIONS": str(partitions),
+        "FS_BENCH_EVENT_LOG": str(data / "events"),  # Spark needs the folder to exist
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    (data / "events").mkdir(parents=True, exist_ok=True)
     if not (spark_dir / "metastore_db").is_dir():
-        # The view over the parquet file, made once per shape by dbt-spark (a Spark session).
+        # The view over the parquet folder, made once per shape by dbt-spark (a Spark session).
         # dbt deps first: the view declares a test of the feature store's dbt package.
         for command in ("deps", "run"):
             subprocess.run(
                 [sys.executable, "-c", "from dbt.cli.main import cli; cli()", command,
-                 "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)],
-                env=env, check=True, capture_output=True, cwd=PROJECT,
+                 "--project-dir", str(project), "--profiles-dir", str(project)],
+                env=env, check=True, capture_output=True, cwd=project,
             )
-    out_fs, out_reference = DATA / "out_spark_fs.parquet", DATA / "out_spark_reference"
-    fs = [*FS, "training-set", "--project-dir", str(PROJECT), "--spine", str(spine), "--features", "view_0:*", "-o", str(out_fs)]
-    reference = [
-        sys.executable, "-c",
-        REFERENCE.format(settings=profile_settings(env), spine=spine, out=out_reference),
-    ]
+    outputs = {"fs": data / "out_fs.parquet", "reference": data / "out_reference", "fs-table": spark_dir / "warehouse" / "bench.db" / "training_out"}
+    base = [*FS, "training-set", "--project-dir", str(project), "--spine", str(spine), "--features", "view_0:*"]
+    commands = {
+        "fs": [*base, "-o", str(outputs["fs"])],
+        "fs-table": [*base, "--output-table", TABLE],
+        "reference": None,  # below
+    }
 
     # fs parses the project once per data shape (the model reads FS_BENCH_FEATURES): not timed.
-    subprocess.run([*FS, "catalog", "--project-dir", str(PROJECT)], env=env, check=True, capture_output=True)
-    runs: dict[str, list[Measured]] = {"reference": [], "fs": []}
+    subprocess.run([*FS, "catalog", "--project-dir", str(project)], env=env, check=True, capture_output=True)
+    sides = args.sides.split(",")
+    runs: dict[str, list[Measured]] = {side: [] for side in sides}
     for round_ in range(args.repeat):
-        # Alternate which side goes first, so neither always meets a warmer file cache.
-        order = ["reference", "fs"] if round_ % 2 == 0 else ["fs", "reference"]
-        for side in order:
-            runs[side].append(measured(reference if side == "reference" else fs, env))
-            print(f"{side}: {runs[side][-1]}", file=sys.stderr)
-    if not same_rows(out_fs, out_reference):
-        raise SystemExit("fs and the hand-written Spark SQL disagree")
+        # Alternate the order, so no side always meets a warmer file cache.
+        for side in sides if round_ % 2 == 0 else sides[::-1]:
+            command = commands[side] or [
+                sys.executable, "-c", REFERENCE.format(settings=profile_settings(env), spine=spine, out=outputs[side]),
+            ]
+            runs[side].append(measured(command, env, data / f"{side}.log"))
+            print(f"{side}: {runs[side][-1]}", file=sys.stderr, flush=True)
+    if "reference" in sides:
+        for side in sides:
+            if side != "reference" and not same_rows(outputs[side], outputs["reference"]):
+                raise SystemExit(f"{side} and the hand-written Spark SQL disagree")
 
     def median(side: str, field: str) -> float:
         return statistics.median(getattr(m, field) for m in runs[side])
 
-    ref_wall, ref_cpu = median("reference", "seconds"), median("reference", "cpu_seconds")
+    first = sides[0] if "reference" not in sides else "reference"
+    ref_wall, ref_cpu = median(first, "seconds"), median(first, "cpu_seconds")
     rows = [
-        f"| case | wall seconds, median of {args.repeat} (all runs) | CPU seconds, median | ratio to hand-written: wall, CPU | peak memory, JVM + Python |",
-        "| --- | --- | --- | --- | --- |",
+        f"| scale | case | wall seconds, median of {args.repeat} (all runs) | CPU seconds, median | ratio to hand-written: wall, CPU | peak memory, JVM + Python | tasks per stage (last run) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     labels = {
-        "reference": "hand-written Spark SQL (one window with `last(struct, true)`, no join back), whole process",
-        "fs": "`fs training-set --target spark`, whole process",
+        "reference": "hand-written Spark SQL (one window with `last(struct, true)`, no join back), parquet folder",
+        "fs": "`fs training-set -o file.parquet`",
+        "fs-table": f"`fs training-set --output-table {TABLE}` (the cluster recipe)",
     }
-    for side in ("reference", "fs"):
+    for side in sides:
         wall, cpu = median(side, "seconds"), median(side, "cpu_seconds")
         every = ", ".join(f"{m.seconds:.1f}" for m in runs[side])
-        ratio = "1.00, 1.00" if side == "reference" else f"**{wall / ref_wall:.2f}**, **{cpu / ref_cpu:.2f}**"
+        ratio = "1.00, 1.00" if side == first else f"**{wall / ref_wall:.2f}**, **{cpu / ref_cpu:.2f}**"
         peak = max(m.peak_mib for m in runs[side])
-        rows.append(f"| {labels[side]} | {wall:.1f} ({every}) | {cpu:.1f} | {ratio} | {peak:,.0f} MiB |")
+        rows.append(f"| {args.scale:g}x | {labels[side]} | {wall:.1f} ({every}) | {cpu:.1f} | {ratio} | {peak:,.0f} MiB | {stages_text(runs[side])} |")
 
     import pyarrow.parquet as pq
     import pyspark
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, pyspark {pyspark.__version__}"
+    view_rows = sum(pq.read_metadata(f).num_rows for f in features.glob("*.parquet"))
     text = (
-        f"{SECTION}\n\n"
-        f"`python benchmarks/bench_spark_training_set.py` on {time.strftime('%Y-%m-%d')} ({machine}; local[*], "
-        f"{env.get('FS_BENCH_SHUFFLE_PARTITIONS', '8')} shuffle partitions, 2g driver, for both sides). "
-        f"Spine: {pq.read_metadata(spine).num_rows:,} rows; the view: {pq.read_metadata(features).num_rows:,} rows "
-        f"({args.entities:,} entities x {args.days} days, 3 features); parquet in, parquet out. Both outputs keep the "
-        "spine's order and apply the view's 7-day ttl, and are checked equal (fs writes one file, the hand-written "
-        "job a folder of ordered parts).\n\n" + "\n".join(rows) + "\n"
+        f"`python benchmarks/bench_spark_training_set.py --scale {args.scale:g} --repeat {args.repeat} "
+        f"--driver-memory {args.driver_memory}` on {time.strftime('%Y-%m-%d %H:%M')} ({machine}; local[*], "
+        f"{partitions} shuffle partitions, {args.driver_memory} driver, for every side; load average "
+        f"{os.getloadavg()[0]:.1f} at the end). Spine: {shape.spine_rows:,} rows; the view: {view_rows:,} rows "
+        f"({shape.entities:,} entities x {shape.days} days, 3 features, one parquet file per day).\n\n" + "\n".join(rows) + "\n"
     )
     print(text)
+    (data / "result.md").write_text(text)
     if args.write_docs:
         write_section(text)
 
 
 def write_section(text: str) -> None:
+    """Append the run's table to the scale section of docs/benchmarks.md (the prose around
+    it is written by hand)."""
     existing = DOCS.read_text()
     start = existing.find(SECTION)
     if start < 0:
-        updated = existing.rstrip() + "\n\n" + text
-    else:
-        end = existing.find("\n## ", start + len(SECTION))
-        updated = existing[:start] + text + (existing[end + 1 :] if end >= 0 else "")
-    DOCS.write_text(updated)
+        DOCS.write_text(existing.rstrip() + "\n\n" + SECTION + "\n\n" + text)
+        return
+    end = existing.find("\n## ", start + len(SECTION))
+    end = len(existing) if end < 0 else end + 1
+    DOCS.write_text(existing[:end].rstrip() + "\n\n" + text + "\n" + existing[end:])
 
 
 if __name__ == "__main__":
