@@ -92,10 +92,11 @@ def spark_settings(folder: Path) -> dict[str, str]:
     }
 
 
-def spark(folder: Path, schema: str = "fs_test") -> Warehouse:
+def spark(folder: Path, schema: str = "fs_test", **settings: str) -> Warehouse:
+    """A Spark session with spark_settings(folder) and `settings` over them."""
     target = Target(
         name="test", adapter="spark", schema=schema,
-        credentials={"method": "session", "server_side_parameters": spark_settings(folder)},
+        credentials={"method": "session", "server_side_parameters": {**spark_settings(folder), **settings}},
     )
     return spark_engine.ENGINE.connect(target, read_only=False)
 
