@@ -82,9 +82,8 @@ sys.argv = ["load_nycflights13.py", "--project-dir", ".", "--target", "spark"]
 runpy.run_path("scripts/load_nycflights13.py", run_name="__main__")
 print(FeatureStore(project_dir=".", target="spark").build(" ".join(selection)).line())
 """
-"""The loader and `fs build` in one process: its JVM, started and warmed by the load, checks
-the built views after dbt's child (a JVM of its own) has run, where two processes started two.
-Run with `-P`: the project's `featurestore/` folder (the dbt package) in the working folder
+"""The loader and `fs build` in one process (one Python start and project load); its sessions,
+and dbt-spark's in fs's dbt child, are in the module's JVM (`spark_jvm`) when it has one. Run with `-P`: the project's `featurestore/` folder (the dbt package) in the working folder
 would otherwise shadow the installed package (an editable install's finder comes after it)."""
 
 
