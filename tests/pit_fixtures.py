@@ -92,11 +92,10 @@ def spark_settings(folder: Path) -> dict[str, str]:
     }
 
 
-def spark(folder: Path, schema: str = "fs_test", **settings: str) -> Warehouse:
-    """A Spark session with spark_settings(folder) and `settings` over them."""
+def spark(folder: Path, schema: str = "fs_test") -> Warehouse:
     target = Target(
         name="test", adapter="spark", schema=schema,
-        credentials={"method": "session", "server_side_parameters": {**spark_settings(folder), **settings}},
+        credentials={"method": "session", "server_side_parameters": spark_settings(folder)},
     )
     return spark_engine.ENGINE.connect(target, read_only=False)
 

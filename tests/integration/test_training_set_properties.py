@@ -385,12 +385,8 @@ def test_postgres_bounded_scans_match_reference(postgres_warehouse, customers, s
 @pytest.fixture(scope="module")
 def spark_warehouse(tmp_path_factory):
     # One session for the module: starting Spark takes seconds, a query a fraction of one.
-    # Its tables in Spark's in-memory catalog, not a Hive metastore: the examples check how
-    # Spark reads the SQL, and each table they load cost Derby's writes (about 0.2 s of CPU,
-    # over 2 s more for the metastore's creation). The Spark tests run after test_spark.py's,
-    # in the JVM it started (tests/spark_jvm.py).
-    in_memory = {"spark.sql.catalogImplementation": "in-memory"}
-    with spark(tmp_path_factory.mktemp("spark"), **in_memory) as warehouse:
+    # The Spark tests run after test_spark.py's, in the JVM it started (tests/spark_jvm.py).
+    with spark(tmp_path_factory.mktemp("spark")) as warehouse:
         yield warehouse
 
 
