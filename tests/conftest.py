@@ -22,8 +22,8 @@
   each test, for a module whose tests each change a freshly built project
   (test_dbt_manifest_reuse.py).
 - Spark: add tests to tests/integration/test_spark.py (the demo built on Spark, `spark_project`)
-  or test_training_set_properties.py (`spark_warehouse`, a bare session); each module's worker
-  starts one JVM. Commands on a Spark build get `SPARK_TEST_ENV` (2 shuffle partitions).
+  or test_training_set_properties.py (`spark_warehouse`, a bare session, tests named
+  test_spark_*): one worker runs them all, in one JVM (tests/spark_jvm.py). Commands on a Spark build get `SPARK_TEST_ENV` (2 shuffle partitions).
 - `-p tests.cpu_meter`: CPU seconds per module, JVMs included (docs/testing.md).
 
 scripts/test.sh runs the suite with pytest-xdist, `--dist loadscope`: a module's tests stay on
@@ -88,6 +88,16 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.integration)
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadscope with the Spark tests of test_spark.py and test_training_set_properties.py
+    as one unit, so one worker (and one JVM) runs them all (tests/spark_jvm.py)."""
+    if config.getvalue("dist") == "loadscope":
+        from tests.spark_jvm import spark_together
+
+        return spark_together(config, log)
+    return None
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -21,6 +21,9 @@ import sys
 from pathlib import Path
 
 
+REPO = str(Path(__file__).resolve().parents[1])
+
+
 def compile_inline(
     project: Path, runs: list[tuple[dict[str, str], dict[str, str]]], env: dict[str, str], scratch: Path, *dbt_args: str
 ) -> list[dict[str, dict]]:
@@ -30,7 +33,8 @@ def compile_inline(
     document = json.dumps([{"env": extra, "queries": queries} for extra, queries in runs])
     result = subprocess.run(
         [sys.executable, "-m", "tests.dbt_inline", str(scratch), document, *dbt_args],
-        cwd=project, env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, capture_output=True, text=True,
+        cwd=project, env={**env, "PYTHONPATH": os.pathsep.join(p for p in [REPO, env.get("PYTHONPATH", "")] if p)},
+        capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

