@@ -137,12 +137,22 @@ class SparkWarehouse(Warehouse):
         # Checkpointed: the rows then live in Spark's block store, and the plans that read
         # them refer to those blocks; otherwise every plan (and task) carries the whole
         # table, which exhausts the driver's memory on a spine of a few hundred thousand rows.
+        # Coalesced: above `arrow.localRelationThreshold` (48 MB) pyspark makes one partition
+        # per Arrow batch (10,000 rows), so a 10M-row spine became 1,058 tiny tasks in every
+        # stage that reads it, 64 s of CPU of a 342 s training set at 10x (docs/benchmarks.md,
+        # Spark at scale); a few per core suffice.
         with self.translated():
-            self.session.createDataFrame(table).localCheckpoint().createOrReplaceTempView(name)
+            frame = self.session.createDataFrame(table)
+            frame.coalesce(upload_partitions(self.session)).localCheckpoint().createOrReplaceTempView(name)
 
     def close(self) -> None:
         self.session.stop()
         _shut_down_derby(self.settings.get(METASTORE_URL))
+
+
+def upload_partitions(session) -> int:
+    """How many partitions a table uploaded from Python gets: two per core Spark runs tasks on."""
+    return max(1, 2 * session.sparkContext.defaultParallelism)
 
 
 def _streamed_batches(frame, schema: "pa.Schema", batch_rows: int) -> Iterator["pa.RecordBatch"]:

@@ -444,6 +444,25 @@ def test_spark_aggregation_view_matches_brute_force(spark_warehouse, case, creat
     check_windows(spark_warehouse, "spark", spark_warehouse.target.schema, event_rows, spine_rows, created_at, event_time_only)
 
 
+
+def test_spark_uploads_a_table_in_a_few_partitions(spark_warehouse):
+    # Above `localRelationThreshold` (48 MB), pyspark makes one partition per Arrow batch: a
+    # 10M-row spine became 1,058 one-batch tasks in every stage that read it (docs/benchmarks.md,
+    # Spark at scale). A low threshold and small batches here stand for a large spine.
+    session = spark_warehouse.session
+    settings = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100", "spark.sql.execution.arrow.localRelationThreshold": "1k"}
+    before = {name: session.conf.get(name) for name in settings}
+    for name, value in settings.items():
+        session.conf.set(name, value)
+    try:
+        spark_warehouse.upload_temp_table("fs_upload_check", pa.table({"row": pa.array(range(5000), pa.int64())}))
+        frame = session.table("fs_upload_check")
+        assert frame.rdd.getNumPartitions() <= 2 * session.sparkContext.defaultParallelism
+        assert [row["row"] for row in frame.collect()] == list(range(5000))
+    finally:
+        for name, value in before.items():
+            session.conf.set(name, value)
+
 def check_model_against_reference(warehouse, customers, stores, spine, ttl, event_time_only, features):
     """The training set generated as a dbt model (`--as-model`) over a spine table, compiled
     as dbt compiles it for DuckDB, and its PostgreSQL branch (the portable form) run on
