@@ -7,11 +7,16 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `fs` (app.main), with the garbage collector paused while it starts
-    (cli/startup.py)."""
+    """Entry point of `fs` (app.main). As the process's own entry (no argv: the `fs` script),
+    the garbage collector is paused while it starts (cli/startup.py); a program or test that
+    calls main(argv) in its own process keeps its collector as it is."""
     from featurestore.cli import startup
 
-    startup.pause()
-    from featurestore.cli.app import main as run
+    if argv is None:
+        startup.pause()
+    try:
+        from featurestore.cli.app import main as run
 
-    run(argv)
+        run(argv)
+    finally:
+        startup.resume()  # a command that failed before its FeatureStore: nothing else ends it

@@ -5,7 +5,9 @@ again for nothing: 0.04 CPU s of the 0.4 s a one-row `fs training-set` costs
 (docs/benchmarks.md, "Training sets over part of a view"). Collection resumes once the
 command has its FeatureStore, before it reads any data, with what was loaded frozen
 (gc.freeze: later collections do not walk it either, as `fs serve` does after its start).
-Only `main()` pauses it: fs imported by a program or a test leaves the collector alone."""
+Only `fs` itself pauses it (`main()` with no argv): fs imported by a program or a test, or its
+main(argv) called in their process, leaves their collector alone; a command that fails before
+it has a FeatureStore resumes it on the way out."""
 
 from __future__ import annotations
 

@@ -32,3 +32,29 @@ def test_importing_the_cli_does_not_pause_it():
     probe = "import gc, featurestore.cli, featurestore.cli.app; print(gc.isenabled())"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_main_called_by_a_program_leaves_its_collector_alone(capsys):
+    # Tests and programs call main(argv) in their own process: a command that fails before it
+    # has a FeatureStore (here: a missing project) must not leave their collector off or frozen.
+    from featurestore.cli import main
+
+    frozen = gc.get_freeze_count()
+    try:
+        main(["catalog", "list", "--project-dir", "/nonexistent/fs-project"])
+    except SystemExit:
+        pass
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_the_fs_process_ends_its_pause_when_a_command_fails_early():
+    # `fs` itself (main() with no argv): the pause ends even when no FeatureStore was made.
+    probe = (
+        "import gc, sys\n"
+        "from featurestore.cli import main\n"
+        "sys.argv = ['fs', 'catalog', 'list', '--project-dir', '/nonexistent/fs-project']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(gc.isenabled())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "True"
