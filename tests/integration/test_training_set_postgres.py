@@ -182,9 +182,14 @@ def _comparable(rows: list[dict]) -> list[dict]:
     return [{k: "nan" if v != v else v for k, v in row.items()} for row in rows]  # NaN != NaN
 
 
+# Text PostgreSQL can hold: no NUL, and no lone surrogate, which UTF-8 cannot encode (the
+# driver failed on '\ud800' before any SQL ran).
+STORABLE_TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=8)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
-    texts=st.lists(st.one_of(st.none(), st.text(st.characters(blacklist_characters="\x00"), max_size=8)), max_size=6),
+    texts=st.lists(st.one_of(st.none(), STORABLE_TEXT), max_size=6),
     numbers=st.lists(st.one_of(st.none(), st.floats(allow_subnormal=False)), min_size=6, max_size=6),
 )
 def test_a_file_from_postgres_holds_what_the_cursor_reads(tmp_path_factory, texts, numbers):
