@@ -33,12 +33,21 @@ UPLOADED = f"{INTERNAL}pushed_rows"
 """The temporary table the pushed rows travel in, for the INSERT that appends them."""
 
 
-def existing_landing(warehouse: Warehouse, view: FeatureView) -> Relation | None:
-    """The view's landing table, or None when nothing was ever pushed to it. Without
-    transactions, a rebuild a push swapped in halfway (_swap) is completed first."""
+def existing_landing(warehouse: Warehouse, view: FeatureView, repair: bool = False) -> Relation | None:
+    """The view's landing table, or None when nothing was ever pushed to it.
+
+    Without transactions (Spark), a push's swap (_swap) may have stopped, or be under way in
+    another process: `repair` (a sync, which holds the project's lock as pushes do) completes
+    a stopped one first. A reader without the lock (verify-online) changes no table: it reads
+    the landing table, or the rebuilt one while the landing table is dropped and not yet
+    replaced (it then holds the landing rows)."""
     relation = landing_relation(view)
     if not warehouse.engine.transactions:
-        _complete_swap(warehouse, view)
+        if repair:
+            _complete_swap(warehouse, view)
+        elif not _exists(warehouse, relation):
+            rebuilt = rebuilt_relation(view)
+            return rebuilt if _exists(warehouse, rebuilt) else None
     return relation if _exists(warehouse, relation) else None
 
 

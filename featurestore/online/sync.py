@@ -310,7 +310,7 @@ def _write_latest_rows(
         clock.now(),
         written_after=read_after,
         with_watermark=True,
-        pushed=existing_landing(warehouse, view),
+        pushed=existing_landing(warehouse, view, repair=True),
         newest_first=warehouse.engine.null_safe_hash_join,
     )
     fresh = result.mode is SyncMode.FULL

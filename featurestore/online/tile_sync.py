@@ -198,7 +198,7 @@ def write_events(
 
     layout = layout_of(view, schema)
     longest = timedelta(microseconds=layout.longest_us)
-    query = window_events_expression(view, layout.columns, now, longest, pushed=existing_landing(warehouse, view))
+    query = window_events_expression(view, layout.columns, now, longest, pushed=existing_landing(warehouse, view, repair=True))
     # One chunk: the engine hands out small batches, and Arrow works per chunk.
     table = warehouse.stream_arrow(render(query, warehouse.dialect)).read_all().combine_chunks()
     entities = encode_events(table, view, schema, layout)

@@ -178,3 +178,30 @@ def test_the_rebuilt_landing_table_is_renamed_into_place_in_its_schema(dialect, 
     from featurestore.sql.landing import rebuilt_relation, rename_table_expression
 
     assert render(rename_table_expression(rebuilt_relation(VIEW), landing_relation(VIEW)), dialect) == renamed
+
+
+def test_a_reader_of_a_stopped_swap_changes_no_table_and_reads_the_landing_rows(both_landing_paths):
+    """Spark's swap (online/landing.py _swap) may be under way in a push that holds the
+    project's lock while `fs verify-online`, which holds none, reads the landing table: the
+    reader must not drop the push's rebuilt table (the push then drops the landing table and
+    finds nothing to rename: every pushed row lost) nor rename it. Only a lock holder
+    (a push, a sync: repair=True) completes a stopped swap."""
+    from featurestore.online.landing import existing_landing
+    from featurestore.sql.landing import rebuilt_relation
+
+    warehouse = both_landing_paths[1]  # no transactions, as on Spark
+    tables = "select table_name from information_schema.tables where table_name like 'carrier%' order by 1"
+    warehouse.execute("drop table if exists main.carrier_daily__fs_pushed")
+    warehouse.execute("create or replace table main.carrier_daily (carrier varchar, ts timestamp, created_at timestamp, flights bigint)")
+    warehouse.execute("create table main.carrier_daily__fs_pushed as select * from main.carrier_daily")
+    # A push's swap before its drop: the rebuilt table is being filled.
+    warehouse.execute("create or replace table main.carrier_daily__fs_pushed__fs_new as select * from main.carrier_daily")
+    assert existing_landing(warehouse, VIEW) == landing_relation(VIEW)
+    assert warehouse.fetch_all(tables) == [("carrier_daily",), ("carrier_daily__fs_pushed",), ("carrier_daily__fs_pushed__fs_new",)]
+    # After its drop, before its rename: the rebuilt table holds the landing rows; read it as it is.
+    warehouse.execute("drop table main.carrier_daily__fs_pushed")
+    assert existing_landing(warehouse, VIEW) == rebuilt_relation(VIEW)
+    assert warehouse.fetch_all(tables) == [("carrier_daily",), ("carrier_daily__fs_pushed__fs_new",)]
+    # A lock holder completes it.
+    assert existing_landing(warehouse, VIEW, repair=True) == landing_relation(VIEW)
+    assert warehouse.fetch_all(tables) == [("carrier_daily",), ("carrier_daily__fs_pushed",)]
