@@ -224,7 +224,8 @@ def _csv_options(schema: "pa.Schema") -> dict:
 
     return {
         "read_options": pa_csv.ReadOptions(column_names=schema.names, block_size=4 << 20),
-        "parse_options": pa_csv.ParseOptions(newlines_in_values=True),
+        # An empty line is a row: a one-column result's null (Arrow skips them by default).
+        "parse_options": pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
         "convert_options": pa_csv.ConvertOptions(
             column_types=schema, true_values=["t"], false_values=["f"], null_values=[""],
             strings_can_be_null=True, quoted_strings_can_be_null=False,

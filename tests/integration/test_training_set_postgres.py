@@ -200,7 +200,8 @@ def test_a_file_from_postgres_holds_what_the_cursor_reads(tmp_path_factory, text
     rows = pa.table({"t": pa.array(texts + [None] * (6 - len(texts)), pa.string()), "x": pa.array(numbers, pa.float64())})
     with postgres() as pg:
         pg.upload_temp_table("generated", rows)
-        for sql in (EXPORTED_EDGES, "select * from generated", "select * from generated where false"):
+        # One column: PostgreSQL's CSV writes a null row of it as an empty line.
+        for sql in (EXPORTED_EDGES, "select * from generated", "select x from generated", "select * from generated where false"):
             for file_format in ("parquet", "csv"):
                 copied, fetched = folder / f"copied.{file_format}", folder / f"fetched.{file_format}"
                 pg.export(sql, str(copied), file_format)
