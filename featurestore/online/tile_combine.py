@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_right
-from dataclasses import dataclass
 from functools import lru_cache, reduce
 from operator import add, itemgetter
 from typing import Any, NamedTuple, Sequence
@@ -49,7 +48,8 @@ SIMPLE = frozenset({"count", "sum", "avg", "min", "max"})
 
 
 class Piece(NamedTuple):
-    """A window's events in (low, high] (microseconds), a slice of fetched range `range`."""
+    """A window's events in (low, high], a slice of fetched range `range`; `low` and `high`
+    index the plan's `bounds`."""
 
     range: int
     low: int
@@ -74,54 +74,68 @@ class Step(NamedTuple):
     """Its events, in time order."""
 
 
-@dataclass(frozen=True, eq=False)
-class ReadPlan:
-    """What one entity's read asks Redis for at time t: tile fields and event ranges."""
+class ReadPlan(NamedTuple):
+    """What one entity's read asks Redis for at time t: tile fields and event ranges.
+
+    The instants it names are its `bounds`; ranges and pieces hold their indices, so a plan
+    moved to another instant is a new `bounds` (and `texts`), its steps the same objects."""
 
     fields: tuple[str, ...]
-    ranges: tuple[tuple[int, int], ...]
-    """Event-time ranges (lo, hi] in microseconds, disjoint and in time order: one
+    bounds: tuple[int, ...]
+    """Every edge of a range or a piece, in microseconds, distinct and in time order."""
+    spans: tuple[tuple[int, int], ...]
+    """Each event range (lo, hi] as indices into `bounds`: disjoint and in time order, one
     ZRANGEBYSCORE each."""
     steps: tuple[Step, ...]
     """One per WindowRead of the layout."""
     outputs: tuple[tuple[str, int, str], ...]
     """Per feature of the layout: its function, the index of its step, its column's type."""
+    texts: tuple[str | None, ...]
+    """Per bound, its ISO text where a piece slices its range there (None elsewhere): event
+    times compare as these texts."""
+
+    @property
+    def ranges(self) -> tuple[tuple[int, int], ...]:
+        """The event ranges (lo, hi] in microseconds."""
+        return tuple((self.bounds[low], self.bounds[high]) for low, high in self.spans)
 
 
-@lru_cache(maxsize=64)
 def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
     """The tiles wholly inside each window (t - w, t] and the raw ranges at its two edges.
 
-    Cached per instant, for a frozen clock. A moving clock reads at a new t each time, so a
-    plan is also kept per grain (the greatest common divisor of the layout's windows and tile
-    sizes) and moved along: strictly between two multiples of the grain, which tiles a read
-    takes and how its ranges meet stay the same, as every edge is t - w, t or a multiple of a
-    tile size; only the bounds that are t - w or t move with t.
+    Kept per instant on the layout's grain (the greatest common divisor of its windows and
+    tile sizes: a frozen clock's instants are), and per interval between two of them for a
+    moving clock, whose every read is at a new t: strictly inside the interval, which tiles a
+    read takes and how its ranges and pieces meet stay the same, as every edge is t - w, t or
+    a multiple of a tile size; only the bounds that are t - w or t move with t, so the kept
+    plan is moved to each read's t by adding the shift to those.
     """
     grain = _grain(layout)
-    if t_us % grain == 0:
-        return _plan(layout, t_us)
-    key = (layout, t_us // grain)
-    known = _MOVING.get(key)
+    on_grain = t_us % grain == 0
+    key = (layout, t_us // grain, on_grain)
+    known = _PLANS.get(key)
     if known is None:
-        if len(_MOVING) > 256:
-            _MOVING.clear()
-        known = _MOVING[key] = (_plan(layout, t_us), t_us)
-    plan, planned_at = known
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        plan = _plan(layout, t_us)
+        moving = () if on_grain else tuple(i for i, bound in enumerate(plan.bounds) if bound % grain)
+        known = _PLANS[key] = (plan, t_us, moving, tuple(i for i in moving if plan.texts[i] is not None))
+    plan, planned_at, moving, texted = known
     shift = t_us - planned_at
     if not shift:
         return plan
+    bounds = list(plan.bounds)
+    for i in moving:
+        bounds[i] += shift
+    texts = list(plan.texts)
+    for i in texted:
+        texts[i] = iso(bounds[i])
+    return ReadPlan(plan.fields, tuple(bounds), plan.spans, plan.steps, plan.outputs, tuple(texts))
 
-    def at(bound: int) -> int:
-        return bound + shift if bound % grain else bound
 
-    steps = tuple(
-        step._replace(pieces=tuple(p._replace(low=at(p.low), high=at(p.high)) for p in step.pieces)) for step in plan.steps
-    )
-    return ReadPlan(plan.fields, tuple((at(low), at(high)) for low, high in plan.ranges), steps, plan.outputs)
-
-
-_MOVING: dict[tuple[TileLayout, int], tuple[ReadPlan, int]] = {}
+_PLANS: dict[tuple[TileLayout, int, bool], tuple[ReadPlan, int, tuple[int, ...], tuple[int, ...]]] = {}
+"""(layout, t // grain, whether t is on the grain) -> the plan made at the first such t, that
+t, the indices of the bounds that move with t and of those with a text."""
 
 
 @lru_cache(maxsize=256)
@@ -146,11 +160,15 @@ def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
             wanted.append([edge for edge in edges if edge[0] < edge[1]])
     fields, indices = _tiles(tuple(spans))
     ranges = _runs(edge for edges in wanted for edge in edges)
+    bounds = sorted({bound for edges in (ranges, *wanted) for edge in edges for bound in edge})
+    at = {bound: i for i, bound in enumerate(bounds)}
     steps = tuple(
-        Step(*static, tiles, tuple(_piece(ranges, edge) for edge in edges))
+        Step(*static, tiles, tuple(_piece(ranges, edge, at) for edge in edges))
         for static, tiles, edges in zip(statics, indices, wanted)
     )
-    return ReadPlan(fields, tuple(ranges), steps, outputs)
+    sliced = {i for step in steps for p in step.pieces for i, whole in ((p.low, p.from_start), (p.high, p.to_end)) if not whole}
+    texts = tuple(iso(bound) if i in sliced else None for i, bound in enumerate(bounds))
+    return ReadPlan(fields, tuple(bounds), tuple((at[low], at[high]) for low, high in ranges), steps, outputs, texts)
 
 
 @lru_cache(maxsize=256)
@@ -194,9 +212,9 @@ def _runs(edges) -> list[tuple[int, int]]:
     return [(low, high) for low, high in runs]
 
 
-def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int]) -> Piece:
+def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int], at: dict[int, int]) -> Piece:
     index = next(i for i, (low, high) in enumerate(ranges) if low <= edge[0] and edge[1] <= high)
-    return Piece(index, edge[0], edge[1], ranges[index][0] == edge[0], ranges[index][1] == edge[1])
+    return Piece(index, at[edge[0]], at[edge[1]], ranges[index][0] == edge[0], ranges[index][1] == edge[1])
 
 
 class _Events:
@@ -214,10 +232,10 @@ class _Events:
             _values([p[3 + i] if len(p) > 3 + i else "" for p in parts], logical) for i, logical in enumerate(logicals)
         ]
 
-    def bounds(self, piece: Piece) -> tuple[int, int]:
+    def bounds(self, piece: Piece, texts: Sequence[str | None]) -> tuple[int, int]:
         """The slice of the members in the piece (their time texts compare as times)."""
-        start = 0 if piece.from_start else bisect_right(self.ts, iso(piece.low))
-        return start, len(self.ts) if piece.to_end else bisect_right(self.ts, iso(piece.high))
+        start = 0 if piece.from_start else bisect_right(self.ts, texts[piece.low])
+        return start, len(self.ts) if piece.to_end else bisect_right(self.ts, texts[piece.high])
 
 
 def _values(texts: list[str], logical: str) -> list[Any]:
@@ -240,7 +258,7 @@ def combine(
             events = parsed[piece.range]
             if events is None:
                 events = parsed[piece.range] = _Events(ranges[piece.range], layout.logicals)
-            mine.append((events, *events.bounds(piece)))
+            mine.append((events, *events.bounds(piece, plan.texts)))
         present = [tiles[i] for i in step.tiles]
         if None in present:  # a tile no event fell in
             present = [tile for tile in present if tile is not None]

@@ -28,7 +28,7 @@ from featurestore.online.connection import online_errors
 from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, _suffixes
 from featurestore.online.state import Meta
 from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
-from featurestore.online.tile_combine import combine, read_plan
+from featurestore.online.tile_combine import ReadPlan, combine, read_plan
 from featurestore.online.tiles import TileLayout, events_key, micros, tiles_key
 
 if TYPE_CHECKING:
@@ -107,9 +107,11 @@ class _AggregationRead:
         view = selection.view
         return cls(selection, _suffixes(view.name, view.join_keys, rows))
 
-    def commands(self, base: str, t_us: int, schema_json: str) -> list[list[str]]:
+    def plan(self, schema_json: str, t_us: int) -> ReadPlan:
+        return read_plan(_Prepared.of(self.selection, schema_json).layout, t_us)
+
+    def commands(self, base: str, plan: ReadPlan) -> list[list[str]]:
         """Each entity's commands as words (for a cluster's pipeline)."""
-        plan = read_plan(_Prepared.of(self.selection, schema_json).layout, t_us)
         commands = []
         for suffix in self.suffixes:
             if suffix is None:
@@ -120,10 +122,13 @@ class _AggregationRead:
             commands += [["ZRANGEBYSCORE", events, f"({low}", str(high)] for low, high in plan.ranges]
         return commands
 
-    def request(self, base: str, t_us: int, schema_json: str) -> tuple[bytes, int]:
-        """`commands` as RESP bytes, and their number: only each entity's keys are framed
-        per read, the rest once per plan."""
-        tiles_head, tiles_tail, ranges = _framing(_Prepared.of(self.selection, schema_json).layout, t_us)
+    def request(self, base: str, plan: ReadPlan) -> tuple[bytes, int]:
+        """`commands` as RESP bytes, and their number: only each entity's keys and the
+        ranges' bounds are framed per read, the rest once per plan."""
+        tiles_head, tiles_tail = _framed_fields(plan.fields)
+        bounds = plan.bounds
+        ranges = [b"$%d\r\n(%d\r\n$%d\r\n%d\r\n" % (len(str(bounds[low])) + 1, bounds[low], len(str(bounds[high])), bounds[high])
+                  for low, high in plan.spans]
         parts, count = [], 0
         for suffix in self.suffixes:
             if suffix is None:
@@ -131,21 +136,20 @@ class _AggregationRead:
             if tiles_head:
                 parts += (tiles_head, resp.bulk(tiles_key(base, suffix)), tiles_tail)
             events = resp.bulk(events_key(base, suffix))
-            for head, tail in ranges:
-                parts += (head, events, tail)
+            for tail in ranges:
+                parts += (_ZRANGEBYSCORE, events, tail)
             count += (1 if tiles_head else 0) + len(ranges)
         return b"".join(parts), count
 
-    def decode(self, replies: list[Any], schema_json: str | None, t_us: int, now: datetime):
+    def decode(self, replies: list[Any], schema_json: str | None, plan: ReadPlan | None, now: datetime):
         count = len(self.selection.features)
-        if schema_json is None:
+        if schema_json is None or plan is None:
             return [[None] * count for _ in self.suffixes], [[MISSING] * count for _ in self.suffixes], [None] * len(self.suffixes), None
         prepared = _Prepared.of(self.selection, schema_json)
         layout, status, positions = prepared.layout, prepared.status, prepared.positions
-        plan = read_plan(layout, t_us)
         values, statuses, stamps, at = [], [], [], 0
         tiled = 1 if plan.fields else 0
-        per_entity = tiled + len(plan.ranges)
+        per_entity = tiled + len(plan.spans)
         for suffix in self.suffixes:
             if suffix is None:
                 values.append([None] * count)
@@ -198,15 +202,6 @@ class _Prepared:
 _PREPARED: dict[tuple[int, str], tuple["FeatureSelection", _Prepared]] = {}
 
 
-def _framing(layout: TileLayout, t_us: int) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
-    """The RESP of a plan's commands around each entity's key: the tile HMGET's head (empty
-    when the plan reads no tile) and fields, and each event range's head and bounds."""
-    plan = read_plan(layout, t_us)
-    head = _ZRANGEBYSCORE
-    ranges = [(head, resp.bulk(f"({low}") + resp.bulk(str(high))) for low, high in plan.ranges]
-    return (*_framed_fields(plan.fields), ranges)
-
-
 _ZRANGEBYSCORE = resp.command_head(4, "ZRANGEBYSCORE")
 
 
@@ -243,15 +238,17 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
     schemas: dict[tuple[str, Any], str] = reader.__dict__.setdefault("_aggregation_schemas", {})
     for _ in range(ATTEMPTS):
         guessed = [reader._generations.get(r.selection.view.name) for r in reads]
-        requests, used = [], []
+        requests, used, plans = [], [], []
         for r, generation in zip(reads, guessed):
             known = schemas.get((r.selection.view.name, generation)) if generation is not None else None
             used.append(known)
-            base = reader.keyspace.entity_base(r.selection.view.name, int(generation)) if known else None
-            if base is None:
+            plan = r.plan(known, t_us) if known else None
+            plans.append(plan)
+            if plan is None:
                 requests.append([] if cluster else (b"", 0))
             else:
-                requests.append(r.commands(base, t_us, known) if cluster else r.request(base, t_us, known))
+                base = reader.keyspace.entity_base(r.selection.view.name, int(generation))
+                requests.append(r.commands(base, plan) if cluster else r.request(base, plan))
         if cluster:
             replies = _pipelined(reader, [*meta, *[c for cs in requests for c in cs], *meta])
             counts = [len(cs) for cs in requests]
@@ -269,9 +266,9 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
         planned = all(u == (t or "") for u, (g, t) in zip(used, last) if g is not None)
         if planned and [g for g, _ in first] == seen == guessed:
             out, at = [], len(reads)
-            for r, count, (generation, schema_json) in zip(reads, counts, last):
+            for r, count, plan, (generation, schema_json) in zip(reads, counts, plans, last):
                 mine, at = replies[at : at + count], at + count
-                out.append(r.decode(mine, schema_json if generation is not None else None, t_us, now))
+                out.append(r.decode(mine, schema_json if generation is not None else None, plan, now))
             return out
     raise OnlineStoreError(
         reader.location.shown_url,
