@@ -323,7 +323,11 @@ def _folded(parts: list[list[Any]], needs: frozenset[str], numeric: bool) -> lis
     partial = empty_partial()
     partial[N] = sum(map(itemgetter(N), parts))
     if numeric and ("sum" in needs or "avg" in needs):
-        partial[SUM] = sum(map(itemgetter(SUM), parts))
+        # In merge's order from the first tile's sum, as _add_values does for events: sum()
+        # starts from the int 0 (0 + -0.0 is 0.0, and a decimal is rounded to the context)
+        # and compensates a float sum since Python 3.12.
+        sums = [part[SUM] for part in parts]
+        partial[SUM] = reduce(add, sums[1:], sums[0])
     if "min" in needs:
         partial[MIN] = min(map(itemgetter(MIN), parts))
     if "max" in needs:

@@ -181,3 +181,32 @@ def test_a_plan_moved_along_with_the_clock_is_the_plan_made_at_that_instant(wind
     moved, made = read_plan(layout, t), _plan(layout, t)
     assert moved == made
 
+
+@given(
+    sums=st.one_of(
+        st.lists(st.one_of(st.floats(allow_nan=False), st.sampled_from([-0.0, 1e16, 1.0, 0.1])), min_size=1),
+        st.lists(st.decimals(allow_nan=False, allow_infinity=False) | st.sampled_from([Decimal("-0.00"), Decimal("1." + "1" * 40)]), min_size=1),
+        st.lists(st.integers(-(2**70), 2**70), min_size=1),
+    ),
+)
+@example(sums=[-0.0])  # 0 + -0.0 is 0.0: a fold from an int 0 loses the sign
+@example(sums=[1e16, 1.0, 1.0])  # Python 3.12's sum() compensates: 1e16 + 2, not 1e16
+@example(sums=[Decimal("1." + "1" * 40)])  # 0 + d rounds d to the context's 28 digits
+def test_a_read_folds_tiles_to_the_same_bits_as_merging_them_one_by_one(sums):
+    """The reader folds whole tiles with builtins (tile_combine._folded); their sum must be
+    what tiles.merge, one tile after another, gives, on every Python version: not sum(),
+    which starts from the int 0 and, since 3.12, compensates a float sum."""
+    from featurestore.online.tile_combine import _folded
+    from featurestore.online.tiles import merge
+
+    tiles = []
+    for total in sums:
+        partial = empty_partial()
+        add_value(partial, total, "t", "k", True)
+        tiles.append(partial)
+    by_builtins = _folded(tiles, frozenset({"sum", "count", "min", "max"}), True)
+    one_by_one = empty_partial()
+    for tile in tiles:
+        merge(one_by_one, tile, True)
+    for slot in (N, SUM, MIN, MAX):
+        assert repr(by_builtins[slot]) == repr(one_by_one[slot]), slot
