@@ -218,29 +218,41 @@ def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int], at: dict[int, i
 
 
 class _Events:
-    """The members of one fetched range, parsed once: time texts and each column's values."""
+    """The members of every fetched range, parsed once, in time order (the ranges are
+    disjoint and in time order): time texts and each column's values."""
 
-    __slots__ = ("ts", "known", "columns")
+    __slots__ = ("ts", "parts", "columns", "offsets")
 
-    def __init__(self, members: Sequence[str], logicals: Sequence[str]):
-        parts = [m.split("|") for m in members]
+    def __init__(self, ranges: Sequence[Sequence[str]], logicals: Sequence[str]):
+        members = ranges[0] if len(ranges) == 1 else [m for members in ranges for m in members]
+        self.offsets = offsets = [0]
+        for members_of_range in ranges:
+            offsets.append(offsets[-1] + len(members_of_range))
+        parts = self.parts = [m.split("|") for m in members]
         self.ts = [p[0] for p in parts]
-        self.known = [p[1] for p in parts]
         # A member has a value per column of the view when it was written (none for a
         # column added since: null).
         self.columns = [
             _values([p[3 + i] if len(p) > 3 + i else "" for p in parts], logical) for i, logical in enumerate(logicals)
         ]
 
+    @property
+    def known(self) -> list[str]:
+        """The members' knowledge times (only `last` reads them)."""
+        return [p[1] for p in self.parts]
+
     def bounds(self, piece: Piece, texts: Sequence[str | None]) -> tuple[int, int]:
-        """The slice of the members in the piece (their time texts compare as times)."""
-        start = 0 if piece.from_start else bisect_right(self.ts, texts[piece.low])
-        return start, len(self.ts) if piece.to_end else bisect_right(self.ts, texts[piece.high])
+        """The members in the piece, as a slice (their time texts compare as times)."""
+        low, high = self.offsets[piece.range], self.offsets[piece.range + 1]
+        start = low if piece.from_start else bisect_right(self.ts, texts[piece.low], low, high)
+        return start, high if piece.to_end else bisect_right(self.ts, texts[piece.high], low, high)
 
 
 def _values(texts: list[str], logical: str) -> list[Any]:
     """Each member's value of one column (`tiles.parse_member`'s reading); None for null."""
     native = NATIVE.get(logical, str)
+    if logical in NUMERIC or logical == "bool":  # written as digits or true/false: never escaped
+        return [None if text == "" else native(text[1:]) for text in texts]
     return [None if text == "" else native(unescape_text(text[1:])) for text in texts]
 
 
@@ -250,37 +262,34 @@ def combine(
     """Every feature's value for one entity (in the layout's order), from the tiles and the
     members of each range."""
     tiles = _loaded(layout, tile_texts) if plan.fields else []
-    parsed: list[_Events | None] = [None] * len(ranges)
+    events = _Events(ranges, layout.logicals)
+    texts = plan.texts
     results: list[Any] = []
     for step in plan.steps:
-        mine = []
-        for piece in step.pieces:
-            events = parsed[piece.range]
-            if events is None:
-                events = parsed[piece.range] = _Events(ranges[piece.range], layout.logicals)
-            mine.append((events, *events.bounds(piece, plan.texts)))
+        mine = [events.bounds(piece, texts) for piece in step.pieces]
         present = [tiles[i] for i in step.tiles]
         if None in present:  # a tile no event fell in
             present = [tile for tile in present if tile is not None]
         column = step.column
         if column is None:
-            results.append(sum([tile[0] for tile in present]) + sum([b - a for _, a, b in mine]))
-        elif step.distinct:
-            results.append({v for events, a, b in mine for v in events.columns[column][a:b] if v is not None})
+            results.append(sum([tile[0] for tile in present]) + sum([b - a for a, b in mine]))
+            continue
+        values = events.columns[column]
+        if step.distinct:
+            results.append({v for a, b in mine for v in values[a:b] if v is not None})
+            continue
+        slot = column + 1
+        parts = [tile[slot] for tile in present if tile[slot][N]]
+        partial = _folded(parts, step.needs, step.numeric)
+        if step.needs <= SIMPLE:
+            _add_values(partial, [v for a, b in mine for v in values[a:b] if v is not None], step.numeric, step.needs)
         else:
-            slot = column + 1
-            parts = [tile[slot] for tile in present if tile[slot][N]]
-            partial = _folded(parts, step.needs, step.numeric)
-            if step.needs <= SIMPLE:
-                values = [v for events, a, b in mine for v in events.columns[column][a:b] if v is not None]
-                _add_values(partial, values, step.numeric, step.needs)
-            else:
-                for events, a, b in mine:
-                    values = events.columns[column]
-                    for i in range(a, b):
-                        if values[i] is not None:
-                            add_value(partial, values[i], events.ts[i], events.known[i], step.numeric)
-            results.append(partial)
+            ts, known = events.ts, events.known
+            for a, b in mine:
+                for i in range(a, b):
+                    if values[i] is not None:
+                        add_value(partial, values[i], ts[i], known[i], step.numeric)
+        results.append(partial)
     return [finish(function, results[index], logical) for function, index, logical in plan.outputs]
 
 
@@ -289,7 +298,9 @@ def _loaded(layout: TileLayout, tile_texts: Sequence[str | None]) -> list[Any]:
     per tile costs more than its parse."""
     if "decimal" in layout.logicals:
         return [None if text is None else tile_data(text, layout.logicals) for text in tile_texts]
-    return json.loads("[" + ",".join(["null" if text is None else text for text in tile_texts]) + "]")
+    if None in tile_texts:
+        tile_texts = ["null" if text is None else text for text in tile_texts]
+    return json.loads("[" + ",".join(tile_texts) + "]")
 
 
 def _add_values(partial: list[Any], values: list[Any], numeric: bool, needs: frozenset[str]) -> None:

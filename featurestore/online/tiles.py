@@ -64,7 +64,20 @@ def micros(value: datetime) -> int:
 
 
 def iso(us: int) -> str:
-    return (EPOCH + timedelta(microseconds=us)).isoformat(timespec="microseconds")
+    """`us` as ISO-8601 text with microseconds, as events' times are written: the day's text
+    kept, the time of day by integer arithmetic (a read makes these for a moving clock's
+    bounds at every call, and datetime arithmetic took twice as long)."""
+    day, rest = divmod(us, DAY_US)
+    seconds, fraction = divmod(rest, SECOND_US)
+    return "%sT%02d:%02d:%02d.%06d" % (_day(day), seconds // 3600, seconds // 60 % 60, seconds % 60, fraction)
+
+
+DAY_US = 86400 * SECOND_US
+
+
+@lru_cache(maxsize=1024)
+def _day(day: int) -> str:
+    return (EPOCH + timedelta(days=day)).date().isoformat()
 
 
 @lru_cache(maxsize=65536)

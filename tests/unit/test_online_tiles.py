@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import example, given, settings
@@ -65,8 +65,6 @@ def test_the_plan_covers_the_window_exactly_once(t, window):
 
 
 def _starts(fields):
-    from datetime import datetime
-
     return [(datetime.fromisoformat(f.partition("@")[2]) - datetime(1970, 1, 1)) // timedelta(microseconds=1) for f in fields]
 
 
@@ -90,7 +88,8 @@ def test_tiles_and_edges_equal_folding_every_event(events, t_offset, untiled):
     rows = [(ts, iso(ts), iso(ts + later * SECOND_US), [value]) for ts, later, value in events]
     tiles = tile_updates(layout, {}, rows)
     plan = read_plan(layout, t)
-    members = [(ts, event_member(text, known, str(n), [None if v[0] is None else str(v[0])])) for n, (ts, text, known, v) in enumerate(rows)]
+    # In Redis's order: by score (event time), then by member.
+    members = sorted((ts, event_member(text, known, str(n), [None if v[0] is None else str(v[0])])) for n, (ts, text, known, v) in enumerate(rows))
     ranges = [[m for ts, m in members if low < ts <= high] for low, high in plan.ranges]
     online = combine(layout, plan, [tiles.get(f) for f in plan.fields], ranges)
     expected = reference_values(layout, rows, t)
@@ -128,7 +127,7 @@ def test_a_read_of_some_features_takes_their_columns_where_the_sync_put_them():
     t = 86400 * SECOND_US
     rows = [(t - n * 60 * SECOND_US, iso(t - n * 60 * SECOND_US), iso(t), [100 + n, n]) for n in range(1, 40, 7)]
     tiles = tile_updates(full, {}, rows)
-    members = [(ts, event_member(text, known, str(n), [str(v) for v in values])) for n, (ts, text, known, values) in enumerate(rows)]
+    members = sorted((ts, event_member(text, known, str(n), [str(v) for v in values])) for n, (ts, text, known, values) in enumerate(rows))
     for names in (["y_max"], ["y_sum", "y_max"], ["x_max"]):
         layout = TileLayout.of_view(view, {"x": "int", "y": "int"}, names)
         plan = read_plan(layout, t)
@@ -210,3 +209,20 @@ def test_a_read_folds_tiles_to_the_same_bits_as_merging_them_one_by_one(sums):
         merge(one_by_one, tile, True)
     for slot in (N, SUM, MIN, MAX):
         assert repr(by_builtins[slot]) == repr(one_by_one[slot]), slot
+
+
+@given(st.datetimes())
+def test_iso_writes_a_time_as_datetime_does(moment):
+    assert iso((moment - datetime(1970, 1, 1)) // timedelta(microseconds=1)) == moment.isoformat(timespec="microseconds")
+
+
+def test_a_read_of_tiles_alone_asks_for_no_events():
+    """At an instant on the tiles' edges every window is whole tiles: no event range."""
+    hour = timedelta(hours=1)
+    layout = TileLayout.of_view(View((Aggregation("x_last", "x", "last", hour), Aggregation("x_sum", "x", "sum", hour))), {"x": "int"})
+    t = 86400 * SECOND_US
+    rows = [(t - n * 60 * SECOND_US, iso(t - n * 60 * SECOND_US), iso(t), [n]) for n in (5, 30)]
+    plan = read_plan(layout, t)
+    assert plan.ranges == ()
+    tiles = tile_updates(layout, {}, rows)
+    assert combine(layout, plan, [tiles.get(f) for f in plan.fields], []) == [5, 35]
