@@ -224,30 +224,32 @@ def _column_types(schema: ViewSchema) -> dict[str, str]:
 
 def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], now: datetime) -> list[tuple]:
     t_us = micros(now)
-    meta = [["HMGET", reader.keyspace.meta_key(r.selection.view.name), Meta.GENERATION, Meta.SCHEMA] for r in reads]
-    cluster = reader.__dict__.get("_is_cluster")
-    if cluster is None:
-        cluster = reader.__dict__["_is_cluster"] = is_cluster(reader.client)
-    framed_meta = b""
-    if not cluster:  # the same bytes at every read of these views
-        metas = reader.__dict__.setdefault("_aggregation_metas", {})
-        views = tuple(r.selection.view.name for r in reads)
-        framed_meta = metas.get(views) or metas.setdefault(views, b"".join(resp.command(c) for c in meta))
-    # The schema of each generation seen (a sync records it once, with the generation): what
-    # to ask for depends on it (the tile sizes the sync kept), and it arrives with the replies.
-    schemas: dict[tuple[str, Any], str] = reader.__dict__.setdefault("_aggregation_schemas", {})
+    kept = reader.__dict__.get("_aggregation_state")
+    if kept is None:
+        # Whether the client is a cluster's; per set of views read, their meta hashes'
+        # HMGETs as words and as RESP bytes (the same at every read); the schema of each
+        # generation seen (a sync records it once, with the generation): what to ask for
+        # depends on it (the tile sizes the sync kept), and it arrives with the replies.
+        kept = reader.__dict__["_aggregation_state"] = (is_cluster(reader.client), {}, {})
+    cluster, metas, schemas = kept
+    views = tuple(r.selection.view.name for r in reads)
+    known_metas = metas.get(views)
+    if known_metas is None:
+        words = [["HMGET", reader.keyspace.meta_key(view), Meta.GENERATION, Meta.SCHEMA] for view in views]
+        known_metas = metas[views] = (words, b"".join(resp.command(c) for c in words))
+    meta, framed_meta = known_metas
     for _ in range(ATTEMPTS):
-        guessed = [reader._generations.get(r.selection.view.name) for r in reads]
+        guessed = [reader._generations.get(view) for view in views]
         requests, used, plans = [], [], []
-        for r, generation in zip(reads, guessed):
-            known = schemas.get((r.selection.view.name, generation)) if generation is not None else None
+        for r, view, generation in zip(reads, views, guessed):
+            known = schemas.get((view, generation)) if generation is not None else None
             used.append(known)
             plan = r.plan(known, t_us) if known else None
             plans.append(plan)
             if plan is None:
                 requests.append([] if cluster else (b"", 0))
             else:
-                base = reader.keyspace.entity_base(r.selection.view.name, int(generation))
+                base = reader.keyspace.entity_base(view, int(generation))
                 requests.append(r.commands(base, plan) if cluster else r.request(base, plan))
         if cluster:
             replies = _pipelined(reader, [*meta, *[c for cs in requests for c in cs], *meta])
@@ -258,10 +260,10 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
             replies = reader._round_trip((payload, 2 * len(meta) + sum(counts)))
         first, last = replies[: len(reads)], replies[-len(reads) :]
         seen = [generation for generation, _ in last]
-        reader._generations.update((r.selection.view.name, g) for r, g in zip(reads, seen))
+        reader._generations.update(zip(views, seen))
         if len(schemas) > 1024:
             schemas.clear()
-        schemas.update(((r.selection.view.name, g), text or "") for r, (g, text) in zip(reads, last) if g is not None)
+        schemas.update(((view, g), text or "") for view, (g, text) in zip(views, last) if g is not None)
         # Planned with the schema the generation still has ("": none recorded).
         planned = all(u == (t or "") for u, (g, t) in zip(used, last) if g is not None)
         if planned and [g for g, _ in first] == seen == guessed:
