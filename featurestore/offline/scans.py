@@ -16,7 +16,7 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   the view: at most one row per TTL_WINDOW_ROWS_PER_SPINE_ROW of the view's estimated rows.
   Measured in DuckDB on a daily view of 9M rows (docs/benchmarks.md): against the as-of join
   over the rows the bounds keep, it costs 0.1x at a spine of a thousandth of the view's rows,
-  0.5-0.9x at a hundredth (ttl 1 to 100 days: the as-of join sorts the ttl's extra rows, the
+  0.4-0.9x at a hundredth (ttl 100 to 1 days: the as-of join sorts the ttl's extra rows, the
   window join only probes them), 0.9x at a thirtieth and 1.1-1.3x at a tenth (the spine over
   the whole view: each spine row costs the window join a hash-table entry, a partition of
   its ranking and a join back). It stays off where the engine gives no estimate. What it
