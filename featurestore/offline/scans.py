@@ -15,10 +15,10 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   join whose rows are each spine row's rows in its window, where the spine is small beside
   the view: at most one row per TTL_WINDOW_ROWS_PER_SPINE_ROW of the view's estimated rows.
   Measured in DuckDB on a daily view of 9M rows (docs/benchmarks.md): against the as-of join
-  over the rows the bounds keep, it costs 0.1x at a spine of a thousandth of the view's rows,
-  0.4-0.9x at a hundredth (ttl 100 to 1 days: the as-of join sorts the ttl's extra rows, the
-  window join only probes them), 0.9x at a thirtieth and 1.1-1.3x at a tenth (the spine over
-  the whole view: each spine row costs the window join a hash-table entry, a partition of
+  over the rows the bounds keep, it costs 0.1-0.2x with a spine of a 900th of the view's
+  rows, 0.45-0.84x with a 90th (ttl 100 to 1 days: the as-of join sorts the ttl's extra rows,
+  the window join only probes them), 0.8x with a 30th and 1.0-1.45x with a 9th (the spine
+  over the whole view: each spine row costs the window join a hash-table entry, a group of
   its ranking and a join back). It stays off where the engine gives no estimate. What it
   cannot see without a scan is a view with many rows per key within a ttl (events, not a
   daily snapshot), whose windows would make the join's rows many.
