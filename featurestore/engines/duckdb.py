@@ -146,6 +146,7 @@ ENGINE = Engine(
     as_of_join=AsOfJoin.NATIVE,
     materialized_cte=True,
     null_safe_hash_join=True,
+    ttl_window_join=True,
     local_file_source=_local_file_source,
     warehouse=DuckDBWarehouse,
     resolve_credentials=_resolve_credentials,

@@ -135,6 +135,11 @@ class Engine:
     a btree index on (join keys..., timestamp): the training set joins such a view that way
     (sql/pit_joins.py), and fs hints at the index where it is missing (offline/indexes.py). Its
     `Warehouse` says whether a relation has the index (`latest_row_index`)."""
+    ttl_window_join: bool = False
+    """The engine hashes a join on keys with a range condition on the time (the spine row's
+    ttl window) and ranks its few rows per spine row faster than its as-of form sorts every
+    row the scan keeps: a view with a ttl whose windows hold few rows (offline/scans.py
+    decides) is joined that way (sql/ttl_window.py)."""
     row_hash: str | None = None
     """A SQL expression that hashes a whole row to an integer, `{row}` standing for the row's
     table alias: summed, it is an order-independent content hash of a training set's table

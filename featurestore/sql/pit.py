@@ -7,7 +7,10 @@ view its timeline (sql/semantics.py, the point-in-time rules) joined in the form
 engine record names (featurestore.engines.engine.AsOfJoin: a native ASOF LEFT JOIN, an ASOF
 JOIN with a MATCH_CONDITION, or the portable form), or, for a view whose table has an index
 on (join keys..., timestamp) on an engine with `Engine.top_one_lateral`, a top-one LEFT JOIN
-LATERAL; everything else is the same for every engine. The rules are in
+LATERAL; or, for a view with a ttl whose windows hold few rows (the scan says so:
+sql/scans.py `ViewScan.ttl_window`) on an engine with `Engine.ttl_window_join`, a hash join
+within each spine row's ttl window (sql/ttl_window.py); everything else is the same for every
+engine. The rules are in
 docs/training-sets.md.
 """
 
@@ -32,6 +35,7 @@ from featurestore.sql.pit_joins import (
 from featurestore.sql.scans import ViewScan, scan_condition
 from featurestore.sql.semantics import event_time_column, tie_columns, timeline_expression
 from featurestore.sql.spine import SPINE, SPINE_ROW, SPINE_TIME, SpineRelation, spine_query
+from featurestore.sql.ttl_window import join_within_ttl, ttl_window_fits
 from featurestore.sql.windows import join_aggregations
 
 
@@ -101,7 +105,12 @@ def point_in_time_expression(
         else:
             scan = (scans or {}).get(selection.view.name, ViewScan())
             condition = scan_condition(selection.view, scan, engine, knowledge_cut_off=not event_time_only)
-            query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained, condition)
+            if scan.ttl_window and not chained and ttl_window_fits(selection.view, engine):
+                # It reads the spine twice (the window join, the join back on the row).
+                event_time = event_time_column(selection.view, event_time_only)
+                query = join_within_ttl(query, index, selection, engine, spine_time, event_time, event_time_only, condition)
+            else:
+                query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained, condition)
     for output in outputs:
         view = selections[output.selection_index].view
         # In place: a copy of the whole query per output column costs more than the rest.

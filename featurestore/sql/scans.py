@@ -43,6 +43,9 @@ class ViewScan:
     """Rows with an event timestamp, or a knowledge time, after this are not read."""
     spine_keys_only: bool = False
     """Only rows whose join keys some spine row has are read (a semi-join on the spine)."""
+    ttl_window: bool = False
+    """Each spine row's ttl window holds few of the view's rows: where the engine has the
+    form (Engine.ttl_window_join), the view is joined within it (sql/ttl_window.py)."""
 
     @property
     def bounded(self) -> bool:

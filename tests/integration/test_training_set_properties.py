@@ -121,20 +121,21 @@ def snowflake_as_duckdb(sql: str) -> str:
 
 def check_against_reference(
     warehouse, form_dialect, schema, customers, stores, spine, ttl, event_time_only, features, transpile=False,
-    indexed=False, created_at=True, spine_query=False, spine_keys_only=None,
+    indexed=False, created_at=True, spine_query=False, spine_keys_only=None, store_ttl=None,
 ):
     """`indexed`: the tables get the index on (join keys..., timestamp) that makes PostgreSQL
     join a view by a top-one lateral join, and the test asserts each view that can is; with
     `created_at` false the customer view declares none (its ties break on the features).
     `spine_query`: the spine is a query over a table, numbered by its scan, not a frame that
     brings its own row numbers. `spine_keys_only`: every view's scan is (True) or is not
-    (False) semi-joined on the spine's keys, whatever the views' sizes would decide (None)."""
+    (False) semi-joined on the spine's keys, whatever the views' sizes would decide (None).
+    `store_ttl`: the store view's ttl. Returns the plan."""
     customer_view = feature_view(
         "customer_stats", ("customer_id",), {"spend": "double", "orders": "bigint", "segment": "varchar", "active": "boolean"},
         schema, created_at=created_at, ttl=ttl,
     )
     # Unique per (keys, timestamp) and declared so: the no-tie-break path.
-    store_view = feature_view("store_visits", ("customer_id", "region"), {"visits": "bigint"}, schema, unique=True)
+    store_view = feature_view("store_visits", ("customer_id", "region"), {"visits": "bigint"}, schema, unique=True, ttl=store_ttl)
     load_table(warehouse, schema, "customer_stats", pa.Table.from_pylist(customers, CUSTOMER_SCHEMA))
     load_table(warehouse, schema, "store_visits", pa.Table.from_pylist(stores, STORE_SCHEMA))
     if indexed:
@@ -174,6 +175,7 @@ def check_against_reference(
         spine, "event_timestamp", {"customer_stats": customers, "store_visits": stores}, plan.selections, event_time_only
     )
     assert got == expected
+    return plan
 
 
 common = dict(

@@ -7,7 +7,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from featurestore.engines.registry import engine_for_dialect
-from featurestore.offline.scans import SEMI_JOIN_ROWS_PER_KEY, SpineFacts, choose_scans, semi_join_pays
+from featurestore.offline.scans import (
+    SEMI_JOIN_ROWS_PER_KEY,
+    TTL_WINDOW_ROWS_PER_SPINE_ROW,
+    SpineFacts,
+    choose_scans,
+    semi_join_pays,
+    ttl_window_pays,
+)
 from featurestore.sql.expressions import render
 from featurestore.sql.scans import ViewScan, scan_condition
 from tests.pit_fixtures import feature_view
@@ -58,3 +65,15 @@ def test_the_bounds_are_widened_by_a_microsecond_and_cover_the_knowledge_time_un
     event_time = render(scan_condition(WITH_TTL, ViewScan(latest=LATEST), duckdb, knowledge_cut_off=False), "duckdb")
     assert event_time == "\"ts\" <= CAST('2024-03-31 12:00:00.000001' AS TIMESTAMP)"
     assert scan_condition(WITH_TTL, ViewScan(), duckdb, knowledge_cut_off=True) is None
+
+
+def test_a_view_with_a_ttl_is_joined_within_its_windows_where_the_spine_is_small_beside_it():
+    facts = SpineFacts(EARLIEST, LATEST, rows=1_000, distinct={"customer_id": 400, "store_id": 2})
+    big = 1_000 * TTL_WINDOW_ROWS_PER_SPINE_ROW
+    assert ttl_window_pays(WITH_TTL, facts, big)
+    assert not ttl_window_pays(WITH_TTL, facts, big - 1)
+    assert not ttl_window_pays(WITH_TTL, facts, None)  # no estimate: the as-of join
+    assert not ttl_window_pays(NO_TTL, facts, big)  # no ttl: no window
+    assert not ttl_window_pays(WITH_TTL, SpineFacts(None, None, rows=3), big)  # no spine time
+    scans = choose_scans([WITH_TTL, NO_TTL], facts, {"orders": big, "visits": big})
+    assert scans["orders"].ttl_window and not scans["visits"].ttl_window

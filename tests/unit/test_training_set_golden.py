@@ -28,7 +28,7 @@ SAME_AS = {"databricks": "spark"}
 """Dialects whose SQL is, to the byte, another's: its golden file serves both."""
 
 
-def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False) -> str:
+def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False) -> str:
     # One view of each kind: created_at as a knowledge cut-off with a ttl, and a composite
     # key without created_at whose uniqueness dbt does not test (so ties are broken).
     orders = feature_view(
@@ -47,7 +47,7 @@ def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_o
     # view with one, the spine's keys on the other (offline/scans.py decides; here, given).
     latest = datetime(2024, 3, 31, 23, 59, 59)
     scans = {
-        "customer_orders": ViewScan(earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest),
+        "customer_orders": ViewScan(earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest, ttl_window=ttl_window),
         "store_visits": ViewScan(latest=latest, spine_keys_only=True),
     }
     query = point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views, scans)
@@ -77,6 +77,33 @@ def test_training_set_sql_matches_golden(dialect):
     if os.environ.get("FS_UPDATE_GOLDEN"):
         path.write_text(sql)
     assert sql == path.read_text()
+
+
+TTL_WINDOW_GOLDEN = {"duckdb": "training_set.duckdb.ttl_window.sql"}
+"""Engines with the ttl-window join (Engine.ttl_window_join): the query when the rule picks
+it for customer_orders (its ttl windows hold few rows): a hash join within each spine row's
+window, its rows ranked by the full tie-break order under the knowledge cut-off."""
+
+
+def test_the_engines_with_a_ttl_window_join_have_a_golden_file_for_it():
+    assert sorted(TTL_WINDOW_GOLDEN) == sorted(d for d in DIALECTS if engine_for_dialect(d).ttl_window_join)
+
+
+@pytest.mark.parametrize("dialect", TTL_WINDOW_GOLDEN)
+def test_ttl_window_training_set_sql_matches_golden(dialect):
+    path = GOLDEN / TTL_WINDOW_GOLDEN[dialect]
+    sql = golden_query(dialect, ttl_window=True)
+    if os.environ.get("FS_UPDATE_GOLDEN"):
+        path.write_text(sql)
+    assert sql == path.read_text()
+    # customer_orders by the window join, store_visits (no ttl) by the as-of join as before.
+    assert sql.count("ASOF LEFT JOIN") == 1 and sql.count("PARTITION BY \"__fs_spine\".\"__fs_row\"") == 1
+    assert "\"ts\" >= \"__fs_spine\".\"event_timestamp\" - INTERVAL '2592000' SECOND" in sql
+
+
+@pytest.mark.parametrize("dialect", [d for d in DIALECTS if not engine_for_dialect(d).ttl_window_join])
+def test_engines_without_the_ttl_window_join_keep_their_form(dialect):
+    assert golden_query(dialect, ttl_window=True) == golden_query(dialect)
 
 
 def test_the_engines_with_a_lateral_join_have_a_golden_file_for_it():
