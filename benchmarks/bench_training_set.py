@@ -262,8 +262,10 @@ def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, sp
     cases, spines = [], {}
     before: list[str] = []
     if baseline is not None:
+        # The entry `fs` runs (featurestore.cli:main, which pauses the garbage collector while
+        # it starts), as for fs here.
         before = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(baseline.resolve())!r}); "
-                  "from featurestore.cli.app import main; sys.argv[0] = 'fs'; main()"]
+                  "from featurestore.cli import main; sys.argv[0] = 'fs'; main()"]
         command = fs_training_set(whole, ["view_0"], DATA / "out_fs_baseline.parquet")
         cases += [
             ("`fs training-set` before, the whole spine", 10, [*before, *command[len(FS):]]),

@@ -8,6 +8,7 @@ featurestore.errors); anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -341,13 +342,30 @@ def options(
     """A warehouse-native feature store for dbt projects."""
 
 
+def app_for(args: list[str]) -> typer.Typer:
+    """The app that runs `args`: when they start with a command's (or group's) name, the app
+    with that one alone, else the whole app (`fs`, `fs --help`, `--version`, a misspelt name).
+    Typer turns every registered command into a click command before it parses anything,
+    inspecting each one's signature: for 15 commands, 8 ms of every `fs` process (a one-row
+    `fs training-set` costs 0.4 s in all). What a command parses, prints and answers is its
+    own either way (tests/unit/test_cli_startup.py compares every command's help)."""
+    name = args[0] if args else None
+    commands = [info for info in app.registered_commands if info.name == name]
+    groups = [info for info in app.registered_groups if info.name == name]
+    if not commands and not groups:
+        return app
+    one = copy.copy(app)  # the same settings and callback (--version), one command
+    one.registered_commands, one.registered_groups = commands, groups
+    return one
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `fs`; `argv` defaults to the process arguments."""
     from featurestore.errors import FeatureStoreError
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="fs")
+        app_for(args)(args=args, prog_name="fs")
     except FeatureStoreError as error:
         from featurestore.console import Console
 

@@ -58,3 +58,43 @@ def test_the_fs_process_ends_its_pause_when_a_command_fails_early():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def _every_command_line() -> list[list[str]]:
+    from featurestore.cli.app import app
+
+    lines = [[info.name] for info in app.registered_commands]
+    for group in app.registered_groups:
+        lines.append([group.name])
+        lines += [[group.name, info.name] for info in group.typer_instance.registered_commands]
+    return lines
+
+
+def test_a_command_runs_in_an_app_of_that_command_alone():
+    # Typer builds a click command for every registered command before it parses: fs's main
+    # hands it only the one the arguments name (cli/app.py, app_for).
+    from featurestore.cli.app import app, app_for
+
+    assert [info.name for info in app_for(["training-set", "--sql"]).registered_commands] == ["training-set"]
+    assert [info.name for info in app_for(["catalog", "show", "v"]).registered_groups] == ["catalog"]
+    assert not app_for(["catalog", "show", "v"]).registered_commands
+    for whole in ([], ["--help"], ["--version"], ["training-sett"]):
+        assert app_for(whole) is app
+    assert len(app.registered_commands) > 1  # the module's app keeps every command
+
+
+def test_every_command_answers_alone_as_in_the_whole_app():
+    # Its help, and its usage errors (exit 2, the same words), are the same either way.
+    from typer.testing import CliRunner
+
+    from featurestore.cli.app import app, app_for
+
+    runner = CliRunner()
+    lines = _every_command_line()
+    assert ["training-set"] in lines and ["catalog", "show"] in lines
+    for line in lines:
+        for args in ([*line, "--help"], [*line, "--no-such-option"]):
+            whole = runner.invoke(app, args, prog_name="fs")
+            alone = runner.invoke(app_for(args), args, prog_name="fs")
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+            assert whole.exit_code in (0, 2) and whole.output
