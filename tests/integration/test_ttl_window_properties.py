@@ -58,7 +58,7 @@ def check_ttl_window(warehouse, customers, stores, spine, ttl, event_time_only, 
     """The reference's result from DuckDB's plan with every view that has a ttl joined within
     its ttl windows (asserted on the plan)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(scans_module, "ttl_window_pays", lambda view, facts: True)
+        patch.setattr(scans_module, "ttl_window_pays", lambda view, facts, estimated_rows: True)
         plan = check_against_reference(
             warehouse, "duckdb", "main", customers, stores, spine, ttl, event_time_only, features,
             spine_query=spine_query, spine_keys_only=spine_keys_only, store_ttl=store_ttl,
