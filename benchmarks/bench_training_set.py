@@ -358,7 +358,8 @@ def many_views(repeat: int, env: dict, limit: str) -> str:
 
 SPILL_PROBE = """
 import resource, sys, duckdb
-query, limit = sys.stdin.read(), sys.argv[2]
+*stages, query = sys.stdin.read().split(";\\n")
+limit = sys.argv[2]
 con = duckdb.connect(sys.argv[1], read_only=True, config={} if limit == "default" else {"memory_limit": limit})
 con.execute("set TimeZone = 'UTC'")
 con.execute("set preserve_insertion_order = false")
@@ -366,6 +367,8 @@ con.execute("set enable_progress_bar = false")
 if sys.argv[3] == "no-spill":
     con.execute("set max_temp_directory_size = '0KB'")  # a query that must spill fails
 try:
+    for statement in stages:  # fs's temporary tables, where it builds the training set in stages
+        con.execute(statement)
     con.execute(f"copy ({query}) to '{sys.argv[4]}' (format parquet)")
     spilled = "no" if sys.argv[3] == "no-spill" else "?"
 except duckdb.OutOfMemoryException:
@@ -376,25 +379,35 @@ print(u.ru_utime + u.ru_stime, u.ru_maxrss / 1024, spilled)
 
 
 def many_views_spill(repeat: int, env: dict, limit: str) -> str:
-    """The query fs runs for 5, 10, 20 and 50 of the small views, alone in a fresh DuckDB
-    process: its CPU per view under `limit` and under DuckDB's default limit, and whether it
-    spills (run again with spilling forbidden: a query that must spill fails)."""
+    """The statements fs runs for 5, 10, 20 and 50 of the small views (one query, or its
+    stages and the final query where the views would not fit the memory limit), alone in a
+    fresh DuckDB process: their CPU per view under `limit` and under DuckDB's default limit,
+    and whether they spill (run again with spilling forbidden: a query that must spill fails)."""
     _, spine, project = many_views_built(env)
     from featurestore.offline.request import TrainingSetRequest
     from featurestore.offline.training_set import prepare_training_set
+    from featurestore.sql.expressions import render
     from featurestore.store import FeatureStore
 
-    os.environ.update({name: env[name] for name in ("FS_BENCH_DATA", "FS_BENCH_MEMORY_LIMIT")})  # the profile reads them
-    store = FeatureStore(project)
-    database = DATA / "training_bench.duckdb"
-    rows = ["| views | memory_limit | spills | query CPU s: median | CPU s per view | per view / 5 views' | peak memory |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
-    base: dict[str, float] = {}
-    for views in (5, 10, 20, MANY_VIEWS):
+    def statements(views: int, memory: str) -> tuple[str, int]:
+        """fs's statements for `views` views under `memory`, joined by ';\\n', and its stages."""
+        os.environ.update(FS_BENCH_DATA=env["FS_BENCH_DATA"], FS_BENCH_MEMORY_LIMIT=duckdb_default_memory_limit() if memory == "default" else memory)
+        store = FeatureStore(project)  # the profile reads the limit
         request = TrainingSetRequest.of(spine, [f"many_{v}:*" for v in range(views)])
         with store.warehouse() as warehouse:
-            sql = prepare_training_set(request, store.catalog(), warehouse).sql()
+            plan = prepare_training_set(request, store.catalog(), warehouse)
+        if plan.staged is None:
+            return plan.sql(), 1
+        texts = [render(statement, "duckdb") for _, statement in plan.staged.tables]
+        return ";\n".join([*texts, render(plan.staged.final, "duckdb")]), len(texts) - 1
+
+    database = DATA / "training_bench.duckdb"
+    rows = ["| views | memory_limit | stages | spills | CPU s: median | CPU s per view | per view / 5 views' | peak memory |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    base: dict[str, float] = {}
+    for views in (5, 10, 20, MANY_VIEWS):
         for memory in (limit, "default"):
+            sql, stages = statements(views, memory)
             def probe(mode: str) -> tuple[float, float, str]:
                 out = subprocess.run(
                     [sys.executable, "-c", SPILL_PROBE, str(database), memory, mode, str(DATA / "out_spill.parquet")],
@@ -408,11 +421,12 @@ def many_views_spill(repeat: int, env: dict, limit: str) -> str:
             runs += [probe("spill") for _ in range(max(1, repeat - len(runs)))]
             cpu = statistics.median(r[0] for r in runs)
             base.setdefault(memory, cpu / views)
-            rows.append(f"| {views} | {memory} | {spills} | {cpu:.2f} | {cpu / views:.3f} | {cpu / views / base[memory]:.2f} | "
+            rows.append(f"| {views} | {memory} | {stages} | {spills} | {cpu:.2f} | {cpu / views:.3f} | {cpu / views / base[memory]:.2f} | "
                         f"{max(r[1] for r in runs):,.0f} MiB |")
     return (
         f"`python benchmarks/bench_training_set.py --many-views --spill --repeat {repeat}` on {time.strftime('%Y-%m-%d')} "
-        f"({_machine()}): the query fs runs, alone in a fresh DuckDB process.\n\n" + "\n".join(rows) + "\n"
+        f"({_machine()}): the statements fs runs (one query, or its stages and the final query), alone in a fresh DuckDB "
+        "process; CPU of the whole process.\n\n" + "\n".join(rows) + "\n"
     )
 
 

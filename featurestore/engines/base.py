@@ -139,6 +139,11 @@ class Warehouse(ABC):
         metadata (EXPLAIN: no row is read); None where the engine gives none fs reads."""
         return None
 
+    def memory_limit(self) -> int | None:
+        """The most memory, in bytes, a query of this connection may hold before it spills to
+        disk (or fails); None where the engine says nothing fs reads."""
+        return None
+
     def keep_scan_order(self, keep: bool) -> None:
         """Whether results without ORDER BY must come in scan order (engines that can trade
         it for speed override this)."""

@@ -92,6 +92,16 @@ class DuckDBWarehouse(Warehouse):
         estimate = json.loads(rows[0][1])[0].get("extra_info", {}).get("Estimated Cardinality")
         return int(estimate) if estimate is not None and str(estimate).isdigit() else None
 
+    def memory_limit(self) -> int | None:
+        # Read back as DuckDB prints it, '1.8 GiB' for 2GB: rounded down, which errs small.
+        text = str(self.fetch_all("select current_setting('memory_limit')")[0][0])
+        size = re.fullmatch(r"([0-9.]+)\s*(bytes|[KMGTP]i?B)", text.strip())
+        if size is None:
+            return None
+        unit = size.group(2)
+        power = 0 if unit == "bytes" else "KMGTP".index(unit[0]) + 1
+        return int(float(size.group(1)) * (1024 if "i" in unit else 1000) ** power)
+
     def keep_scan_order(self, keep: bool) -> None:
         self.execute(f"set preserve_insertion_order = {'true' if keep else 'false'}")
 

@@ -26,12 +26,25 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """The training set built in stages (offline/stages.py decides when and builds it): each
+    temporary table made in turn, then the final query over them."""
+
+    tables: tuple[tuple[str, exp.Create], ...]
+    """Each temporary table's name and the statement that makes it, in order."""
+    final: exp.Select
+
+
+@dataclass(frozen=True)
 class Plan:
     expression: exp.Select
     outputs: list[OutputFeature]
     selections: list[FeatureSelection]
     spine: Spine
     engine: Engine
+    staged: Staged | None = None
+    """How the warehouse builds it where one query would not fit its memory; the result is
+    `expression`'s, which the record keeps and `sql()` shows."""
 
     def sql(self, pretty: bool = False) -> str:
         return render(self.expression, self.engine.dialect, pretty=pretty)

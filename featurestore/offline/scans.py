@@ -62,15 +62,26 @@ class SpineFacts:
         return min(self.rows, math.prod(self.distinct.get(k, self.rows) for k in keys))
 
 
-def bounded_scans(views: Iterable[FeatureView], spine: Spine, warehouse: Warehouse) -> dict[str, ViewScan]:
+@dataclass(frozen=True)
+class BoundedScans:
+    """Each view's scan, and the facts it was decided on that a staged build sizes its
+    stages by (offline/stages.py)."""
+
+    scans: dict[str, ViewScan]
+    spine_rows: int
+    estimated_rows: Mapping[str, int | None] = field(default_factory=dict)
+    """View -> the warehouse's estimate of its rows (None: no estimate)."""
+
+
+def bounded_scans(views: Iterable[FeatureView], spine: Spine, warehouse: Warehouse) -> BoundedScans:
     """Each view's scan for a training set over `spine` (uploaded already, so the warehouse
     can read it), decided from the spine's facts and the views' estimated sizes."""
     views = list(views)
     facts = read_spine_facts(spine, views, warehouse)
     if facts.rows == 0:
-        return {}
+        return BoundedScans({}, 0)
     estimates = {view.name: warehouse.estimated_rows(render(rows_estimate_expression(view), warehouse.dialect)) for view in views}
-    return choose_scans(views, facts, estimates)
+    return BoundedScans(choose_scans(views, facts, estimates), facts.rows, estimates)
 
 
 def read_spine_facts(spine: Spine, views: Sequence[FeatureView], warehouse: Warehouse) -> SpineFacts:

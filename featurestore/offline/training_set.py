@@ -21,6 +21,7 @@ from featurestore.offline.plan import Plan, plan_training_set
 from featurestore.offline.record import RecordContext, make_record, record_text, write_record
 from featurestore.offline.record_table import write_record_table
 from featurestore.offline.scans import bounded_scans
+from featurestore.offline.stages import plan_stages, staged_query
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.spine import prepare_spine, read_spine
 from featurestore.offline.ties import tie_break_hints
@@ -111,8 +112,8 @@ def run_training_set(
     warehouse.keep_scan_order(plan.spine.row_order is None)
     with console.progress("building the training set in the warehouse"), reading_views(
         [s.view for s in plan.selections], warehouse
-    ):
-        delivered = deliver(request, plan.sql(), plan.outputs, warehouse)
+    ), staged_query(plan, warehouse) as sql:
+        delivered = deliver(request, sql, plan.outputs, warehouse)
     # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
     record = None
@@ -152,7 +153,8 @@ def prepare_training_set(
     `warehouse`: everything short of running the query. The views' indexes are asked of
     the warehouse first, and `console` shows a hint for each view the index would speed up.
     Once the spine is queryable, one small query over it bounds each view's scan
-    (offline/scans.py)."""
+    (offline/scans.py), and the views' estimated sizes against the warehouse's memory limit
+    decide whether it is built in stages (offline/stages.py)."""
     engine = engine or warehouse.engine
     selections, on_demand = catalog.resolve_all(request.features)
     if engine is warehouse.engine:
@@ -169,7 +171,10 @@ def prepare_training_set(
     views = list(joined_views(selections, on_demand))
     with reading_views(views, warehouse):  # EXPLAIN over a view not built says to build it
         scans = bounded_scans(views, spine, warehouse)
-    return plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed, scans)
+    plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed, scans.scans)
+    if engine is not warehouse.engine:  # a plan to read, for another engine: no stages
+        return plan
+    return plan_stages(plan, request.event_time_only, indexes.indexed, scans, warehouse.memory_limit())
 
 
 def probe_views(

@@ -39,13 +39,18 @@ ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+
 def spine_query(spine: SpineRelation, engine: Engine, spine_time: str) -> exp.Select:
     """SELECT the spine's columns FROM the spine CTE: its rows numbered in their order, its
     time converted where needed."""
+    query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
+    return query.with_(identifier(SPINE), as_=numbered_spine_expression(spine, engine, spine_time))
+
+
+def numbered_spine_expression(spine: SpineRelation, engine: Engine, spine_time: str) -> exp.Select:
+    """The spine's columns, its time converted where needed (as `spine_time`), and its row
+    number (SPINE_ROW), over its source."""
     row_order = spine.row_order if spine.row_order is not None else engine.scan_row_order()
     converted = [exp.alias_(spine.timestamp, identifier(SPINE_TIME))] if spine_time == SPINE_TIME else []
-    numbered = exp.select(
+    return exp.select(
         *[column(c) for c in spine.columns], *converted, exp.alias_(row_order, identifier(SPINE_ROW))
     ).from_(spine.source)
-    query = exp.select(*[column(c, SPINE) for c in spine.columns]).from_(exp.Table(this=identifier(SPINE)))
-    return query.with_(identifier(SPINE), as_=numbered)
 
 
 def naive_utc_expression(name: str, kind: str, engine: Engine) -> exp.Expression | None:
