@@ -2,7 +2,7 @@
 against hand-written DuckDB queries over the same tables, in one run.
 
     python benchmarks/bench_windows.py [--events 10000000] [--spine 1000000] [--entities 100000 [1000 ...]]
-        [--naive-fraction 0.01 | --naive-fraction 1,0.1 0.02,0.01 ...] [--memory-limit 4GB] [--write-docs]
+        [--naive-fraction 0.01 | --naive-fraction 1,0.1 0.02,0.01 ...] [--memory-limit 4GB] [--skip hops windows] [--write-docs]
 
 Events: `--events` rows over `--entities` entities (100k; several values: one shape each, in
 turn, fewer entities meaning more events in each window) and 100 days (a value per event);
@@ -27,6 +27,8 @@ wall and CPU seconds; CPU is the process's, DuckDB's threads included):
   rows); with one, seconds / fraction (the fixed cost scaled up too, an upper bound). A
   fraction of 1 runs it on the whole spine, which checks the extrapolation;
 - fs with 1, 2 and 4 windows (3 functions each): time against the number of windows.
+
+`--skip hops windows` leaves out the hop partials and fs's 1- and 2-window runs.
 
 Every method's result is checked equal to fs's (on the naive sample's rows for the naive join).
 `--write-docs` replaces the "## Aggregation views offline (issue 22)" section of docs/benchmarks.md.
@@ -219,8 +221,11 @@ def measure(con, args, entities: int, fractions: list[float]) -> dict:
     """One shape: every method's median (wall, CPU), the naive join's runs per sample fraction
     and its extrapolation to the whole spine."""
     make_data(con, args.events, args.spine, entities)
-    methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS), "hop partials + exact edges": hops_sql(WINDOWS)}
-    methods.update({f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)})
+    methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS)}
+    if "hops" not in args.skip:
+        methods["hop partials + exact edges"] = hops_sql(WINDOWS)
+    if "windows" not in args.skip:
+        methods.update({f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)})
     samples = {}
     for index, fraction in enumerate(fractions):
         rows = max(1, round(args.spine * fraction))
@@ -260,6 +265,8 @@ def main() -> None:
                              "or one value per --entities value with ',' between a shape's fractions (e.g. 1,0.1 0.01 0.001,0.0005)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory_limit (the machine is shared)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["hops", "windows"],
+                        help="leave out hop partials, or fs with 1 and 2 windows (for the densest, slowest shapes)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     import duckdb
