@@ -193,7 +193,10 @@ def timed(con, name: str, sql: str) -> tuple[float, float]:
 
 
 def fingerprint(con, table: str, windows: list[str], where: str = "") -> tuple:
-    sums = ", ".join(f"sum({n})::decimal(38, 2)" for n in names(windows))
+    # Each row's value rounded to cents (the events' precision) before the exact decimal sum:
+    # float sums in another order differ in their last bits, and a total of a million of them
+    # in doubles can land on either side of a cent.
+    sums = ", ".join(f"sum(round({n}, 2)::decimal(38, 2))" for n in names(windows))
     counts = ", ".join(f"count({n})" for n in names(windows))
     return con.execute(f"select count(*), {sums}, {counts} from {table} {where}").fetchone()
 
