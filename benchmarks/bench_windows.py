@@ -24,8 +24,9 @@ wall and CPU seconds; CPU is the process's, DuckDB's threads included):
   `--entities` value or one for all). Its time on the whole spine is extrapolated: with two
   or more fractions, the line through (fraction, seconds) at 1 (a fixed cost, reading every
   event, plus a cost per spine row: the join's pairs, which grow linearly with the sampled
-  rows); with one, seconds / fraction (the fixed cost scaled up too, an upper bound). A
-  fraction of 1 runs it on the whole spine, which checks the extrapolation;
+  rows); with one, seconds / fraction (the fixed cost scaled up too). A fraction of 1 runs it
+  on the whole spine: that run is the figure, and the other fractions' runs show how far off
+  a line through them would have been (tens of percent either way, docs/benchmarks.md);
 - fs with 1, 2 and 4 windows (3 functions each): time against the number of windows.
 
 `--skip hops windows` leaves out the hop partials and fs's 1- and 2-window runs.
@@ -205,7 +206,9 @@ def extrapolate(runs: dict[float, tuple[float, float]]) -> tuple[float, float]:
     """The naive join's (wall, CPU) on the whole spine from its runs on samples: the
     least-squares line through (fraction, seconds) at fraction 1 with two or more fractions
     (a fixed cost, reading the events, plus a cost per spine row); seconds / fraction with one
-    (which scales the fixed cost up too: an upper bound)."""
+    (which scales the fixed cost up too); the run on the whole spine itself if there is one."""
+    if 1.0 in runs:
+        return runs[1.0]
     if len(runs) == 1:
         (fraction, (wall, cpu)), = runs.items()
         return wall / fraction, cpu / fraction
@@ -254,7 +257,7 @@ def measure(con, args, entities: int, fractions: list[float]) -> dict:
           group by s.entity_id, s.event_timestamp, s.label)""").fetchone()[0]
     median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
     naive = {samples[name][0]: median.pop(name) for name in samples}
-    median["naive range join (extrapolated)"] = extrapolate(naive)
+    median["naive range join (whole spine)" if 1.0 in naive else "naive range join (extrapolated)"] = extrapolate(naive)
     return {"entities": entities, "window_events": window_events, "median": median, "naive": naive}
 
 
@@ -308,7 +311,8 @@ def report(args, shapes: list[dict]) -> str:
         f"median of {args.rounds} alternating rounds, each a CREATE TABLE of the result.", "",
     ]
     for shape in shapes:
-        median, reference, naive = shape["median"], shape["median"]["hand-written frames"], shape["median"]["naive range join (extrapolated)"]
+        median, reference = shape["median"], shape["median"]["hand-written frames"]
+        naive = median.get("naive range join (whole spine)") or median["naive range join (extrapolated)"]
         runs = ", ".join(f"{f:g} of the spine: {w:.2f} s wall, {c:.2f} s CPU" for f, (w, c) in shape["naive"].items())
         lines += [
             f"{shape['entities']:,} entities, {shape['window_events']:.0f} events in a spine row's 28-day window on average "
