@@ -1,13 +1,15 @@
 """Aggregation views offline (issue 22): fs's training-set query for 4 windows x 3 functions
 against hand-written DuckDB queries over the same tables, in one run.
 
-    python benchmarks/bench_windows.py [--events 10000000] [--spine 1000000] [--naive-fraction 0.01] [--write-docs]
+    python benchmarks/bench_windows.py [--events 10000000] [--spine 1000000] [--entities 100000 [1000 ...]]
+        [--naive-fraction 0.01 | --naive-fraction 1,0.1 0.02,0.01 ...] [--memory-limit 4GB] [--skip hops windows] [--write-docs]
 
-Events: `--events` rows over 100k entities and 100 days (a value per event); the spine:
-`--spine` rows at random entities and times. The features: count, sum and max of the value
-over 1h, 24h, 7d and 28d. Methods, each `CREATE TABLE ... AS` its query, in one DuckDB
-file, alternating over `--rounds` rounds (median wall and CPU seconds; CPU is the process's,
-DuckDB's threads included):
+Events: `--events` rows over `--entities` entities (100k; several values: one shape each, in
+turn, fewer entities meaning more events in each window) and 100 days (a value per event);
+the spine: `--spine` rows at random entities and times. The features: count, sum and max of
+the value over 1h, 24h, 7d and 28d. Methods, each `CREATE TABLE ... AS` its query, in one
+DuckDB file (its memory_limit `--memory-limit`), alternating over `--rounds` rounds (median
+wall and CPU seconds; CPU is the process's, DuckDB's threads included):
 
 - fs: the query `fs training-set` runs (sql/windows.py: RANGE frames over the union of spine
   rows and events);
@@ -17,9 +19,17 @@ DuckDB's threads included):
   count, sum and max; a spine row takes the full hours inside its window from the partials
   (a RANGE frame over them) and the events of its two edge hours by an equi-join on (entity,
   hour), then combines;
-- naive range join: spine x events on entity and (t - w, t], grouped by spine row, on a
-  `--naive-fraction` sample of the spine (its time scaled up by 1 / fraction, and said so);
+- naive range join: spine x events on entity and (t - w, t], grouped by spine row, on
+  samples of the spine, `--naive-fraction` (comma-separated fractions, one group per
+  `--entities` value or one for all). Its time on the whole spine is extrapolated: with two
+  or more fractions, the line through (fraction, seconds) at 1 (a fixed cost, reading every
+  event, plus a cost per spine row: the join's pairs, which grow linearly with the sampled
+  rows); with one, seconds / fraction (the fixed cost scaled up too). A fraction of 1 runs it
+  on the whole spine: that run is the figure, and the other fractions' runs show how far off
+  a line through them would have been (tens of percent either way, docs/benchmarks.md);
 - fs with 1, 2 and 4 windows (3 functions each): time against the number of windows.
+
+`--skip hops windows` leaves out the hop partials and fs's 1- and 2-window runs.
 
 Every method's result is checked equal to fs's (on the naive sample's rows for the naive join).
 `--write-docs` replaces the "## Aggregation views offline (issue 22)" section of docs/benchmarks.md.
@@ -184,47 +194,99 @@ def timed(con, name: str, sql: str) -> tuple[float, float]:
 
 
 def fingerprint(con, table: str, windows: list[str], where: str = "") -> tuple:
-    sums = ", ".join(f"sum({n})::decimal(38, 2)" for n in names(windows))
+    # Each row's value rounded to cents (the events' precision) before the exact decimal sum:
+    # float sums in another order differ in their last bits, and a total of a million of them
+    # in doubles can land on either side of a cent.
+    sums = ", ".join(f"sum(round({n}, 2)::decimal(38, 2))" for n in names(windows))
     counts = ", ".join(f"count({n})" for n in names(windows))
     return con.execute(f"select count(*), {sums}, {counts} from {table} {where}").fetchone()
+
+
+def extrapolate(runs: dict[float, tuple[float, float]]) -> tuple[float, float]:
+    """The naive join's (wall, CPU) on the whole spine from its runs on samples: the
+    least-squares line through (fraction, seconds) at fraction 1 with two or more fractions
+    (a fixed cost, reading the events, plus a cost per spine row); seconds / fraction with one
+    (which scales the fixed cost up too); the run on the whole spine itself if there is one."""
+    if 1.0 in runs:
+        return runs[1.0]
+    if len(runs) == 1:
+        (fraction, (wall, cpu)), = runs.items()
+        return wall / fraction, cpu / fraction
+    xs = list(runs)
+    mean_x = statistics.fmean(xs)
+
+    def at_one(ys: list[float]) -> float:
+        mean_y = statistics.fmean(ys)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+        return mean_y + slope * (1 - mean_x)
+
+    return at_one([w for w, _ in runs.values()]), at_one([c for _, c in runs.values()])
+
+
+def measure(con, args, entities: int, fractions: list[float]) -> dict:
+    """One shape: every method's median (wall, CPU), the naive join's runs per sample fraction
+    and its extrapolation to the whole spine."""
+    make_data(con, args.events, args.spine, entities)
+    methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS)}
+    if "hops" not in args.skip:
+        methods["hop partials + exact edges"] = hops_sql(WINDOWS)
+    if "windows" not in args.skip:
+        methods.update({f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)})
+    samples = {}
+    for index, fraction in enumerate(fractions):
+        rows = max(1, round(args.spine * fraction))
+        con.execute(f"create or replace table spine_sample{index} as select * from spine using sample {rows} rows (reservoir, 7)")
+        samples[f"naive range join, {fraction:g} of the spine"] = (fraction, f"spine_sample{index}")
+        methods[f"naive range join, {fraction:g} of the spine"] = naive_sql(WINDOWS, f"spine_sample{index}")
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+    for _ in range(args.rounds):
+        for index, (name, sql) in enumerate(methods.items()):
+            times[name].append(timed(con, f"out{index}", sql))
+            print(f"  {entities} entities, {name}: {times[name][-1][0]:.2f} s wall, {times[name][-1][1]:.2f} s CPU", flush=True)
+    # Every method's values are fs's (a naive join's on its sample of the spine).
+    expected = fingerprint(con, "out0", WINDOWS)
+    for index, name in enumerate(methods):
+        if name in samples:
+            sampled = f"where (entity_id, event_timestamp, label) in (select entity_id, event_timestamp, label from {samples[name][1]})"
+            assert fingerprint(con, "out0", WINDOWS, sampled) == fingerprint(con, f"out{index}", WINDOWS), name
+        elif name in ("fs", "hand-written frames", "hop partials + exact edges"):
+            assert fingerprint(con, f"out{index}", WINDOWS) == expected, name
+    window_events = con.execute(f"""
+        select avg(n) from (select count(e.amount) as n from spine_sample0 s left join events e
+          on e.entity_id = s.entity_id and e.ts <= s.event_timestamp and e.ts > s.event_timestamp - interval 28 day
+          group by s.entity_id, s.event_timestamp, s.label)""").fetchone()[0]
+    median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
+    naive = {samples[name][0]: median.pop(name) for name in samples}
+    median["naive range join (whole spine)" if 1.0 in naive else "naive range join (extrapolated)"] = extrapolate(naive)
+    return {"entities": entities, "window_events": window_events, "median": median, "naive": naive}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--spine", type=int, default=1_000_000)
-    parser.add_argument("--naive-fraction", type=float, default=0.01)
+    parser.add_argument("--entities", type=int, nargs="+", default=[ENTITIES], help="one shape per value; fewer: more events in each window")
+    parser.add_argument("--naive-fraction", nargs="+", default=["0.01"],
+                        help="the naive join's spine sample(s), each a fraction of the spine: one list for every --entities value, "
+                             "or one value per --entities value with ',' between a shape's fractions (e.g. 1,0.1 0.01 0.001,0.0005)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--entities", type=int, default=ENTITIES, help="fewer: more events in each window")
+    parser.add_argument("--memory-limit", default="4GB", help="DuckDB's memory_limit (the machine is shared)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["hops", "windows"],
+                        help="leave out hop partials, or fs with 1 and 2 windows (for the densest, slowest shapes)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     import duckdb
 
-    with tempfile.TemporaryDirectory() as folder:
-        con = duckdb.connect(str(Path(folder) / "bench.duckdb"))
-        con.execute("set preserve_insertion_order = false")
-        make_data(con, args.events, args.spine, args.entities)
-        methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS), "hop partials + exact edges": hops_sql(WINDOWS)}
-        sample_rows = max(1, int(args.spine * args.naive_fraction))
-        con.execute(f"create or replace table spine_sample as select * from spine using sample {sample_rows} rows (reservoir, 7)")
-        methods["naive range join"] = naive_sql(WINDOWS, "spine_sample")
-        scaling = {f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)}
-        times: dict[str, list[tuple[float, float]]] = {name: [] for name in [*methods, *scaling]}
-        for _ in range(args.rounds):
-            for index, (name, sql) in enumerate({**methods, **scaling}.items()):
-                times[name].append(timed(con, f"out{index}", sql))
-        # Every method's values are fs's (the naive join's on its sample of the spine).
-        expected = fingerprint(con, "out0", WINDOWS)
-        for index, name in enumerate(methods):
-            if name == "naive range join":
-                sampled = "where (entity_id, event_timestamp, label) in (select entity_id, event_timestamp, label from spine_sample)"
-                assert fingerprint(con, "out0", WINDOWS, sampled) == fingerprint(con, f"out{index}", WINDOWS), name
-            else:
-                assert fingerprint(con, f"out{index}", WINDOWS) == expected, name
-    median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
-    naive = median["naive range join"]
-    median["naive range join"] = (naive[0] / args.naive_fraction, naive[1] / args.naive_fraction)
-    table = report(args, median)
+    shapes = []
+    for entities, fractions in zip(args.entities, fractions_per_shape(args)):
+        with tempfile.TemporaryDirectory() as folder:
+            con = duckdb.connect(str(Path(folder) / "bench.duckdb"))
+            con.execute("set preserve_insertion_order = false")
+            con.execute(f"set memory_limit = '{args.memory_limit}'")
+            shapes.append(measure(con, args, entities, fractions))
+            con.close()
+        print(report(args, shapes[-1:]), flush=True)
+    table = report(args, shapes)
     print(table)
     if args.write_docs:
         from benchmarks.docs_section import replace_section
@@ -232,26 +294,37 @@ def main() -> None:
         replace_section(DOCS, SECTION, table)
 
 
-def report(args, median: dict[str, tuple[float, float]]) -> str:
-    reference = median["hand-written frames"]
+def fractions_per_shape(args) -> list[list[float]]:
+    """--naive-fraction's samples for each --entities value (see its help)."""
+    groups = [[float(f) for f in value.split(",")] for value in args.naive_fraction]
+    if len(groups) == len(args.entities):
+        return groups
+    return [[f for group in groups for f in group]] * len(args.entities)
+
+
+def report(args, shapes: list[dict]) -> str:
     lines = [
         SECTION, "",
-        f"`python benchmarks/bench_windows.py --events {args.events} --spine {args.spine} --entities {args.entities} "
-        f"--naive-fraction {args.naive_fraction} --rounds {args.rounds}`: "
-        f"{args.events:,} events over {args.entities:,} entities and 100 days, a {args.spine:,}-row spine, count, sum and max "
-        f"over 1h, 24h, 7d and 28d (12 features), DuckDB {__import__('duckdb').__version__}, Python {platform.python_version()}, "
-        f"median of {args.rounds} alternating rounds, each a CREATE TABLE of the result. The naive range join ran on a "
-        f"{args.naive_fraction:.0%} sample of the spine; its figures are that time scaled up by {1 / args.naive_fraction:g} "
-        "(extrapolated, and the join's cost grows with the spine rows at least linearly).", "",
-        "| method | wall s | CPU s | wall / hand-written frames | CPU / hand-written frames |",
-        "| --- | --- | --- | --- | --- |",
+        f"`python benchmarks/bench_windows.py {' '.join(sys.argv[1:])}`: {args.events:,} events over 100 days, "
+        f"a {args.spine:,}-row spine, count, sum and max over 1h, 24h, 7d and 28d (12 features), DuckDB "
+        f"{__import__('duckdb').__version__}, Python {platform.python_version()}, memory_limit {args.memory_limit}, "
+        f"median of {args.rounds} alternating rounds, each a CREATE TABLE of the result.", "",
     ]
-    for name, (wall, cpu) in median.items():
-        lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / reference[0]:.2f}x | {cpu / reference[1]:.2f}x |")
-    fs_wall, fs_cpu = median["fs"]
-    lines += ["", f"fs against the naive range join: {fs_wall / median['naive range join'][0]:.3f}x wall, "
-              f"{fs_cpu / median['naive range join'][1]:.3f}x CPU (goal: at most 0.1x)."]
-    return "\n".join(lines) + "\n"
+    for shape in shapes:
+        median, reference = shape["median"], shape["median"]["hand-written frames"]
+        naive = median.get("naive range join (whole spine)") or median["naive range join (extrapolated)"]
+        runs = ", ".join(f"{f:g} of the spine: {w:.2f} s wall, {c:.2f} s CPU" for f, (w, c) in shape["naive"].items())
+        lines += [
+            f"{shape['entities']:,} entities, {shape['window_events']:.0f} events in a spine row's 28-day window on average "
+            f"(naive join runs: {runs}):", "",
+            "| method | wall s | CPU s | wall / frames | CPU / frames | wall / naive | CPU / naive |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, (wall, cpu) in median.items():
+            lines.append(f"| {name} | {wall:.2f} | {cpu:.2f} | {wall / reference[0]:.2f}x | {cpu / reference[1]:.2f}x "
+                         f"| {wall / naive[0]:.3f}x | {cpu / naive[1]:.3f}x |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
