@@ -134,8 +134,10 @@ def staged_query(plan: Plan, warehouse: Warehouse) -> Iterator[str]:
     made: list[str] = []
     try:
         for name, statement in plan.staged.tables:
-            made.append(name)
             warehouse.execute(render(statement, warehouse.dialect))
+            # Only once made: DROP TABLE IF EXISTS of a temporary table's name not made
+            # would drop the user's table of that name in the default schema.
+            made.append(name)
         yield render(plan.staged.final, warehouse.dialect)
     except BaseException:
         # The first error is the story; a table left behind goes with the connection.

@@ -137,3 +137,30 @@ def test_duckdb_reports_its_memory_limit(duckdb_warehouse):
         warehouse.execute(f"set memory_limit = '{setting}'")
         assert warehouse.memory_limit() == int(expected)
     warehouse.execute("reset memory_limit")
+
+
+def test_a_failed_stage_drops_only_the_temporary_tables_it_made(duckdb_warehouse):
+    """A stage that fails leaves behind no temporary table, and a table of the user's named
+    like a stage not yet made is not dropped in its place (DROP TABLE IF EXISTS of a
+    temporary table's name falls through to main's table of that name)."""
+    warehouse = duckdb_warehouse
+    customers = [
+        {"customer_id": 1, "ts": BASE, "created_at": None, "spend": 1.0, "orders": 1, "segment": None, "active": None}
+    ]
+    stores = [{"customer_id": 1, "region": "n", "ts": BASE, "visits": 1}]
+    spine = [{"customer_id": 1, "region": "n", "event_timestamp": BASE + timedelta(minutes=1), "label": 0}]
+    catalog = _catalog(warehouse, customers, stores, timedelta(minutes=20))
+    warehouse.execute('create or replace table "main".__fs_stage_1 as select 42 as kept')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stages_module, "batches", lambda sizes, budget: [range(i, i + 1) for i in range(len(sizes))])
+        plan = prepare_training_set(_request(warehouse, spine, False, False), catalog, warehouse)
+    assert plan.staged is not None and len(plan.staged.tables) == 4
+    warehouse.execute('drop table "main".store_visits')  # the second stage's view: it fails
+    try:
+        with pytest.raises(Exception):
+            with staged_query(plan, warehouse):
+                pass
+        assert warehouse.fetch_all('select kept from "main".__fs_stage_1') == [(42,)]
+        assert warehouse.fetch_all("select table_name from duckdb_tables() where temporary") == []
+    finally:
+        warehouse.execute('drop table if exists "main".__fs_stage_1')
