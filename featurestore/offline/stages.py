@@ -91,7 +91,11 @@ def plan_stages(
     estimates = [scans.estimated_rows.get(s.view.name) for s in selections]
     if not budget or any(e is None for e in estimates) or any(s.view.is_aggregation for s in selections):
         return plan
-    if len(plan.outputs) != sum(len(s.features) for s in selections):  # on-demand features
+    # On-demand features: their columns are computed over the one query's (offline/plan.py
+    # names them with no selection), which no stage has. Counting outputs against the
+    # selections' features misses a request whose on-demand features read as many features
+    # not asked for as there are on-demand features.
+    if any(o.selection_index < 0 for o in plan.outputs):
         return plan
     sizes = [view_bytes(s, e or 0, scans.spine_rows) for s, e in zip(selections, estimates)]
     split = batches(sizes, budget)

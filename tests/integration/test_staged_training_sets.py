@@ -164,3 +164,35 @@ def test_a_failed_stage_drops_only_the_temporary_tables_it_made(duckdb_warehouse
         assert warehouse.fetch_all("select table_name from duckdb_tables() where temporary") == []
     finally:
         warehouse.execute('drop table if exists "main".__fs_stage_1')
+
+
+def test_on_demand_features_reading_views_not_asked_for_stay_in_one_query(duckdb_warehouse):
+    """A request whose on-demand features read as many view features it does not ask for as
+    there are on-demand features (their outputs and the hidden inputs then count the same)
+    keeps its on-demand columns: the staged build has no place for them, so it runs one query."""
+    import dataclasses
+
+    from featurestore.catalog.model import OnDemandFeature, OnDemandGroup
+    from featurestore.catalog.on_demand_sql import check_expression
+
+    warehouse = duckdb_warehouse
+    customers = [
+        {"customer_id": c, "ts": BASE + timedelta(minutes=m), "created_at": None, "spend": m / 4, "orders": c * m, "segment": None, "active": None}
+        for c in (1, 2) for m in (0, 5)
+    ]
+    stores = [{"customer_id": c, "region": "n", "ts": BASE, "visits": c} for c in (1, 2)]
+    spine = [{"customer_id": c, "region": "n", "event_timestamp": BASE + timedelta(minutes=6), "label": 0} for c in (2, 1)]
+    catalog = _catalog(warehouse, customers, stores, timedelta(minutes=20))
+    checked = check_expression("plain_stats.p_orders * 2", {}, lambda view, name: "bigint")
+    doubled = OnDemandFeature("doubled", "derived", checked.dtype, "", "plain_stats.p_orders * 2", checked, ("plain_stats:p_orders",))
+    catalog = dataclasses.replace(catalog, on_demand={"derived": OnDemandGroup("derived", "", None, (), (doubled,), "")})
+    request = TrainingSetRequest(
+        spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)),
+        features=("customer_stats:spend", "store_visits:visits", "derived:doubled"),
+    )
+    one_query = run_training_set(request, catalog, warehouse, Console(verbose=False))
+    assert one_query.table.column("doubled").to_pylist() == [20, 10]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stages_module, "STAGE_SHARE", 1e-9)
+        staged = run_training_set(request, catalog, warehouse, Console(verbose=False))
+    assert staged.table.equals(one_query.table)
