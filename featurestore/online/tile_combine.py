@@ -93,6 +93,11 @@ class ReadPlan(NamedTuple):
     texts: tuple[str | None, ...]
     """Per bound, its ISO text where a piece slices its range there (None elsewhere): event
     times compare as these texts."""
+    exact_scores: bool = True
+    """Whether Redis compares its bounds with the events' scores exactly. A score is a double,
+    exact for microseconds within EXACT_SCORES of 1970 (1684 to 2255); past it each range is
+    asked for with its low bound included, which takes every event in it and some beside it
+    with the same rounded score, and every piece is sliced by its texts."""
 
     @property
     def ranges(self) -> tuple[tuple[int, int], ...]:
@@ -112,7 +117,7 @@ def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
     """
     grain = _grain(layout)
     on_grain = t_us % grain == 0
-    key = (layout, t_us // grain, on_grain)
+    key = (layout, t_us // grain, on_grain, scores_exact(layout, t_us))
     known = _PLANS.get(key)
     if known is None:
         if len(_PLANS) > 256:
@@ -130,17 +135,28 @@ def read_plan(layout: TileLayout, t_us: int) -> ReadPlan:
     texts = list(plan.texts)
     for i in texted:
         texts[i] = iso(bounds[i])
-    return ReadPlan(plan.fields, tuple(bounds), plan.spans, plan.steps, plan.outputs, tuple(texts))
+    return ReadPlan(plan.fields, tuple(bounds), plan.spans, plan.steps, plan.outputs, tuple(texts), plan.exact_scores)
 
 
-_PLANS: dict[tuple[TileLayout, int, bool], tuple[ReadPlan, int, tuple[int, ...], tuple[int, ...]]] = {}
-"""(layout, t // grain, whether t is on the grain) -> the plan made at the first such t, that
+_PLANS: dict[tuple[TileLayout, int, bool, bool], tuple[ReadPlan, int, tuple[int, ...], tuple[int, ...]]] = {}
+"""(layout, t // grain, whether t is on the grain, whether its scores compare exactly) -> the plan made at the first such t, that
 t, the indices of the bounds that move with t and of those with a text."""
 
 
 @lru_cache(maxsize=256)
 def _grain(layout: TileLayout) -> int:
     return math.gcd(*(read.window_us for _, _, read in layout.features), *layout.sizes_us)
+
+
+EXACT_SCORES = 2**53
+"""Microseconds from 1970 within which a double (a Redis score) holds every one exactly."""
+
+
+def scores_exact(layout: TileLayout, t_us: int) -> bool:
+    """Whether every bound of a read at `t_us` (t and t - w for each window) is a score Redis
+    holds exactly (ReadPlan.exact_scores)."""
+    longest = max(read.window_us for _, _, read in layout.features)
+    return -EXACT_SCORES <= t_us - longest and t_us <= EXACT_SCORES
 
 
 def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
@@ -160,15 +176,16 @@ def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
             wanted.append([edge for edge in edges if edge[0] < edge[1]])
     fields, indices = _tiles(tuple(spans))
     ranges = _runs(edge for edges in wanted for edge in edges)
+    exact = scores_exact(layout, t_us)
     bounds = sorted({bound for edges in (ranges, *wanted) for edge in edges for bound in edge})
     at = {bound: i for i, bound in enumerate(bounds)}
     steps = tuple(
-        Step(*static, tiles, tuple(_piece(ranges, edge, at) for edge in edges))
+        Step(*static, tiles, tuple(_piece(ranges, edge, at, exact) for edge in edges))
         for static, tiles, edges in zip(statics, indices, wanted)
     )
     sliced = {i for step in steps for p in step.pieces for i, whole in ((p.low, p.from_start), (p.high, p.to_end)) if not whole}
     texts = tuple(iso(bound) if i in sliced else None for i, bound in enumerate(bounds))
-    return ReadPlan(fields, tuple(bounds), tuple((at[low], at[high]) for low, high in ranges), steps, outputs, texts)
+    return ReadPlan(fields, tuple(bounds), tuple((at[low], at[high]) for low, high in ranges), steps, outputs, texts, exact)
 
 
 @lru_cache(maxsize=256)
@@ -212,9 +229,11 @@ def _runs(edges) -> list[tuple[int, int]]:
     return [(low, high) for low, high in runs]
 
 
-def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int], at: dict[int, int]) -> Piece:
+def _piece(ranges: list[tuple[int, int]], edge: tuple[int, int], at: dict[int, int], exact: bool) -> Piece:
+    """The piece of `edge` in its range; where the scores are not exact (ReadPlan.exact_scores)
+    the range's replies hold events beside it, and the piece is sliced at both ends."""
     index = next(i for i, (low, high) in enumerate(ranges) if low <= edge[0] and edge[1] <= high)
-    return Piece(index, at[edge[0]], at[edge[1]], ranges[index][0] == edge[0], ranges[index][1] == edge[1])
+    return Piece(index, at[edge[0]], at[edge[1]], exact and ranges[index][0] == edge[0], exact and ranges[index][1] == edge[1])
 
 
 class _Events:

@@ -119,7 +119,8 @@ class _AggregationRead:
             if plan.fields:
                 commands.append(["HMGET", tiles_key(base, suffix), *plan.fields])
             events = events_key(base, suffix)
-            commands += [["ZRANGEBYSCORE", events, f"({low}", str(high)] for low, high in plan.ranges]
+            low_edge = "(" if plan.exact_scores else ""  # inexact: the low bound's own rounded score too
+            commands += [["ZRANGEBYSCORE", events, f"{low_edge}{low}", str(high)] for low, high in plan.ranges]
         return commands
 
     def request(self, base: str, plan: ReadPlan) -> tuple[bytes, int]:
@@ -127,7 +128,8 @@ class _AggregationRead:
         ranges' bounds are framed per read, the rest once per plan."""
         tiles_head, tiles_tail = _framed_fields(plan.fields)
         bounds = plan.bounds
-        ranges = [b"$%d\r\n(%d\r\n$%d\r\n%d\r\n" % (len(str(bounds[low])) + 1, bounds[low], len(str(bounds[high])), bounds[high])
+        low_edge = b"(" if plan.exact_scores else b""  # inexact: the low bound's own rounded score too
+        ranges = [b"$%d\r\n%s%d\r\n$%d\r\n%d\r\n" % (len(str(bounds[low])) + len(low_edge), low_edge, bounds[low], len(str(bounds[high])), bounds[high])
                   for low, high in plan.spans]
         parts, count = [], 0
         for suffix in self.suffixes:
