@@ -155,8 +155,12 @@ EXACT_SCORES = 2**53
 def scores_exact(layout: TileLayout, t_us: int) -> bool:
     """Whether every bound of a read at `t_us` (t and t - w for each window) is a score Redis
     holds exactly (ReadPlan.exact_scores)."""
-    longest = max(read.window_us for _, _, read in layout.features)
-    return -EXACT_SCORES <= t_us - longest and t_us <= EXACT_SCORES
+    return -EXACT_SCORES <= t_us - _longest(layout) and t_us <= EXACT_SCORES
+
+
+@lru_cache(maxsize=256)
+def _longest(layout: TileLayout) -> int:
+    return max(read.window_us for _, _, read in layout.features)
 
 
 def _plan(layout: TileLayout, t_us: int) -> ReadPlan:
