@@ -155,7 +155,8 @@ EXACT_SCORES = 2**53
 def scores_exact(layout: TileLayout, t_us: int) -> bool:
     """Whether every bound of a read at `t_us` (t and t - w for each window) is a score Redis
     holds exactly (ReadPlan.exact_scores)."""
-    return -EXACT_SCORES <= t_us - _longest(layout) and t_us <= EXACT_SCORES
+    # Strictly inside: 2**53 + 1 rounds to 2**53, which a bound there would take for its own.
+    return -EXACT_SCORES < t_us - _longest(layout) and t_us < EXACT_SCORES
 
 
 @lru_cache(maxsize=256)
