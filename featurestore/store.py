@@ -74,12 +74,15 @@ class FeatureStore(HttpServing, TrainingSets):
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
         if self._catalog is None:
-            self._manifest = load_manifest(self.project, self.target, self.console)
-            self._catalog = catalog_from_manifest(self._manifest)
-            for warning in self._catalog.warnings:  # once per catalog read, not per use
-                self.console.warn(warning)
-            self._deprecations = DeprecationNotices(self._catalog, self.now, self.console.warn)
+            self._read_catalog(load_manifest(self.project, self.target, self.console))
         return self._catalog
+
+    def _read_catalog(self, manifest: dict) -> None:
+        self._manifest = manifest
+        self._catalog = catalog_from_manifest(manifest)
+        for warning in self._catalog.warnings:  # once per catalog read, not per use
+            self.console.warn(warning)
+        self._deprecations = DeprecationNotices(self._catalog, self.now, self.console.warn)
 
     def manifest(self) -> dict:
         """dbt's manifest, as the catalog was read from it."""
@@ -107,12 +110,18 @@ class FeatureStore(HttpServing, TrainingSets):
         metadata is valid: a view dbt builds must be one every other command can read.
         Returns what was built and tested (`.line()` says it in one line)."""
         from featurestore.project.dbt_runner import BuildSummary
-        from featurestore.project.manifest import run_dbt_writing_manifest
+        from featurestore.project.manifest import run_dbt_on_checked_manifest, run_dbt_writing_manifest
 
-        self.catalog()
         command = ["build", *(["--select", *select.split()] if select else [])]  # "a b": both, as dbt reads it
         # dbt build writes the manifest too: recorded, so the next command need not parse again.
-        run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
+        if self._catalog is None:
+            # A stale manifest is parsed, its catalog read (which refuses invalid metadata),
+            # and built by one dbt process.
+            run_dbt_on_checked_manifest(
+                self.project, command, self.target, self.console, self._read_catalog, stream=self.console.verbose
+            )
+        else:
+            run_dbt_writing_manifest(self.project, command, self.target, self.console, stream=self.console.verbose)
         self._catalog = None
         summary = BuildSummary.read(self.project, self.target.name)
         # dbt does not hold a model's SQL to its YAML: the views just built are, here, so a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from featurestore.console import Console
 from featurestore.errors import ProjectError
@@ -38,6 +39,51 @@ def run_dbt_writing_manifest(
     made from. The key is taken before dbt reads the files: one edited during the run then
     differs from the record, and the next command parses again."""
     from featurestore.project.dbt_runner import run_dbt
+
+    key = _install_packages(project, target, console, key)
+    freshness.forget(project)
+    run_dbt(project, command, target.name, console, stream=stream)
+    freshness.record(project, key)
+
+
+def run_dbt_on_checked_manifest(
+    project: Project,
+    command: list[str],
+    target: Target,
+    console: Console,
+    check: Callable[[dict], None],
+    stream: bool = False,
+) -> None:
+    """`check(manifest)`, then `dbt <command>` (a build) when it passes: with the manifest on
+    disk when it is fresh; else parsed first, checked, and the command run on it by the same
+    dbt process (dbt_runner.run_dbt_after_parse), where a `dbt parse` and then the command
+    would each pay dbt's start and the command parse again. Nothing is run when `check`
+    raises."""
+    from featurestore.project.dbt_runner import run_dbt_after_parse
+
+    reason, key = freshness.stale_reason(project, target)
+    if not reason:
+        check(_read(project.manifest_path))
+        run_dbt_writing_manifest(project, command, target, console, stream=stream)
+        return
+    console.info(f"{reason}: running dbt parse")
+    key = _install_packages(project, target, console, key)
+    freshness.forget(project)
+
+    def parsed() -> None:
+        freshness.record(project, key)  # the manifest stays, and is fresh, when check refuses it
+        check(_read(project.manifest_path))
+
+    run_dbt_after_parse(project, command, target.name, console, parsed, stream=stream)
+    freshness.record(project, key)  # the command wrote the same manifest again
+
+
+def _install_packages(
+    project: Project, target: Target, console: Console, key: freshness.ManifestKey | None
+) -> freshness.ManifestKey:
+    """`dbt deps` when a declared package is not installed; the manifest key for what dbt
+    will read then (`key` when nothing was installed)."""
+    from featurestore.project.dbt_runner import run_dbt
     from featurestore.project.package import missing_packages
 
     # dbt parse and build stop at once when a declared package is not installed (a fresh
@@ -47,10 +93,7 @@ def run_dbt_writing_manifest(
         console.info(f"dbt packages not installed ({', '.join(missing)}): running dbt deps")
         run_dbt(project, ["deps"], target.name, console)
         key = None  # the installed packages are inputs too: the key taken before is stale
-    key = key or freshness.current_key(project, target)
-    freshness.forget(project)
-    run_dbt(project, command, target.name, console, stream=stream)
-    freshness.record(project, key)
+    return key or freshness.current_key(project, target)
 
 
 def record_manifest(project: Project, target: Target) -> None:

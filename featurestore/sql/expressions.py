@@ -191,4 +191,5 @@ def render(expression: exp.Expression, dialect: str, pretty: bool = False) -> st
     registry), with what dbt built named as that engine stores it."""
     from featurestore.engines.registry import engine_for_dialect
 
-    return engine_expression(expression, engine_for_dialect(dialect)).sql(dialect=dialect, pretty=pretty)
+    # engine_expression's tree is a copy of render's own: the generator need not copy it again.
+    return engine_expression(expression, engine_for_dialect(dialect)).sql(dialect=dialect, pretty=pretty, copy=False)

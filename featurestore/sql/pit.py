@@ -101,7 +101,7 @@ def point_in_time_expression(
         if selection.view.is_aggregation:
             query = join_aggregations(query, index, selection, engine, spine_time, event_time_only)
         elif selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
-            query = query.join(top_one_lateral_join(index, selection, spine_time))
+            query = query.join(top_one_lateral_join(index, selection, spine_time), copy=False)
         else:
             scan = (scans or {}).get(selection.view.name, ViewScan())
             condition = scan_condition(selection.view, scan, engine, knowledge_cut_off=not event_time_only)
@@ -117,7 +117,7 @@ def point_in_time_expression(
         query = query.select(_output_column(output, view, engine, spine_time, event_time_only), copy=False)
     if numbered_by_scan and engine.materialized_cte:
         _materialize_if_shared(query, SPINE)
-    return query.order_by(column(SPINE_ROW, SPINE))
+    return query.order_by(column(SPINE_ROW, SPINE), copy=False)
 
 
 def _materialize_if_shared(query: exp.Select, name: str) -> None:
@@ -144,24 +144,31 @@ def _join_view(
     alias = f"{INTERNAL}v{index}"
     view, names = selection.view, [f.name for f in selection.features]
     portable = engine.as_of_join is AsOfJoin.PORTABLE
-    query = query.with_(identifier(alias), as_=timeline_expression(view, names, event_time_only, ties_sorted_later=portable, scan=scan))
+    # In place, as every step here: the query is this call's own, and a copy of it per CTE and
+    # join grows with the views joined before (most of a training set's planning time).
+    query = query.with_(
+        identifier(alias), as_=timeline_expression(view, names, event_time_only, ties_sorted_later=portable, scan=scan), copy=False
+    )
     matched = f"{alias}_match"
     event_time = event_time_column(view, event_time_only)
     if portable:
         match = latest_row_match_expression if engine.last_value_ignores_nulls else portable_match_expression
         ties = tie_columns(view, event_time_only)
-        query = query.with_(identifier(matched), as_=match(alias, view, names, spine_time, event_time, ties))
+        query = query.with_(identifier(matched), as_=match(alias, view, names, spine_time, event_time, ties), copy=False)
     elif index == 0 or chained:
         # The first view joins the spine itself: its as-of join carries the spine's columns
         # along, which costs less than joining them back on the row (one view: 1.2x in DuckDB).
         # Where the spine must be read once (`chained`), every view does, in a chain.
-        return query.join(as_of_join(engine.as_of_join, alias, view, spine_time))
+        return query.join(as_of_join(engine.as_of_join, alias, view, spine_time), copy=False)
     else:
-        query = query.with_(identifier(matched), as_=as_of_match_expression(engine.as_of_join, alias, view, names, spine_time, event_time))
+        query = query.with_(
+            identifier(matched), as_=as_of_match_expression(engine.as_of_join, alias, view, names, spine_time, event_time), copy=False
+        )
     return query.join(
         exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
         on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
         join_type="left",
+        copy=False,
     )
 
 

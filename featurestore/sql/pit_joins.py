@@ -110,7 +110,11 @@ def portable_match_expression(
     ).from_(identifier(timeline))
     events = exp.union(timeline_rows, _spine_rows(keys, spine_time, len(carried) + len(ties)), distinct=False)
     opened_groups = _along_timeline(exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=column(kind))), keys, when, kind, ties)
-    grouped = exp.select("*", exp.alias_(opened_groups, identifier(group))).from_(events.subquery(identifier(f"{INTERNAL}events")))
+    # Each subquery and filter in place (copy=False, here and below): the parts are this
+    # call's own, and a copy per step re-copies every step before it.
+    grouped = exp.select("*", exp.alias_(opened_groups, identifier(group))).from_(
+        events.subquery(identifier(f"{INTERNAL}events"), copy=False)
+    )
 
     def first_in_group(name: str) -> exp.Expression:
         window = exp.Window(
@@ -121,12 +125,12 @@ def portable_match_expression(
         return exp.alias_(window, identifier(name))
 
     answered = exp.select(column(SPINE_ROW), column(kind), *[first_in_group(c) for c in carried]).from_(
-        grouped.subquery(identifier(f"{INTERNAL}grouped"))
+        grouped.subquery(identifier(f"{INTERNAL}grouped"), copy=False)
     )
     return (
         exp.select(column(SPINE_ROW), *[column(c) for c in carried])
-        .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
-        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
+        .from_(answered.subquery(identifier(f"{INTERNAL}answered"), copy=False))
+        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)), copy=False)
     )
 
 
@@ -192,6 +196,6 @@ def latest_row_match_expression(
     answered = exp.select(column(SPINE_ROW), column(kind), exp.alias_(latest, identifier(row))).from_(events)
     return (
         exp.select(column(SPINE_ROW), *[exp.alias_(exp.Dot(this=column(row), expression=identifier(c)), identifier(c)) for c in carried])
-        .from_(answered.subquery(identifier(f"{INTERNAL}answered")))
-        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)))
+        .from_(answered.subquery(identifier(f"{INTERNAL}answered"), copy=False))
+        .where(exp.EQ(this=column(kind), expression=exp.Literal.number(1)), copy=False)
     )

@@ -106,7 +106,7 @@ def latest_values_expression(
         latest, newest = _ranked_among_newest(view, keep, candidates, rank, knowledge=pushed is None)
         if with_watermark and newest is not None:
             # The newest knowledge time per entity is already there: its max is the watermark.
-            return latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
+            return latest.select(exp.alias_(newest.subquery(copy=False), identifier(WATERMARK)))
     else:
         ranked = (
             exp.select(*[column(c) for c in keep], exp.alias_(rank, identifier(f"{INTERNAL}rank")))
@@ -122,7 +122,7 @@ def latest_values_expression(
             .from_(relation_table(view))
             .where(exp.and_(*[c.copy() for c in conditions]))
         )
-        latest = latest.select(exp.alias_(newest.subquery(), identifier(WATERMARK)))
+        latest = latest.select(exp.alias_(newest.subquery(copy=False), identifier(WATERMARK)))
     return latest
 
 
@@ -167,8 +167,8 @@ def _ranked_among_newest(
 def first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
     return (
         exp.select(*[column(c) for c in keep])
-        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked")))
-        .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)))
+        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked"), copy=False))
+        .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)), copy=False)
     )
 
 
@@ -261,8 +261,8 @@ def _event_time_timeline(view: FeatureView, features: Sequence[str], ties_sorted
     )
     return (
         exp.select(*[column(c) for c in [*view.join_keys, VIEW_TIME, *features]])
-        .from_(ordered.subquery(identifier(f"{INTERNAL}ordered")))
-        .where(last_of_time)
+        .from_(ordered.subquery(identifier(f"{INTERNAL}ordered"), copy=False))
+        .where(last_of_time, copy=False)
     )
 
 
@@ -289,7 +289,9 @@ def _knowledge_time_timeline(view: FeatureView, features: Sequence[str], source:
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=exp.Literal.number(1), end_side="PRECEDING"),
     )
     best = f"{INTERNAL}previous_best"
-    with_best = exp.select("*", exp.alias_(previous_best, identifier(best))).from_(usable.subquery(identifier(f"{INTERNAL}usable")))
+    with_best = exp.select("*", exp.alias_(previous_best, identifier(best))).from_(
+        usable.subquery(identifier(f"{INTERNAL}usable"), copy=False)
+    )
     beats_earlier = exp.or_(
         exp.Is(this=column(best), expression=exp.null()),
         exp.GTE(this=column(VIEW_EVENT_TIME), expression=column(best)),
@@ -308,7 +310,7 @@ def _knowledge_time_timeline(view: FeatureView, features: Sequence[str], source:
     ranked = (
         exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *[column(f) for f in features])
         .select(exp.alias_(rank, identifier(f"{INTERNAL}rank")))
-        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates")))
-        .where(beats_earlier)
+        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates"), copy=False))
+        .where(beats_earlier, copy=False)
     )
     return first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])

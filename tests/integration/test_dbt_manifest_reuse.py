@@ -128,3 +128,33 @@ def test_a_dbt_installed_after_the_run_is_refused(built):
     adapter = next(name for name in installed if name.startswith("dbt_duckdb"))
     later = {**installed, adapter: time.time_ns()}
     assert refusal(project, target, {}, {}, later) == f"{adapter} was installed after dbt wrote it"
+
+
+def test_fs_build_on_a_stale_manifest_builds_what_it_parsed_and_records_it(built, capsys):
+    """A stale manifest: `fs build` parses, checks the catalog and builds in one dbt process
+    (dbt_runner.run_dbt_after_parse); the change is built, and the manifest it leaves is
+    fresh for the next command."""
+    import duckdb
+
+    model = built / "models" / "customer_orders.sql"
+    model.write_text(model.read_text().replace("orders  --", "orders * 10 as orders  --", 1))
+    capsys.readouterr()
+    summary = FeatureStore(project_dir=built, console=Console(verbose=True)).build()
+    said = capsys.readouterr().err  # verbose: dbt's lines streamed as well
+    assert "models/customer_orders.sql changed" in said and PARSE in said
+    assert "OK created sql table model main.customer_orders" in said
+    assert summary.built == {"customer_orders"}
+    with duckdb.connect(str(built / "dev.duckdb"), read_only=True) as con:
+        assert con.execute("select customer_id, orders from main.customer_orders order by 1").fetchall() == [("c1", 30), ("c2", 50)]
+    assert first_command(built, capsys) == ""
+
+
+def test_fs_build_on_a_manifest_dbt_cannot_parse_is_one_line(built, capsys):
+    """dbt's parse error, in the dbt process that would build after it: one line, nothing run."""
+    from featurestore.errors import DbtError
+
+    (built / "models" / "customer_orders.yml").write_text("version: 2\nmodels:\n  - name: [customer_orders\n")
+    with pytest.raises(DbtError, match=r"^dbt parse failed: Parsing Error") as raised:
+        FeatureStore(project_dir=built, console=Console(verbose=False)).build()
+    assert "\n" not in str(raised.value)
+    assert json.loads((built / "target" / "run_results.json").read_text())["args"]["which"] == "build"  # dbt's, from before

