@@ -65,7 +65,9 @@ def run_dbt_after_parse(
 
     flags = _project_flags(project, target)
     commands = json.dumps({"parse": ["parse", *flags], "then": [*command, *flags]})
-    child = subprocess.Popen(
+    # In a with block: the child's pipes are closed however this ends (an open one is a
+    # ResourceWarning in the caller's program).
+    with subprocess.Popen(
         [sys.executable, "-c", _PARSE_THEN, commands],
         cwd=project.root,
         env={**_env(), "PYTHONUNBUFFERED": "1"},  # streamed lines as dbt writes them
@@ -73,23 +75,23 @@ def run_dbt_after_parse(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    parse_output, parsed = _read_until(child.stdout, _PARSED, stream)
-    if not parsed:
-        child.wait()
-        _raise_failure("parse", "".join(parse_output), console)
-    try:
-        between()
-    except BaseException:
-        child.stdin.close()  # the child reads no go-ahead and exits without running the command
-        child.stdout.read()
-        child.wait()
-        raise
-    child.stdin.write("run\n")
-    child.stdin.close()
-    output, _ = _read_until(child.stdout, None, stream)
-    if child.wait() != 0:
-        _raise_failure(command[0], "".join(parse_output + output), console)
+    ) as child:
+        parse_output, parsed = _read_until(child.stdout, _PARSED, stream)
+        if not parsed:
+            child.wait()
+            _raise_failure("parse", "".join(parse_output), console)
+        try:
+            between()
+        except BaseException:
+            child.stdin.close()  # the child reads no go-ahead and exits without running the command
+            child.stdout.read()
+            child.wait()
+            raise
+        child.stdin.write("run\n")
+        child.stdin.close()
+        output, _ = _read_until(child.stdout, None, stream)
+        if child.wait() != 0:
+            _raise_failure(command[0], "".join(parse_output + output), console)
 
 
 _PARSED = "-- fs: dbt parse done --"

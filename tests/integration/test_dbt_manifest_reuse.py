@@ -158,3 +158,18 @@ def test_fs_build_on_a_manifest_dbt_cannot_parse_is_one_line(built, capsys):
         FeatureStore(project_dir=built, console=Console(verbose=False)).build()
     assert "\n" not in str(raised.value)
     assert json.loads((built / "target" / "run_results.json").read_text())["args"]["which"] == "build"  # dbt's, from before
+
+
+def test_fs_build_on_a_stale_manifest_leaves_no_pipe_open(built, capsys):
+    """The dbt child's pipes are closed once it ends, whatever happened: an open one is a
+    ResourceWarning in the user's program (the README's tour asserts none)."""
+    import gc
+    import warnings
+
+    model = built / "models" / "customer_orders.sql"
+    model.write_text(model.read_text() + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FeatureStore(project_dir=built, console=Console(verbose=False)).build()
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
