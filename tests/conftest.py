@@ -165,11 +165,17 @@ def copy_project(destination: Path, parsed: Path | None = None) -> Path:
         else:
             shutil.copy2(source, destination / name)
     if parsed is not None:
-        (destination / "dbt_packages").mkdir()
-        (destination / "dbt_packages" / "featurestore").symlink_to(destination / "featurestore" / "dbt")
+        link_package(destination)
         (destination / "target").mkdir()
         shutil.copy2(parsed / "target" / "partial_parse.msgpack", destination / "target")
     return destination
+
+
+def link_package(project: Path) -> None:
+    """The project's local dbt package linked in dbt_packages/, as `dbt deps` links it (a dbt
+    process of about 3 s of CPU less)."""
+    (project / "dbt_packages").mkdir()
+    (project / "dbt_packages" / "featurestore").symlink_to(project / "featurestore" / "dbt")
 
 
 def project_env() -> dict[str, str]:

