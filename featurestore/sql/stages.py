@@ -27,9 +27,13 @@ def spine_time_name(spine: SpineRelation) -> str:
 
 
 def temporary_table_expression(name: str, query: exp.Query) -> exp.Create:
-    """CREATE TEMPORARY TABLE name AS query."""
+    """CREATE OR REPLACE TEMPORARY TABLE name AS query: a table of that name a failed run
+    could not drop stays with the connection (a FeatureStore's lives as long as the caller's
+    program), and would otherwise fail every later staged run on it. Only DuckDB stages
+    (offline/stages.py: the engine that reports a memory limit), and it takes OR REPLACE."""
     return exp.Create(
-        this=named_table(name), kind="TABLE", expression=query, properties=exp.Properties(expressions=[exp.TemporaryProperty()])
+        this=named_table(name), kind="TABLE", expression=query, replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
     )
 
 

@@ -166,6 +166,31 @@ def test_a_failed_stage_drops_only_the_temporary_tables_it_made(duckdb_warehouse
         warehouse.execute('drop table if exists "main".__fs_stage_1')
 
 
+def test_a_stage_table_left_on_the_connection_does_not_fail_the_next_staged_run(duckdb_warehouse):
+    """A temporary table a failed run could not drop (its drop failed too: the connection
+    keeps it) is replaced by the next staged run on the same connection, as the Python API's
+    long-lived FeatureStore would make it, instead of failing it with "already exists"."""
+    warehouse = duckdb_warehouse
+    customers = [
+        {"customer_id": 1, "ts": BASE, "created_at": None, "spend": 1.0, "orders": 1, "segment": None, "active": None}
+    ]
+    stores = [{"customer_id": 1, "region": "n", "ts": BASE, "visits": 1}]
+    spine = [{"customer_id": 1, "region": "n", "event_timestamp": BASE + timedelta(minutes=1), "label": 0}]
+    catalog = _catalog(warehouse, customers, stores, timedelta(minutes=20))
+    one_query = run_training_set(_request(warehouse, spine, False, False), catalog, warehouse, Console(verbose=False))
+    for left in ("__fs_stage_spine", "__fs_stage_0", "__fs_stage_2"):
+        warehouse.execute(f"create temporary table {left} as select 'left behind' as stale")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(stages_module, "STAGE_SHARE", 1e-9)
+            staged = run_training_set(_request(warehouse, spine, False, False), catalog, warehouse, Console(verbose=False))
+        assert staged.table.equals(one_query.table)
+        assert _stage_tables(warehouse) == []
+    finally:
+        for left in ("__fs_stage_spine", "__fs_stage_0", "__fs_stage_2"):
+            warehouse.execute(f"drop table if exists temp.{left}")
+
+
 def test_on_demand_features_reading_views_not_asked_for_stay_in_one_query(duckdb_warehouse):
     """A request whose on-demand features read as many view features it does not ask for as
     there are on-demand features (their outputs and the hidden inputs then count the same)
