@@ -4,6 +4,7 @@ the output columns named, and the query built. Pure: no I/O, nothing uploaded or
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from featurestore.catalog import Feature, FeatureSelection, OnDemandSelection
@@ -49,7 +50,13 @@ class Plan:
     `expression`'s, which the record keeps and `sql()` shows."""
 
     def sql(self, pretty: bool = False) -> str:
-        return render(self.expression, self.engine.dialect, pretty=pretty)
+        return render(self.expression, self.engine.dialect, pretty=True) if pretty else self._sql
+
+    @cached_property
+    def _sql(self) -> str:
+        """The query's text, rendered once: a training set's run reads it twice (to run it,
+        and for its record), and rendering costs about what building the tree did."""
+        return render(self.expression, self.engine.dialect)
 
     def view_of(self, output: OutputFeature) -> str:
         """The view (or on-demand group) an output column comes from."""
