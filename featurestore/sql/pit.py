@@ -193,7 +193,7 @@ def _output_column(
         )
         fresh = exp.GTE(this=column(event_time_column(view, event_time_only), alias), expression=oldest)
         value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
-    return exp.alias_(value, identifier(output.name))
+    return exp.alias_(value, identifier(output.name), copy=False)
 
 
 def breaks_ties_at_a_cost(view: FeatureView, engine: Engine, laterally_joined: bool, event_time_only: bool) -> bool:
