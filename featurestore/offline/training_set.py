@@ -17,7 +17,7 @@ from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import UsageError
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
 from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
-from featurestore.offline.plan import Plan, plan_training_set
+from featurestore.offline.plan import Plan, check_training_set, plan_training_set
 from featurestore.offline.record import RecordContext, make_record, record_text, write_record
 from featurestore.offline.record_table import write_record_table
 from featurestore.offline.scans import bounded_scans
@@ -164,9 +164,9 @@ def prepare_training_set(
     indexes = probe_views(selections, on_demand, engine, warehouse, request.event_time_only)
     for hint in indexes.hints if console is not None else ():
         console.hint(hint)
-    # Planned first to refuse a bad request before anything is uploaded; planned again with
-    # the bounds the spine's facts give (building the tree costs milliseconds).
-    plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed)
+    # Checked first, to refuse a bad request before anything is uploaded; planned once, with
+    # the bounds the spine's facts give (building the tree is most of planning's CPU).
+    check_training_set(request, selections, spine, engine, on_demand)
     prepare_spine(spine, warehouse)
     views = list(joined_views(selections, on_demand))
     with reading_views(views, warehouse):  # EXPLAIN over a view not built says to build it

@@ -26,7 +26,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, timestamp_literal
+from featurestore.sql.expressions import INTERNAL, column, identifier, left_join, relation_table, timestamp_literal
 from featurestore.sql.semantics import knowledge_time
 
 NUMERIC = "numeric"
@@ -139,7 +139,7 @@ def check_profile_expression(
             exp.EQ(this=_as_text(column(feature.name, _ROWS)), expression=column(_VALUE, name)),
             exp.LTE(this=column(_RANK, name), expression=exp.Literal.number(TOP_VALUES)),
         )
-        query = query.join(exp.Table(this=identifier(name)), on=on, join_type="left", copy=False)
+        query = left_join(query, exp.Table(this=identifier(name)), on)
     return query
 
 

@@ -24,7 +24,7 @@ from sqlglot import exp
 from featurestore.catalog import Feature, FeatureSelection, FeatureView
 from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, column, identifier
+from featurestore.sql.expressions import INTERNAL, column, identifier, left_join
 from featurestore.sql.pit_joins import (
     as_of_join,
     as_of_match_expression,
@@ -164,11 +164,10 @@ def _join_view(
         query = query.with_(
             identifier(matched), as_=as_of_match_expression(engine.as_of_join, alias, view, names, spine_time, event_time), copy=False
         )
-    return query.join(
+    return left_join(
+        query,
         exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
-        on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
-        join_type="left",
-        copy=False,
+        exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
     )
 
 
@@ -194,7 +193,7 @@ def _output_column(
         )
         fresh = exp.GTE(this=column(event_time_column(view, event_time_only), alias), expression=oldest)
         value = exp.Case(ifs=[exp.If(this=fresh, true=value)])
-    return exp.alias_(value, identifier(output.name))
+    return exp.alias_(value, identifier(output.name), copy=False)
 
 
 def breaks_ties_at_a_cost(view: FeatureView, engine: Engine, laterally_joined: bool, event_time_only: bool) -> bool:

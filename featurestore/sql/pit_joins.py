@@ -49,8 +49,8 @@ def top_one_lateral_join(index: int, selection: FeatureSelection, spine_time: st
             exp.alias_(column(view.timestamp, rows), identifier(VIEW_TIME)),
             *[exp.alias_(column(f.name, rows), identifier(f.name)) for f in selection.features],
         )
-        .from_(relation_table(view, alias=rows))
-        .where(exp.and_(*keys_match, not_after))
+        .from_(relation_table(view, alias=rows), copy=False)
+        .where(exp.and_(*keys_match, not_after, copy=False), copy=False)
         .order_by(*latest)
         .limit(1)
     )
@@ -73,8 +73,8 @@ def as_of_match_expression(
     docs/benchmarks.md)."""
     carried = [event_time, *features]
     return exp.select(column(SPINE_ROW, SPINE), *[column(c, timeline) for c in carried]).from_(
-        exp.Table(this=identifier(SPINE))
-    ).join(as_of_join(style, timeline, view, spine_time))
+        exp.Table(this=identifier(SPINE)), copy=False
+    ).join(as_of_join(style, timeline, view, spine_time), copy=False)
 
 
 def as_of_join(style: AsOfJoin, alias: str, view: FeatureView, spine_time: str) -> exp.Join:
@@ -107,13 +107,13 @@ def portable_match_expression(
         exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
         *[column(c) for c in carried],
         *[column(t) for t in ties],
-    ).from_(identifier(timeline))
-    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, len(carried) + len(ties)), distinct=False)
+    ).from_(identifier(timeline), copy=False)
+    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, len(carried) + len(ties)), distinct=False, copy=False)
     opened_groups = _along_timeline(exp.Sum(this=exp.Sub(this=exp.Literal.number(1), expression=column(kind))), keys, when, kind, ties)
     # Each subquery and filter in place (copy=False, here and below): the parts are this
     # call's own, and a copy per step re-copies every step before it.
-    grouped = exp.select("*", exp.alias_(opened_groups, identifier(group))).from_(
-        events.subquery(identifier(f"{INTERNAL}events"), copy=False)
+    grouped = exp.select("*", exp.alias_(opened_groups, identifier(group), copy=False)).from_(
+        events.subquery(identifier(f"{INTERNAL}events"), copy=False), copy=False
     )
 
     def first_in_group(name: str) -> exp.Expression:
@@ -125,7 +125,7 @@ def portable_match_expression(
         return exp.alias_(window, identifier(name))
 
     answered = exp.select(column(SPINE_ROW), column(kind), *[first_in_group(c) for c in carried]).from_(
-        grouped.subquery(identifier(f"{INTERNAL}grouped"), copy=False)
+        grouped.subquery(identifier(f"{INTERNAL}grouped"), copy=False), copy=False
     )
     return (
         exp.select(column(SPINE_ROW), *[column(c) for c in carried])
@@ -147,8 +147,8 @@ def _spine_rows(keys: Sequence[str], spine_time: str, nulls: int) -> exp.Select:
             column(SPINE_ROW),
             *[exp.null() for _ in range(nulls)],
         )
-        .from_(exp.Table(this=identifier(SPINE)))
-        .where(exp.and_(*present))
+        .from_(exp.Table(this=identifier(SPINE)), copy=False)
+        .where(exp.and_(*present, copy=False), copy=False)
     )
 
 
@@ -188,12 +188,12 @@ def latest_row_match_expression(
         exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
         exp.alias_(values, identifier(row)),
         *[column(t) for t in ties],
-    ).from_(identifier(timeline))
+    ).from_(identifier(timeline), copy=False)
     latest = _along_timeline(exp.IgnoreNulls(this=exp.LastValue(this=column(row))), keys, when, kind, ties)
-    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, 1 + len(ties)), distinct=False).subquery(
-        identifier(f"{INTERNAL}events")
+    events = exp.union(timeline_rows, _spine_rows(keys, spine_time, 1 + len(ties)), distinct=False, copy=False).subquery(
+        identifier(f"{INTERNAL}events"), copy=False
     )
-    answered = exp.select(column(SPINE_ROW), column(kind), exp.alias_(latest, identifier(row))).from_(events)
+    answered = exp.select(column(SPINE_ROW), column(kind), exp.alias_(latest, identifier(row), copy=False)).from_(events, copy=False)
     return (
         exp.select(column(SPINE_ROW), *[exp.alias_(exp.Dot(this=column(row), expression=identifier(c)), identifier(c)) for c in carried])
         .from_(answered.subquery(identifier(f"{INTERNAL}answered"), copy=False))

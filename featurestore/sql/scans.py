@@ -74,7 +74,7 @@ def scan_condition(view: FeatureView, scan: ViewScan, engine: Engine, knowledge_
         conditions.append(exp.GTE(this=column(view.timestamp), expression=bound_literal(scan.earliest - SLACK, engine)))
     if scan.spine_keys_only:
         conditions.append(_has_spine_keys(view))
-    return exp.and_(*conditions) if conditions else None
+    return exp.and_(*conditions, copy=False) if conditions else None
 
 
 def _has_spine_keys(view: FeatureView) -> exp.Exists:
@@ -83,7 +83,7 @@ def _has_spine_keys(view: FeatureView) -> exp.Exists:
     VIEW_ROWS, as both sides have the same column names."""
     same = [exp.EQ(this=column(k, SPINE_KEYS), expression=column(k, VIEW_ROWS)) for k in view.join_keys]
     spine = exp.Table(this=identifier(SPINE), alias=exp.TableAlias(this=identifier(SPINE_KEYS)))
-    return exp.Exists(this=exp.select(exp.Literal.number(1)).from_(spine).where(exp.and_(*same)))
+    return exp.Exists(this=exp.select(exp.Literal.number(1)).from_(spine, copy=False).where(exp.and_(*same, copy=False), copy=False))
 
 
 def spine_facts_expression(source: exp.Expression, timestamp: exp.Expression, keys: Sequence[str]) -> exp.Select:

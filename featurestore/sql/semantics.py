@@ -240,11 +240,11 @@ def _event_time_timeline(view: FeatureView, features: Sequence[str], ties_sorted
     if view.rows_unique_by_test:
         # A dbt test guarantees one row per key and timestamp (catalog/from_manifest.py
         # says which count), so the tie-break below would only cost time.
-        return rows.from_(source.table()).where(present)
+        return rows.from_(source.table(), copy=False).where(present, copy=False)
     winner_last = tie_break_winner_last(view)
     if ties_sorted_later:
         ties = [exp.alias_(o.this, identifier(name)) for o, name in zip(winner_last, tie_columns(view, True))]
-        return rows.select(*ties).from_(source.table()).where(present)
+        return rows.select(*ties).from_(source.table(), copy=False).where(present, copy=False)
     # The winner of a timestamp is the row the next timestamp follows, in an order that puts
     # it last. One window per entity, not per (entity, timestamp): measured 25% less CPU in
     # DuckDB than ROW_NUMBER over (keys, timestamp), whose many tiny partitions cost.
@@ -254,7 +254,7 @@ def _event_time_timeline(view: FeatureView, features: Sequence[str], ties_sorted
         partition_by=[k.copy() for k in keys],
         order=exp.Order(expressions=[exp.Ordered(this=column(view.timestamp)), *winner_last]),
     )
-    ordered = rows.select(exp.alias_(next_time, identifier(following))).from_(source.table()).where(present)
+    ordered = rows.select(exp.alias_(next_time, identifier(following))).from_(source.table(), copy=False).where(present, copy=False)
     last_of_time = exp.or_(
         exp.Is(this=column(following), expression=exp.null()),
         exp.NEQ(this=column(following), expression=column(VIEW_TIME)),
@@ -281,7 +281,7 @@ def _knowledge_time_timeline(view: FeatureView, features: Sequence[str], source:
         exp.alias_(known, identifier(created)),
         exp.alias_(exp.Greatest(this=column(view.timestamp), expressions=[known.copy()]), identifier(VIEW_TIME)),
         *feature_columns,
-    ).from_(source.table()).where(present)
+    ).from_(source.table(), copy=False).where(present, copy=False)
     previous_best = exp.Window(
         this=exp.Max(this=column(VIEW_EVENT_TIME)),
         partition_by=[k.copy() for k in keys],

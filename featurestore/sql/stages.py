@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection
 from featurestore.engines.engine import Engine
-from featurestore.sql.expressions import column, identifier, named_table
+from featurestore.sql.expressions import column, identifier, left_join, named_table
 from featurestore.sql.pit import OutputFeature, point_in_time_expression
 from featurestore.sql.scans import ViewScan
 from featurestore.sql.spine import SPINE, SPINE_ROW, SPINE_TIME, SpineRelation, numbered_spine_expression, spine_query
@@ -83,10 +83,9 @@ def combined_expression(spine: SpineRelation, engine: Engine, stages: Sequence[t
     else that table (staged_spine_relation)."""
     query = spine_query(spine, engine, spine_time_name(spine))
     for table, names in stages:
-        query = query.select(*[column(n, table) for n in names], copy=False).join(
+        query = left_join(
+            query.select(*[column(n, table) for n in names], copy=False),
             exp.Table(this=identifier(table)),
-            on=exp.EQ(this=column(SPINE_ROW, table), expression=column(SPINE_ROW, SPINE)),
-            join_type="left",
-            copy=False,
+            exp.EQ(this=column(SPINE_ROW, table), expression=column(SPINE_ROW, SPINE)),
         )
     return query.order_by(column(SPINE_ROW, SPINE), copy=False)

@@ -31,7 +31,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection, FeatureView
 from featurestore.engines.engine import Engine
-from featurestore.sql.expressions import INTERNAL, column, identifier, named_table, relation_table
+from featurestore.sql.expressions import INTERNAL, column, identifier, left_join, named_table, relation_table
 from featurestore.sql.semantics import VIEW_ROWS, first_ranked, knowledge_time, tie_break_order
 from featurestore.sql.spine import SPINE, SPINE_ROW
 
@@ -59,12 +59,14 @@ def join_within_ttl(
     (sql/scans.py `scan_condition`) bounds the rows read of the view."""
     alias = f"{INTERNAL}v{index}"
     matched = f"{alias}_match"
-    query = query.with_(identifier(alias), as_=_view_rows(selection.view, scan))
-    query = query.with_(identifier(matched), as_=ttl_window_match_expression(alias, selection, engine, spine_time, event_time, event_time_only))
-    return query.join(
+    # In place, as sql/pit.py's joins: a copy of the query per step grows with the views before.
+    query = query.with_(identifier(alias), as_=_view_rows(selection.view, scan), copy=False)
+    match = ttl_window_match_expression(alias, selection, engine, spine_time, event_time, event_time_only)
+    query = query.with_(identifier(matched), as_=match, copy=False)
+    return left_join(
+        query,
         exp.Table(this=identifier(matched), alias=exp.TableAlias(this=identifier(alias))),
-        on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
-        join_type="left",
+        exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE)),
     )
 
 

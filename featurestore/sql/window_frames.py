@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, named_table
+from featurestore.sql.expressions import column, identifier, left_join, named_table
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_parts import ACTIVE, EVENT, KIND, TIME, WindowInputs, not_null, spine_rows_of, typed
 
@@ -68,11 +68,13 @@ def frames_expression(
         for part in _PARTIALS[a.function]
     ]
     on_time, late = f"{name}_on_time", f"{name}_late"
-    combined = exp.select(column(SPINE_ROW, on_time), *[
-        exp.alias_(typed(_combined(a.function, index, on_time, late), _dtype(inputs, a)), identifier(a.name))
-        for index, a in enumerate(aggregations)
-    ]).from_(named_table(on_time)).join(
-        named_table(late), on=exp.EQ(this=column(SPINE_ROW, on_time), expression=column(SPINE_ROW, late)), join_type="left", copy=False
+    combined = left_join(
+        exp.select(column(SPINE_ROW, on_time), *[
+            exp.alias_(typed(_combined(a.function, index, on_time, late), _dtype(inputs, a)), identifier(a.name))
+            for index, a in enumerate(aggregations)
+        ]).from_(named_table(on_time)),
+        named_table(late),
+        exp.EQ(this=column(SPINE_ROW, on_time), expression=column(SPINE_ROW, late)),
     )
     return [
         (on_time, _spine_rows(_union(inputs, on_time_only=True), framed, on_time)),

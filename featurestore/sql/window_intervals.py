@@ -23,7 +23,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, named_table
+from featurestore.sql.expressions import column, identifier, left_join, named_table
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_parts import ACTIVE, KIND, KNOWN, TIME, WindowInputs, along_time, not_null, spine_rows_of
 
@@ -158,10 +158,11 @@ def last_values_expression(
         *[exp.EQ(this=column(k, spine_side), expression=column(k, value_side)) for k in inputs.view.join_keys],
         exp.EQ(this=column(ORDER, value_side), expression=column(BEST, spine_side)),
     )
-    last = (
+    last = left_join(
         exp.select(column(SPINE_ROW, spine_side), *[in_window(a) for a in aggregations])
-        .from_(exp.Table(this=identifier(best), alias=exp.TableAlias(this=identifier(spine_side))))
-        .join(exp.Table(this=identifier(values), alias=exp.TableAlias(this=identifier(value_side))), on=matched, join_type="left", copy=False)
+        .from_(exp.Table(this=identifier(best), alias=exp.TableAlias(this=identifier(spine_side)))),
+        exp.Table(this=identifier(values), alias=exp.TableAlias(this=identifier(value_side))),
+        matched,
     )
     return [
         (candidates, candidate_rows),

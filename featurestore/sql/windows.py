@@ -28,7 +28,7 @@ from sqlglot import exp
 from featurestore.catalog import FeatureSelection, FeatureView, WindowedAggregation
 from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, column, identifier, named_table, relation_table
+from featurestore.sql.expressions import INTERNAL, column, identifier, left_join, named_table, relation_table
 from featurestore.sql.spine import SPINE, SPINE_ROW
 from featurestore.sql.window_frames import FRAME_FUNCTIONS, frames_expression
 from featurestore.sql.window_intervals import INTERVAL_FUNCTIONS, distinct_counts_expression, last_values_expression
@@ -79,7 +79,7 @@ def join_aggregations(
         for cte, tree in last_values_expression(inputs, source, lasts, name):
             query = query.with_(identifier(cte), as_=tree, copy=False)
         parts.append((name, [a.name for a in lasts]))
-    return query.join(_joined_parts(parts, alias), on=_same_row(alias), join_type="left", copy=False)
+    return left_join(query, _joined_parts(parts, alias), _same_row(alias))
 
 
 def refuse_unsupported(view: FeatureView, aggregations: Sequence[WindowedAggregation], engine: Engine) -> None:
@@ -152,11 +152,7 @@ def _joined_parts(parts: list[tuple[str, list[str]]], alias: str) -> exp.Express
     select = exp.select(column(SPINE_ROW, first)).from_(named_table(first))
     for name, features in parts:
         if name != first:
-            select = select.join(
-                named_table(name),
-                on=exp.EQ(this=column(SPINE_ROW, first), expression=column(SPINE_ROW, name)),
-                join_type="left", copy=False,
-            )
+            select = left_join(select, named_table(name), exp.EQ(this=column(SPINE_ROW, first), expression=column(SPINE_ROW, name)))
         select = select.select(*[column(f, name) for f in features], copy=False)
     return select.subquery(identifier(alias))
 

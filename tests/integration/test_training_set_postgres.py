@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -39,27 +40,23 @@ def test_duckdb_and_postgres_give_identical_frames(built_project, tmp_path, clea
         )
         tables = {name: con.sql(f"select * from main.{name}").to_arrow_table() for name in VIEWS}
     features = ("weather_hourly:*", "carrier_daily:*", "route_daily:*")
-    for as_of in ("knowledge", "event-time"):
-        request = TrainingSetRequest(spine=SpineInput(path=spine_path), features=features, as_of=as_of)
-        with store.warehouse() as warehouse:
-            plan = prepare_training_set(request, catalog, warehouse)
-            on_duckdb = warehouse.read_arrow(render(plan.expression, "duckdb"))
-
-        with postgres() as pg:
-            schema = pg.target.schema
-            try:
-                for name, table in tables.items():
-                    load_table(pg, schema, name, table)
-                moved = catalog_of(
-                    *[dataclasses.replace(catalog.view(n), relation=Relation(None, schema, n)) for n in VIEWS]
-                )
+    # The views' rows copied once, for both kinds of training set (each reads them only).
+    with postgres() as pg, store.warehouse() as warehouse:
+        schema = pg.target.schema
+        try:
+            for name, table in tables.items():
+                load_table(pg, schema, name, table)
+            moved = catalog_of(*[dataclasses.replace(catalog.view(n), relation=Relation(None, schema, n)) for n in VIEWS])
+            for as_of in ("knowledge", "event-time"):
+                request = TrainingSetRequest(spine=SpineInput(path=spine_path), features=features, as_of=as_of)
+                plan = prepare_training_set(request, catalog, warehouse)
+                on_duckdb = warehouse.read_arrow(render(plan.expression, "duckdb"))
                 pg_plan = prepare_training_set(request, moved, pg)
                 on_postgres = pg.read_arrow(render(pg_plan.expression, "postgres"))
-            finally:
-                pg.execute(f'drop schema if exists "{schema}" cascade')
-
-        assert on_duckdb.num_rows == pq.read_metadata(spine_path).num_rows > 3000
-        assert on_postgres.to_pylist() == on_duckdb.to_pylist()
+                assert on_duckdb.num_rows == pq.read_metadata(spine_path).num_rows > 3000
+                assert on_postgres.to_pylist() == on_duckdb.to_pylist(), as_of
+        finally:
+            pg.execute(f'drop schema if exists "{schema}" cascade')
 
 
 SAMPLE_SPINE_MODEL = "select * from {{ ref('flight_delay_labels') }} where flight_id % 41 = 5\n"
@@ -97,11 +94,21 @@ def postgres_project(tmp_path_factory, postgres_server, built_project):
             pg.execute(f'drop schema if exists "{schema}_raw" cascade')
 
 
-def test_cli_training_set_on_the_postgres_target_equals_duckdb(postgres_project, built_project, tmp_path):
-    """`fs training-set` end to end on each target, same spine file: the same file out."""
-    import subprocess
-    import sys
+def fs_as_child(cli, monkeypatch, project: Path, env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """`fs args...` run in this process (the `cli` fixture) with what a child would have:
+    exactly `env`, `project` as the working folder. What fs does and prints is the point of
+    these tests, not its process: a child costs a Python start and fs's imports."""
+    with monkeypatch.context() as patch:
+        for key in [k for k in os.environ if k not in env]:
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.chdir(project)
+        return cli(*args)
 
+
+def test_cli_training_set_on_the_postgres_target_equals_duckdb(postgres_project, built_project, tmp_path, cli, monkeypatch):
+    """`fs training-set` end to end on each target, same spine file: the same file out."""
     from tests.conftest import project_env
 
     root, pg_env = postgres_project
@@ -115,12 +122,11 @@ def test_cli_training_set_on_the_postgres_target_equals_duckdb(postgres_project,
     outputs = {}
     for name, project, env in [("postgres", root, pg_env), ("duckdb", built_project, project_env())]:
         out = tmp_path / f"{name}.parquet"
-        result = subprocess.run(
-            [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", str(spine), "--features", features, "-o", str(out)],
-            cwd=project, env=env, capture_output=True, text=True,
+        code, stdout, stderr = fs_as_child(
+            cli, monkeypatch, project, env, "training-set", "--spine", str(spine), "--features", features, "-o", str(out)
         )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith(f"{pq.read_metadata(spine).num_rows:,} rows in ")
+        assert code == 0, stderr
+        assert stdout.startswith(f"{pq.read_metadata(spine).num_rows:,} rows in ")
         outputs[name] = pq.read_table(out)
     assert outputs["postgres"].to_pylist() == outputs["duckdb"].to_pylist()
     # The same rows in a file hash the same whichever engine made them (fs hashes files itself).
@@ -218,14 +224,11 @@ def _hints(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("hint:")]
 
 
-def test_cli_hints_at_the_index_a_view_lacks_once_and_not_once_it_has_it(postgres_project, tmp_path):
+def test_cli_hints_at_the_index_a_view_lacks_once_and_not_once_it_has_it(postgres_project, tmp_path, cli, monkeypatch):
     """`fs training-set` on PostgreSQL: a view that would take the lateral join gets one hint
     line naming the index and its dbt config (exit code 0); with the index made, none, and
     the same rows (now from the lateral join). route_daily's created_at keeps it in the
     portable form whatever its indexes, so it gets no hint."""
-    import subprocess
-    import sys
-
     root, env = postgres_project
     spine = tmp_path / "spine.parquet"
     with postgres(env["FS_PG_SCHEMA"]) as pg:
@@ -235,13 +238,12 @@ def test_cli_hints_at_the_index_a_view_lacks_once_and_not_once_it_has_it(postgre
 
     def training_set() -> tuple[str, list[dict]]:
         out = tmp_path / "out.parquet"
-        result = subprocess.run(
-            [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", str(spine),
-             "--features", "weather_hourly:*,carrier_daily:*,route_daily:*", "-o", str(out)],
-            cwd=root, env=env, capture_output=True, text=True,
+        code, _, stderr = fs_as_child(
+            cli, monkeypatch, root, env, "training-set", "--spine", str(spine),
+            "--features", "weather_hourly:*,carrier_daily:*,route_daily:*", "-o", str(out),
         )
-        assert result.returncode == 0, result.stderr
-        return result.stderr, pq.read_table(out).to_pylist()
+        assert code == 0, stderr
+        return stderr, pq.read_table(out).to_pylist()
 
     stderr, without = training_set()
     assert _hints(stderr) == [
@@ -261,11 +263,8 @@ def test_cli_hints_at_the_index_a_view_lacks_once_and_not_once_it_has_it(postgre
     ]
     assert with_index == without and len(without) > 100
     # --sql prints the query the run would use, with the same hints.
-    result = subprocess.run(
-        [sys.executable, "-m", "featurestore.cli", "training-set", "--spine", str(spine), "--features", "carrier_daily:*", "--sql"],
-        cwd=root, env=env, capture_output=True, text=True,
-    )
-    assert result.returncode == 0 and "LATERAL" not in result.stdout and len(_hints(result.stderr)) == 1
+    code, stdout, stderr = fs_as_child(cli, monkeypatch, root, env, "training-set", "--spine", str(spine), "--features", "carrier_daily:*", "--sql")
+    assert code == 0 and "LATERAL" not in stdout and len(_hints(stderr)) == 1
 
 
 def test_a_dbt_view_is_told_to_be_a_table_with_the_index():

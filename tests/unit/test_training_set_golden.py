@@ -15,6 +15,7 @@ import pytest
 from sqlglot import exp
 
 from featurestore.engines.registry import dialects, engine_for_dialect
+from featurestore.offline.plan import Plan
 from featurestore.offline.request import SpineInput
 from featurestore.offline.spine import Spine, timestamp_as_naive_utc
 from featurestore.sql.expressions import render
@@ -29,6 +30,10 @@ SAME_AS = {"databricks": "spark"}
 
 
 def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False) -> str:
+    return render(golden_expression(dialect, indexed_views, event_time_only, ttl_window), dialect, pretty=True) + "\n"
+
+
+def golden_expression(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False) -> exp.Select:
     # One view of each kind: created_at as a knowledge cut-off with a ttl, and a composite
     # key without created_at whose uniqueness dbt does not test (so ties are broken).
     orders = feature_view(
@@ -50,8 +55,7 @@ def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_o
         "customer_orders": ViewScan(earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest, ttl_window=ttl_window),
         "store_visits": ViewScan(latest=latest, spine_keys_only=True),
     }
-    query = point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views, scans)
-    return render(query, dialect, pretty=True) + "\n"
+    return point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views, scans)
 
 
 BOTH = ("customer_orders", "store_visits")
@@ -168,3 +172,14 @@ def test_no_dialect_makes_sqlglot_warn(caplog):
     for dialect in dialects():
         golden_query(dialect)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
+def test_a_plan_renders_its_query_once(dialect):
+    # A training set's run reads Plan.sql() twice (the query it runs, its record): the text
+    # is rendered once, and is the tree's; the pretty form is rendered as asked.
+    query = golden_expression(dialect)
+    plan = Plan(expression=query, outputs=[], selections=[], spine=None, engine=engine_for_dialect(dialect))
+    first = plan.sql()
+    assert first == render(query, dialect) and plan.sql() is first
+    assert plan.sql(pretty=True) + "\n" == golden_query(dialect)
