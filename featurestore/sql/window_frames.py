@@ -163,8 +163,9 @@ def _late_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
 
 
 def combined(function: str, index: int, on_time: str, late: str) -> exp.Expression:
-    """One feature from the frames' partials (`on_time`) and the late events' (`late`, null
-    where a spine row has none)."""
+    """One feature from the frames' partials (`on_time`, its counts never null) and the late
+    events' (`late`, null where a spine row has none); sql/window_hops.py combines its whole
+    hops' and edges' partials so too."""
 
     def part(table: str, name: str) -> exp.Expression:
         return column(partial_name(index, name), table)
