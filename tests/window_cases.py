@@ -63,14 +63,14 @@ def event_lists(times: st.SearchStrategy, keys: int = 2, min_size: int = 0) -> s
     ])
 
 
-def spine_lists(first: int, last: int, keys: int = 3, min_size: int = 0) -> st.SearchStrategy:
-    """Lists of spine rows at whole minutes from `first` to `last`, or a microsecond either
-    side, of keys 1 to `keys` or null."""
+def spine_lists(first: int, last: int, keys: int = 3, min_size: int = 0, seconds: tuple[int, ...] = (0,)) -> st.SearchStrategy:
+    """Lists of spine rows at whole minutes from `first` to `last` (plus one of `seconds`),
+    or a microsecond either side, of keys 1 to `keys` or null."""
     return st.lists(
         st.fixed_dictionaries({
             "k": maybe(st.integers(1, keys)),
-            "t": maybe(st.tuples(st.integers(first, last), st.sampled_from([0, 0, 1, -1])).map(
-                lambda p: BASE + timedelta(minutes=p[0], microseconds=p[1]))),
+            "t": maybe(st.tuples(st.integers(first, last), st.sampled_from(seconds), st.sampled_from([0, 0, 1, -1])).map(
+                lambda p: BASE + timedelta(minutes=p[0], seconds=p[1], microseconds=p[2]))),
             "label": st.integers(0, 1),
         }),
         min_size=min_size,
@@ -80,15 +80,14 @@ def spine_lists(first: int, last: int, keys: int = 3, min_size: int = 0) -> st.S
 
 events = event_lists(instants)
 spines = spine_lists(-2, 42)
-# Denser: one key over 16 minutes, often on a multiple of 5, so events and spine rows share
-# hops (sql/window_hops.py) and sit on their boundaries (every 5 minutes with 5m hops, 25 s
-# with 25 s hops).
-dense_events = event_lists(
-    st.tuples(st.one_of(st.sampled_from([0, 5, 10, 15]), st.integers(0, 15)), st.sampled_from([0, 0, 0, 1, -1])).map(
-        lambda p: BASE + timedelta(minutes=p[0], microseconds=p[1])),
-    keys=1, min_size=5,
-)
-dense_spines = spine_lists(-1, 17, keys=1, min_size=5)
+# Denser: one key over 16 minutes, often on a multiple of 5 and at 25 s steps, a microsecond
+# either side as often as on, so events and spine rows share hops (sql/window_hops.py), sit on
+# their boundaries (5m hops, 25 s hops) and exactly on, just inside and just outside edges.
+dense_instants = st.tuples(
+    st.one_of(st.sampled_from([0, 5, 10, 15]), st.integers(0, 15)), st.sampled_from([0, 0, 25, 50, 35]), st.sampled_from([0, 1, -1])
+).map(lambda p: BASE + timedelta(minutes=p[0], seconds=p[1], microseconds=p[2]))
+dense_events = event_lists(dense_instants, keys=1, min_size=5)
+dense_spines = spine_lists(-1, 17, keys=1, min_size=5, seconds=(0, 0, 25, 50))
 
 
 def check_windows(
