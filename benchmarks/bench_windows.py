@@ -11,8 +11,10 @@ the value over 1h, 24h, 7d and 28d. Methods, each `CREATE TABLE ... AS` its quer
 DuckDB file (its memory_limit `--memory-limit`), alternating over `--rounds` rounds (median
 wall and CPU seconds; CPU is the process's, DuckDB's threads included):
 
-- fs: the query `fs training-set` runs (sql/windows.py: RANGE frames over the union of spine
-  rows and events);
+- fs: the query `fs training-set` runs, in the plan it chooses from the same facts
+  (offline/scans.py `window_hops_pay`): RANGE frames over the union of spine rows and events
+  (sql/window_frames.py) where windows are sparse, hop partials and exact edges
+  (sql/window_hops.py) where they are dense; the report says which;
 - hand-written frames: the same idea written by hand, as a user would: one union carrying
   the spine's columns, one window per feature, no join back;
 - hop partials + exact edges: the other plan measured: per entity and hour, the partial
@@ -74,8 +76,10 @@ def make_data(con, events: int, spine: int, entities: int = ENTITIES) -> None:
     con.execute("checkpoint")
 
 
-def fs_sql(windows: list[str]) -> str:
-    """The SQL fs runs for a training set of the view's features over the spine table."""
+def fs_sql(con, windows: list[str]) -> str:
+    """The SQL fs runs for a training set of the view's features over the spine table, in
+    the plan fs chooses from the facts it reads (offline/scans.py: the spine's times, rows
+    and distinct keys, and DuckDB's estimate of the events' rows, read here as fs reads them)."""
     from featurestore.catalog import Feature, FeatureView, Relation, WindowedAggregation
     from featurestore.catalog.aggregations import aggregation_dtype, feature_name
     from featurestore.catalog.ttl import parse_ttl
@@ -83,6 +87,7 @@ def fs_sql(windows: list[str]) -> str:
     from featurestore.sql.expressions import render
     from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
     from featurestore.catalog.model import Catalog
+    from featurestore.offline.scans import choose_scans
     from sqlglot import exp
 
     aggregations = tuple(
@@ -97,8 +102,32 @@ def fs_sql(windows: list[str]) -> str:
     selections = catalog.resolve(["events:*"])
     spine = SpineRelation(source=exp.to_table("main.spine"), columns=("entity_id", "event_timestamp", "label"), timestamp=exp.column("event_timestamp"))
     engine = engine_for_dialect("duckdb")
-    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine)
+    scans = choose_scans([view], spine_facts(con, spine), {view.name: estimated_rows(con, view)})
+    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine, scans=scans)
     return render(query, "duckdb")
+
+
+def spine_facts(con, spine):
+    """What fs reads of the spine before it plans (offline/scans.py `read_spine_facts`)."""
+    from datetime import datetime
+
+    from featurestore.offline.scans import SpineFacts
+    from featurestore.sql.expressions import render
+    from featurestore.sql.scans import spine_facts_expression
+
+    earliest, latest, rows, distinct = con.execute(render(spine_facts_expression(spine.source, spine.timestamp, ["entity_id"]), "duckdb")).fetchone()
+    return SpineFacts(datetime.fromisoformat(earliest), datetime.fromisoformat(latest), rows, {"entity_id": distinct})
+
+
+def estimated_rows(con, view) -> int:
+    """DuckDB's estimate of the view's rows, as fs reads it (engines/duckdb.py `estimated_rows`)."""
+    import json
+
+    from featurestore.sql.expressions import render
+    from featurestore.sql.scans import rows_estimate_expression
+
+    plan = con.execute(f"explain (format json) {render(rows_estimate_expression(view), 'duckdb')}").fetchall()
+    return int(json.loads(plan[0][1])[0]["extra_info"]["Estimated Cardinality"])
 
 
 def names(windows: list[str]) -> list[str]:
@@ -227,11 +256,11 @@ def measure(con, args, entities: int, fractions: list[float]) -> dict:
     """One shape: every method's median (wall, CPU), the naive join's runs per sample fraction
     and its extrapolation to the whole spine."""
     make_data(con, args.events, args.spine, entities)
-    methods = {"fs": fs_sql(WINDOWS), "hand-written frames": frames_sql(WINDOWS)}
+    methods = {"fs": fs_sql(con, WINDOWS), "hand-written frames": frames_sql(WINDOWS)}
     if "hops" not in args.skip:
         methods["hop partials + exact edges"] = hops_sql(WINDOWS)
     if "windows" not in args.skip:
-        methods.update({f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(WINDOWS[:n]) for n in (1, 2)})
+        methods.update({f"fs, {n} window{'s' if n > 1 else ''}": fs_sql(con, WINDOWS[:n]) for n in (1, 2)})
     samples = {}
     for index, fraction in enumerate(fractions):
         rows = max(1, round(args.spine * fraction))
@@ -258,7 +287,8 @@ def measure(con, args, entities: int, fractions: list[float]) -> dict:
     median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
     naive = {samples[name][0]: median.pop(name) for name in samples}
     median["naive range join (whole spine)" if 1.0 in naive else "naive range join (extrapolated)"] = extrapolate(naive)
-    return {"entities": entities, "window_events": window_events, "median": median, "naive": naive}
+    plan = "hop partials + exact edges" if "__fs_v0_hops" in methods["fs"] else "RANGE frames"
+    return {"entities": entities, "window_events": window_events, "median": median, "naive": naive, "plan": plan}
 
 
 def main() -> None:
@@ -316,7 +346,7 @@ def report(args, shapes: list[dict]) -> str:
         runs = ", ".join(f"{f:g} of the spine: {w:.2f} s wall, {c:.2f} s CPU" for f, (w, c) in shape["naive"].items())
         lines += [
             f"{shape['entities']:,} entities, {shape['window_events']:.0f} events in a spine row's 28-day window on average "
-            f"(naive join runs: {runs}):", "",
+            f"(naive join runs: {runs}); fs chose {shape['plan']}:", "",
             "| method | wall s | CPU s | wall / frames | CPU / frames | wall / naive | CPU / naive |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]

@@ -41,35 +41,61 @@ EVENT_SCHEMA = pa.schema(
 )
 SPINE_SCHEMA = pa.schema([("k", pa.int64()), ("t", pa.timestamp("us")), ("label", pa.int64())])
 
-events = st.lists(
-    st.fixed_dictionaries({
-        "k": maybe(st.integers(1, 2)),
-        "ts": maybe(instants),
-        # Known up to 7 minutes late, 2 early, or when it happened (null).
-        "created_at": maybe(st.sampled_from([-2, 0, 1, 3, 7])),
-        "n": maybe(st.integers(-3, 3)),
-        "x": maybe(st.sampled_from([0.5, 1.25, 2.0, -3.0, 1e6])),
-        "s": maybe(st.sampled_from(["a", "b", "c"])),
-    }),
-    max_size=30,
-).map(lambda rows: [
-    {**r, "created_at": None if r["created_at"] is None or r["ts"] is None else r["ts"] + timedelta(minutes=r["created_at"])}
-    for r in rows
-])
-spines = st.lists(
-    st.fixed_dictionaries({
-        "k": maybe(st.integers(1, 3)),
-        "t": maybe(st.tuples(st.integers(-2, 42), st.sampled_from([0, 0, 1, -1])).map(
-            lambda p: BASE + timedelta(minutes=p[0], microseconds=p[1]))),
-        "label": st.integers(0, 1),
-    }),
-    max_size=25,
-)
 
 
-def check_windows(warehouse, form_dialect: str, schema: str, event_rows, spine_rows, created_at: bool, event_time_only: bool) -> None:
+def event_lists(times: st.SearchStrategy, keys: int = 2, min_size: int = 0) -> st.SearchStrategy:
+    """Lists of events at `times`, of keys 1 to `keys` or null."""
+    return st.lists(
+        st.fixed_dictionaries({
+            "k": maybe(st.integers(1, keys)),
+            "ts": maybe(times),
+            # Known up to 7 minutes late, 2 early, or when it happened (null).
+            "created_at": maybe(st.sampled_from([-2, 0, 1, 3, 7])),
+            "n": maybe(st.integers(-3, 3)),
+            "x": maybe(st.sampled_from([0.5, 1.25, 2.0, -3.0, 1e6])),
+            "s": maybe(st.sampled_from(["a", "b", "c"])),
+        }),
+        min_size=min_size,
+        max_size=30,
+    ).map(lambda rows: [
+        {**r, "created_at": None if r["created_at"] is None or r["ts"] is None else r["ts"] + timedelta(minutes=r["created_at"])}
+        for r in rows
+    ])
+
+
+def spine_lists(first: int, last: int, keys: int = 3, min_size: int = 0, seconds: tuple[int, ...] = (0,)) -> st.SearchStrategy:
+    """Lists of spine rows at whole minutes from `first` to `last` (plus one of `seconds`),
+    or a microsecond either side, of keys 1 to `keys` or null."""
+    return st.lists(
+        st.fixed_dictionaries({
+            "k": maybe(st.integers(1, keys)),
+            "t": maybe(st.tuples(st.integers(first, last), st.sampled_from(seconds), st.sampled_from([0, 0, 1, -1])).map(
+                lambda p: BASE + timedelta(minutes=p[0], seconds=p[1], microseconds=p[2]))),
+            "label": st.integers(0, 1),
+        }),
+        min_size=min_size,
+        max_size=25,
+    )
+
+
+events = event_lists(instants)
+spines = spine_lists(-2, 42)
+# Denser: one key over 16 minutes, often on a multiple of 5 and at 25 s steps, a microsecond
+# either side as often as on, so events and spine rows share hops (sql/window_hops.py), sit on
+# their boundaries (5m hops, 25 s hops) and exactly on, just inside and just outside edges.
+dense_instants = st.tuples(
+    st.one_of(st.sampled_from([0, 5, 10, 15]), st.integers(0, 15)), st.sampled_from([0, 0, 25, 50, 35]), st.sampled_from([0, 1, -1])
+).map(lambda p: BASE + timedelta(minutes=p[0], seconds=p[1], microseconds=p[2]))
+dense_events = event_lists(dense_instants, keys=1, min_size=5)
+dense_spines = spine_lists(-1, 17, keys=1, min_size=5, seconds=(0, 0, 25, 50))
+
+
+def check_windows(
+    warehouse, form_dialect: str, schema: str, event_rows, spine_rows, created_at: bool, event_time_only: bool, hops: bool = False
+) -> None:
     """fs's training set of every SPECS feature (and APPROX where the engine has one) equals
-    the brute force, row by row."""
+    the brute force, row by row. `hops`: the query has the hop plan (forced by the caller)
+    unless a knowledge cut-off keeps the view on frames."""
     engine = engine_for_dialect(form_dialect)
     specs = SPECS + (APPROX if engine.approx_distinct else [])
     view = aggregation_view("events", ("k",), "thing", specs, TYPES, schema, created_at)
@@ -80,7 +106,10 @@ def check_windows(warehouse, form_dialect: str, schema: str, event_rows, spine_r
         as_of="event-time" if event_time_only else "knowledge",
     )
     plan = prepare_training_set(request, catalog_of(view), warehouse, engine)
-    got = warehouse.stream_arrow(render(plan.expression, warehouse.dialect)).read_all().to_pylist()
+    sql = render(plan.expression, warehouse.dialect)
+    # An empty spine is decided on no facts: no plan but the frames.
+    assert ("__fs_v0_hops" in sql) == (hops and bool(spine_rows) and not (created_at and not event_time_only))
+    got = warehouse.stream_arrow(sql).read_all().to_pylist()
     expected = reference_aggregates(view, event_rows, spine_rows, "t", event_time_only)
     assert [(r["k"], r["t"], r["label"]) for r in got] == [(r["k"], r["t"], r["label"]) for r in spine_rows]
     for row, (got_row, wanted) in enumerate(zip(got, expected)):

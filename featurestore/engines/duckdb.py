@@ -157,6 +157,7 @@ ENGINE = Engine(
     materialized_cte=True,
     null_safe_hash_join=True,
     ttl_window_join=True,
+    window_hops=True,
     local_file_source=_local_file_source,
     warehouse=DuckDBWarehouse,
     resolve_credentials=_resolve_credentials,

@@ -140,6 +140,12 @@ class Engine:
     ttl window) and ranks its few rows per spine row faster than its as-of form sorts every
     row the scan keeps: a view with a ttl whose windows hold few rows (offline/scans.py
     decides) is joined that way (sql/ttl_window.py)."""
+    window_hops: bool = False
+    """The engine computes an aggregation view's dense windows faster from per-hop partial
+    aggregates and the raw events of each window's two edge hops (sql/window_hops.py) than by
+    RANGE frames over every event: a view whose windows hold many events per entity
+    (offline/scans.py `window_hops_pay` decides) is joined that way. Measured on DuckDB
+    (docs/benchmarks.md); other engines keep frames until measured."""
     row_hash: str | None = None
     """A SQL expression that hashes a whole row to an integer, `{row}` standing for the row's
     table alias: summed, it is an order-independent content hash of a training set's table

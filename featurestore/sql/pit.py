@@ -99,7 +99,8 @@ def point_in_time_expression(
     chained = numbered_by_scan and not engine.materialized_cte
     for index, selection in enumerate(selections):
         if selection.view.is_aggregation:
-            query = join_aggregations(query, index, selection, engine, spine_time, event_time_only)
+            hops = engine.window_hops and (scans or {}).get(selection.view.name, ViewScan()).window_hops
+            query = join_aggregations(query, index, selection, engine, spine_time, event_time_only, hops)
         elif selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
             query = query.join(top_one_lateral_join(index, selection, spine_time), copy=False)
         else:

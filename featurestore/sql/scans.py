@@ -46,6 +46,10 @@ class ViewScan:
     ttl_window: bool = False
     """Each spine row's ttl window holds few of the view's rows: where the engine has the
     form (Engine.ttl_window_join), the view is joined within it (sql/ttl_window.py)."""
+    window_hops: bool = False
+    """An aggregation view whose windows hold many events per entity: where the engine has
+    the plan (Engine.window_hops), its count, sum, avg, min and max come from hop partials
+    and exact edges (sql/window_hops.py)."""
 
     @property
     def bounded(self) -> bool:

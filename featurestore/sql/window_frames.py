@@ -35,7 +35,7 @@ _AGGREGATE: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     "max": lambda value: exp.Max(this=value),
 }
 
-_PARTIALS = {
+PARTIALS = {
     "count": ("count",),
     "sum": ("count", "sum"),
     "avg": ("count", "sum"),
@@ -45,7 +45,7 @@ _PARTIALS = {
 }
 """The partial aggregates each function is combined from, when frames and late events meet."""
 
-_PARTIAL: dict[str, Callable[[exp.Expression], exp.Expression]] = {
+PARTIAL: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     **_AGGREGATE,
     "var_pop": lambda value: exp.VariancePop(this=value),
 }
@@ -58,19 +58,19 @@ def frames_expression(
     one row per spine row with a key and a time."""
     if not inputs.knowledge_cut_off:
         values = [
-            exp.alias_(typed(_framed(_AGGREGATE[a.function](_value(a)), a, inputs), _dtype(inputs, a)), identifier(a.name))
+            exp.alias_(typed(_framed(_AGGREGATE[a.function](value_of(a)), a, inputs), dtype_of(inputs, a)), identifier(a.name))
             for a in aggregations
         ]
         return [(name, _spine_rows(_union(inputs, on_time_only=False), values, name))]
     framed = [
-        exp.alias_(_framed(_PARTIAL[part](_value(a)), a, inputs), identifier(_partial(index, part)))
+        exp.alias_(_framed(PARTIAL[part](value_of(a)), a, inputs), identifier(partial_name(index, part)))
         for index, a in enumerate(aggregations)
-        for part in _PARTIALS[a.function]
+        for part in PARTIALS[a.function]
     ]
     on_time, late = f"{name}_on_time", f"{name}_late"
-    combined = left_join(
+    merged = left_join(
         exp.select(column(SPINE_ROW, on_time), *[
-            exp.alias_(typed(_combined(a.function, index, on_time, late), _dtype(inputs, a)), identifier(a.name))
+            exp.alias_(typed(combined(a.function, index, on_time, late), dtype_of(inputs, a)), identifier(a.name))
             for index, a in enumerate(aggregations)
         ]).from_(named_table(on_time)),
         named_table(late),
@@ -79,19 +79,19 @@ def frames_expression(
     return [
         (on_time, _spine_rows(_union(inputs, on_time_only=True), framed, on_time)),
         (late, _late_expression(inputs, aggregations)),
-        (name, combined),
+        (name, merged),
     ]
 
 
-def _value(aggregation: WindowedAggregation, table: str | None = None) -> exp.Expression:
+def value_of(aggregation: WindowedAggregation, table: str | None = None) -> exp.Expression:
     return column(aggregation.column or EVENT, table)
 
 
-def _dtype(inputs: WindowInputs, aggregation: WindowedAggregation) -> str | None:
+def dtype_of(inputs: WindowInputs, aggregation: WindowedAggregation) -> str | None:
     return inputs.view.feature(aggregation.name).dtype
 
 
-def _partial(index: int, part: str) -> str:
+def partial_name(index: int, part: str) -> str:
     return f"__fs_p{index}_{part}"
 
 
@@ -149,12 +149,12 @@ def _late_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
 
     def in_window(aggregation: WindowedAggregation) -> exp.Expression:
         since = exp.Sub(this=column(TIME, spine), expression=exp.Literal.number(aggregation.window_us))
-        return exp.Case(ifs=[exp.If(this=exp.GT(this=column(TIME, late), expression=since), true=_value(aggregation, late))])
+        return exp.Case(ifs=[exp.If(this=exp.GT(this=column(TIME, late), expression=since), true=value_of(aggregation, late))])
 
     partials = [
-        exp.alias_(_PARTIAL[part](in_window(a)), identifier(_partial(index, part)))
+        exp.alias_(PARTIAL[part](in_window(a)), identifier(partial_name(index, part)))
         for index, a in enumerate(aggregations)
-        for part in _PARTIALS[a.function]
+        for part in PARTIALS[a.function]
     ]
     return (
         exp.select(column(SPINE_ROW, spine), *partials)
@@ -164,12 +164,13 @@ def _late_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
     )
 
 
-def _combined(function: str, index: int, on_time: str, late: str) -> exp.Expression:
-    """One feature from the frames' partials (`on_time`) and the late events' (`late`, null
-    where a spine row has none)."""
+def combined(function: str, index: int, on_time: str, late: str) -> exp.Expression:
+    """One feature from the frames' partials (`on_time`, its counts never null) and the late
+    events' (`late`, null where a spine row has none); sql/window_hops.py combines its whole
+    hops' and edges' partials so too."""
 
     def part(table: str, name: str) -> exp.Expression:
-        return column(_partial(index, name), table)
+        return column(partial_name(index, name), table)
 
     def zero_if_null(value: exp.Expression) -> exp.Expression:
         return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
@@ -186,7 +187,7 @@ def _combined(function: str, index: int, on_time: str, late: str) -> exp.Express
         better = exp.LT(this=theirs, expression=mine) if function == "min" else exp.GT(this=theirs, expression=mine)
         return exp.Case(
             ifs=[exp.If(this=exp.Is(this=mine.copy(), expression=exp.null()), true=theirs.copy()),
-                 exp.If(this=exp.and_(not_null(_partial(index, function), late), better), true=theirs.copy())],
+                 exp.If(this=exp.and_(not_null(partial_name(index, function), late), better), true=theirs.copy())],
             default=mine.copy(),
         )
     n_a, n_b = part(on_time, "count"), zero_if_null(part(late, "count"))

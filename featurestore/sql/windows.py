@@ -10,6 +10,11 @@ entity, and lets window functions over that one order do the aggregating.
   ("late") would be in a frame before it is known, so only events known on time go to the
   frames and the late ones are matched to the spine by a range join, their partial
   aggregates combined with the frames'.
+- count, sum, avg, min, max where windows are dense (sql/window_hops.py): per-entity, per-hop
+  partial aggregates for the whole hops inside each window and the raw events of its two
+  edge hops; chosen per view from cheap facts (offline/scans.py `window_hops_pay`) on an
+  engine with the plan (`Engine.window_hops`), never under a knowledge cut-off. stddev
+  stays on frames.
 - count_distinct and last (sql/window_intervals.py): intervals of activity, exact with or
   without a cut-off: an event counts from when it is known, max(timestamp, created_at),
   until its timestamp + w.
@@ -31,6 +36,7 @@ from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier, left_join, named_table, relation_table
 from featurestore.sql.spine import SPINE, SPINE_ROW
 from featurestore.sql.window_frames import FRAME_FUNCTIONS, frames_expression
+from featurestore.sql.window_hops import HOP_FUNCTIONS, hops_expression
 from featurestore.sql.window_intervals import INTERVAL_FUNCTIONS, distinct_counts_expression, last_values_expression
 from featurestore.sql.window_parts import ACTIVE, EVENT, KNOWN, TIME, WindowInputs
 
@@ -44,11 +50,14 @@ def join_aggregations(
     engine: Engine,
     spine_time: str,
     event_time_only: bool,
+    hops: bool = False,
 ) -> exp.Select:
     """`query` (the spine's SELECT) with the CTEs that aggregate `selection`'s features and a
     LEFT JOIN of their results on the spine row, under the alias `__fs_v{index}`: each
     feature is a column of that name there. A spine row with a null key or time has null
-    features (no events are its), as in every other view's join."""
+    features (no events are its), as in every other view's join. `hops`: the view's windows
+    are dense (offline/scans.py `window_hops_pay`) and the engine has the plan
+    (`Engine.window_hops`): the functions the hop plan computes exactly go to it."""
     view = selection.view
     aggregations = [view.aggregation(f.name) for f in selection.features]
     refuse_unsupported(view, aggregations, engine)
@@ -63,7 +72,12 @@ def join_aggregations(
     query = query.with_(identifier(inputs.events), as_=events_expression(inputs), copy=False)
     query = query.with_(identifier(inputs.spine), as_=spine_rows_expression(view, spine_time, engine), copy=False)
     parts: list[tuple[str, list[str]]] = []
-    framed = [a for a in aggregations if a.function in FRAME_FUNCTIONS]
+    hopped = [a for a in aggregations if a.function in HOP_FUNCTIONS] if hops and not inputs.knowledge_cut_off else []
+    if hopped:
+        for name, tree in hops_expression(inputs, hopped, f"{alias}_hops"):
+            query = query.with_(identifier(name), as_=tree, copy=False)
+        parts.append((f"{alias}_hops", [a.name for a in hopped]))
+    framed = [a for a in aggregations if a.function in FRAME_FUNCTIONS and a not in hopped]
     if framed:
         for name, tree in frames_expression(inputs, framed, f"{alias}_frames"):
             query = query.with_(identifier(name), as_=tree, copy=False)

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.errors import EXIT_USAGE, UsageError
 from featurestore.offline.request import SpineInput, TrainingSetRequest
+from featurestore.offline import scans
 from featurestore.offline.training_set import prepare_training_set
+from featurestore.sql import window_hops
 from tests.pit_fixtures import catalog_of, duckdb_memory, postgres_warehouse  # noqa: F401
-from tests.window_cases import SPINE_SCHEMA, TYPES, check_windows, events, spines
+from tests.window_cases import SPINE_SCHEMA, TYPES, check_windows, dense_events, dense_spines, events, spines
 from tests.window_reference import aggregation_view
 
 pytestmark = pytest.mark.integration
@@ -49,3 +51,19 @@ def test_approx_count_distinct_is_refused_in_one_line_where_the_engine_has_none(
         "function for; declare count_distinct in models/events.yml for this engine",
         EXIT_USAGE,
     )
+
+
+@pytest.mark.parametrize("hops_per_window", [1, 24])
+def test_duckdb_hop_partials_match_brute_force(duckdb_warehouse, monkeypatch, hops_per_window):
+    """The hop plan forced (the rule would keep frames for tables this small), with the
+    windows' hops (5m, both edges raw for 5m) or 24 to the longest window (25s)."""
+    monkeypatch.setattr(scans, "window_hops_pay", lambda view, facts, estimated_rows: True)
+    monkeypatch.setattr(window_hops, "MIN_HOPS_PER_WINDOW", hops_per_window)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(event_rows=st.one_of(events, dense_events), spine_rows=st.one_of(spines, dense_spines),
+           created_at=st.booleans(), event_time_only=st.booleans())
+    def check(event_rows, spine_rows, created_at, event_time_only):
+        check_windows(duckdb_warehouse, "duckdb", "main", event_rows, spine_rows, created_at, event_time_only, hops=True)
+
+    check()

@@ -14,10 +14,12 @@ from featurestore.offline.scans import (
     choose_scans,
     semi_join_pays,
     ttl_window_pays,
+    window_hops_pay,
 )
 from featurestore.sql.expressions import render
 from featurestore.sql.scans import ViewScan, scan_condition
 from tests.pit_fixtures import feature_view
+from tests.window_reference import aggregation_view
 
 EARLIEST, LATEST = datetime(2024, 3, 1), datetime(2024, 3, 31, 12)
 WITH_TTL = feature_view("orders", ("customer_id",), {"spend": "double"}, "main", created_at=True, ttl=timedelta(days=7))
@@ -77,3 +79,36 @@ def test_a_view_with_a_ttl_is_joined_within_its_windows_where_the_spine_is_small
     assert not ttl_window_pays(WITH_TTL, SpineFacts(None, None, rows=3), big)  # no spine time
     scans = choose_scans([WITH_TTL, NO_TTL], facts, {"orders": big, "visits": big})
     assert scans["orders"].ttl_window and not scans["visits"].ttl_window
+
+
+def events_view(*specs: tuple[str | None, str, str]):
+    return aggregation_view("events", ("k",), "thing", list(specs), {"x": "double"}, "main", False)
+
+
+def test_an_aggregation_view_takes_hops_where_an_entity_longest_window_holds_200_events():
+    # 100 days of spine over 1,000 keys: a 28-day window holds 28% of an entity's events.
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
+    view = events_view(("x", "sum", "1h"), ("x", "max", "28d"))
+    # 1,000 keys x 200 events / 0.28: the threshold, and one event per key fewer.
+    assert window_hops_pay(view, facts, round(1_000 * 200 * 100 / 28))
+    assert not window_hops_pay(view, facts, round(1_000 * 199 * 100 / 28))
+    assert not window_hops_pay(view, facts, None)  # no estimate: frames
+    assert not window_hops_pay(view, SpineFacts(None, None, rows=3), 10**9)  # no spine time: frames
+    # The longest window of the functions hops compute: stddev's stays on frames.
+    assert not window_hops_pay(events_view(("x", "sum", "1h"), ("x", "stddev", "28d")), facts, round(1_000 * 200 * 100 / 28))
+    assert not window_hops_pay(events_view(("x", "last", "28d"), ("x", "count_distinct", "28d")), facts, 10**9)
+
+
+def test_a_spine_at_one_instant_or_shorter_than_the_window_counts_all_of_an_entity_events():
+    instant = SpineFacts(datetime(2024, 1, 1), datetime(2024, 1, 1), rows=10, distinct={"k": 10})
+    assert window_hops_pay(events_view(("x", "count", "1h")), instant, 2_000)
+    assert not window_hops_pay(events_view(("x", "count", "1h")), instant, 1_999)
+    week = SpineFacts(datetime(2024, 1, 1), datetime(2024, 1, 8), rows=10, distinct={"k": 10})
+    assert window_hops_pay(events_view(("x", "count", "28d")), week, 2_000)
+
+
+def test_choose_scans_says_which_aggregation_views_take_hops():
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
+    view = events_view(("x", "sum", "28d"))
+    assert choose_scans([view], facts, {"events": 10**7})["events"].window_hops
+    assert not choose_scans([view], facts, {"events": 10**5})["events"].window_hops

@@ -21,6 +21,7 @@ from featurestore.offline.request import SpineInput
 from featurestore.offline.spine import Spine, timestamp_as_naive_utc
 from featurestore.sql.expressions import render
 from featurestore.sql.pit import SpineRelation, output_features, point_in_time_expression
+from featurestore.sql.scans import ViewScan
 from tests.pit_fixtures import catalog_of
 from tests.window_reference import aggregation_view
 
@@ -33,7 +34,7 @@ SPECS = [
 
 
 @functools.cache  # each test reads the text; building and rendering it costs a second
-def golden_query(dialect: str, created_at: bool = True) -> str:
+def golden_query(dialect: str, created_at: bool = True, hops: bool = False) -> str:
     engine = engine_for_dialect(dialect)
     approx = [("carrier", "approx_count_distinct", "7d")] if engine.approx_distinct else []
     view = aggregation_view(
@@ -44,7 +45,8 @@ def golden_query(dialect: str, created_at: bool = True) -> str:
     read = Spine(SpineInput(relation="analytics.labels"), exp.to_table("analytics.labels"), kinds, None)
     spine = SpineRelation(source=read.source, columns=read.columns, timestamp=timestamp_as_naive_utc(read, engine))
     selections = catalog_of(view).resolve(["origin_departures:*"])
-    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine)
+    scans = {view.name: ViewScan(window_hops=hops)}
+    query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine, scans=scans)
     return render(query, dialect, pretty=True) + "\n"
 
 
@@ -55,6 +57,31 @@ def test_aggregation_view_sql_matches_golden(dialect):
     if os.environ.get("FS_UPDATE_GOLDEN"):
         path.write_text(sql)
     assert sql == path.read_text()
+
+
+def test_dense_windows_sql_matches_golden():
+    """Hop partials and exact edges for count, sum, avg, min and max (1h hops); stddev on
+    frames; count_distinct and last as ever (sql/window_hops.py)."""
+    path = GOLDEN / "windows.duckdb.hops.sql"
+    sql = golden_query("duckdb", created_at=False, hops=True)
+    # The hop plan's CTEs: the rest is windows.duckdb.sql's, less the frames' hopped features.
+    start, end = sql.index('"__fs_v0_hops_events" AS ('), sql.index('), "__fs_v0_frames" AS (')
+    hops = sql[start:end] + "\n"
+    if os.environ.get("FS_UPDATE_GOLDEN"):
+        path.write_text(hops)
+    assert hops == path.read_text()
+    assert "RANGE BETWEEN 79200000000 PRECEDING AND CURRENT ROW" in hops  # 24h less two 1h hops
+    # The spine's numbering, stddev's frame, the distinct counts' and last's windows.
+    assert sql.count("OVER (") == hops.count("OVER (") + 6
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark", "snowflake"])
+def test_engines_without_the_hop_plan_keep_frames_where_windows_are_dense(dialect):
+    assert golden_query(dialect, created_at=False, hops=True) == golden_query(dialect, created_at=False)
+
+
+def test_a_knowledge_cut_off_keeps_dense_windows_on_frames():
+    assert golden_query("duckdb", hops=True) == golden_query("duckdb")
 
 
 def test_databricks_prints_what_spark_does():
