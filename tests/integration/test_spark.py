@@ -10,6 +10,7 @@ in child processes that use the same JVM, one at a time, each letting go of the 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -286,11 +287,16 @@ def latest_on_spark(spark_project, spark_jvm, tmp_path_factory):
         load_table(warehouse, LATEST_CASES, "route_daily__fs_pushed", as_table(views["route_daily"], []))
     demo_views = ["carrier_daily", "route_daily", "weather_hourly", "plane_daily"]
     latest = "select * from {{{{ featurestore.latest(ref('{}')) }}}}"
+    scratch = tmp_path_factory.mktemp("latest_dbt")
+    # The first run's parse starts from the build's parse state (the same profile: the
+    # build's SPARK_TEST_ENV), so dbt reads no file again; the second's schema differs.
+    (scratch / "0").mkdir()
+    shutil.copy2(spark_project / "target" / "partial_parse.msgpack", scratch / "0")
     demo, cases = compile_inline(
         spark_project,
         [({}, {v: latest.format(v) for v in demo_views}), ({"FS_SPARK_SCHEMA": LATEST_CASES}, {v: latest.format(v) for v in SHAPES})],
-        {**project_env(), **spark_jvm},
-        tmp_path_factory.mktemp("latest_dbt"),
+        {**project_env(), **SPARK_TEST_ENV, **spark_jvm},
+        scratch,
         *SPARK,
     )
     return store, demo, cases, views
