@@ -62,8 +62,13 @@ settings.load_profile("featurestore")
 # only and a serial collector cost far less CPU than the server defaults' background compiler
 # and collector threads, and compute the same results (tests/integration/test_spark.py: about
 # 220 s of CPU in all instead of more than 340 s). Set before any JVM starts; the subprocesses
-# inherit it (project_env).
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dspark.ui.enabled=false")
+# inherit it (project_env). With the client compiler alone a JVM reserves a 48 MB code cache,
+# which Spark's code and its generated classes fill in a JVM that lives a minute: the cache's
+# sweeper then rescans it at every compilation and flushes methods compiled again (51 s of CPU
+# in one run of the Spark unit; docs/testing.md, the sixth pass), hence 256 MB.
+os.environ.setdefault(
+    "JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ReservedCodeCacheSize=256m -Dspark.ui.enabled=false"
+)
 # (`-Dspark.*`: Spark takes JVM system properties named spark.* as defaults, which a session's
 # own settings override: no web UI, which fs's sessions turn off already and dbt-spark's do not.)
 
