@@ -70,14 +70,17 @@ def _forking_process() -> tuple[subprocess.Popen, str]:
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise AssertionError(f"the forking dbt process did not start: exit {server.wait()}")
-        atexit.register(_stop, server)
+        atexit.register(_stop, server, path)
         _server = (server, path)
     return _server
 
 
-def _stop(server: subprocess.Popen) -> None:
+def _stop(server: subprocess.Popen, path: str) -> None:
+    import shutil
+
     server.terminate()
     server.wait(timeout=30)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def _serve(path: str) -> None:
@@ -114,9 +117,15 @@ def _serve(path: str) -> None:
                 _child(request, *fds)
             for fd in fds:
                 os.close(fd)
-            connection.sendall(f"{pid}\n".encode())
+            try:
+                connection.sendall(f"{pid}\n".encode())
+            except OSError:  # the test gave up (its timeout): the run is killed, this goes on
+                pass
             _, status = os.waitpid(pid, 0)
-            connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+            try:
+                connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+            except OSError:
+                pass
 
 
 def _child(request: dict, out: int, err: int) -> None:
@@ -147,14 +156,14 @@ def _child(request: dict, out: int, err: int) -> None:
             code = 0
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+            if not isinstance(exit.code, (int, type(None))):
+                print(exit.code, file=sys.stderr)  # as the interpreter prints SystemExit's message
     except BaseException:
         import traceback
 
         traceback.print_exc()
     finally:
         try:
-            import atexit
-
             atexit._run_exitfuncs()  # as the interpreter's exit would: logging's flush of dbt's log file
             sys.stdout.flush()
             sys.stderr.flush()
