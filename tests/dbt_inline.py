@@ -25,17 +25,23 @@ REPO = str(Path(__file__).resolve().parents[1])
 
 
 def compile_inline(
-    project: Path, runs: list[tuple[dict[str, str], dict[str, str]]], env: dict[str, str], scratch: Path, *dbt_args: str
+    project: Path, runs: list[tuple[dict[str, str], dict[str, str]]], env: dict[str, str], scratch: Path, *dbt_args: str,
+    forked: bool = False,
 ) -> list[dict[str, dict]]:
     """Per run (extra environment variables, {name: sql}), each query compiled by
-    `dbt compile --inline` in `project` (dbt's target and logs go to `scratch`)."""
+    `dbt compile --inline` in `project` (dbt's target and logs go to `scratch`). `forked`: the
+    child forked from a process that imported dbt already (tests/forked_dbt.py), for DuckDB
+    and PostgreSQL; not for Spark, whose child joins the test's JVM as it starts."""
     scratch.mkdir(parents=True, exist_ok=True)
     document = json.dumps([{"env": extra, "queries": queries} for extra, queries in runs])
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.dbt_inline", str(scratch), document, *dbt_args],
-        cwd=project, env={**env, "PYTHONPATH": os.pathsep.join(p for p in [REPO, env.get("PYTHONPATH", "")] if p)},
-        capture_output=True, text=True,
-    )
+    args = [str(scratch), document, *dbt_args]
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in [REPO, env.get("PYTHONPATH", "")] if p)}
+    if forked:
+        from tests.forked_dbt import run_dbt
+
+        result = run_dbt(args, cwd=project, env=env, module="tests.dbt_inline")
+    else:
+        result = subprocess.run([sys.executable, "-m", "tests.dbt_inline", *args], cwd=project, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+from tests import forked_dbt
+
 PROFILE = "shop"
 
 
@@ -67,8 +68,9 @@ class GeneratedProject:
         return env
 
     def dbt(self, *args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-        """Plain `dbt args...` run in the project folder, as a user runs it."""
-        result = subprocess.run([*DBT, *args], cwd=self.root, env=env, capture_output=True, text=True)
+        """Plain `dbt args...` run in the project folder, as a user runs it: a process of its
+        own, forked from one that imported dbt already (tests/forked_dbt.py)."""
+        result = forked_dbt.run_dbt(list(args), cwd=self.root, env=env)
         if check and result.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
         return result

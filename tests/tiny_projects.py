@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import forked_dbt
+
 PROFILES = """tiny:
   target: dev
   outputs:
@@ -72,9 +74,9 @@ def dbt_env(root: Path, **extra: str) -> dict[str, str]:
 
 
 def run_dbt(root: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    """A plain `dbt <args>` in the project, as a user runs it (no fs involved)."""
-    dbt = Path(sys.executable).with_name("dbt")
-    result = subprocess.run([str(dbt), *args], cwd=root, env=env or dbt_env(root), capture_output=True, text=True)
+    """A plain `dbt <args>` in the project, as a user runs it (no fs involved), in a process
+    of its own forked from one that imported dbt already (tests/forked_dbt.py)."""
+    result = forked_dbt.run_dbt(list(args), cwd=root, env=env or dbt_env(root))
     if result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from tests import forked_dbt
+
 FS = [sys.executable, "-m", "featurestore.cli"]
-DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 CUSTOMERS = ("alice", "bob", "carol")
 FIRST_DAY = date(2024, 1, 1)
@@ -115,6 +116,11 @@ class UserProject:
         """Run a command in the project folder; fail the test when its exit code is not
         `expect` (None: any), showing its output."""
         result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
+        return self._expected(result, expect)
+
+    @staticmethod
+    def _expected(result: subprocess.CompletedProcess, expect: int | None) -> subprocess.CompletedProcess:
+        args = result.args
         if expect is not None and result.returncode != expect:
             raise AssertionError(
                 f"{' '.join(args[2:] if args[:2] == FS[:2] else args)} exited {result.returncode}, expected {expect}:\n"
@@ -126,8 +132,10 @@ class UserProject:
         return self.run([*FS, *args], expect)
 
     def dbt(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
-        """Plain dbt, as the user runs it: it finds the profiles through DBT_PROFILES_DIR."""
-        return self.run([*DBT, *args], expect)
+        """Plain dbt, as the user runs it: it finds the profiles through DBT_PROFILES_DIR. A
+        process of its own, forked from one that imported dbt already (tests/forked_dbt.py)."""
+        result = forked_dbt.run_dbt(list(args), cwd=self.root, env=self.env, timeout=300)
+        return self._expected(result, expect)
 
     def popen(self, *args: str) -> subprocess.Popen:
         """`fs args...` left running (fs serve); the caller stops it."""

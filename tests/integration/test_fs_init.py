@@ -4,9 +4,12 @@ package is another version is warned about by every command until fs init update
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from featurestore import __version__
+from tests.built_once import BuiltInPlace
 from tests.user_project import UserProject
 
 pytestmark = pytest.mark.integration
@@ -15,6 +18,29 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def shop(tmp_path, clean_env):
     return UserProject.shop(tmp_path / "shop")
+
+
+@pytest.fixture(scope="module")
+def as_initialized(tmp_path_factory):
+    """The shop after one `fs init` (its `dbt deps` a dbt process), once for the module."""
+    from featurestore.cli import main
+
+    project = UserProject.shop(tmp_path_factory.mktemp("init") / "shop")
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith(("FS_", "DBT_"))]:
+            patch.delenv(key)
+        with pytest.raises(SystemExit) as exited:
+            main(["init", "--project-dir", str(project.root), "--profiles-dir", str(project.profiles_dir)])
+    assert exited.value.code in (0, None)
+    return project, BuiltInPlace(project.root)
+
+
+@pytest.fixture
+def initialized(as_initialized, clean_env):
+    """The shop as `fs init` left it, put back for each test."""
+    project, saved = as_initialized
+    saved.restore()
+    return project
 
 
 def fs(cli, project: UserProject, *args: str):
@@ -58,8 +84,8 @@ def test_a_file_fs_init_cannot_use_is_named_in_one_line(cli, shop, path, text, m
     assert err.startswith("error: " + message.format(root=shop.root)) and err.count("\n") == 1, err
 
 
-def test_every_command_warns_while_the_projects_package_is_another_version(cli, shop):
-    assert fs(cli, shop, "init")[0] == 0
+def test_every_command_warns_while_the_projects_package_is_another_version(cli, initialized):
+    shop = initialized
     stamp = shop.root / "fs_packages" / "featurestore" / "dbt_project.yml"
     stamp.write_text(stamp.read_text().replace(f'version: "{__version__}"', 'version: "0.0.1"'))
     code, _, err = fs(cli, shop, "catalog")
@@ -76,8 +102,8 @@ def test_every_command_warns_while_the_projects_package_is_another_version(cli, 
     assert code == 0 and "warning" not in err, err
 
 
-def test_fs_new_view_on_a_model_not_built_says_to_build_it(cli, shop):
-    assert fs(cli, shop, "init")[0] == 0
+def test_fs_new_view_on_a_model_not_built_says_to_build_it(cli, initialized):
+    shop = initialized
     shop.dbt("seed")  # the database exists, the model's table does not
     code, out, err = fs(cli, shop, "new", "view", "customer_daily", "--entity", "customer", "--join-key", "customer_id")
     assert (code, out) == (4, "")

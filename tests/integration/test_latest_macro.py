@@ -87,6 +87,7 @@ def compiled(built_project, postgres_server, tmp_path_factory):
             ],
             project_env(),
             folder / "dbt",
+            forked=True,
         )
         on["duckdb"] = duckdb.connect(str(cases))
         yield Compiled(demo, {"duckdb": on_duckdb, "postgres": on_postgres}, on, views)

@@ -1,0 +1,183 @@
+"""Plain `dbt` for the dbt runs the tests make themselves, each in a process of its own forked
+from one that has imported dbt already: a dbt process costs 2 to 4 s of CPU, 1.5 to 2 of them
+its imports, which this pays once per test process instead of once per run.
+
+    result = run_dbt(["build", "--vars", "x: 1"], cwd=project, env=env)   # a CompletedProcess
+
+Each run is still a process of its own, as a user's `dbt` is: fresh dbt state (nothing runs
+in the parent before the fork but the imports), the run's own working folder, environment,
+argv, stdout and stderr (files), and its own exit code; what it leaves open (a DuckDB file)
+is closed when it exits. What differs from `dbt ...` in a shell is only that dbt's modules
+were imported in another folder and environment: dbt reads neither at import time (its
+options, `--profiles-dir`'s default and the env_var() of a project are read when it runs).
+
+Not for fs's own dbt child (featurestore/project/dbt_runner.py): that process is the product.
+
+The forking process (`python -m tests.forked_dbt SOCKET`) is this test process's child; it
+listens on a Unix socket, takes one run at a time (a worker runs its tests one after
+another), and exits when the test process does.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+START_S = 1.2
+"""How long a forked run waits before dbt starts: a real dbt process's imports take longer."""
+_server: tuple[subprocess.Popen, str] | None = None
+
+
+def run_dbt(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float | None = None, module: str | None = None
+) -> subprocess.CompletedProcess:
+    """`dbt args...` in `cwd` with exactly `env`, in a forked process; its exit code and
+    output (text) as subprocess.run(..., capture_output=True, text=True) gives them. With
+    `module`, `python -m module args...` instead (a test helper that runs dbt's programmatic
+    runner: tests/dbt_inline.py)."""
+    server, path = _forking_process()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, socket.socket(socket.AF_UNIX) as connection:
+        connection.settimeout(60)
+        connection.connect(path)
+        request = json.dumps({"args": args, "cwd": str(cwd), "env": env, "module": module}).encode()
+        socket.send_fds(connection, [len(request).to_bytes(8, "big") + request], [out.fileno(), err.fileno()])
+        reply = connection.makefile("r")
+        pid = int(reply.readline())
+        connection.settimeout(timeout)
+        try:
+            code = int(reply.readline())
+        except (TimeoutError, socket.timeout):
+            os.kill(pid, signal.SIGKILL)
+            raise subprocess.TimeoutExpired(["dbt", *args], timeout) from None
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(["dbt", *args], code, out.read().decode(), err.read().decode())
+
+
+def _forking_process() -> tuple[subprocess.Popen, str]:
+    global _server
+    if _server is None or _server[0].poll() is not None:
+        path = os.path.join(tempfile.mkdtemp(prefix="fs-forked-dbt-"), "socket")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
+        server = subprocess.Popen([sys.executable, "-m", "tests.forked_dbt", path], env=env, cwd=os.path.dirname(path),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        if server.stdout.readline().strip() != "ready":
+            raise AssertionError(f"the forking dbt process did not start: exit {server.wait()}")
+        atexit.register(_stop, server, path)
+        _server = (server, path)
+    return _server
+
+
+def _stop(server: subprocess.Popen, path: str) -> None:
+    import shutil
+
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def _serve(path: str) -> None:
+    """The forking process: import dbt and its DuckDB and PostgreSQL adapters, then fork a
+    child per request and report its pid and exit code."""
+    import dbt.adapters.duckdb  # noqa: F401  (imported here, not in each run)
+    import dbt.adapters.postgres  # noqa: F401
+    from dbt.cli.main import cli  # noqa: F401
+
+    parent = os.getppid()
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen()
+    listener.settimeout(1)
+    print("ready", flush=True)
+    while os.getppid() == parent:  # the test process ended: so does this one
+        try:
+            connection, _ = listener.accept()
+        except (TimeoutError, socket.timeout):
+            continue
+        with connection:
+            connection.settimeout(None)
+            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
+            size = int.from_bytes(message[:8], "big")
+            while len(message) < 8 + size:
+                message += connection.recv(1 << 20)
+            request = json.loads(message[8:])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                listener.close()
+                connection.close()
+                _child(request, *fds)
+            for fd in fds:
+                os.close(fd)
+            try:
+                connection.sendall(f"{pid}\n".encode())
+            except OSError:  # the test gave up (its timeout): the run is killed, this goes on
+                pass
+            _, status = os.waitpid(pid, 0)
+            try:
+                connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+            except OSError:
+                pass
+
+
+def _child(request: dict, out: int, err: int) -> None:
+    """The forked run: the request's folder, environment, argv and output, then dbt's cli;
+    never returns."""
+    code = 1
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in (null, out, err):
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        # A real dbt notes its start (the manifest's invocation_started_at) after 1.5 s or more
+        # of imports: a file the test wrote just before is older than fs's margin by then
+        # (featurestore/project/dbt_artifacts.py MARGIN_NS, 1 s), and not taken as changed
+        # during the run. A fork starts at once, so it waits that long, without CPU.
+        time.sleep(START_S)
+        try:
+            if request["module"]:
+                import runpy
+
+                sys.argv = [request["module"], *request["args"]]
+                runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            else:
+                from dbt.cli.main import cli
+
+                sys.argv = ["dbt", *request["args"]]
+                cli.main(args=request["args"], prog_name="dbt")
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+            if not isinstance(exit.code, (int, type(None))):
+                print(exit.code, file=sys.stderr)  # as the interpreter prints SystemExit's message
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()  # as the interpreter's exit would: logging's flush of dbt's log file
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])
