@@ -33,7 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START_S = 1.2
-"""How long a forked run waits before dbt starts: a real dbt process's imports take longer."""
+"""How old a forked run's newest input is when dbt starts (it waits until then): a real dbt
+process's imports take longer than that."""
 _server: tuple[subprocess.Popen, str] | None = None
 
 
@@ -131,6 +132,31 @@ def _serve(path: str) -> None:
                 pass
 
 
+SKIPPED_FOLDERS = frozenset({"target", "logs", ".fs", ".spark", "__pycache__"})
+"""What dbt writes, not reads: its artifacts, logs, fs's and Spark's state."""
+
+
+def _newest_input(request: dict) -> float:
+    """The latest modification time (s) of what the run may read: every file and folder
+    under its working folder but dbt's output, and its profiles folder (`--profiles-dir`,
+    DBT_PROFILES_DIR, ~/.dbt); symbolic links not followed (their own time counts)."""
+    args, env = request["args"], request["env"]
+    roots = [request["cwd"]]
+    if "--profiles-dir" in args[:-1]:
+        roots.append(os.path.join(request["cwd"], args[args.index("--profiles-dir") + 1]))
+    roots.append(env.get("DBT_PROFILES_DIR") or os.path.join(env.get("HOME", os.path.expanduser("~")), ".dbt"))
+    newest = 0.0
+    for root in roots:
+        for folder, folders, files in os.walk(root):
+            folders[:] = [f for f in folders if f not in SKIPPED_FOLDERS]
+            for name in (".", *folders, *files):
+                try:
+                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+                except OSError:  # removed while walked
+                    pass
+    return newest
+
+
 def _child(request: dict, out: int, err: int) -> None:
     """The forked run: the request's folder, environment, argv and output, then dbt's cli;
     never returns."""
@@ -148,8 +174,9 @@ def _child(request: dict, out: int, err: int) -> None:
         # A real dbt notes its start (the manifest's invocation_started_at) after 1.5 s or more
         # of imports: a file the test wrote just before is older than fs's margin by then
         # (featurestore/project/dbt_artifacts.py MARGIN_NS, 1 s), and not taken as changed
-        # during the run. A fork starts at once, so it waits that long, without CPU.
-        time.sleep(START_S)
+        # during the run. A fork starts at once, so it waits until its newest input is that
+        # old, without CPU; most runs' inputs are older already and it does not wait at all.
+        time.sleep(max(0.0, _newest_input(request) + START_S - time.time()))
         try:
             if request["module"]:
                 import runpy
