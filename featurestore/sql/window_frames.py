@@ -68,19 +68,25 @@ def frames_expression(
         for part in PARTIALS[a.function]
     ]
     on_time, late = f"{name}_on_time", f"{name}_late"
-    merged = left_join(
-        exp.select(column(SPINE_ROW, on_time), *[
-            exp.alias_(typed(combined(a.function, index, on_time, late), dtype_of(inputs, a)), identifier(a.name))
-            for index, a in enumerate(aggregations)
-        ]).from_(named_table(on_time)),
-        named_table(late),
-        exp.EQ(this=column(SPINE_ROW, on_time), expression=column(SPINE_ROW, late)),
-    )
     return [
         (on_time, _spine_rows(_union(inputs, on_time_only=True), framed, on_time)),
         (late, _late_expression(inputs, aggregations)),
-        (name, merged),
+        (name, combined_parts(inputs, aggregations, on_time, late)),
     ]
+
+
+def combined_parts(inputs: WindowInputs, aggregations: Sequence[WindowedAggregation], first: str, second: str) -> exp.Select:
+    """Each aggregation combined from the partial aggregates of two parts (`first` has a row
+    per spine row, `second` may not), per spine row: the late events' with the frames' here,
+    the edges' with the whole hops' in sql/window_hops.py."""
+    return left_join(
+        exp.select(column(SPINE_ROW, first), *[
+            exp.alias_(typed(combined(a.function, index, first, second), dtype_of(inputs, a)), identifier(a.name))
+            for index, a in enumerate(aggregations)
+        ]).from_(named_table(first)),
+        named_table(second),
+        exp.EQ(this=column(SPINE_ROW, first), expression=column(SPINE_ROW, second)),
+    )
 
 
 def value_of(aggregation: WindowedAggregation, table: str | None = None) -> exp.Expression:

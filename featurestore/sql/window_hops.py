@@ -34,10 +34,10 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, left_join, named_table
+from featurestore.sql.expressions import column, identifier, named_table
 from featurestore.sql.spine import SPINE_ROW
-from featurestore.sql.window_frames import PARTIAL, PARTIALS, combined, dtype_of, partial_name, value_of
-from featurestore.sql.window_parts import KIND, TIME, WindowInputs, spine_rows_of, typed
+from featurestore.sql.window_frames import PARTIAL, PARTIALS, combined_parts, partial_name, value_of
+from featurestore.sql.window_parts import KIND, TIME, WindowInputs, spine_rows_of
 
 HOP_FUNCTIONS = frozenset({"count", "sum", "avg", "min", "max"})
 
@@ -84,14 +84,7 @@ def hops_expression(
     values = list(dict.fromkeys(value_of(a).name for a in aggregations))
     windows = sorted({a.window_us for a in aggregations})
     events, partials, full, edges, edge = (f"{name}_{part}" for part in ("events", "partials", "full", "edges", "edge"))
-    merged = left_join(
-        exp.select(column(SPINE_ROW, full), *[
-            exp.alias_(typed(combined(a.function, index, full, edge), dtype_of(inputs, a)), identifier(a.name))
-            for index, a in enumerate(aggregations)
-        ]).from_(named_table(full)),
-        named_table(edge),
-        exp.EQ(this=column(SPINE_ROW, full), expression=column(SPINE_ROW, edge)),
-    )
+    merged = combined_parts(inputs, aggregations, full, edge)
     needed = list(dict.fromkeys(
         (part, values.index(value_of(a).name)) for a in aggregations if a.window_us > hop for part in PARTIALS[a.function]
     ))
