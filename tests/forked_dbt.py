@@ -7,9 +7,12 @@ its imports, which this pays once per test process instead of once per run.
 Each run is still a process of its own, as a user's `dbt` is: fresh dbt state (nothing runs
 in the parent before the fork but the imports), the run's own working folder, environment,
 argv, stdout and stderr (files), and its own exit code; what it leaves open (a DuckDB file)
-is closed when it exits. What differs from `dbt ...` in a shell is only that dbt's modules
-were imported in another folder and environment: dbt reads neither at import time (its
-options, `--profiles-dir`'s default and the env_var() of a project are read when it runs).
+is closed when it exits. What differs from `dbt ...` in a shell: dbt's modules were imported
+in another folder and environment (dbt reads neither at import time: its options,
+`--profiles-dir`'s default and the env_var() of a project are read when it runs; the time
+zone and sys.path are set anew for each run), and every run of a test process shares one
+string-hash seed, which a fork cannot change: a test that compares two dbt runs' output for
+an order that could differ between processes needs a real `dbt`.
 
 Not for fs's own dbt child (featurestore/project/dbt_runner.py): that process is the product.
 
@@ -36,6 +39,8 @@ START_S = 1.2
 """How old a forked run's newest input is when dbt starts (it waits until then): a real dbt
 process's imports take longer than that."""
 _server: tuple[subprocess.Popen, str] | None = None
+_SITE_PATH: list[str] = []
+"""The forking process's sys.path without its own folder and PYTHONPATH: the interpreter's."""
 
 
 def run_dbt(
@@ -94,6 +99,8 @@ def _serve(path: str) -> None:
     import dbt.adapters.postgres  # noqa: F401
     from dbt.cli.main import cli  # noqa: F401
 
+    own = {p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    _SITE_PATH[:] = [p for p in sys.path[1:] if p not in own]
     parent = os.getppid()
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
@@ -136,10 +143,12 @@ SKIPPED_FOLDERS = frozenset({"target", "logs", ".fs", ".spark", "__pycache__"})
 """What dbt writes, not reads: its artifacts, logs, fs's and Spark's state."""
 
 
-def _newest_input(request: dict) -> float:
-    """The latest modification time (s) of what the run may read: every file and folder
-    under its working folder but dbt's output, and its profiles folder (`--profiles-dir`,
-    DBT_PROFILES_DIR, ~/.dbt); symbolic links not followed (their own time counts)."""
+def _newest_input(request: dict, now: float) -> float:
+    """The latest modification time (s), up to `now`, of what the run may read: every file
+    and folder under its working folder but dbt's output, and its profiles folder
+    (`--profiles-dir`, DBT_PROFILES_DIR, ~/.dbt); symbolic links not followed (their own
+    time counts). A time after `now` (a clock moved back, an archive's times) is not waited
+    for: a real dbt would not wait either."""
     args, env = request["args"], request["env"]
     roots = [request["cwd"]]
     if "--profiles-dir" in args[:-1]:
@@ -151,7 +160,8 @@ def _newest_input(request: dict) -> float:
             folders[:] = [f for f in folders if f not in SKIPPED_FOLDERS]
             for name in (".", *folders, *files):
                 try:
-                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+                    mtime = os.lstat(os.path.join(folder, name)).st_mtime
+                    newest = max(newest, mtime if mtime <= now else 0.0)
                 except OSError:  # removed while walked
                     pass
     return newest
@@ -176,7 +186,13 @@ def _child(request: dict, out: int, err: int) -> None:
         # (featurestore/project/dbt_artifacts.py MARGIN_NS, 1 s), and not taken as changed
         # during the run. A fork starts at once, so it waits until its newest input is that
         # old, without CPU; most runs' inputs are older already and it does not wait at all.
-        time.sleep(max(0.0, _newest_input(request) + START_S - time.time()))
+        now = time.time()
+        time.sleep(min(START_S, max(0.0, _newest_input(request, now) + START_S - now)))
+        # What a new process takes from its environment at start, and a fork does not: the
+        # time zone, and sys.path from the folder and PYTHONPATH (the forking process's
+        # path[0] is its own folder, and it has the repository on its PYTHONPATH).
+        time.tzset()
+        sys.path[:] = [os.getcwd(), *[p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p], *_SITE_PATH]
         try:
             if request["module"]:
                 import runpy

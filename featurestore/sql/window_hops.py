@@ -62,16 +62,29 @@ MIN_HOPS_PER_WINDOW = 24
 raw events would be much of each window, and the plan a range join (a guard, not measured)."""
 
 
-def hop_size(aggregations: Sequence[WindowedAggregation]) -> int:
-    """The hop, in microseconds: the greatest common divisor of the windows, so that each is
-    a whole number of hops and the shortest spans at least one; where the longest would span
-    fewer than MIN_HOPS_PER_WINDOW, its divisor with that of the longest window's
-    MIN_HOPS_PER_WINDOW-th part (a single 7d window: 7h hops)."""
+MAX_HOPS_PER_WINDOW = 2016
+"""The longest window spans at most this many hops: three times the measured plan's 672 (1h
+hops to 28 days). Finer hops hold about one event each, so their partials would cost what
+the frames do and the edges more (1h1s's divisor with its 24th, 2 microseconds, cost 1.65x
+the frames); such windows stay on frames (a guard: only 672 was measured)."""
+
+
+def hop_size(aggregations: Sequence[WindowedAggregation]) -> int | None:
+    """The hop, in microseconds: the coarsest divisor of every window (of their greatest
+    common divisor) that the longest spans MIN_HOPS_PER_WINDOW times at least (the divisor
+    itself where the longest spans it that often: 1h for 1h, 24h, 7d and 28d; a single 7d
+    window: 7h; 1h1s: 144.04 s); None where that takes the longest past MAX_HOPS_PER_WINDOW
+    hops, which keeps the view on frames."""
     windows = [a.window_us for a in aggregations]
-    hop = math.gcd(*windows)
-    if max(windows) < MIN_HOPS_PER_WINDOW * hop:
-        hop = math.gcd(hop, max(1, max(windows) // MIN_HOPS_PER_WINDOW))
-    return hop
+    common, longest = math.gcd(*windows), max(windows)
+    # hop = common / k spans longest * k / common times: the least k from which that is enough,
+    # then the first k that divides `common`, while the count stays within the maximum.
+    k = max(1, -(-MIN_HOPS_PER_WINDOW * common // longest))
+    while longest // common * k <= MAX_HOPS_PER_WINDOW:
+        if common % k == 0:
+            return common // k
+        k += 1
+    return None
 
 
 def hops_expression(
@@ -81,6 +94,7 @@ def hops_expression(
     one row per spine row with a key and a time."""
     assert not inputs.knowledge_cut_off and all(a.function in HOP_FUNCTIONS for a in aggregations)
     hop = hop_size(aggregations)
+    assert hop is not None  # sql/windows.py sends windows without a hop to frames
     values = list(dict.fromkeys(value_of(a).name for a in aggregations))
     windows = sorted({a.window_us for a in aggregations})
     events, partials, full, edges, edge = (f"{name}_{part}" for part in ("events", "partials", "full", "edges", "edge"))

@@ -36,7 +36,7 @@ from featurestore.errors import UsageError
 from featurestore.sql.expressions import INTERNAL, column, identifier, left_join, named_table, relation_table
 from featurestore.sql.spine import SPINE, SPINE_ROW
 from featurestore.sql.window_frames import FRAME_FUNCTIONS, frames_expression
-from featurestore.sql.window_hops import HOP_FUNCTIONS, hops_expression
+from featurestore.sql.window_hops import HOP_FUNCTIONS, hop_size, hops_expression
 from featurestore.sql.window_intervals import INTERVAL_FUNCTIONS, distinct_counts_expression, last_values_expression
 from featurestore.sql.window_parts import ACTIVE, EVENT, KNOWN, TIME, WindowInputs
 
@@ -73,6 +73,8 @@ def join_aggregations(
     query = query.with_(identifier(inputs.spine), as_=spine_rows_expression(view, spine_time, engine), copy=False)
     parts: list[tuple[str, list[str]]] = []
     hopped = [a for a in aggregations if a.function in HOP_FUNCTIONS] if hops and not inputs.knowledge_cut_off else []
+    if hopped and hop_size(hopped) is None:  # no hop coarse enough for these windows
+        hopped = []
     if hopped:
         for name, tree in hops_expression(inputs, hopped, f"{alias}_hops"):
             query = query.with_(identifier(name), as_=tree, copy=False)
