@@ -33,6 +33,12 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   the spine has few of the view's entities the estimate errs dense: the hop plan then costs
   at most about 1.2x, where frames over dense windows cost up to 5x. A spine over one instant
   has no span: the window is taken to hold all of an entity's events.
+- An aggregation view's features but `last` (and those hop partials take) come from a range
+  join of each spine row to its entity's events (sql/window_pairs.py) where an entity has few
+  events: at most SPARSE_ENTITY_EVENTS, estimated as the view's estimated rows per distinct
+  spine key. The join's hash probe touches all of an entity's events, not just those of the
+  window, so the count is per entity, not per window; the estimate errs high where the spine
+  has few of the view's entities (then frames, as before).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from featurestore.offline.spine import Spine, timestamp_as_naive_utc
 from featurestore.sql.expressions import render
 from featurestore.sql.scans import ViewScan, rows_estimate_expression, spine_facts_expression
 from featurestore.sql.window_hops import HOP_FUNCTIONS
+from featurestore.sql.window_pairs import PAIR_FUNCTIONS
 
 SEMI_JOIN_ROWS_PER_KEY = 1000
 """A view is semi-joined on the spine's keys where it has at least this many estimated rows
@@ -56,6 +63,10 @@ per distinct spine key (see the module's docstring)."""
 DENSE_WINDOW_EVENTS = 200
 """An aggregation view's windows are dense, and take hop partials, where an entity's longest
 window holds at least this many events (see the module's docstring)."""
+
+SPARSE_ENTITY_EVENTS = 300
+"""An aggregation view joins its spine rows to their entities' events (sql/window_pairs.py)
+where an entity has at most this many events (see the module's docstring). PROVISIONAL."""
 
 TTL_WINDOW_ROWS_PER_SPINE_ROW = 20
 """A view with a ttl is joined within each spine row's ttl window where it has at least this
@@ -132,7 +143,7 @@ def choose_scans(views: Iterable[FeatureView], facts: SpineFacts, estimated_rows
         few_keys = semi_join_pays(facts.distinct_keys(view.join_keys), estimate)
         scans[view.name] = ViewScan(
             earliest=earliest, latest=facts.latest, spine_keys_only=few_keys, ttl_window=ttl_window_pays(view, facts, estimate),
-            window_hops=window_hops_pay(view, facts, estimate),
+            window_hops=window_hops_pay(view, facts, estimate), window_pairs=window_pairs_pay(view, facts, estimate),
         )
     return scans
 
@@ -156,6 +167,14 @@ def window_hops_pay(view: FeatureView, facts: SpineFacts, estimated_rows: int | 
     span = (facts.latest - facts.earliest) // timedelta(microseconds=1)
     share = min(1.0, longest / span) if span > 0 else 1.0
     return estimated_rows / max(1, facts.distinct_keys(view.join_keys)) * share >= DENSE_WINDOW_EVENTS
+
+
+def window_pairs_pay(view: FeatureView, facts: SpineFacts, estimated_rows: int | None) -> bool:
+    """Whether aggregation view `view` (of `estimated_rows`, None: no estimate) has few enough
+    events per entity for the range join (see the module's docstring)."""
+    if not any(a.function in PAIR_FUNCTIONS for a in view.aggregations) or estimated_rows is None:
+        return False
+    return estimated_rows <= SPARSE_ENTITY_EVENTS * max(1, facts.distinct_keys(view.join_keys))
 
 
 def semi_join_pays(distinct_keys: int, estimated_rows: int | None) -> bool:

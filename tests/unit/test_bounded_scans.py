@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.scans import (
     SEMI_JOIN_ROWS_PER_KEY,
+    SPARSE_ENTITY_EVENTS,
     TTL_WINDOW_ROWS_PER_SPINE_ROW,
     SpineFacts,
     choose_scans,
     semi_join_pays,
     ttl_window_pays,
     window_hops_pay,
+    window_pairs_pay,
 )
 from featurestore.sql.expressions import render
 from featurestore.sql.scans import ViewScan, scan_condition
@@ -112,3 +114,25 @@ def test_choose_scans_says_which_aggregation_views_take_hops():
     view = events_view(("x", "sum", "28d"))
     assert choose_scans([view], facts, {"events": 10**7})["events"].window_hops
     assert not choose_scans([view], facts, {"events": 10**5})["events"].window_hops
+
+
+def test_an_aggregation_view_takes_the_range_join_where_an_entity_has_few_events():
+    # Per entity, not per window: the join's hash probe touches all of an entity's events.
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
+    view = events_view(("x", "sum", "1h"), ("x", "stddev", "28d"), ("x", "count_distinct", "7d"))
+    assert window_pairs_pay(view, facts, 1_000 * SPARSE_ENTITY_EVENTS)
+    assert not window_pairs_pay(view, facts, 1_000 * SPARSE_ENTITY_EVENTS + 1)
+    assert not window_pairs_pay(view, facts, None)  # no estimate: frames
+    # A spine at one instant counts the same: the window's share does not matter.
+    instant = SpineFacts(datetime(2024, 1, 1), datetime(2024, 1, 1), rows=10, distinct={"k": 10})
+    assert window_pairs_pay(view, instant, 10 * SPARSE_ENTITY_EVENTS)
+    # last alone stays on its intervals.
+    assert not window_pairs_pay(events_view(("x", "last", "28d")), facts, 1_000)
+
+
+def test_choose_scans_says_which_aggregation_views_take_the_range_join():
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
+    view = events_view(("x", "sum", "28d"))
+    assert choose_scans([view], facts, {"events": 10**5})["events"].window_pairs
+    assert not choose_scans([view], facts, {"events": 10**7})["events"].window_pairs
+    assert not choose_scans([feature_view("events", ("k",), {"x": "double"}, "main")], facts, {"events": 10}).get("events", ViewScan()).window_pairs
