@@ -33,7 +33,7 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   the spine has few of the view's entities the estimate errs dense: the hop plan then costs
   at most about 1.2x, where frames over dense windows cost up to 5x. A spine over one instant
   has no span: the window is taken to hold all of an entity's events.
-- An aggregation view's features but `last` (and those hop partials take) come from a range
+- An aggregation view's features (but those hop partials take) come from a range
   join of each spine row to its entity's events (sql/window_pairs.py) where an entity has few
   events: at most SPARSE_ENTITY_EVENTS, estimated as the view's estimated rows per distinct
   spine key. The join's hash probe touches all of an entity's events, not just those of the

@@ -52,7 +52,7 @@ class ViewScan:
     and exact edges (sql/window_hops.py)."""
     window_pairs: bool = False
     """An aggregation view with few events per entity: where the engine has the plan
-    (Engine.window_pairs), its features but `last` (and those hops take) come from a range
+    (Engine.window_pairs), its features (but those hops take) come from a range
     join of the spine rows to their entities' events (sql/window_pairs.py)."""
 
     @property

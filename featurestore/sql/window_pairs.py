@@ -14,8 +14,10 @@ frames (sql/window_frames.py) sort the events and the spine rows together. Where
 few events that is the cheaper: docs/benchmarks.md has the measurements.
 
 count_distinct (and approx_count_distinct, counted exactly as everywhere) is a COUNT(DISTINCT)
-of the values in the window. `last` stays on its intervals (sql/window_intervals.py): its ties
-on the timestamp are broken on the knowledge time and then the greatest value.
+of the values in the window. `last` is the value of the greatest struct (timestamp, knowledge
+time where the view declares created_at, value) among the window's non-null values: the ties
+of sql/window_intervals.py, broken on the knowledge time and then the greatest value. Structs
+and their order are DuckDB's (the engine with the plan, `Engine.window_pairs`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from featurestore.catalog import WindowedAggregation
 from featurestore.sql.expressions import column, identifier, left_join
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_frames import FRAME_FUNCTIONS, PARTIAL, dtype_of, value_of
-from featurestore.sql.window_parts import KNOWN, TIME, WindowInputs, typed
+from featurestore.sql.window_parts import KNOWN, TIME, WindowInputs, not_null, typed
 
 _AGGREGATE: dict[str, Callable[[exp.Expression], exp.Expression]] = {
     **{function: PARTIAL[function] for function in FRAME_FUNCTIONS},
     **{function: lambda value: exp.Count(this=exp.Distinct(expressions=[value])) for function in ("count_distinct", "approx_count_distinct")},
 }
 
-PAIR_FUNCTIONS = frozenset(_AGGREGATE)
+PAIR_FUNCTIONS = frozenset({*_AGGREGATE, "last"})
 
 SPINE_SIDE, EVENT_SIDE = "__fs_s", "__fs_e"
 
@@ -56,13 +58,17 @@ def pairs_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
 
     def in_window(aggregation: WindowedAggregation) -> exp.Expression:
         value = value_of(aggregation, EVENT_SIDE)
-        if aggregation.window_us == longest:  # the join's bounds are this window's
-            return value
         since = exp.Sub(this=spine_time.copy(), expression=exp.Literal.number(aggregation.window_us))
-        return exp.Case(ifs=[exp.If(this=exp.GT(this=column(TIME, EVENT_SIDE), expression=since), true=value)])
+        inside: list[exp.Expression] = []
+        if aggregation.window_us < longest:  # the join's bounds are the longest window's
+            inside.append(exp.GT(this=column(TIME, EVENT_SIDE), expression=since))
+        if aggregation.function == "last":
+            inside.append(not_null(value.name, EVENT_SIDE))
+            value = _last_order(inputs, value)
+        return exp.Case(ifs=[exp.If(this=exp.and_(*inside), true=value)]) if inside else value
 
     features = [
-        exp.alias_(typed(_AGGREGATE[a.function](in_window(a)), dtype_of(inputs, a)), identifier(a.name)) for a in aggregations
+        exp.alias_(typed(_aggregate(a.function, in_window(a)), dtype_of(inputs, a)), identifier(a.name)) for a in aggregations
     ]
     query = exp.select(column(SPINE_ROW, SPINE_SIDE), *features).from_(
         exp.Table(this=identifier(inputs.spine), alias=exp.TableAlias(this=identifier(SPINE_SIDE)))
@@ -71,3 +77,21 @@ def pairs_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
         query, exp.Table(this=identifier(inputs.events), alias=exp.TableAlias(this=identifier(EVENT_SIDE))), exp.and_(*joined)
     )
     return [(name, query.group_by(column(SPINE_ROW, SPINE_SIDE), copy=False))]
+
+
+def _last_order(inputs: WindowInputs, value: exp.Expression) -> exp.Expression:
+    """An event as a struct that orders as `last`'s ties are broken (sql/window_intervals.py):
+    by timestamp, then knowledge time (where the view declares created_at), then value."""
+    fields = [("t", column(TIME, EVENT_SIDE))]
+    if inputs.view.created_at:
+        fields.append(("k", column(KNOWN, EVENT_SIDE)))
+    fields.append(("v", value))
+    return exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(n), expression=e) for n, e in fields])
+
+
+def _aggregate(function: str, value: exp.Expression) -> exp.Expression:
+    """The aggregate of `function` over the values in the window (`last`: the value of the
+    greatest of its structs)."""
+    if function == "last":
+        return exp.StructExtract(this=exp.Max(this=value), expression=exp.Literal.string("v"))
+    return _AGGREGATE[function](value)

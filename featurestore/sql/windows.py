@@ -15,7 +15,7 @@ entity, and lets window functions over that one order do the aggregating.
   edge hops; chosen per view from cheap facts (offline/scans.py `window_hops_pay`) on an
   engine with the plan (`Engine.window_hops`), never under a knowledge cut-off. stddev
   stays on frames.
-- every function but last where an entity has few events (sql/window_pairs.py): a range
+- every function where an entity has few events (sql/window_pairs.py): a range
   join of each spine row to its entity's events in its longest window, grouped by the spine
   row; chosen per view from cheap facts (offline/scans.py `window_pairs_pay`) on an engine
   with the plan (`Engine.window_pairs`), after hops (which keep their functions where both
@@ -102,7 +102,7 @@ def join_aggregations(
         for cte, tree in distinct_counts_expression(inputs, distinct, name):
             query = query.with_(identifier(cte), as_=tree, copy=False)
         parts.append((name, [a.name for a in distinct]))
-    for position, (source, lasts) in enumerate(_by_column([a for a in aggregations if a.function == "last"])):
+    for position, (source, lasts) in enumerate(_by_column([a for a in aggregations if a.function == "last" and a not in paired])):
         name = f"{alias}_last{position}"
         for cte, tree in last_values_expression(inputs, source, lasts, name):
             query = query.with_(identifier(cte), as_=tree, copy=False)

@@ -27,6 +27,16 @@
     ) AS DOUBLE) AS "origin__dep_delay_stddev__24h",
     MIN("__fs_e"."dep_delay") AS "origin__dep_delay_min__7d",
     MAX("__fs_e"."dep_delay") AS "origin__dep_delay_max__7d",
+    STRUCT_EXTRACT(
+      MAX(
+        CASE
+          WHEN "__fs_e"."__fs_us" > "__fs_s"."__fs_us" - 3600000000
+          AND NOT "__fs_e"."dep_delay" IS NULL
+          THEN {'t': "__fs_e"."__fs_us", 'k': "__fs_e"."__fs_known_us", 'v': "__fs_e"."dep_delay"}
+        END
+      ),
+      'v'
+    ) AS "origin__dep_delay_last__1h",
     CAST(COUNT(
       DISTINCT CASE
         WHEN "__fs_e"."__fs_us" > "__fs_s"."__fs_us" - 86400000000
@@ -42,4 +52,3 @@
     AND "__fs_e"."__fs_known_us" <= "__fs_s"."__fs_us"
   GROUP BY
     "__fs_s"."__fs_row"
-

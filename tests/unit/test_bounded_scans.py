@@ -126,8 +126,7 @@ def test_an_aggregation_view_takes_the_range_join_where_an_entity_has_few_events
     # A spine at one instant counts the same: the window's share does not matter.
     instant = SpineFacts(datetime(2024, 1, 1), datetime(2024, 1, 1), rows=10, distinct={"k": 10})
     assert window_pairs_pay(view, instant, 10 * SPARSE_ENTITY_EVENTS)
-    # last alone stays on its intervals.
-    assert not window_pairs_pay(events_view(("x", "last", "28d")), facts, 1_000)
+    assert window_pairs_pay(events_view(("x", "last", "28d")), facts, 1_000)
 
 
 def test_choose_scans_says_which_aggregation_views_take_the_range_join():

@@ -76,19 +76,19 @@ def test_dense_windows_sql_matches_golden():
 
 
 def test_sparse_windows_sql_matches_golden():
-    """The range join for every function but last, under a knowledge cut-off (the join's
-    `KNOWN <= t`); last keeps its intervals (sql/window_pairs.py)."""
+    """The range join for every function, under a knowledge cut-off (the join's `KNOWN <= t`;
+    last's struct orders on the knowledge time too: sql/window_pairs.py)."""
     path = GOLDEN / "windows.duckdb.pairs.sql"
     sql = golden_query("duckdb", pairs=True)
-    start, end = sql.index('"__fs_v0_pairs" AS ('), sql.index('), "__fs_v0_last0_candidates" AS (')
+    start, end = sql.index('"__fs_v0_pairs" AS ('), sql.index('\n)\nSELECT')
     pairs = sql[start:end] + "\n"
     if os.environ.get("FS_UPDATE_GOLDEN"):
         path.write_text(pairs)
     assert pairs == path.read_text()
     assert '"__fs_e"."__fs_known_us" <= "__fs_s"."__fs_us"' in pairs
-    # No frames, no distinct counts' intervals: the spine's numbering and last's window only.
-    assert "__fs_v0_frames" not in sql and "__fs_v0_distinct" not in sql
-    assert sql.count("OVER (") == 2
+    # No frames, no intervals: the spine's numbering is the only window.
+    assert "__fs_v0_frames" not in sql and "__fs_v0_distinct" not in sql and "__fs_v0_last" not in sql
+    assert sql.count("OVER (") == 1
     # Without a cut-off, the join has no knowledge bound.
     assert "__fs_known_us\" <= " not in golden_query("duckdb", created_at=False, pairs=True)
 
