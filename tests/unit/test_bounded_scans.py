@@ -109,11 +109,14 @@ def test_a_spine_at_one_instant_or_shorter_than_the_window_counts_all_of_an_enti
     assert window_hops_pay(events_view(("x", "count", "28d")), week, 2_000)
 
 
-def test_choose_scans_says_which_aggregation_views_take_hops():
+def test_choose_scans_says_which_aggregation_views_take_hops_or_the_range_join():
     facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
     view = events_view(("x", "sum", "28d"))
-    assert choose_scans([view], facts, {"events": 10**7})["events"].window_hops
-    assert not choose_scans([view], facts, {"events": 10**5})["events"].window_hops
+    dense, sparse = choose_scans([view], facts, {"events": 10**7})["events"], choose_scans([view], facts, {"events": 10**5})["events"]
+    assert (dense.window_hops, dense.window_pairs) == (True, False)
+    assert (sparse.window_hops, sparse.window_pairs) == (False, True)
+    plain = feature_view("events", ("k",), {"x": "double"}, "main")
+    assert not choose_scans([plain], facts, {"events": 10})["events"].window_pairs
 
 
 def test_an_aggregation_view_takes_the_range_join_where_an_entity_has_few_events():
@@ -128,10 +131,3 @@ def test_an_aggregation_view_takes_the_range_join_where_an_entity_has_few_events
     assert window_pairs_pay(view, instant, 10 * SPARSE_ENTITY_EVENTS)
     assert window_pairs_pay(events_view(("x", "last", "28d")), facts, 1_000)
 
-
-def test_choose_scans_says_which_aggregation_views_take_the_range_join():
-    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
-    view = events_view(("x", "sum", "28d"))
-    assert choose_scans([view], facts, {"events": 10**5})["events"].window_pairs
-    assert not choose_scans([view], facts, {"events": 10**7})["events"].window_pairs
-    assert not choose_scans([feature_view("events", ("k",), {"x": "double"}, "main")], facts, {"events": 10}).get("events", ViewScan()).window_pairs
