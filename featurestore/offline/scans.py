@@ -33,16 +33,18 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   the spine has few of the view's entities the estimate errs dense: the hop plan then costs
   at most about 1.2x, where frames over dense windows cost up to 5x. A spine over one instant
   has no span: the window is taken to hold all of an entity's events.
-- An aggregation view's features (but those hop partials take) come from a range
-  join of each spine row to its entity's events (sql/window_pairs.py) where an entity has few
-  events: at most SPARSE_ENTITY_EVENTS, estimated as the view's estimated rows per distinct
-  spine key. The join's hash probe touches all of an entity's events, not just those of the
-  window, so the count is per entity, not per window; the estimate errs high where the spine
-  has few of the view's entities (then frames, as before). Measured in DuckDB
-  (docs/benchmarks.md, 10M events, a 1M-row spine, count/sum/max x 1h/24h/7d/28d): the range
-  join costs 0.45x the frames' CPU at 100 events per entity, 0.81x at 250, 1.01x at 333 and
-  about 3x at 1,000 (its pairs grow with an entity's events, the frames' sort hardly): the
-  lines cross near 330, and the threshold keeps to the side where it is clearly ahead.
+- An aggregation view's features (but those hop partials take) come from a range join of
+  each spine row to its entity's events (sql/window_pairs.py) where the join's pairs are few
+  beside the rows frames would sort: the spine rows times the events per entity (the view's
+  estimated rows per distinct spine key; per entity, not per window, since the join's hash
+  probe touches all of an entity's events) at most SPARSE_PAIRS_PER_ROW times the view's
+  estimated rows plus the spine rows. Measured in DuckDB (docs/benchmarks.md, 10M events,
+  count/sum/max x 1h/24h/7d/28d), CPU against the frames: with a 1M-row spine, 0.45x at 100
+  events per entity (9 pairs per row), 0.81x at 250 (23), 1.01x at 333 (30), about 3x at
+  1,000 (91); with a 3M-row spine at 250 (58 pairs per row) 1.84x. The join's cost follows its
+  pairs, the frames' the rows: the lines cross near 30 pairs per row, and the threshold keeps
+  to the side where the join is clearly ahead. The estimate errs high (frames) where the
+  spine has few of the view's entities.
 """
 
 from __future__ import annotations
@@ -68,9 +70,10 @@ DENSE_WINDOW_EVENTS = 200
 """An aggregation view's windows are dense, and take hop partials, where an entity's longest
 window holds at least this many events (see the module's docstring)."""
 
-SPARSE_ENTITY_EVENTS = 250
+SPARSE_PAIRS_PER_ROW = 25
 """An aggregation view joins its spine rows to their entities' events (sql/window_pairs.py)
-where an entity has at most this many events (see the module's docstring)."""
+where the join's pairs are at most this many per row of the view and the spine (see the
+module's docstring)."""
 
 TTL_WINDOW_ROWS_PER_SPINE_ROW = 20
 """A view with a ttl is joined within each spine row's ttl window where it has at least this
@@ -175,10 +178,11 @@ def window_hops_pay(view: FeatureView, facts: SpineFacts, estimated_rows: int | 
 
 def window_pairs_pay(view: FeatureView, facts: SpineFacts, estimated_rows: int | None) -> bool:
     """Whether aggregation view `view` (of `estimated_rows`, None: no estimate) has few enough
-    events per entity for the range join (see the module's docstring)."""
+    events per entity, for the spine's rows, for the range join (see the module's docstring)."""
     if not any(a.function in PAIR_FUNCTIONS for a in view.aggregations) or estimated_rows is None:
         return False
-    return estimated_rows <= SPARSE_ENTITY_EVENTS * max(1, facts.distinct_keys(view.join_keys))
+    pairs = facts.rows * estimated_rows / max(1, facts.distinct_keys(view.join_keys))
+    return pairs <= SPARSE_PAIRS_PER_ROW * (estimated_rows + facts.rows)
 
 
 def semi_join_pays(distinct_keys: int, estimated_rows: int | None) -> bool:
