@@ -1,5 +1,5 @@
-"""count, sum, avg, stddev, min, max and count_distinct of an aggregation view (sql/windows.py)
-by a range join, the plan for sparse windows (offline/scans.py `window_pairs_pay` decides, the
+"""Every function of an aggregation view (sql/windows.py) but those hop partials take, by a
+range join, the plan for sparse windows (offline/scans.py `window_pairs_pay` decides, the
 engine's record allows: `Engine.window_pairs`).
 
 Each spine row at t is joined to its entity's events with `t - the longest window < TIME <= t`
