@@ -12,9 +12,10 @@ DuckDB file (its memory_limit `--memory-limit`), alternating over `--rounds` rou
 wall and CPU seconds; CPU is the process's, DuckDB's threads included):
 
 - fs: the query `fs training-set` runs, in the plan it chooses from the same facts
-  (offline/scans.py `window_hops_pay`): RANGE frames over the union of spine rows and events
-  (sql/window_frames.py) where windows are sparse, hop partials and exact edges
-  (sql/window_hops.py) where they are dense; the report says which;
+  (offline/scans.py `window_hops_pay`, `window_pairs_pay`): a range join of spine rows to
+  their entity's events (sql/window_pairs.py) where an entity has few events, hop partials
+  and exact edges (sql/window_hops.py) where windows are dense, RANGE frames over the union of
+  spine rows and events (sql/window_frames.py) between; the report says which;
 - hand-written frames: the same idea written by hand, as a user would: one union carrying
   the spine's columns, one window per feature, no join back;
 - hop partials + exact edges: the other plan measured: per entity and hour, the partial
@@ -287,7 +288,8 @@ def measure(con, args, entities: int, fractions: list[float]) -> dict:
     median = {name: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t)) for name, t in times.items()}
     naive = {samples[name][0]: median.pop(name) for name in samples}
     median["naive range join (whole spine)" if 1.0 in naive else "naive range join (extrapolated)"] = extrapolate(naive)
-    plan = "hop partials + exact edges" if "__fs_v0_hops" in methods["fs"] else "RANGE frames"
+    plan = {"__fs_v0_hops": "hop partials + exact edges", "__fs_v0_pairs": "the range join of sparse windows"}
+    plan = next((text for cte, text in plan.items() if cte in methods["fs"]), "RANGE frames")
     return {"entities": entities, "window_events": window_events, "median": median, "naive": naive, "plan": plan}
 
 

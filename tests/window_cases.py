@@ -91,11 +91,12 @@ dense_spines = spine_lists(-1, 17, keys=1, min_size=5, seconds=(0, 0, 25, 50))
 
 
 def check_windows(
-    warehouse, form_dialect: str, schema: str, event_rows, spine_rows, created_at: bool, event_time_only: bool, hops: bool = False
+    warehouse, form_dialect: str, schema: str, event_rows, spine_rows, created_at: bool, event_time_only: bool, hops: bool = False,
+    pairs: bool = False,
 ) -> None:
     """fs's training set of every SPECS feature (and APPROX where the engine has one) equals
     the brute force, row by row. `hops`: the query has the hop plan (forced by the caller)
-    unless a knowledge cut-off keeps the view on frames."""
+    unless a knowledge cut-off keeps the view on frames; `pairs`: the range join (forced too)."""
     engine = engine_for_dialect(form_dialect)
     specs = SPECS + (APPROX if engine.approx_distinct else [])
     view = aggregation_view("events", ("k",), "thing", specs, TYPES, schema, created_at)
@@ -109,6 +110,7 @@ def check_windows(
     sql = render(plan.expression, warehouse.dialect)
     # An empty spine is decided on no facts: no plan but the frames.
     assert ("__fs_v0_hops" in sql) == (hops and bool(spine_rows) and not (created_at and not event_time_only))
+    assert ("__fs_v0_pairs" in sql) == (pairs and bool(spine_rows))
     got = warehouse.stream_arrow(sql).read_all().to_pylist()
     expected = reference_aggregates(view, event_rows, spine_rows, "t", event_time_only)
     assert [(r["k"], r["t"], r["label"]) for r in got] == [(r["k"], r["t"], r["label"]) for r in spine_rows]

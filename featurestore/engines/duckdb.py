@@ -158,6 +158,7 @@ ENGINE = Engine(
     null_safe_hash_join=True,
     ttl_window_join=True,
     window_hops=True,
+    window_pairs=True,
     local_file_source=_local_file_source,
     warehouse=DuckDBWarehouse,
     resolve_credentials=_resolve_credentials,

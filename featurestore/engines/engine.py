@@ -146,6 +146,12 @@ class Engine:
     RANGE frames over every event: a view whose windows hold many events per entity
     (offline/scans.py `window_hops_pay` decides) is joined that way. Measured on DuckDB
     (docs/benchmarks.md); other engines keep frames until measured."""
+    window_pairs: bool = False
+    """The engine hash-joins the spine rows to their entities' events (time bounds filtering
+    the matches) and groups the pairs per spine row faster than it sorts the events and spine
+    rows for RANGE frames where an entity has few events (sql/window_pairs.py): a view with few
+    events per entity (offline/scans.py `window_pairs_pay` decides) is joined that way.
+    Measured on DuckDB (docs/benchmarks.md); other engines keep frames until measured."""
     row_hash: str | None = None
     """A SQL expression that hashes a whole row to an integer, `{row}` standing for the row's
     table alias: summed, it is an order-independent content hash of a training set's table

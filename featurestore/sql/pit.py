@@ -99,8 +99,9 @@ def point_in_time_expression(
     chained = numbered_by_scan and not engine.materialized_cte
     for index, selection in enumerate(selections):
         if selection.view.is_aggregation:
-            hops = engine.window_hops and (scans or {}).get(selection.view.name, ViewScan()).window_hops
-            query = join_aggregations(query, index, selection, engine, spine_time, event_time_only, hops)
+            scan = (scans or {}).get(selection.view.name, ViewScan())
+            hops, pairs = engine.window_hops and scan.window_hops, engine.window_pairs and scan.window_pairs
+            query = join_aggregations(query, index, selection, engine, spine_time, event_time_only, hops, pairs)
         elif selection.view.name in indexed_views and top_one_lateral_fits(selection.view, engine, event_time_only):
             query = query.join(top_one_lateral_join(index, selection, spine_time), copy=False)
         else:

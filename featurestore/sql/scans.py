@@ -50,6 +50,10 @@ class ViewScan:
     """An aggregation view whose windows hold many events per entity: where the engine has
     the plan (Engine.window_hops), its count, sum, avg, min and max come from hop partials
     and exact edges (sql/window_hops.py)."""
+    window_pairs: bool = False
+    """An aggregation view with few events per entity: where the engine has the plan
+    (Engine.window_pairs), its features (but those hops take) come from a range
+    join of the spine rows to their entities' events (sql/window_pairs.py)."""
 
     @property
     def bounded(self) -> bool:

@@ -1,7 +1,7 @@
 """The training-set join of an aggregation view: each spine row's windowed aggregates of the
 view's events, exact at the row's time t with the window `(t - w, t]` (docs/aggregations.md).
 
-No spine x events work: every plan sorts the spine's rows together with the events, per
+No spine x events work but the range join of sparse windows: every other plan sorts the spine's rows together with the events, per
 entity, and lets window functions over that one order do the aggregating.
 
 - count, sum, avg, stddev, min, max (sql/window_frames.py): RANGE frames over the event time
@@ -15,6 +15,11 @@ entity, and lets window functions over that one order do the aggregating.
   edge hops; chosen per view from cheap facts (offline/scans.py `window_hops_pay`) on an
   engine with the plan (`Engine.window_hops`), never under a knowledge cut-off. stddev
   stays on frames.
+- every function where an entity has few events (sql/window_pairs.py): a range
+  join of each spine row to its entity's events in its longest window, grouped by the spine
+  row; chosen per view from cheap facts (offline/scans.py `window_pairs_pay`) on an engine
+  with the plan (`Engine.window_pairs`), after hops (which keep their functions where both
+  pay), with or without a knowledge cut-off.
 - count_distinct and last (sql/window_intervals.py): intervals of activity, exact with or
   without a cut-off: an event counts from when it is known, max(timestamp, created_at),
   until its timestamp + w.
@@ -37,6 +42,7 @@ from featurestore.sql.expressions import INTERNAL, column, identifier, left_join
 from featurestore.sql.spine import SPINE, SPINE_ROW
 from featurestore.sql.window_frames import FRAME_FUNCTIONS, frames_expression
 from featurestore.sql.window_hops import HOP_FUNCTIONS, hop_size, hops_expression
+from featurestore.sql.window_pairs import PAIR_FUNCTIONS, pairs_expression
 from featurestore.sql.window_intervals import INTERVAL_FUNCTIONS, distinct_counts_expression, last_values_expression
 from featurestore.sql.window_parts import ACTIVE, EVENT, KNOWN, TIME, WindowInputs
 
@@ -51,13 +57,16 @@ def join_aggregations(
     spine_time: str,
     event_time_only: bool,
     hops: bool = False,
+    pairs: bool = False,
 ) -> exp.Select:
     """`query` (the spine's SELECT) with the CTEs that aggregate `selection`'s features and a
     LEFT JOIN of their results on the spine row, under the alias `__fs_v{index}`: each
     feature is a column of that name there. A spine row with a null key or time has null
     features (no events are its), as in every other view's join. `hops`: the view's windows
     are dense (offline/scans.py `window_hops_pay`) and the engine has the plan
-    (`Engine.window_hops`): the functions the hop plan computes exactly go to it."""
+    (`Engine.window_hops`): the functions the hop plan computes exactly go to it. `pairs`:
+    an entity has few events (`window_pairs_pay`, `Engine.window_pairs`): the functions
+    left go to the range join."""
     view = selection.view
     aggregations = [view.aggregation(f.name) for f in selection.features]
     refuse_unsupported(view, aggregations, engine)
@@ -79,18 +88,23 @@ def join_aggregations(
         for name, tree in hops_expression(inputs, hopped, f"{alias}_hops"):
             query = query.with_(identifier(name), as_=tree, copy=False)
         parts.append((f"{alias}_hops", [a.name for a in hopped]))
-    framed = [a for a in aggregations if a.function in FRAME_FUNCTIONS and a not in hopped]
+    paired = [a for a in aggregations if a.function in PAIR_FUNCTIONS and a not in hopped] if pairs else []
+    if paired:
+        for name, tree in pairs_expression(inputs, paired, f"{alias}_pairs"):
+            query = query.with_(identifier(name), as_=tree, copy=False)
+        parts.append((f"{alias}_pairs", [a.name for a in paired]))
+    framed = [a for a in aggregations if a.function in FRAME_FUNCTIONS and a not in hopped and a not in paired]
     if framed:
         for name, tree in frames_expression(inputs, framed, f"{alias}_frames"):
             query = query.with_(identifier(name), as_=tree, copy=False)
         parts.append((f"{alias}_frames", [a.name for a in framed]))
-    distinct = [a for a in aggregations if a.function in DISTINCT_FUNCTIONS]
+    distinct = [a for a in aggregations if a.function in DISTINCT_FUNCTIONS and a not in paired]
     if distinct:
         name = f"{alias}_distinct"
         for cte, tree in distinct_counts_expression(inputs, distinct, name):
             query = query.with_(identifier(cte), as_=tree, copy=False)
         parts.append((name, [a.name for a in distinct]))
-    for position, (source, lasts) in enumerate(_by_column([a for a in aggregations if a.function == "last"])):
+    for position, (source, lasts) in enumerate(_by_column([a for a in aggregations if a.function == "last" and a not in paired])):
         name = f"{alias}_last{position}"
         for cte, tree in last_values_expression(inputs, source, lasts, name):
             query = query.with_(identifier(cte), as_=tree, copy=False)

@@ -29,10 +29,33 @@ def duckdb_warehouse():
         yield warehouse
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(event_rows=events, spine_rows=spines, created_at=st.booleans(), event_time_only=st.booleans())
-def test_duckdb_matches_brute_force(duckdb_warehouse, event_rows, spine_rows, created_at, event_time_only):
-    check_windows(duckdb_warehouse, "duckdb", "main", event_rows, spine_rows, created_at, event_time_only)
+def test_duckdb_matches_brute_force(duckdb_warehouse, monkeypatch):
+    """Frames and intervals: the range join kept off (the rule would take it for tables this
+    small, where every entity has few events)."""
+    monkeypatch.setattr(scans, "window_pairs_pay", lambda view, facts, estimated_rows: False)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(event_rows=events, spine_rows=spines, created_at=st.booleans(), event_time_only=st.booleans())
+    def check(event_rows, spine_rows, created_at, event_time_only):
+        check_windows(duckdb_warehouse, "duckdb", "main", event_rows, spine_rows, created_at, event_time_only)
+
+    check()
+
+
+@pytest.mark.parametrize("hops", [False, True])
+def test_duckdb_range_join_of_sparse_windows_matches_brute_force(duckdb_warehouse, monkeypatch, hops):
+    """The range join forced (sql/window_pairs.py), alone or beside hop partials (which keep
+    their functions where both pay), with and without a knowledge cut-off."""
+    monkeypatch.setattr(scans, "window_pairs_pay", lambda view, facts, estimated_rows: True)
+    monkeypatch.setattr(scans, "window_hops_pay", lambda view, facts, estimated_rows: hops)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(event_rows=st.one_of(events, dense_events), spine_rows=st.one_of(spines, dense_spines),
+           created_at=st.booleans(), event_time_only=st.booleans())
+    def check(event_rows, spine_rows, created_at, event_time_only):
+        check_windows(duckdb_warehouse, "duckdb", "main", event_rows, spine_rows, created_at, event_time_only, hops=hops, pairs=True)
+
+    check()
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -58,6 +81,7 @@ def test_duckdb_hop_partials_match_brute_force(duckdb_warehouse, monkeypatch, ho
     """The hop plan forced (the rule would keep frames for tables this small), with the
     windows' hops (5m, both edges raw for 5m) or 24 to the longest window (25s)."""
     monkeypatch.setattr(scans, "window_hops_pay", lambda view, facts, estimated_rows: True)
+    monkeypatch.setattr(scans, "window_pairs_pay", lambda view, facts, estimated_rows: False)
     monkeypatch.setattr(window_hops, "MIN_HOPS_PER_WINDOW", hops_per_window)
 
     @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

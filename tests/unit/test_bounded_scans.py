@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline.scans import (
     SEMI_JOIN_ROWS_PER_KEY,
+    SPARSE_PAIRS_PER_ROW,
     TTL_WINDOW_ROWS_PER_SPINE_ROW,
     SpineFacts,
     choose_scans,
     semi_join_pays,
     ttl_window_pays,
     window_hops_pay,
+    window_pairs_pay,
 )
 from featurestore.sql.expressions import render
 from featurestore.sql.scans import ViewScan, scan_condition
@@ -107,8 +109,30 @@ def test_a_spine_at_one_instant_or_shorter_than_the_window_counts_all_of_an_enti
     assert window_hops_pay(events_view(("x", "count", "28d")), week, 2_000)
 
 
-def test_choose_scans_says_which_aggregation_views_take_hops():
-    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 1_000})
+def test_choose_scans_says_which_aggregation_views_take_hops_or_the_range_join():
+    # 100 spine rows per key: 10,000 events per key make dense windows and many pairs; 10 few.
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=100_000, distinct={"k": 1_000})
     view = events_view(("x", "sum", "28d"))
-    assert choose_scans([view], facts, {"events": 10**7})["events"].window_hops
-    assert not choose_scans([view], facts, {"events": 10**5})["events"].window_hops
+    dense, sparse = choose_scans([view], facts, {"events": 10**7})["events"], choose_scans([view], facts, {"events": 10**4})["events"]
+    assert (dense.window_hops, dense.window_pairs) == (True, False)
+    assert (sparse.window_hops, sparse.window_pairs) == (False, True)
+    plain = feature_view("events", ("k",), {"x": "double"}, "main")
+    assert not choose_scans([plain], facts, {"events": 10})["events"].window_pairs
+
+
+def test_an_aggregation_view_takes_the_range_join_where_its_pairs_are_few_beside_its_rows():
+    # Per entity, not per window: the join's hash probe touches all of an entity's events.
+    # 10,000 spine rows over 100 keys: an estimate of E rows makes 10,000 * E / 100 pairs.
+    facts = SpineFacts(datetime(2024, 1, 1), datetime(2024, 4, 10), rows=10_000, distinct={"k": 100})
+    view = events_view(("x", "sum", "1h"), ("x", "stddev", "28d"), ("x", "count_distinct", "7d"))
+    # 100 * E <= 25 * (E + 10,000): E <= 3,333.
+    assert SPARSE_PAIRS_PER_ROW == 25
+    assert window_pairs_pay(view, facts, 3_333)
+    assert not window_pairs_pay(view, facts, 3_334)
+    assert not window_pairs_pay(view, facts, None)  # no estimate: frames
+    # Three times the spine rows on the same keys: three times the pairs, frames sooner.
+    assert not window_pairs_pay(view, SpineFacts(facts.earliest, facts.latest, rows=30_000, distinct={"k": 100}), 3_333)
+    # A spine at one instant counts the same: the window's share does not matter.
+    instant = SpineFacts(datetime(2024, 1, 1), datetime(2024, 1, 1), rows=10_000, distinct={"k": 100})
+    assert window_pairs_pay(view, instant, 3_333)
+    assert window_pairs_pay(events_view(("x", "last", "28d")), facts, 1_000)

@@ -34,7 +34,7 @@ SPECS = [
 
 
 @functools.cache  # each test reads the text; building and rendering it costs a second
-def golden_query(dialect: str, created_at: bool = True, hops: bool = False) -> str:
+def golden_query(dialect: str, created_at: bool = True, hops: bool = False, pairs: bool = False) -> str:
     engine = engine_for_dialect(dialect)
     approx = [("carrier", "approx_count_distinct", "7d")] if engine.approx_distinct else []
     view = aggregation_view(
@@ -45,7 +45,7 @@ def golden_query(dialect: str, created_at: bool = True, hops: bool = False) -> s
     read = Spine(SpineInput(relation="analytics.labels"), exp.to_table("analytics.labels"), kinds, None)
     spine = SpineRelation(source=read.source, columns=read.columns, timestamp=timestamp_as_naive_utc(read, engine))
     selections = catalog_of(view).resolve(["origin_departures:*"])
-    scans = {view.name: ViewScan(window_hops=hops)}
+    scans = {view.name: ViewScan(window_hops=hops, window_pairs=pairs)}
     query = point_in_time_expression(spine, selections, output_features(spine.columns, selections, False), engine, scans=scans)
     return render(query, dialect, pretty=True) + "\n"
 
@@ -73,6 +73,34 @@ def test_dense_windows_sql_matches_golden():
     assert "RANGE BETWEEN 79200000000 PRECEDING AND CURRENT ROW" in hops  # 24h less two 1h hops
     # The spine's numbering, stddev's frame, the distinct counts' and last's windows.
     assert sql.count("OVER (") == hops.count("OVER (") + 6
+
+
+def test_sparse_windows_sql_matches_golden():
+    """The range join for every function, under a knowledge cut-off (the join's `KNOWN <= t`;
+    last's struct orders on the knowledge time too: sql/window_pairs.py)."""
+    path = GOLDEN / "windows.duckdb.pairs.sql"
+    sql = golden_query("duckdb", pairs=True)
+    start, end = sql.index('"__fs_v0_pairs" AS ('), sql.index('\n)\nSELECT')
+    pairs = sql[start:end] + "\n"
+    if os.environ.get("FS_UPDATE_GOLDEN"):
+        path.write_text(pairs)
+    assert pairs == path.read_text()
+    assert '"__fs_e"."__fs_known_us" <= "__fs_s"."__fs_us"' in pairs
+    # No frames, no intervals: the spine's numbering is the only window.
+    assert "__fs_v0_frames" not in sql and "__fs_v0_distinct" not in sql and "__fs_v0_last" not in sql
+    assert sql.count("OVER (") == 1
+    # Without a cut-off, the join has no knowledge bound.
+    assert "__fs_known_us\" <= " not in golden_query("duckdb", created_at=False, pairs=True)
+
+
+def test_dense_windows_keep_hops_and_the_range_join_takes_the_rest():
+    sql = golden_query("duckdb", created_at=False, hops=True, pairs=True)
+    assert "__fs_v0_hops" in sql and "__fs_v0_pairs" in sql and "__fs_v0_frames" not in sql
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "spark", "snowflake"])
+def test_engines_without_the_pairs_plan_keep_frames_where_windows_are_sparse(dialect):
+    assert golden_query(dialect, pairs=True) == golden_query(dialect)
 
 
 @pytest.mark.parametrize("dialect", ["postgres", "spark", "snowflake"])
