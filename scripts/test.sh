@@ -16,7 +16,9 @@ scripts/setup.sh
 .venv/bin/python -m compileall -q -j 0 featurestore tests benchmarks >/dev/null
 # One worker more than the cores (at most 4): the suite's tests wait, too (a Redis Cluster's
 # failover, a server's start, a dbt run's), and a core left idle by a waiting worker goes to
-# the extra one. On 2 cores, 3 workers took 441 s against 482 s for 2 (docs/testing.md).
+# the extra one. On 2 cores, 3 workers took 441 s against 482 s for 2, the same code right
+# after each other; a second run with 3 took 493 s: the machine's variance is as large
+# (docs/testing.md).
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
 workers=$((cores + 1 < 4 ? cores + 1 : 4))
 # --dist loadscope: a module's tests run on one worker, so a module's fixtures (a Spark build,
