@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.catalog.keys import Fail, refuse_unknown_keys
-from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl
 from featurestore.errors import closest
 
 FUNCTIONS = (
@@ -177,8 +177,8 @@ def _windows(value: object, where: str, fail: Fail) -> list[tuple[str, timedelta
             window = parse_ttl(text)
         except TtlOutOfRange:
             raise fail(f"{where}: window '{text}' is zero or longer than the maximum", f"valid: more than zero and at most {MAX_TTL_TEXT}") from None
-        except ValueError:
-            raise fail(f"{where}: window '{text}' is not a duration", VALID_TTL) from None
+        except ValueError as error:
+            raise fail(not_a_duration(f"{where}: window '{text}'", error), VALID_TTL) from None
         windows.append((text.strip(), window))
     if len({text for text, _ in windows}) != len(windows):
         raise fail(f"{where}.windows names a window twice")

@@ -14,7 +14,7 @@ from featurestore.errors import MetaError, closest
 from featurestore.catalog.aggregations import WindowedAggregation, aggregated_columns, parse_aggregations
 from featurestore.catalog.keys import refuse_unknown_keys
 from featurestore.catalog.monitoring import CheckSettings, Freshness, parse_checks, parse_freshness
-from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl
 
 META_KEY = "feature_store"
 
@@ -229,8 +229,8 @@ def _ttl(meta: dict, fail) -> timedelta | None:
     except TtlOutOfRange:
         problem = "is zero" if _is_zero(text) else "is longer than the maximum"
         raise fail(f"ttl '{text}' {problem}", f"valid: more than zero and at most {MAX_TTL_TEXT}; leave ttl out for no limit") from None
-    except ValueError:
-        raise fail(f"ttl '{text}' is not a duration", VALID_TTL) from None
+    except ValueError as error:
+        raise fail(not_a_duration(f"ttl '{text}'", error), VALID_TTL) from None
 
 
 def _is_zero(ttl: object) -> bool:

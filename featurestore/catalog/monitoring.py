@@ -20,7 +20,7 @@ from datetime import timedelta
 
 
 from featurestore.catalog.keys import Fail, refuse_unknown_keys
-from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl
 from featurestore.errors import closest
 
 
@@ -192,8 +192,8 @@ def _duration(text: object, where: str, fail: Fail) -> timedelta:
         return parse_ttl(text)  # type: ignore[arg-type]
     except TtlOutOfRange:
         raise fail(f"{where} '{text}' is zero or too long", f"valid: more than zero and at most {MAX_TTL_TEXT}") from None
-    except ValueError:
-        raise fail(f"{where} '{text}' is not a duration", VALID_TTL) from None
+    except ValueError as error:
+        raise fail(not_a_duration(f"{where} '{text}'", error), VALID_TTL) from None
 
 
 def _known(mapping: dict, keys, where: str, fail: Fail) -> None:

@@ -6,10 +6,16 @@ import re
 from datetime import timedelta
 
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_TTL = re.compile(r"^(?:\d+[wdhms])+$")
-_PART = re.compile(r"(\d+)([wdhms])")
+_UNITS = "wdhms"
+"""Largest first: the order units are written in, each at most once."""
+# Exactly the documented spelling: `1M` (a month?) is not `1m`, and `1d1d` is not `2d`.
+_TTL = re.compile(r"^(?=\d)(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_LOOSE_PART = re.compile(r"(\d+)([A-Za-z]+)")
 
-VALID_TTL = "valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h"
+VALID_TTL = (
+    "valid: a number and a lower-case unit, s m h d or w, such as 90m, 3h or 30d; "
+    "units combine largest first, each once, such as 1d12h"
+)
 
 # A bound keeps every date computed from a ttl (timestamp + ttl, now - ttl, in Python, Arrow
 # int64 microseconds, Redis milliseconds and SQL intervals) far inside what each can hold, and
@@ -22,21 +28,55 @@ class TtlOutOfRange(ValueError):
     """A well-formed ttl that is zero or longer than MAX_TTL."""
 
 
+class NotADuration(ValueError):
+    """Text that is not a duration; `reason` says why when it looks like one ("" otherwise)."""
+
+    def __init__(self, text: object, reason: str = ""):
+        super().__init__(text)
+        self.reason = reason
+
+
 def parse_ttl(text: str) -> timedelta:
     """`"1d12h"` -> timedelta(days=1, hours=12). Raises TtlOutOfRange for zero or more than
-    MAX_TTL, ValueError on anything else.
+    MAX_TTL, NotADuration (a ValueError) on anything else.
 
     >>> parse_ttl("3h")
     datetime.timedelta(seconds=10800)
     """
-    compact = str(text).strip().lower()
-    if not _TTL.match(compact):
-        raise ValueError(text)
+    compact = str(text).strip()
+    match = _TTL.match(compact)
+    if not match:
+        raise NotADuration(text, _why_not(compact))
     # Summed as Python ints and bounded before timedelta sees them: 99999999999d overflows it.
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(compact))
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in zip(match.groups(), _UNITS) if n is not None)
     if seconds == 0 or seconds > MAX_TTL.total_seconds():
         raise TtlOutOfRange(text)
     return timedelta(seconds=seconds)
+
+
+def not_a_duration(subject: str, error: ValueError) -> str:
+    """`<subject> is not a duration`, with the reason parse_ttl found, for a MetaError."""
+    reason = getattr(error, "reason", "")
+    return f"{subject} is not a duration" + (f": {reason}" if reason else "")
+
+
+def _why_not(compact: str) -> str:
+    """Why text shaped like numbers and letters is not a duration; "" for other text."""
+    if not re.fullmatch(r"(?:\d+[A-Za-z]+)+", compact):
+        return ""
+    seen: list[str] = []
+    for _, unit in _LOOSE_PART.findall(compact):
+        if unit not in _UNIT_SECONDS:
+            if unit.lower() not in _UNIT_SECONDS:
+                return f"'{unit}' is not a unit"
+            month = "; m is minutes, and there is no month unit" if unit == "M" else ""
+            return f"units are lower case, so '{unit}' is not one{month}"
+        if unit in seen:
+            return f"unit '{unit}' comes twice"
+        if seen and _UNITS.index(unit) < _UNITS.index(seen[-1]):
+            return f"'{unit}' comes after the smaller unit '{seen[-1]}'"
+        seen.append(unit)
+    return ""
 
 
 def format_ttl(ttl: timedelta | None) -> str:

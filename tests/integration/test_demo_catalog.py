@@ -121,7 +121,8 @@ def test_bad_meta_in_a_real_project_fails_the_command(tmp_path, clean_env, built
     assert result.returncode == EXIT_PROJECT
     assert result.stderr == (
         "error: models/features/weather_hourly.yml: model 'weather_hourly': ttl 'three hours' is "
-        "not a duration (valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)\n"
+        "not a duration (valid: a number and a lower-case unit, s m h d or w, such as 90m, 3h or 30d; "
+        "units combine largest first, each once, such as 1d12h)\n"
     )
 
 

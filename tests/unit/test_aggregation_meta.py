@@ -46,6 +46,10 @@ def test_names_types_and_columns_read():
     assert view.aggregation("origin__count__90m").column is None
 
 
+VALID_DURATION = (
+    "(valid: a number and a lower-case unit, s m h d or w, such as 90m, 3h or 30d; "
+    "units combine largest first, each once, such as 1d12h)"
+)
 VALID_FUNCTIONS = "count, sum, avg, min, max, stddev, last, count_distinct, approx_count_distinct"
 BAD = {
     "unknown function": (
@@ -59,8 +63,17 @@ BAD = {
     ),
     "bad window": (
         [{"column": "dep_delay", "function": "count", "windows": ["1 hour"]}],
-        "meta.feature_store.aggregations[0]: window '1 hour' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "meta.feature_store.aggregations[0]: window '1 hour' is not a duration " + VALID_DURATION,
+    ),
+    "upper-case window": (
+        # 1M would otherwise be one minute under a name that reads as a month.
+        [{"column": "*", "function": "count", "windows": ["1d", "7d", "1M"]}],
+        "meta.feature_store.aggregations[0]: window '1M' is not a duration: units are lower case, so 'M' "
+        "is not one; m is minutes, and there is no month unit " + VALID_DURATION,
+    ),
+    "window with a unit twice": (
+        [{"column": "*", "function": "count", "windows": ["1d1d"]}],
+        "meta.feature_store.aggregations[0]: window '1d1d' is not a duration: unit 'd' comes twice " + VALID_DURATION,
     ),
     "zero window": (
         [{"column": "dep_delay", "function": "count", "windows": ["0h"]}],

@@ -10,6 +10,10 @@ from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
+VALID_DURATION = (
+    "(valid: a number and a lower-case unit, s m h d or w, such as 90m, 3h or 30d; "
+    "units combine largest first, each once, such as 1d12h)"
+)
 VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features, freshness, checks, aggregations"
 
 
@@ -79,8 +83,34 @@ BAD_CASES = {
     ),
     "bad ttl": (
         [customers(ttl="30 days")],
-        "models/customer_stats.yml: model 'customer_stats': ttl '30 days' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "models/customer_stats.yml: model 'customer_stats': ttl '30 days' is not a duration " +
+        VALID_DURATION,
+    ),
+    "ttl with an upper-case unit": (
+        # 1M is not a month and not a minute: refused rather than read as 1m.
+        [customers(ttl="1M")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '1M' is not a duration: units are "
+        "lower case, so 'M' is not one; m is minutes, and there is no month unit " + VALID_DURATION,
+    ),
+    "ttl with a unit twice": (
+        [customers(ttl="1d1d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '1d1d' is not a duration: unit 'd' "
+        "comes twice " + VALID_DURATION,
+    ),
+    "ttl with units smallest first": (
+        [customers(ttl="12h1d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '12h1d' is not a duration: 'd' "
+        "comes after the smaller unit 'h' " + VALID_DURATION,
+    ),
+    "ttl with an unknown unit": (
+        [customers(ttl="1y")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '1y' is not a duration: 'y' is not "
+        "a unit " + VALID_DURATION,
+    ),
+    "freshness with an upper-case unit": (
+        [customers(freshness="2H")],
+        "models/customer_stats.yml: model 'customer_stats': freshness '2H' is not a duration: units "
+        "are lower case, so 'H' is not one " + VALID_DURATION,
     ),
     "zero ttl": (
         [customers(ttl="0d")],
@@ -120,8 +150,8 @@ BAD_CASES = {
     ),
     "freshness not a duration": (
         [customers(freshness="soon")],
-        "models/customer_stats.yml: model 'customer_stats': freshness 'soon' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "models/customer_stats.yml: model 'customer_stats': freshness 'soon' is not a duration " +
+        VALID_DURATION,
     ),
     "freshness warning after its failure": (
         [customers(freshness={"warn_after": "3h", "fail_after": "2h"})],
@@ -144,8 +174,8 @@ BAD_CASES = {
     ),
     "window not a duration": (
         [customers(checks={"window": 7})],
-        "models/customer_stats.yml: model 'customer_stats': checks.window '7' is not a duration "
-        "(valid: a number and a unit, s m h d or w, such as 90m, 3h, 30d or 1d12h)",
+        "models/customer_stats.yml: model 'customer_stats': checks.window '7' is not a duration " +
+        VALID_DURATION,
     ),
     "checks for a feature the view lacks": (
         [customers(checks={"features": {"order_30d": {"drift": False}}})],
@@ -180,7 +210,7 @@ def test_bad_meta_is_one_clear_error(case):
     assert str(raised.value) == expected
 
 
-@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "duplicate feature", "entity with two sets of join keys"])
+@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "ttl with an upper-case unit", "duplicate feature", "entity with two sets of join keys"])
 def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
     nodes, expected = BAD_CASES[case]
     project = write_manifest_project(tmp_path, manifest(*nodes))
