@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from featurestore.errors import MetaError, closest
 from featurestore.catalog.aggregations import WindowedAggregation, aggregated_columns, parse_aggregations
+from featurestore.catalog.data_types import TIME_FAMILIES, is_clearly_not_time, type_family
 from featurestore.catalog.keys import refuse_unknown_keys
 from featurestore.catalog.monitoring import CheckSettings, Freshness, parse_checks, parse_freshness
 from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl
@@ -125,8 +126,9 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     if not isinstance(entity, str) or not entity.strip():
         raise fail(f"meta.{META_KEY}.entity is missing", KNOWN_KEYS["entity"])
     join_keys = _join_keys(meta, entity, columns, fail)
-    timestamp = _column(meta, "timestamp", columns, fail, required=True)
-    created_at = _column(meta, "created_at", columns, fail, required=False)
+    data_types = {name: (column or {}).get("data_type") or None for name, column in (node.get("columns") or {}).items()}
+    timestamp = _time_column(meta, "timestamp", data_types, fail, required=True)
+    created_at = _time_column(meta, "created_at", data_types, fail, required=False)
     if created_at == timestamp:
         raise fail("created_at and timestamp name the same column; leave created_at out instead")
     ttl = _ttl(meta, fail)
@@ -137,7 +139,7 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     if owner is not None and not isinstance(owner, str):
         raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
     reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
-    aggregations = _aggregations(meta, node, entity, reserved, fail)
+    aggregations = _aggregations(meta, data_types, entity, reserved, fail)
     features = [a.name for a in aggregations] if aggregations else _features(meta, columns, reserved, fail)
     for name in [*reserved, *features]:
         if is_reserved(name):
@@ -173,7 +175,7 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
     )
 
 
-def _aggregations(meta: dict, node: dict, entity: str, reserved: list[str], fail) -> tuple[WindowedAggregation, ...]:
+def _aggregations(meta: dict, data_types: dict[str, str | None], entity: str, reserved: list[str], fail) -> tuple[WindowedAggregation, ...]:
     """An aggregation view's features come only from its aggregations, and its windows bound
     its values, so `features` and `ttl` are refused beside them rather than half obeyed."""
     if "aggregations" not in meta:
@@ -181,8 +183,7 @@ def _aggregations(meta: dict, node: dict, entity: str, reserved: list[str], fail
     for key, why in (("ttl", "each window bounds its aggregation"), ("features", "its features are its aggregations")):
         if meta.get(key) is not None:
             raise fail(f"meta.{META_KEY}.{key} is not allowed beside aggregations: {why}", f"remove {key}")
-    columns = {name: (column or {}).get("data_type") or None for name, column in (node.get("columns") or {}).items()}
-    return parse_aggregations(meta["aggregations"], entity, columns, reserved, fail)
+    return parse_aggregations(meta["aggregations"], entity, data_types, reserved, fail)
 
 
 def _check_keys(meta: object, fail) -> None:
@@ -203,6 +204,20 @@ def _column(meta: dict, key: str, columns: list[str], fail, required: bool) -> s
     if value not in columns:
         raise fail(f"{key} column '{value}' is not a column of the model", _columns_hint(value, columns))
     return value
+
+
+def _time_column(meta: dict, key: str, data_types: dict[str, str | None], fail, required: bool) -> str | None:
+    """The timestamp or created_at column; refused where its declared data_type is clearly no
+    time (the training set's join would fail on it in the warehouse). dbt columns need not
+    declare a type, and a type fs does not know is left to the warehouse."""
+    name = _column(meta, key, list(data_types), fail, required)
+    if name is not None and is_clearly_not_time(data_types[name]):
+        times = [c for c, kind in data_types.items() if type_family(kind or "") in TIME_FAMILIES]
+        raise fail(
+            f"{key} column '{name}' has data_type {data_types[name]}, not a date or timestamp",
+            f"date and time columns: {', '.join(times) or 'none declared'}",
+        )
+    return name
 
 
 def _join_keys(meta: dict, entity: str, columns: list[str], fail) -> list[str]:

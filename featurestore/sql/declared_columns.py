@@ -11,43 +11,16 @@ dbt's catalog.json would say the same only when `dbt docs generate` ran after th
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import TYPE_CHECKING
 
 from featurestore.catalog.aggregations import aggregation_dtype
+from featurestore.catalog.data_types import type_family
 from featurestore.errors import MetaError, ViewNotBuilt, WarehouseError
 from featurestore.sql.expressions import relation_probe, render
 
 if TYPE_CHECKING:
     from featurestore.catalog import Feature, FeatureView
     from featurestore.engines.base import Warehouse
-
-# Families of SQL and Arrow type names, by the first word of the name (parameters and
-# array brackets dropped). Integers and other numbers are one family: dbt users declare
-# `integer` on a column PostgreSQL sums into numeric, and both serve as numbers.
-_FAMILIES = {
-    "number": (
-        "int tinyint smallint integer bigint hugeint int2 int4 int8 int16 int32 int64 int128 uint8 uint16 "
-        "uint32 uint64 utinyint usmallint uinteger ubigint long short byte serial bigserial float float4 "
-        "float8 float16 float32 float64 double real decimal numeric number decimal128 decimal256 halffloat"
-    ),
-    "text": "text varchar char character string nvarchar nchar bpchar large_string utf8 large_utf8 citext",
-    "boolean": "bool boolean",
-    "timestamp": "timestamp timestamptz timestamp_ns timestamp_ms timestamp_s timestamp_ntz timestamp_ltz timestamp_tz datetime",
-    "date": "date date32 date64",
-}
-_FAMILY_OF = {word: family for family, words in _FAMILIES.items() for word in words.split()}
-
-
-def type_family(type_name: str) -> str | None:
-    """number, text, boolean, timestamp or date for a SQL or Arrow type name (`varchar(10)`,
-    `character varying`, `bigint`, `int64`, `timestamp with time zone`); None for any other
-    type (intervals, structs, ...), which is not compared."""
-    name = type_name.strip().lower()
-    if not name or name.endswith("[]") or name.startswith(("list", "struct", "map", "array")):
-        return None
-    word = re.split(r"[\s(<\[]", name, maxsplit=1)[0]
-    return _FAMILY_OF.get(word)
 
 
 def checked_view(view: "FeatureView", warehouse: "Warehouse") -> "FeatureView":

@@ -1,11 +1,11 @@
-"""Which declared data_types and warehouse types are one family (sql/declared_columns.py):
+"""Which declared data_types and warehouse types are one family (catalog/data_types.py):
 the check refuses only a declared type of another family than the warehouse's."""
 
 from __future__ import annotations
 
 import pytest
 
-from featurestore.sql.declared_columns import type_family
+from featurestore.catalog.data_types import type_family
 
 
 @pytest.mark.parametrize(

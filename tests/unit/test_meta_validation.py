@@ -17,9 +17,9 @@ VALID_DURATION = (
 VALID_KEYS = "valid keys: entity, join_keys, timestamp, created_at, ttl, online, owner, features, freshness, checks, aggregations"
 
 
-def customers(**changes) -> dict:
+def customers(columns: list[str] = CUSTOMER_COLUMNS, types: dict[str, str] | None = None, **changes) -> dict:
     meta = {**CUSTOMER_META, **changes}
-    return model_node("customer_stats", {k: v for k, v in meta.items() if v is not None}, CUSTOMER_COLUMNS)
+    return model_node("customer_stats", {k: v for k, v in meta.items() if v is not None}, columns, types=types)
 
 
 BAD_CASES = {
@@ -111,6 +111,17 @@ BAD_CASES = {
         [customers(freshness="2H")],
         "models/customer_stats.yml: model 'customer_stats': freshness '2H' is not a duration: units "
         "are lower case, so 'H' is not one " + VALID_DURATION,
+    ),
+    "timestamp of a number type": (
+        # Accepted before, then a Binder Error (exit 4) in every training set.
+        [customers(timestamp="orders_30d", types={"event_timestamp": "timestamp", "orders_30d": "bigint"})],
+        "models/customer_stats.yml: model 'customer_stats': timestamp column 'orders_30d' has data_type "
+        "bigint, not a date or timestamp (date and time columns: event_timestamp)",
+    ),
+    "created_at of a text type": (
+        [customers(created_at="loaded_at", columns=[*CUSTOMER_COLUMNS, "loaded_at"], types={"loaded_at": "varchar"})],
+        "models/customer_stats.yml: model 'customer_stats': created_at column 'loaded_at' has data_type "
+        "varchar, not a date or timestamp (date and time columns: none declared)",
     ),
     "zero ttl": (
         [customers(ttl="0d")],
@@ -210,7 +221,7 @@ def test_bad_meta_is_one_clear_error(case):
     assert str(raised.value) == expected
 
 
-@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "ttl with an upper-case unit", "duplicate feature", "entity with two sets of join keys"])
+@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "ttl with an upper-case unit", "timestamp of a number type", "duplicate feature", "entity with two sets of join keys"])
 def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
     nodes, expected = BAD_CASES[case]
     project = write_manifest_project(tmp_path, manifest(*nodes))
@@ -218,6 +229,16 @@ def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
     assert code == EXIT_PROJECT
     assert err == f"error: {expected}\n"
     assert out == ""
+
+
+@pytest.mark.parametrize(
+    "data_type", [None, "timestamp", "TIMESTAMP WITH TIME ZONE", "timestamptz", "timestamp_ntz(9)", "datetime", "date", "datetime2", "time"]
+)
+def test_a_timestamp_without_a_type_or_of_a_time_type_or_one_fs_does_not_know_is_accepted(data_type):
+    # Only a declared type that is clearly no time (a number, text, boolean) is refused.
+    types = {"event_timestamp": data_type, "loaded_at": data_type} if data_type else None
+    node = customers(created_at="loaded_at", columns=[*CUSTOMER_COLUMNS, "loaded_at"], types=types)
+    assert catalog_from_manifest(manifest(node)).view("customer_stats").timestamp == "event_timestamp"
 
 
 def test_valid_view_is_typed_and_complete():
