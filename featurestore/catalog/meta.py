@@ -123,8 +123,10 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
             "add a `columns:` entry with name, description and data_type for each column",
         )
     entity = meta.get("entity")
-    if not isinstance(entity, str) or not entity.strip():
+    if entity is None:
         raise fail(f"meta.{META_KEY}.entity is missing", KNOWN_KEYS["entity"])
+    if not isinstance(entity, str) or not entity.strip():
+        raise fail(f"meta.{META_KEY}.entity must be a name (text), not {entity!r}")
     join_keys = _join_keys(meta, entity, columns, fail)
     data_types = {name: (column or {}).get("data_type") or None for name, column in (node.get("columns") or {}).items()}
     timestamp = _time_column(meta, "timestamp", data_types, fail, required=True)
@@ -137,7 +139,7 @@ def parse_feature_view(node: dict) -> FeatureViewSpec:
         raise fail(f"meta.{META_KEY}.online must be true or false, not {online!r}")
     owner = meta.get("owner")
     if owner is not None and not isinstance(owner, str):
-        raise fail(f"meta.{META_KEY}.owner must be a string, not {owner!r}")
+        raise fail(f"meta.{META_KEY}.owner must be a name (text), not {owner!r}")
     reserved = [*join_keys, timestamp, *([created_at] if created_at else [])]
     aggregations = _aggregations(meta, data_types, entity, reserved, fail)
     features = [a.name for a in aggregations] if aggregations else _features(meta, columns, reserved, fail)
@@ -221,11 +223,10 @@ def _time_column(meta: dict, key: str, data_types: dict[str, str | None], fail, 
 
 
 def _join_keys(meta: dict, entity: str, columns: list[str], fail) -> list[str]:
-    join_keys = meta.get("join_keys", [f"{entity}_id"])
-    if isinstance(join_keys, str):
-        join_keys = [join_keys]
+    declared = meta.get("join_keys", [f"{entity}_id"])
+    join_keys = [declared] if isinstance(declared, str) else declared
     if not isinstance(join_keys, list) or not join_keys or not all(isinstance(k, str) for k in join_keys):
-        raise fail(f"meta.{META_KEY}.join_keys must be a non-empty list of column names")
+        raise fail(f"meta.{META_KEY}.join_keys must be a non-empty list of column names, not {declared!r}")
     if len(set(join_keys)) != len(join_keys):
         raise fail(f"join_keys {join_keys} name a column twice")
     for key in join_keys:
@@ -260,7 +261,7 @@ def _features(meta: dict, columns: list[str], reserved: list[str], fail) -> list
         return features
     listed = meta["features"]
     if not isinstance(listed, list) or not listed or not all(isinstance(f, str) for f in listed):
-        raise fail(f"meta.{META_KEY}.features must be a non-empty list of column names")
+        raise fail(f"meta.{META_KEY}.features must be a non-empty list of column names, not {listed!r}")
     seen: set[str] = set()
     for name in listed:
         if name in seen:

@@ -143,6 +143,32 @@ BAD_CASES = {
         "models/customer_stats.yml: model 'customer_stats': meta.feature_store.entity is missing "
         "(the entity the rows describe (required))",
     ),
+    "entity not text": (
+        # Present but of the wrong type: not "missing", which would send the user looking for it.
+        [customers(entity=5)],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.entity must be a name "
+        "(text), not 5",
+    ),
+    "entity blank": (
+        [customers(entity=" ")],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.entity must be a name "
+        "(text), not ' '",
+    ),
+    "owner not text": (
+        [customers(owner=["growth"])],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.owner must be a name "
+        "(text), not ['growth']",
+    ),
+    "join_keys not a list": (
+        [customers(join_keys=5)],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.join_keys must be a "
+        "non-empty list of column names, not 5",
+    ),
+    "features not a list of names": (
+        [customers(features=[{"name": "orders_30d"}])],
+        "models/customer_stats.yml: model 'customer_stats': meta.feature_store.features must be a "
+        "non-empty list of column names, not [{'name': 'orders_30d'}]",
+    ),
     "online not a boolean": (
         [customers(online="yes")],
         "models/customer_stats.yml: model 'customer_stats': meta.feature_store.online must be "
@@ -221,7 +247,7 @@ def test_bad_meta_is_one_clear_error(case):
     assert str(raised.value) == expected
 
 
-@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "ttl with an upper-case unit", "timestamp of a number type", "duplicate feature", "entity with two sets of join keys"])
+@pytest.mark.parametrize("case", ["unknown key", "misspelt check", "bad ttl", "ttl with an upper-case unit", "timestamp of a number type", "entity not text", "duplicate feature", "entity with two sets of join keys"])
 def test_bad_meta_exits_3_with_the_message_on_stderr(tmp_path, cli, case):
     nodes, expected = BAD_CASES[case]
     project = write_manifest_project(tmp_path, manifest(*nodes))
