@@ -23,6 +23,8 @@ class Project:
     settings: Settings
     config: dict = field(default_factory=dict, repr=False, compare=False)
     """dbt_project.yml as read once (parsing it again would cost a few ms per command)."""
+    profile_origin: str = "the 'profile' of dbt_project.yml"
+    """Where `profile_name` came from, for messages."""
 
     @property
     def manifest_path(self) -> Path:
@@ -83,13 +85,26 @@ def load_project(
     name = config.get("name")
     if not name:
         raise ProjectError(f"{root / 'dbt_project.yml'}: the project has no 'name'")
+    profile_name, profile_origin = _profile_name(config, name)
     return Project(
         root=root,
         name=name,
-        # dbt's --profile has no fs flag; its environment variable counts for both.
-        profile_name=os.environ.get("DBT_PROFILE") or config.get("profile") or name,
+        profile_name=profile_name,
+        profile_origin=profile_origin,
         target_path=root / config.get("target-path", "target"),
         profiles_dir=resolve_profiles_dir(root, profiles_dir),
         settings=load_settings(root / SETTINGS_FILE),
         config=config,
     )
+
+
+def _profile_name(config: dict, project_name: str) -> tuple[str, str]:
+    """The profile's name and where it came from. DBT_PROFILE is the environment variable of
+    dbt's --profile, which overrides dbt_project.yml's `profile` (dbt-core's cli/params.py);
+    fs has no such flag, so the variable counts for both. Without either, dbt refuses to run,
+    and fs tries the project's name."""
+    if os.environ.get("DBT_PROFILE"):
+        return os.environ["DBT_PROFILE"], "the DBT_PROFILE environment variable, which overrides the 'profile' of dbt_project.yml"
+    if config.get("profile"):
+        return config["profile"], "the 'profile' of dbt_project.yml"
+    return project_name, "the project's name: dbt_project.yml has no 'profile'"

@@ -133,7 +133,7 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
     profile = profiles.get(project.profile_name)
     if not isinstance(profile, dict):
         raise ProjectError(
-            f"{path}: no profile '{project.profile_name}' (the 'profile' of dbt_project.yml); "
+            f"{path}: no profile '{project.profile_name}' ({project.profile_origin}); "
             f"{did_you_mean(project.profile_name, [k for k in profiles if k != 'config'])}"
         )
     outputs = profile.get("outputs") or {}

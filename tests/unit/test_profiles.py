@@ -96,3 +96,29 @@ def test_a_target_whose_driver_is_not_installed_says_which_extra(monkeypatch):
         "target 'pg' runs on postgres, whose Python driver is not installed (no module psycopg): "
         "pip install '/path/to/featurestore[postgres]' (fs installs from a clone: docs/your-project.md)"
     )
+
+
+DUCKDB = "demo:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: demo.duckdb\n"
+
+
+@pytest.mark.parametrize(
+    "project_yml, env, origin",
+    [
+        ("name: demo\nprofile: nope\n", None, "the 'profile' of dbt_project.yml"),
+        # dbt's --profile, whose environment variable overrides dbt_project.yml (dbt-core's cli/params.py).
+        ("name: demo\nprofile: demo\n", "nope", "the DBT_PROFILE environment variable, which overrides the 'profile' of dbt_project.yml"),
+        ("name: nope\n", None, "the project's name: dbt_project.yml has no 'profile'"),
+    ],
+    ids=["dbt_project.yml", "DBT_PROFILE", "project name"],
+)
+def test_an_unknown_profile_names_where_its_name_came_from(tmp_path, monkeypatch, cli, project_yml, env, origin):
+    from featurestore.errors import EXIT_PROJECT
+
+    monkeypatch.delenv("DBT_PROFILE", raising=False)
+    if env:
+        monkeypatch.setenv("DBT_PROFILE", env)
+    (tmp_path / "dbt_project.yml").write_text(project_yml)
+    (tmp_path / "profiles.yml").write_text(DUCKDB)
+    code, out, err = cli("catalog", "--project-dir", str(tmp_path))
+    assert (code, out) == (EXIT_PROJECT, "")
+    assert err == f"error: {tmp_path / 'profiles.yml'}: no profile 'nope' ({origin}); valid: demo\n"
