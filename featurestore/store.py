@@ -164,8 +164,10 @@ class FeatureStore(HttpServing, TrainingSets):
         from featurestore.sql.expressions import render
         from featurestore.sql.information_schema import column_types_query
 
-        node = scaffold.model_node(load_manifest(self.project, self.target, self.console), model, self.project.name)
+        manifest = load_manifest(self.project, self.target, self.console)
+        node = scaffold.model_node(manifest, model, self.project.name)
         path = scaffold.yaml_path(node, self.project.root, Path(out) if out is not None else None)
+        self._refuse_other_join_keys(manifest, model, entity, scaffold.default_join_keys(entity, join_keys))
         relation = Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         query = render(column_types_query(self.engine.stored_relation(relation)), self.engine.dialect)
         # information_schema: the types as the warehouse declares them (Spark has none: there
@@ -180,6 +182,25 @@ class FeatureStore(HttpServing, TrainingSets):
         text, view = scaffold.scaffold_text(node, columns, entity, join_keys, timestamp)
         scaffold.write_new(path, text)
         return replace(view, path=path)
+
+    @staticmethod
+    def _refuse_other_join_keys(manifest: dict, model: str, entity: str, join_keys: Sequence[str]) -> None:
+        """Up front, the catalog's rule that every view of one entity has the same join keys:
+        the file fs new view would write would only make fs catalog fail once in place. A
+        catalog that cannot be read is for fs catalog to report, not for this command."""
+        from featurestore.catalog.from_manifest import join_keys_disagreement
+        from featurestore.errors import MetaError, UsageError
+
+        try:
+            known = catalog_from_manifest(manifest)
+        except MetaError:
+            return
+        entity_of = known.entities.get(entity)
+        if entity_of is None or entity_of.join_keys == tuple(join_keys):
+            return
+        problem, valid = join_keys_disagreement(entity, join_keys, known.view(entity_of.views[0]))
+        flags = " ".join(f"--join-key {key}" for key in entity_of.join_keys)
+        raise UsageError(f"model '{model}': {problem} ({valid}: pass {flags})")
 
     def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
         """Write the feature site (featurestore/governance/site.py) into `out` (default:

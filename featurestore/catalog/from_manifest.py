@@ -4,6 +4,8 @@ every model's relation (a spine can be any of them)."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from featurestore.catalog.aggregations import aggregated_columns, aggregation_dtype
 from featurestore.catalog.dbt_models import dbt_models
 from featurestore.catalog.meta import META_KEY, misspelt_meta_key, parse_feature_view, raw_feature_meta, yaml_path_of
@@ -268,19 +270,22 @@ def _upstream_sources(unique_id: str, parent_map: dict) -> set[str]:
     return found
 
 
+def join_keys_disagreement(entity: str, join_keys: Sequence[str], other: FeatureView) -> tuple[str, str]:
+    """The problem and what is valid when a view of `entity` has `join_keys` and `other`, a
+    view of the same entity, has others (the catalog's rule, said the same in fs new view)."""
+    return (
+        f"entity '{entity}' has join_keys {list(join_keys)} here but {list(other.join_keys)} in view '{other.name}' ({other.yaml_path})",
+        "every view of one entity must use the same join_keys, in the same order",
+    )
+
+
 def _entities(views: dict[str, FeatureView]) -> dict[str, Entity]:
     first_view: dict[str, FeatureView] = {}
     members: dict[str, list[str]] = {}
     for view in views.values():
         first = first_view.setdefault(view.entity, view)
         if first.join_keys != view.join_keys:
-            raise MetaError(
-                view.name,
-                view.yaml_path,
-                f"entity '{view.entity}' has join_keys {list(view.join_keys)} here but "
-                f"{list(first.join_keys)} in view '{first.name}' ({first.yaml_path})",
-                "every view of one entity must use the same join_keys, in the same order",
-            )
+            raise MetaError(view.name, view.yaml_path, *join_keys_disagreement(view.entity, view.join_keys, first))
         members.setdefault(view.entity, []).append(view.name)
     return {
         name: Entity(name=name, join_keys=first_view[name].join_keys, views=tuple(members[name]))

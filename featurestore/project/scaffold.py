@@ -69,6 +69,11 @@ def yaml_path(node: dict, root: Path, out: Path | None) -> Path:
     return path
 
 
+def default_join_keys(entity: str, join_keys: Sequence[str]) -> tuple[str, ...]:
+    """The keys given with --join-key, else `<entity>_id`, as the view's meta defaults them."""
+    return tuple(join_keys) or (f"{entity}_id",)
+
+
 def scaffold_text(
     node: dict,
     columns: Sequence[tuple[str, str]],
@@ -80,7 +85,7 @@ def scaffold_text(
     relation's order; `timestamp` None picks the one date/time column."""
     name = node["name"]
     types = {column: kind for column, kind in columns}
-    keys = tuple(join_keys) or (f"{entity}_id",)
+    keys = default_join_keys(entity, join_keys)
     for key in keys:
         if key not in types:
             raise UsageError(
