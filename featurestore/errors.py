@@ -107,6 +107,13 @@ class DbtError(FeatureStoreError):
     exit_code = EXIT_FAILURE
 
 
+class DbtProjectError(DbtError):
+    """dbt could not use the project (a file it cannot parse, an invalid dbt_project.yml or
+    profile): the project is invalid, as when fs finds it so, and dbt's line names the file."""
+
+    exit_code = EXIT_PROJECT
+
+
 class WarehouseError(FeatureStoreError):
     """The warehouse could not run what was asked: missing relation, locked file, bad SQL.
 

@@ -96,3 +96,17 @@ def test_a_target_whose_driver_is_not_installed_says_which_extra(monkeypatch):
         "target 'pg' runs on postgres, whose Python driver is not installed (no module psycopg): "
         "pip install '/path/to/featurestore[postgres]' (fs installs from a clone: docs/your-project.md)"
     )
+
+
+def test_profile_secrets_are_every_targets_secret_values_as_written_and_rendered(tmp_path, monkeypatch):
+    """What dbt's error lines are masked with (project/dbt_runner.py): dbt quotes a credential
+    that does not fit the adapter's schema, a password too."""
+    from featurestore.project.profiles import profile_secrets
+
+    monkeypatch.setenv("T_PW", "from-the-env")
+    project = project_with(
+        tmp_path,
+        "demo:\n  target: a\n  outputs:\n    a: {type: postgres, password: 'hunter22', user: ann}\n"
+        "    b: {type: postgres, pass: \"{{ env_var('T_PW') }}\", token: null}\n",
+    )
+    assert profile_secrets(project) == {"hunter22", "{{ env_var('T_PW') }}", "from-the-env"}
