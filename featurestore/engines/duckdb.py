@@ -8,7 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.engines.base import Warehouse, generic_error
 
@@ -124,17 +124,26 @@ class DuckDBWarehouse(Warehouse):
         self.connection.close()
 
 
-def _local_file_source(path: Path, file_format: str) -> "tuple[exp.Expression, exp.Expression | None]":
+def _local_file_source(
+    path: Path, file_format: str, columns: "Sequence[str]"
+) -> "tuple[exp.Expression, exp.Expression | None]":
     """DuckDB reads the file where it lies; a parquet file's own row numbers (DuckDB's
-    file_row_number) give its exact order."""
+    file_row_number) give its exact order. A file with a column of that name (in any case:
+    DuckDB's names are not case-sensitive) keeps it, and is numbered in the order it is
+    scanned, as a CSV file is."""
     from sqlglot import exp
 
+    numbered = file_format == "parquet" and ROW_NUMBER_COLUMN not in {c.lower() for c in columns}
     arguments: "list[exp.Expression]" = [exp.Literal.string(str(path))]
-    if file_format == "parquet":
-        arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
+    if numbered:
+        arguments.append(exp.EQ(this=exp.column(ROW_NUMBER_COLUMN), expression=exp.true()))
     source = exp.Table(this=exp.Anonymous(this=READERS[file_format], expressions=arguments))
-    order = exp.column(exp.to_identifier("file_row_number", quoted=True)) if file_format == "parquet" else None
+    order = exp.column(exp.to_identifier(ROW_NUMBER_COLUMN, quoted=True)) if numbered else None
     return source, order
+
+
+ROW_NUMBER_COLUMN = "file_row_number"
+"""The column read_parquet(file_row_number = true) adds: each row's number in the file."""
 
 
 def _resolve_credentials(credentials: dict[str, Any], project_root: Path | None) -> dict[str, Any]:

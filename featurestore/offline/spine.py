@@ -120,7 +120,7 @@ def _file_spine(given: SpineInput, engine: Engine, warehouse: Warehouse | None) 
     local = warehouse.local_files_connection() if warehouse is not None else local_files.scratch_connection()
     kinds = local_files.column_kinds(local, path, file_format)
     if engine.local_file_source is not None:
-        source, row_order = engine.local_file_source(path, file_format)
+        source, row_order = engine.local_file_source(path, file_format, list(kinds))
         return Spine(given, source, kinds, row_order)
     # The warehouse cannot read the user's local file: it travels as a temporary table.
     return Spine(given, named_table(UPLOADED_SPINE), kinds, column(ROW_IN_INPUT), path)

@@ -1,0 +1,43 @@
+"""`fs training-set` over spine files a user may well have: a parquet column named like
+DuckDB's own row number, a key that the views' key type cannot hold, the spine given as the
+output too. Each either works as any other spine or is one line and exit 2."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from featurestore.errors import EXIT_USAGE
+from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, online, row, tiny, write_tiny_manifest  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_parquet_spine_column_named_file_row_number_is_kept_in_the_files_order(tiny, tmp_path, cli):
+    """DuckDB's read_parquet(file_row_number = true) adds a column of that name; the user's
+    own column of that name stays theirs, and the rows keep the file's order (several row
+    groups, so a scan out of order would show)."""
+    tiny.set_rows([row("c1", 20, orders=1), row("c2", 20, orders=2), row("c3", 20, orders=3)])
+    n = 30_000
+    customers = [f"c{(i * 7) % 4}" for i in range(n)]  # c0 has no rows: null orders
+    spine = pa.table(
+        {
+            "customer_id": customers,
+            "event_timestamp": pa.array([datetime(2024, 2, 25)] * n),
+            "file_row_number": pa.array([n - i for i in range(n)], pa.int64()),
+        }
+    )
+    path = tmp_path / "spine.parquet"
+    pq.write_table(spine, path, row_group_size=1_000)
+    out = tmp_path / "out.parquet"
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(path), "--features", f"{TINY_VIEW}:orders", "-o", str(out)
+    )
+    assert (code, err) == (0, ""), err
+    result = pq.read_table(out)
+    assert result.column_names == ["customer_id", "event_timestamp", "file_row_number", "orders"]
+    assert result.select(spine.column_names).to_pylist() == spine.to_pylist()
+    assert result["orders"].to_pylist() == [None if c == "c0" else int(c[1]) for c in customers]
