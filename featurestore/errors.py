@@ -150,6 +150,19 @@ class ColumnNotFound(WarehouseError):
         super().__init__(message)
 
 
+class ValueNotConverted(WarehouseError):
+    """A value the query had to convert to another type (text to a number, to compare a
+    spine's key with a view's) that does not convert."""
+
+    def __init__(self, value: str, type_name: str, column: str | None, message: str):
+        self.value = value
+        self.type_name = type_name
+        """The type as the engine names it (INT32)."""
+        self.column = column
+        """The column the value came from, when the engine says."""
+        super().__init__(message)
+
+
 class ViewNotBuilt(WarehouseError):
     """A feature view's relation is missing, or lacks columns its YAML declares."""
 

@@ -14,7 +14,14 @@ from featurestore.engines.base import Warehouse, generic_error
 
 from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.engines.local_files import READERS, duckdb_column_kind
-from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, duckdb_file_locked, first_line
+from featurestore.errors import (
+    ColumnNotFound,
+    RelationNotBuilt,
+    ValueNotConverted,
+    WarehouseError,
+    duckdb_file_locked,
+    first_line,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,6 +75,10 @@ class DuckDBWarehouse(Warehouse):
             missing = re.search(r'Referenced column "(.+?)" not found', text)
             if missing:
                 return ColumnNotFound(missing.group(1), text)
+        if isinstance(error, duckdb.ConversionException):
+            failed = _NOT_CONVERTED.search(text)
+            if failed:
+                return ValueNotConverted(*failed.groups(), text)
         return generic_error(error)
 
     def _execute(self, sql: str, params: tuple | None) -> Any:
@@ -122,6 +133,9 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self.connection.close()
+
+
+_NOT_CONVERTED = re.compile(r"Could not convert string '(.*)' to (\w+)(?: when casting from source column (.+))?$")
 
 
 def _local_file_source(

@@ -41,3 +41,43 @@ def test_a_parquet_spine_column_named_file_row_number_is_kept_in_the_files_order
     assert result.column_names == ["customer_id", "event_timestamp", "file_row_number", "orders"]
     assert result.select(spine.column_names).to_pylist() == spine.to_pylist()
     assert result["orders"].to_pylist() == [None if c == "c0" else int(c[1]) for c in customers]
+
+
+INTEGER_KEYS = {**TINY_COLUMNS, "customer_id": "integer"}
+
+
+@pytest.mark.parametrize("spine_format", ["csv", "parquet"])
+def test_a_spine_key_the_views_key_type_cannot_hold_is_one_line_and_exit_2(tiny, tmp_path, cli, spine_format):
+    """As for a spine timestamp that is not one: the line names the spine's column and a bad
+    value, not the engine's conversion error (which was exit 4, the warehouse's)."""
+    write_tiny_manifest(tiny.root, INTEGER_KEYS)
+    tiny.set_rows([row(1, 20, orders=1), row(2, 20, orders=2)], INTEGER_KEYS)
+    path = tmp_path / f"spine.{spine_format}"
+    pa_table = pa.table({"customer_id": ["2", "abc", "1"], "event_timestamp": [datetime(2024, 2, 25)] * 3})
+    if spine_format == "csv":
+        path.write_text("customer_id,event_timestamp\n2,2024-02-25 00:00:00\nabc,2024-02-25 00:00:00\n1,2024-02-25 00:00:00\n")
+    else:
+        pq.write_table(pa_table, path)
+    out = tmp_path / "out.parquet"
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(path), "--features", f"{TINY_VIEW}:orders", "-o", str(out)
+    )
+    assert (code, stdout) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: spine file {path}: join key column 'customer_id' holds values that cannot be cast to INT32, "
+        f"the type of the key in {TINY_VIEW}, e.g. 'abc'\n"
+    )
+    assert not out.exists()
+
+
+def test_spine_keys_of_text_that_all_cast_to_the_views_key_type_join_as_before(tiny, tmp_path, cli):
+    write_tiny_manifest(tiny.root, INTEGER_KEYS)
+    tiny.set_rows([row(1, 20, orders=1), row(2, 20, orders=2)], INTEGER_KEYS)
+    path = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer_id": ["2", None, "1"], "event_timestamp": [datetime(2024, 2, 25)] * 3}), path)
+    out = tmp_path / "out.parquet"
+    code, _, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(path), "--features", f"{TINY_VIEW}:orders", "-o", str(out)
+    )
+    assert (code, err) == (0, "")
+    assert pq.read_table(out)["orders"].to_pylist() == [2, None, 1]
