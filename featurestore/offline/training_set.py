@@ -16,7 +16,7 @@ from featurestore.engines.engine import Engine
 from featurestore.sql.declared_columns import checked_view
 from featurestore.errors import UsageError, ValueNotConverted
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
-from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
+from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables, refuse_spine_as_output
 from featurestore.offline.plan import Plan, check_training_set, plan_training_set
 from featurestore.offline.record import RecordContext, make_record, record_text, write_record
 from featurestore.offline.record_table import write_record_table
@@ -105,6 +105,7 @@ def run_training_set(
     """Build the training set; with `context`, make its record too, and unless `write` is
     false (a reproduction) write it down (offline/record.py)."""
     started = time.perf_counter()
+    refuse_spine_as_output(request)
     refuse_dbt_tables(request, catalog, warehouse)
     plan = prepare_training_set(request, catalog, warehouse, console=console)
     # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet

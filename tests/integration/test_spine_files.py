@@ -81,3 +81,28 @@ def test_spine_keys_of_text_that_all_cast_to_the_views_key_type_join_as_before(t
     )
     assert (code, err) == (0, "")
     assert pq.read_table(out)["orders"].to_pylist() == [2, None, 1]
+
+
+@pytest.mark.parametrize("spelling", ["same path", "another spelling", "a symlink"])
+def test_an_output_that_is_the_spine_file_is_refused_and_the_spine_kept(tiny, tmp_path, cli, spelling):
+    tiny.set_rows([row("c1", 20, orders=1)])
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    spine = data / "spine.csv"
+    spine.write_text("customer_id,event_timestamp\nc1,2024-02-25 00:00:00\n")
+    output = {
+        "same path": spine,
+        "another spelling": data / "sub" / ".." / "spine.csv",
+        "a symlink": data / "link.csv",
+    }[spelling]
+    if spelling == "a symlink":
+        output.symlink_to(spine)
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(spine), "--features", f"{TINY_VIEW}:orders",
+        "-o", str(output),
+    )
+    assert (code, stdout) == (EXIT_USAGE, "")
+    # The output as fs resolves it: the file the rows would replace.
+    assert err == f"error: output file {spine} is the spine file; write the training set to another file\n"
+    assert spine.read_text() == "customer_id,event_timestamp\nc1,2024-02-25 00:00:00\n"
+    assert sorted(p.name for p in data.iterdir()) == sorted(["spine.csv", "sub", *(["link.csv"] if spelling == "a symlink" else [])])
