@@ -39,12 +39,18 @@ def run_dbt(
 
     args = [*DBT, *command, *_project_flags(project, target)]
     if stream:
-        result = subprocess.run(args, cwd=project.root, env=_env(), stdout=sys.stderr)
-        output = ""
+        # Echoed as dbt writes it, and kept: the error line is dbt's reason on a terminal too.
+        with subprocess.Popen(
+            args, cwd=project.root, env={**_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ) as child:
+            lines, _ = _read_until(child.stdout, None, echo=True)
+            returncode = child.wait()
+        output = "".join(lines)
     else:
         result = subprocess.run(args, cwd=project.root, env=_env(), capture_output=True, text=True)
-        output = result.stdout + result.stderr
-    if result.returncode != 0:
+        returncode, output = result.returncode, result.stdout + result.stderr
+    if returncode != 0:
         _raise_failure(command[0], output, project, console)
 
 

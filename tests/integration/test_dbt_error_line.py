@@ -70,3 +70,29 @@ def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tm
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
     ), result.stderr
+
+
+def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
+    """On a terminal dbt's log is streamed as it runs (the console is verbose); the line and the
+    exit code are still dbt's reason, read from what was streamed (a manifest fresh, so the
+    build is a dbt process of its own)."""
+    from featurestore import FeatureStore
+    from featurestore.console import Console
+    from featurestore.errors import DbtError
+
+    project = UserProject.shop(tmp_path / "shop")
+    project.fs("init")
+    project.write(
+        "models/features/customer_daily.yml",
+        "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
+        "      - name: customer_id\n        data_tests: [unique]\n",
+    )
+    project.fs("catalog")  # the manifest is fresh for the build
+    store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
+    with pytest.raises(DbtError) as raised:
+        store.build()
+    assert str(raised.value) == (
+        "dbt build failed: Failure in test unique_customer_daily_customer_id "
+        "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
+    )
+    assert "Got 3 results" in capsys.readouterr().err  # streamed as dbt wrote it
