@@ -58,13 +58,7 @@ def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
 
 def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tmp_path):
     """dbt failing its own build is exit 1 (docs/cli.md); the line names the test that failed."""
-    project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
-    project.write(
-        "models/features/customer_daily.yml",
-        "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
-        "      - name: customer_id\n        data_tests: [unique]\n",
-    )
+    project = shop_failing_a_test(tmp_path)
     result = project.fs("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
@@ -80,13 +74,7 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     from featurestore.console import Console
     from featurestore.errors import DbtError
 
-    project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
-    project.write(
-        "models/features/customer_daily.yml",
-        "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
-        "      - name: customer_id\n        data_tests: [unique]\n",
-    )
+    project = shop_failing_a_test(tmp_path)
     project.fs("catalog")  # the manifest is fresh for the build
     store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
     with pytest.raises(DbtError) as raised:
@@ -96,3 +84,16 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
     )
     assert "Got 3 results" in capsys.readouterr().err  # streamed as dbt wrote it
+
+
+def shop_failing_a_test(tmp_path) -> UserProject:
+    """The shop, set up by fs init, with a uniqueness test on customer_daily's customer_id,
+    which repeats in each customer's daily rows (3 customers)."""
+    project = UserProject.shop(tmp_path / "shop")
+    project.fs("init")
+    project.write(
+        "models/features/customer_daily.yml",
+        "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
+        "      - name: customer_id\n        data_tests: [unique]\n",
+    )
+    return project
