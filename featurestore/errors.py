@@ -107,6 +107,13 @@ class DbtError(FeatureStoreError):
     exit_code = EXIT_FAILURE
 
 
+class DbtProjectError(DbtError):
+    """dbt could not use the project (a file it cannot parse, an invalid dbt_project.yml or
+    profile): the project is invalid, as when fs finds it so, and dbt's line names the file."""
+
+    exit_code = EXIT_PROJECT
+
+
 class WarehouseError(FeatureStoreError):
     """The warehouse could not run what was asked: missing relation, locked file, bad SQL.
 
@@ -140,6 +147,19 @@ class ColumnNotFound(WarehouseError):
 
     def __init__(self, column: str, message: str):
         self.column = column
+        super().__init__(message)
+
+
+class ValueNotConverted(WarehouseError):
+    """A value the query had to convert to another type (text to a number, to compare a
+    spine's key with a view's) that does not convert."""
+
+    def __init__(self, value: str, type_name: str, column: str | None, message: str):
+        self.value = value
+        self.type_name = type_name
+        """The type as the engine names it (INT32)."""
+        self.column = column
+        """The column the value came from, when the engine says."""
         super().__init__(message)
 
 

@@ -8,13 +8,20 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.engines.base import Warehouse, generic_error
 
 from featurestore.engines.engine import AsOfJoin, Engine
 from featurestore.engines.local_files import READERS, duckdb_column_kind
-from featurestore.errors import ColumnNotFound, RelationNotBuilt, WarehouseError, duckdb_file_locked, first_line
+from featurestore.errors import (
+    ColumnNotFound,
+    RelationNotBuilt,
+    ValueNotConverted,
+    WarehouseError,
+    duckdb_file_locked,
+    first_line,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,6 +75,10 @@ class DuckDBWarehouse(Warehouse):
             missing = re.search(r'Referenced column "(.+?)" not found', text)
             if missing:
                 return ColumnNotFound(missing.group(1), text)
+        if isinstance(error, duckdb.ConversionException):
+            failed = _NOT_CONVERTED.search(text)
+            if failed:
+                return ValueNotConverted(*failed.groups(), text)
         return generic_error(error)
 
     def _execute(self, sql: str, params: tuple | None) -> Any:
@@ -124,17 +135,29 @@ class DuckDBWarehouse(Warehouse):
         self.connection.close()
 
 
-def _local_file_source(path: Path, file_format: str) -> "tuple[exp.Expression, exp.Expression | None]":
+_NOT_CONVERTED = re.compile(r"Could not convert string '(.*)' to (\w+)(?: when casting from source column (.+))?$")
+
+
+def _local_file_source(
+    path: Path, file_format: str, columns: "Sequence[str]"
+) -> "tuple[exp.Expression, exp.Expression | None]":
     """DuckDB reads the file where it lies; a parquet file's own row numbers (DuckDB's
-    file_row_number) give its exact order."""
+    file_row_number) give its exact order. A file with a column of that name (in any case:
+    DuckDB's names are not case-sensitive) keeps it, and is numbered in the order it is
+    scanned, as a CSV file is."""
     from sqlglot import exp
 
+    numbered = file_format == "parquet" and ROW_NUMBER_COLUMN not in {c.lower() for c in columns}
     arguments: "list[exp.Expression]" = [exp.Literal.string(str(path))]
-    if file_format == "parquet":
-        arguments.append(exp.EQ(this=exp.column("file_row_number"), expression=exp.true()))
+    if numbered:
+        arguments.append(exp.EQ(this=exp.column(ROW_NUMBER_COLUMN), expression=exp.true()))
     source = exp.Table(this=exp.Anonymous(this=READERS[file_format], expressions=arguments))
-    order = exp.column(exp.to_identifier("file_row_number", quoted=True)) if file_format == "parquet" else None
+    order = exp.column(exp.to_identifier(ROW_NUMBER_COLUMN, quoted=True)) if numbered else None
     return source, order
+
+
+ROW_NUMBER_COLUMN = "file_row_number"
+"""The column read_parquet(file_row_number = true) adds: each row's number in the file."""
 
 
 def _resolve_credentials(credentials: dict[str, Any], project_root: Path | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from featurestore.catalog.model import Relation
 from featurestore.errors import ProjectError, UsageError, install_extra
@@ -53,9 +53,9 @@ PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 """A name SQL can spell without quotes (if it is no reserved word)."""
 
 
-LocalFileSource = Callable[[Path, str], "tuple[exp.Expression, exp.Expression | None]"]
-"""(path, format) -> the FROM item that reads a local file in place, and the column giving
-its exact row order (None when the file has none)."""
+LocalFileSource = Callable[[Path, str, Sequence[str]], "tuple[exp.Expression, exp.Expression | None]"]
+"""(path, format, the file's columns) -> the FROM item that reads a local file in place, and
+the column giving its exact row order (None: the order the file is scanned in)."""
 
 
 def _unchanged(credentials: dict[str, Any], project_root: Path | None) -> dict[str, Any]:

@@ -144,6 +144,17 @@ def _counts_in_warehouse(
     return row[0], {o.name: n for o, n in zip(outputs, row[1:])}
 
 
+def refuse_spine_as_output(request: TrainingSetRequest) -> None:
+    """Refuse an --output file that is the spine file itself, however spelt (a relative path,
+    `..`, a link): the training set would replace the rows it was made from."""
+    output, spine = request.output_path, request.spine.path
+    if output is None or spine is None or not output.exists():
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(output, spine):
+            raise UsageError(f"output file {output} is the spine file; write the training set to another file")
+
+
 def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse) -> None:
     """Refuse an --output-table that is the table of a dbt model, seed or snapshot (a
     feature view's above all), or of a source: dbt builds or reads those, and replacing one

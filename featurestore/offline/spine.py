@@ -17,21 +17,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from featurestore.catalog import Catalog
 from featurestore.catalog.meta import is_reserved
 from featurestore.engines import local_files
 from featurestore.engines.base import Warehouse, arrow_column_kind
 from featurestore.engines.engine import Engine
-from featurestore.errors import UsageError, WarehouseError, did_you_mean
+from featurestore.errors import UsageError, ValueNotConverted, WarehouseError, did_you_mean
 from featurestore.offline.request import SpineInput
 from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, named_table, render, table_name, table_of
-from featurestore.sql.spine import columns_probe_expression, naive_utc_expression, not_iso_text_expression, query_source
+from featurestore.sql.spine import (
+    columns_probe_expression,
+    holding_value_expression,
+    naive_utc_expression,
+    not_iso_text_expression,
+    query_source,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
+
+    from featurestore.catalog.model import FeatureView
 
 UPLOADED_SPINE = f"{INTERNAL}spine_input"
 ROW_IN_INPUT = f"{INTERNAL}row_in_input"
@@ -120,7 +128,7 @@ def _file_spine(given: SpineInput, engine: Engine, warehouse: Warehouse | None) 
     local = warehouse.local_files_connection() if warehouse is not None else local_files.scratch_connection()
     kinds = local_files.column_kinds(local, path, file_format)
     if engine.local_file_source is not None:
-        source, row_order = engine.local_file_source(path, file_format)
+        source, row_order = engine.local_file_source(path, file_format, list(kinds))
         return Spine(given, source, kinds, row_order)
     # The warehouse cannot read the user's local file: it travels as a temporary table.
     return Spine(given, named_table(UPLOADED_SPINE), kinds, column(ROW_IN_INPUT), path)
@@ -174,6 +182,21 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> "exp.Table":
             f"spine '{name}' is neither a file, a dbt model nor a relation name; "
             f"{did_you_mean(name, catalog.relations)}"
         ) from error
+
+
+def bad_key_refusal(spine: Spine, views: Sequence[FeatureView], error: ValueNotConverted, warehouse: Warehouse) -> UsageError | None:
+    """The one line for a spine key the views' key type cannot hold (`error`, the engine's,
+    raised by the join), or None when the value is not the spine's: asked of the warehouse
+    only once the query failed, so a good spine pays nothing for it."""
+    keys = {k: [v.name for v in views if k in v.join_keys] for view in views for k in view.join_keys}
+    candidates = [error.column] if error.column in keys else [k for k in keys if spine.kinds.get(k) == "text"]
+    for name in candidates:
+        if name in spine.kinds and warehouse.fetch_all(render(holding_value_expression(spine.source, name, error.value), warehouse.dialect)):
+            return UsageError(
+                f"{spine.given.describe()}: join key column '{name}' holds values that cannot be cast to "
+                f"{error.type_name}, the type of the key in {', '.join(keys[name])}, e.g. '{error.value}'"
+            )
+    return None
 
 
 def _check_iso_text(spine: Spine, warehouse: Warehouse) -> None:

@@ -14,16 +14,16 @@ from featurestore.console import Console, plural
 from featurestore.engines.base import Warehouse, reading_views
 from featurestore.engines.engine import Engine
 from featurestore.sql.declared_columns import checked_view
-from featurestore.errors import UsageError
+from featurestore.errors import UsageError, ValueNotConverted
 from featurestore.offline.indexes import ViewIndexes, joined_views, probe_view_indexes
-from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables
+from featurestore.offline.output import Delivered, deliver, refuse_dbt_tables, refuse_spine_as_output
 from featurestore.offline.plan import Plan, check_training_set, plan_training_set
 from featurestore.offline.record import RecordContext, make_record, record_text, write_record
 from featurestore.offline.record_table import write_record_table
 from featurestore.offline.scans import bounded_scans
 from featurestore.offline.stages import plan_stages, staged_query
 from featurestore.offline.request import TrainingSetRequest
-from featurestore.offline.spine import prepare_spine, read_spine
+from featurestore.offline.spine import bad_key_refusal, prepare_spine, read_spine
 from featurestore.offline.ties import tie_break_hints
 
 if TYPE_CHECKING:
@@ -105,15 +105,26 @@ def run_training_set(
     """Build the training set; with `context`, make its record too, and unless `write` is
     false (a reproduction) write it down (offline/record.py)."""
     started = time.perf_counter()
+    refuse_spine_as_output(request)
     refuse_dbt_tables(request, catalog, warehouse)
     plan = prepare_training_set(request, catalog, warehouse, console=console)
     # The query ends in ORDER BY the spine's row; when that row number is exact (a parquet
     # file's own, or one we assigned), the engine need not keep scan order anywhere else.
     warehouse.keep_scan_order(plan.spine.row_order is None)
-    with console.progress("building the training set in the warehouse"), reading_views(
-        [s.view for s in plan.selections], warehouse
-    ), staged_query(plan, warehouse) as sql:
-        delivered = deliver(request, sql, plan.outputs, warehouse)
+    views = [s.view for s in plan.selections]
+    try:
+        with console.progress("building the training set in the warehouse"), reading_views(
+            views, warehouse
+        ), staged_query(plan, warehouse) as sql:
+            delivered = deliver(request, sql, plan.outputs, warehouse)
+    except ValueNotConverted as error:
+        # The join converts a spine key of text to the views' key type: a value that does
+        # not convert is the spine's to fix (exit 2, as a bad spine timestamp), not the
+        # warehouse failing.
+        refusal = bad_key_refusal(plan.spine, views, error, warehouse)
+        if refusal is None:
+            raise
+        raise refusal from error
     # The summary is the caller's to show (the CLI prints its line once, on stdout).
     summary = _summary(delivered, plan, time.perf_counter() - started)
     record = None

@@ -43,7 +43,7 @@ from featurestore.online.tile_push import plan_events, write_pushed
 from featurestore.online.tile_sync import aggregation_schema, is_aggregation, with_untiled
 from featurestore.online.validity import remaining_lifetimes_ms
 from featurestore.online.writer import encode_rows
-from featurestore.sql.expressions import columns_probe, render
+from featurestore.sql.expressions import columns_probe, every_column_probe, render
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,8 +108,10 @@ def run_push(
             # Read-only first: a warehouse that does not exist is reported, never created.
             with open_warehouse(read_only=True) as warehouse:
                 types = _relation_types(warehouse, view)
+                loaded = load_rows(source, types)
+                types = _with_other_columns(warehouse, view, types, loaded.column_names)
             events = is_aggregation(view)
-            rows = validated_rows(view, load_rows(source, types), types, now, view.value_columns, events)
+            rows = validated_rows(view, loaded, types, now, view.value_columns, events)
             schema = aggregation_schema(view, types) if events else ViewSchema.of_view(view, types)
             generation, schema = _synced_generation(client, location, view, schema)
             summary = PushSummary(view.name, location.shown_url, "", generation, rows.num_rows)
@@ -169,6 +171,22 @@ def _relation_types(warehouse: Warehouse, view: FeatureView) -> dict[str, "pa.Da
     if missing:
         raise ViewNotBuilt(view.name, str(view.relation), missing)
     return types
+
+
+def _with_other_columns(
+    warehouse: Warehouse, view: FeatureView, types: dict[str, "pa.DataType"], pushed: list[str]
+) -> dict[str, "pa.DataType"]:
+    """`types` and, when the rows carry columns fs does not read (an event's id in an
+    aggregation view, a column left out of `features:`), every other column of the relation:
+    those land in the landing table for the next build. Asked only then: most pushes carry
+    only the view's columns."""
+    if all(name in types for name in pushed):
+        return types
+    with reading_views([view]):
+        reader = warehouse.stream_arrow(render(every_column_probe(view), warehouse.dialect))
+        reader.read_all()
+    declared = {name.lower() for name in types}
+    return {**types, **{f.name: f.type for f in reader.schema if f.name.lower() not in declared}}
 
 
 @contextmanager

@@ -12,10 +12,11 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, Callable, NoReturn
+from typing import IO, Callable, Iterable, NoReturn
 
 from featurestore.console import Console, plural
-from featurestore.errors import DbtError, duckdb_file_locked
+from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, duckdb_file_locked
+from featurestore.redact import MASK
 from featurestore.project.dbt_project import Project
 
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
@@ -38,13 +39,19 @@ def run_dbt(
 
     args = [*DBT, *command, *_project_flags(project, target)]
     if stream:
-        result = subprocess.run(args, cwd=project.root, env=_env(), stdout=sys.stderr)
-        output = ""
+        # Echoed as dbt writes it, and kept: the error line is dbt's reason on a terminal too.
+        with subprocess.Popen(
+            args, cwd=project.root, env={**_env(), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ) as child:
+            lines, _ = _read_until(child.stdout, None, echo=True)
+            returncode = child.wait()
+        output = "".join(lines)
     else:
         result = subprocess.run(args, cwd=project.root, env=_env(), capture_output=True, text=True)
-        output = result.stdout + result.stderr
-    if result.returncode != 0:
-        _raise_failure(command[0], output, console)
+        returncode, output = result.returncode, result.stdout + result.stderr
+    if returncode != 0:
+        _raise_failure(command[0], output, project, console)
 
 
 def run_dbt_after_parse(
@@ -79,7 +86,7 @@ def run_dbt_after_parse(
         parse_output, parsed = _read_until(child.stdout, _PARSED, stream)
         if not parsed:
             child.wait()
-            _raise_failure("parse", "".join(parse_output), console)
+            _raise_failure("parse", "".join(parse_output), project, console)
         try:
             between()
         except BaseException:
@@ -91,7 +98,7 @@ def run_dbt_after_parse(
         child.stdin.close()
         output, _ = _read_until(child.stdout, None, stream)
         if child.wait() != 0:
-            _raise_failure(command[0], "".join(parse_output + output), console)
+            _raise_failure(command[0], "".join(parse_output + output), project, console)
 
 
 _PARSED = "-- fs: dbt parse done --"
@@ -142,15 +149,39 @@ def _env() -> dict[str, str]:
     return {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def _raise_failure(command: str, output: str, console: Console) -> NoReturn:
-    console.detail(output)
+def _raise_failure(command: str, output: str, project: Project, console: Console) -> NoReturn:
+    from featurestore.project.profiles import profile_secrets
+
+    secrets = profile_secrets(project)
+    console.detail(_masked(output, secrets))
+    raise dbt_failure(command, output, secrets)
+
+
+def dbt_failure(command: str, output: str, secrets: Iterable[str] = ()) -> FeatureStoreError:
+    """The error for a failed `dbt <command>` from its output: one line with dbt's reason and
+    the node or file it names, every value in `secrets` masked (dbt quotes a credential that
+    does not fit the adapter's schema, a password too)."""
     # A DuckDB file another process holds is the warehouse's answer, as when fs opens it
     # (exit 4 and the same line), not a failure of the build.
     locked = _DUCKDB_LOCK.search(output)
     if locked:
-        raise duckdb_file_locked(*locked.groups())
-    summary = _error_summary(output)
-    raise DbtError(f"dbt {command} failed: {summary}{_package_hint(summary)}")
+        return duckdb_file_locked(*locked.groups())
+    summary = _masked(_error_summary(output), secrets)
+    message = f"dbt {command} failed: {summary}{_package_hint(summary)}"
+    # What dbt reports before it runs anything ("Encountered an error:") is the project, its
+    # packages or profile that dbt could not read: exit 3, as for fs's own reading of them.
+    if _project_unreadable(output):
+        return DbtProjectError(message)
+    return DbtError(message)
+
+
+def _masked(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, MASK)
+        else:  # as dbt quotes it: masking a short value everywhere would mask "line 5"
+            text = text.replace(f"'{secret}'", f"'{MASK}'").replace(f'"{secret}"', f'"{MASK}"')
+    return text
 
 
 def _package_hint(summary: str) -> str:
@@ -169,24 +200,94 @@ _DUCKDB_LOCK = re.compile(r'Could not set lock on file "(.+?)": Conflicting lock
 
 
 def _error_summary(output: str) -> str:
-    """The most telling line of dbt's output, without its timestamp and colours."""
-    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines() if line.strip()]
+    """The most telling part of dbt's output, in one line without timestamps and colours:
+    a failed node's header and dbt's reason below it, or the kind of error dbt met before
+    running anything with the reason and file below it, else the first line that says error."""
+    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines()]
     lines = [_strip(line) for line in raw]
+    for index, line in enumerate(lines):
+        if _NODE_HEADER.search(line):
+            # "Failure in test x (models/x.yml)" only says where: dbt gives the reason ("Got 2
+            # results", "'test_y' is undefined") on the next line, indented under it; under a
+            # "Failure in" header, first the header of the error that failed it.
+            reason = _reason_below(raw, index)
+            if _NODE_HEADER.search(reason):
+                line, reason = reason, _reason_below(raw, index + 1)
+            return f"{line}: {reason}" if reason else line
+    for index, line in enumerate(lines):
+        if line == _ENCOUNTERED:
+            block = _untimestamped_block(raw, index + 1)
+            if block:
+                details = _details(block[1:])
+                return block[0].strip() + (": " + "; ".join(details) if details else "")
+    lines = [line for line in lines if line]
     for marker in ("Error", "error", "ERROR"):
-        for index, line in enumerate(lines):
+        for line in lines:
             if marker in line and "Encountered an error" not in line:
-                # "Compilation Error in test x (models/x.yml)" only says where: dbt gives
-                # the reason ("'test_y' is undefined ...") on the next line, untimestamped.
-                follows = raw[index + 1] if index + 1 < len(raw) else ""
-                if _NODE_HEADER.search(line) and follows and not _TIMESTAMPED.match(follows):
-                    return f"{line}: {follows.strip()}"
                 return line
     return lines[-1] if lines else "see dbt's log in logs/dbt.log"
 
 
-_NODE_HEADER = re.compile(r"Error in \w+ \S+ \([^)]*\)$")
-"""dbt's header of a node's error: `Compilation Error in test name (path)`."""
+_ENCOUNTERED = "Encountered an error:"
+"""dbt's header of an error met before it ran any node: the kind of error follows on the next
+line ("Parsing Error", "Runtime Error"), then the reason, indented, and the file, untimestamped."""
+_NODE_HEADER = re.compile(r"(Error|Failure) in \w+ \S+ \([^)]*\)$")
+"""dbt's header of a node's error: `Compilation Error in test name (path)`, `Failure in test ...`."""
 _TIMESTAMPED = re.compile(r"^\d\d:\d\d:\d\d\s")
+_TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d  ")
+"""dbt's timestamp and the two spaces after it; what follows is the line as dbt indented it."""
+_NOT_A_REASON = re.compile(r"^(-+|\d+\s+\|.*|Raw Error:)$")
+"""In a block: a rule, a line of the file quoted with its number, the "Raw Error:" heading."""
+_YAML_MARK = re.compile(r'^in "<unicode string>", (line \d+, column \d+)$')
+
+
+def _reason_below(raw: list[str], index: int) -> str:
+    """The first line under a node's header, indented under it (timestamped or not)."""
+    if index + 1 >= len(raw):
+        return ""
+    follows = raw[index + 1]
+    if _TIMESTAMPED.match(follows):
+        follows = _TIMESTAMP.sub("", follows)
+        if not follows[:1].isspace():
+            return ""
+    return follows.strip()
+
+
+def _untimestamped_block(raw: list[str], start: int) -> list[str]:
+    block = []
+    for line in raw[start:]:
+        if _TIMESTAMPED.match(line):
+            break
+        block.append(line)
+    return block
+
+
+def _details(block: list[str]) -> list[str]:
+    """The lines of an error block that say something, a YAML mark (`in "<unicode string>",
+    line 4, column 36`) joined to the line it places."""
+    details: list[str] = []
+    for line in (line.strip() for line in block):
+        if not line or _NOT_A_REASON.match(line):
+            continue
+        mark = _YAML_MARK.match(line)
+        if mark and details:
+            details[-1] += f" at {mark.group(1)}"
+        elif not mark:
+            details.append(line)
+    return details
+
+
+def _project_unreadable(output: str) -> bool:
+    """Whether dbt stopped before running anything because it could not use the project: a
+    file it could not parse or compile, or one it names (dbt_project.yml, packages.yml), or
+    the profile. A database that does not answer is not the project's fault."""
+    lines = [_strip(line) for line in output.splitlines()]
+    if _ENCOUNTERED not in lines:
+        return False
+    block = "\n".join(lines[lines.index(_ENCOUNTERED) + 1 :])
+    return block.startswith(("Parsing Error", "Compilation Error")) or any(
+        named in block for named in ("Error encountered in ", "Error reading ", 'in profile "', "Could not find profile")
+    )
 
 
 def _strip(line: str) -> str:

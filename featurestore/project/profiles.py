@@ -123,6 +123,36 @@ def _render(value: Any, where: str) -> Any:
     return value
 
 
+def profile_secrets(project: Project) -> set[str]:
+    """The values of the project's profile that look secret (a password, a token), in every
+    target, as written and as rendered, to mask where dbt may quote them. Empty when the
+    profile cannot be read: then dbt fails before reading any credential."""
+    from featurestore.redact import SECRET_KEY
+
+    try:
+        profile = (yaml.safe_load((project.profiles_dir / "profiles.yml").read_text()) or {}).get(project.profile_name)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return set()
+    secrets: set[str] = set()
+
+    def walk(value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, secret or bool(SECRET_KEY.search(str(key))))
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, secret)
+        elif secret and value is not None and str(value):
+            secrets.add(str(value))
+            try:
+                secrets.add(str(_render(value, "")))
+            except ProjectError:
+                pass
+
+    walk(profile.get("outputs") if isinstance(profile, dict) else None, False)
+    return {secret for secret in secrets if secret}
+
+
 def load_target(project: Project, target_name: str | None = None) -> Target:
     """The profile output named `target_name`, or the profile's default target."""
     path = project.profiles_dir / "profiles.yml"

@@ -102,6 +102,12 @@ def columns_probe(view: FeatureView, columns: Sequence[str] | None = None) -> ex
     return exp.select(*[column(c) for c in (view.columns if columns is None else columns)]).from_(relation_table(view)).limit(0)
 
 
+def every_column_probe(view: FeatureView) -> exp.Select:
+    """A query that reads no rows of the view: every column of its relation, declared or not,
+    as the warehouse names them, with its types."""
+    return exp.select(exp.Star()).from_(relation_table(view)).limit(0)
+
+
 def relation_probe(relation: Relation) -> exp.Select:
     """Every column of a relation dbt built, no rows: the warehouse's names and types."""
     return exp.select(exp.Star()).from_(table_of(relation)).limit(0)

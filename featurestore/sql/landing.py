@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import FeatureView, Relation
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table, table_of
+from featurestore.sql.expressions import INTERNAL, column, every_column_probe, identifier, relation_table, table_of
 
 LANDING_SUFFIX = "__fs_pushed"
 """Appended to the view's relation name; the macro feature_store_with_pushed_rows uses the
@@ -31,9 +31,8 @@ def landing_relation(view: FeatureView) -> Relation:
 def create_landing_expression(view: FeatureView) -> exp.Create:
     """`CREATE TABLE IF NOT EXISTS <landing> AS SELECT * FROM <view> LIMIT 0`: every column of
     the view's relation with the warehouse's own types, so the model can union it by name."""
-    empty = exp.select(exp.Star()).from_(relation_table(view)).limit(0)
     return exp.Create(
-        this=table_of(landing_relation(view)), kind="TABLE", exists=True, expression=empty
+        this=table_of(landing_relation(view)), kind="TABLE", exists=True, expression=every_column_probe(view)
     )
 
 

@@ -84,6 +84,12 @@ def columns_probe_expression(source: exp.Expression) -> exp.Select:
     return exp.select("*").from_(source)
 
 
+def holding_value_expression(source: exp.Expression, name: str, value: str) -> exp.Select:
+    """A row of `source` whose column `name`, as text, is `value`, if there is one."""
+    as_text = exp.cast(column(name), exp.DataType.build("text"))
+    return exp.select(exp.Literal.number(1)).from_(source.copy()).where(exp.EQ(this=as_text, expression=exp.Literal.string(value))).limit(1)
+
+
 def not_iso_text_expression(source: exp.Expression, name: str) -> exp.Select:
     """A value of the text column `name` that is not an ISO-8601 timestamp, if there is one."""
     value = column(name)

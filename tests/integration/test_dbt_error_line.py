@@ -29,3 +29,71 @@ def test_an_undefined_test_is_named_in_fs_builds_error_line(tmp_path):
     assert lines[0].endswith(
         " (fs's dbt package has it as featurestore.feature_timestamp_not_in_future: run fs init, and name it so)"
     ), lines[0]
+
+
+def test_a_yaml_file_dbt_cannot_parse_is_exit_3_with_the_file_and_yamls_reason(tmp_path):
+    """fs catalog parses a changed project: a YAML syntax error is an invalid project (exit 3),
+    and the line carries dbt's reason, not only "Parsing Error"."""
+    project = UserProject.shop(
+        tmp_path / "shop",
+        {"models/features/customer_daily.yml": "version: 2\nmodels:\n  - name: customer_daily\n    config: {meta: {x: 1\n"},
+    )
+    result = project.fs("catalog", expect=3)
+    assert result.stderr.strip() == (
+        "error: dbt parse failed: Parsing Error: Error reading shop: features/customer_daily.yml - Runtime Error; "
+        "Syntax error near line 5; while parsing a flow mapping at line 4, column 20; "
+        "did not find expected ',' or '}' at line 5, column 1"
+    ), result.stderr
+
+
+def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
+    project = UserProject.shop(tmp_path / "shop")
+    project.write("dbt_project.yml", project.read("dbt_project.yml").replace("version: '1.0.0'", "version: '1'"))
+    result = project.fs("init", expect=3)
+    assert result.stderr.strip() == (
+        "error: dbt deps failed: Runtime Error: at path ['version']: '1' is not valid under any of the given "
+        f"schemas; Error encountered in {project.root / 'dbt_project.yml'}"
+    ), result.stderr
+
+
+def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tmp_path):
+    """dbt failing its own build is exit 1 (docs/cli.md); the line names the test that failed."""
+    project = shop_failing_a_test(tmp_path)
+    result = project.fs("build", expect=1)
+    assert result.stderr.strip() == (
+        "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
+        "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
+    ), result.stderr
+
+
+def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
+    """On a terminal dbt's log is streamed as it runs (the console is verbose); the line and the
+    exit code are still dbt's reason, read from what was streamed (a manifest fresh, so the
+    build is a dbt process of its own)."""
+    from featurestore import FeatureStore
+    from featurestore.console import Console
+    from featurestore.errors import DbtError
+
+    project = shop_failing_a_test(tmp_path)
+    project.fs("catalog")  # the manifest is fresh for the build
+    store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
+    with pytest.raises(DbtError) as raised:
+        store.build()
+    assert str(raised.value) == (
+        "dbt build failed: Failure in test unique_customer_daily_customer_id "
+        "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
+    )
+    assert "Got 3 results" in capsys.readouterr().err  # streamed as dbt wrote it
+
+
+def shop_failing_a_test(tmp_path) -> UserProject:
+    """The shop, set up by fs init, with a uniqueness test on customer_daily's customer_id,
+    which repeats in each customer's daily rows (3 customers)."""
+    project = UserProject.shop(tmp_path / "shop")
+    project.fs("init")
+    project.write(
+        "models/features/customer_daily.yml",
+        "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
+        "      - name: customer_id\n        data_tests: [unique]\n",
+    )
+    return project

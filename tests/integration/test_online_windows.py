@@ -175,6 +175,33 @@ def test_bad_pushes_exit_2_with_one_line_and_write_nothing(tmp_path, online, cli
     assert {k: online.client.dump(k) for k in online.keys()} == keys_before
 
 
+def test_a_push_of_events_may_carry_the_event_models_other_columns(tmp_path, online, cli):
+    """An event model has columns no aggregation reads (an order's id): a push may carry them,
+    as for any view, to the landing table the next build folds in; a column the model does
+    not have is still refused, naming the relation."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = write_project(tmp_path, aggregations=[{"column": "amount", "function": "sum", "windows": ["1d"]}])
+    set_events(root, SOME)
+    with duckdb.connect(str(root / "demo.duckdb")) as con:
+        con.execute(f"alter table main.{VIEW} add column order_id integer")
+    store_at(root, NOW).sync()
+    path = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pylist([{"order_id": 9001, "store": "a", "ts": NOW - timedelta(minutes=1), "amount": 5}]), path)
+    code, out, err = cli("push", VIEW, "--file", str(path), "--project-dir", str(root))
+    assert (code, err) == (0, ""), err
+    with duckdb.connect(str(root / "demo.duckdb"), read_only=True) as con:
+        assert con.execute(f"select order_id, amount from main.{VIEW}__fs_pushed").fetchall() == [(9001, 5)]
+    code, out, err = cli("get", f"{VIEW}:store__amount_sum__1d", "--entity", "store=a", "--project-dir", str(root))
+    assert json.loads(out)[0]["values"] == {f"{VIEW}:store__amount_sum__1d": 3 + 4 + 5}
+
+    pq.write_table(pa.Table.from_pylist([{"order_no": 9002, "store": "a", "ts": NOW, "amount": 5}]), path)
+    code, out, err = cli("push", VIEW, "--file", str(path), "--project-dir", str(root))
+    assert (code, err) == (2, f"error: push to view '{VIEW}': 'order_no' is not a column of demo.main.{VIEW}; did you mean 'order_id'?\n")
+
+
 def test_push_trims_old_events_and_tiles_and_keys_expire_a_window_after_the_newest(tmp_path, online):
     """Under the real clock: keys live until their newest event leaves the longest window; a
     push drops events and tiles no window can count any more."""
