@@ -166,10 +166,13 @@ def test_failed_run_leaves_outputs_as_they_were(built_project, spine_file, tmp_p
     assert out.read_bytes() == b"previous contents"
     assert [p.name for p in tmp_path.iterdir()] == ["train.parquet"]
 
-    code, _, err = fs(cli, built_project, "--spine-sql", failing, "--features", FEATURES, "--output-table", "training_delay")
+    # The table is written here, not taken from another test: the test holds alone or on any worker.
+    code, _, _ = fs(cli, built_project, "--spine", str(spine_file), "--features", FEATURES, "--output-table", "training_kept")
+    assert code == 0
+    code, _, err = fs(cli, built_project, "--spine-sql", failing, "--features", FEATURES, "--output-table", "training_kept")
     assert code == EXIT_WAREHOUSE
     with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from main.training_delay").fetchone()[0] == 3000
+        assert con.execute("select count(*) from main.training_kept").fetchone()[0] == 3000
 
 
 def test_failed_run_removes_the_folders_it_made(built_project, spine_file, tmp_path, cli, clean_env):
