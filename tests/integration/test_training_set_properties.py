@@ -374,7 +374,10 @@ def test_a_view_many_times_the_spines_keys_is_semi_joined_on_them(request, engin
     for customers, semi_joined in ((1, True), (4, False)):
         spine = [{**row, "customer_id": row["customer_id"] + n} for n in range(customers) for row in labels]
         request_ = TrainingSetRequest(spine=SpineInput(frame=pa.Table.from_pylist(spine, SPINE_SCHEMA)), features=("customer_stats:spend",))
-        plan = prepare_training_set(request_, catalog_of(view), warehouse)
+        with pytest.MonkeyPatch.context() as patch:
+            # The as-of join: the ttl-window join DuckDB would take here needs no semi-join.
+            patch.setattr(scans_module, "ttl_window_pays", lambda view, facts, estimated_rows: False)
+            plan = prepare_training_set(request_, catalog_of(view), warehouse)
         bounds = render(plan.expression, warehouse.dialect)
         assert ("EXISTS" in bounds) == semi_joined
         assert "2024-01-01 00:09:00.000001" in bounds and "2023-12-31 23:57:59.999999" in bounds
