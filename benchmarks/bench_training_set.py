@@ -5,7 +5,7 @@ against hand-written DuckDB `ASOF LEFT JOIN`s writing the same parquet, in the s
     python benchmarks/bench_training_set.py --ten-x --repeat 2 [--write-docs]
     python benchmarks/bench_training_set.py --many-views --repeat 3 [--write-docs]
     python benchmarks/bench_training_set.py --many-views --spill --repeat 2
-    python benchmarks/bench_training_set.py --partial --repeat 5 [--write-docs]
+    python benchmarks/bench_training_set.py --partial --repeat 5 [--spines-only] [--query-alone] [--baseline CHECKOUT] [--write-docs]
 
 Reference shape (the contract): 100k entities x 100 days of daily feature rows (about 9M
 rows per view) and a 1M-row spine. Every case runs as a fresh process, the cases in turn,
@@ -131,6 +131,10 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="with --partial: a checkout of fs to compare with, run on every spine")
     parser.add_argument("--spill", action="store_true", help="with --many-views: fs's query alone, per view, spilling or not")
     parser.add_argument("--spines-only", action="store_true", help="with --partial: leave out the views without the uniqueness test")
+    parser.add_argument(
+        "--query-alone", action="store_true",
+        help="with --partial: also fs's query for each partial spine run by a bare script (what fs adds to its query)",
+    )
     parser.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit for both sides ('default': DuckDB's own)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
@@ -145,7 +149,7 @@ def main() -> None:
     if args.ten_x:
         text = ten_x(args.repeat, env, limit)
     elif args.partial:
-        text = partial_spines(args.repeat, env, limit, args.baseline, args.spines_only)
+        text = partial_spines(args.repeat, env, limit, args.baseline, args.spines_only, args.query_alone)
     elif args.many_views and args.spill:
         text = many_views_spill(args.repeat, env, limit)
         args.write_docs = False  # a table for the notes of issue 24's section, not a section
@@ -249,13 +253,17 @@ PARTIAL_SPINES = {
 }
 
 
-def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, spines_only: bool = False) -> str:
+def partial_spines(
+    repeat: int, env: dict, limit: str, baseline: Path | None, spines_only: bool = False, query_alone: bool = False
+) -> str:
     """Issue 24's cases. One view (with the uniqueness test) under spines over part of it: fs,
     which bounds its scan of the view, against the hand-written ASOF LEFT JOIN over the whole
     view. The whole spine: fs against fs before (`baseline`, a checkout of it), where the
     bounds remove nothing; with `baseline`, each partial spine runs it too (before and after
     in one run). Views without the uniqueness test (unless `spines_only`): fs against the
-    deduplicating reference (DEDUPLICATED), 1 and 5 views."""
+    deduplicating reference (DEDUPLICATED), 1 and 5 views. With `query_alone`, each partial
+    spine also runs fs's own query in a bare script (QUERY_ALONE): the least a process running
+    that query costs, so the rest of fs's figure is what fs adds to it."""
     features = [feature_file(view) for view in range(5)]
     whole = spine_file()
     build_views(env)
@@ -290,6 +298,13 @@ def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, sp
             pairs.append((f"out_reference_{name}", f"out_fs_before_{name}"))
         cases.append((f"`fs training-set`, spine over {covers}", group, fs_training_set(spine, [view], DATA / f"out_fs_{name}.parquet")))
         pairs.append((f"out_reference_{name}", f"out_fs_{name}"))
+        if query_alone:
+            script = QUERY_ALONE.format(
+                database=str(DATA / "training_bench.duckdb"), memory_limit=limit, out=str(DATA / f"out_alone_{name}.parquet"),
+                sql=fs_query(spine, view, env),
+            )
+            cases.append((f"fs's query alone in a script, spine over {covers}", group, [sys.executable, "-c", script]))
+            pairs.append((f"out_reference_{name}", f"out_alone_{name}"))
     table = compare(cases, repeat, env)
     pairs += [] if spines_only else [(f"out_deduplicated_{views}", f"out_fs_untested_whole_{views}") for views in (1, 5)]
     pairs += [("out_fs_baseline", "out_fs_whole")] if baseline is not None else []
@@ -297,7 +312,7 @@ def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, sp
         if not same_file_contents(DATA / f"{reference}.parquet", DATA / f"{fs}.parquet"):
             raise SystemExit(f"{fs} and {reference} disagree")
     sizes = ", ".join(f"{PARTIAL_SPINES[name][0]}: {_rows(spines[name]):,} rows" for name in ("last_tenth", "hundredth"))
-    flags = f"{' --spines-only' if spines_only else ''}{' --baseline <checkout>' if baseline else ''}"
+    flags = f"{' --spines-only' if spines_only else ''}{' --query-alone' if query_alone else ''}{' --baseline <checkout>' if baseline else ''}"
     return (
         f"{SECTION_PARTIAL}\n\n"
         f"`python benchmarks/bench_training_set.py --partial --repeat {repeat}{flags}` on {time.strftime('%Y-%m-%d')} ({_machine()}).\n"
@@ -309,6 +324,33 @@ def partial_spines(repeat: int, env: dict, limit: str, baseline: Path | None, sp
         "timestamp) with `QUALIFY row_number()` (the decision on ties, docs/training-sets.md).\n\n"
         f"{table}\n"
     )
+
+
+# fs's query (fs_query) as a hand-written script would run it: the interpreter, `import
+# duckdb`, a connection to the dbt database with fs's session settings, the query into the
+# same parquet file. What fs costs beyond this is what fs adds to its query.
+QUERY_ALONE = """
+import duckdb
+con = duckdb.connect({database!r}, read_only=True, config={{"memory_limit": {memory_limit!r}}})
+con.execute("set TimeZone = 'UTC'")
+con.execute("set preserve_insertion_order = false")
+con.execute({sql!r}.join(["copy (", ") to '{out}' (format parquet)"]))
+"""
+
+
+def fs_query(spine: Path, view: str, env: dict) -> str:
+    """The query fs runs for `view`'s features over `spine`, planned as `fs training-set`
+    plans it (bounded scans included)."""
+    from featurestore.offline.request import TrainingSetRequest
+    from featurestore.offline.training_set import prepare_training_set
+    from featurestore.store import FeatureStore
+
+    os.environ.update(FS_BENCH_DATA=env["FS_BENCH_DATA"], FS_BENCH_MEMORY_LIMIT=env["FS_BENCH_MEMORY_LIMIT"])
+    store = FeatureStore(PROJECT)
+    with store.warehouse() as warehouse:
+        plan = prepare_training_set(TrainingSetRequest.of(spine, [f"{view}:*"]), store.catalog(), warehouse)
+    assert plan.staged is None, "one view is never staged"
+    return plan.sql()
 
 
 MANY_VIEWS = 50

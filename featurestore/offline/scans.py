@@ -10,7 +10,8 @@ and distinct keys) and the warehouse planner's estimate of each view's rows (EXP
   with one over all of them (docs/benchmarks.md). It is used where the spine's distinct
   keys are at most one per SEMI_JOIN_ROWS_PER_KEY of the view's estimated rows, which
   holds for a hundredth of the entities of a daily view of a hundred days, and stays off
-  where the engine gives no estimate.
+  where the engine gives no estimate. (A view joined within its ttl windows does without it:
+  sql/pit.py leaves it out there, the window join's hash join on the keys doing its work.)
 - A view with a ttl is joined within each spine row's ttl window (sql/ttl_window.py), a hash
   join whose rows are each spine row's rows in its window, where the spine is small beside
   the view: at most one row per TTL_WINDOW_ROWS_PER_SPINE_ROW of the view's estimated rows.

@@ -17,6 +17,7 @@ import yaml
 
 from featurestore.errors import ProjectError, did_you_mean, first_line
 from featurestore.project.dbt_project import Project
+from featurestore.project.files import YAML_LOADER
 
 @dataclass(frozen=True)
 class Target:
@@ -157,7 +158,7 @@ def load_target(project: Project, target_name: str | None = None) -> Target:
     """The profile output named `target_name`, or the profile's default target."""
     path = project.profiles_dir / "profiles.yml"
     try:
-        profiles = yaml.safe_load(path.read_text()) or {}
+        profiles = yaml.load(path.read_text(), Loader=YAML_LOADER) or {}
     except yaml.YAMLError as error:
         raise ProjectError(f"{path}: not valid YAML: {error}".splitlines()[0]) from error
     profile = profiles.get(project.profile_name)

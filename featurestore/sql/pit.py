@@ -16,7 +16,7 @@ docs/training-sets.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Collection, Mapping, Sequence
 
 from sqlglot import exp
@@ -106,12 +106,16 @@ def point_in_time_expression(
             query = query.join(top_one_lateral_join(index, selection, spine_time), copy=False)
         else:
             scan = (scans or {}).get(selection.view.name, ViewScan())
-            condition = scan_condition(selection.view, scan, engine, knowledge_cut_off=not event_time_only)
             if scan.ttl_window and not chained and ttl_window_fits(selection.view, engine):
-                # It reads the spine twice (the window join, the join back on the row).
+                # It reads the spine twice (the window join, the join back on the row). Its hash
+                # join on the keys drops what the semi-join would (a row no spine row has the keys
+                # of), and the engine filters the scan by the join's keys already: the semi-join
+                # would only probe the spine's keys a second time (docs/training-sets.md).
+                condition = scan_condition(selection.view, replace(scan, spine_keys_only=False), engine, not event_time_only)
                 event_time = event_time_column(selection.view, event_time_only)
                 query = join_within_ttl(query, index, selection, engine, spine_time, event_time, event_time_only, condition)
             else:
+                condition = scan_condition(selection.view, scan, engine, knowledge_cut_off=not event_time_only)
                 query = _join_view(query, index, selection, engine, spine_time, event_time_only, chained, condition)
     for output in outputs:
         view = selections[output.selection_index].view

@@ -29,11 +29,15 @@ SAME_AS = {"databricks": "spark"}
 """Dialects whose SQL is, to the byte, another's: its golden file serves both."""
 
 
-def golden_query(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False) -> str:
-    return render(golden_expression(dialect, indexed_views, event_time_only, ttl_window), dialect, pretty=True) + "\n"
+def golden_query(
+    dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False, orders_keys: bool = False
+) -> str:
+    return render(golden_expression(dialect, indexed_views, event_time_only, ttl_window, orders_keys), dialect, pretty=True) + "\n"
 
 
-def golden_expression(dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False) -> exp.Select:
+def golden_expression(
+    dialect: str, indexed_views: tuple[str, ...] = (), event_time_only: bool = False, ttl_window: bool = False, orders_keys: bool = False
+) -> exp.Select:
     # One view of each kind: created_at as a knowledge cut-off with a ttl, and a composite
     # key without created_at whose uniqueness dbt does not test (so ties are broken).
     orders = feature_view(
@@ -52,7 +56,9 @@ def golden_expression(dialect: str, indexed_views: tuple[str, ...] = (), event_t
     # view with one, the spine's keys on the other (offline/scans.py decides; here, given).
     latest = datetime(2024, 3, 31, 23, 59, 59)
     scans = {
-        "customer_orders": ViewScan(earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest, ttl_window=ttl_window),
+        "customer_orders": ViewScan(
+            earliest=datetime(2024, 3, 1) - timedelta(days=30), latest=latest, spine_keys_only=orders_keys, ttl_window=ttl_window
+        ),
         "store_visits": ViewScan(latest=latest, spine_keys_only=True),
     }
     return point_in_time_expression(spine, selections, outputs, engine, event_time_only, indexed_views, scans)
@@ -103,6 +109,16 @@ def test_ttl_window_training_set_sql_matches_golden(dialect):
     # customer_orders by the window join, store_visits (no ttl) by the as-of join as before.
     assert sql.count("ASOF LEFT JOIN") == 1 and sql.count("PARTITION BY \"__fs_spine\".\"__fs_row\"") == 1
     assert "\"ts\" >= \"__fs_spine\".\"event_timestamp\" - INTERVAL '2592000' SECOND" in sql
+
+
+@pytest.mark.parametrize("dialect", TTL_WINDOW_GOLDEN)
+def test_a_view_joined_within_its_ttl_windows_is_not_semi_joined_on_the_spine_keys_too(dialect):
+    # The window join's hash join on the keys drops the rows the semi-join would.
+    semi_join = "FROM \"__fs_spine\" AS \"__fs_keys\""
+    assert golden_query(dialect, orders_keys=True).count(semi_join) == 2  # as-of joins: both views
+    windowed = golden_query(dialect, ttl_window=True, orders_keys=True)
+    assert windowed.count(semi_join) == 1  # store_visits' alone
+    assert windowed == golden_query(dialect, ttl_window=True)
 
 
 @pytest.mark.parametrize("dialect", [d for d in DIALECTS if not engine_for_dialect(d).ttl_window_join])
