@@ -8,10 +8,11 @@ so it is unit-tested without Redis.
 from __future__ import annotations
 
 import json
+import math
 import numbers
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from featurestore.errors import ProjectError
@@ -94,6 +95,165 @@ def encode_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+class KeyTypeError(ValueError):
+    """A join key value of a read request that is not exactly a value of the key's stored
+    type; the reader turns it into a UsageError naming the row, the key and the view. Its
+    message, if any, says why in a few words ("it has a fraction")."""
+
+
+def _is_null(value: Any) -> bool:
+    """None, or a NaN (pandas' missing value in a number column, which DuckDB reads as NULL)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pandas' NA: its comparisons are NA, whose truth is ambiguous
+        return True
+
+
+def _number(value: Any) -> Decimal | float:
+    """A number the value is exactly: text in ASCII, spaces around it allowed, as DuckDB's cast
+    reads it ('01', ' 1', '+1', '1.0', '1e3'); never a boolean."""
+    if isinstance(value, bool):
+        raise KeyTypeError("a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if not text.isascii():  # Decimal would read other scripts' digits
+                raise InvalidOperation
+            number = Decimal(text)
+        except InvalidOperation:
+            raise KeyTypeError() from None
+        if not number.is_finite():
+            raise KeyTypeError("not finite")
+        return number
+    if isinstance(value, (numbers.Real, Decimal)):
+        return value  # type: ignore[return-value]
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    number = _number(value)
+    if isinstance(number, Decimal):
+        integral = number == number.to_integral_value()
+    else:
+        integral = math.isfinite(number) and float(number).is_integer()
+    if not integral:
+        raise KeyTypeError("it has a fraction")
+    return int(number)
+
+
+def _as_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    return float(_number(value))
+
+
+def _as_text(value: Any) -> str:
+    # Text as given, never stripped: ' c1' and 'c1' are two keys.
+    return value if isinstance(value, str) else encode_value(value)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+        return bool(value)
+    raise KeyTypeError()
+
+
+def _as_timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise KeyTypeError("not ISO-8601") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:  # fs holds timestamps as naive UTC
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise KeyTypeError("not ISO-8601") from None
+    if isinstance(value, datetime):
+        if value.time() != datetime.min.time() or value.tzinfo is not None:
+            raise KeyTypeError("it has a time of day")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_decimal(value: Any) -> Decimal:
+    number = _number(value)
+    return number if isinstance(number, Decimal) else Decimal(str(number))
+
+
+KEY_TYPES: dict[str, Callable[[Any], Any]] = {
+    "int": _as_int,
+    "str": _as_text,
+    "float": _as_float,
+    "bool": _as_bool,
+    "timestamp": _as_timestamp,
+    "date": _as_date,
+    "decimal": _as_decimal,
+}
+"""Logical type -> how a read request's join key value becomes a value of it (`key_value`)."""
+
+KEY_TYPE_NAMES = {"int": "integer", "str": "text", "float": "number", "bool": "boolean", "timestamp": "timestamp",
+                  "date": "date", "decimal": "decimal number"}
+"""Logical type -> its name in an error."""
+
+KEY_TYPE_VALID = {
+    "int": "whole numbers, as numbers or text such as '7' or '007'",
+    "float": "numbers, as numbers or text",
+    "bool": "true or false, or the text true, false, t, f, 1 or 0",
+    "timestamp": "datetimes, or ISO-8601 text such as '2024-01-31T08:15:00'",
+    "date": "dates, or ISO-8601 text such as '2024-01-31'",
+    "decimal": "numbers, as numbers or text",
+}
+"""Logical type -> what a read request may give for a key of it (the valid values of an error)."""
+
+
+def key_value(value: Any, logical: str) -> Any:
+    """A read request's join key `value` as the view's key type, `logical` (as the last sync
+    stored it): what the training set's cast of the spine's key gives, where that is exact.
+    None for a null (None or NaN). Raises KeyTypeError where the value is no value of the
+    type exactly, rather than naming a key that cannot exist.
+
+    >>> [key_value(v, "int") for v in (1, "01", " 1", "+1", 1.0, "1e3")]
+    [1, 1, 1, 1, 1, 1000]
+    >>> key_value(" 1", "str")  # text is a key as given
+    ' 1'
+    """
+    if _is_null(value):
+        return None
+    return KEY_TYPES[logical](value)
+
+
+def key_text(value: Any, logical: str) -> str | None:
+    """`key_value` as the text a sync writes for it in the key (`encode_array`); None for a null."""
+    if type(value) is str and logical == "str":  # the common cases first
+        return value
+    if type(value) is int and logical == "int":
+        return str(value)
+    typed = key_value(value, logical)
+    return None if typed is None else encode_value(typed)
 
 
 @dataclass(frozen=True)
