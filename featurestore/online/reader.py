@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from featurestore.errors import OnlineStoreError, UsageError
-from featurestore.online.codec import DECODERS, ViewSchema, encode_value
+from featurestore.online.codec import DECODERS, KEY_TYPE_NAMES, KEY_TYPE_VALID, KeyTypeError, ViewSchema, encode_value, key_text, key_value
 from featurestore.online.connection import OnlineLocation, online_errors
 from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
 from featurestore.online.resp import hmget_commands
@@ -77,21 +77,22 @@ class OnlineFeatures:
     `feature_views`: the HTTP server gives an on-demand value the newest of their rows'
     timestamps."""
 
-    key_decoders: tuple[tuple[str, Any], ...] = ()
-    """Each join key of the views read, with how its text reads back as the type the last
-    sync stored it as (`with_typed_keys`)."""
+    key_types: tuple[tuple[str, str], ...] = ()
+    """Each join key of the views read, with the logical type the last sync stored it as: the
+    type each entity row's value was converted to before its key was named."""
 
     def with_typed_keys(self) -> "OnlineFeatures":
-        """The same result with each entity value given as text (`fs get --entity id=7`)
-        read as its join key's stored type, so the echo says 7 where the warehouse has 7."""
-        decoders = dict(self.key_decoders)
+        """The same result with each entity value given as the key it was read by (`fs get
+        --entity id=07` echoes 7 where the view's key is an integer): the read's own conversion
+        (featurestore.online.codec `key_value`)."""
+        types = dict(self.key_types)
 
         def typed(key: str, value: Any) -> Any:
-            if not isinstance(value, str) or key not in decoders:
+            if key not in types:
                 return value
             try:
-                return decoders[key](value)
-            except (ValueError, ArithmeticError):  # not of the stored type: shown as given
+                return key_value(value, types[key])
+            except KeyTypeError:  # two views typing one key differently: shown as given
                 return value
 
         rows = [{k: typed(k, v) for k, v in row.items()} for row in self.entity_rows]
@@ -157,8 +158,15 @@ def _decoders(schema_json: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def _key_decoders(schema_json: str) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, DECODERS[logical]) for name, logical in ViewSchema.from_json(schema_json).join_keys)
+def key_types(schema_json: str) -> tuple[tuple[str, str], ...]:
+    """Each join key of a view's recorded schema, with its logical type."""
+    return ViewSchema.from_json(schema_json).join_keys
+
+
+def key_logicals(schema_json: str | None) -> tuple[str, ...] | None:
+    """The logical types of a view's join keys, in order, from its recorded schema (None: no
+    schema known, so keys are named by their values' own types; nothing is read then)."""
+    return tuple(logical for _, logical in key_types(schema_json)) if schema_json else None
 
 
 class OnlineReader:
@@ -175,6 +183,9 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
+        # (view, generation) -> the schema its sync recorded: a request's key values are
+        # converted to its key types before the keys are named (a schema change is a new generation).
+        self._schemas: dict[tuple[str, str], str | None] = {}
         self._shown = f"{location.shown_url} (key prefix {self.keyspace.prefix})"
         self._own = threading.local()
         # the views' names -> the HMGETs of their meta hashes (the same bytes every read)
@@ -191,14 +202,18 @@ class OnlineReader:
             # Nothing of a view asked for (on-demand features of request fields only): still
             # one (empty) row of values per entity row, or the caller would answer no rows.
             return OnlineFeatures([], rows, [[] for _ in rows], [[] for _ in rows], [{} for _ in rows], store=self._shown)
-        plans = [_ViewRead.of(selection, rows) for selection in selections]
+        views = [selection.view.name for selection in selections]
         for _ in range(ATTEMPTS):
-            guessed = [self._generations.get(plan.view_name) for plan in plans]
+            guessed = [self._generations.get(view) for view in views]
+            used = [None if g is None else self._schemas.get((view, g)) for view, g in zip(views, guessed)]
+            plans = [_ViewRead.of(s, rows, key_logicals(schema)) for s, schema in zip(selections, used)]
             replies = self._round_trip(self._request(plans, guessed))
             first, entities, last = replies[: len(plans)], replies[len(plans) : -len(plans)], replies[-len(plans) :]
             seen = [generation for generation, _ in last]
-            self._generations.update((plan.view_name, generation) for plan, generation in zip(plans, seen))
-            if [generation for generation, _ in first] == seen == guessed:
+            self._generations.update(zip(views, seen))
+            self._remember_schemas(views, last)
+            keyed_as_stored = all(u == schema for u, (g, schema) in zip(used, last) if g is not None)
+            if [generation for generation, _ in first] == seen == guessed and keyed_as_stored:
                 return self._assemble(plans, entities, last, rows, now, self._shown)
         raise OnlineStoreError(
             self.location.shown_url,
@@ -206,6 +221,11 @@ class OnlineReader:
             f"{self.location.shown_url} changed during each of {ATTEMPTS} reads in a row",
             "is something running full syncs back to back? Read again once it has finished",
         )
+
+    def _remember_schemas(self, views: Sequence[str], metas: Sequence[Any]) -> None:
+        if len(self._schemas) > 1024:
+            self._schemas.clear()
+        self._schemas.update(((view, g), schema) for view, (g, schema) in zip(views, metas) if g is not None)
 
     def ping(self) -> None:
         """Raise OnlineStoreError unless Redis answers a PING."""
@@ -280,10 +300,10 @@ class OnlineReader:
         features = [f.ref for plan in plans for f in plan.selection.features]
         never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
         views = tuple(plan.view_name for plan in plans for _ in plan.selection.features)
-        keys = tuple(pair for _, schema_json in metas if schema_json for pair in _key_decoders(schema_json))
+        keys = tuple(pair for _, schema_json in metas if schema_json for pair in key_types(schema_json))
         return OnlineFeatures(
             features, rows, values, statuses, event_timestamps, never_synced=never, store=store, feature_views=views,
-            key_decoders=keys,
+            key_types=keys,
         )
 
 
@@ -303,9 +323,12 @@ class _ViewRead:
         return self.selection.view.name
 
     @classmethod
-    def of(cls, selection: "FeatureSelection", rows: list[dict[str, Any]]) -> "_ViewRead":
+    def of(
+        cls, selection: "FeatureSelection", rows: list[dict[str, Any]], logicals: Sequence[str] | None = None
+    ) -> "_ViewRead":
+        """The read of `rows`, their key values converted to `logicals` (see `entity_suffixes`)."""
         view = selection.view
-        suffixes = _suffixes(view.name, view.join_keys, rows)
+        suffixes = entity_suffixes(view.name, view.join_keys, rows, logicals)
         fields = (view.timestamp, *(f.name for f in selection.features))
         return cls(selection, suffixes, [s for s in suffixes if s is not None], fields)
 
@@ -346,16 +369,38 @@ def _exchange(connection: "redis.connection.Connection", payload: bytes, replies
     return [connection.read_response() for _ in range(replies)]
 
 
-def _suffixes(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]]) -> list[str | None]:
-    """The entity key suffix of each row for a view; None where a key value is null."""
+def entity_suffixes(
+    view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str] | None
+) -> list[str | None]:
+    """The entity key suffix of each row for a view; None where a key value is null (None or NaN).
+
+    Each key value is converted to its key's logical type in `logicals` (the view's recorded
+    schema) before it is written as text, so `'01'`, `' 1'` and `1.0` name the key of the
+    integer 1, as the training set's cast matches them; a value that is no value of the type
+    (`'abc'`, `1.5` for an integer) is a UsageError, never a key that cannot exist. Every
+    online read, plain or aggregation view, names its keys here. Without `logicals` (the view
+    never synced: nothing is read), each value is written by its own type.
+    """
     try:
+        if logicals is None:
+            if len(join_keys) == 1:
+                (key,) = join_keys
+                return [None if row[key] is None else f"{key}={escape_key_value(encode_value(row[key]))}" for row in rows]
+            return [
+                None if any(row[k] is None for k in join_keys) else entity_suffix(join_keys, [row[k] for k in join_keys])
+                for row in rows
+            ]
         if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
-            (key,) = join_keys
-            return [None if row[key] is None else f"{key}={escape_key_value(encode_value(row[key]))}" for row in rows]
-        return [
-            None if any(row[k] is None for k in join_keys) else entity_suffix(join_keys, [row[k] for k in join_keys])
-            for row in rows
-        ]
+            (key,), (logical,) = join_keys, logicals
+            texts = [key_text(row[key], logical) for row in rows]
+            return [None if text is None else f"{key}={escape_key_value(text)}" for text in texts]
+        suffixes: list[str | None] = []
+        for row in rows:
+            texts = [key_text(row[k], logical) for k, logical in zip(join_keys, logicals)]
+            suffixes.append(
+                None if None in texts else ":".join(f"{k}={escape_key_value(t)}" for k, t in zip(join_keys, texts))  # type: ignore[arg-type]
+            )
+        return suffixes
     except KeyError:
         index, row = next((i, row) for i, row in enumerate(rows) if not all(k in row for k in join_keys))
         missing = [k for k in join_keys if k not in row]
@@ -363,6 +408,23 @@ def _suffixes(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]]) -
             f"entity row {index + 1} ({_shown(row)}) has no {', '.join(repr(k) for k in missing)}, "
             f"which view '{view}' needs (its join keys: {', '.join(join_keys)})"
         ) from None
+    except KeyTypeError:
+        raise _key_refused(view, join_keys, rows, logicals) from None
+
+
+def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str]) -> UsageError:
+    """The one line for the first key value of `rows` that is no value of its key's type."""
+    for index, row in enumerate(rows):
+        for key, logical in zip(join_keys, logicals):
+            try:
+                key_value(row[key], logical)
+            except KeyTypeError as error:
+                why = f" ({error})" if str(error) else ""
+                return UsageError(
+                    f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is no {KEY_TYPE_NAMES[logical]}{why}, "
+                    f"the type view '{view}' stores {key} as, so it names no key there (valid: {KEY_TYPE_VALID[logical]})"
+                )
+    raise AssertionError("no key value was refused")
 
 
 def _shown(row: Mapping[str, Any]) -> str:
