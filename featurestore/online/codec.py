@@ -137,6 +137,11 @@ def _as_int(value: Any) -> int:
         return value
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
+    if type(value) is str and value.isascii():
+        try:  # the common text ('7', '007', ' +7'), 8 times faster than through Decimal
+            return int(value)
+        except ValueError:
+            pass
     number = _number(value)
     if isinstance(number, Decimal):
         integral = number == number.to_integral_value()
@@ -248,9 +253,16 @@ def key_value(value: Any, logical: str) -> Any:
 
 def key_text(value: Any, logical: str) -> str | None:
     """`key_value` as the text a sync writes for it in the key (`encode_array`); None for a null."""
-    if type(value) is str and logical == "str":  # the common cases first
-        return value
-    if type(value) is int and logical == "int":
+    kind = type(value)  # the common cases first: a read of 1,000 keys names each
+    if kind is str:
+        if logical == "str":
+            return value
+        if logical == "int" and value.isascii():
+            try:
+                return str(int(value))
+            except ValueError:
+                pass  # '1.0', '1e3' or no number: key_value says which
+    elif kind is int and logical == "int":
         return str(value)
     typed = key_value(value, logical)
     return None if typed is None else encode_value(typed)

@@ -392,8 +392,7 @@ def entity_suffixes(
             ]
         if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
             (key,), (logical,) = join_keys, logicals
-            texts = [key_text(row[key], logical) for row in rows]
-            return [None if text is None else f"{key}={escape_key_value(text)}" for text in texts]
+            return [None if (text := key_text(row[key], logical)) is None else f"{key}={escape_key_value(text)}" for row in rows]
         suffixes: list[str | None] = []
         for row in rows:
             texts = [key_text(row[k], logical) for k, logical in zip(join_keys, logicals)]
