@@ -12,7 +12,7 @@ import math
 import numbers
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from featurestore.errors import ProjectError
@@ -209,6 +209,17 @@ def _as_decimal(value: Any) -> Decimal:
     return number if isinstance(number, Decimal) else Decimal(str(number))
 
 
+def _as_scaled_decimal(value: Any, key_type: str) -> Decimal:
+    """A decimal key of a recorded scale (`decimal:2`): its text has that many decimals, as
+    the warehouse's `decimal(9,2)` writes 1.5 as `1.50`."""
+    scale = int(key_type.partition(":")[2])
+    number = _as_decimal(value)
+    scaled = number.quantize(Decimal(1).scaleb(-scale), context=Context(prec=100))  # decimal(38) has 38 digits
+    if scaled != number:
+        raise KeyTypeError(f"it has more than {scale} decimals")
+    return abs(scaled) if scaled == 0 else scaled  # no key is -0.00
+
+
 KEY_TYPES: dict[str, Callable[[Any], Any]] = {
     "int": _as_int,
     "str": _as_text,
@@ -237,7 +248,8 @@ KEY_TYPE_VALID = {
 
 def key_value(value: Any, logical: str) -> Any:
     """A read request's join key `value` as the view's key type, `logical` (as the last sync
-    stored it): what the training set's cast of the spine's key gives, where that is exact.
+    stored it; a decimal's with its scale, `decimal:2`: `ViewSchema.key_types`): what the
+    training set's cast of the spine's key gives, where that is exact.
     None for a null (None or NaN). Raises KeyTypeError where the value is no value of the
     type exactly, rather than naming a key that cannot exist.
 
@@ -248,7 +260,8 @@ def key_value(value: Any, logical: str) -> Any:
     """
     if _is_null(value):
         return None
-    return KEY_TYPES[logical](value)
+    cast = KEY_TYPES.get(logical)
+    return _as_scaled_decimal(value, logical) if cast is None else cast(value)
 
 
 def key_text(value: Any, logical: str) -> str | None:
@@ -280,20 +293,31 @@ class ViewSchema:
     timestamp: str
     created_at: str | None
     features: tuple[tuple[str, str], ...]
+    key_scales: tuple[tuple[str, int], ...] = ()
+    """The scale of each decimal join key: its key text has as many decimals (`1.50`), so a
+    read names the key of 1.5 as a sync wrote it. Recorded only where a view has one."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.features)
 
+    @property
+    def key_types(self) -> tuple[tuple[str, str], ...]:
+        """Each join key with the type a read converts its values to (`key_value`): its
+        logical type, a decimal's with its scale (`decimal:2`)."""
+        scales = dict(self.key_scales)
+        return tuple((key, f"{logical}:{scales[key]}" if key in scales else logical) for key, logical in self.join_keys)
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "join_keys": dict(self.join_keys),
-                "timestamp": self.timestamp,
-                "created_at": self.created_at,
-                "features": dict(self.features),
-            }
-        )
+        data: dict[str, Any] = {
+            "join_keys": dict(self.join_keys),
+            "timestamp": self.timestamp,
+            "created_at": self.created_at,
+            "features": dict(self.features),
+        }
+        if self.key_scales:  # absent otherwise: the schema of every other view is unchanged
+            data["key_scales"] = dict(self.key_scales)
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> "ViewSchema":
@@ -303,6 +327,7 @@ class ViewSchema:
             timestamp=data["timestamp"],
             created_at=data["created_at"],
             features=tuple(data["features"].items()),
+            key_scales=tuple(data.get("key_scales", {}).items()),
         )
 
     @classmethod
@@ -323,9 +348,11 @@ class ViewSchema:
         for column in (view.timestamp, view.created_at):
             if column:
                 stored(column, allowed=("timestamp", "date"))
+        join_keys = tuple((k, stored(k)) for k in view.join_keys)
         return cls(
-            join_keys=tuple((k, stored(k)) for k in view.join_keys),
+            join_keys=join_keys,
             timestamp=view.timestamp,
             created_at=view.created_at,
             features=tuple((f, stored(f)) for f in view.feature_names),
+            key_scales=tuple((k, types[k].scale) for k, logical in join_keys if logical == "decimal"),  # type: ignore[attr-defined]
         )

@@ -159,8 +159,8 @@ def _decoders(schema_json: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=256)
 def key_types(schema_json: str) -> tuple[tuple[str, str], ...]:
-    """Each join key of a view's recorded schema, with its logical type."""
-    return ViewSchema.from_json(schema_json).join_keys
+    """Each join key of a view's recorded schema, with the type a read converts its values to."""
+    return ViewSchema.from_json(schema_json).key_types
 
 
 def key_logicals(schema_json: str | None) -> tuple[str, ...] | None:
@@ -418,7 +418,7 @@ def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]]
             try:
                 key_value(row[key], logical)
             except KeyTypeError as error:
-                why = f" ({error})" if str(error) else ""
+                why, logical = f" ({error})" if str(error) else "", logical.partition(":")[0]
                 return UsageError(
                     f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is no {KEY_TYPE_NAMES[logical]}{why}, "
                     f"the type view '{view}' stores {key} as, so it names no key there (valid: {KEY_TYPE_VALID[logical]})"

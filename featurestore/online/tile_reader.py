@@ -72,7 +72,7 @@ def read_with_aggregations(
         if schema is None:
             never.append(read.selection.view.name)
         else:
-            key_types += schema.join_keys
+            key_types += schema.key_types
     if len(selections) == 1:  # the common case: each entity's lists are its own already
         (name,) = parts
         values, statuses, stamps = parts[name][0], parts[name][1], [{name: stamp} for stamp in parts[name][2]]

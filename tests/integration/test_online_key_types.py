@@ -10,6 +10,8 @@ DuckDB, the training set as the reference.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from decimal import Decimal
 from datetime import timedelta
 
 import numpy as np
@@ -115,6 +117,29 @@ def test_online_equals_the_training_set_for_every_spelling_of_integer_keys(int_k
     want = [None if pd.isna(expected[c]) else int(expected[c]) for c in customers]
     assert [v for (v,) in found.values] == want
     assert [s for (s,) in found.statuses] == ["missing" if w is None else "present" for w in want]
+
+
+@pytest.mark.parametrize(
+    "sql_type, stored, spellings",
+    [
+        ("decimal(9,2)", Decimal("1.5"), [Decimal("1.5"), Decimal("1.50"), "1.5", " 1.500", 1.5]),
+        ("date", date(2024, 1, 2), [date(2024, 1, 2), "2024-01-02", datetime(2024, 1, 2)]),
+        ("timestamp", datetime(2024, 1, 2, 3), [datetime(2024, 1, 2, 3), "2024-01-02 03:00:00", "2024-01-02T05:00:00+02:00"]),
+        ("double", 2.5, [2.5, "2.5", "2.50"]),
+    ],
+)
+def test_other_key_types_read_every_spelling_of_the_stored_value(tmp_path, online, sql_type, stored, spellings):
+    types = {**TINY_COLUMNS, "customer_id": sql_type}
+    write_tiny_manifest(tmp_path, types)
+    project = TinyProject(tmp_path)
+    project.set_rows([row(stored, 20, orders=5)], types=types)
+    store = project.store()
+    store.sync()
+    found = store.get_online_features([{"customer_id": s} for s in spellings], [ORDERS])
+    assert found.values == [[5]] * len(spellings)
+    assert found.with_typed_keys().entity_rows == [{"customer_id": stored}] * len(spellings)
+    with pytest.raises(UsageError, match="entity row 1 "):
+        store.get_online_features([{"customer_id": "nonsense"}], [ORDERS])
 
 
 # -- aggregation views ------------------------------------------------------------------------

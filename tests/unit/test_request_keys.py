@@ -138,3 +138,32 @@ def test_a_read_names_each_key_of_a_composite_key_by_its_own_type():
     )
     with pytest.raises(UsageError, match="entity row 1 .* has no 'day', which view 'routes' needs"):
         entity_suffixes("routes", ["origin", "day"], [{"origin": "JFK"}], ("str", "int"))
+
+
+@pytest.mark.parametrize("scale", [0, 2, 10])
+@given(number=st.decimals(allow_nan=False, allow_infinity=False, places=0).map(lambda d: d.scaleb(-3)).filter(lambda d: abs(d) < 10**15))
+def test_a_decimal_key_is_named_with_the_views_scale_as_a_sync_names_it(scale, number):
+    """The schema records a decimal key's scale; 1.5 names the key `1.50` of a decimal(18,2)."""
+    from decimal import localcontext
+
+    arrow_type = pa.decimal128(38, scale)
+    with localcontext() as context:
+        context.prec = 60
+        exact = number == number.quantize(Decimal(1).scaleb(-scale))
+    if not exact:
+        with pytest.raises(KeyTypeError, match=f"more than {scale} decimals"):
+            key_value(number, f"decimal:{scale}")
+        return
+    synced = encode_array(pa.array([number], arrow_type), "decimal").to_pylist()[0]
+    for spelling in (number, str(number), f" {number} ", float(number) if abs(number) < 2**50 and scale == 0 else number):
+        assert key_text(spelling, f"decimal:{scale}") == synced
+
+
+def test_the_schema_records_a_decimal_keys_scale_and_only_then():
+    from featurestore.online.codec import ViewSchema
+
+    plain = ViewSchema((("id", "int"),), "ts", None, (("f", "int"),))
+    assert "key_scales" not in plain.to_json() and plain.key_types == (("id", "int"),)
+    scaled = ViewSchema((("id", "decimal"), ("name", "str")), "ts", None, (), key_scales=(("id", 2),))
+    assert ViewSchema.from_json(scaled.to_json()) == scaled
+    assert scaled.key_types == (("id", "decimal:2"), ("name", "str"))
