@@ -326,9 +326,9 @@ class _ViewRead:
     def of(
         cls, selection: "FeatureSelection", rows: list[dict[str, Any]], logicals: Sequence[str] | None = None
     ) -> "_ViewRead":
-        """The read of `rows`, their key values converted to `logicals` (see `entity_suffixes`)."""
+        """The read of `rows`, their key values converted to `logicals` (see `request_suffixes`)."""
         view = selection.view
-        suffixes = entity_suffixes(view.name, view.join_keys, rows, logicals)
+        suffixes = request_suffixes(view.name, view.join_keys, rows, logicals)
         fields = (view.timestamp, *(f.name for f in selection.features))
         return cls(selection, suffixes, [s for s in suffixes if s is not None], fields)
 
@@ -369,7 +369,7 @@ def _exchange(connection: "redis.connection.Connection", payload: bytes, replies
     return [connection.read_response() for _ in range(replies)]
 
 
-def entity_suffixes(
+def request_suffixes(
     view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str] | None
 ) -> list[str | None]:
     """The entity key suffix of each row for a view; None where a key value is null (None or NaN).

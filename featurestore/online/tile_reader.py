@@ -25,7 +25,7 @@ from featurestore.online import resp
 from featurestore.online.cluster import is_cluster
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import online_errors
-from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, entity_suffixes, key_logicals
+from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, key_logicals, request_suffixes
 from featurestore.online.state import Meta
 from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
 from featurestore.online.tile_combine import ReadPlan, combine, read_plan
@@ -111,7 +111,7 @@ class _AggregationRead:
     def keyed(self, schema_json: str | None) -> "_AggregationRead":
         """This read with its rows' keys named as the generation read stores them (its schema)."""
         view = self.selection.view
-        return replace(self, suffixes=entity_suffixes(view.name, view.join_keys, self.rows, key_logicals(schema_json)))
+        return replace(self, suffixes=request_suffixes(view.name, view.join_keys, self.rows, key_logicals(schema_json)))
 
     def plan(self, schema_json: str, t_us: int) -> ReadPlan:
         return read_plan(_Prepared.of(self.selection, schema_json).layout, t_us)

@@ -1,8 +1,10 @@
 """Online reads name the Redis key by the view's join-key type, not by the request value's
 Python type (a review found `fs get -e customer_id=01` reading the text key "01" of an integer
-view: missing on a plain view, 0 present on an aggregation view where the truth was 13).
+view: missing on a plain view, and 0 `present` on an aggregation view where the training set
+has 15).
 
-Every read path shares the conversion (featurestore.online.codec `key_value`): the Python API,
+Every read path names its keys with featurestore.online.reader `request_suffixes`, which
+converts each value with featurestore.online.codec `key_value`: the Python API,
 `fs get`, `fs serve`'s /get-online-features, plain and aggregation views. Real Redis, real
 DuckDB, the training set as the reference.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd

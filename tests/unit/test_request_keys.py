@@ -123,21 +123,21 @@ def test_the_docstring_examples_hold():
 def test_a_read_names_each_key_of_a_composite_key_by_its_own_type():
     from featurestore.errors import UsageError
     from featurestore.online.keys import entity_suffix
-    from featurestore.online.reader import entity_suffixes
+    from featurestore.online.reader import request_suffixes
 
     rows = [{"origin": "JFK", "day": "007"}, {"origin": " JFK", "day": 7.0}, {"origin": "JFK", "day": None},
             {"origin": "a:b", "day": float("nan")}]
-    assert entity_suffixes("routes", ["origin", "day"], rows, ("str", "int")) == [
+    assert request_suffixes("routes", ["origin", "day"], rows, ("str", "int")) == [
         entity_suffix(["origin", "day"], ["JFK", 7]), entity_suffix(["origin", "day"], [" JFK", 7]), None, None,
     ]
     with pytest.raises(UsageError) as caught:
-        entity_suffixes("routes", ["origin", "day"], [*rows, {"origin": "JFK", "day": "7.5"}], ("str", "int"))
+        request_suffixes("routes", ["origin", "day"], [*rows, {"origin": "JFK", "day": "7.5"}], ("str", "int"))
     assert str(caught.value) == (
         "entity row 5 (origin=JFK, day=7.5): day '7.5' is no integer (it has a fraction), the type view 'routes' "
         "stores day as, so it names no key there (valid: whole numbers, as numbers or text such as '7' or '007')"
     )
     with pytest.raises(UsageError, match="entity row 1 .* has no 'day', which view 'routes' needs"):
-        entity_suffixes("routes", ["origin", "day"], [{"origin": "JFK"}], ("str", "int"))
+        request_suffixes("routes", ["origin", "day"], [{"origin": "JFK"}], ("str", "int"))
 
 
 @pytest.mark.parametrize("scale", [0, 2, 10])
