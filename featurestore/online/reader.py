@@ -183,9 +183,10 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
-        # (view, generation) -> the schema its sync recorded: a request's key values are
-        # converted to its key types before the keys are named (a schema change is a new generation).
-        self._schemas: dict[tuple[str, str], str | None] = {}
+        # (view, generation) -> the schema its sync recorded, and its key types: a request's
+        # key values are converted to them before the keys are named (a schema change is a
+        # new generation).
+        self._schemas: dict[tuple[str, str], tuple[str | None, tuple[str, ...] | None]] = {}
         self._shown = f"{location.shown_url} (key prefix {self.keyspace.prefix})"
         self._own = threading.local()
         # the views' names -> the HMGETs of their meta hashes (the same bytes every read)
@@ -206,13 +207,12 @@ class OnlineReader:
         for _ in range(ATTEMPTS):
             guessed = [self._generations.get(view) for view in views]
             used = [None if g is None else self._schemas.get((view, g)) for view, g in zip(views, guessed)]
-            plans = [_ViewRead.of(s, rows, key_logicals(schema)) for s, schema in zip(selections, used)]
+            plans = [_ViewRead.of(s, rows, known and known[1]) for s, known in zip(selections, used)]
             replies = self._round_trip(self._request(plans, guessed))
             first, entities, last = replies[: len(plans)], replies[len(plans) : -len(plans)], replies[-len(plans) :]
             seen = [generation for generation, _ in last]
             self._generations.update(zip(views, seen))
-            self._remember_schemas(views, last)
-            keyed_as_stored = all(u == schema for u, (g, schema) in zip(used, last) if g is not None)
+            keyed_as_stored = self._keyed_as_stored(views, used, last)
             if [generation for generation, _ in first] == seen == guessed and keyed_as_stored:
                 return self._assemble(plans, entities, last, rows, now, self._shown)
         raise OnlineStoreError(
@@ -222,10 +222,17 @@ class OnlineReader:
             "is something running full syncs back to back? Read again once it has finished",
         )
 
-    def _remember_schemas(self, views: Sequence[str], metas: Sequence[Any]) -> None:
-        if len(self._schemas) > 1024:
-            self._schemas.clear()
-        self._schemas.update(((view, g), schema) for view, (g, schema) in zip(views, metas) if g is not None)
+    def _keyed_as_stored(self, views: Sequence[str], used: Sequence[Any], metas: Sequence[Any]) -> bool:
+        """Whether each view's keys were named by the schema its generation has (the meta
+        hashes read last); remembers the schemas seen for the next read."""
+        keyed = True
+        for view, known, (generation, schema) in zip(views, used, metas):
+            if generation is not None and (known is None or known[0] != schema):
+                keyed = False
+                if len(self._schemas) > 1024:
+                    self._schemas.clear()
+                self._schemas[(view, generation)] = (schema, key_logicals(schema))
+        return keyed
 
     def ping(self) -> None:
         """Raise OnlineStoreError unless Redis answers a PING."""
