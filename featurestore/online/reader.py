@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from featurestore.errors import OnlineStoreError, UsageError
-from featurestore.online.codec import DECODERS, KEY_TYPE_NAMES, KEY_TYPE_VALID, KeyTypeError, ViewSchema, encode_value, key_text, key_value
+from featurestore.errors import OnlineStoreError
+from featurestore.online.codec import DECODERS, ViewSchema
 from featurestore.online.connection import OnlineLocation, online_errors
-from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
+from featurestore.online.keys import Keyspace
+from featurestore.online.request_keys import KeyTypeError, key_logicals, key_types, key_value, request_suffixes
 from featurestore.online.resp import hmget_commands
 from featurestore.online.state import Meta
 
@@ -84,7 +85,7 @@ class OnlineFeatures:
     def with_typed_keys(self) -> "OnlineFeatures":
         """The same result with each entity value given as the key it was read by (`fs get
         --entity id=07` echoes 7 where the view's key is an integer): the read's own conversion
-        (featurestore.online.codec `key_value`)."""
+        (featurestore.online.request_keys `key_value`)."""
         types = dict(self.key_types)
 
         def typed(key: str, value: Any) -> Any:
@@ -155,18 +156,6 @@ def _unknown_feature(text: str) -> None:
 def _decoders(schema_json: str) -> dict[str, Any]:
     schema = ViewSchema.from_json(schema_json)
     return {name: DECODERS[logical] for name, logical in schema.features}
-
-
-@lru_cache(maxsize=256)
-def key_types(schema_json: str) -> tuple[tuple[str, str], ...]:
-    """Each join key of a view's recorded schema, with the type a read converts its values to."""
-    return ViewSchema.from_json(schema_json).key_types
-
-
-def key_logicals(schema_json: str | None) -> tuple[str, ...] | None:
-    """The logical types of a view's join keys, in order, from its recorded schema (None: no
-    schema known, so keys are named by their values' own types; nothing is read then)."""
-    return tuple(logical for _, logical in key_types(schema_json)) if schema_json else None
 
 
 class OnlineReader:
@@ -374,64 +363,3 @@ class _ViewRead:
 def _exchange(connection: "redis.connection.Connection", payload: bytes, replies: int) -> list[Any]:
     connection.send_packed_command([payload])
     return [connection.read_response() for _ in range(replies)]
-
-
-def request_suffixes(
-    view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str] | None
-) -> list[str | None]:
-    """The entity key suffix of each row for a view; None where a key value is null (None or NaN).
-
-    Each key value is converted to its key's logical type in `logicals` (the view's recorded
-    schema) before it is written as text, so `'01'`, `' 1'` and `1.0` name the key of the
-    integer 1, as the training set's cast matches them; a value that is no value of the type
-    (`'abc'`, `1.5` for an integer) is a UsageError, never a key that cannot exist. Every
-    online read, plain or aggregation view, names its keys here. Without `logicals` (the view
-    never synced: nothing is read), each value is written by its own type.
-    """
-    try:
-        if logicals is None:
-            if len(join_keys) == 1:
-                (key,) = join_keys
-                return [None if row[key] is None else f"{key}={escape_key_value(encode_value(row[key]))}" for row in rows]
-            return [
-                None if any(row[k] is None for k in join_keys) else entity_suffix(join_keys, [row[k] for k in join_keys])
-                for row in rows
-            ]
-        if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
-            (key,), (logical,) = join_keys, logicals
-            return [None if (text := key_text(row[key], logical)) is None else f"{key}={escape_key_value(text)}" for row in rows]
-        suffixes: list[str | None] = []
-        for row in rows:
-            texts = [key_text(row[k], logical) for k, logical in zip(join_keys, logicals)]
-            suffixes.append(
-                None if None in texts else ":".join(f"{k}={escape_key_value(t)}" for k, t in zip(join_keys, texts))  # type: ignore[arg-type]
-            )
-        return suffixes
-    except KeyError:
-        index, row = next((i, row) for i, row in enumerate(rows) if not all(k in row for k in join_keys))
-        missing = [k for k in join_keys if k not in row]
-        raise UsageError(
-            f"entity row {index + 1} ({_shown(row)}) has no {', '.join(repr(k) for k in missing)}, "
-            f"which view '{view}' needs (its join keys: {', '.join(join_keys)})"
-        ) from None
-    except KeyTypeError:
-        raise _key_refused(view, join_keys, rows, logicals) from None
-
-
-def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str]) -> UsageError:
-    """The one line for the first key value of `rows` that is no value of its key's type."""
-    for index, row in enumerate(rows):
-        for key, logical in zip(join_keys, logicals):
-            try:
-                key_value(row[key], logical)
-            except KeyTypeError as error:
-                why, logical = f" ({error})" if str(error) else "", logical.partition(":")[0]
-                return UsageError(
-                    f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is no {KEY_TYPE_NAMES[logical]}{why}, "
-                    f"the type view '{view}' stores {key} as, so it names no key there (valid: {KEY_TYPE_VALID[logical]})"
-                )
-    raise AssertionError("no key value was refused")
-
-
-def _shown(row: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in row.items()) or "empty"

@@ -25,7 +25,8 @@ from featurestore.online import resp
 from featurestore.online.cluster import is_cluster
 from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import online_errors
-from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, key_logicals, request_suffixes
+from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader
+from featurestore.online.request_keys import key_logicals, request_suffixes
 from featurestore.online.state import Meta
 from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
 from featurestore.online.tile_combine import ReadPlan, combine, read_plan

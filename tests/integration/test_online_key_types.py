@@ -3,8 +3,8 @@ Python type (a review found `fs get -e customer_id=01` reading the text key "01"
 view: missing on a plain view, and 0 `present` on an aggregation view where the training set
 has 15).
 
-Every read path names its keys with featurestore.online.reader `request_suffixes`, which
-converts each value with featurestore.online.codec `key_value`: the Python API,
+Every read path names its keys with featurestore.online.request_keys `request_suffixes`, which
+converts each value with `key_value`: the Python API,
 `fs get`, `fs serve`'s /get-online-features, plain and aggregation views. Real Redis, real
 DuckDB, the training set as the reference.
 """

@@ -1,5 +1,5 @@
 """A read request's join key values, converted to the type the view's key is stored as before
-the key is named (featurestore.online.codec `key_value`), without Redis: the key text must be
+the key is named (featurestore.online.request_keys `key_value`), without Redis: the key text must be
 the one a sync writes for the same warehouse value, or the value is refused."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurestore.online.codec import KeyTypeError, encode_array, key_text, key_value
+from featurestore.online.codec import encode_array
+from featurestore.online.request_keys import KeyTypeError, key_text, key_value
 
 STORED = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_(),
           "date": pa.date32(), "timestamp": pa.timestamp("us")}
@@ -115,15 +116,15 @@ def test_any_text_is_its_own_key(text):
 def test_the_docstring_examples_hold():
     import doctest
 
-    from featurestore.online import codec
+    from featurestore.online import request_keys
 
-    assert doctest.testmod(codec).failed == 0
+    assert doctest.testmod(request_keys).failed == 0
 
 
 def test_a_read_names_each_key_of_a_composite_key_by_its_own_type():
     from featurestore.errors import UsageError
     from featurestore.online.keys import entity_suffix
-    from featurestore.online.reader import request_suffixes
+    from featurestore.online.request_keys import request_suffixes
 
     rows = [{"origin": "JFK", "day": "007"}, {"origin": " JFK", "day": 7.0}, {"origin": "JFK", "day": None},
             {"origin": "a:b", "day": float("nan")}]
