@@ -38,6 +38,8 @@ def _is_null(value: Any) -> bool:
         return value is None or bool(value != value)
     except TypeError:  # pandas' NA: its comparisons are NA, whose truth is ambiguous
         return True
+    except ValueError:  # an array: no key value, refused as such
+        return False
 
 
 def _number(value: Any) -> Decimal | float:
@@ -160,8 +162,8 @@ KEY_TYPES: dict[str, Callable[[Any], Any]] = {
 }
 """Logical type -> how a read request's join key value becomes a value of it (`key_value`)."""
 
-KEY_TYPE_NAMES = {"int": "integer", "str": "text", "float": "number", "bool": "boolean", "timestamp": "timestamp",
-                  "date": "date", "decimal": "decimal number"}
+KEY_TYPE_NAMES = {"int": "an integer", "str": "text", "float": "a number", "bool": "a boolean", "timestamp": "a timestamp",
+                  "date": "a date", "decimal": "a decimal number"}
 """Logical type -> its name in an error."""
 
 KEY_TYPE_VALID = {
@@ -260,8 +262,8 @@ def request_suffixes(
             f"entity row {index + 1} ({_shown(row)}) has no {', '.join(repr(k) for k in missing)}, "
             f"which view '{view}' needs (its join keys: {', '.join(join_keys)})"
         ) from None
-    except KeyTypeError:
-        raise _key_refused(view, join_keys, rows, logicals) from None
+    except KeyTypeError as error:
+        raise _key_refused(view, join_keys, rows, logicals) from error
 
 
 def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str]) -> UsageError:
@@ -273,8 +275,8 @@ def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]]
             except KeyTypeError as error:
                 why, logical = f" ({error})" if str(error) else "", logical.partition(":")[0]
                 return UsageError(
-                    f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is no {KEY_TYPE_NAMES[logical]}{why}, "
-                    f"the type view '{view}' stores {key} as, so it names no key there (valid: {KEY_TYPE_VALID[logical]})"
+                    f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is not {KEY_TYPE_NAMES[logical]}{why}, "
+                    f"the type of {key} in view '{view}' (valid: {KEY_TYPE_VALID[logical]})"
                 )
     raise AssertionError("no key value was refused")
 

@@ -33,7 +33,9 @@ def test_an_integer_key_reads_every_exact_spelling_of_the_integer(given_value):
     assert key_text(given_value, "int") == synced_text(1, "int") == "1"
 
 
-@pytest.mark.parametrize("given_value", ["abc", "", " ", "1.5", 1.5, "0x10", "١", "nan", "inf", float("inf"), True, Decimal("1.5"), "1 2"])
+@pytest.mark.parametrize(
+    "given_value", ["abc", "", " ", "1.5", 1.5, "0x10", "١", "nan", "inf", float("inf"), True, Decimal("1.5"), "1 2", [1], np.array([1, 2])]
+)
 def test_an_integer_key_refuses_what_is_no_integer_exactly(given_value):
     with pytest.raises(KeyTypeError):
         key_value(given_value, "int")
@@ -134,8 +136,8 @@ def test_a_read_names_each_key_of_a_composite_key_by_its_own_type():
     with pytest.raises(UsageError) as caught:
         request_suffixes("routes", ["origin", "day"], [*rows, {"origin": "JFK", "day": "7.5"}], ("str", "int"))
     assert str(caught.value) == (
-        "entity row 5 (origin=JFK, day=7.5): day '7.5' is no integer (it has a fraction), the type view 'routes' "
-        "stores day as, so it names no key there (valid: whole numbers, as numbers or text such as '7' or '007')"
+        "entity row 5 (origin=JFK, day=7.5): day '7.5' is not an integer (it has a fraction), the type of day in "
+        "view 'routes' (valid: whole numbers, as numbers or text such as '7' or '007')"
     )
     with pytest.raises(UsageError, match="entity row 1 .* has no 'day', which view 'routes' needs"):
         request_suffixes("routes", ["origin", "day"], [{"origin": "JFK"}], ("str", "int"))
