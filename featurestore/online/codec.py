@@ -108,20 +108,31 @@ class ViewSchema:
     timestamp: str
     created_at: str | None
     features: tuple[tuple[str, str], ...]
+    key_scales: tuple[tuple[str, int], ...] = ()
+    """The scale of each decimal join key: its key text has as many decimals (`1.50`), so a
+    read names the key of 1.5 as a sync wrote it. Recorded only where a view has one."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.features)
 
+    @property
+    def key_types(self) -> tuple[tuple[str, str], ...]:
+        """Each join key with the type a read converts its values to (`key_value`): its
+        logical type, a decimal's with its scale (`decimal:2`)."""
+        scales = dict(self.key_scales)
+        return tuple((key, f"{logical}:{scales[key]}" if key in scales else logical) for key, logical in self.join_keys)
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "join_keys": dict(self.join_keys),
-                "timestamp": self.timestamp,
-                "created_at": self.created_at,
-                "features": dict(self.features),
-            }
-        )
+        data: dict[str, Any] = {
+            "join_keys": dict(self.join_keys),
+            "timestamp": self.timestamp,
+            "created_at": self.created_at,
+            "features": dict(self.features),
+        }
+        if self.key_scales:  # absent otherwise: the schema of every other view is unchanged
+            data["key_scales"] = dict(self.key_scales)
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> "ViewSchema":
@@ -131,6 +142,7 @@ class ViewSchema:
             timestamp=data["timestamp"],
             created_at=data["created_at"],
             features=tuple(data["features"].items()),
+            key_scales=tuple(data.get("key_scales", {}).items()),
         )
 
     @classmethod
@@ -151,9 +163,11 @@ class ViewSchema:
         for column in (view.timestamp, view.created_at):
             if column:
                 stored(column, allowed=("timestamp", "date"))
+        join_keys = tuple((k, stored(k)) for k in view.join_keys)
         return cls(
-            join_keys=tuple((k, stored(k)) for k in view.join_keys),
+            join_keys=join_keys,
             timestamp=view.timestamp,
             created_at=view.created_at,
             features=tuple((f, stored(f)) for f in view.feature_names),
+            key_scales=tuple((k, types[k].scale) for k, logical in join_keys if logical == "decimal"),  # type: ignore[attr-defined]
         )

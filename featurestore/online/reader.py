@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from featurestore.errors import OnlineStoreError, UsageError
-from featurestore.online.codec import DECODERS, ViewSchema, encode_value
+from featurestore.errors import OnlineStoreError
+from featurestore.online.codec import DECODERS, ViewSchema
 from featurestore.online.connection import OnlineLocation, online_errors
-from featurestore.online.keys import Keyspace, entity_suffix, escape_key_value
+from featurestore.online.keys import Keyspace
+from featurestore.online.request_keys import KeyTypeError, key_logicals, key_types, key_value, request_suffixes
 from featurestore.online.resp import hmget_commands
 from featurestore.online.state import Meta
 
@@ -77,21 +78,22 @@ class OnlineFeatures:
     `feature_views`: the HTTP server gives an on-demand value the newest of their rows'
     timestamps."""
 
-    key_decoders: tuple[tuple[str, Any], ...] = ()
-    """Each join key of the views read, with how its text reads back as the type the last
-    sync stored it as (`with_typed_keys`)."""
+    key_types: tuple[tuple[str, str], ...] = ()
+    """Each join key of the views read, with the logical type the last sync stored it as: the
+    type each entity row's value was converted to before its key was named."""
 
     def with_typed_keys(self) -> "OnlineFeatures":
-        """The same result with each entity value given as text (`fs get --entity id=7`)
-        read as its join key's stored type, so the echo says 7 where the warehouse has 7."""
-        decoders = dict(self.key_decoders)
+        """The same result with each entity value given as the key it was read by (`fs get
+        --entity id=07` echoes 7 where the view's key is an integer): the read's own conversion
+        (featurestore.online.request_keys `key_value`)."""
+        types = dict(self.key_types)
 
         def typed(key: str, value: Any) -> Any:
-            if not isinstance(value, str) or key not in decoders:
+            if key not in types:
                 return value
             try:
-                return decoders[key](value)
-            except (ValueError, ArithmeticError):  # not of the stored type: shown as given
+                return key_value(value, types[key])
+            except KeyTypeError:  # two views typing one key differently: shown as given
                 return value
 
         rows = [{k: typed(k, v) for k, v in row.items()} for row in self.entity_rows]
@@ -156,11 +158,6 @@ def _decoders(schema_json: str) -> dict[str, Any]:
     return {name: DECODERS[logical] for name, logical in schema.features}
 
 
-@lru_cache(maxsize=256)
-def _key_decoders(schema_json: str) -> tuple[tuple[str, Any], ...]:
-    return tuple((name, DECODERS[logical]) for name, logical in ViewSchema.from_json(schema_json).join_keys)
-
-
 class OnlineReader:
     """Reads features of entity rows from one Redis, for `FeatureStore.get_online_features`.
 
@@ -175,6 +172,10 @@ class OnlineReader:
         self.keyspace: Keyspace = location.keyspace
         # view -> the generation this reader last saw: a guess, checked by every read.
         self._generations: dict[str, str | None] = {}
+        # (view, generation) -> the schema its sync recorded, and its key types: a request's
+        # key values are converted to them before the keys are named (a schema change is a
+        # new generation).
+        self._schemas: dict[tuple[str, str], tuple[str | None, tuple[str, ...] | None]] = {}
         self._shown = f"{location.shown_url} (key prefix {self.keyspace.prefix})"
         self._own = threading.local()
         # the views' names -> the HMGETs of their meta hashes (the same bytes every read)
@@ -191,14 +192,17 @@ class OnlineReader:
             # Nothing of a view asked for (on-demand features of request fields only): still
             # one (empty) row of values per entity row, or the caller would answer no rows.
             return OnlineFeatures([], rows, [[] for _ in rows], [[] for _ in rows], [{} for _ in rows], store=self._shown)
-        plans = [_ViewRead.of(selection, rows) for selection in selections]
+        views = [selection.view.name for selection in selections]
         for _ in range(ATTEMPTS):
-            guessed = [self._generations.get(plan.view_name) for plan in plans]
+            guessed = [self._generations.get(view) for view in views]
+            used = [None if g is None else self._schemas.get((view, g)) for view, g in zip(views, guessed)]
+            plans = [_ViewRead.of(s, rows, known and known[1]) for s, known in zip(selections, used)]
             replies = self._round_trip(self._request(plans, guessed))
             first, entities, last = replies[: len(plans)], replies[len(plans) : -len(plans)], replies[-len(plans) :]
             seen = [generation for generation, _ in last]
-            self._generations.update((plan.view_name, generation) for plan, generation in zip(plans, seen))
-            if [generation for generation, _ in first] == seen == guessed:
+            self._generations.update(zip(views, seen))
+            keyed_as_stored = self._keyed_as_stored(views, used, last)
+            if [generation for generation, _ in first] == seen == guessed and keyed_as_stored:
                 return self._assemble(plans, entities, last, rows, now, self._shown)
         raise OnlineStoreError(
             self.location.shown_url,
@@ -206,6 +210,18 @@ class OnlineReader:
             f"{self.location.shown_url} changed during each of {ATTEMPTS} reads in a row",
             "is something running full syncs back to back? Read again once it has finished",
         )
+
+    def _keyed_as_stored(self, views: Sequence[str], used: Sequence[Any], metas: Sequence[Any]) -> bool:
+        """Whether each view's keys were named by the schema its generation has (the meta
+        hashes read last); remembers the schemas seen for the next read."""
+        keyed = True
+        for view, known, (generation, schema) in zip(views, used, metas):
+            if generation is not None and (known is None or known[0] != schema):
+                keyed = False
+                if len(self._schemas) > 1024:
+                    self._schemas.clear()
+                self._schemas[(view, generation)] = (schema, key_logicals(schema))
+        return keyed
 
     def ping(self) -> None:
         """Raise OnlineStoreError unless Redis answers a PING."""
@@ -280,10 +296,10 @@ class OnlineReader:
         features = [f.ref for plan in plans for f in plan.selection.features]
         never = tuple(plan.view_name for plan, (generation, _) in zip(plans, metas) if generation is None)
         views = tuple(plan.view_name for plan in plans for _ in plan.selection.features)
-        keys = tuple(pair for _, schema_json in metas if schema_json for pair in _key_decoders(schema_json))
+        keys = tuple(pair for _, schema_json in metas if schema_json for pair in key_types(schema_json))
         return OnlineFeatures(
             features, rows, values, statuses, event_timestamps, never_synced=never, store=store, feature_views=views,
-            key_decoders=keys,
+            key_types=keys,
         )
 
 
@@ -303,9 +319,12 @@ class _ViewRead:
         return self.selection.view.name
 
     @classmethod
-    def of(cls, selection: "FeatureSelection", rows: list[dict[str, Any]]) -> "_ViewRead":
+    def of(
+        cls, selection: "FeatureSelection", rows: list[dict[str, Any]], logicals: Sequence[str] | None = None
+    ) -> "_ViewRead":
+        """The read of `rows`, their key values converted to `logicals` (see `request_suffixes`)."""
         view = selection.view
-        suffixes = _suffixes(view.name, view.join_keys, rows)
+        suffixes = request_suffixes(view.name, view.join_keys, rows, logicals)
         fields = (view.timestamp, *(f.name for f in selection.features))
         return cls(selection, suffixes, [s for s in suffixes if s is not None], fields)
 
@@ -344,26 +363,3 @@ class _ViewRead:
 def _exchange(connection: "redis.connection.Connection", payload: bytes, replies: int) -> list[Any]:
     connection.send_packed_command([payload])
     return [connection.read_response() for _ in range(replies)]
-
-
-def _suffixes(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]]) -> list[str | None]:
-    """The entity key suffix of each row for a view; None where a key value is null."""
-    try:
-        if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
-            (key,) = join_keys
-            return [None if row[key] is None else f"{key}={escape_key_value(encode_value(row[key]))}" for row in rows]
-        return [
-            None if any(row[k] is None for k in join_keys) else entity_suffix(join_keys, [row[k] for k in join_keys])
-            for row in rows
-        ]
-    except KeyError:
-        index, row = next((i, row) for i, row in enumerate(rows) if not all(k in row for k in join_keys))
-        missing = [k for k in join_keys if k not in row]
-        raise UsageError(
-            f"entity row {index + 1} ({_shown(row)}) has no {', '.join(repr(k) for k in missing)}, "
-            f"which view '{view}' needs (its join keys: {', '.join(join_keys)})"
-        ) from None
-
-
-def _shown(row: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in row.items()) or "empty"

@@ -15,7 +15,7 @@ put back in the order asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from featurestore.errors import OnlineStoreError
 from featurestore.online import resp
 from featurestore.online.cluster import is_cluster
-from featurestore.online.codec import DECODERS, ViewSchema
+from featurestore.online.codec import ViewSchema
 from featurestore.online.connection import online_errors
-from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader, _suffixes
+from featurestore.online.reader import ATTEMPTS, MISSING, PRESENT, OnlineFeatures, OnlineReader
+from featurestore.online.request_keys import key_logicals, request_suffixes
 from featurestore.online.state import Meta
 from featurestore.online.tile_sync import COLUMN_PREFIX, is_aggregation, untiled_sizes
 from featurestore.online.tile_combine import ReadPlan, combine, read_plan
@@ -52,7 +53,7 @@ def read_with_aggregations(
     windowed = [s for s in selections if is_aggregation(s.view)]
     parts: dict[str, tuple[list, list, list]] = {}
     never: list[str] = []
-    decoders: list[tuple[str, Any]] = []
+    key_types: list[tuple[str, str]] = []
     if plain:
         found = OnlineReader.read(reader, plain, rows, now)
         at = 0
@@ -65,14 +66,14 @@ def read_with_aggregations(
             )
             at += width
         never += found.never_synced
-        decoders += found.key_decoders
+        key_types += found.key_types
     reads = [_AggregationRead.of(selection, rows) for selection in windowed]
     for read, (values, statuses, stamp, schema) in zip(reads, _read_aggregations(reader, reads, now)):
         parts[read.selection.view.name] = (values, statuses, stamp)
         if schema is None:
             never.append(read.selection.view.name)
         else:
-            decoders += [(name, DECODERS[logical]) for name, logical in schema.join_keys]
+            key_types += schema.key_types
     if len(selections) == 1:  # the common case: each entity's lists are its own already
         (name,) = parts
         values, statuses, stamps = parts[name][0], parts[name][1], [{name: stamp} for stamp in parts[name][2]]
@@ -83,7 +84,7 @@ def read_with_aggregations(
     refs, views = _names(reader, selections)
     return OnlineFeatures(
         list(refs), rows, values, statuses, stamps, never_synced=tuple(never), store=reader._shown,
-        feature_views=views, key_decoders=tuple(dict(decoders).items()),
+        feature_views=views, key_types=tuple(dict(key_types).items()),
     )
 
 
@@ -100,12 +101,18 @@ def _names(reader: "OnlineReader", selections: Sequence["FeatureSelection"]) -> 
 @dataclass(frozen=True)
 class _AggregationRead:
     selection: "FeatureSelection"
+    rows: list[dict[str, Any]]
     suffixes: list[str | None]
+    """Per entity row, its key suffix (None for a null key), named by `keyed`."""
 
     @classmethod
     def of(cls, selection: "FeatureSelection", rows: list[dict[str, Any]]) -> "_AggregationRead":
-        view = selection.view
-        return cls(selection, _suffixes(view.name, view.join_keys, rows))
+        return cls(selection, rows, [])
+
+    def keyed(self, schema_json: str | None) -> "_AggregationRead":
+        """This read with its rows' keys named as the generation read stores them (its schema)."""
+        view = self.selection.view
+        return replace(self, suffixes=request_suffixes(view.name, view.join_keys, self.rows, key_logicals(schema_json)))
 
     def plan(self, schema_json: str, t_us: int) -> ReadPlan:
         return read_plan(_Prepared.of(self.selection, schema_json).layout, t_us)
@@ -231,7 +238,8 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
         # Whether the client is a cluster's; per set of views read, their meta hashes'
         # HMGETs as words and as RESP bytes (the same at every read); the schema of each
         # generation seen (a sync records it once, with the generation): what to ask for
-        # depends on it (the tile sizes the sync kept), and it arrives with the replies.
+        # depends on it (the tile sizes the sync kept, the key types the keys are named by),
+        # and it arrives with the replies.
         kept = reader.__dict__["_aggregation_state"] = (is_cluster(reader.client), {}, {})
     cluster, metas, schemas = kept
     views = tuple(r.selection.view.name for r in reads)
@@ -242,10 +250,12 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
     meta, framed_meta = known_metas
     for _ in range(ATTEMPTS):
         guessed = [reader._generations.get(view) for view in views]
-        requests, used, plans = [], [], []
+        requests, used, plans, keyed = [], [], [], []
         for r, view, generation in zip(reads, views, guessed):
             known = schemas.get((view, generation)) if generation is not None else None
             used.append(known)
+            r = r.keyed(known)
+            keyed.append(r)
             plan = r.plan(known, t_us) if known else None
             plans.append(plan)
             if plan is None:
@@ -270,7 +280,7 @@ def _read_aggregations(reader: "OnlineReader", reads: list[_AggregationRead], no
         planned = all(u == (t or "") for u, (g, t) in zip(used, last) if g is not None)
         if planned and [g for g, _ in first] == seen == guessed:
             out, at = [], len(reads)
-            for r, count, plan, (generation, schema_json) in zip(reads, counts, plans, last):
+            for r, count, plan, (generation, schema_json) in zip(keyed, counts, plans, last):
                 mine, at = replies[at : at + count], at + count
                 out.append(r.decode(mine, schema_json if generation is not None else None, plan, now))
             return out

@@ -1,0 +1,285 @@
+"""A read request's join key values, as the keys a sync wrote: each value converted to the
+type the view's key is stored as before the key is named.
+
+A sync names an entity's key from the warehouse's typed value (featurestore.online.keys); a
+read is given values of any Python type: text from `fs get --entity id=07` or JSON, floats
+from a pandas column holding a NaN, numpy scalars. Each is converted to the key's logical
+type, as recorded in the schema of the generation read, the way the training set's cast
+matches a spine's key to the view's (`'01'`, `' 1'`, `'+1'`, `1.0` are the integer 1); a value
+that is no value of the type exactly (`'abc'`, `1.5` for an integer) is refused in one line,
+never read as a key that cannot exist (docs/online-store.md, "Reads"). Every read path names
+its keys with `request_suffixes`: plain and aggregation views, a single server or a cluster.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from datetime import date, datetime, timezone
+from decimal import Context, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+from featurestore.errors import UsageError
+from featurestore.online.codec import ViewSchema, encode_value
+from featurestore.online.keys import entity_suffix, escape_key_value
+
+
+class KeyTypeError(ValueError):
+    """A join key value of a read request that is not exactly a value of the key's stored
+    type; the reader turns it into a UsageError naming the row, the key and the view. Its
+    message, if any, says why in a few words ("it has a fraction")."""
+
+
+def _is_null(value: Any) -> bool:
+    """None, or a NaN (pandas' missing value in a number column, which DuckDB reads as NULL)."""
+    try:
+        return value is None or bool(value != value)
+    except TypeError:  # pandas' NA: its comparisons are NA, whose truth is ambiguous
+        return True
+    except ValueError:  # an array: no key value, refused as such
+        return False
+
+
+def _number(value: Any) -> Decimal | float:
+    """A number the value is exactly: text in ASCII, spaces around it allowed, as DuckDB's cast
+    reads it ('01', ' 1', '+1', '1.0', '1e3'); never a boolean."""
+    if isinstance(value, bool):
+        raise KeyTypeError("a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if not text.isascii():  # Decimal would read other scripts' digits
+                raise InvalidOperation
+            number = Decimal(text)
+        except InvalidOperation:
+            raise KeyTypeError() from None
+        if not number.is_finite():
+            raise KeyTypeError("not finite")
+        return number
+    if isinstance(value, (numbers.Real, Decimal)):
+        return value  # type: ignore[return-value]
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if type(value) is str and value.isascii():
+        try:  # the common text ('7', '007', ' +7'), 8 times faster than through Decimal
+            return int(value)
+        except ValueError:
+            pass
+    number = _number(value)
+    if isinstance(number, Decimal):
+        integral = number == number.to_integral_value()
+    else:
+        integral = math.isfinite(number) and float(number).is_integer()
+    if not integral:
+        raise KeyTypeError("it has a fraction")
+    return int(number)
+
+
+def _as_float(value: Any) -> float:
+    if type(value) is float:
+        return value
+    return float(_number(value))
+
+
+def _as_text(value: Any) -> str:
+    # Text as given, never stripped: ' c1' and 'c1' are two keys.
+    return value if isinstance(value, str) else encode_value(value)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
+    if isinstance(value, str) and value.strip().lower() in words:
+        return words[value.strip().lower()]
+    if isinstance(value, numbers.Integral) and int(value) in (0, 1):
+        return bool(value)
+    raise KeyTypeError()
+
+
+def _as_timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise KeyTypeError("not ISO-8601") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:  # fs holds timestamps as naive UTC
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise KeyTypeError("not ISO-8601") from None
+    if isinstance(value, datetime):
+        if value.time() != datetime.min.time() or value.tzinfo is not None:
+            raise KeyTypeError("it has a time of day")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise KeyTypeError(f"a {type(value).__name__}")
+
+
+def _as_decimal(value: Any) -> Decimal:
+    number = _number(value)
+    return number if isinstance(number, Decimal) else Decimal(str(number))
+
+
+def _as_scaled_decimal(value: Any, key_type: str) -> Decimal:
+    """A decimal key of a recorded scale (`decimal:2`): its text has that many decimals, as
+    the warehouse's `decimal(9,2)` writes 1.5 as `1.50`."""
+    scale = int(key_type.partition(":")[2])
+    number = _as_decimal(value)
+    scaled = number.quantize(Decimal(1).scaleb(-scale), context=Context(prec=100))  # decimal(38) has 38 digits
+    if scaled != number:
+        raise KeyTypeError(f"it has more than {scale} decimals")
+    return abs(scaled) if scaled == 0 else scaled  # no key is -0.00
+
+
+KEY_TYPES: dict[str, Callable[[Any], Any]] = {
+    "int": _as_int,
+    "str": _as_text,
+    "float": _as_float,
+    "bool": _as_bool,
+    "timestamp": _as_timestamp,
+    "date": _as_date,
+    "decimal": _as_decimal,
+}
+"""Logical type -> how a read request's join key value becomes a value of it (`key_value`)."""
+
+KEY_TYPE_NAMES = {"int": "an integer", "str": "text", "float": "a number", "bool": "a boolean", "timestamp": "a timestamp",
+                  "date": "a date", "decimal": "a decimal number"}
+"""Logical type -> its name in an error."""
+
+KEY_TYPE_VALID = {
+    "int": "whole numbers, as numbers or text such as '7' or '007'",
+    "float": "numbers, as numbers or text",
+    "bool": "true or false, or the text true, false, t, f, 1 or 0",
+    "timestamp": "datetimes, or ISO-8601 text such as '2024-01-31T08:15:00'",
+    "date": "dates, or ISO-8601 text such as '2024-01-31'",
+    "decimal": "numbers, as numbers or text",
+}
+"""Logical type -> what a read request may give for a key of it (the valid values of an error)."""
+
+
+def key_value(value: Any, logical: str) -> Any:
+    """A read request's join key `value` as the view's key type, `logical` (as the last sync
+    stored it; a decimal's with its scale, `decimal:2`: `ViewSchema.key_types`): what the
+    training set's cast of the spine's key gives, where that is exact.
+    None for a null (None or NaN). Raises KeyTypeError where the value is no value of the
+    type exactly, rather than naming a key that cannot exist.
+
+    >>> [key_value(v, "int") for v in (1, "01", " 1", "+1", 1.0, "1e3")]
+    [1, 1, 1, 1, 1, 1000]
+    >>> key_value(" 1", "str")  # text is a key as given
+    ' 1'
+    """
+    if _is_null(value):
+        return None
+    cast = KEY_TYPES.get(logical)
+    return _as_scaled_decimal(value, logical) if cast is None else cast(value)
+
+
+def key_text(value: Any, logical: str) -> str | None:
+    """`key_value` as the text a sync writes for it in the key (`encode_array`); None for a null."""
+    kind = type(value)  # the common cases first: a read of 1,000 keys names each
+    if kind is str:
+        if logical == "str":
+            return value
+        if logical == "int" and value.isascii():
+            try:
+                return str(int(value))
+            except ValueError:
+                pass  # '1.0', '1e3' or no number: key_value says which
+    elif kind is int and logical == "int":
+        return str(value)
+    typed = key_value(value, logical)
+    return None if typed is None else encode_value(typed)
+
+
+@lru_cache(maxsize=256)
+def key_types(schema_json: str) -> tuple[tuple[str, str], ...]:
+    """Each join key of a view's recorded schema, with the type a read converts its values to."""
+    return ViewSchema.from_json(schema_json).key_types
+
+
+def key_logicals(schema_json: str | None) -> tuple[str, ...] | None:
+    """The logical types of a view's join keys, in order, from its recorded schema (None: no
+    schema known, so keys are named by their values' own types; nothing is read then)."""
+    return tuple(logical for _, logical in key_types(schema_json)) if schema_json else None
+
+
+def request_suffixes(
+    view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str] | None
+) -> list[str | None]:
+    """The entity key suffix of each row for a view; None where a key value is null (None or NaN).
+
+    Each key value is converted to its key's logical type in `logicals` (the view's recorded
+    schema) before it is written as text, so `'01'`, `' 1'` and `1.0` name the key of the
+    integer 1, as the training set's cast matches them; a value that is no value of the type
+    (`'abc'`, `1.5` for an integer) is a UsageError, never a key that cannot exist. Every
+    online read, plain or aggregation view, names its keys here. Without `logicals` (the view
+    never synced: nothing is read), each value is written by its own type.
+    """
+    try:
+        if logicals is None:
+            if len(join_keys) == 1:
+                (key,) = join_keys
+                return [None if row[key] is None else f"{key}={escape_key_value(encode_value(row[key]))}" for row in rows]
+            return [
+                None if any(row[k] is None for k in join_keys) else entity_suffix(join_keys, [row[k] for k in join_keys])
+                for row in rows
+            ]
+        if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
+            (key,), (logical,) = join_keys, logicals
+            return [None if (text := key_text(row[key], logical)) is None else f"{key}={escape_key_value(text)}" for row in rows]
+        suffixes: list[str | None] = []
+        for row in rows:
+            texts = [key_text(row[k], logical) for k, logical in zip(join_keys, logicals)]
+            suffixes.append(
+                None if None in texts else ":".join(f"{k}={escape_key_value(t)}" for k, t in zip(join_keys, texts))  # type: ignore[arg-type]
+            )
+        return suffixes
+    except KeyError:
+        index, row = next((i, row) for i, row in enumerate(rows) if not all(k in row for k in join_keys))
+        missing = [k for k in join_keys if k not in row]
+        raise UsageError(
+            f"entity row {index + 1} ({_shown(row)}) has no {', '.join(repr(k) for k in missing)}, "
+            f"which view '{view}' needs (its join keys: {', '.join(join_keys)})"
+        ) from None
+    except KeyTypeError as error:
+        raise _key_refused(view, join_keys, rows, logicals) from error
+
+
+def _key_refused(view: str, join_keys: Sequence[str], rows: list[dict[str, Any]], logicals: Sequence[str]) -> UsageError:
+    """The one line for the first key value of `rows` that is no value of its key's type."""
+    for index, row in enumerate(rows):
+        for key, logical in zip(join_keys, logicals):
+            try:
+                key_value(row[key], logical)
+            except KeyTypeError as error:
+                why, logical = f" ({error})" if str(error) else "", logical.partition(":")[0]
+                return UsageError(
+                    f"entity row {index + 1} ({_shown(row)}): {key} {row[key]!r} is not {KEY_TYPE_NAMES[logical]}{why}, "
+                    f"the type of {key} in view '{view}' (valid: {KEY_TYPE_VALID[logical]})"
+                )
+    raise AssertionError("no key value was refused")
+
+
+def _shown(row: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in row.items()) or "empty"
