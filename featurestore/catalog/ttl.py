@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
+from typing import Iterator
 
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _UNITS = "wdhms"
@@ -11,6 +14,12 @@ _UNITS = "wdhms"
 # Exactly the documented spelling: `1M` (a month?) is not `1m`, and `1d1d` is not `2d`.
 _TTL = re.compile(r"^(?=\d)(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _LOOSE_PART = re.compile(r"(\d+)([A-Za-z]+)")
+# How fs read durations before they were strict: any case, any order, a repeated unit summed
+# (`3D` is 3d, `1M` one minute, `12h1d` 1d12h). Only state an older fs wrote is read so.
+_OLDER = re.compile(r"^(?:\d+[wdhms])+$")
+_OLDER_PART = re.compile(r"(\d+)([wdhms])")
+
+_older_spellings: ContextVar[bool] = ContextVar("older_spellings", default=False)
 
 VALID_TTL = (
     "valid: a number and a lower-case unit, s m h d or w, such as 90m, 3h or 30d; "
@@ -40,18 +49,44 @@ def parse_ttl(text: str) -> timedelta:
     """`"1d12h"` -> timedelta(days=1, hours=12). Raises TtlOutOfRange for zero or more than
     MAX_TTL, NotADuration (a ValueError) on anything else.
 
+    Inside `older_spellings()`, text is read as an older fs read it (see there).
+
     >>> parse_ttl("3h")
     datetime.timedelta(seconds=10800)
     """
     compact = str(text).strip()
-    match = _TTL.match(compact)
-    if not match:
-        raise NotADuration(text, _why_not(compact))
+    if _older_spellings.get():
+        if not _OLDER.match(compact.lower()):
+            raise NotADuration(text)
+        parts = _OLDER_PART.findall(compact.lower())
+    else:
+        match = _TTL.match(compact)
+        if not match:
+            raise NotADuration(text, _why_not(compact))
+        parts = [(n, unit) for n, unit in zip(match.groups(), _UNITS) if n is not None]
     # Summed as Python ints and bounded before timedelta sees them: 99999999999d overflows it.
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in zip(match.groups(), _UNITS) if n is not None)
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in parts)
     if seconds == 0 or seconds > MAX_TTL.total_seconds():
         raise TtlOutOfRange(text)
     return timedelta(seconds=seconds)
+
+
+@contextmanager
+def older_spellings() -> Iterator[None]:
+    """Within: parse_ttl reads durations as fs did before it was strict (any case, units in
+    any order, a repeated unit summed), for state an older fs wrote, such as the deployed
+    manifest `fs diff` compares with: it holds what was deployed, so `3D` there is 3d, and
+    `1M` one minute, as they were served. The project itself is always read strictly.
+
+    >>> with older_spellings():
+    ...     parse_ttl("12h1D")
+    datetime.timedelta(days=1, seconds=43200)
+    """
+    token = _older_spellings.set(True)
+    try:
+        yield
+    finally:
+        _older_spellings.reset(token)
 
 
 def not_a_duration(subject: str, error: ValueError) -> str:

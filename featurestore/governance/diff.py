@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from featurestore.catalog import Catalog, FeatureView
 from featurestore.catalog.from_manifest import catalog_from_manifest
-from featurestore.catalog.ttl import format_ttl
+from featurestore.catalog.ttl import format_ttl, older_spellings
 from featurestore.console import plural
 from featurestore.errors import BreakingChange, MetaError, ProjectError, UsageError, first_line
 from featurestore.governance.changes import IMPACT_OF, Change, Impact, worst
@@ -148,7 +148,8 @@ def diff_manifests(current: dict, deployed: dict, state: str) -> DiffReport:
     >>> report.breaking_services                                           # doctest: +SKIP
     ['flight_delay_model']
     """
-    with _deployed_shape(state):
+    # Deployed by this fs or an older one, which read durations leniently: read as it was served.
+    with _deployed_shape(state), older_spellings():
         try:
             before = catalog_from_manifest(deployed)
         except MetaError as error:

@@ -7,7 +7,7 @@ import pytest
 from featurestore.catalog import Catalog
 from featurestore.catalog.from_manifest import catalog_from_manifest
 from featurestore.errors import EXIT_USAGE, UsageError
-from featurestore.catalog.ttl import MAX_TTL, TtlOutOfRange, format_ttl, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL, TtlOutOfRange, format_ttl, older_spellings, parse_ttl
 from tests.manifests import CUSTOMER_COLUMNS, CUSTOMER_META, exposure, manifest, model_node
 
 
@@ -64,6 +64,29 @@ def test_ttl_round_trip(text, seconds):
 @pytest.mark.parametrize("text", ["", "30", "d", "3 h", "-1d", "1.5h", "0s", "1y", "1M", "1D", "2W", "1d1d", "12h1d", "1m1h", "1dd"])
 def test_ttl_rejects(text):
     with pytest.raises(ValueError):
+        parse_ttl(text)
+
+
+@pytest.mark.parametrize(
+    "text,read",
+    [("3D", "3d"), ("1M", "1m"), ("2W", "14d"), ("1d1d", "2d"), ("12h1d", "1d12h"), ("1m1h", "1h1m"), (" 1D12H ", "1d12h")],
+)
+def test_older_spellings_read_as_an_older_fs_read_them(text, read):
+    with older_spellings():
+        assert format_ttl(parse_ttl(text)) == read
+    with pytest.raises(ValueError):
+        parse_ttl(text)  # strict again outside
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "3 h", "-1d", "1.5h", "1y", "1dd", "1 day"])
+def test_older_spellings_still_refuse_what_no_fs_read(text):
+    with older_spellings(), pytest.raises(ValueError):
+        parse_ttl(text)
+
+
+@pytest.mark.parametrize("text", ["0s", "0D", "36500D1s"])
+def test_older_spellings_keep_the_bounds(text):
+    with older_spellings(), pytest.raises(TtlOutOfRange):
         parse_ttl(text)
 
 
