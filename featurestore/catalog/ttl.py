@@ -11,11 +11,13 @@ from typing import Iterator
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _UNITS = "wdhms"
 """Largest first: the order units are written in, each at most once."""
-# Exactly the documented spelling: `1M` (a month?) is not `1m`, and `1d1d` is not `2d`.
-_TTL = re.compile(r"^(?=\d)(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_LOOSE_PART = re.compile(r"(\d+)([A-Za-z]+)")
+# Exactly the documented spelling: `1M` (a month?) is not `1m`, and `1d1d` is not `2d`. Digits
+# are ASCII: `\d` matches any script's, and int() reads them (`٣d` would be 3 days).
+_TTL = re.compile(r"^(?=[0-9])(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
+_LOOSE_PART = re.compile(r"([0-9]+)([A-Za-z]+)")
 # How fs read durations before they were strict: any case, any order, a repeated unit summed
-# (`3D` is 3d, `1M` one minute, `12h1d` 1d12h). Only state an older fs wrote is read so.
+# (`3D` is 3d, `1M` one minute, `12h1d` 1d12h), and any script's digits, as `\d` matched them.
+# Only state an older fs wrote is read so.
 _OLDER = re.compile(r"^(?:\d+[wdhms])+$")
 _OLDER_PART = re.compile(r"(\d+)([wdhms])")
 
@@ -97,7 +99,7 @@ def not_a_duration(subject: str, error: ValueError) -> str:
 
 def _why_not(compact: str) -> str:
     """Why text shaped like numbers and letters is not a duration; "" for other text."""
-    if not re.fullmatch(r"(?:\d+[A-Za-z]+)+", compact):
+    if not re.fullmatch(r"(?:[0-9]+[A-Za-z]+)+", compact):
         return ""
     seen: list[str] = []
     for _, unit in _LOOSE_PART.findall(compact):

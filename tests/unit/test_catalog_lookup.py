@@ -61,7 +61,7 @@ def test_ttl_round_trip(text, seconds):
     assert parse_ttl(format_ttl(parse_ttl(text))) == parse_ttl(text)
 
 
-@pytest.mark.parametrize("text", ["", "30", "d", "3 h", "-1d", "1.5h", "0s", "1y", "1M", "1D", "2W", "1d1d", "12h1d", "1m1h", "1dd"])
+@pytest.mark.parametrize("text", ["", "30", "d", "3 h", "-1d", "1.5h", "0s", "1y", "1M", "1D", "2W", "1d1d", "12h1d", "1m1h", "1dd", "\u0663d", "1\u0662h", "\uff13d"])
 def test_ttl_rejects(text):
     with pytest.raises(ValueError):
         parse_ttl(text)

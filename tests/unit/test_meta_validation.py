@@ -107,6 +107,15 @@ BAD_CASES = {
         "models/customer_stats.yml: model 'customer_stats': ttl '1y' is not a duration: 'y' is not "
         "a unit " + VALID_DURATION,
     ),
+    "ttl with digits other than 0-9": (
+        # \d matched any script's digits, and int() reads them: '٣d' was 3 days.
+        [customers(ttl="\u0663d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '\u0663d' is not a duration " + VALID_DURATION,
+    ),
+    "ttl with full-width digits": (
+        [customers(ttl="\uff13d")],
+        "models/customer_stats.yml: model 'customer_stats': ttl '\uff13d' is not a duration " + VALID_DURATION,
+    ),
     "freshness with an upper-case unit": (
         [customers(freshness="2H")],
         "models/customer_stats.yml: model 'customer_stats': freshness '2H' is not a duration: units "
