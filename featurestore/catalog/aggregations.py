@@ -175,10 +175,10 @@ def _windows(value: object, where: str, fail: Fail) -> list[tuple[str, timedelta
     for text in texts:
         try:
             window = parse_ttl(text)
-        except TtlOutOfRange:
-            raise fail(f"{where}: window '{text}' is zero or longer than the maximum", f"valid: more than zero and at most {MAX_TTL_TEXT}") from None
+        except TtlOutOfRange as error:
+            raise fail(f"{where}: window '{text}' is zero or longer than the maximum", f"valid: more than zero and at most {MAX_TTL_TEXT}") from error
         except ValueError as error:
-            raise fail(not_a_duration(f"{where}: window '{text}'", error), VALID_TTL) from None
+            raise fail(not_a_duration(f"{where}: window '{text}'", error), VALID_TTL) from error
         windows.append((text.strip(), window))
     if len({text for text, _ in windows}) != len(windows):
         raise fail(f"{where}.windows names a window twice")

@@ -242,11 +242,11 @@ def _ttl(meta: dict, fail) -> timedelta | None:
     text = meta["ttl"]
     try:
         return parse_ttl(text)
-    except TtlOutOfRange:
+    except TtlOutOfRange as error:
         problem = "is zero" if _is_zero(text) else "is longer than the maximum"
-        raise fail(f"ttl '{text}' {problem}", f"valid: more than zero and at most {MAX_TTL_TEXT}; leave ttl out for no limit") from None
+        raise fail(f"ttl '{text}' {problem}", f"valid: more than zero and at most {MAX_TTL_TEXT}; leave ttl out for no limit") from error
     except ValueError as error:
-        raise fail(not_a_duration(f"ttl '{text}'", error), VALID_TTL) from None
+        raise fail(not_a_duration(f"ttl '{text}'", error), VALID_TTL) from error
 
 
 def _is_zero(ttl: object) -> bool:

@@ -190,10 +190,10 @@ def _thresholds(value: object, defaults: Thresholds, where: str, fail: Fail) -> 
 def _duration(text: object, where: str, fail: Fail) -> timedelta:
     try:
         return parse_ttl(text)  # type: ignore[arg-type]
-    except TtlOutOfRange:
-        raise fail(f"{where} '{text}' is zero or too long", f"valid: more than zero and at most {MAX_TTL_TEXT}") from None
+    except TtlOutOfRange as error:
+        raise fail(f"{where} '{text}' is zero or too long", f"valid: more than zero and at most {MAX_TTL_TEXT}") from error
     except ValueError as error:
-        raise fail(not_a_duration(f"{where} '{text}'", error), VALID_TTL) from None
+        raise fail(not_a_duration(f"{where} '{text}'", error), VALID_TTL) from error
 
 
 def _known(mapping: dict, keys, where: str, fail: Fail) -> None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from featurestore.catalog.from_manifest import catalog_from_manifest
+from featurestore.catalog.ttl import NotADuration, TtlOutOfRange
 from featurestore.errors import EXIT_PROJECT, EXIT_USAGE, MetaError, UsageError
 from tests.conftest import write_manifest_project
 from tests.manifests import manifest, model_node
@@ -128,6 +129,14 @@ def test_bad_aggregation_is_one_line(case):
     with pytest.raises(MetaError) as raised:
         catalog_from_manifest(manifest(departures(aggregations)))
     assert str(raised.value) == WHERE + expected
+
+
+@pytest.mark.parametrize("case, cause", [("bad window", NotADuration), ("upper-case window", NotADuration), ("zero window", TtlOutOfRange)])
+def test_a_window_refused_keeps_the_parsers_error_as_its_cause(case, cause):
+    aggregations, _ = BAD[case]
+    with pytest.raises(MetaError) as raised:
+        catalog_from_manifest(manifest(departures(aggregations)))
+    assert isinstance(raised.value.__cause__, cause)
 
 
 @pytest.mark.parametrize("key, value, why", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from featurestore.catalog.from_manifest import catalog_from_manifest
+from featurestore.catalog.ttl import NotADuration, TtlOutOfRange
 from featurestore.console import Console
 from featurestore.errors import EXIT_PROJECT, MetaError
 from tests.conftest import write_manifest_project
@@ -388,3 +389,27 @@ def test_no_warning_for_a_disabled_model_or_one_that_also_has_the_right_key():
 def test_warnings_always_show_on_stderr(capsys):
     Console(verbose=False).warn("models/x.yml: model 'x': something to fix")
     assert capsys.readouterr() == ("", "warning: models/x.yml: model 'x': something to fix\n")
+
+
+@pytest.mark.parametrize(
+    "case,cause",
+    [
+        ("bad ttl", NotADuration), ("ttl with an upper-case unit", NotADuration),
+        ("freshness with an upper-case unit", NotADuration), ("window not a duration", NotADuration),
+        ("zero ttl", TtlOutOfRange),
+    ],
+)
+def test_a_duration_refused_keeps_the_parsers_error_as_its_cause(case, cause):
+    nodes, _ = BAD_CASES[case]
+    with pytest.raises(MetaError) as raised:
+        catalog_from_manifest(manifest(*nodes))
+    assert isinstance(raised.value.__cause__, cause)
+
+
+def test_a_duration_refused_shows_its_cause_under_debug(tmp_path, cli):
+    nodes, expected = BAD_CASES["ttl with an upper-case unit"]
+    project = write_manifest_project(tmp_path, manifest(*nodes))
+    code, out, err = cli("catalog", "--project-dir", str(project), "--debug")
+    assert (code, out) == (EXIT_PROJECT, "")
+    assert "featurestore.catalog.ttl.NotADuration: 1M\n\nThe above exception was the direct cause" in err
+    assert err.endswith(f"error: {expected}\n")
