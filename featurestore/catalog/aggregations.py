@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from featurestore.catalog.keys import Fail, refuse_unknown_keys
-from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl
+from featurestore.catalog.ttl import MAX_TTL_TEXT, VALID_TTL, TtlOutOfRange, not_a_duration, parse_ttl, strict_spelling
 from featurestore.errors import closest
 
 FUNCTIONS = (
@@ -178,11 +178,19 @@ def _windows(value: object, where: str, fail: Fail) -> list[tuple[str, timedelta
         except TtlOutOfRange as error:
             raise fail(f"{where}: window '{text}' is zero or longer than the maximum", f"valid: more than zero and at most {MAX_TTL_TEXT}") from error
         except ValueError as error:
-            raise fail(not_a_duration(f"{where}: window '{text}'", error), VALID_TTL) from error
+            raise fail(not_a_duration(f"{where}: window '{text}'", error) + _renames(text), VALID_TTL) from error
         windows.append((text.strip(), window))
     if len({text for text, _ in windows}) != len(windows):
         raise fail(f"{where}.windows names a window twice")
     return windows
+
+
+def _renames(text: str) -> str:
+    """Why fixing the spelling of a window an older fs read (`7D`) is no silent edit."""
+    spelling = strict_spelling(text)
+    if spelling is None:
+        return ""
+    return f"; the window's text is in its features' names, so writing it as {spelling} renames them"
 
 
 def _check_function(function: str, column: str | None, columns: dict[str, str | None], where: str, fail: Fail) -> None:

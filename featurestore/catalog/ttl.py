@@ -91,6 +91,24 @@ def older_spellings() -> Iterator[None]:
         _older_spellings.reset(token)
 
 
+def strict_spelling(text: object) -> str | None:
+    """`text` as a duration an older fs read (`older_spellings`) is written now, each unit
+    once, largest first, in lower case; None when no fs read it as a duration.
+
+    >>> strict_spelling("12h1D"), strict_spelling("2W"), strict_spelling("1 day")
+    ('1d12h', '2w', None)
+    """
+    try:
+        with older_spellings():
+            parse_ttl(text)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    counts = dict.fromkeys(_UNITS, 0)
+    for n, unit in _OLDER_PART.findall(str(text).strip().lower()):
+        counts[unit] += int(n)
+    return "".join(f"{count}{unit}" for unit, count in counts.items() if count)
+
+
 def not_a_duration(subject: str, error: ValueError) -> str:
     """`<subject> is not a duration`, with the reason parse_ttl found, for a MetaError."""
     reason = getattr(error, "reason", "")

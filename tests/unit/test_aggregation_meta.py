@@ -70,11 +70,29 @@ BAD = {
         # 1M would otherwise be one minute under a name that reads as a month.
         [{"column": "*", "function": "count", "windows": ["1d", "7d", "1M"]}],
         "meta.feature_store.aggregations[0]: window '1M' is not a duration: units are lower case, so 'M' "
-        "is not one; m is minutes, and there is no month unit " + VALID_DURATION,
+        "is not one; m is minutes, and there is no month unit; the window's text is in its features' names, "
+        "so writing it as 1m renames them " + VALID_DURATION,
     ),
     "window with a unit twice": (
         [{"column": "*", "function": "count", "windows": ["1d1d"]}],
-        "meta.feature_store.aggregations[0]: window '1d1d' is not a duration: unit 'd' comes twice " + VALID_DURATION,
+        "meta.feature_store.aggregations[0]: window '1d1d' is not a duration: unit 'd' comes twice; the "
+        "window's text is in its features' names, so writing it as 2d renames them " + VALID_DURATION,
+    ),
+    "window with an upper-case unit an older fs read": (
+        # Fixing the spelling renames origin__count__7D to origin__count__7d: services naming it break.
+        [{"column": "*", "function": "count", "windows": ["7D"]}],
+        "meta.feature_store.aggregations[0]: window '7D' is not a duration: units are lower case, so 'D' "
+        "is not one; the window's text is in its features' names, so writing it as 7d renames them " + VALID_DURATION,
+    ),
+    "window with units smallest first": (
+        [{"column": "*", "function": "count", "windows": ["30m2W"]}],
+        "meta.feature_store.aggregations[0]: window '30m2W' is not a duration: units are lower case, so 'W' "
+        "is not one; the window's text is in its features' names, so writing it as 2w30m renames them " + VALID_DURATION,
+    ),
+    "window with digits other than 0-9": (
+        [{"column": "*", "function": "count", "windows": ["\u0663d"]}],
+        "meta.feature_store.aggregations[0]: window '\u0663d' is not a duration; the window's text is in its "
+        "features' names, so writing it as 3d renames them " + VALID_DURATION,
     ),
     "zero window": (
         [{"column": "dep_delay", "function": "count", "windows": ["0h"]}],
@@ -149,8 +167,9 @@ def test_ttl_and_features_are_refused_beside_aggregations(key, value, why):
     assert str(raised.value) == WHERE + f"meta.feature_store.{key} is not allowed beside aggregations: {why} (remove {key})"
 
 
-def test_bad_aggregation_exits_3_with_one_line(tmp_path, cli):
-    aggregations, expected = BAD["unknown function"]
+@pytest.mark.parametrize("case", ["unknown function", "window with an upper-case unit an older fs read"])
+def test_bad_aggregation_exits_3_with_one_line(tmp_path, cli, case):
+    aggregations, expected = BAD[case]
     project = write_manifest_project(tmp_path, manifest(departures(aggregations)))
     code, out, err = cli("catalog", "--project-dir", str(project))
     assert (code, out, err) == (EXIT_PROJECT, "", f"error: {WHERE}{expected}\n")
