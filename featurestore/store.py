@@ -158,8 +158,9 @@ class FeatureStore(HttpServing, TrainingSets):
         from dataclasses import replace
         from pathlib import Path
 
+        from featurestore.catalog.from_manifest import entity_keys_refusal
         from featurestore.catalog.model import Relation
-        from featurestore.errors import RelationNotBuilt
+        from featurestore.errors import RelationNotBuilt, UsageError
         from featurestore.project import scaffold
         from featurestore.sql.expressions import render
         from featurestore.sql.information_schema import column_types_query
@@ -167,7 +168,6 @@ class FeatureStore(HttpServing, TrainingSets):
         manifest = load_manifest(self.project, self.target, self.console)
         node = scaffold.model_node(manifest, model, self.project.name)
         path = scaffold.yaml_path(node, self.project.root, Path(out) if out is not None else None)
-        self._refuse_other_join_keys(manifest, model, entity, scaffold.default_join_keys(entity, join_keys))
         relation = Relation(node.get("database"), node["schema"], node.get("alias") or node["name"])
         query = render(column_types_query(self.engine.stored_relation(relation)), self.engine.dialect)
         # information_schema: the types as the warehouse declares them (Spark has none: there
@@ -179,28 +179,15 @@ class FeatureStore(HttpServing, TrainingSets):
                 str(relation), f"model '{model}' has no table in target '{self.target.name}' ({relation}): "
                 f"build it first (dbt run --select {model})"
             )
+        # The catalog's rule on an entity's join keys, said before the file is written, with
+        # advice the model's columns can follow.
+        keys = scaffold.default_join_keys(entity, join_keys)
+        refusal = entity_keys_refusal(manifest, entity, keys, [name for name, _ in columns])
+        if refusal is not None:
+            raise UsageError(f"model '{model}': {refusal}")
         text, view = scaffold.scaffold_text(node, columns, entity, join_keys, timestamp)
         scaffold.write_new(path, text)
         return replace(view, path=path)
-
-    @staticmethod
-    def _refuse_other_join_keys(manifest: dict, model: str, entity: str, join_keys: Sequence[str]) -> None:
-        """Up front, the catalog's rule that every view of one entity has the same join keys:
-        the file fs new view would write would only make fs catalog fail once in place. A
-        catalog that cannot be read is for fs catalog to report, not for this command."""
-        from featurestore.catalog.from_manifest import join_keys_disagreement
-        from featurestore.errors import MetaError, UsageError
-
-        try:
-            known = catalog_from_manifest(manifest)
-        except MetaError:
-            return
-        entity_of = known.entities.get(entity)
-        if entity_of is None or entity_of.join_keys == tuple(join_keys):
-            return
-        problem, valid = join_keys_disagreement(entity, join_keys, known.view(entity_of.views[0]))
-        flags = " ".join(f"--join-key {key}" for key in entity_of.join_keys)
-        raise UsageError(f"model '{model}': {problem} ({valid}: pass {flags})")
 
     def docs(self, out: "str | os.PathLike | None" = None, dbt: bool = False) -> "SiteSummary":
         """Write the feature site (featurestore/governance/site.py) into `out` (default:

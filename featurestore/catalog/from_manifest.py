@@ -279,6 +279,36 @@ def join_keys_disagreement(entity: str, join_keys: Sequence[str], other: Feature
     )
 
 
+def entity_keys_refusal(manifest: dict, entity: str, join_keys: Sequence[str], columns: Sequence[str]) -> str | None:
+    """Why a new view of `entity` keyed by `join_keys`, over a model of `columns`, would break
+    the catalog's rule that every view of an entity has the same join keys (fs new view says
+    so before it writes the file), with what to do; None when it would not, or when the
+    catalog cannot be read (that is fs catalog's to report). The advice is what the model can
+    follow: `--join-key X` only where it has a column X, else to rename its key column."""
+    try:
+        known = catalog_from_manifest(manifest)
+    except MetaError:
+        return None
+    found = known.entities.get(entity)
+    if found is None:
+        return None
+    missing = [key for key in found.join_keys if key not in columns]
+    if not missing and found.join_keys == tuple(join_keys):
+        return None
+    other = known.view(found.views[0])
+    names = ", ".join(missing)
+    rename = f"rename its key column{'s' if len(missing) > 1 else ''} to {names} in the model, or use another --entity"
+    if found.join_keys == tuple(join_keys):
+        return (
+            f"entity '{entity}' has join_keys {list(found.join_keys)} in view '{other.name}' ({other.yaml_path}), "
+            f"and the model has no column {names} ({rename})"
+        )
+    problem, valid = join_keys_disagreement(entity, join_keys, other)
+    if missing:
+        return f"{problem} ({valid}: the model has no column {names}: {rename})"
+    return f"{problem} ({valid}: pass {' '.join(f'--join-key {key}' for key in found.join_keys)})"
+
+
 def _entities(views: dict[str, FeatureView]) -> dict[str, Entity]:
     first_view: dict[str, FeatureView] = {}
     members: dict[str, list[str]] = {}
