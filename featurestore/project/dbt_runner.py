@@ -12,11 +12,10 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, Callable, Iterable, NoReturn
+from typing import IO, Callable, Iterable, Iterator, NoReturn
 
 from featurestore.console import Console, plural
 from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, duckdb_file_locked
-from featurestore.redact import MASK
 from featurestore.project.dbt_project import Project
 
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
@@ -49,7 +48,8 @@ def run_dbt(
         output = "".join(lines)
     else:
         result = subprocess.run(args, cwd=project.root, env=_env(), capture_output=True, text=True)
-        returncode, output = result.returncode, result.stdout + result.stderr
+        returncode = result.returncode
+        output = "".join(without_profile_values((result.stdout + result.stderr).splitlines(keepends=True)))
     if returncode != 0:
         _raise_failure(command[0], output, project, console)
 
@@ -124,9 +124,10 @@ in the working folder would shadow fs's package."""
 
 def _read_until(stream: IO[str], marker: str | None, echo: bool) -> tuple[list[str], bool]:
     """The lines up to `marker` or the end of the output, and whether the marker came; echoed
-    to stderr as they come when `echo`."""
+    to stderr as they come when `echo`. Read through without_profile_values: no line fs
+    keeps, echoes or logs quotes a profile's value."""
     lines = []
-    for line in stream:
+    for line in without_profile_values(stream):
         if line.rstrip("\n") == marker:
             return lines, True
         lines.append(line)
@@ -150,23 +151,19 @@ def _env() -> dict[str, str]:
 
 
 def _raise_failure(command: str, output: str, project: Project, console: Console) -> NoReturn:
-    from featurestore.project.profiles import profile_secrets
-
-    secrets = profile_secrets(project)
-    console.detail(_masked(output, secrets))
-    raise dbt_failure(command, output, secrets)
+    console.detail(output)
+    raise dbt_failure(command, output)
 
 
-def dbt_failure(command: str, output: str, secrets: Iterable[str] = ()) -> FeatureStoreError:
-    """The error for a failed `dbt <command>` from its output: one line with dbt's reason and
-    the node or file it names, every value in `secrets` masked (dbt quotes a credential that
-    does not fit the adapter's schema, a password too)."""
+def dbt_failure(command: str, output: str) -> FeatureStoreError:
+    """The error for a failed `dbt <command>` from its output (read through
+    without_profile_values): one line with dbt's reason and the node or file it names."""
     # A DuckDB file another process holds is the warehouse's answer, as when fs opens it
     # (exit 4 and the same line), not a failure of the build.
     locked = _DUCKDB_LOCK.search(output)
     if locked:
         return duckdb_file_locked(*locked.groups())
-    summary = _masked(_error_summary(output), secrets)
+    summary = _error_summary(output)
     message = f"dbt {command} failed: {summary}{_package_hint(summary)}"
     # What dbt reports before it runs anything ("Encountered an error:") is the project, its
     # packages or profile that dbt could not read: exit 3, as for fs's own reading of them.
@@ -175,13 +172,54 @@ def dbt_failure(command: str, output: str, secrets: Iterable[str] = ()) -> Featu
     return DbtError(message)
 
 
-def _masked(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, MASK)
-        else:  # as dbt quotes it: masking a short value everywhere would mask "line 5"
-            text = text.replace(f"'{secret}'", f"'{MASK}'").replace(f'"{secret}"', f'"{MASK}"')
-    return text
+def without_profile_values(lines: Iterable[str]) -> Iterator[str]:
+    """dbt's output lines, each line that quotes a value of the profile rewritten without it.
+
+    dbt quotes profile values in two errors only: the credentials that do not fit the
+    adapter's schema (`Credentials in profile "p", target "t" invalid: <jsonschema's
+    message, which starts with the value's repr>`) and a filter that could not convert a
+    rendered value (`Could not convert value '<value>' into type 'number'`). Any value may
+    be a password (a password under `port`, env vars swapped), in any form (a number, a list,
+    escaped), so the value is left out whatever its key, and the rest of the line, the profile,
+    the target and the expected type, is kept. The lines dbt writes under a credentials line
+    (a longer reason) are left out up to dbt's next log line. Other lines are untouched:
+    looking for a secret's text would rewrite ordinary words that happen to equal it."""
+    under_credentials = False
+    for line in lines:
+        if under_credentials and not _TIMESTAMPED.match(_ANSI.sub("", line)):
+            continue
+        under_credentials = False
+        credentials = _CREDENTIALS.search(line)
+        if credentials:
+            under_credentials = True
+            yield line[: credentials.start()] + _credentials_without_value(credentials) + _line_end(line)
+            continue
+        yield _CONVERTED_VALUE.sub(r"\1a value\2 (the value is left out: dbt debug shows it)", line)
+
+
+_CREDENTIALS = re.compile(r'Credentials in profile (?P<names>"[^"]*", target "(?P<target>[^"]*)") invalid(?P<reason>.*)')
+_WRONG_TYPE = re.compile(r" is not of type ('\w+'(?:, '\w+')*)\s*$")
+"""jsonschema's reason for a value of the wrong type: `<repr of value> is not of type 'integer'`."""
+_REQUIRED = re.compile(r": ('\w+' is a required property)\s*$")
+"""jsonschema's reason for a missing key: it quotes the key's name, not a value."""
+_CONVERTED_VALUE = re.compile(r"(Could not convert )value '.*'( into type '\w+')")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _credentials_without_value(match: re.Match) -> str:
+    head = f"Credentials in profile {match.group('names')} invalid"
+    where = f"dbt debug --target {match.group('target')} shows it"
+    wrong_type = _WRONG_TYPE.search(match.group("reason"))
+    if wrong_type:
+        return f"{head}: a value is not of type {wrong_type.group(1)} (the value is left out: {where})"
+    required = _REQUIRED.search(match.group("reason"))
+    if required:
+        return f"{head}: {required.group(1)}"
+    return f"{head} (dbt's reason quotes a value of the profile, left out: {where})"
+
+
+def _line_end(line: str) -> str:
+    return line[len(line.rstrip("\r\n")) :]
 
 
 def _package_hint(summary: str) -> str:

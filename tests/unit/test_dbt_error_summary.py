@@ -5,7 +5,9 @@ project dbt cannot read, 1 when dbt fails its own build; never a profile's passw
 from __future__ import annotations
 
 from featurestore.errors import EXIT_FAILURE, EXIT_PROJECT
-from featurestore.project.dbt_runner import dbt_failure
+import pytest
+
+from featurestore.project.dbt_runner import dbt_failure, without_profile_values
 
 YAML_SYNTAX = """\x1b[0m17:29:48  Running with dbt=1.11.16
 \x1b[0m17:29:48  Registered adapter: duckdb=1.11.1
@@ -87,10 +89,37 @@ def test_a_failing_data_test_names_the_test_its_file_and_the_result_exit_1():
     assert error.exit_code == EXIT_FAILURE
 
 
-def test_a_password_dbt_quotes_is_masked():
-    error = dbt_failure("parse", BAD_CREDENTIALS, secrets=["SuperSecretPw123"])
+def test_a_credential_dbt_quotes_is_left_out_keeping_the_profile_target_and_type():
+    error = dbt_failure("parse", "".join(without_profile_values(BAD_CREDENTIALS.splitlines(True))))
     assert str(error) == (
-        "dbt parse failed: Runtime Error: Credentials in profile \"shop\", target \"pg\" invalid: "
-        "'***' is not of type 'integer'"
+        'dbt parse failed: Runtime Error: Credentials in profile "shop", target "pg" invalid: '
+        "a value is not of type 'integer' (the value is left out: dbt debug --target pg shows it)"
     )
+    assert "SuperSecretPw123" not in str(error)
     assert error.exit_code == EXIT_PROJECT
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["987 is not of type 'string'", "['s3cr\\\\et-Pa55'] is not of type 'string'", "'hunter22' is not one of ['a', 'b']",
+     "'x' is not of type 'integer' is not of type 'string', 'null'"],
+)
+def test_no_form_of_a_value_in_dbts_credentials_line_is_printed(reason):
+    line = f'  Credentials in profile "shop", target "pg" invalid: {reason}'
+    (shown,) = without_profile_values([line])
+    assert shown.startswith('  Credentials in profile "shop", target "pg" invalid')
+    assert not any(value in shown for value in ("987", "s3cr", "hunter22", "'x'")), shown
+
+
+def test_lines_under_a_credentials_line_are_left_out_up_to_dbts_next_log_line():
+    lines = ['  Credentials in profile "shop", target "pg" invalid: oops', "  hunter22 more", "17:30:18  Done."]
+    assert list(without_profile_values(lines))[1:] == ["17:30:18  Done."]
+
+
+def test_a_value_as_number_refused_is_left_out():
+    (shown,) = without_profile_values(["  Could not convert value 'SuperSecretPw123' into type 'number'"])
+    assert shown == "  Could not convert a value into type 'number' (the value is left out: dbt debug shows it)"
+
+
+def test_ordinary_lines_are_untouched():
+    assert list(without_profile_values(FAILED_TEST.splitlines(True))) == FAILED_TEST.splitlines(True)
