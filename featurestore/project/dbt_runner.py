@@ -186,7 +186,7 @@ def without_profile_values(lines: Iterable[str]) -> Iterator[str]:
     looking for a secret's text would rewrite ordinary words that happen to equal it."""
     under_credentials = False
     for line in lines:
-        if under_credentials and not _TIMESTAMPED.match(_ANSI.sub("", line)):
+        if under_credentials and not _TIMESTAMP.match(_ANSI.sub("", line)):
             continue
         under_credentials = False
         credentials = _CREDENTIALS.search(line)
@@ -241,7 +241,7 @@ def _error_summary(output: str) -> str:
     """The most telling part of dbt's output, in one line without timestamps and colours:
     a failed node's header and dbt's reason below it, or the kind of error dbt met before
     running anything with the reason and file below it, else the first line that says error."""
-    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines()]
+    raw = [_ANSI.sub("", line) for line in output.splitlines()]
     lines = [_strip(line) for line in raw]
     for index, line in enumerate(lines):
         if _NODE_HEADER.search(line):
@@ -271,7 +271,6 @@ _ENCOUNTERED = "Encountered an error:"
 line ("Parsing Error", "Runtime Error"), then the reason, indented, and the file, untimestamped."""
 _NODE_HEADER = re.compile(r"(Error|Failure) in \w+ \S+ \([^)]*\)$")
 """dbt's header of a node's error: `Compilation Error in test name (path)`, `Failure in test ...`."""
-_TIMESTAMPED = re.compile(r"^\d\d:\d\d:\d\d\s")
 _TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d  ")
 """dbt's timestamp and the two spaces after it; what follows is the line as dbt indented it."""
 _NOT_A_REASON = re.compile(r"^(-+|\d+\s+\|.*|Raw Error:)$")
@@ -284,7 +283,7 @@ def _reason_below(raw: list[str], index: int) -> str:
     if index + 1 >= len(raw):
         return ""
     follows = raw[index + 1]
-    if _TIMESTAMPED.match(follows):
+    if _TIMESTAMP.match(follows):
         follows = _TIMESTAMP.sub("", follows)
         if not follows[:1].isspace():
             return ""
@@ -294,7 +293,7 @@ def _reason_below(raw: list[str], index: int) -> str:
 def _untimestamped_block(raw: list[str], start: int) -> list[str]:
     block = []
     for line in raw[start:]:
-        if _TIMESTAMPED.match(line):
+        if _TIMESTAMP.match(line):
             break
         block.append(line)
     return block
@@ -329,8 +328,7 @@ def _project_unreadable(output: str) -> bool:
 
 
 def _strip(line: str) -> str:
-    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line).strip()
+    return _TIMESTAMP.sub("", _ANSI.sub("", line)).strip()
 
 
 # How dbt's run_results.json names what it did, in words for the summary line.
