@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Callable, Iterable, Iterator, NoReturn
 
 from featurestore.console import Console, plural
-from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, duckdb_file_locked
+from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, WarehouseError, duckdb_file_locked
 from featurestore.project.dbt_project import Project
 
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
@@ -169,6 +169,11 @@ def dbt_failure(command: str, output: str) -> FeatureStoreError:
     # packages or profile that dbt could not read: exit 3, as for fs's own reading of them.
     if _project_unreadable(output):
         return DbtProjectError(message)
+    # A database error before any node ran is dbt failing to connect (FailedToConnectError,
+    # whatever the adapter's words) or to list the target's schemas: the warehouse did not
+    # answer (exit 4). A node's database error (bad SQL in a model) is its build failing.
+    if _encountered_block(output).startswith("Database Error"):
+        return WarehouseError(message)
     return DbtError(message)
 
 
@@ -318,13 +323,18 @@ def _project_unreadable(output: str) -> bool:
     """Whether dbt stopped before running anything because it could not use the project: a
     file it could not parse or compile, or one it names (dbt_project.yml, packages.yml), or
     the profile. A database that does not answer is not the project's fault."""
-    lines = [_strip(line) for line in output.splitlines()]
-    if _ENCOUNTERED not in lines:
-        return False
-    block = "\n".join(lines[lines.index(_ENCOUNTERED) + 1 :])
+    block = _encountered_block(output)
     return block.startswith(("Parsing Error", "Compilation Error")) or any(
         named in block for named in ("Error encountered in ", "Error reading ", 'in profile "', "Could not find profile")
     )
+
+
+def _encountered_block(output: str) -> str:
+    """What dbt wrote under "Encountered an error:" (an error met before any node ran), or ""."""
+    lines = [_strip(line) for line in output.splitlines()]
+    if _ENCOUNTERED not in lines:
+        return ""
+    return "\n".join(lines[lines.index(_ENCOUNTERED) + 1 :])
 
 
 def _strip(line: str) -> str:

@@ -168,3 +168,15 @@ def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path,
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
     ), result.stderr
+
+
+def test_a_warehouse_that_does_not_answer_is_exit_4(tmp_path):
+    """docs/cli.md: exit 4 when the warehouse cannot answer; a Postgres nobody listens on
+    is that, not a failure of the build (exit 1)."""
+    project = UserProject.shop(tmp_path / "shop")
+    project.fs("init")
+    project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5999\n      password: pw\n"))
+    result = project.fs("build", "--target", "pg", expect=4)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: dbt build failed: Database Error"), line
+    assert "Connection refused" in line, line

@@ -4,7 +4,7 @@ project dbt cannot read, 1 when dbt fails its own build; never a profile's passw
 
 from __future__ import annotations
 
-from featurestore.errors import EXIT_FAILURE, EXIT_PROJECT
+from featurestore.errors import EXIT_FAILURE, EXIT_PROJECT, EXIT_WAREHOUSE
 import pytest
 
 from featurestore.project.dbt_runner import dbt_failure, without_profile_values
@@ -123,3 +123,20 @@ def test_a_value_as_number_refused_is_left_out():
 
 def test_ordinary_lines_are_untouched():
     assert list(without_profile_values(FAILED_TEST.splitlines(True))) == FAILED_TEST.splitlines(True)
+
+
+NOT_CONNECTED = """\x1b[0m18:04:10  Running with dbt=1.11.16
+\x1b[0m18:04:11  Encountered an error:
+Database Error
+  connection to server at "127.0.0.1", port 5999 failed: Connection refused
+  	Is the server running on that host and accepting TCP/IP connections?
+"""
+
+MODEL_SQL = """\x1b[0m18:04:12  \x1b[31mDatabase Error in model customer_daily (models/features/customer_daily.sql)\x1b[0m
+\x1b[0m18:04:12    column "nope" does not exist
+"""
+
+
+def test_a_warehouse_dbt_cannot_connect_to_is_exit_4_and_a_models_bad_sql_exit_1():
+    assert dbt_failure("build", NOT_CONNECTED).exit_code == EXIT_WAREHOUSE
+    assert dbt_failure("build", MODEL_SQL).exit_code == EXIT_FAILURE
