@@ -157,3 +157,24 @@ def test_an_output_that_is_the_spine_file_is_refused_and_the_spine_kept(tiny, tm
     assert err == f"error: output file {spine} is the spine file; write the training set to another file\n"
     assert spine.read_text() == "customer_id,event_timestamp\nc1,2024-02-25 00:00:00\n"
     assert sorted(p.name for p in data.iterdir()) == sorted(["spine.csv", "sub", *(["link.csv"] if spelling == "a symlink" else [])])
+
+
+@pytest.mark.parametrize("spelling", ["the path", "a glob", "another spelling"])
+def test_an_output_file_the_spine_query_names_is_refused_and_the_spine_kept(tiny, tmp_path, cli, spelling):
+    """--spine-sql reading a file, and -o the same file: the training set would replace the
+    rows it is made from. Refused where the query names the file in a string literal."""
+    tiny.set_rows([row("c1", 20, orders=1)])
+    spine = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer_id": ["c1"], "event_timestamp": [datetime(2024, 2, 25)]}), spine)
+    named = {"the path": str(spine), "a glob": str(tmp_path / "*.parquet"), "another spelling": f"{tmp_path}/./sub/../spine.parquet"}[spelling]
+    (tmp_path / "sub").mkdir()
+    before = spine.read_bytes()
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine-sql", f"select * from read_parquet('{named}')",
+        "--features", f"{TINY_VIEW}:orders", "-o", str(spine),
+    )
+    assert (code, stdout) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: output file {spine} is read by the spine query ('{named}'); write the training set to another file\n"
+    )
+    assert spine.read_bytes() == before
