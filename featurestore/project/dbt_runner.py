@@ -187,13 +187,16 @@ def without_profile_values(lines: Iterable[str]) -> Iterator[str]:
     be a password (a password under `port`, env vars swapped), in any form (a number, a list,
     escaped), so the value is left out whatever its key, and the rest of the line, the profile,
     the target and the expected type, is kept. The lines dbt writes under a credentials line
-    (a longer reason) are left out up to dbt's next log line. Other lines are untouched:
+    (a longer reason) are left out up to dbt's next log line, and so are the lines of
+    profiles.yml it quotes under a YAML error in that file. Other lines are untouched:
     looking for a secret's text would rewrite ordinary words that happen to equal it."""
-    under_credentials = False
+    under_credentials = in_profiles_yml = False
     for line in lines:
-        if under_credentials and not _TIMESTAMP.match(_ANSI.sub("", line)):
+        if _TIMESTAMP.match(_ANSI.sub("", line)):
+            under_credentials = in_profiles_yml = False
+        if under_credentials or (in_profiles_yml and _QUOTED_FILE_LINE.match(line)):
             continue
-        under_credentials = False
+        in_profiles_yml = in_profiles_yml or _READING_PROFILES in line
         credentials = _CREDENTIALS.search(line)
         if credentials:
             under_credentials = True
@@ -209,6 +212,8 @@ _REQUIRED = re.compile(r": ('\w+' is a required property)\s*$")
 """jsonschema's reason for a missing key: it quotes the key's name, not a value."""
 _CONVERTED_VALUE = re.compile(r"(Could not convert )value '.*'( into type '\w+')")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_READING_PROFILES = "while trying to read your profiles.yml"
+_QUOTED_FILE_LINE = re.compile(r"^\s*\d+\s*\|")
 
 
 def _credentials_without_value(match: re.Match) -> str:

@@ -140,3 +140,31 @@ MODEL_SQL = """\x1b[0m18:04:12  \x1b[31mDatabase Error in model customer_daily (
 def test_a_warehouse_dbt_cannot_connect_to_is_exit_4_and_a_models_bad_sql_exit_1():
     assert dbt_failure("build", NOT_CONNECTED).exit_code == EXIT_WAREHOUSE
     assert dbt_failure("build", MODEL_SQL).exit_code == EXIT_FAILURE
+
+
+PROFILES_YAML = """\x1b[0m18:04:50  Encountered an error:
+Runtime Error
+  dbt encountered an error while trying to read your profiles.yml file.
+
+  Runtime Error
+    Syntax error near line 9
+    ------------------------------
+    6  |       host: 127.0.0.1
+    7  |       password: hunter22
+    8  |       port: [5432
+    9  |       user: postgres
+
+    Raw Error:
+    ------------------------------
+    while parsing a flow sequence
+      in "<unicode string>", line 8, column 13
+\x1b[0m18:04:51  Done.
+    7  |   a model's line
+"""
+
+
+def test_the_lines_of_profiles_yml_dbt_quotes_are_left_out_and_the_reason_kept():
+    shown = "".join(without_profile_values(PROFILES_YAML.splitlines(True)))
+    assert "hunter22" not in shown and "127.0.0.1" not in shown
+    assert "Syntax error near line 9" in shown and "while parsing a flow sequence" in shown
+    assert "a model's line" in shown  # after dbt's next log line, lines are dbt's again
