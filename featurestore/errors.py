@@ -154,12 +154,15 @@ class ValueNotConverted(WarehouseError):
     """A value the query had to convert to another type (text to a number, to compare a
     spine's key with a view's) that does not convert."""
 
-    def __init__(self, value: str, type_name: str, column: str | None, message: str):
+    def __init__(self, value: str, type_name: str, column: str | None, message: str, kinds: frozenset[str] = frozenset()):
         self.value = value
         self.type_name = type_name
-        """The type as the engine names it (INT32)."""
+        """The type as the engine names it (INT32, DECIMAL(18,3), DATE)."""
         self.column = column
         """The column the value came from, when the engine says."""
+        self.kinds = kinds
+        """The kinds (as `Warehouse.column_kinds` reports them) of a column of that type;
+        empty when the engine does not say."""
         super().__init__(message)
 
 

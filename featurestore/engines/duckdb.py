@@ -76,9 +76,13 @@ class DuckDBWarehouse(Warehouse):
             if missing:
                 return ColumnNotFound(missing.group(1), text)
         if isinstance(error, duckdb.ConversionException):
-            failed = _NOT_CONVERTED.search(text)
-            if failed:
-                return ValueNotConverted(*failed.groups(), text)
+            for wording in _NOT_CONVERTED:
+                failed = wording.search(text)
+                if failed:
+                    type_name = failed.group("type").upper()
+                    return ValueNotConverted(
+                        failed.group("value"), type_name, failed.group("column"), text, _converted_kinds(type_name)
+                    )
         return generic_error(error)
 
     def _execute(self, sql: str, params: tuple | None) -> Any:
@@ -137,7 +141,27 @@ class DuckDBWarehouse(Warehouse):
         self.connection.close()
 
 
-_NOT_CONVERTED = re.compile(r"Could not convert string '(.*)' to (\w+)(?: when casting from source column (.+))?$")
+_SOURCE_COLUMN = r"(?: when casting from source column (?P<column>.+))?$"
+_NOT_CONVERTED = (
+    # 'abc' to INT32; "abc" to DECIMAL(18,3)
+    re.compile(r"Could not convert string (['\"])(?P<value>.*)\1 to (?P<type>\S+?)" + _SOURCE_COLUMN),
+    re.compile(r'invalid (?P<type>date|timestamp) field format: "(?P<value>.*?)", expected format is .*?' + _SOURCE_COLUMN),
+    re.compile(r'(?P<type>date|timestamp) field value out of range: "(?P<value>.*?)"' + _SOURCE_COLUMN),
+)
+"""DuckDB's wordings (2.0) of a text value that does not convert to a number, date or timestamp."""
+
+_PHYSICAL_TYPES = {
+    "INT8": "TINYINT", "INT16": "SMALLINT", "INT32": "INTEGER", "INT64": "BIGINT", "INT128": "HUGEINT",
+    "UINT8": "UTINYINT", "UINT16": "USMALLINT", "UINT32": "UINTEGER", "UINT64": "UBIGINT", "UINT128": "UHUGEINT",
+}
+"""DuckDB's conversion errors name integer types by their physical names, columns by SQL names."""
+
+
+def _converted_kinds(type_name: str) -> frozenset[str]:
+    """The kinds of a column whose type DuckDB's conversion error names: a timestamp error is
+    the same for a column with a time zone and one without."""
+    kind = duckdb_column_kind(_PHYSICAL_TYPES.get(type_name, type_name))
+    return frozenset({"timestamp", "timestamptz"} if kind == "timestamp" else {kind})
 
 
 def _local_file_source(

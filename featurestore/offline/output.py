@@ -9,7 +9,9 @@ replaced in one transaction, so a failure never leaves half an output behind.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -145,14 +147,45 @@ def _counts_in_warehouse(
 
 
 def refuse_spine_as_output(request: TrainingSetRequest) -> None:
-    """Refuse an --output file that is the spine file itself, however spelt (a relative path,
-    `..`, a link): the training set would replace the rows it was made from."""
-    output, spine = request.output_path, request.spine.path
-    if output is None or spine is None or not output.exists():
+    """Refuse an --output file that the spine is read from: the spine file itself, however
+    spelt (a relative path, `..`, a link), or a file a --spine-sql query names in a string
+    literal (a path or a glob): the training set would replace the rows it was made from.
+    A file the query reaches otherwise (through a view, a path it builds) is not seen: the
+    query is the user's, and only the engine knows what it reads (docs/training-sets.md)."""
+    output, spine = request.output_path, request.spine
+    if output is None:
         return
-    with contextlib.suppress(OSError):
-        if os.path.samefile(output, spine):
+    if spine.path is not None:
+        if output.exists() and _same_file(output, spine.path):
             raise UsageError(f"output file {output} is the spine file; write the training set to another file")
+        return
+    for literal in _STRING_LITERAL.findall(spine.sql or ""):
+        named = literal.replace("''", "'")
+        if _names_file(named, output):
+            raise UsageError(
+                f"output file {output} is read by the spine query ('{named}'); write the training set to another file"
+            )
+
+
+_STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _names_file(text: str, output: Path) -> bool:
+    """Whether `text`, read as a path or a glob relative to the working folder (as the engine
+    reads a local file), names the file `output`."""
+    if not text.strip():
+        return False
+    named = Path(os.path.expanduser(text))
+    named = named if named.is_absolute() else Path.cwd() / named
+    if any(c in text for c in "*?["):
+        return fnmatch.fnmatchcase(str(output.resolve()), os.path.normpath(named))
+    return named.exists() and output.exists() and _same_file(named, output)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return os.path.samefile(a, b)
+    return False
 
 
 def refuse_dbt_tables(request: TrainingSetRequest, catalog: Catalog, warehouse: Warehouse) -> None:

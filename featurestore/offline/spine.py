@@ -187,16 +187,29 @@ def _relation_table(name: str, catalog: Catalog, dialect: str) -> "exp.Table":
 def bad_key_refusal(spine: Spine, views: Sequence[FeatureView], error: ValueNotConverted, warehouse: Warehouse) -> UsageError | None:
     """The one line for a spine key the views' key type cannot hold (`error`, the engine's,
     raised by the join), or None when the value is not the spine's: asked of the warehouse
-    only once the query failed, so a good spine pays nothing for it."""
-    keys = {k: [v.name for v in views if k in v.join_keys] for view in views for k in view.join_keys}
-    candidates = [error.column] if error.column in keys else [k for k in keys if spine.kinds.get(k) == "text"]
+    only once the query failed, so a good spine pays nothing for it.
+
+    A column the engine names that is no join key is a view's own (its SQL casts a column
+    of text), and a key is the spine's fault only where a view's key has the type the value
+    failed to convert to: otherwise the error is the warehouse's, as it came."""
+    keys = {k: [v for v in views if k in v.join_keys] for view in views for k in view.join_keys}
+    if error.column is not None and error.column not in keys:
+        return None
+    candidates = [error.column] if error.column is not None else [k for k in keys if spine.kinds.get(k) == "text"]
     for name in candidates:
-        if name in spine.kinds and warehouse.fetch_all(render(holding_value_expression(spine.source, name, error.value), warehouse.dialect)):
+        typed = [v.name for v in keys[name] if not error.kinds or _key_kind(v, name, warehouse) in error.kinds]
+        if typed and name in spine.kinds and warehouse.fetch_all(
+            render(holding_value_expression(spine.source, name, error.value), warehouse.dialect)
+        ):
             return UsageError(
                 f"{spine.given.describe()}: join key column '{name}' holds values that cannot be cast to "
-                f"{error.type_name}, the type of the key in {', '.join(keys[name])}, e.g. '{error.value}'"
+                f"{error.type_name}, the type of the key in {', '.join(typed)}, e.g. '{error.value}'"
             )
     return None
+
+
+def _key_kind(view: FeatureView, key: str, warehouse: Warehouse) -> str | None:
+    return warehouse.column_kinds(render(columns_probe_expression(table_of(view.relation)), warehouse.dialect)).get(key)
 
 
 def _check_iso_text(spine: Spine, warehouse: Warehouse) -> None:

@@ -12,11 +12,10 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, Callable, Iterable, NoReturn
+from typing import IO, Callable, Iterable, Iterator, NoReturn
 
 from featurestore.console import Console, plural
-from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, duckdb_file_locked
-from featurestore.redact import MASK
+from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, WarehouseError, duckdb_file_locked
 from featurestore.project.dbt_project import Project
 
 DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
@@ -49,7 +48,8 @@ def run_dbt(
         output = "".join(lines)
     else:
         result = subprocess.run(args, cwd=project.root, env=_env(), capture_output=True, text=True)
-        returncode, output = result.returncode, result.stdout + result.stderr
+        returncode = result.returncode
+        output = "".join(without_profile_values((result.stdout + result.stderr).splitlines(keepends=True)))
     if returncode != 0:
         _raise_failure(command[0], output, project, console)
 
@@ -124,9 +124,10 @@ in the working folder would shadow fs's package."""
 
 def _read_until(stream: IO[str], marker: str | None, echo: bool) -> tuple[list[str], bool]:
     """The lines up to `marker` or the end of the output, and whether the marker came; echoed
-    to stderr as they come when `echo`."""
+    to stderr as they come when `echo`. Read through without_profile_values: no line fs
+    keeps, echoes or logs quotes a profile's value."""
     lines = []
-    for line in stream:
+    for line in without_profile_values(stream):
         if line.rstrip("\n") == marker:
             return lines, True
         lines.append(line)
@@ -150,38 +151,85 @@ def _env() -> dict[str, str]:
 
 
 def _raise_failure(command: str, output: str, project: Project, console: Console) -> NoReturn:
-    from featurestore.project.profiles import profile_secrets
-
-    secrets = profile_secrets(project)
-    console.detail(_masked(output, secrets))
-    raise dbt_failure(command, output, secrets)
+    console.detail(output)
+    raise dbt_failure(command, output)
 
 
-def dbt_failure(command: str, output: str, secrets: Iterable[str] = ()) -> FeatureStoreError:
-    """The error for a failed `dbt <command>` from its output: one line with dbt's reason and
-    the node or file it names, every value in `secrets` masked (dbt quotes a credential that
-    does not fit the adapter's schema, a password too)."""
+def dbt_failure(command: str, output: str) -> FeatureStoreError:
+    """The error for a failed `dbt <command>` from its output (read through
+    without_profile_values): one line with dbt's reason and the node or file it names."""
     # A DuckDB file another process holds is the warehouse's answer, as when fs opens it
     # (exit 4 and the same line), not a failure of the build.
     locked = _DUCKDB_LOCK.search(output)
     if locked:
         return duckdb_file_locked(*locked.groups())
-    summary = _masked(_error_summary(output), secrets)
+    summary = _error_summary(output)
     message = f"dbt {command} failed: {summary}{_package_hint(summary)}"
     # What dbt reports before it runs anything ("Encountered an error:") is the project, its
     # packages or profile that dbt could not read: exit 3, as for fs's own reading of them.
     if _project_unreadable(output):
         return DbtProjectError(message)
+    # A database error before any node ran is dbt failing to connect (FailedToConnectError,
+    # whatever the adapter's words) or to list the target's schemas: the warehouse did not
+    # answer (exit 4). A node's database error (bad SQL in a model) is its build failing.
+    if _encountered_block(output).startswith("Database Error"):
+        return WarehouseError(message)
     return DbtError(message)
 
 
-def _masked(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, MASK)
-        else:  # as dbt quotes it: masking a short value everywhere would mask "line 5"
-            text = text.replace(f"'{secret}'", f"'{MASK}'").replace(f'"{secret}"', f'"{MASK}"')
-    return text
+def without_profile_values(lines: Iterable[str]) -> Iterator[str]:
+    """dbt's output lines, each line that quotes a value of the profile rewritten without it.
+
+    dbt quotes profile values in two errors only: the credentials that do not fit the
+    adapter's schema (`Credentials in profile "p", target "t" invalid: <jsonschema's
+    message, which starts with the value's repr>`) and a filter that could not convert a
+    rendered value (`Could not convert value '<value>' into type 'number'`). Any value may
+    be a password (a password under `port`, env vars swapped), in any form (a number, a list,
+    escaped), so the value is left out whatever its key, and the rest of the line, the profile,
+    the target and the expected type, is kept. The lines dbt writes under a credentials line
+    (a longer reason) are left out up to dbt's next log line, and so are the lines of
+    profiles.yml it quotes under a YAML error in that file. Other lines are untouched:
+    looking for a secret's text would rewrite ordinary words that happen to equal it."""
+    under_credentials = in_profiles_yml = False
+    for line in lines:
+        if _TIMESTAMP.match(_ANSI.sub("", line)):
+            under_credentials = in_profiles_yml = False
+        if under_credentials or (in_profiles_yml and _QUOTED_FILE_LINE.match(line)):
+            continue
+        in_profiles_yml = in_profiles_yml or _READING_PROFILES in line
+        credentials = _CREDENTIALS.search(line)
+        if credentials:
+            under_credentials = True
+            yield line[: credentials.start()] + _credentials_without_value(credentials) + _line_end(line)
+            continue
+        yield _CONVERTED_VALUE.sub(r"\1a value\2 (the value is left out: dbt debug shows it)", line)
+
+
+_CREDENTIALS = re.compile(r'Credentials in profile (?P<names>"[^"]*", target "(?P<target>[^"]*)") invalid(?P<reason>.*)')
+_WRONG_TYPE = re.compile(r" is not of type ('\w+'(?:, '\w+')*)\s*$")
+"""jsonschema's reason for a value of the wrong type: `<repr of value> is not of type 'integer'`."""
+_REQUIRED = re.compile(r": ('\w+' is a required property)\s*$")
+"""jsonschema's reason for a missing key: it quotes the key's name, not a value."""
+_CONVERTED_VALUE = re.compile(r"(Could not convert )value '.*'( into type '\w+')")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_READING_PROFILES = "while trying to read your profiles.yml"
+_QUOTED_FILE_LINE = re.compile(r"^\s*\d+\s*\|")
+
+
+def _credentials_without_value(match: re.Match) -> str:
+    head = f"Credentials in profile {match.group('names')} invalid"
+    where = f"dbt debug --target {match.group('target')} shows it"
+    wrong_type = _WRONG_TYPE.search(match.group("reason"))
+    if wrong_type:
+        return f"{head}: a value is not of type {wrong_type.group(1)} (the value is left out: {where})"
+    required = _REQUIRED.search(match.group("reason"))
+    if required:
+        return f"{head}: {required.group(1)}"
+    return f"{head} (dbt's reason quotes a value of the profile, left out: {where})"
+
+
+def _line_end(line: str) -> str:
+    return line[len(line.rstrip("\r\n")) :]
 
 
 def _package_hint(summary: str) -> str:
@@ -203,7 +251,7 @@ def _error_summary(output: str) -> str:
     """The most telling part of dbt's output, in one line without timestamps and colours:
     a failed node's header and dbt's reason below it, or the kind of error dbt met before
     running anything with the reason and file below it, else the first line that says error."""
-    raw = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in output.splitlines()]
+    raw = [_ANSI.sub("", line) for line in output.splitlines()]
     lines = [_strip(line) for line in raw]
     for index, line in enumerate(lines):
         if _NODE_HEADER.search(line):
@@ -233,7 +281,6 @@ _ENCOUNTERED = "Encountered an error:"
 line ("Parsing Error", "Runtime Error"), then the reason, indented, and the file, untimestamped."""
 _NODE_HEADER = re.compile(r"(Error|Failure) in \w+ \S+ \([^)]*\)$")
 """dbt's header of a node's error: `Compilation Error in test name (path)`, `Failure in test ...`."""
-_TIMESTAMPED = re.compile(r"^\d\d:\d\d:\d\d\s")
 _TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d  ")
 """dbt's timestamp and the two spaces after it; what follows is the line as dbt indented it."""
 _NOT_A_REASON = re.compile(r"^(-+|\d+\s+\|.*|Raw Error:)$")
@@ -246,7 +293,7 @@ def _reason_below(raw: list[str], index: int) -> str:
     if index + 1 >= len(raw):
         return ""
     follows = raw[index + 1]
-    if _TIMESTAMPED.match(follows):
+    if _TIMESTAMP.match(follows):
         follows = _TIMESTAMP.sub("", follows)
         if not follows[:1].isspace():
             return ""
@@ -256,7 +303,7 @@ def _reason_below(raw: list[str], index: int) -> str:
 def _untimestamped_block(raw: list[str], start: int) -> list[str]:
     block = []
     for line in raw[start:]:
-        if _TIMESTAMPED.match(line):
+        if _TIMESTAMP.match(line):
             break
         block.append(line)
     return block
@@ -281,18 +328,22 @@ def _project_unreadable(output: str) -> bool:
     """Whether dbt stopped before running anything because it could not use the project: a
     file it could not parse or compile, or one it names (dbt_project.yml, packages.yml), or
     the profile. A database that does not answer is not the project's fault."""
-    lines = [_strip(line) for line in output.splitlines()]
-    if _ENCOUNTERED not in lines:
-        return False
-    block = "\n".join(lines[lines.index(_ENCOUNTERED) + 1 :])
+    block = _encountered_block(output)
     return block.startswith(("Parsing Error", "Compilation Error")) or any(
         named in block for named in ("Error encountered in ", "Error reading ", 'in profile "', "Could not find profile")
     )
 
 
+def _encountered_block(output: str) -> str:
+    """What dbt wrote under "Encountered an error:" (an error met before any node ran), or ""."""
+    lines = [_strip(line) for line in output.splitlines()]
+    if _ENCOUNTERED not in lines:
+        return ""
+    return "\n".join(lines[lines.index(_ENCOUNTERED) + 1 :])
+
+
 def _strip(line: str) -> str:
-    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    return re.sub(r"^\d\d:\d\d:\d\d\s+", "", line).strip()
+    return _TIMESTAMP.sub("", _ANSI.sub("", line)).strip()
 
 
 # How dbt's run_results.json names what it did, in words for the summary line.

@@ -55,8 +55,17 @@ def _as_bool(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _as_number(value: Any) -> int | float:
+    try:
+        return float(value) if "." in str(value) else int(value)
+    except ValueError:
+        # Python's message quotes the value, which may be a password (env vars swapped): the
+        # line and the --debug traceback say what was wrong without it.
+        raise ValueError("its value is not a number (left out: it may be a secret)") from None
+
+
 _FILTERS = {
-    "as_number": lambda v: float(v) if "." in str(v) else int(v),
+    "as_number": _as_number,
     "as_bool": _as_bool,
     "as_text": str,
 }
@@ -122,36 +131,6 @@ def _render(value: Any, where: str) -> Any:
                 raise
             raise ProjectError(f"{where}: {value.strip()} is not a valid template: {first_line(error)}") from error
     return value
-
-
-def profile_secrets(project: Project) -> set[str]:
-    """The values of the project's profile that look secret (a password, a token), in every
-    target, as written and as rendered, to mask where dbt may quote them. Empty when the
-    profile cannot be read: then dbt fails before reading any credential."""
-    from featurestore.redact import SECRET_KEY
-
-    try:
-        profile = (yaml.safe_load((project.profiles_dir / "profiles.yml").read_text()) or {}).get(project.profile_name)
-    except (OSError, yaml.YAMLError, AttributeError):
-        return set()
-    secrets: set[str] = set()
-
-    def walk(value: Any, secret: bool) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, secret or bool(SECRET_KEY.search(str(key))))
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, secret)
-        elif secret and value is not None and str(value):
-            secrets.add(str(value))
-            try:
-                secrets.add(str(_render(value, "")))
-            except ProjectError:
-                pass
-
-    walk(profile.get("outputs") if isinstance(profile, dict) else None, False)
-    return {secret for secret in secrets if secret}
 
 
 def load_target(project: Project, target_name: str | None = None) -> Target:

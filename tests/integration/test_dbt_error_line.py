@@ -97,3 +97,86 @@ def shop_failing_a_test(tmp_path) -> UserProject:
         "      - name: customer_id\n        data_tests: [unique]\n",
     )
     return project
+
+
+PG_TARGET = """shop:
+  target: dev
+  outputs:
+    dev: {{type: duckdb, path: {root}/shop.duckdb, threads: 1}}
+    pg:
+      type: postgres
+      host: 127.0.0.1
+      user: postgres
+      dbname: test
+      schema: fs_secret_test
+      threads: 1
+{credentials}"""
+
+# (profile lines, the secret, its forms as Python and dbt may print it)
+BAD_CREDENTIALS = {
+    "short number": ("      port: 5432\n      password: 987\n", ["987"]),
+    "escaped": ("      port: 5432\n      password: ['s3cr\\et-Pa55']\n", ["s3cr\\et-Pa55", "s3cr\\\\et-Pa55", "s3cr"]),
+    "under port": ("      port: SuperSecretPw123\n      password: '5432'\n", ["SuperSecretPw123"]),
+    "as_number of a password": (
+        "      port: \"{{ env_var('FS_T_PG_PORT') | as_number }}\"\n      password: \"{{ env_var('FS_T_PG_PASSWORD') }}\"\n",
+        ["SuperSecretPw123"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
+def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case):
+    """dbt quotes a profile value that does not fit the adapter's schema (a password under
+    port, a number where text is due): the line, the --debug log, keep the profile, the target
+    and the type and leave the value out (issue: masking only the secret keys' values)."""
+    credentials, secrets = BAD_CREDENTIALS[case]
+    project = UserProject.shop(tmp_path / "shop")
+    project.env.update(FS_T_PG_PORT="SuperSecretPw123", FS_T_PG_PASSWORD="5432")
+    project.write_profiles(PG_TARGET.format(root=project.root, credentials=credentials))
+    result = project.fs("build", "--target", "pg", "--debug", expect=3)
+    for secret in secrets:
+        assert secret not in result.stdout + result.stderr, result.stderr
+    assert '"pg"' in result.stderr.strip().splitlines()[-1] or "target 'pg'" in result.stderr, result.stderr
+
+
+def test_a_credential_is_not_echoed_on_a_terminal(tmp_path, capsys):
+    """A build on a terminal streams dbt's lines: the credentials line is filtered there too."""
+    from featurestore import FeatureStore
+    from featurestore.console import Console
+    from featurestore.errors import DbtProjectError
+
+    project = UserProject.shop(tmp_path / "shop")
+    project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5432\n      password: 98765\n"))
+    store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, target="pg", console=Console(verbose=True, debug=True))
+    with pytest.raises(DbtProjectError) as raised:
+        store.build()
+    streamed = capsys.readouterr()
+    assert "98765" not in streamed.out + streamed.err + str(raised.value)
+    assert 'Credentials in profile "shop", target "pg" invalid' in streamed.err
+
+
+@pytest.mark.parametrize("password", ["test", "customer", "postgres", "in"])
+def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path, password):
+    """Masking the password wherever it appears rewrote ordinary text and so showed it
+    (`Failure in *** unique_...` with password 'test'): dbt's line is left as it is."""
+    project = shop_failing_a_test(tmp_path)
+    project.write_profiles(
+        PG_TARGET.format(root=project.root, credentials=f"      port: 5432\n      password: {password}\n")
+    )
+    result = project.fs("build", expect=1)
+    assert result.stderr.strip() == (
+        "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
+        "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
+    ), result.stderr
+
+
+def test_a_warehouse_that_does_not_answer_is_exit_4(tmp_path):
+    """docs/cli.md: exit 4 when the warehouse cannot answer; a Postgres nobody listens on
+    is that, not a failure of the build (exit 1)."""
+    project = UserProject.shop(tmp_path / "shop")
+    project.fs("init")
+    project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5999\n      password: pw\n"))
+    result = project.fs("build", "--target", "pg", expect=4)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: dbt build failed: Database Error"), line
+    assert "Connection refused" in line, line

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.errors import EXIT_USAGE
+from featurestore.errors import EXIT_USAGE, EXIT_WAREHOUSE
 from tests.online_fixtures import TINY_COLUMNS, TINY_VIEW, online, row, tiny, write_tiny_manifest  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -70,6 +70,57 @@ def test_a_spine_key_the_views_key_type_cannot_hold_is_one_line_and_exit_2(tiny,
     assert not out.exists()
 
 
+KEY_TYPES = {
+    "DECIMAL(18,3)": ("decimal(18,3)", [1, 2]),
+    "DATE": ("date", [datetime(2024, 1, 1).date(), datetime(2024, 1, 2).date()]),
+    "TIMESTAMP": ("timestamp", [datetime(2024, 1, 1), datetime(2024, 1, 2)]),
+}
+
+
+@pytest.mark.parametrize("type_name", list(KEY_TYPES))
+def test_a_spine_key_a_decimal_date_or_timestamp_key_cannot_hold_is_one_line_and_exit_2(tiny, tmp_path, cli, type_name):
+    """DuckDB words these conversion errors otherwise (`Could not convert string "abc" to
+    DECIMAL(18,3)`, `invalid date field format: "abc"`): the same line, not exit 4."""
+    key_type, keys = KEY_TYPES[type_name]
+    types = {**TINY_COLUMNS, "customer_id": key_type}
+    write_tiny_manifest(tiny.root, types)
+    tiny.set_rows([row(keys[0], 20, orders=1), row(keys[1], 20, orders=2)], types)
+    path = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer_id": [str(keys[0]), "abc"], "event_timestamp": [datetime(2024, 2, 25)] * 2}), path)
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(path), "--features", f"{TINY_VIEW}:orders",
+        "-o", str(tmp_path / "out.parquet"),
+    )
+    assert (code, stdout) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: spine file {path}: join key column 'customer_id' holds values that cannot be cast to {type_name}, "
+        f"the type of the key in {TINY_VIEW}, e.g. 'abc'\n"
+    )
+
+
+def test_a_views_own_bad_cast_is_the_warehouses_error_not_the_spines(tiny, tmp_path, cli):
+    """A view whose SQL casts its own text ('' to a number) fails the join whatever the spine
+    holds: DuckDB names the view's source column, which is no spine key, so it is exit 4
+    with DuckDB's line, even when the spine's text key holds the same value ''."""
+    import duckdb
+
+    tiny.set_rows([row("", 20, orders=1)])
+    with duckdb.connect(str(tiny.database)) as con:
+        con.execute(f"create table main.raw_stats as select * exclude (orders), '' as orders_txt from main.{TINY_VIEW}")
+        con.execute(f"drop table main.{TINY_VIEW}")
+        con.execute(
+            f"create view main.{TINY_VIEW} as select * exclude (orders_txt), cast(orders_txt as bigint) as orders from main.raw_stats"
+        )
+    path = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer_id": [""], "event_timestamp": [datetime(2024, 2, 25)]}), path)
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine", str(path), "--features", f"{TINY_VIEW}:orders",
+        "-o", str(tmp_path / "out.parquet"),
+    )
+    assert (code, stdout) == (EXIT_WAREHOUSE, ""), err
+    assert "orders_txt" in err and "spine" not in err, err
+
+
 def test_spine_keys_of_text_that_all_cast_to_the_views_key_type_join_as_before(tiny, tmp_path, cli):
     write_tiny_manifest(tiny.root, INTEGER_KEYS)
     tiny.set_rows([row(1, 20, orders=1), row(2, 20, orders=2)], INTEGER_KEYS)
@@ -106,3 +157,24 @@ def test_an_output_that_is_the_spine_file_is_refused_and_the_spine_kept(tiny, tm
     assert err == f"error: output file {spine} is the spine file; write the training set to another file\n"
     assert spine.read_text() == "customer_id,event_timestamp\nc1,2024-02-25 00:00:00\n"
     assert sorted(p.name for p in data.iterdir()) == sorted(["spine.csv", "sub", *(["link.csv"] if spelling == "a symlink" else [])])
+
+
+@pytest.mark.parametrize("spelling", ["the path", "a glob", "another spelling"])
+def test_an_output_file_the_spine_query_names_is_refused_and_the_spine_kept(tiny, tmp_path, cli, spelling):
+    """--spine-sql reading a file, and -o the same file: the training set would replace the
+    rows it is made from. Refused where the query names the file in a string literal."""
+    tiny.set_rows([row("c1", 20, orders=1)])
+    spine = tmp_path / "spine.parquet"
+    pq.write_table(pa.table({"customer_id": ["c1"], "event_timestamp": [datetime(2024, 2, 25)]}), spine)
+    named = {"the path": str(spine), "a glob": str(tmp_path / "*.parquet"), "another spelling": f"{tmp_path}/./sub/../spine.parquet"}[spelling]
+    (tmp_path / "sub").mkdir()
+    before = spine.read_bytes()
+    code, stdout, err = cli(
+        "training-set", "--project-dir", str(tiny.root), "--spine-sql", f"select * from read_parquet('{named}')",
+        "--features", f"{TINY_VIEW}:orders", "-o", str(spine),
+    )
+    assert (code, stdout) == (EXIT_USAGE, "")
+    assert err == (
+        f"error: output file {spine} is read by the spine query ('{named}'); write the training set to another file\n"
+    )
+    assert spine.read_bytes() == before

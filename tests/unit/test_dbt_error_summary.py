@@ -4,8 +4,10 @@ project dbt cannot read, 1 when dbt fails its own build; never a profile's passw
 
 from __future__ import annotations
 
-from featurestore.errors import EXIT_FAILURE, EXIT_PROJECT
-from featurestore.project.dbt_runner import dbt_failure
+from featurestore.errors import EXIT_FAILURE, EXIT_PROJECT, EXIT_WAREHOUSE
+import pytest
+
+from featurestore.project.dbt_runner import dbt_failure, without_profile_values
 
 YAML_SYNTAX = """\x1b[0m17:29:48  Running with dbt=1.11.16
 \x1b[0m17:29:48  Registered adapter: duckdb=1.11.1
@@ -87,10 +89,82 @@ def test_a_failing_data_test_names_the_test_its_file_and_the_result_exit_1():
     assert error.exit_code == EXIT_FAILURE
 
 
-def test_a_password_dbt_quotes_is_masked():
-    error = dbt_failure("parse", BAD_CREDENTIALS, secrets=["SuperSecretPw123"])
+def test_a_credential_dbt_quotes_is_left_out_keeping_the_profile_target_and_type():
+    error = dbt_failure("parse", "".join(without_profile_values(BAD_CREDENTIALS.splitlines(True))))
     assert str(error) == (
-        "dbt parse failed: Runtime Error: Credentials in profile \"shop\", target \"pg\" invalid: "
-        "'***' is not of type 'integer'"
+        'dbt parse failed: Runtime Error: Credentials in profile "shop", target "pg" invalid: '
+        "a value is not of type 'integer' (the value is left out: dbt debug --target pg shows it)"
     )
+    assert "SuperSecretPw123" not in str(error)
     assert error.exit_code == EXIT_PROJECT
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["987 is not of type 'string'", "['s3cr\\\\et-Pa55'] is not of type 'string'", "'hunter22' is not one of ['a', 'b']",
+     "'x' is not of type 'integer' is not of type 'string', 'null'"],
+)
+def test_no_form_of_a_value_in_dbts_credentials_line_is_printed(reason):
+    line = f'  Credentials in profile "shop", target "pg" invalid: {reason}'
+    (shown,) = without_profile_values([line])
+    assert shown.startswith('  Credentials in profile "shop", target "pg" invalid')
+    assert not any(value in shown for value in ("987", "s3cr", "hunter22", "'x'")), shown
+
+
+def test_lines_under_a_credentials_line_are_left_out_up_to_dbts_next_log_line():
+    lines = ['  Credentials in profile "shop", target "pg" invalid: oops', "  hunter22 more", "17:30:18  Done."]
+    assert list(without_profile_values(lines))[1:] == ["17:30:18  Done."]
+
+
+def test_a_value_as_number_refused_is_left_out():
+    (shown,) = without_profile_values(["  Could not convert value 'SuperSecretPw123' into type 'number'"])
+    assert shown == "  Could not convert a value into type 'number' (the value is left out: dbt debug shows it)"
+
+
+def test_ordinary_lines_are_untouched():
+    assert list(without_profile_values(FAILED_TEST.splitlines(True))) == FAILED_TEST.splitlines(True)
+
+
+NOT_CONNECTED = """\x1b[0m18:04:10  Running with dbt=1.11.16
+\x1b[0m18:04:11  Encountered an error:
+Database Error
+  connection to server at "127.0.0.1", port 5999 failed: Connection refused
+  	Is the server running on that host and accepting TCP/IP connections?
+"""
+
+MODEL_SQL = """\x1b[0m18:04:12  \x1b[31mDatabase Error in model customer_daily (models/features/customer_daily.sql)\x1b[0m
+\x1b[0m18:04:12    column "nope" does not exist
+"""
+
+
+def test_a_warehouse_dbt_cannot_connect_to_is_exit_4_and_a_models_bad_sql_exit_1():
+    assert dbt_failure("build", NOT_CONNECTED).exit_code == EXIT_WAREHOUSE
+    assert dbt_failure("build", MODEL_SQL).exit_code == EXIT_FAILURE
+
+
+PROFILES_YAML = """\x1b[0m18:04:50  Encountered an error:
+Runtime Error
+  dbt encountered an error while trying to read your profiles.yml file.
+
+  Runtime Error
+    Syntax error near line 9
+    ------------------------------
+    6  |       host: 127.0.0.1
+    7  |       password: hunter22
+    8  |       port: [5432
+    9  |       user: postgres
+
+    Raw Error:
+    ------------------------------
+    while parsing a flow sequence
+      in "<unicode string>", line 8, column 13
+\x1b[0m18:04:51  Done.
+    7  |   a model's line
+"""
+
+
+def test_the_lines_of_profiles_yml_dbt_quotes_are_left_out_and_the_reason_kept():
+    shown = "".join(without_profile_values(PROFILES_YAML.splitlines(True)))
+    assert "hunter22" not in shown and "127.0.0.1" not in shown
+    assert "Syntax error near line 9" in shown and "while parsing a flow sequence" in shown
+    assert "a model's line" in shown  # after dbt's next log line, lines are dbt's again
