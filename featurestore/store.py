@@ -250,8 +250,21 @@ class FeatureStore(HttpServing, TrainingSets):
         from featurestore.governance.stale_models import stale_model_results
 
         report = run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
-        report.results.extend(stale_model_results(self.catalog(), views))
+        report.results.extend(stale_model_results(self.catalog(), views, self._spine_columns))
         return report
+
+    def _spine_columns(self, model: str) -> "tuple[str, ...] | None":
+        """The columns of the spine model `model` as built in the warehouse; None when it
+        cannot be read (not built yet: a generated model over it is not built either)."""
+        from featurestore.errors import FeatureStoreError
+        from featurestore.offline.request import SpineInput
+        from featurestore.offline.spine import read_spine
+
+        try:
+            with self.warehouse() as warehouse:
+                return read_spine(SpineInput(relation=model), self.catalog(), self.engine, warehouse).columns
+        except FeatureStoreError:
+            return None
 
     # -- governance ----------------------------------------------------------------------------
     def diff(self, state: "str | os.PathLike") -> "DiffReport":
