@@ -70,6 +70,7 @@ class FeatureStore(HttpServing, TrainingSets):
         self._manifest: dict | None = None
         self._online_readers: dict[str | None, "OnlineReader"] = {}
         self._online_requests: dict[tuple, tuple] = {}
+        self._environment_redis_url: str | None = None  # $FS_REDIS_URL as an fs serve worker's parent read it
 
     def catalog(self) -> Catalog:
         """The feature catalog, from the manifest (parsed again first if it is stale)."""
@@ -237,8 +238,21 @@ class FeatureStore(HttpServing, TrainingSets):
         from featurestore.governance.stale_models import stale_model_results
 
         report = run_checks(self.catalog(), self.warehouse, self.console, self.now, view_names=views, record=record)
-        report.results.extend(stale_model_results(self.catalog(), views))
+        report.results.extend(stale_model_results(self.catalog(), views, self._spine_columns))
         return report
+
+    def _spine_columns(self, model: str) -> "tuple[str, ...] | None":
+        """The columns of the spine model `model` as built in the warehouse; None when it
+        cannot be read (not built yet: a generated model over it is not built either)."""
+        from featurestore.errors import FeatureStoreError
+        from featurestore.offline.request import SpineInput
+        from featurestore.offline.spine import read_spine
+
+        try:
+            with self.warehouse() as warehouse:
+                return read_spine(SpineInput(relation=model), self.catalog(), self.engine, warehouse).columns
+        except FeatureStoreError:
+            return None
 
     # -- governance ----------------------------------------------------------------------------
     def diff(self, state: "str | os.PathLike") -> "DiffReport":
@@ -280,7 +294,7 @@ class FeatureStore(HttpServing, TrainingSets):
         from featurestore.online.sync import LOCK_WAIT_SECONDS, run_sync
 
         catalog = self.catalog()  # an invalid project is refused before a redis-server is started
-        location = locate(self.project, redis_url)
+        location = locate(self.project, redis_url, self._environment_redis_url)
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
         online = catalog.online_views(views)
         with self.lineage().run(self.lineage_job("sync", online)) as job:
@@ -314,7 +328,7 @@ class FeatureStore(HttpServing, TrainingSets):
         from featurestore.online.push import LOCK_WAIT_SECONDS, run_push
 
         online_view = self.catalog().online_views([view])[0]  # before a redis-server is started
-        location = locate(self.project, redis_url)
+        location = locate(self.project, redis_url, self._environment_redis_url)
         wait = LOCK_WAIT_SECONDS if lock_wait is None else lock_wait
         with self.lineage().run(self.lineage_job(f"push.{view}")) as job:
             job.inputs = [file_dataset(Path(rows))] if isinstance(rows, (str, os.PathLike)) else []
@@ -405,7 +419,7 @@ class FeatureStore(HttpServing, TrainingSets):
             from featurestore.online.cluster_reader import online_reader
             from featurestore.online.connection import locate, open_client
 
-            location = locate(self.project, redis_url)
+            location = locate(self.project, redis_url, self._environment_redis_url)
             self._online_readers[redis_url] = online_reader(open_client(location, retries=1), location)
         return self._online_readers[redis_url]
 
@@ -417,5 +431,7 @@ def worker_app() -> "Starlette":
 
     spec, policy, limits = read_worker_spec(os.environ[STORE_SPEC_ENV])
     store = FeatureStore(spec["project_dir"], spec["profiles_dir"], spec["target"])
+    # The URL keeps its origin: a worker's 503 names FS_REDIS_URL as the parent's would.
+    store._environment_redis_url = spec.get("environment_redis_url")
     store.catalog()  # read at start-up, not by the first request
     return store.feature_server(spec["redis_url"], policy=policy, limits=limits)

@@ -46,6 +46,15 @@ class HttpServing:
             limits,
         )
 
+    def _worker_settings(self, redis_url: str | None) -> dict:
+        """What an `fs serve` worker opens (featurestore.store.worker_app): the project, the
+        target, and the Redis URL with where it came from (--redis-url or $FS_REDIS_URL, which
+        the worker's environment does not hold)."""
+        return {
+            "project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir), "target": self.target.name,
+            "redis_url": redis_url, "environment_redis_url": self._environment_redis_url or os.environ.get("FS_REDIS_URL"),
+        }
+
     def serve(self, host: str = "127.0.0.1", port: int = 6566, workers: int = 1, redis_url: str | None = None) -> None:
         """Run the feature server until interrupted: `workers` processes, each with its own
         FeatureStore and Redis connections, on one listening socket (uvicorn)."""
@@ -64,8 +73,6 @@ class HttpServing:
             run_server(self.feature_server(redis_url, policy=policy, limits=limits), host, port, workers, self.console, policy)
             return
         # More workers are processes that each open the project again, told how by a private file.
-        spec = {"project_dir": str(self.project.root), "profiles_dir": str(self.project.profiles_dir),
-                "target": self.target.name, "redis_url": redis_url or os.environ.get("FS_REDIS_URL")}
-        with worker_spec(spec, policy, limits) as path:
+        with worker_spec(self._worker_settings(redis_url), policy, limits) as path:
             os.environ[STORE_SPEC_ENV] = str(path)
             run_server("featurestore.store:worker_app", host, port, workers, self.console, policy)

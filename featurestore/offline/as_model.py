@@ -105,6 +105,8 @@ def model_files(
         "version": SQL_GENERATION_VERSION,
         "command": command,
         "spine": spine_name,
+        # The SQL lists them: a column added to the spine later is not in the table.
+        "spine_columns": list(spine.columns),
         "features": list(request.features),
         "options": {
             "timestamp_column": request.spine.timestamp_column,

@@ -54,12 +54,14 @@ class OnlineLocation:
         return shown_url(self.url)
 
 
-def locate(project: Project, redis_url: str | None = None) -> OnlineLocation:
-    """Where the project's online store is; starts the embedded server if nothing is set."""
+def locate(project: Project, redis_url: str | None = None, environment_url: str | None = None) -> OnlineLocation:
+    """Where the project's online store is; starts the embedded server if nothing is set.
+    `environment_url`: $FS_REDIS_URL as another process read it (an `fs serve` worker, whose
+    environment does not hold it), named as from FS_REDIS_URL."""
     prefix = os.environ.get(PREFIX_ENV) or project.settings.key_prefix or f"fs:{project.name}"
     candidates = [
         ("--redis-url", redis_url),
-        (URL_ENV, os.environ.get(URL_ENV)),
+        (URL_ENV, environment_url or os.environ.get(URL_ENV)),
         ("online.redis_url in feature_store.yml", project.settings.redis_url),
     ]
     for origin, url in candidates:

@@ -61,8 +61,9 @@ def run_dbt_after_parse(
     console: Console,
     between: Callable[[], None],
     stream: bool = False,
+    parse_flags: list[str] | None = None,
 ) -> None:
-    """Run `dbt parse`, then `between()`, then `dbt <command>` on the manifest that parse
+    """Run `dbt parse` (with `parse_flags`), then `between()`, then `dbt <command>` on the manifest that parse
     made, in one dbt process: dbt's start (2 s of CPU, its imports) is paid once, and the
     command does not parse again. When `between` raises (the feature metadata is invalid),
     dbt exits without running the command, and the error goes on up.
@@ -71,7 +72,7 @@ def run_dbt_after_parse(
     import subprocess
 
     flags = _project_flags(project, target)
-    commands = json.dumps({"parse": ["parse", *flags], "then": [*command, *flags]})
+    commands = json.dumps({"parse": ["parse", *(parse_flags or []), *flags], "then": [*command, *flags]})
     # In a with block: the child's pipes are closed however this ends (an open one is a
     # ResourceWarning in the caller's program).
     with subprocess.Popen(

@@ -34,10 +34,11 @@ _PATH_KEYS = {
     "snapshot-paths": ["snapshots"],
     "test-paths": ["tests"],
     "analysis-paths": ["analyses"],
+    "function-paths": ["functions"],  # dbt 1.11's user-defined functions, and their YAML
     "docs-paths": [],
     "packages-install-path": "dbt_packages",  # installed packages are parsed like the project
 }
-_TOP_LEVEL_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
+_TOP_LEVEL_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml", ".dbtignore")
 _DBT_FILE_SUFFIXES = {".sql", ".yml", ".yaml", ".csv", ".py", ".md"}
 
 
@@ -115,7 +116,15 @@ def _refusal_of_dbts_manifest(project: Project, target: Target) -> str | None:
     inputs = {**{name: stamp[1] for name, stamp in files.items()}, **folders}
     if target.profiles_path is not None:
         inputs[str(target.profiles_path)] = _stamp(target.profiles_path)[1]
-    return refusal(project, target, inputs, _env_vars_read(project, files), _installed_dbt_times())
+    refused = refusal(project, target, inputs, _env_vars_read(project, files), _installed_dbt_times())
+    if refused is None:
+        from featurestore.project.partial_parse import unseen_change
+
+        # Every file older than dbt's run, and still one its partial parse did not read.
+        unseen = unseen_change(project)
+        if unseen is not None:
+            return f"dbt's partial parse took {unseen} as unchanged (it has the modification time dbt saved for other contents)"
+    return refused
 
 
 def difference(recorded: ManifestKey, now: ManifestKey) -> str | None:

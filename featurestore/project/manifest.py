@@ -14,7 +14,7 @@ from typing import Callable
 
 from featurestore.console import Console
 from featurestore.errors import ProjectError
-from featurestore.project import freshness
+from featurestore.project import freshness, partial_parse
 from featurestore.project.dbt_project import Project
 from featurestore.project.profiles import Target
 
@@ -42,7 +42,7 @@ def run_dbt_writing_manifest(
 
     key = _install_packages(project, target, console, key)
     freshness.forget(project)
-    run_dbt(project, command, target.name, console, stream=stream)
+    run_dbt(project, [*command, *_parse_flags(project, console)], target.name, console, stream=stream)
     freshness.record(project, key)
 
 
@@ -74,8 +74,21 @@ def run_dbt_on_checked_manifest(
         freshness.record(project, key)  # the manifest stays, and is fresh, when check refuses it
         check(_read(project.manifest_path))
 
-    run_dbt_after_parse(project, command, target.name, console, parsed, stream=stream)
+    run_dbt_after_parse(project, command, target.name, console, parsed, stream=stream, parse_flags=_parse_flags(project, console))
     freshness.record(project, key)  # the command wrote the same manifest again
+
+
+def _parse_flags(project: Project, console: Console) -> list[str]:
+    """dbt's flags for the parse of the command about to run: without partial parsing when
+    dbt's saved state would miss a changed file (featurestore.project.partial_parse)."""
+    unseen = partial_parse.unseen_change(project)
+    if unseen is None:
+        return []
+    console.info(
+        f"{unseen} has the modification time dbt's partial parse saved for other contents: "
+        f"dbt parses every file again (without partial parsing)"
+    )
+    return [partial_parse.FLAG]
 
 
 def _install_packages(

@@ -7,6 +7,7 @@
         'version': 1,
         'command': 'fs training-set --spine flight_delay_labels --features flight_delay_model --as-model models/training/flight_delay_train.sql',
         'spine': 'flight_delay_labels',
+        'spine_columns': ['flight_id', 'carrier', 'tailnum', 'origin', 'dest', 'event_timestamp', 'scheduled_minutes', 'is_delayed'],
         'features': ['flight_delay_model'],
         'options': {
           'timestamp_column': 'event_timestamp',

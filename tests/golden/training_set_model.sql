@@ -7,6 +7,7 @@
         'version': 1,
         'command': 'fs training-set --spine labels --features \'customer_orders:*,store_visits:visits_7d\' --as-model models/training/churn_train.sql',
         'spine': 'labels',
+        'spine_columns': ['customer_id', 'store_id', 'event_timestamp', 'churned'],
         'features': ['customer_orders:*', 'store_visits:visits_7d'],
         'options': {
           'timestamp_column': 'event_timestamp',

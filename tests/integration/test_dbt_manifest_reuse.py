@@ -173,3 +173,78 @@ def test_fs_build_on_a_stale_manifest_leaves_no_pipe_open(built, capsys):
         FeatureStore(project_dir=built, console=Console(verbose=False)).build()
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+
+def _ttl(store: FeatureStore) -> str:
+    from featurestore.catalog.ttl import format_ttl
+
+    return format_ttl(next(view for view in store.catalog() if view.name == "customer_orders").ttl)
+
+
+def _parsed_by_fs(yml: Path):
+    """The file written again (same text, a new time) and parsed by fs: dbt's saved state
+    then holds this time (fs's first parse after a plain dbt is a full one: another
+    profiles flag). Returns the file's text and stat."""
+    text = yml.read_text()
+    yml.write_text(text)
+    assert _ttl(FeatureStore(project_dir=yml.parent.parent, console=Console(verbose=False))) == "30d"
+    return text, yml.stat()
+
+
+def _put_back(path: Path, text: str, stamp) -> None:
+    """The file's earlier copy, with its earlier modification time (cp -p, rsync -a, tar x)."""
+    import os
+
+    path.write_text(text)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+
+
+def test_a_file_put_back_with_its_old_time_is_read_again(built, capsys):
+    """dbt's partial parse skips a YAML file whose modification time is the one it saved,
+    and keeps that time when the file changes: a copy put back with its old time kept the
+    edit's values. fs parses without partial parsing then, and the catalog and a training set
+    follow the file."""
+    import pandas as pd
+
+    yml = built / "models" / "customer_orders.yml"
+    original, stamp = _parsed_by_fs(yml)
+    yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
+    assert _ttl(FeatureStore(project_dir=built, console=Console(verbose=True))) == "1d"
+    _put_back(yml, original, stamp)
+    capsys.readouterr()
+    store = FeatureStore(project_dir=built, console=Console(verbose=True))
+    assert _ttl(store) == "30d"
+    assert "models/customer_orders.yml has the modification time dbt's partial parse saved for other contents" in capsys.readouterr().err
+    spine = pd.DataFrame({"customer_id": ["c1"], "event_timestamp": [pd.Timestamp("2024-02-05")]})
+    assert store.training_set(spine, ["customer_orders:orders"]).to_pandas()["orders"].tolist() == [3]
+    yml.write_text(original.replace("ttl: 30d", "ttl: 2d"))  # dbt's state is whole again
+    assert "without partial parsing" not in first_command(built, capsys)
+
+
+def test_fs_build_after_a_file_is_put_back_with_its_old_time_builds_what_it_says(built, capsys):
+    yml = built / "models" / "customer_orders.yml"
+    original, stamp = _parsed_by_fs(yml)
+    yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
+    FeatureStore(project_dir=built, console=Console(verbose=False)).build()
+    _put_back(yml, original, stamp)
+    capsys.readouterr()
+    store = FeatureStore(project_dir=built, console=Console(verbose=True))
+    store.build()
+    assert _ttl(store) == "30d"
+    assert "without partial parsing" in capsys.readouterr().err
+
+
+def test_a_plain_dbt_build_that_missed_a_file_put_back_is_refused(built, capsys):
+    """dbt's own build after the file was put back wrote the edit's values: its manifest is
+    not taken."""
+    yml = built / "models" / "customer_orders.yml"
+    original, stamp = yml.read_text(), yml.stat()
+    yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
+    run_dbt(built, "build")
+    _put_back(yml, original, stamp)
+    run_dbt(built, "build")
+    capsys.readouterr()
+    assert _ttl(FeatureStore(project_dir=built, console=Console(verbose=True))) == "30d"
+    said = capsys.readouterr().err
+    assert "dbt's partial parse took models/customer_orders.yml as unchanged" in said and "without partial parsing" in said

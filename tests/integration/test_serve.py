@@ -265,6 +265,31 @@ def test_health_is_503_while_redis_is_down_and_reads_too(project):
         thread.join(10)
 
 
+def test_a_workers_redis_url_from_the_environment_is_named_so(project, monkeypatch):
+    """`fs serve --workers N`: each worker opens the store from the parent's spec, with no
+    FS_REDIS_URL in its environment; its 503 still names FS_REDIS_URL, as one worker's does,
+    not --redis-url."""
+    from featurestore.serve.guard import AccessPolicy
+    from featurestore.serve.limits import RequestLimits
+    from featurestore.serve.run import worker_spec
+    from featurestore.store import STORE_SPEC_ENV, worker_app
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    monkeypatch.setenv("FS_REDIS_URL", dead)
+    policy, limits = AccessPolicy.from_environment("127.0.0.1"), RequestLimits.from_environment()
+    with worker_spec(project.store._worker_settings(None), policy, limits) as path:
+        assert "FS_REDIS_URL" not in os.environ  # removed before the workers start
+        monkeypatch.setenv(STORE_SPEC_ENV, str(path))
+        app = worker_app()
+    port, server, thread = serve_in_thread(app)
+    try:
+        status, document = request(port, "GET", "/health")
+        assert status == 503 and document["detail"].startswith(f"cannot reach Redis at {dead} (from FS_REDIS_URL)")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 @pytest.fixture
 def throwaway_redis(tmp_path):
     """A Redis server of this test's own (tests/servers.py) on a free port, which the test may

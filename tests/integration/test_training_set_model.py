@@ -106,3 +106,21 @@ def test_an_edited_ttl_makes_fs_check_name_the_model_and_generating_again_update
     assert changed[0] == ("            'ttl': '3h',", "            'ttl': '4h',")
     assert {(a.replace("10800", "14400"), b) for a, b in changed[1:]} == {(b, b) for _, b in changed[1:]}
     assert len(changed) == 1 + 9 * 6
+
+
+def test_a_column_added_to_the_spine_makes_fs_check_name_the_model(built_project, tmp_path, cli, clean_env):
+    """The model's SQL lists the spine's columns as they were: a label column added to the
+    spine and built is missing from the model's table (where `fs training-set -o` has it)
+    until the model is generated again, and `fs check` says so."""
+    project = tmp_path / "project"
+    shutil.copytree(built_project, project, ignore=shutil.ignore_patterns(".fs"))
+    labels = project / "models/labels/flight_delay_labels.sql"
+    labels.write_text(labels.read_text().replace(" as is_delayed\n", " as is_delayed,\n    flights.dep_delay as label_delay\n"))
+    code, _, err = cli("build", "--project-dir", str(project), "--select", "flight_delay_labels")
+    assert code == 0, err
+    code, out, err = cli("check", "--project-dir", str(project))
+    assert code == EXIT_CHECK_WARNINGS, err
+    assert (
+        f"WARN flight_delay_train stale: spine flight_delay_labels's columns changed: +label_delay since {MODEL} was "
+        f"generated; regenerate: fs training-set --spine flight_delay_labels --features flight_delay_model --as-model {MODEL}\n"
+    ) in out

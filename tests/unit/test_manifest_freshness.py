@@ -85,12 +85,13 @@ def parsed(root: Path, target: str | None = None):
 
 def test_the_key_lists_the_files_dbt_reads_and_nothing_else(tmp_path):
     for name in ["models/a.sql", "models/sub/b.yml", "macros/m.sql", "seeds/s.csv", "tests/t.sql", "packages.yml",
-                 "models/notes.txt", "target/compiled/a.sql", "analyses/x.py", "dbt_packages/p/models/x.sql"]:
+                 "models/notes.txt", "target/compiled/a.sql", "analyses/x.py", "dbt_packages/p/models/x.sql",
+                 "functions/f.sql", "functions/f.yml", ".dbtignore"]:
         write(tmp_path / name)
     project, target = project_at(tmp_path)
     assert sorted(current_key(project, target).files) == [
-        "analyses/x.py", "dbt_packages/p/models/x.sql", "dbt_project.yml", "macros/m.sql", "models/a.sql", "models/sub/b.yml",
-        "packages.yml", "seeds/s.csv", "tests/t.sql",
+        ".dbtignore", "analyses/x.py", "dbt_packages/p/models/x.sql", "dbt_project.yml", "functions/f.sql", "functions/f.yml",
+        "macros/m.sql", "models/a.sql", "models/sub/b.yml", "packages.yml", "seeds/s.csv", "tests/t.sql",
     ]
 
 

@@ -222,3 +222,15 @@ def test_a_model_generated_by_another_version_of_fs_is_stale():
     older = dataclasses.replace(model, generated={**model.generated, "version": 0})
     [result] = stale_model_results(dataclasses.replace(catalog, models={"churn_train": older}))
     assert result.detail.startswith("fs generates other SQL now (version 0 -> 1) since")
+
+
+def test_a_spine_with_columns_the_model_lacks_makes_it_stale():
+    """A column added to the spine model after generation: the model's SQL lists the spine's
+    columns as they were, so its table lacks the new one, where `fs training-set` has it."""
+    catalog = generated_catalog(golden_catalog())
+    now = {"labels": (*KINDS, "label_amount")}
+    [result] = stale_model_results(catalog, spine_columns=now.get)
+    assert (result.view, result.check, result.status) == ("churn_train", "stale", "warn")
+    assert result.detail == f"spine labels's columns changed: +label_amount since {PATH} was generated; regenerate: {COMMAND}"
+    assert stale_model_results(catalog, spine_columns={"labels": tuple(KINDS)}.get) == []
+    assert stale_model_results(catalog, spine_columns={}.get) == []  # not built: nothing to compare
