@@ -211,8 +211,8 @@ def _as_date(value: Any) -> date:
 def _as_decimal(value: Any) -> Decimal:
     number = _number(value)
     number = number if isinstance(number, Decimal) else Decimal(str(number))
-    if number.adjusted() >= 38:  # no decimal(38) holds it; and quantizing it would raise
-        raise KeyTypeError("out of the range of decimal(38)")
+    if number.adjusted() > 38:  # HUGEINT's 39 digits at most; quantizing 1e99 would raise
+        raise KeyTypeError("out of the range of a decimal or HUGEINT key")
     return number
 
 

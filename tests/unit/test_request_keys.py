@@ -255,6 +255,12 @@ def test_a_huge_number_is_refused_at_once_as_a_key_type_error(text, logical):
     assert time.process_time() - start < 0.5
 
 
+def test_a_hugeint_keys_largest_value_is_read():
+    """DuckDB's HUGEINT reaches a decimal(38, 0) key as 39 digits."""
+    text = str(2**127 - 1)
+    assert key_text(text, "decimal:0") == text == key_text(2**127 - 1, "decimal:0")
+
+
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 2**100000, 10**40], ids=["2^64", "-2^63-1", "2^100000", "10^40"])
 def test_an_integer_beyond_the_64_bit_range_is_refused(number):
     with pytest.raises(KeyTypeError, match="range"):
