@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
@@ -168,6 +168,12 @@ class ViewSchema:
             (key, f"{logical}:{scales[key]}" if key in scales else f"{logical}:tz" if key in self.tz_keys else logical)
             for key, logical in self.join_keys
         )
+
+    def differs_only_in_key_format(self, other: "ViewSchema") -> bool:
+        """Whether `other` is this schema but for what fs records of its keys' format
+        (`key_scales`, `tz_keys`, recorded since fs named such keys by them): a schema an
+        older fs recorded, where the user changed nothing."""
+        return self != other and replace(self, key_scales=other.key_scales, tz_keys=other.tz_keys) == other
 
     def to_json(self) -> str:
         data: dict[str, Any] = {

@@ -250,3 +250,16 @@ def test_fs_get_refuses_a_huge_decimal_key_with_exit_2(tmp_path, online, cli):
     for bad in ["1e99", "1e400", "1e1000000"]:
         code, out, err = cli("get", ORDERS, "-e", f"customer_id={bad}", "--project-dir", str(store.project.root))
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_push_before_the_first_sync_of_this_version_says_fs_key_format_changed(tmp_path, online):
+    """A decimal key's view synced by an fs that recorded no key scale: the user changed nothing."""
+    store = keyed_by(tmp_path, "decimal(9,2)", [Decimal("1.50")])
+    meta = f"{online.prefix}:{TINY_VIEW}:meta"
+    recorded = json.loads(online.client.hget(meta, "schema"))
+    recorded.pop("key_scales")
+    online.client.hset(meta, "schema", json.dumps(recorded))
+    with pytest.raises(UsageError) as caught:
+        store.push(TINY_VIEW, [row(Decimal("1.50"), 21, orders=9)])
+    message = str(caught.value)
+    assert "changed its columns" not in message and "key format" in message and "fs sync" in message
