@@ -117,7 +117,7 @@ def _as_int(value: Any) -> int:
 
 def _as_float(value: Any) -> float:
     if type(value) is float:
-        return value
+        return value + 0.0  # -0.0 is the key 0.0, as DuckDB's join matches them
     if isinstance(value, str):  # DuckDB's cast reads 'nan', 'inf' and '1e400' (inf) too
         text = value.strip()
         if not text.isascii() or "_" in text:

@@ -250,6 +250,8 @@ def test_fs_get_refuses_a_huge_decimal_key_with_exit_2(tmp_path, online, cli):
     for bad in ["1e99", "1e400", "1e1000000"]:
         code, out, err = cli("get", ORDERS, "-e", f"customer_id={bad}", "--project-dir", str(store.project.root))
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    status, document = http_read(store, {"features": [ORDERS], "entities": {"customer_id": ["1e1000000"]}})
+    assert status == 400 and "decimal" in document["detail"]
 
 
 def test_a_push_before_the_first_sync_of_this_version_says_fs_key_format_changed(tmp_path, online):
