@@ -113,7 +113,8 @@ def encode_key_values(values: "list[float | None]") -> "list[str | None]":
 
 
 def encode_value(value: Any) -> str:
-    """One Python value as text, the way `encode_array` writes it (for keys and tests)."""
+    """One Python value as text, the way `encode_array` writes it, but for a double, which is
+    its repr (`encode_key_value` spells a key's double as the sync does)."""
     if type(value) is str:  # the common cases first: keys are mostly text or ints
         return value
     if type(value) is int:
@@ -123,9 +124,7 @@ def encode_value(value: Any) -> str:
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, float):
-        import pyarrow as pa
-
-        return encode_array(pa.array([value], pa.float64()), "float")[0].as_py()
+        return repr(value)  # a key's double is spelt by encode_key_value, as the sync spells it
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
