@@ -153,6 +153,10 @@ class ViewSchema:
     """The timestamp join keys with a time zone (TIMESTAMPTZ): an offset in a read's text is
     the moment there, where DuckDB's cast to a plain TIMESTAMP drops it. Recorded only where
     a view has one."""
+    u64_keys: tuple[str, ...] = ()
+    """The integer join keys that are unsigned 64-bit (UBIGINT): a read takes values up to 2^64-1
+    for them, where another integer key refuses what BIGINT cannot hold. Recorded only where a
+    view has one."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -164,7 +168,8 @@ class ViewSchema:
         logical type, a decimal's with its scale (`decimal:2`)."""
         scales = dict(self.key_scales)
         return tuple(
-            (key, f"{logical}:{scales[key]}" if key in scales else f"{logical}:tz" if key in self.tz_keys else logical)
+            (key, f"{logical}:{scales[key]}" if key in scales else f"{logical}:tz" if key in self.tz_keys
+             else f"{logical}:u64" if key in self.u64_keys else logical)
             for key, logical in self.join_keys
         )
 
@@ -172,7 +177,7 @@ class ViewSchema:
         """Whether `other` is this schema but for what fs records of its keys' format
         (`key_scales`, `tz_keys`, recorded since fs named such keys by them): a schema an
         older fs recorded, where the user changed nothing."""
-        return self != other and replace(self, key_scales=other.key_scales, tz_keys=other.tz_keys) == other
+        return self != other and replace(self, key_scales=other.key_scales, tz_keys=other.tz_keys, u64_keys=other.u64_keys) == other
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -185,6 +190,8 @@ class ViewSchema:
             data["key_scales"] = dict(self.key_scales)
         if self.tz_keys:
             data["tz_keys"] = list(self.tz_keys)
+        if self.u64_keys:
+            data["u64_keys"] = list(self.u64_keys)
         return json.dumps(data)
 
     @classmethod
@@ -197,6 +204,7 @@ class ViewSchema:
             features=tuple(data["features"].items()),
             key_scales=tuple(data.get("key_scales", {}).items()),
             tz_keys=tuple(data.get("tz_keys", ())),
+            u64_keys=tuple(data.get("u64_keys", ())),
         )
 
     @classmethod
@@ -225,4 +233,5 @@ class ViewSchema:
             features=tuple((f, stored(f)) for f in view.feature_names),
             key_scales=tuple((k, types[k].scale) for k, logical in join_keys if logical == "decimal"),  # type: ignore[attr-defined]
             tz_keys=tuple(k for k, logical in join_keys if logical == "timestamp" and types[k].tz is not None),  # type: ignore[attr-defined]
+            u64_keys=tuple(k for k, logical in join_keys if logical == "int" and str(types[k]) == "uint64"),
         )

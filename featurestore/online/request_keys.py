@@ -42,9 +42,12 @@ def _is_null(value: Any) -> bool:
         return False
 
 
-INT_RANGE = (-(2**63), 2**64 - 1)
-"""The integers a key of the logical type int can hold: BIGINT's and UBIGINT's (the recorded
-schema keeps no width, so a value past a narrower key's range reads missing)."""
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""The integers a key of the logical type int can hold: BIGINT's (the recorded schema keeps no
+width, so a value past a narrower key's range reads missing). A UBIGINT key, recorded as such
+(`int:u64`), holds U64_RANGE."""
+
+U64_RANGE = (0, 2**64 - 1)
 
 EXACT_FLOAT = 2.0**53
 """A float this large or larger is not exact: it stands for many integers."""
@@ -87,32 +90,38 @@ def _is_numpy_bool(value: Any) -> bool:
     return dtype is not None and getattr(dtype, "kind", None) == "b" and not hasattr(value, "__len__")
 
 
-def _int_in_range(number: int) -> int:
-    if not INT_RANGE[0] <= number <= INT_RANGE[1]:
-        raise KeyTypeError("out of the 64-bit integer range")
+def _int_in_range(number: int, bounds: tuple[int, int] = INT_RANGE) -> int:
+    if not bounds[0] <= number <= bounds[1]:
+        raise KeyTypeError(f"out of the key's range, {bounds[0]} to {bounds[1]}")
     return number
 
 
-def _as_int(value: Any) -> int:
+def _as_int(value: Any, bounds: tuple[int, int] = INT_RANGE) -> int:
     if type(value) is int:
-        return _int_in_range(value)
+        return _int_in_range(value, bounds)
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and not _is_numpy_bool(value):
-        return _int_in_range(int(value))
+        return _int_in_range(int(value), bounds)
     if type(value) is str and value.isascii() and len(value) <= MAX_TEXT:
         try:  # the common text ('7', '007', ' +7'), 8 times faster than through Decimal
-            return _int_in_range(int(value))
+            number = int(value)
         except ValueError:
             pass
+        else:
+            return _int_in_range(number, bounds)
     number = _number(value)
     if isinstance(number, Decimal):
         if number.adjusted() > 19:  # before int(), which takes seconds for 1e1000000
-            raise KeyTypeError("out of the 64-bit integer range")
+            raise KeyTypeError(f"out of the key's range, {bounds[0]} to {bounds[1]}")
         integral = number == number.to_integral_value()
     else:
         integral = math.isfinite(number) and float(number).is_integer()
     if not integral:
         raise KeyTypeError("it has a fraction")
-    return _int_in_range(int(number))
+    return _int_in_range(int(number), bounds)
+
+
+def _as_uint64(value: Any) -> int:
+    return _as_int(value, U64_RANGE)
 
 
 def _as_float(value: Any) -> float:
@@ -236,6 +245,7 @@ KEY_TYPES: dict[str, Callable[[Any], Any]] = {
     "date": _as_date,
     "decimal": _as_decimal,
     "timestamp:tz": _as_zoned_timestamp,
+    "int:u64": _as_uint64,
 }
 """Logical type -> how a read request's join key value becomes a value of it (`key_value`)."""
 

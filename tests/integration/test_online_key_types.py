@@ -265,3 +265,14 @@ def test_a_push_before_the_first_sync_of_this_version_says_fs_key_format_changed
         store.push(TINY_VIEW, [row(Decimal("1.50"), 21, orders=9)])
     message = str(caught.value)
     assert "changed its columns" not in message and "key format" in message and "fs sync" in message
+
+
+def test_a_bigint_key_refuses_what_bigint_cannot_hold_and_a_ubigint_key_reads_its_range(int_keyed, tmp_path):
+    """The training set refuses a spine key BIGINT cannot hold: the read refuses it, not missing."""
+    with pytest.raises(UsageError, match="range"):
+        int_keyed.get_online_features([{"customer_id": str(2**63)}], [ORDERS])
+    store = keyed_by(tmp_path / "u", "ubigint", [str(2**64 - 1), "5"])  # as text: Arrow infers int64 otherwise
+    found = store.get_online_features([{"customer_id": k} for k in [2**64 - 1, str(2**64 - 1), "05"]], [ORDERS])
+    assert found.values == [[1], [1], [2]]
+    with pytest.raises(UsageError, match="range"):
+        store.get_online_features([{"customer_id": -1}], [ORDERS])
