@@ -222,7 +222,7 @@ def _synced_generation(
     if recorded != schema:
         why = (
             f"was last synced to {location.shown_url} by an older fs, which recorded its keys in another format "
-            "(a decimal key's scale, a timestamp key's time zone): fs's key format changed, not the view"
+            "(a decimal key's scale, a timestamp key's time zone, an unsigned key): fs's key format changed, not the view"
             if recorded is not None and recorded.differs_only_in_key_format(schema)
             else f"changed its columns or types since its last sync to {location.shown_url}"
         )
