@@ -76,11 +76,11 @@ def _number(value: Any) -> Decimal | float:
         if not number.is_finite():
             raise KeyTypeError("not finite")
         return number
-    if isinstance(value, float) or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)):
-        if isinstance(value, (float, numbers.Real)) and not isinstance(value, Decimal) and abs(float(value)) >= EXACT_FLOAT:
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # a float, numpy's too
+        if abs(float(value)) >= EXACT_FLOAT:
             raise KeyTypeError("a float of 2^53 or more is not exact; give it as an integer or as text")
         return value  # type: ignore[return-value]
-    if isinstance(value, (numbers.Real, Decimal)):
+    if isinstance(value, (numbers.Integral, Decimal)):
         return value  # type: ignore[return-value]
     raise KeyTypeError(f"a {type(value).__name__}")
 
