@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from featurestore.errors import ProjectError
@@ -75,8 +76,45 @@ def encode_array(array: "pa.Array", logical: str) -> "pa.Array":
     return array.cast(pa.string())
 
 
+def encode_key_array(array: "pa.Array", logical: str) -> "pa.Array":
+    """Every value of a join key column as the text of its key part: `encode_array`'s, with a
+    double's -0.0 written as 0.0, since DuckDB's join matches them as one key. The one function
+    that names a key's value, for the sync (vectorized) and for reads and pushes (one value:
+    `encode_key_value`), so the two can never spell a value differently."""
+    if logical == "float":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        array = pc.add(array.cast(pa.float64()), 0.0)  # -0.0 + 0.0 is 0.0
+    return encode_array(array, logical)
+
+
+def encode_key_value(value: Any) -> str:
+    """One join key value of a Python type as `encode_key_array` writes it in a key."""
+    if isinstance(value, float):
+        return _float_key_text(float(value) + 0.0)
+    return encode_value(value)
+
+
+@lru_cache(maxsize=4096)
+def _float_key_text(value: float) -> str:
+    # Through Arrow itself, the sync's writer: Python's repr spells 14% of doubles otherwise
+    # (3e10 is `3e+10` there, `30000000000.0` in repr). Cached: the call costs some 70 µs.
+    import pyarrow as pa
+
+    return encode_key_array(pa.array([value], pa.float64()), "float")[0].as_py()
+
+
+def encode_key_values(values: "list[float | None]") -> "list[str | None]":
+    """`encode_key_value` of many doubles (None stays None) in one vectorized call."""
+    import pyarrow as pa
+
+    return encode_key_array(pa.array(values, pa.float64()), "float").to_pylist()
+
+
 def encode_value(value: Any) -> str:
-    """One Python value as text, the way `encode_array` writes it (for keys and tests)."""
+    """One Python value as text, the way `encode_array` writes it, but for a double, which is
+    its repr (`encode_key_value` spells a key's double as the sync does)."""
     if type(value) is str:  # the common cases first: keys are mostly text or ints
         return value
     if type(value) is int:
@@ -86,7 +124,7 @@ def encode_value(value: Any) -> str:
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, float):
-        return repr(value)
+        return repr(value)  # a key's double is spelt by encode_key_value, as the sync spells it
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -111,6 +149,14 @@ class ViewSchema:
     key_scales: tuple[tuple[str, int], ...] = ()
     """The scale of each decimal join key: its key text has as many decimals (`1.50`), so a
     read names the key of 1.5 as a sync wrote it. Recorded only where a view has one."""
+    tz_keys: tuple[str, ...] = ()
+    """The timestamp join keys with a time zone (TIMESTAMPTZ): an offset in a read's text is
+    the moment there, where DuckDB's cast to a plain TIMESTAMP drops it. Recorded only where
+    a view has one."""
+    u64_keys: tuple[str, ...] = ()
+    """The integer join keys that are unsigned 64-bit (UBIGINT): a read takes values up to 2^64-1
+    for them, where another integer key refuses what BIGINT cannot hold. Recorded only where a
+    view has one."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -121,7 +167,17 @@ class ViewSchema:
         """Each join key with the type a read converts its values to (`key_value`): its
         logical type, a decimal's with its scale (`decimal:2`)."""
         scales = dict(self.key_scales)
-        return tuple((key, f"{logical}:{scales[key]}" if key in scales else logical) for key, logical in self.join_keys)
+        return tuple(
+            (key, f"{logical}:{scales[key]}" if key in scales else f"{logical}:tz" if key in self.tz_keys
+             else f"{logical}:u64" if key in self.u64_keys else logical)
+            for key, logical in self.join_keys
+        )
+
+    def differs_only_in_key_format(self, other: "ViewSchema") -> bool:
+        """Whether `other` is this schema but for what fs records of its keys' format
+        (`key_scales`, `tz_keys`, recorded since fs named such keys by them): a schema an
+        older fs recorded, where the user changed nothing."""
+        return self != other and replace(self, key_scales=other.key_scales, tz_keys=other.tz_keys, u64_keys=other.u64_keys) == other
 
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -132,6 +188,10 @@ class ViewSchema:
         }
         if self.key_scales:  # absent otherwise: the schema of every other view is unchanged
             data["key_scales"] = dict(self.key_scales)
+        if self.tz_keys:
+            data["tz_keys"] = list(self.tz_keys)
+        if self.u64_keys:
+            data["u64_keys"] = list(self.u64_keys)
         return json.dumps(data)
 
     @classmethod
@@ -143,6 +203,8 @@ class ViewSchema:
             created_at=data["created_at"],
             features=tuple(data["features"].items()),
             key_scales=tuple(data.get("key_scales", {}).items()),
+            tz_keys=tuple(data.get("tz_keys", ())),
+            u64_keys=tuple(data.get("u64_keys", ())),
         )
 
     @classmethod
@@ -170,4 +232,6 @@ class ViewSchema:
             created_at=view.created_at,
             features=tuple((f, stored(f)) for f in view.feature_names),
             key_scales=tuple((k, types[k].scale) for k, logical in join_keys if logical == "decimal"),  # type: ignore[attr-defined]
+            tz_keys=tuple(k for k, logical in join_keys if logical == "timestamp" and types[k].tz is not None),  # type: ignore[attr-defined]
+            u64_keys=tuple(k for k, logical in join_keys if logical == "int" and str(types[k]) == "uint64"),
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from featurestore.online.codec import encode_array, encode_value
+from featurestore.online.codec import encode_key_array, encode_key_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,7 +43,7 @@ def unescape_key_value(text: str) -> str:
 
 def entity_suffix(join_keys: Sequence[str], values: Sequence[Any]) -> str:
     """`origin=JFK:dest=LAX`: the part of an entity's key after the generation."""
-    return ":".join(f"{k}={escape_key_value(encode_value(v))}" for k, v in zip(join_keys, values))
+    return ":".join(f"{k}={escape_key_value(encode_key_value(v))}" for k, v in zip(join_keys, values))
 
 
 def entity_suffixes(join_keys: Sequence[str], arrays: Sequence["pa.Array"], logicals: Sequence[str]) -> "pa.Array":
@@ -52,7 +52,7 @@ def entity_suffixes(join_keys: Sequence[str], arrays: Sequence["pa.Array"], logi
 
     parts = []
     for name, array, logical in zip(join_keys, arrays, logicals):
-        text = encode_array(array, logical)
+        text = encode_key_array(array, logical)
         escaped = pc.replace_substring(pc.replace_substring(text, "%", "%25"), ":", "%3A")
         parts.append(pc.binary_join_element_wise(f"{name}=", escaped, ""))
     return pc.binary_join_element_wise(*parts, ":") if len(parts) > 1 else parts[0]

@@ -218,10 +218,16 @@ def _synced_generation(
             f"view '{view.name}' was never synced to {location.shown_url}; run fs sync first, then push "
             "(nothing was pushed)"
         )
-    if (state.schema and with_untiled(state.schema, ())) != schema:
+    recorded = state.schema and with_untiled(state.schema, ())
+    if recorded != schema:
+        why = (
+            f"was last synced to {location.shown_url} by an older fs, which recorded its keys in another format "
+            "(a decimal key's scale, a timestamp key's time zone, an unsigned key): fs's key format changed, not the view"
+            if recorded is not None and recorded.differs_only_in_key_format(schema)
+            else f"changed its columns or types since its last sync to {location.shown_url}"
+        )
         raise UsageError(
-            f"view '{view.name}' changed its columns or types since its last sync to {location.shown_url}; "
-            "run fs sync first (it rebuilds the view), then push (nothing was pushed)"
+            f"view '{view.name}' {why}; run fs sync first (it rebuilds the view), then push (nothing was pushed)"
         )
     return state.generation, state.schema
 

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from featurestore.errors import UsageError
-from featurestore.online.codec import ViewSchema, encode_value
+from featurestore.online.codec import ViewSchema, encode_key_value, encode_key_values, encode_value
 from featurestore.online.keys import entity_suffix, escape_key_value
 
 
@@ -42,13 +42,31 @@ def _is_null(value: Any) -> bool:
         return False
 
 
+INT_RANGE = (-(2**63), 2**63 - 1)
+"""The integers a key of the logical type int can hold: BIGINT's (the recorded schema keeps no
+width, so a value past a narrower key's range reads missing). A UBIGINT key, recorded as such
+(`int:u64`), holds U64_RANGE."""
+
+U64_RANGE = (0, 2**64 - 1)
+
+EXACT_FLOAT = 2.0**53
+"""A float this large or larger is not exact: it stands for many integers."""
+
+MAX_TEXT = 1000
+"""The longest number text read: longer than any exact value of a key type, and short enough
+that no conversion costs more than microseconds."""
+
+
 def _number(value: Any) -> Decimal | float:
     """A number the value is exactly: text in ASCII, spaces around it allowed, as DuckDB's cast
-    reads it ('01', ' 1', '+1', '1.0', '1e3'); never a boolean."""
-    if isinstance(value, bool):
+    reads it ('01', ' 1', '+1', '1.0', '1e3'); never a boolean, nor a float of 2^53 or more
+    (it is exact for no one integer)."""
+    if isinstance(value, bool) or _is_numpy_bool(value):
         raise KeyTypeError("a boolean")
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_TEXT:
+            raise KeyTypeError("too long")
         try:
             if not text.isascii():  # Decimal would read other scripts' digits
                 raise InvalidOperation
@@ -58,35 +76,67 @@ def _number(value: Any) -> Decimal | float:
         if not number.is_finite():
             raise KeyTypeError("not finite")
         return number
-    if isinstance(value, (numbers.Real, Decimal)):
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # a float, numpy's too
+        if abs(float(value)) >= EXACT_FLOAT:
+            raise KeyTypeError("a float of 2^53 or more is not exact; give it as an integer or as text")
+        return value  # type: ignore[return-value]
+    if isinstance(value, (numbers.Integral, Decimal)):
         return value  # type: ignore[return-value]
     raise KeyTypeError(f"a {type(value).__name__}")
 
 
-def _as_int(value: Any) -> int:
+def _is_numpy_bool(value: Any) -> bool:
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", None) == "b" and not hasattr(value, "__len__")
+
+
+def _int_in_range(number: int, bounds: tuple[int, int] = INT_RANGE) -> int:
+    if not bounds[0] <= number <= bounds[1]:
+        raise KeyTypeError(f"out of the key's range, {bounds[0]} to {bounds[1]}")
+    return number
+
+
+def _as_int(value: Any, bounds: tuple[int, int] = INT_RANGE) -> int:
     if type(value) is int:
-        return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if type(value) is str and value.isascii():
+        return _int_in_range(value, bounds)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and not _is_numpy_bool(value):
+        return _int_in_range(int(value), bounds)
+    if type(value) is str and value.isascii() and len(value) <= MAX_TEXT:
         try:  # the common text ('7', '007', ' +7'), 8 times faster than through Decimal
-            return int(value)
+            number = int(value)
         except ValueError:
             pass
+        else:
+            return _int_in_range(number, bounds)
     number = _number(value)
     if isinstance(number, Decimal):
+        if number.adjusted() > 19:  # before int(), which takes seconds for 1e1000000
+            raise KeyTypeError(f"out of the key's range, {bounds[0]} to {bounds[1]}")
         integral = number == number.to_integral_value()
     else:
         integral = math.isfinite(number) and float(number).is_integer()
     if not integral:
         raise KeyTypeError("it has a fraction")
-    return int(number)
+    return _int_in_range(int(number), bounds)
+
+
+def _as_uint64(value: Any) -> int:
+    return _as_int(value, U64_RANGE)
 
 
 def _as_float(value: Any) -> float:
     if type(value) is float:
-        return value
-    return float(_number(value))
+        return value + 0.0  # -0.0 is the key 0.0, as DuckDB's join matches them
+    if isinstance(value, str):  # DuckDB's cast reads 'nan', 'inf' and '1e400' (inf) too
+        text = value.strip()
+        if not text.isascii() or "_" in text:
+            raise KeyTypeError()
+        return float(text)
+    if isinstance(value, bool) or _is_numpy_bool(value):
+        raise KeyTypeError("a boolean")
+    if isinstance(value, (numbers.Real, Decimal)):
+        return float(value)
+    raise KeyTypeError(f"a {type(value).__name__}")
 
 
 def _as_text(value: Any) -> str:
@@ -97,6 +147,8 @@ def _as_text(value: Any) -> str:
 def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if _is_numpy_bool(value):
+        return bool(value)
     words = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
     if isinstance(value, str) and value.strip().lower() in words:
         return words[value.strip().lower()]
@@ -105,13 +157,22 @@ def _as_bool(value: Any) -> bool:
     raise KeyTypeError()
 
 
-def _as_timestamp(value: Any) -> datetime:
+def _as_timestamp(value: Any, zoned: bool = False) -> datetime:
+    """A plain TIMESTAMP key: text's offset is dropped, as DuckDB's cast of the text to
+    TIMESTAMP drops it (`11:00+01:00` is 11:00); a datetime with a zone is its UTC time, as
+    pandas hands it to DuckDB. A TIMESTAMPTZ key (`zoned`): any offset is the moment."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
             raise KeyTypeError("not ISO-8601") from None
+        if value.tzinfo is not None and not zoned:
+            value = value.replace(tzinfo=None)
+    elif _is_datetime64(value):
+        value = _from_datetime64(value)
     if isinstance(value, datetime):
+        if getattr(value, "nanosecond", 0):  # a pandas Timestamp: no key has nanoseconds
+            raise KeyTypeError("it has nanoseconds; keys hold microseconds")
         if value.tzinfo is not None:  # fs holds timestamps as naive UTC
             value = value.astimezone(timezone.utc).replace(tzinfo=None)
         return value
@@ -120,14 +181,35 @@ def _as_timestamp(value: Any) -> datetime:
     raise KeyTypeError(f"a {type(value).__name__}")
 
 
+def _as_zoned_timestamp(value: Any) -> datetime:
+    return _as_timestamp(value, zoned=True)
+
+
+def _is_datetime64(value: Any) -> bool:
+    return type(value).__name__ == "datetime64"
+
+
+def _from_datetime64(value: Any) -> datetime:
+    import pandas as pd
+
+    return pd.Timestamp(value)
+
+
 def _as_date(value: Any) -> date:
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return date.fromisoformat(value.strip())
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:  # a datetime's text at midnight: DuckDB's cast to DATE gives its date
+            value = datetime.fromisoformat(text)
         except ValueError:
             raise KeyTypeError("not ISO-8601") from None
+    elif _is_datetime64(value):
+        value = _from_datetime64(value)
     if isinstance(value, datetime):
-        if value.time() != datetime.min.time() or value.tzinfo is not None:
+        if value.time() != datetime.min.time() or value.tzinfo is not None or getattr(value, "nanosecond", 0):
             raise KeyTypeError("it has a time of day")
         return value.date()
     if isinstance(value, date):
@@ -137,7 +219,10 @@ def _as_date(value: Any) -> date:
 
 def _as_decimal(value: Any) -> Decimal:
     number = _number(value)
-    return number if isinstance(number, Decimal) else Decimal(str(number))
+    number = number if isinstance(number, Decimal) else Decimal(str(number))
+    if number.adjusted() > 38:  # HUGEINT's 39 digits at most; quantizing 1e99 would raise
+        raise KeyTypeError("out of the range of a decimal or HUGEINT key")
+    return number
 
 
 def _as_scaled_decimal(value: Any, key_type: str) -> Decimal:
@@ -159,6 +244,8 @@ KEY_TYPES: dict[str, Callable[[Any], Any]] = {
     "timestamp": _as_timestamp,
     "date": _as_date,
     "decimal": _as_decimal,
+    "timestamp:tz": _as_zoned_timestamp,
+    "int:u64": _as_uint64,
 }
 """Logical type -> how a read request's join key value becomes a value of it (`key_value`)."""
 
@@ -192,24 +279,31 @@ def key_value(value: Any, logical: str) -> Any:
     if _is_null(value):
         return None
     cast = KEY_TYPES.get(logical)
-    return _as_scaled_decimal(value, logical) if cast is None else cast(value)
+    try:
+        return _as_scaled_decimal(value, logical) if cast is None else cast(value)
+    except KeyTypeError:
+        raise
+    except (InvalidOperation, ValueError, OverflowError, TypeError) as error:  # a value no key has
+        raise KeyTypeError() from error
 
 
 def key_text(value: Any, logical: str) -> str | None:
-    """`key_value` as the text a sync writes for it in the key (`encode_array`); None for a null."""
+    """`key_value` as the text a sync writes for it in the key (`encode_key_array`); None for a null."""
     kind = type(value)  # the common cases first: a read of 1,000 keys names each
     if kind is str:
         if logical == "str":
             return value
-        if logical == "int" and value.isascii():
+        if logical == "int" and value.isascii() and len(value) < 30:
             try:
-                return str(int(value))
+                number = int(value)
+                if INT_RANGE[0] <= number <= INT_RANGE[1]:
+                    return str(number)
             except ValueError:
                 pass  # '1.0', '1e3' or no number: key_value says which
-    elif kind is int and logical == "int":
+    elif kind is int and logical == "int" and INT_RANGE[0] <= value <= INT_RANGE[1]:
         return str(value)
     typed = key_value(value, logical)
-    return None if typed is None else encode_value(typed)
+    return None if typed is None else encode_key_value(typed)
 
 
 @lru_cache(maxsize=256)
@@ -247,6 +341,9 @@ def request_suffixes(
             ]
         if len(join_keys) == 1:  # the common case, kept fast for reads of many entities
             (key,), (logical,) = join_keys, logicals
+            if logical == "float" and len(rows) > 1:  # one vectorized call names them all
+                texts = encode_key_values([key_value(row[key], logical) for row in rows])
+                return [None if text is None else f"{key}={escape_key_value(text)}" for text in texts]
             return [None if (text := key_text(row[key], logical)) is None else f"{key}={escape_key_value(text)}" for row in rows]
         suffixes: list[str | None] = []
         for row in rows:

@@ -345,7 +345,10 @@ def _choose_mode(state: ViewState, schema: ViewSchema, full: bool, valid_under: 
     if state.generation is None:
         return SyncMode.FULL, "no earlier sync in this Redis"
     # An aggregation view's recorded schema also says which tile sizes its data left out.
-    if (state.schema and with_untiled(state.schema, ())) != schema:
+    recorded = state.schema and with_untiled(state.schema, ())
+    if recorded != schema:
+        if recorded is not None and recorded.differs_only_in_key_format(schema):
+            return SyncMode.FULL, "fs's recorded key format changed with this version (a decimal key's scale, a time zone, an unsigned key)"
         return SyncMode.FULL, "its columns or types changed since the last sync"
     # Rows behind the watermark were judged valid or expired under the last sync's ttl and
     # clock: under others, some of them change sides, and only a full sync reads them again.

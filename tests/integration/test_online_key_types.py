@@ -12,7 +12,7 @@ DuckDB, the training set as the reference.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import numpy as np
@@ -125,7 +125,8 @@ def test_online_equals_the_training_set_for_every_spelling_of_integer_keys(int_k
     [
         ("decimal(9,2)", Decimal("1.5"), [Decimal("1.5"), Decimal("1.50"), "1.5", " 1.500", 1.5]),
         ("date", date(2024, 1, 2), [date(2024, 1, 2), "2024-01-02", datetime(2024, 1, 2)]),
-        ("timestamp", datetime(2024, 1, 2, 3), [datetime(2024, 1, 2, 3), "2024-01-02 03:00:00", "2024-01-02T05:00:00+02:00"]),
+        ("timestamp", datetime(2024, 1, 2, 3), [datetime(2024, 1, 2, 3), "2024-01-02 03:00:00", "2024-01-02T03:00:00+02:00",
+                                                datetime(2024, 1, 2, 5, tzinfo=timezone(timedelta(hours=2)))]),
         ("double", 2.5, [2.5, "2.5", "2.50"]),
     ],
 )
@@ -174,3 +175,104 @@ def test_an_aggregation_view_refuses_a_key_that_is_no_integer(int_events):
             int_events.get_online_features([{"store": bad}], [COUNT])
     with pytest.raises(UsageError, match="integer"):
         int_events.get_online_features([{"store": "abc"}], [COUNT, f"{VIEW}:store__price_max__2d"])
+
+
+# -- a review's regressions: doubles spelt as the sync spells them, timestamps with offsets -----
+
+DOUBLES = [1e-7, 3e10, 9007199254740992.0, -0.0, 0.1, 1e20, 5e-324, 1.7976931348623157e308, 123456789.0, 1e15, 1e16, -2.5]
+"""Stored keys of a DOUBLE view: Arrow's text for most differs from Python's repr (`3e+10`,
+`1e-7`), and the warehouse's -0.0 is the key 0.0 offline (DuckDB's join matches them)."""
+
+
+def keyed_by(tmp_path, sql_type: str, keys: list, **extra) -> "FeatureStore":  # noqa: F821
+    types = {**TINY_COLUMNS, "customer_id": sql_type}
+    write_tiny_manifest(tmp_path, types)
+    project = TinyProject(tmp_path)
+    project.set_rows([row(k, 20, orders=i + 1) for i, k in enumerate(keys)], types=types)
+    store = project.store()
+    store.sync()
+    return store
+
+
+@pytest.fixture
+def double_keyed(tmp_path, online):
+    return keyed_by(tmp_path, "double", DOUBLES)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_online_equals_the_training_set_for_double_keys(double_keyed, data):
+    """A read's key text for a double is the sync's (one function), for every spelling."""
+    numbers = data.draw(st.lists(st.sampled_from(DOUBLES + [0.0, 2.0**53 + 1, 7.25]), min_size=1, max_size=5))
+    spell = st.sampled_from([lambda x: x, repr, lambda x: f" {x!r} ", np.float64, lambda x: Decimal(repr(x)), str])
+    keys = [data.draw(spell)(x) for x in numbers]
+    found = double_keyed.get_online_features([{"customer_id": k} for k in keys], [ORDERS])
+    expected = training_orders(double_keyed, [float(x) for x in numbers])
+    want = [None if pd.isna(e) else int(e) for e in expected]
+    assert [v for (v,) in found.values] == want
+    assert None not in want[:1] or numbers[0] not in DOUBLES
+
+
+@pytest.mark.parametrize("spelling", ["1e-7", "-0", "-0.0", 0.0, "9007199254740993", "3e10"])
+def test_double_keys_the_review_read_missing_are_present(double_keyed, spelling):
+    found = double_keyed.get_online_features([{"customer_id": spelling}], [ORDERS])
+    assert found.statuses == [["present"]]
+    assert found.values == [training_orders(double_keyed, [float(spelling)])]
+
+
+def test_a_timestamp_keys_text_with_an_offset_reads_what_the_training_set_casts_it_to(tmp_path, online):
+    store = keyed_by(tmp_path, "timestamp", [datetime(2024, 1, 5, 10), datetime(2024, 1, 5, 11)])
+    text = "2024-01-05T11:00:00+01:00"
+    spine = pd.DataFrame({"customer_id": [text], "event_timestamp": [TINY_NOW]})
+    offline = store.training_set(spine, [ORDERS]).to_pandas()["orders"].tolist()
+    assert offline == [2]  # DuckDB's cast to TIMESTAMP keeps 11:00 and drops the offset
+    assert store.get_online_features([{"customer_id": text}], [ORDERS]).values == [[2]]
+
+
+def test_a_timestamptz_keys_offset_is_the_moment_online_and_offline(tmp_path, online):
+    utc = timezone.utc
+    store = keyed_by(tmp_path, "timestamptz", [datetime(2024, 1, 5, 10, tzinfo=utc), datetime(2024, 1, 5, 11, tzinfo=utc)])
+    text = "2024-01-05T11:00:00+01:00"
+    spine = pd.DataFrame({"customer_id": [text], "event_timestamp": [TINY_NOW]})
+    assert store.training_set(spine, [ORDERS]).to_pandas()["orders"].tolist() == [1]
+    assert store.get_online_features([{"customer_id": text}], [ORDERS]).values == [[1]]
+
+
+@pytest.mark.parametrize("bad", ["1e5000", "1e1000000", 2**70, 2.0**60, "1" + "0" * 5000])
+def test_a_huge_or_inexact_integer_key_is_one_line_refusal(int_keyed, bad):
+    with pytest.raises(UsageError) as caught:
+        int_keyed.get_online_features([{"customer_id": bad}], [ORDERS])
+    assert "\n" not in str(caught.value) and "integer" in str(caught.value)
+
+
+def test_fs_get_refuses_a_huge_decimal_key_with_exit_2(tmp_path, online, cli):
+    store = keyed_by(tmp_path, "decimal(9,2)", [Decimal("1.50")])
+    for bad in ["1e99", "1e400", "1e1000000"]:
+        code, out, err = cli("get", ORDERS, "-e", f"customer_id={bad}", "--project-dir", str(store.project.root))
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    status, document = http_read(store, {"features": [ORDERS], "entities": {"customer_id": ["1e1000000"]}})
+    assert status == 400 and "decimal" in document["detail"]
+
+
+def test_a_push_before_the_first_sync_of_this_version_says_fs_key_format_changed(tmp_path, online):
+    """A decimal key's view synced by an fs that recorded no key scale: the user changed nothing."""
+    store = keyed_by(tmp_path, "decimal(9,2)", [Decimal("1.50")])
+    meta = f"{online.prefix}:{TINY_VIEW}:meta"
+    recorded = json.loads(online.client.hget(meta, "schema"))
+    recorded.pop("key_scales")
+    online.client.hset(meta, "schema", json.dumps(recorded))
+    with pytest.raises(UsageError) as caught:
+        store.push(TINY_VIEW, [row(Decimal("1.50"), 21, orders=9)])
+    message = str(caught.value)
+    assert "changed its columns" not in message and "key format" in message and "fs sync" in message
+
+
+def test_a_bigint_key_refuses_what_bigint_cannot_hold_and_a_ubigint_key_reads_its_range(int_keyed, tmp_path):
+    """The training set refuses a spine key BIGINT cannot hold: the read refuses it, not missing."""
+    with pytest.raises(UsageError, match="range"):
+        int_keyed.get_online_features([{"customer_id": str(2**63)}], [ORDERS])
+    store = keyed_by(tmp_path / "u", "ubigint", [str(2**64 - 1), "5"])  # as text: Arrow infers int64 otherwise
+    found = store.get_online_features([{"customer_id": k} for k in [2**64 - 1, str(2**64 - 1), "05"]], [ORDERS])
+    assert found.values == [[1], [1], [2]]
+    with pytest.raises(UsageError, match="range"):
+        store.get_online_features([{"customer_id": -1}], [ORDERS])
