@@ -92,7 +92,7 @@ def _render_env_vars(text: str) -> Any:
         return value(whole)
     remainder = _ENV_VAR.sub("", text)
     if "{{" in remainder or "{%" in remainder or "{#" in remainder:
-        raise LookupError(text)
+        raise LookupError  # no text: the chained exception --debug prints must not quote a value
     return _ENV_VAR.sub(lambda m: str(value(m)), text)
 
 
@@ -108,7 +108,7 @@ def _environment():
 
 def _render(value: Any, where: str) -> Any:
     if isinstance(value, dict):
-        return {k: _render(v, where) for k, v in value.items()}
+        return {k: _render(v, f"{where}, key '{k}'" if "key '" not in where else where) for k, v in value.items()}
     if isinstance(value, list):
         return [_render(v, where) for v in value]
     if isinstance(value, str) and ("{{" in value or "{%" in value):
@@ -129,7 +129,12 @@ def _render(value: Any, where: str) -> Any:
 
             if not isinstance(error, TemplateError):
                 raise
-            raise ProjectError(f"{where}: {value.strip()} is not a valid template: {first_line(error)}") from error
+            # Text that only looks like Jinja may be a secret (a password holding `{{`, a
+            # typo in the env_var idiom around a secret default): the line names the key, and
+            # Jinja's reason loses what it quotes of the text. `from None`, against the
+            # house habit, since Jinja's error (what --debug prints) shows the source line.
+            reason = re.sub(r"'[^']*'", "'…'", first_line(error))
+            raise ProjectError(f"{where}: its value is not a valid template ({reason}; the value is left out: it may be a secret)") from None
     return value
 
 

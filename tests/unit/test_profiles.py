@@ -57,7 +57,7 @@ def test_missing_env_var_without_default_is_one_clear_error(tmp_path, monkeypatc
     project = project_with(tmp_path, PROFILE)
     with pytest.raises(ProjectError) as raised:
         load_target(project, "dev")
-    assert str(raised.value).endswith("target 'dev': environment variable T_USER is not set and has no default")
+    assert str(raised.value).endswith("target 'dev', key 'user': environment variable T_USER is not set and has no default")
 
 
 def test_a_value_a_filter_cannot_take_is_one_clear_error(tmp_path, monkeypatch):
@@ -66,7 +66,7 @@ def test_a_value_a_filter_cannot_take_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ProjectError) as raised:
         load_target(project_with(tmp_path, PROFILE), "dev")
     assert str(raised.value).endswith(
-        "target 'dev': {{ env_var('T_PORT', '5432') | as_number }} cannot be rendered: "
+        "target 'dev', key 'port': {{ env_var('T_PORT', '5432') | as_number }} cannot be rendered: "
         "its value is not a number (left out: it may be a secret)"
     )
     assert "abc" not in str(raised.value) and "abc" not in str(raised.value.__cause__)
@@ -77,7 +77,25 @@ def test_a_broken_template_is_one_clear_error(tmp_path, monkeypatch):
     broken = PROFILE.replace("{{ 'file_' ~ env_var('T_USER') ~ '.duckdb' }}", "{{ 'file_' ~ }}")
     with pytest.raises(ProjectError) as raised:
         load_target(project_with(tmp_path, broken), "other")
-    assert "target 'other': {{ 'file_' ~ }} is not a valid template: " in str(raised.value)
+    assert str(raised.value).endswith(
+        "target 'other', key 'path': its value is not a valid template (unexpected '…'; the value is left out: it may be a secret)"
+    )
+
+
+@pytest.mark.parametrize("password", ["p@ss{{w0rd!Hunter2", "{{ env_var('PG_PW', 'Hunter2Default' }}", "{{ Hunter2 + }}"])
+def test_a_password_that_is_no_template_is_never_printed(tmp_path, monkeypatch, password):
+    """A value that looks like Jinja but is not (a password holding `{{`, a typo in the
+    env_var idiom with a secret default) is named by its key; neither the value nor a piece
+    of it is in the message, nor in any exception it chains (what --debug prints)."""
+    profile = f"demo:\n  target: a\n  outputs:\n    a: {{type: postgres, user: ann, password: {password!r}}}\n"
+    with pytest.raises(ProjectError) as raised:
+        load_target(project_with(tmp_path, profile), "a")
+    assert "target 'a', key 'password': its value is not a valid template" in str(raised.value)
+    chain, error = [], raised.value
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert not any("Hunter2" in text or "w0rd" in text for text in chain), chain
 
 
 def test_a_target_whose_driver_is_not_installed_says_which_extra(monkeypatch):
