@@ -21,12 +21,19 @@ if TYPE_CHECKING:
     from featurestore.project.profiles import Target
 
 
+LIBPQ_SETTINGS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "connect_timeout", "keepalives_idle", "application_name")
+"""The dbt-postgres profile keys that are libpq connection settings of the same name."""
+
+
 class PostgresWarehouse(Warehouse):
     def __init__(self, engine: Engine, target: "Target", read_only: bool):
         super().__init__(engine, target)
         import psycopg
 
         c = target.credentials
+        # The profile's libpq settings as dbt-postgres passes them: without them fs would
+        # connect where dbt refuses to (`sslmode: require` against a server without TLS).
+        settings = {key: c[key] for key in LIBPQ_SETTINGS if c.get(key) is not None}
         try:
             self.connection = psycopg.connect(
                 host=c.get("host"),
@@ -35,7 +42,10 @@ class PostgresWarehouse(Warehouse):
                 password=c.get("password") or None,
                 dbname=c.get("dbname") or c.get("database"),
                 autocommit=True,
+                **settings,
             )
+            if c.get("role"):  # dbt-postgres sets the profile's role on each connection
+                self.connection.execute(psycopg.sql.SQL("set role {}").format(psycopg.sql.Identifier(c["role"])))
         except psycopg.OperationalError as error:
             raise WarehouseError(
                 f"cannot connect to PostgreSQL at {c.get('host')}:{c.get('port')}: {first_line(error)}"
