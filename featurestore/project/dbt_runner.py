@@ -18,9 +18,16 @@ from featurestore.console import Console, plural
 from featurestore.errors import DbtError, DbtProjectError, FeatureStoreError, WarehouseError, duckdb_file_locked
 from featurestore.project.dbt_project import Project
 
-DBT = [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
-"""dbt's own entry point, run by this Python (whose dbt is the one fs was installed with).
-Not `-m dbt.cli.main`: runpy then warns that the module was already imported by its package."""
+PYTHON = [sys.executable]
+"""The command that starts the Python fs's dbt child runs in, before its `-c CODE args...`:
+this Python, whose dbt is the one fs was installed with. One name for it, so that a program
+embedding fs can start that Python otherwise (the test suite starts it as a process forked
+from one that imported dbt already: tests/forked_dbt.py)."""
+DBT_MAIN = "from dbt.cli.main import cli; cli()"
+"""dbt's own entry point, as `python -c` code. Not `-m dbt.cli.main`: runpy then warns that the
+module was already imported by its package."""
+DBT = [sys.executable, "-c", DBT_MAIN]
+"""`dbt` as this Python runs it."""
 
 
 def run_dbt(
@@ -36,7 +43,7 @@ def run_dbt(
     """
     import subprocess
 
-    args = [*DBT, *command, *_project_flags(project, target)]
+    args = [*PYTHON, "-c", DBT_MAIN, *command, *_project_flags(project, target)]
     if stream:
         # Echoed as dbt writes it, and kept: the error line is dbt's reason on a terminal too.
         with subprocess.Popen(
@@ -76,7 +83,7 @@ def run_dbt_after_parse(
     # In a with block: the child's pipes are closed however this ends (an open one is a
     # ResourceWarning in the caller's program).
     with subprocess.Popen(
-        [sys.executable, "-c", _PARSE_THEN, commands],
+        [*PYTHON, "-c", _PARSE_THEN, commands],
         cwd=project.root,
         env={**_env(), "PYTHONUNBUFFERED": "1"},  # streamed lines as dbt writes them
         stdin=subprocess.PIPE,
