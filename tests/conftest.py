@@ -23,8 +23,9 @@
   (test_dbt_manifest_reuse.py).
 - `tests.forked_dbt.run_dbt`: a plain `dbt` run the test makes itself (the helpers of
   tests/tiny_projects.py, generated_project.py and user_project.py use it), in a process forked
-  from one that imported dbt already: about 1 s of CPU instead of 3.5. fs's own dbt child stays
-  a real one.
+  from one that imported dbt already: about 1 s of CPU instead of 3.5. So is fs's own dbt child
+  when fs runs in the test process (`forked_dbt_child`); mark a test `real_dbt_child` for the
+  product's (a new Python), as `fs` run as a subprocess has.
 - Spark: add tests to tests/integration/test_spark.py (the demo built on Spark, `spark_project`)
   or test_training_set_properties.py (`spark_warehouse`, a bare session, tests named
   test_spark_*): one worker runs them all, in one JVM (tests/spark_jvm.py). Commands on a Spark build get `SPARK_TEST_ENV` (2 shuffle partitions).
@@ -220,6 +221,44 @@ def built_project(tmp_path_factory) -> Path:
         (folder / "fs_build.stderr").write_text(result.stderr)
 
     return built_once(tmp_path_factory, "built", build) / "project"
+
+
+PRODUCT_DBT_PYTHON = list(__import__("featurestore.project.dbt_runner", fromlist=["PYTHON"]).PYTHON)
+"""The Python command of fs's dbt child as the product has it (before `forked_dbt_child`)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def forked_dbt_child(request):
+    """fs's own dbt child, when fs runs in the test process (the `cli` fixture, `fs_in_process`,
+    FeatureStore), is still a process of its own with fs's pipes, argv, folder and environment,
+    but forked from one that imported dbt already (tests/forked_dbt.py, through the launcher
+    tests/dbt_launcher.py that fs starts in its place): about 1 s of CPU instead of 3.5. For a
+    run with integration tests only (the fast tier runs no dbt). `fs` run as a subprocess starts
+    the real child, and so does fs in a test marked `real_dbt_child`
+    (tests/integration/test_forked_dbt.py, test_spark.py): the product's path stays proven."""
+    if not any(item.get_closest_marker("integration") for item in request.session.items):
+        yield
+        return
+    from featurestore.project import dbt_runner
+    from tests import forked_dbt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dbt_runner, "PYTHON", forked_dbt.launcher())
+        yield
+
+
+@pytest.fixture(autouse=True)
+def real_dbt_child(request):
+    """For a test marked `real_dbt_child`: fs's dbt child is a new Python (dbt_runner.PYTHON as
+    the product has it), not forked (`forked_dbt_child`)."""
+    if not request.node.get_closest_marker("real_dbt_child"):
+        yield
+        return
+    from featurestore.project import dbt_runner
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dbt_runner, "PYTHON", PRODUCT_DBT_PYTHON)
+        yield
 
 
 @pytest.fixture(autouse=True)

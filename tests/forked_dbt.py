@@ -14,11 +14,15 @@ zone and sys.path are set anew for each run), and every run of a test process sh
 string-hash seed, which a fork cannot change: a test that compares two dbt runs' output for
 an order that could differ between processes needs a real `dbt`.
 
-Not for fs's own dbt child (featurestore/project/dbt_runner.py): that process is the product.
+fs's own dbt child (featurestore/project/dbt_runner.py), when fs runs in the test process,
+is such a run too: fs starts tests/dbt_launcher.py (`launcher()`) in place of a new Python
+(dbt_runner.PYTHON, tests/conftest.py `forked_dbt_child`), which hands this process its stdin,
+stdout and stderr, argv (`-c CODE args...`), folder and environment, and exits with the run's
+exit code. `fs` run as a subprocess, and a test marked `real_dbt_child`, start the real child.
 
 The forking process (`python -m tests.forked_dbt SOCKET`) is this test process's child; it
-listens on a Unix socket, takes one run at a time (a worker runs its tests one after
-another), and exits when the test process does.
+listens on a Unix socket, forks a run per request (runs may overlap: a test's own dbt while
+fs's child waits for its go-ahead), and exits when the test process does.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,32 +74,49 @@ def run_dbt(
         return subprocess.CompletedProcess(["dbt", *args], code, out.read().decode(), err.read().decode())
 
 
+def launcher() -> list[str]:
+    """The command that runs `-c CODE args...` (what fs's dbt child runs: dbt_runner.PYTHON) in
+    a process forked from this test process's forking process (tests/dbt_launcher.py)."""
+    _, path = _forking_process()
+    return [sys.executable, "-S", "-I", str(REPO / "tests" / "dbt_launcher.py"), path]
+
+
+_SOCKET: list[str] = []
+"""The forking process's socket, the same path for a process started again (launcher())."""
+
+
 def _forking_process() -> tuple[subprocess.Popen, str]:
     global _server
     if _server is None or _server[0].poll() is not None:
-        path = os.path.join(tempfile.mkdtemp(prefix="fs-forked-dbt-"), "socket")
+        if not _SOCKET:
+            _SOCKET.append(os.path.join(tempfile.mkdtemp(prefix="fs-forked-dbt-"), "socket"))
+            atexit.register(shutil.rmtree, os.path.dirname(_SOCKET[0]), True)
+        path = _SOCKET[0]
+        if os.path.exists(path):
+            os.unlink(path)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
         server = subprocess.Popen([sys.executable, "-m", "tests.forked_dbt", path], env=env, cwd=os.path.dirname(path),
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         if server.stdout.readline().strip() != "ready":
             raise AssertionError(f"the forking dbt process did not start: exit {server.wait()}")
-        atexit.register(_stop, server, path)
+        atexit.register(_stop, server)
         _server = (server, path)
     return _server
 
 
-def _stop(server: subprocess.Popen, path: str) -> None:
-    import shutil
-
+def _stop(server: subprocess.Popen) -> None:
     server.terminate()
     server.wait(timeout=30)
-    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def _serve(path: str) -> None:
     """The forking process: import dbt and its DuckDB and PostgreSQL adapters, then fork a
-    child per request and report its pid and exit code."""
+    child per request and report its pid and exit code. Runs may overlap (a test's own dbt
+    while fs's child waits for its go-ahead): each is waited for through a pidfd. A run whose
+    requester goes away before it ends (a launcher killed) is killed."""
+    import select
+
     import dbt.adapters.duckdb  # noqa: F401  (imported here, not in each run)
     import dbt.adapters.postgres  # noqa: F401
     from dbt.cli.main import cli  # noqa: F401
@@ -105,38 +127,66 @@ def _serve(path: str) -> None:
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen()
-    listener.settimeout(1)
     print("ready", flush=True)
+    runs: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, the requester's connection)
     while os.getppid() == parent:  # the test process ended: so does this one
-        try:
-            connection, _ = listener.accept()
-        except (TimeoutError, socket.timeout):
-            continue
-        with connection:
-            connection.settimeout(None)
-            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 2)
-            size = int.from_bytes(message[:8], "big")
-            while len(message) < 8 + size:
-                message += connection.recv(1 << 20)
-            request = json.loads(message[8:])
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                connection.close()
-                _child(request, *fds)
-            for fd in fds:
+        by_connection = {connection.fileno(): pidfd for pidfd, (_, connection) in runs.items()}
+        ready, _, _ = select.select([listener, *runs, *by_connection], [], [], 1)
+        for fd in ready:
+            if fd is listener:
+                connection, _ = listener.accept()
+                started = _start(listener, connection, runs)
+                if started:
+                    pidfd, pid = started
+                    runs[pidfd] = (pid, connection)
+            elif fd in runs:
+                pid, connection = runs.pop(fd)
                 os.close(fd)
-            try:
-                connection.sendall(f"{pid}\n".encode())
-            except OSError:  # the test gave up (its timeout): the run is killed, this goes on
-                pass
-            _, status = os.waitpid(pid, 0)
-            try:
-                connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
-            except OSError:
-                pass
+                _, status = os.waitpid(pid, 0)
+                with connection:
+                    try:
+                        connection.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+                    except OSError:
+                        pass
+            elif by_connection[fd] in runs:  # the requester is gone: so is its run
+                try:
+                    os.kill(runs[by_connection[fd]][0], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _start(listener: socket.socket, connection: socket.socket, runs: dict) -> tuple[int, int] | None:
+    """Read the request on `connection`, fork its run and send the run's pid; the run's pidfd
+    and pid."""
+    connection.settimeout(60)
+    try:
+        message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 3)
+        size = int.from_bytes(message[:8], "big")
+        while len(message) < 8 + size:
+            message += connection.recv(1 << 20)
+        request = json.loads(message[8:])
+    except (OSError, ValueError):
+        connection.close()
+        return None
+    connection.settimeout(None)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        connection.close()
+        for pidfd, (_, other) in runs.items():
+            os.close(pidfd)
+            other.close()
+        _child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    try:
+        connection.sendall(f"{pid}\n".encode())
+    except OSError:  # the requester gave up (its timeout): the run is killed, this goes on
+        os.kill(pid, signal.SIGKILL)
+    return pidfd, pid
 
 
 SKIPPED_FOLDERS = frozenset({"target", "logs", ".fs", ".spark", "__pycache__"})
@@ -149,10 +199,11 @@ def _newest_input(request: dict, now: float) -> float:
     (`--profiles-dir`, DBT_PROFILES_DIR, ~/.dbt); symbolic links not followed (their own
     time counts). A time after `now` (a clock moved back, an archive's times) is not waited
     for: a real dbt would not wait either."""
-    args, env = request["args"], request["env"]
+    env = request["env"]
     roots = [request["cwd"]]
-    if "--profiles-dir" in args[:-1]:
-        roots.append(os.path.join(request["cwd"], args[args.index("--profiles-dir") + 1]))
+    for args in _dbt_arguments(request):
+        if "--profiles-dir" in args[:-1]:
+            roots.append(os.path.join(request["cwd"], args[args.index("--profiles-dir") + 1]))
     roots.append(env.get("DBT_PROFILES_DIR") or os.path.join(env.get("HOME", os.path.expanduser("~")), ".dbt"))
     newest = 0.0
     for root in roots:
@@ -167,20 +218,37 @@ def _newest_input(request: dict, now: float) -> float:
     return newest
 
 
-def _child(request: dict, out: int, err: int) -> None:
-    """The forked run: the request's folder, environment, argv and output, then dbt's cli;
-    never returns."""
+def _dbt_arguments(request: dict) -> list[list[str]]:
+    """The dbt command lines of a request: its arguments, and for `-c` code given its dbt
+    commands as JSON (fs's parse-then child, featurestore/project/dbt_runner.py), theirs."""
+    found = [request["args"]]
+    if request.get("code") is not None:
+        for arg in request["args"]:
+            try:
+                commands = json.loads(arg)
+            except ValueError:
+                continue
+            if isinstance(commands, dict):
+                found += [c for c in commands.values() if isinstance(c, list)]
+    return found
+
+
+def _child(request: dict, fds: list[int]) -> None:
+    """The forked run: the request's folder, environment, argv, stdin (/dev/null unless sent)
+    and output, then dbt's cli (or the request's `python -c` code); never returns."""
     code = 1
     try:
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(err, 2)
-        for fd in (null, out, err):
-            os.close(fd)
+        if len(fds) < 3:
+            fds = [os.open(os.devnull, os.O_RDONLY), *fds]
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _new_standard_streams()
         # A real dbt notes its start (the manifest's invocation_started_at) after 1.5 s or more
         # of imports: a file the test wrote just before is older than fs's margin by then
         # (featurestore/project/dbt_artifacts.py MARGIN_NS, 1 s), and not taken as changed
@@ -192,9 +260,17 @@ def _child(request: dict, out: int, err: int) -> None:
         # time zone, and sys.path from the folder and PYTHONPATH (the forking process's
         # path[0] is its own folder, and it has the repository on its PYTHONPATH).
         time.tzset()
-        sys.path[:] = [os.getcwd(), *[p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p], *_SITE_PATH]
+        first = "" if request.get("code") is not None else os.getcwd()  # `python -c`: ""
+        sys.path[:] = [first, *[p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p], *_SITE_PATH]
         try:
-            if request["module"]:
+            if request.get("code") is not None:
+                import types
+
+                main = types.ModuleType("__main__")
+                sys.modules["__main__"] = main
+                sys.argv = ["-c", *request["args"]]
+                exec(compile(request["code"], "<string>", "exec"), main.__dict__)
+            elif request.get("module"):
                 import runpy
 
                 sys.argv = [request["module"], *request["args"]]
@@ -209,10 +285,11 @@ def _child(request: dict, out: int, err: int) -> None:
             code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
             if not isinstance(exit.code, (int, type(None))):
                 print(exit.code, file=sys.stderr)  # as the interpreter prints SystemExit's message
-    except BaseException:
+    except BaseException as error:
         import traceback
 
-        traceback.print_exc()
+        # As the interpreter prints it: from the run's own code, without this function's frame.
+        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
     finally:
         try:
             atexit._run_exitfuncs()  # as the interpreter's exit would: logging's flush of dbt's log file
@@ -220,6 +297,26 @@ def _child(request: dict, out: int, err: int) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _new_standard_streams() -> None:
+    """sys.stdin, stdout and stderr made anew on fds 0 to 2, as a new process's are: buffered
+    as the request's environment says (PYTHONUNBUFFERED: fs's streamed dbt output)."""
+    import io
+
+    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
+    streams = []
+    for fd, mode in ((0, "rb"), (1, "wb"), (2, "wb")):
+        raw = io.FileIO(fd, mode, closefd=False)
+        writing = fd > 0
+        buffer = raw if writing and unbuffered else (io.BufferedWriter(raw) if writing else io.BufferedReader(raw))
+        old = (sys.stdin, sys.stdout, sys.stderr)[fd]
+        streams.append(io.TextIOWrapper(
+            buffer, encoding=old.encoding, errors=old.errors,
+            line_buffering=fd == 2 or (writing and os.isatty(fd)), write_through=writing and unbuffered,
+        ))
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
 
 
 if __name__ == "__main__":

@@ -24,3 +24,87 @@ def test_a_file_dated_in_the_future_does_not_hold_a_run_back(tmp_path):
     result = run_dbt(["--version"], cwd=tmp_path, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)}, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Core" in result.stdout
+
+
+CHILD = """
+import os, sys
+print("argv", sys.argv[1:], os.getcwd(), os.environ.get("FS_T_WHO"), flush=True)
+sys.stderr.write("to stderr\\n")
+if sys.stdin.readline().strip() != "run":
+    sys.exit(5)
+print("ran", flush=True)
+sys.exit(int(sys.argv[1]))
+"""
+
+
+def test_fs_dbt_child_in_the_test_process_is_a_forked_process_with_fs_pipes_and_exit_code(tmp_path):
+    """fs in the test process starts its dbt child through tests/dbt_launcher.py (conftest
+    `forked_dbt_child`): the child gets the pipes fs made (a line read before the go-ahead
+    fs writes to its stdin, as run_dbt_after_parse does), its argv, folder and environment,
+    and its exit code is the launcher's; a launcher killed takes its run with it."""
+    import subprocess
+
+    from featurestore.project import dbt_runner
+
+    assert dbt_runner.PYTHON[-2].endswith("dbt_launcher.py"), dbt_runner.PYTHON
+    env = {**os.environ, "FS_T_WHO": "fs", "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [*dbt_runner.PYTHON, "-c", CHILD, "3", "b c"], cwd=tmp_path, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as child:
+        assert child.stdout.readline() == f"argv ['3', 'b c'] {tmp_path} fs\n"
+        assert child.stdout.readline() == "to stderr\n"
+        child.stdin.write("run\n")
+        child.stdin.close()
+        assert child.stdout.read() == "ran\n"
+        assert child.wait() == 3
+    refused = subprocess.run([*dbt_runner.PYTHON, "-c", CHILD, "0"], cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert refused.returncode == 5 and refused.stderr == "to stderr\n"
+    failed = subprocess.run([*dbt_runner.PYTHON, "-c", "raise KeyError('k')"], cwd=tmp_path, capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert failed.stderr == "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\nKeyError: 'k'\n"
+    with subprocess.Popen(
+        [*dbt_runner.PYTHON, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+    ) as sleeping:
+        run = int(sleeping.stdout.readline())
+        assert run not in (os.getpid(), sleeping.pid)
+        sleeping.kill()
+        sleeping.wait()
+    for _ in range(100):
+        try:
+            os.kill(run, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the run outlived its launcher")
+
+
+@pytest.mark.real_dbt_child
+def test_fs_in_the_test_process_starts_the_real_dbt_child_when_marked(tmp_path, cli, clean_env, monkeypatch):
+    """The product's own child, in a test process: a test marked `real_dbt_child` has fs start
+    dbt in a new Python, as a user's fs does (the parse and build of run_dbt_after_parse in one child, its go-ahead on stdin): the seam that forks it
+(dbt_runner.PYTHON) is the only difference."""
+    import subprocess
+    import sys
+
+    from featurestore.project import dbt_runner
+    from tests.user_project import UserProject
+
+    started = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            started.append(list(args))
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    project = UserProject.shop(tmp_path / "shop")
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    code, out, err = cli("build", "--project-dir", str(project.root), "--profiles-dir", str(project.profiles_dir))
+    assert code == 0, err
+    assert "dbt build on target dev" in out + err
+    dbt_children = [args for args in started if "-c" in args[:3]]
+    assert dbt_children and all(args[:2] == [sys.executable, "-c"] for args in dbt_children), dbt_children
+    assert dbt_runner._PARSE_THEN in [args[2] for args in dbt_children]

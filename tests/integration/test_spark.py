@@ -30,7 +30,10 @@ from tests.conftest import SPARK_TEST_ENV, copy_project, link_package, run_check
 from tests.online_fixtures import Online, online  # noqa: F401
 from tests.spark_jvm import shared_jvm
 
-pytestmark = pytest.mark.integration
+# fs's dbt child in this module's tests is the real one (a new Python), not forked (tests/conftest.py
+# forked_dbt_child): the forking process has no Spark adapter imported, and dbt-spark's session
+# joins the module's JVM through the environment. (The module's build runs fs as a subprocess.)
+pytestmark = [pytest.mark.integration, pytest.mark.real_dbt_child]
 
 SPARK = ("--target", "spark")
 
