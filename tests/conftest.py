@@ -16,7 +16,9 @@
 - `online`, `tiny` (tests/online_fixtures.py): a test's own Redis prefix, and a one-view
   project over a DuckDB table with no dbt run; `write_manifest_project` for any hand-written
   manifest.
-- `cli`: `fs ...` run in this process, returning (exit code, stdout, stderr).
+- `cli`: `fs ...` run in this process, returning (exit code, stdout, stderr); `run_here` (or
+  `run_checked(..., here=True)`) for a module fixture's setup steps (`fs build`, the demo's
+  scripts) in this process, with the child's environment and folder.
 - `tests.built_once.BuiltInPlace`: a small generated project (tests/tiny_projects.py,
   tests/generated_project.py) built by dbt once per module and put back as dbt left it before
   each test, for a module whose tests each change a freshly built project
@@ -188,6 +190,40 @@ def link_package(project: Path) -> None:
     (project / "dbt_packages" / "featurestore").symlink_to(project / "featurestore" / "dbt")
 
 
+def run_here(args: list[str], cwd: Path, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """`python -m featurestore.cli ...` or `python scripts/x.py ...` (args as subprocess.run
+    would take them, sys.executable first) run in this process, with what the child would
+    have: exactly `env`, `cwd` as the working folder, its own argv; stdout and stderr
+    captured. For a module fixture's setup steps (`fs build`, the demo's scripts), where the
+    process is not the point: a child costs a Python start and the imports, about a second of
+    CPU. fs's own dbt children still run as children, in `env`."""
+    import contextlib
+    import io
+    import runpy
+    import sys
+
+    assert args[0] == sys.executable, args
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for key in [k for k in os.environ if k not in env]:
+            patch.delenv(key)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.chdir(cwd)
+        try:
+            if args[1:3] == ["-m", "featurestore.cli"]:
+                main(list(args[3:]))
+            else:
+                patch.setattr(sys, "argv", list(args[1:]))
+                runpy.run_path(args[1], run_name="__main__")
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+            if not isinstance(exit.code, (int, type(None))):
+                print(exit.code, file=err)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def project_env() -> dict[str, str]:
     """The environment for commands run on a copied project: its own relative DuckDB file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FS_", "DBT_"))}
@@ -195,9 +231,13 @@ def project_env() -> dict[str, str]:
     return env
 
 
-def run_checked(args: list[str], cwd: Path, **env: str) -> "subprocess.CompletedProcess[str]":
-    """Run `args` in `cwd` with project_env() plus `env`; fail with its output unless it exits 0."""
-    result = subprocess.run(args, cwd=cwd, env={**project_env(), **env}, capture_output=True, text=True)
+def run_checked(args: list[str], cwd: Path, here: bool = False, **env: str) -> "subprocess.CompletedProcess[str]":
+    """Run `args` in `cwd` with project_env() plus `env`; fail with its output unless it exits 0.
+    With `here`, in this process (run_here) instead of a child."""
+    if here:
+        result = run_here(args, cwd, {**project_env(), **env})
+    else:
+        result = subprocess.run(args, cwd=cwd, env={**project_env(), **env}, capture_output=True, text=True)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result

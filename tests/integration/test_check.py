@@ -50,8 +50,9 @@ def projects(built_project, tmp_path_factory):
     ignore = shutil.ignore_patterns(".fs", "logs")
     clean = shutil.copytree(built_project, root / "clean", ignore=ignore)
     incident = shutil.copytree(built_project, root / "incident", ignore=ignore)
-    run_checked([sys.executable, "scripts/seed_incident.py", "--project-dir", "."], incident)
-    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--select", "weather_hourly"], incident)
+    # In this process (fs's dbt is a child still): the script and fs's process are not the point.
+    run_checked([sys.executable, "scripts/seed_incident.py", "--project-dir", "."], incident, here=True)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--select", "weather_hourly"], incident, here=True)
     return clean, incident
 
 

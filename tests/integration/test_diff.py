@@ -1,18 +1,17 @@
 """`fs diff --state`: each kind of change, made by editing a copy of the demo project and
 parsed by real dbt, classified exactly against the demo's own manifest, with the exit code.
 
-Every edited copy is parsed once for the module, all in one Python process (dbt's start-up
-is most of a parse's cost), partially from the base's parse (dbt reads only the changed files). The base project is the demo with one more feature service,
+Every edited copy is parsed once for the module, all in one dbt process (dbt's start-up is
+most of a parse's cost; tests/dbt_parse_all.py, forked from one that imported dbt already),
+partially from the base's parse (dbt reads only the changed files), and the base partially
+from the built demo's. The base project is the demo with one more feature service,
 `carrier_model`, so a change can break one service and leave the other alone.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +21,8 @@ from featurestore.errors import EXIT_DIFF_BREAKING, EXIT_USAGE
 from featurestore.project.dbt_project import load_project
 from featurestore.project.manifest import record_manifest
 from featurestore.project.profiles import load_target
-from tests.conftest import copy_project, write_manifest_project
+from tests.conftest import copy_project, link_package, project_env, write_manifest_project
+from tests.forked_dbt import run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -157,39 +157,25 @@ CASES: dict[str, Callable[[Path], None]] = {
     )
 }
 
-PARSE_ALL = """
-import shutil, sys
-from pathlib import Path
-from dbt.cli.main import dbtRunner
-runner = dbtRunner()
-base, *copies = sys.argv[1:]
-for folder in [base, *copies]:
-    if folder != base:  # dbt's partial parse from the base's state: it reads only what the case changed
-        (Path(folder) / "target").mkdir()
-        shutil.copy2(Path(base) / "target" / "partial_parse.msgpack", Path(folder) / "target")
-    # deps first: each copy links the feature store's dbt package (packages.yml) for itself.
-    for command in ("deps", "parse"):
-        result = runner.invoke([command, "--project-dir", folder, "--profiles-dir", folder, "--quiet"])
-        if not result.success:
-            sys.exit(f"dbt {command} failed in {folder}: {result.exception}")
-"""
-
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory) -> dict[str, Path]:
-    """The base project and each edited copy, every one parsed by dbt (once): the base in full,
-    each copy partially from the base's parse, as dbt parses a user's edit."""
+def projects(tmp_path_factory, built_project) -> dict[str, Path]:
+    """The base project and each edited copy, every one parsed by dbt (once): the base
+    partially from the built demo's parse (copy_project: its package linked as `dbt deps`
+    links it, so no `dbt deps` runs), each copy partially from the base's parse, as dbt
+    parses a user's edit."""
     root = tmp_path_factory.mktemp("diff")
-    base = copy_project(root / "base")
+    base = copy_project(root / "base", built_project)
     (base / "models/ml/carrier_model.yml").write_text(CARRIER_MODEL)
     folders = {"base": base}
     for name, make in CASES.items():
-        folders[name] = Path(shutil.copytree(base, root / name))
+        # The package linked to the copy's own, the target folder left for the base's parse.
+        folders[name] = Path(shutil.copytree(base, root / name, ignore=shutil.ignore_patterns("dbt_packages", "target")))
+        link_package(folders[name])
+        (folders[name] / "target").mkdir()
         make(folders[name])
-    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    parsed = subprocess.run(
-        [sys.executable, "-c", PARSE_ALL, *map(str, folders.values())], env=env, capture_output=True, text=True
-    )
+    # One dbt process for all (tests/dbt_parse_all.py), forked from one that imported dbt already.
+    parsed = run_dbt([str(f) for f in folders.values()], cwd=base, env=project_env(), module="tests.dbt_parse_all")
     assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-3000:]
     for folder in folders.values():
         project = load_project(folder)

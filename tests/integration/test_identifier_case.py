@@ -64,10 +64,9 @@ NOW = datetime(2024, 1, 2, 12)
 @pytest.fixture(scope="module")
 def case_project(tmp_path_factory, postgres_server):
     """The tiny project, built by `fs build` (a real dbt run) into a schema of its own."""
-    import subprocess
     import sys
 
-    from tests.conftest import project_env
+    from tests.conftest import project_env, run_here
 
     pg = postgres_server
     root = tmp_path_factory.mktemp("case") / "project"
@@ -82,13 +81,14 @@ def case_project(tmp_path_factory, postgres_server):
     (root / "feature_store.yml").write_text(f"clock:\n  now: {NOW.isoformat()}\n")
     (root / "models" / f"{VIEW}.sql").write_text(MODEL_SQL)
     (root / "models" / f"{VIEW}.yml").write_text(MODEL_YAML)
-    # The dbt package fs ships, whose macro a model that takes pushes calls (fs build runs
-    # dbt deps for it first).
+    # The dbt package fs ships, whose macro a model that takes pushes calls, linked as `dbt
+    # deps` links it (a dbt process less; fs build would run dbt deps for it first).
     shipped = Path(__file__).parents[2] / "featurestore" / "dbt"
     (root / "packages.yml").write_text(f"packages:\n  - local: {shipped}\n")
-    build = subprocess.run(
-        [sys.executable, "-m", "featurestore.cli", "build"], cwd=root, env=project_env(), capture_output=True, text=True
-    )
+    (root / "dbt_packages").mkdir()
+    (root / "dbt_packages" / "featurestore").symlink_to(shipped)
+    # fs in this process (its dbt is a child still): the process is not the point here.
+    build = run_here([sys.executable, "-m", "featurestore.cli", "build"], root, project_env())
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     try:
         yield root

@@ -67,11 +67,10 @@ def postgres_project(tmp_path_factory, postgres_server, built_project):
     """The demo project on the `postgres` target, in schemas of its own, built by real dbt
     (plane_daily left out: the test does not need it, and it is the slowest to build); its dbt
     package linked as the DuckDB build's is (no `dbt deps`; dbt parses in full for this target)."""
-    import subprocess
     import sys
     import uuid
 
-    from tests.conftest import copy_project, project_env
+    from tests.conftest import copy_project, project_env, run_here
 
     root = copy_project(tmp_path_factory.mktemp("pg") / "project", built_project)
     schema = f"fs_test_{uuid.uuid4().hex[:10]}"
@@ -84,8 +83,8 @@ def postgres_project(tmp_path_factory, postgres_server, built_project):
          "+weather_hourly +carrier_daily +route_daily +flight_delay_labels labels_sample"],
     ]
     try:
-        for step in steps:
-            result = subprocess.run(step, cwd=root, env=env, capture_output=True, text=True)
+        for step in steps:  # in this process: the loader and fs are not the point (fs's dbt is a child still)
+            result = run_here(step, root, env)
             assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         yield root, env
     finally:
