@@ -36,13 +36,56 @@ def _become_subreaper() -> None:
 
 
 def _reap_left_behind() -> None:
-    me = psutil.Process()
-    for child in me.children():
+    """Reap every child that has exited (a zombie): waitpid, not a scan of /proc (a scan of the
+    machine's processes cost 2 ms, twice a test)."""
+    while True:
         try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(child.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no child at all
+            return
+        if pid == 0:  # children, none of them exited
+            return
+
+
+def _children(pid: int) -> list[int] | None:
+    """The pids of `pid`'s children, from /proc/PID/task/TID/children (Linux with
+    CONFIG_PROC_CHILDREN); None where that is missing."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # gone
+    children: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as file:
+                children.extend(int(child) for child in file.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{task}"):
+                continue  # the thread ended
+            return None  # no such file in this kernel
+        except OSError:
+            continue
+    return children
+
+
+def _descendants() -> list[psutil.Process]:
+    """This process's live descendants: walked down /proc's children lists, which costs
+    microseconds a process, instead of psutil's map of every process on the machine."""
+    found: list[int] = []
+    pending = [os.getpid()]
+    while pending:
+        children = _children(pending.pop())
+        if children is None:
+            return psutil.Process().children(recursive=True)
+        found.extend(children)
+        pending.extend(children)
+    processes = []
+    for pid in found:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.Error:
             pass
+    return processes
 
 
 def cpu_seconds() -> float:
@@ -51,7 +94,7 @@ def cpu_seconds() -> float:
     me = psutil.Process()
     times = me.cpu_times()
     total = times.user + times.system + times.children_user + times.children_system
-    for process in me.children(recursive=True):
+    for process in _descendants():
         try:
             t = process.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
