@@ -1,6 +1,10 @@
 """dbt's own reason reaches the user when fs runs dbt and dbt fails: the line after dbt's
 "Compilation Error in test ..." header says what is wrong ("... is undefined"), and fs used to
-cut it off (issue 19: a project without the package saw only the header)."""
+cut it off (issue 19: a project without the package saw only the header).
+
+fs runs in the test's process (`UserProject.fs_here`): what is checked is its one line on
+stderr, its exit code and what it leaves out of stdout and stderr, which are the same there,
+and fs's dbt child is then forked from a process that imported dbt (`forked_dbt_child`)."""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ models:
 
 def test_an_undefined_test_is_named_in_fs_builds_error_line(tmp_path):
     project = UserProject.shop(tmp_path / "shop", {"models/features/customer_daily.yml": FEATURE_YAML})
-    result = project.fs("build", expect=1)
+    result = project.fs_here("build", expect=1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: dbt build failed: Compilation Error in test feature_timestamp_not_in_future_customer_daily_as_of"), lines[0]
@@ -38,7 +42,7 @@ def test_a_yaml_file_dbt_cannot_parse_is_exit_3_with_the_file_and_yamls_reason(t
         tmp_path / "shop",
         {"models/features/customer_daily.yml": "version: 2\nmodels:\n  - name: customer_daily\n    config: {meta: {x: 1\n"},
     )
-    result = project.fs("catalog", expect=3)
+    result = project.fs_here("catalog", expect=3)
     assert result.stderr.strip() == (
         "error: dbt parse failed: Parsing Error: Error reading shop: features/customer_daily.yml - Runtime Error; "
         "Syntax error near line 5; while parsing a flow mapping at line 4, column 20; "
@@ -49,7 +53,7 @@ def test_a_yaml_file_dbt_cannot_parse_is_exit_3_with_the_file_and_yamls_reason(t
 def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
     project = UserProject.shop(tmp_path / "shop")
     project.write("dbt_project.yml", project.read("dbt_project.yml").replace("version: '1.0.0'", "version: '1'"))
-    result = project.fs("init", expect=3)
+    result = project.fs_here("init", expect=3)
     assert result.stderr.strip() == (
         "error: dbt deps failed: Runtime Error: at path ['version']: '1' is not valid under any of the given "
         f"schemas; Error encountered in {project.root / 'dbt_project.yml'}"
@@ -59,7 +63,7 @@ def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
 def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tmp_path):
     """dbt failing its own build is exit 1 (docs/cli.md); the line names the test that failed."""
     project = shop_failing_a_test(tmp_path)
-    result = project.fs("build", expect=1)
+    result = project.fs_here("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
@@ -75,7 +79,7 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     from featurestore.errors import DbtError
 
     project = shop_failing_a_test(tmp_path)
-    project.fs("catalog")  # the manifest is fresh for the build
+    project.fs_here("catalog")  # the manifest is fresh for the build
     store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
     with pytest.raises(DbtError) as raised:
         store.build()
@@ -90,7 +94,7 @@ def shop_failing_a_test(tmp_path) -> UserProject:
     """The shop, set up by fs init, with a uniqueness test on customer_daily's customer_id,
     which repeats in each customer's daily rows (3 customers)."""
     project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
+    project.fs_here("init")
     project.write(
         "models/features/customer_daily.yml",
         "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
@@ -125,7 +129,7 @@ BAD_CREDENTIALS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
-def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case):
+def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case, capfd):
     """dbt quotes a profile value that does not fit the adapter's schema (a password under
     port, a number where text is due): the line, the --debug log, keep the profile, the target
     and the type and leave the value out (issue: masking only the secret keys' values)."""
@@ -133,9 +137,12 @@ def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case)
     project = UserProject.shop(tmp_path / "shop")
     project.env.update(FS_T_PG_PORT="SuperSecretPw123", FS_T_PG_PASSWORD="5432")
     project.write_profiles(PG_TARGET.format(root=project.root, credentials=credentials))
-    result = project.fs("build", "--target", "pg", "--debug", expect=3)
+    result = project.fs_here("build", "--target", "pg", "--debug", expect=3)
+    # fs runs in this process: whatever reached the file descriptors rather than sys.stdout
+    # and sys.stderr (where a child of fs would have written it) is checked too.
+    leaked = capfd.readouterr()
     for secret in secrets:
-        assert secret not in result.stdout + result.stderr, result.stderr
+        assert secret not in result.stdout + result.stderr + leaked.out + leaked.err, result.stderr
     assert '"pg"' in result.stderr.strip().splitlines()[-1] or "target 'pg'" in result.stderr, result.stderr
 
 
@@ -163,7 +170,7 @@ def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path,
     project.write_profiles(
         PG_TARGET.format(root=project.root, credentials=f"      port: 5432\n      password: {password}\n")
     )
-    result = project.fs("build", expect=1)
+    result = project.fs_here("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
@@ -174,9 +181,9 @@ def test_a_warehouse_that_does_not_answer_is_exit_4(tmp_path):
     """docs/cli.md: exit 4 when the warehouse cannot answer; a Postgres nobody listens on
     is that, not a failure of the build (exit 1)."""
     project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
+    project.fs_here("init")
     project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5999\n      password: pw\n"))
-    result = project.fs("build", "--target", "pg", expect=4)
+    result = project.fs_here("build", "--target", "pg", expect=4)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: dbt build failed: Database Error"), line
     assert "Connection refused" in line, line
