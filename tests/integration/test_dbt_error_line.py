@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.built_once import BuiltInPlace
 from tests.user_project import UserProject
 
 pytestmark = pytest.mark.integration
@@ -60,9 +61,9 @@ def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
     ), result.stderr
 
 
-def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tmp_path):
+def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(initialized):
     """dbt failing its own build is exit 1 (docs/cli.md); the line names the test that failed."""
-    project = shop_failing_a_test(tmp_path)
+    project = shop_failing_a_test(initialized)
     result = project.fs_here("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
@@ -70,7 +71,7 @@ def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tm
     ), result.stderr
 
 
-def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
+def test_a_build_streamed_to_a_terminal_gives_the_same_line(initialized, capsys):
     """On a terminal dbt's log is streamed as it runs (the console is verbose); the line and the
     exit code are still dbt's reason, read from what was streamed (a manifest fresh, so the
     build is a dbt process of its own)."""
@@ -78,7 +79,7 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     from featurestore.console import Console
     from featurestore.errors import DbtError
 
-    project = shop_failing_a_test(tmp_path)
+    project = shop_failing_a_test(initialized)
     project.fs_here("catalog")  # the manifest is fresh for the build
     store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
     with pytest.raises(DbtError) as raised:
@@ -90,11 +91,27 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     assert "Got 3 results" in capsys.readouterr().err  # streamed as dbt wrote it
 
 
-def shop_failing_a_test(tmp_path) -> UserProject:
-    """The shop, set up by fs init, with a uniqueness test on customer_daily's customer_id,
-    which repeats in each customer's daily rows (3 customers)."""
-    project = UserProject.shop(tmp_path / "shop")
+@pytest.fixture(scope="module")
+def as_initialized(tmp_path_factory) -> tuple[UserProject, BuiltInPlace]:
+    """The shop set up by fs init once for the module (a dbt deps), its folder put back as fs
+    init left it for each test that takes it (`initialized`): tests/built_once.py's
+    BuiltInPlace, in the same place, with the profiles' folder next to it."""
+    project = UserProject.shop(tmp_path_factory.mktemp("errline") / "shop")
     project.fs_here("init")
+    return project, BuiltInPlace(project.root.parent)
+
+
+@pytest.fixture
+def initialized(as_initialized) -> UserProject:
+    """The shop just after fs init, with an environment of the test's own."""
+    project, as_init = as_initialized
+    as_init.restore()
+    return UserProject(project.root, project.profiles_dir, dict(project.env))
+
+
+def shop_failing_a_test(project: UserProject) -> UserProject:
+    """The shop set up by fs init (`initialized`), with a uniqueness test on customer_daily's
+    customer_id, which repeats in each customer's daily rows (3 customers)."""
     project.write(
         "models/features/customer_daily.yml",
         "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
@@ -163,10 +180,10 @@ def test_a_credential_is_not_echoed_on_a_terminal(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("password", ["test", "customer", "postgres", "in"])
-def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path, password):
+def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(initialized, password):
     """Masking the password wherever it appears rewrote ordinary text and so showed it
     (`Failure in *** unique_...` with password 'test'): dbt's line is left as it is."""
-    project = shop_failing_a_test(tmp_path)
+    project = shop_failing_a_test(initialized)
     project.write_profiles(
         PG_TARGET.format(root=project.root, credentials=f"      port: 5432\n      password: {password}\n")
     )
@@ -177,11 +194,10 @@ def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path,
     ), result.stderr
 
 
-def test_a_warehouse_that_does_not_answer_is_exit_4(tmp_path):
+def test_a_warehouse_that_does_not_answer_is_exit_4(initialized):
     """docs/cli.md: exit 4 when the warehouse cannot answer; a Postgres nobody listens on
     is that, not a failure of the build (exit 1)."""
-    project = UserProject.shop(tmp_path / "shop")
-    project.fs_here("init")
+    project = initialized
     project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5999\n      password: pw\n"))
     result = project.fs_here("build", "--target", "pg", expect=4)
     (line,) = result.stderr.strip().splitlines()
