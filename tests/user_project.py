@@ -131,6 +131,17 @@ class UserProject:
     def fs(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
         return self.run([*FS, *args], expect)
 
+    def fs_here(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
+        """`fs args...` run in this process (tests/conftest.py `run_here`) with what the child of
+        `fs` would have: exactly this project's environment, its folder as the working folder,
+        stdout and stderr captured, the exit code fs's SystemExit. For tests of what fs says
+        and exits with, where the process is not the point: a child costs a Python start and
+        fs's imports, and starts fs's dbt child as a new Python with dbt's imports (2.5-3.5 s
+        of CPU), where fs in this process has its dbt child forked (`forked_dbt_child`)."""
+        from tests.conftest import run_here
+
+        return self._expected(run_here([*FS, *args], self.root, self.env), expect)
+
     def dbt(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess:
         """Plain dbt, as the user runs it: it finds the profiles through DBT_PROFILES_DIR. A
         process of its own, forked from one that imported dbt already (tests/forked_dbt.py)."""

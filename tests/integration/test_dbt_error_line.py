@@ -1,11 +1,16 @@
 """dbt's own reason reaches the user when fs runs dbt and dbt fails: the line after dbt's
 "Compilation Error in test ..." header says what is wrong ("... is undefined"), and fs used to
-cut it off (issue 19: a project without the package saw only the header)."""
+cut it off (issue 19: a project without the package saw only the header).
+
+fs runs in the test's process (`UserProject.fs_here`): what is checked is its one line on
+stderr, its exit code and what it leaves out of stdout and stderr, which are the same there,
+and fs's dbt child is then forked from a process that imported dbt (`forked_dbt_child`)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.built_once import BuiltInPlace
 from tests.user_project import UserProject
 
 pytestmark = pytest.mark.integration
@@ -21,7 +26,7 @@ models:
 
 def test_an_undefined_test_is_named_in_fs_builds_error_line(tmp_path):
     project = UserProject.shop(tmp_path / "shop", {"models/features/customer_daily.yml": FEATURE_YAML})
-    result = project.fs("build", expect=1)
+    result = project.fs_here("build", expect=1)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: dbt build failed: Compilation Error in test feature_timestamp_not_in_future_customer_daily_as_of"), lines[0]
@@ -38,7 +43,7 @@ def test_a_yaml_file_dbt_cannot_parse_is_exit_3_with_the_file_and_yamls_reason(t
         tmp_path / "shop",
         {"models/features/customer_daily.yml": "version: 2\nmodels:\n  - name: customer_daily\n    config: {meta: {x: 1\n"},
     )
-    result = project.fs("catalog", expect=3)
+    result = project.fs_here("catalog", expect=3)
     assert result.stderr.strip() == (
         "error: dbt parse failed: Parsing Error: Error reading shop: features/customer_daily.yml - Runtime Error; "
         "Syntax error near line 5; while parsing a flow mapping at line 4, column 20; "
@@ -49,24 +54,24 @@ def test_a_yaml_file_dbt_cannot_parse_is_exit_3_with_the_file_and_yamls_reason(t
 def test_an_invalid_dbt_project_yml_is_exit_3_from_fs_init_naming_it(tmp_path):
     project = UserProject.shop(tmp_path / "shop")
     project.write("dbt_project.yml", project.read("dbt_project.yml").replace("version: '1.0.0'", "version: '1'"))
-    result = project.fs("init", expect=3)
+    result = project.fs_here("init", expect=3)
     assert result.stderr.strip() == (
         "error: dbt deps failed: Runtime Error: at path ['version']: '1' is not valid under any of the given "
         f"schemas; Error encountered in {project.root / 'dbt_project.yml'}"
     ), result.stderr
 
 
-def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(tmp_path):
+def test_a_failing_data_test_in_fs_build_names_the_test_and_its_result_exit_1(initialized):
     """dbt failing its own build is exit 1 (docs/cli.md); the line names the test that failed."""
-    project = shop_failing_a_test(tmp_path)
-    result = project.fs("build", expect=1)
+    project = shop_failing_a_test(initialized)
+    result = project.fs_here("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
     ), result.stderr
 
 
-def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
+def test_a_build_streamed_to_a_terminal_gives_the_same_line(initialized, capsys):
     """On a terminal dbt's log is streamed as it runs (the console is verbose); the line and the
     exit code are still dbt's reason, read from what was streamed (a manifest fresh, so the
     build is a dbt process of its own)."""
@@ -74,8 +79,8 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     from featurestore.console import Console
     from featurestore.errors import DbtError
 
-    project = shop_failing_a_test(tmp_path)
-    project.fs("catalog")  # the manifest is fresh for the build
+    project = shop_failing_a_test(initialized)
+    project.fs_here("catalog")  # the manifest is fresh for the build
     store = FeatureStore(project_dir=project.root, profiles_dir=project.profiles_dir, console=Console(verbose=True))
     with pytest.raises(DbtError) as raised:
         store.build()
@@ -86,11 +91,27 @@ def test_a_build_streamed_to_a_terminal_gives_the_same_line(tmp_path, capsys):
     assert "Got 3 results" in capsys.readouterr().err  # streamed as dbt wrote it
 
 
-def shop_failing_a_test(tmp_path) -> UserProject:
-    """The shop, set up by fs init, with a uniqueness test on customer_daily's customer_id,
-    which repeats in each customer's daily rows (3 customers)."""
-    project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
+@pytest.fixture(scope="module")
+def as_initialized(tmp_path_factory) -> tuple[UserProject, BuiltInPlace]:
+    """The shop set up by fs init once for the module (a dbt deps), its folder put back as fs
+    init left it for each test that takes it (`initialized`): tests/built_once.py's
+    BuiltInPlace, in the same place, with the profiles' folder next to it."""
+    project = UserProject.shop(tmp_path_factory.mktemp("errline") / "shop")
+    project.fs_here("init")
+    return project, BuiltInPlace(project.root.parent)
+
+
+@pytest.fixture
+def initialized(as_initialized) -> UserProject:
+    """The shop just after fs init, with an environment of the test's own."""
+    project, as_init = as_initialized
+    as_init.restore()
+    return UserProject(project.root, project.profiles_dir, dict(project.env))
+
+
+def shop_failing_a_test(project: UserProject) -> UserProject:
+    """The shop set up by fs init (`initialized`), with a uniqueness test on customer_daily's
+    customer_id, which repeats in each customer's daily rows (3 customers)."""
     project.write(
         "models/features/customer_daily.yml",
         "version: 2\nmodels:\n  - name: customer_daily\n    columns:\n"
@@ -125,7 +146,7 @@ BAD_CREDENTIALS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CREDENTIALS))
-def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case):
+def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case, capfd):
     """dbt quotes a profile value that does not fit the adapter's schema (a password under
     port, a number where text is due): the line, the --debug log, keep the profile, the target
     and the type and leave the value out (issue: masking only the secret keys' values)."""
@@ -133,9 +154,12 @@ def test_a_credential_dbt_refuses_never_reaches_stdout_or_stderr(tmp_path, case)
     project = UserProject.shop(tmp_path / "shop")
     project.env.update(FS_T_PG_PORT="SuperSecretPw123", FS_T_PG_PASSWORD="5432")
     project.write_profiles(PG_TARGET.format(root=project.root, credentials=credentials))
-    result = project.fs("build", "--target", "pg", "--debug", expect=3)
+    result = project.fs_here("build", "--target", "pg", "--debug", expect=3)
+    # fs runs in this process: whatever reached the file descriptors rather than sys.stdout
+    # and sys.stderr (where a child of fs would have written it) is checked too.
+    leaked = capfd.readouterr()
     for secret in secrets:
-        assert secret not in result.stdout + result.stderr, result.stderr
+        assert secret not in result.stdout + result.stderr + leaked.out + leaked.err, result.stderr
     assert '"pg"' in result.stderr.strip().splitlines()[-1] or "target 'pg'" in result.stderr, result.stderr
 
 
@@ -156,27 +180,26 @@ def test_a_credential_is_not_echoed_on_a_terminal(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("password", ["test", "customer", "postgres", "in"])
-def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(tmp_path, password):
+def test_a_password_that_is_an_ordinary_word_leaves_dbts_line_as_it_is(initialized, password):
     """Masking the password wherever it appears rewrote ordinary text and so showed it
     (`Failure in *** unique_...` with password 'test'): dbt's line is left as it is."""
-    project = shop_failing_a_test(tmp_path)
+    project = shop_failing_a_test(initialized)
     project.write_profiles(
         PG_TARGET.format(root=project.root, credentials=f"      port: 5432\n      password: {password}\n")
     )
-    result = project.fs("build", expect=1)
+    result = project.fs_here("build", expect=1)
     assert result.stderr.strip() == (
         "error: dbt build failed: Failure in test unique_customer_daily_customer_id "
         "(models/features/customer_daily.yml): Got 3 results, configured to fail if != 0"
     ), result.stderr
 
 
-def test_a_warehouse_that_does_not_answer_is_exit_4(tmp_path):
+def test_a_warehouse_that_does_not_answer_is_exit_4(initialized):
     """docs/cli.md: exit 4 when the warehouse cannot answer; a Postgres nobody listens on
     is that, not a failure of the build (exit 1)."""
-    project = UserProject.shop(tmp_path / "shop")
-    project.fs("init")
+    project = initialized
     project.write_profiles(PG_TARGET.format(root=project.root, credentials="      port: 5999\n      password: pw\n"))
-    result = project.fs("build", "--target", "pg", expect=4)
+    result = project.fs_here("build", "--target", "pg", expect=4)
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: dbt build failed: Database Error"), line
     assert "Connection refused" in line, line

@@ -1,7 +1,13 @@
 """Issue 19's done-when, as a user does it: a dbt-duckdb project this repository does not
 contain (tests/user_project.py writes it), with nothing copied by hand. fs init, a feature view
 scaffolded from the built model, plain dbt build with the project's own profiles, then every fs
-command a user runs next, each in a child process, with results checked against the data."""
+command a user runs next, with results checked against the data.
+
+The fs commands run in the test's process (`UserProject.fs_here`: the project's exact
+environment and folder, stdout, stderr and the exit code as a child's), so fs's dbt children
+are forked from a process that imported dbt (`forked_dbt_child`); `fs serve` is a child
+process of its own (`python -m featurestore.cli`, with fs's own dbt child), a server the test
+asks over HTTP."""
 
 from __future__ import annotations
 
@@ -49,19 +55,19 @@ def as_of_lookup(customer: str, at: datetime) -> tuple[int, float] | tuple[None,
 def test_a_new_users_project_from_fs_init_to_fs_serve(tmp_path, redis_url):
     project = UserProject.shop(tmp_path / "shop")
 
-    init = project.fs("init")
+    init = project.fs_here("init")
     assert "changed: fs_packages/featurestore: copied the featurestore dbt package" in init.stdout
     assert "adapter 'duckdb': fs runs on duckdb with what it installs by default" in init.stdout
     assert "fs new view MODEL" in init.stdout
     assert (project.root / "dbt_packages" / "featurestore" / "macros" / "test_feature_unique_entity_timestamp.sql").is_file()
     assert ".fs/" in project.read(".gitignore").splitlines()
     written = tree(project.root, ["fs_packages", "packages.yml", "feature_store.yml", ".gitignore"])
-    again = project.fs("init")
+    again = project.fs_here("init")
     assert "nothing to change" in again.stdout and "changed:" not in again.stdout
     assert tree(project.root, ["fs_packages", "packages.yml", "feature_store.yml", ".gitignore"]) == written
 
     project.dbt("build")
-    new = project.fs("new", "view", "customer_daily", "--entity", "customer", "--join-key", "customer_id")
+    new = project.fs_here("new", "view", "customer_daily", "--entity", "customer", "--join-key", "customer_id")
     assert new.stdout.startswith("wrote models/features/customer_daily.yml: feature view customer_daily, keys (customer_id), timestamp as_of, 2 features")
 
     prefix = f"fs-test:{uuid.uuid4().hex[:12]}:shop"
@@ -85,23 +91,23 @@ def walk_through(project: UserProject, client: redis.Redis, prefix: str) -> None
     assert set(tests.values()) == {"pass"}, tests
 
     spine = project.write("spine.csv", "customer_id,event_timestamp\n" + "".join(f"{c},{t.isoformat(sep=' ')}\n" for c, t in SPINE))
-    training = project.fs("training-set", "--spine", str(spine), "--features", "customer_daily:*", "-o", "train.parquet")
+    training = project.fs_here("training-set", "--spine", str(spine), "--features", "customer_daily:*", "-o", "train.parquet")
     assert training.stdout.startswith("4 rows"), training.stdout
     rows = duckdb.sql(f"select customer_id, event_timestamp, orders_1d, amount_1d from '{project.root / 'train.parquet'}'").fetchall()
     assert rows == [(c, t, *as_of_lookup(c, t)) for c, t in SPINE]
 
-    sync = project.fs("sync")
+    sync = project.fs_here("sync")
     assert "3 keys written" in sync.stdout, sync.stdout
     assert len([k for k in client.scan_iter(match=f"{prefix}:customer_daily:gen*")]) == len(CUSTOMERS)
 
-    got = json.loads(project.fs("get", "customer_daily:*", "--entity", "customer_id=alice,zed").stdout)
+    got = json.loads(project.fs_here("get", "customer_daily:*", "--entity", "customer_id=alice,zed").stdout)
     orders, amount = as_of_lookup("alice", CLOCK_NOW)
     assert got[0]["values"] == {"customer_daily:orders_1d": orders, "customer_daily:amount_1d": amount}
     assert got[1]["statuses"] == {"customer_daily:orders_1d": "missing", "customer_daily:amount_1d": "missing"}
 
-    assert "Redis agrees with the warehouse" in project.fs("verify-online").stdout
-    assert "all ok" in project.fs("check").stdout
-    project.fs("docs")
+    assert "Redis agrees with the warehouse" in project.fs_here("verify-online").stdout
+    assert "all ok" in project.fs_here("check").stdout
+    project.fs_here("docs")
     assert "customer_daily" in project.read("target/fs-docs/index.html")
     served = serve_one_request(project)
     assert served["results"][1]["values"] == [orders]
