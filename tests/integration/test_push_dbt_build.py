@@ -65,7 +65,7 @@ def test_pushed_rows_reach_training_sets_after_the_next_dbt_build(built_project,
     assert served_flights_7d(store) == (4242, "2013-12-31T00:15:00")
     assert flights_7d(store) == before  # the view itself is unchanged until it is built
 
-    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--select", "carrier_daily"], project)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--select", "carrier_daily"], project, here=True)
     after = FeatureStore(project_dir=project)
     assert flights_7d(after) == [before[0], 4242, 4242, before[3]]
     # The built view now holds the row too; a sync after the build keeps serving it.

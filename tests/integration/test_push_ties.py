@@ -86,7 +86,7 @@ def test_three_tied_pushes_then_a_dbt_build_of_the_landing_union_agree_with_redi
     # The build runs the view's uniqueness test on (carrier, as_of): one pushed row, not three.
     # Two --select options, both built (they accumulate, as dbt's own do).
     build = run_checked(
-        [sys.executable, "-m", "featurestore.cli", "build", "--select", "carrier_daily", "--select", "route_daily"], project
+        [sys.executable, "-m", "featurestore.cli", "build", "--select", "carrier_daily", "--select", "route_daily"], project, here=True
     )
     results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     built = sorted(r["unique_id"] for r in results if r["unique_id"].startswith("model."))

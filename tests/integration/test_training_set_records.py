@@ -145,7 +145,7 @@ def test_an_edited_and_rebuilt_model_is_named_with_exit_11(project, spine_file, 
     )
     assert edited != text
     model.write_text(edited)
-    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", "--select", "carrier_daily"], project)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", "--select", "carrier_daily"], project, here=True)
     code, stdout, _ = fs(cli, project, "--reproduce", str(out) + ".record.json")
     assert code == EXIT_REPRODUCED_MODEL
     lines = stdout.splitlines()
