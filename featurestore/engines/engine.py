@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -189,7 +190,8 @@ class Engine:
 
         if self.epoch_micros_sql is None:
             return exp.UnixMicros(this=value)
-        template = exp.maybe_parse(self.epoch_micros_sql, dialect=self.dialect)
+        # transform copies the template (parsed once per text and dialect) before changing it.
+        template = _parsed_template(self.epoch_micros_sql, self.dialect)
         return template.transform(lambda node: value.copy() if isinstance(node, exp.Column) and node.name == "__value" else node)
 
     @property
@@ -269,3 +271,12 @@ class Engine:
                 f"target '{target.name}' runs on {self.name}, whose Python driver is not installed "
                 f"(no module {error.name}): {install_extra(self.extra)}"
             ) from error
+
+
+@lru_cache(maxsize=None)
+def _parsed_template(sql: str, dialect: str) -> "exp.Expression":
+    """An engine's fixed SQL text (`Engine.epoch_micros_sql`), parsed once: callers copy it
+    before they change it."""
+    from sqlglot import exp
+
+    return exp.maybe_parse(sql, dialect=dialect)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from typing import Collection, Iterator, Sequence
+from typing import Callable, Collection, Iterator, Sequence
 
 from featurestore.catalog import FeatureSelection
 from featurestore.engines.base import Warehouse
@@ -82,20 +82,23 @@ def plan_stages(
     event_time_only: bool,
     indexed_views: Collection[str],
     scans: BoundedScans,
-    memory_limit: int | None,
+    memory_limit: Callable[[], int | None],
 ) -> Plan:
     """`plan`, built in stages where its views' estimated working set passes STAGE_SHARE of
-    `memory_limit`."""
+    `memory_limit()` (Warehouse.memory_limit, a query: asked only of a plan that could be
+    staged)."""
     selections = plan.selections
-    budget = (memory_limit or 0) * STAGE_SHARE
     estimates = [scans.estimated_rows.get(s.view.name) for s in selections]
-    if not budget or any(e is None for e in estimates) or any(s.view.is_aggregation for s in selections):
+    if any(e is None for e in estimates) or any(s.view.is_aggregation for s in selections):
         return plan
     # On-demand features: their columns are computed over the one query's (offline/plan.py
     # names them with no selection), which no stage has. Counting outputs against the
     # selections' features misses a request whose on-demand features read as many features
     # not asked for as there are on-demand features.
     if any(o.selection_index < 0 for o in plan.outputs):
+        return plan
+    budget = (memory_limit() or 0) * STAGE_SHARE
+    if not budget:
         return plan
     sizes = [view_bytes(s, e or 0, scans.spine_rows) for s, e in zip(selections, estimates)]
     split = batches(sizes, budget)

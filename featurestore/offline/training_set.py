@@ -185,7 +185,7 @@ def prepare_training_set(
     plan = plan_training_set(request, selections, spine, engine, on_demand, indexes.indexed, scans.scans)
     if engine is not warehouse.engine:  # a plan to read, for another engine: no stages
         return plan
-    return plan_stages(plan, request.event_time_only, indexes.indexed, scans, warehouse.memory_limit())
+    return plan_stages(plan, request.event_time_only, indexes.indexed, scans, warehouse.memory_limit)
 
 
 def probe_views(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Sequence
 
 import sqlglot
@@ -55,6 +56,17 @@ def identifier(name: str) -> exp.Identifier:
 def column(name: str, table: str | None = None) -> exp.Column:
     # The identifiers are this call's own: sqlglot's default copies each (most of the cost).
     return exp.column(identifier(name), table=identifier(table) if table else None, copy=False)
+
+
+@lru_cache(maxsize=None)
+def _parsed_type(text: str) -> exp.DataType:
+    return exp.DataType.build(text)
+
+
+def data_type(text: str) -> exp.DataType:
+    """`exp.DataType.build(text)`, a type of fs's own: parsed once per text (a parse costs
+    what a plan's hundred copies of it do), a copy of it for each place in a tree."""
+    return _parsed_type(text).copy()
 
 
 def left_join(query: exp.Select, table: exp.Expression, on: exp.Expression) -> exp.Select:
@@ -166,7 +178,7 @@ def _read_as_stored(table: exp.Table, built: BuiltByDbt, engine: Engine) -> None
         value: exp.Expression = column(engine.stored_name(name, quoted))
         if engine.casts_times and name in built.times:
             # Microseconds, as every engine keeps them: Trino's bare TIMESTAMP is milliseconds.
-            value = exp.cast(value, exp.DataType.build("timestamp(6)"))
+            value = exp.cast(value, data_type("timestamp(6)"))
         if value != column(name):
             columns.append(exp.alias_(value, identifier(name)))
             changed = True
@@ -182,7 +194,7 @@ def _read_as_stored(table: exp.Table, built: BuiltByDbt, engine: Engine) -> None
 
 def timestamp_literal(value: datetime) -> exp.Expression:
     """A naive UTC timestamp literal, `CAST('2013-12-31 00:30:00' AS TIMESTAMP)`."""
-    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.build("timestamp"))
+    return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), data_type("timestamp"))
 
 
 def sample_expression(query: exp.Select, rows: int) -> exp.Select:
@@ -196,8 +208,8 @@ def zoned_as_naive_utc(value: exp.Expression, kind: str) -> exp.Expression:
     text straight to a timestamp would drop its offset (DuckDB, PostgreSQL), where Python
     converts it: the spine's timestamp and on-demand request fields both go this way. Text
     without an offset is UTC (fs's sessions run in UTC)."""
-    naive = exp.DataType.build("timestamp")
-    zoned = value if kind == "timestamptz" else exp.cast(value, exp.DataType.build("timestamptz"))
+    naive = data_type("timestamp")
+    zoned = value if kind == "timestamptz" else exp.cast(value, data_type("timestamptz"))
     return exp.cast(exp.AtTimeZone(this=zoned, zone=exp.Literal.string("UTC")), naive)
 
 

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureSelection, FeatureView
 from featurestore.engines.engine import AsOfJoin
-from featurestore.sql.expressions import INTERNAL, column, identifier, relation_table
+from featurestore.sql.expressions import INTERNAL, column, data_type, identifier, relation_table
 from featurestore.sql.semantics import VIEW_TIME, tie_break_winner_last
 from featurestore.sql.spine import SPINE, SPINE_ROW
 
@@ -104,7 +104,7 @@ def portable_match_expression(
         *[column(k) for k in keys],
         exp.alias_(column(VIEW_TIME), identifier(when)),
         exp.alias_(exp.Literal.number(0), identifier(kind)),
-        exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+        exp.alias_(exp.cast(exp.null(), data_type("bigint")), identifier(SPINE_ROW)),
         *[column(c) for c in carried],
         *[column(t) for t in ties],
     ).from_(identifier(timeline), copy=False)
@@ -185,7 +185,7 @@ def latest_row_match_expression(
         *[column(k) for k in keys],
         exp.alias_(column(VIEW_TIME), identifier(when)),
         exp.alias_(exp.Literal.number(0), identifier(kind)),
-        exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+        exp.alias_(exp.cast(exp.null(), data_type("bigint")), identifier(SPINE_ROW)),
         exp.alias_(values, identifier(row)),
         *[column(t) for t in ties],
     ).from_(identifier(timeline), copy=False)

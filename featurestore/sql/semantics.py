@@ -167,7 +167,7 @@ def _ranked_among_newest(
 def first_ranked(ranked: exp.Select, keep: Sequence[str]) -> exp.Select:
     return (
         exp.select(*[column(c) for c in keep])
-        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked"), copy=False))
+        .from_(ranked.subquery(identifier(f"{INTERNAL}ranked"), copy=False), copy=False)
         .where(exp.EQ(this=column(f"{INTERNAL}rank"), expression=exp.Literal.number(1)), copy=False)
     )
 
@@ -261,7 +261,7 @@ def _event_time_timeline(view: FeatureView, features: Sequence[str], ties_sorted
     )
     return (
         exp.select(*[column(c) for c in [*view.join_keys, VIEW_TIME, *features]])
-        .from_(ordered.subquery(identifier(f"{INTERNAL}ordered"), copy=False))
+        .from_(ordered.subquery(identifier(f"{INTERNAL}ordered"), copy=False), copy=False)
         .where(last_of_time, copy=False)
     )
 
@@ -289,8 +289,9 @@ def _knowledge_time_timeline(view: FeatureView, features: Sequence[str], source:
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end=exp.Literal.number(1), end_side="PRECEDING"),
     )
     best = f"{INTERNAL}previous_best"
+    # The subqueries are this call's own: from_ need not copy them (a copy of all below).
     with_best = exp.select("*", exp.alias_(previous_best, identifier(best))).from_(
-        usable.subquery(identifier(f"{INTERNAL}usable"), copy=False)
+        usable.subquery(identifier(f"{INTERNAL}usable"), copy=False), copy=False
     )
     beats_earlier = exp.or_(
         exp.Is(this=column(best), expression=exp.null()),
@@ -310,7 +311,7 @@ def _knowledge_time_timeline(view: FeatureView, features: Sequence[str], source:
     ranked = (
         exp.select(*[k.copy() for k in keys], column(VIEW_TIME), column(VIEW_EVENT_TIME), *[column(f) for f in features])
         .select(exp.alias_(rank, identifier(f"{INTERNAL}rank")))
-        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates"), copy=False))
+        .from_(with_best.subquery(identifier(f"{INTERNAL}candidates"), copy=False), copy=False)
         .where(beats_earlier, copy=False)
     )
     return first_ranked(ranked, [*view.join_keys, VIEW_TIME, VIEW_EVENT_TIME, *features])

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from featurestore.engines.engine import Engine
 from featurestore.errors import UsageError
-from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, identifier, zoned_as_naive_utc
+from featurestore.sql.expressions import INTERNAL, PARSE_ERRORS, column, data_type, identifier, zoned_as_naive_utc
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,10 @@ def naive_utc_expression(name: str, kind: str, engine: Engine) -> exp.Expression
     """The spine's time column `name`, of `kind` (as Warehouse.column_kinds says), as a naive
     UTC timestamp; None for a kind that is no time."""
     value = column(name)
-    naive = exp.DataType.build("timestamp")
+    naive = data_type("timestamp")
     if kind == "timestamp":
         # Where naive timestamps come in several types, one for both sides (Engine.casts_times).
-        return exp.cast(value, exp.DataType.build("timestamp(6)")) if engine.casts_times else value
+        return exp.cast(value, data_type("timestamp(6)")) if engine.casts_times else value
     if kind in ("timestamptz", "text"):
         return zoned_as_naive_utc(value, kind)
     if kind == "date":
@@ -86,7 +86,7 @@ def columns_probe_expression(source: exp.Expression) -> exp.Select:
 
 def holding_value_expression(source: exp.Expression, name: str, value: str) -> exp.Select:
     """A row of `source` whose column `name`, as text, is `value`, if there is one."""
-    as_text = exp.cast(column(name), exp.DataType.build("text"))
+    as_text = exp.cast(column(name), data_type("text"))
     return exp.select(exp.Literal.number(1)).from_(source.copy()).where(exp.EQ(this=as_text, expression=exp.Literal.string(value))).limit(1)
 
 

@@ -77,10 +77,11 @@ def _view_rows(view: FeatureView, scan: exp.Expression | None) -> exp.Select:
     needed = [*view.join_keys, view.timestamp]
     present = [exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in needed]
     carried = [*needed, *([view.created_at] if view.created_at else []), *view.feature_names]
+    # Every node is this call's own (`scan`, the caller's, goes as a copy): no copies.
     return (
-        exp.select(*[column(c) for c in carried])
-        .from_(relation_table(view, alias=VIEW_ROWS if scan is not None else None))
-        .where(exp.and_(*present, *([scan.copy()] if scan is not None else [])))
+        exp.select(*[column(c) for c in carried], copy=False)
+        .from_(relation_table(view, alias=VIEW_ROWS if scan is not None else None), copy=False)
+        .where(exp.and_(*present, *([scan.copy()] if scan is not None else []), copy=False), copy=False)
     )
 
 
@@ -115,14 +116,16 @@ def ttl_window_match_expression(
         this=exp.RowNumber(), partition_by=[column(SPINE_ROW, SPINE)], order=exp.Order(expressions=latest_first)
     )
     features = [f.name for f in selection.features]
+    # Built for this one place (`now` goes as copies): no copies.
     ranked = (
         exp.select(
             column(SPINE_ROW, SPINE),
-            exp.alias_(column(view.timestamp, rows), identifier(event_time)),
-            *[exp.alias_(column(f, rows), identifier(f)) for f in features],
-            exp.alias_(rank, identifier(f"{INTERNAL}rank")),
+            exp.alias_(column(view.timestamp, rows), identifier(event_time), copy=False),
+            *[exp.alias_(column(f, rows), identifier(f), copy=False) for f in features],
+            exp.alias_(rank, identifier(f"{INTERNAL}rank"), copy=False),
+            copy=False,
         )
-        .from_(named_table(SPINE))
-        .join(named_table(rows), on=exp.and_(*within))
+        .from_(named_table(SPINE), copy=False)
+        .join(named_table(rows), on=exp.and_(*within, copy=False), copy=False)
     )
     return first_ranked(ranked, [SPINE_ROW, event_time, *features])

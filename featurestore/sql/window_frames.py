@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, left_join, named_table
+from featurestore.sql.expressions import column, data_type, identifier, left_join, named_table
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_parts import ACTIVE, EVENT, KIND, TIME, WindowInputs, not_null, spine_rows_of, typed
 
@@ -58,12 +58,12 @@ def frames_expression(
     one row per spine row with a key and a time."""
     if not inputs.knowledge_cut_off:
         values = [
-            exp.alias_(typed(_framed(_AGGREGATE[a.function](value_of(a)), a, inputs), dtype_of(inputs, a)), identifier(a.name))
+            exp.alias_(typed(_framed(_AGGREGATE[a.function](value_of(a)), a, inputs), dtype_of(inputs, a)), identifier(a.name), copy=False)
             for a in aggregations
         ]
         return [(name, _spine_rows(_union(inputs, on_time_only=False), values, name))]
     framed = [
-        exp.alias_(_framed(PARTIAL[part](value_of(a)), a, inputs), identifier(partial_name(index, part)))
+        exp.alias_(_framed(PARTIAL[part](value_of(a)), a, inputs), identifier(partial_name(index, part)), copy=False)
         for index, a in enumerate(aggregations)
         for part in PARTIALS[a.function]
     ]
@@ -79,11 +79,12 @@ def combined_parts(inputs: WindowInputs, aggregations: Sequence[WindowedAggregat
     """Each aggregation combined from the partial aggregates of two parts (`first` has a row
     per spine row, `second` may not), per spine row: the late events' with the frames' here,
     the edges' with the whole hops' in sql/window_hops.py."""
+    # Every node is built here for its one place in the tree: the builders need not copy.
     return left_join(
         exp.select(column(SPINE_ROW, first), *[
-            exp.alias_(typed(combined(a.function, index, first, second), dtype_of(inputs, a)), identifier(a.name))
+            exp.alias_(typed(combined(a.function, index, first, second), dtype_of(inputs, a)), identifier(a.name), copy=False)
             for index, a in enumerate(aggregations)
-        ]).from_(named_table(first)),
+        ], copy=False).from_(named_table(first), copy=False),
         named_table(second),
         exp.EQ(this=column(SPINE_ROW, first), expression=column(SPINE_ROW, second)),
     )
@@ -118,26 +119,30 @@ def _framed(function: exp.Expression, aggregation: WindowedAggregation, inputs: 
 
 def _union(inputs: WindowInputs, on_time_only: bool) -> exp.Expression:
     """The events (those known on time, if `on_time_only`) and the spine's rows, as rows of
-    one shape: keys, TIME, KIND, the spine row's number, EVENT and the aggregated columns."""
+    one shape: keys, TIME, KIND, the spine row's number, EVENT and the aggregated columns.
+    Every node is this call's own (`inputs.keys` builds new columns each time): no copies."""
     columns = inputs.view.value_columns
     events = exp.select(
         *inputs.keys,
         column(TIME),
-        exp.alias_(exp.Literal.number(0), identifier(KIND)),
-        exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+        exp.alias_(exp.Literal.number(0), identifier(KIND), copy=False),
+        exp.alias_(exp.cast(exp.null(), data_type("bigint"), copy=False), identifier(SPINE_ROW), copy=False),
         column(EVENT),
         *[column(c) for c in columns],
-    ).from_(named_table(inputs.events))
+        copy=False,
+    ).from_(named_table(inputs.events), copy=False)
     if on_time_only:
-        events = events.where(exp.EQ(this=column(ACTIVE), expression=column(TIME)))
+        events = events.where(exp.EQ(this=column(ACTIVE), expression=column(TIME)), copy=False)
     spine = exp.select(
-        *inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), exp.null(), *[exp.null() for _ in columns]
-    ).from_(named_table(inputs.spine))
-    return exp.union(events, spine, distinct=False)
+        *inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), exp.null(), *[exp.null() for _ in columns], copy=False
+    ).from_(named_table(inputs.spine), copy=False)
+    return exp.union(events, spine, distinct=False, copy=False)
 
 
 def _spine_rows(union: exp.Expression, values: list[exp.Expression], name: str) -> exp.Select:
-    computed = exp.select(column(SPINE_ROW), column(KIND), *values).from_(union.subquery(identifier(f"{name}_rows")))
+    computed = exp.select(column(SPINE_ROW), column(KIND), *values, copy=False).from_(
+        union.subquery(identifier(f"{name}_rows"), copy=False), copy=False
+    )
     return spine_rows_of(computed, name, [SPINE_ROW, *[v.alias for v in values]])
 
 
@@ -151,6 +156,7 @@ def _late_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
         exp.GT(this=column(ACTIVE, late), expression=column(TIME, late)),
         exp.LTE(this=column(ACTIVE, late), expression=column(TIME, spine)),
         exp.GT(this=column(TIME, late), expression=exp.Sub(this=column(TIME, spine), expression=exp.Literal.number(longest))),
+        copy=False,
     )
 
     def in_window(aggregation: WindowedAggregation) -> exp.Expression:
@@ -158,15 +164,15 @@ def _late_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
         return exp.Case(ifs=[exp.If(this=exp.GT(this=column(TIME, late), expression=since), true=value_of(aggregation, late))])
 
     partials = [
-        exp.alias_(PARTIAL[part](in_window(a)), identifier(partial_name(index, part)))
+        exp.alias_(PARTIAL[part](in_window(a)), identifier(partial_name(index, part)), copy=False)
         for index, a in enumerate(aggregations)
         for part in PARTIALS[a.function]
     ]
     return (
-        exp.select(column(SPINE_ROW, spine), *partials)
-        .from_(exp.Table(this=identifier(inputs.spine), alias=exp.TableAlias(this=identifier(spine))))
+        exp.select(column(SPINE_ROW, spine), *partials, copy=False)
+        .from_(exp.Table(this=identifier(inputs.spine), alias=exp.TableAlias(this=identifier(spine))), copy=False)
         .join(exp.Table(this=identifier(inputs.events), alias=exp.TableAlias(this=identifier(late))), on=joined, copy=False)
-        .group_by(column(SPINE_ROW, spine))
+        .group_by(column(SPINE_ROW, spine), copy=False)
     )
 
 
@@ -182,11 +188,12 @@ def combined(function: str, index: int, on_time: str, late: str) -> exp.Expressi
         return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
 
     def double(value: exp.Expression) -> exp.Expression:
-        return exp.cast(value, exp.DataType.build("double"))
+        return exp.cast(value, data_type("double"), copy=False)
 
     def arithmetic(kind: type[exp.Binary], left: exp.Expression, right: exp.Expression) -> exp.Expression:
         # Parenthesised: a built tree prints as it nests only where the nesting is explicit.
-        return exp.paren(kind(this=left.copy(), expression=right.copy()), copy=False)
+        # `left` and `right` are built for this place (a value used twice is built twice).
+        return exp.paren(kind(this=left, expression=right), copy=False)
 
     if function in ("min", "max"):
         mine, theirs = part(on_time, function), part(late, function)
@@ -196,24 +203,37 @@ def combined(function: str, index: int, on_time: str, late: str) -> exp.Expressi
                  exp.If(this=exp.and_(not_null(partial_name(index, function), late), better), true=theirs.copy())],
             default=mine.copy(),
         )
-    n_a, n_b = part(on_time, "count"), zero_if_null(part(late, "count"))
-    count = arithmetic(exp.Add, n_a, n_b)
+
+    def count() -> exp.Expression:
+        return arithmetic(exp.Add, part(on_time, "count"), zero_if_null(part(late, "count")))
+
     if function == "count":
-        return count
+        return count()
     if function in ("sum", "avg"):
-        total = arithmetic(exp.Add, zero_if_null(part(on_time, "sum")), zero_if_null(part(late, "sum")))
-        some = exp.GT(this=count.copy(), expression=exp.Literal.number(0))
-        value = total if function == "sum" else arithmetic(exp.Div, double(total), double(count))
+
+        def total() -> exp.Expression:
+            return arithmetic(exp.Add, zero_if_null(part(on_time, "sum")), zero_if_null(part(late, "sum")))
+
+        some = exp.GT(this=count(), expression=exp.Literal.number(0))
+        value = total() if function == "sum" else arithmetic(exp.Div, double(total()), double(count()))
         return exp.Case(ifs=[exp.If(this=some, true=value)])
+
     # stddev: the two parts' sums of squared deviations merged (Chan et al.), sample stddev.
-    n_a, n_b = double(n_a), double(n_b)
+    def n_a() -> exp.Expression:
+        return double(part(on_time, "count"))
+
+    def n_b() -> exp.Expression:
+        return double(zero_if_null(part(late, "count")))
+
+    def gap() -> exp.Expression:
+        return arithmetic(exp.Sub, double(part(late, "avg")), double(part(on_time, "avg")))
+
     squares = arithmetic(
         exp.Add,
-        zero_if_null(arithmetic(exp.Mul, double(part(on_time, "var_pop")), n_a)),
-        zero_if_null(arithmetic(exp.Mul, double(part(late, "var_pop")), n_b)),
+        zero_if_null(arithmetic(exp.Mul, double(part(on_time, "var_pop")), n_a())),
+        zero_if_null(arithmetic(exp.Mul, double(part(late, "var_pop")), n_b())),
     )
-    gap = arithmetic(exp.Sub, double(part(late, "avg")), double(part(on_time, "avg")))
-    between = arithmetic(exp.Div, arithmetic(exp.Mul, arithmetic(exp.Mul, gap, gap), arithmetic(exp.Mul, n_a, n_b)), double(count))
+    between = arithmetic(exp.Div, arithmetic(exp.Mul, arithmetic(exp.Mul, gap(), gap()), arithmetic(exp.Mul, n_a(), n_b())), double(count()))
     merged = arithmetic(exp.Add, squares, zero_if_null(between))
-    variance = arithmetic(exp.Div, merged, double(arithmetic(exp.Sub, count, exp.Literal.number(1))))
-    return exp.Case(ifs=[exp.If(this=exp.GTE(this=count.copy(), expression=exp.Literal.number(2)), true=exp.Sqrt(this=variance))])
+    variance = arithmetic(exp.Div, merged, double(arithmetic(exp.Sub, count(), exp.Literal.number(1))))
+    return exp.Case(ifs=[exp.If(this=exp.GTE(this=count(), expression=exp.Literal.number(2)), true=exp.Sqrt(this=variance))])

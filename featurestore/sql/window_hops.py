@@ -34,7 +34,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, named_table
+from featurestore.sql.expressions import column, data_type, identifier, named_table
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_frames import PARTIAL, PARTIALS, combined_parts, partial_name, value_of
 from featurestore.sql.window_parts import KIND, TIME, WindowInputs, spine_rows_of
@@ -115,7 +115,9 @@ def hops_expression(
 def _hop_of(time: exp.Expression, hop: int) -> exp.Expression:
     """The start of the hop of `time` (floored, before 1970 too: `%` keeps the dividend's sign)."""
     size = exp.Literal.number(hop)
-    offset = exp.Mod(this=exp.paren(exp.Add(this=exp.Mod(this=time.copy(), expression=size), expression=size.copy())), expression=size.copy())
+    offset = exp.Mod(
+        this=exp.paren(exp.Add(this=exp.Mod(this=time.copy(), expression=size), expression=size.copy()), copy=False), expression=size.copy()
+    )
     return exp.Sub(this=time.copy(), expression=offset)
 
 
@@ -128,20 +130,22 @@ def _hop_partial(part: str, position: int) -> str:
 
 
 def _hop_events(inputs: WindowInputs, values: list[str], hop: int) -> exp.Select:
-    """The events with their hop, and the aggregated values."""
-    return exp.select(*inputs.keys, column(TIME), exp.alias_(_hop_of(column(TIME), hop), identifier(HOP)), *[column(v) for v in values]).from_(
-        named_table(inputs.events)
-    )
+    """The events with their hop, and the aggregated values. Here and below every node is built
+    for its one place in the tree (`inputs.keys` builds new columns each time): no copies."""
+    return exp.select(
+        *inputs.keys, column(TIME), exp.alias_(_hop_of(column(TIME), hop), identifier(HOP), copy=False), *[column(v) for v in values], copy=False
+    ).from_(named_table(inputs.events), copy=False)
 
 
 def _partials(inputs: WindowInputs, events: str, values: list[str], needed: list[tuple[str, int]]) -> exp.Select:
     """Per entity and hop, the `needed` partials: (count, sum, min or max, which value)."""
     return (
         exp.select(*inputs.keys, column(HOP), *[
-            exp.alias_(PARTIAL[part](column(values[position])), identifier(_hop_partial(part, position))) for part, position in needed
-        ])
-        .from_(named_table(events))
-        .group_by(*inputs.keys, column(HOP))
+            exp.alias_(PARTIAL[part](column(values[position])), identifier(_hop_partial(part, position)), copy=False)
+            for part, position in needed
+        ], copy=False)
+        .from_(named_table(events), copy=False)
+        .group_by(*inputs.keys, column(HOP), copy=False)
     )
 
 
@@ -164,23 +168,26 @@ def _whole_hops(
                 value = column(framed[key])
                 if part == "count":
                     value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
-            outer.append(exp.alias_(value, identifier(partial_name(index, part))))
+            outer.append(exp.alias_(value, identifier(partial_name(index, part)), copy=False))
     windows = [
-        exp.alias_(_over_hops(_OVER_HOPS[part](column(_hop_partial(part, position))), inputs, window - 2 * hop), identifier(alias))
+        exp.alias_(_over_hops(_OVER_HOPS[part](column(_hop_partial(part, position))), inputs, window - 2 * hop), identifier(alias), copy=False)
         for (part, position, window), alias in framed.items()
     ]
     hop_columns = [_hop_partial(part, position) for part, position in needed]
     union = exp.union(
-        exp.select(*inputs.keys, column(HOP), exp.alias_(exp.Literal.number(0), identifier(KIND)),
-                   exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
-                   *[column(c) for c in hop_columns]).from_(named_table(partials)),
+        exp.select(*inputs.keys, column(HOP), exp.alias_(exp.Literal.number(0), identifier(KIND), copy=False),
+                   exp.alias_(exp.cast(exp.null(), data_type("bigint"), copy=False), identifier(SPINE_ROW), copy=False),
+                   *[column(c) for c in hop_columns], copy=False).from_(named_table(partials), copy=False),
         exp.select(*inputs.keys, _minus(_hop_of(column(TIME), hop), hop), exp.Literal.number(1), column(SPINE_ROW),
-                   *[exp.null() for _ in hop_columns]).from_(named_table(inputs.spine)),
+                   *[exp.null() for _ in hop_columns], copy=False).from_(named_table(inputs.spine), copy=False),
         distinct=False,
+        copy=False,
     )
-    rows = exp.select(column(SPINE_ROW), column(KIND), *windows).from_(union.subquery(identifier(f"{partials}_rows")))
+    rows = exp.select(column(SPINE_ROW), column(KIND), *windows, copy=False).from_(
+        union.subquery(identifier(f"{partials}_rows"), copy=False), copy=False
+    )
     spine_rows = spine_rows_of(rows, partials, [SPINE_ROW, *framed.values()])
-    return exp.select(*outer).from_(spine_rows.subquery(identifier(f"{partials}_framed")))
+    return exp.select(*outer, copy=False).from_(spine_rows.subquery(identifier(f"{partials}_framed"), copy=False), copy=False)
 
 
 def _over_hops(function: exp.Expression, inputs: WindowInputs, preceding: int) -> exp.Window:
@@ -198,13 +205,15 @@ def _edges(inputs: WindowInputs, windows: list[int], hop: int) -> exp.Expression
 
     def edge(tag: int, start: exp.Expression, low: exp.Expression) -> exp.Select:
         return exp.select(
-            column(SPINE_ROW), *inputs.keys, exp.alias_(start, identifier(HOP)), exp.alias_(exp.Literal.number(tag), identifier(TAG)),
-            exp.alias_(low, identifier(LOW)), exp.alias_(column(TIME), identifier(HIGH)),
-        ).from_(named_table(inputs.spine))
+            column(SPINE_ROW), *inputs.keys, exp.alias_(start, identifier(HOP), copy=False),
+            exp.alias_(exp.Literal.number(tag), identifier(TAG), copy=False),
+            exp.alias_(low, identifier(LOW), copy=False), exp.alias_(column(TIME), identifier(HIGH), copy=False), copy=False,
+        ).from_(named_table(inputs.spine), copy=False)
 
+    # `right` itself goes to the first edge, a copy of it to each other place.
     rows = [edge(0, right, _minus(right.copy(), 1))]
     rows += [edge(j, _minus(right.copy(), window), _minus(column(TIME), window)) for j, window in enumerate(windows, start=1)]
-    return exp.union(*rows, distinct=False)
+    return exp.union(*rows, distinct=False, copy=False)
 
 
 def _edge_partials(
@@ -218,6 +227,7 @@ def _edge_partials(
         exp.EQ(this=column(HOP, spine), expression=column(HOP, event)),
         exp.GT(this=column(TIME, event), expression=column(LOW, spine)),
         exp.LTE(this=column(TIME, event), expression=column(HIGH, spine)),
+        copy=False,
     )
     seen: dict[tuple[str, str, int], str] = {}
     partials = []
@@ -226,18 +236,19 @@ def _edge_partials(
         for part in PARTIALS[a.function]:
             key = (part, value_of(a).name, tag)
             if key in seen:
-                partials.append(exp.alias_(column(seen[key]), identifier(partial_name(index, part))))
+                partials.append(exp.alias_(column(seen[key]), identifier(partial_name(index, part)), copy=False))
                 continue
             seen[key] = partial_name(index, part)
             mine = exp.In(this=column(TAG, spine), expressions=[exp.Literal.number(0), exp.Literal.number(tag)])
             inside = exp.Case(ifs=[exp.If(this=mine, true=column(value_of(a).name, event))])
-            partials.append(exp.alias_(PARTIAL[part](inside), identifier(partial_name(index, part))))
+            partials.append(exp.alias_(PARTIAL[part](inside), identifier(partial_name(index, part)), copy=False))
+    # Each of `partials` goes to one of the two SELECTs (the other names it by its alias).
     aggregated = (
-        exp.select(column(SPINE_ROW, spine), *[p for p in partials if not isinstance(p.this, exp.Column)])
-        .from_(exp.Table(this=identifier(edges), alias=exp.TableAlias(this=identifier(spine))))
+        exp.select(column(SPINE_ROW, spine), *[p for p in partials if not isinstance(p.this, exp.Column)], copy=False)
+        .from_(exp.Table(this=identifier(edges), alias=exp.TableAlias(this=identifier(spine))), copy=False)
         .join(exp.Table(this=identifier(events), alias=exp.TableAlias(this=identifier(event))), on=joined, copy=False)
-        .group_by(column(SPINE_ROW, spine))
+        .group_by(column(SPINE_ROW, spine), copy=False)
     )
-    return exp.select(column(SPINE_ROW), *[p if isinstance(p.this, exp.Column) else column(p.alias) for p in partials]).from_(
-        aggregated.subquery(identifier(f"{edges}_grouped"))
+    return exp.select(column(SPINE_ROW), *[p if isinstance(p.this, exp.Column) else column(p.alias) for p in partials], copy=False).from_(
+        aggregated.subquery(identifier(f"{edges}_grouped"), copy=False), copy=False
     )

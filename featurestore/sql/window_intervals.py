@@ -23,7 +23,7 @@ from typing import Sequence
 from sqlglot import exp
 
 from featurestore.catalog import WindowedAggregation
-from featurestore.sql.expressions import column, identifier, left_join, named_table
+from featurestore.sql.expressions import column, data_type, identifier, left_join, named_table
 from featurestore.sql.spine import SPINE_ROW
 from featurestore.sql.window_parts import ACTIVE, KIND, KNOWN, TIME, WindowInputs, along_time, not_null, spine_rows_of
 
@@ -55,29 +55,42 @@ def distinct_counts_expression(
         mine = [a for a in aggregations if a.column == source]
 
         def deltas(delta_of) -> list[exp.Expression]:
-            return [exp.alias_(delta_of(a) if a in mine else exp.Literal.number(0), identifier(f"__fs_d{i}")) for i, a in enumerate(aggregations)]
+            return [
+                exp.alias_(delta_of(a) if a in mine else exp.Literal.number(0), identifier(f"__fs_d{i}"), copy=False)
+                for i, a in enumerate(aggregations)
+            ]
 
+        # Every node is built for its one place in the tree (`inputs.keys`, `_stands` and
+        # `_end` build new ones each call): the builders need not copy.
         starts = exp.select(
-            *inputs.keys, exp.alias_(column(ACTIVE), identifier(AT)), exp.alias_(exp.Literal.number(0), identifier(KIND)),
-            exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)),
+            *inputs.keys, exp.alias_(column(ACTIVE), identifier(AT), copy=False), exp.alias_(exp.Literal.number(0), identifier(KIND), copy=False),
+            exp.alias_(exp.cast(exp.null(), data_type("bigint"), copy=False), identifier(SPINE_ROW), copy=False),
             *deltas(lambda a: exp.Case(ifs=[exp.If(this=_stands(a), true=exp.Literal.number(1))], default=exp.Literal.number(0))),
-        ).from_(named_table(standing))
+            copy=False,
+        ).from_(named_table(standing), copy=False)
         rows.append(starts)
         for aggregation in mine:
             stops = exp.select(
-                *inputs.keys, exp.alias_(_end(aggregation), identifier(AT)), exp.Literal.number(0), exp.null(),
+                *inputs.keys, exp.alias_(_end(aggregation), identifier(AT), copy=False), exp.Literal.number(0), exp.null(),
                 *deltas(lambda a: exp.Literal.number(-1) if a is aggregation else exp.Literal.number(0)),
-            ).from_(named_table(standing)).where(_stands(aggregation))
+                copy=False,
+            ).from_(named_table(standing), copy=False).where(_stands(aggregation), copy=False)
             rows.append(stops)
     spine = exp.select(
-        *inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), *[exp.Literal.number(0) for _ in aggregations]
-    ).from_(named_table(inputs.spine))
-    union = exp.union(*rows, spine, distinct=False)
+        *inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), *[exp.Literal.number(0) for _ in aggregations], copy=False
+    ).from_(named_table(inputs.spine), copy=False)
+    union = exp.union(*rows, spine, distinct=False, copy=False)
     counts = [
-        exp.alias_(exp.cast(along_time(exp.Sum(this=column(f"__fs_d{i}")), inputs, (AT, KIND)), exp.DataType.build("bigint")), identifier(a.name))
+        exp.alias_(
+            exp.cast(along_time(exp.Sum(this=column(f"__fs_d{i}")), inputs, (AT, KIND)), data_type("bigint"), copy=False),
+            identifier(a.name),
+            copy=False,
+        )
         for i, a in enumerate(aggregations)
     ]
-    computed = exp.select(column(SPINE_ROW), column(KIND), *counts).from_(union.subquery(identifier(f"{name}_rows")))
+    computed = exp.select(column(SPINE_ROW), column(KIND), *counts, copy=False).from_(
+        union.subquery(identifier(f"{name}_rows"), copy=False), copy=False
+    )
     ctes.append((name, spine_rows_of(computed, name, [SPINE_ROW, *[a.name for a in aggregations]])))
     return ctes
 
@@ -86,10 +99,10 @@ def _standing_expression(inputs: WindowInputs, source: str) -> exp.Select:
     """The events of `source`'s non-null values, one per (keys, value, TIME, ACTIVE), each with
     UNTIL: the earliest ACTIVE of the later events of its value (null if none)."""
     distinct = (
-        exp.select(*inputs.keys, exp.alias_(column(source), identifier(VALUE)), column(TIME), column(ACTIVE))
-        .distinct()
-        .from_(named_table(inputs.events))
-        .where(not_null(source))
+        exp.select(*inputs.keys, exp.alias_(column(source), identifier(VALUE), copy=False), column(TIME), column(ACTIVE), copy=False)
+        .distinct(copy=False)
+        .from_(named_table(inputs.events), copy=False)
+        .where(not_null(source), copy=False)
     )
     beaten = exp.Window(
         this=exp.Min(this=column(ACTIVE)),
@@ -97,8 +110,8 @@ def _standing_expression(inputs: WindowInputs, source: str) -> exp.Select:
         order=exp.Order(expressions=[exp.Ordered(this=column(TIME)), exp.Ordered(this=column(ACTIVE))]),
         spec=exp.WindowSpec(kind="ROWS", start=exp.Literal.number(1), start_side="FOLLOWING", end="UNBOUNDED", end_side="FOLLOWING"),
     )
-    return exp.select(*inputs.keys, column(TIME), column(ACTIVE), exp.alias_(beaten, identifier(UNTIL))).from_(
-        distinct.subquery(identifier("__fs_distinct"))
+    return exp.select(*inputs.keys, column(TIME), column(ACTIVE), exp.alias_(beaten, identifier(UNTIL), copy=False), copy=False).from_(
+        distinct.subquery(identifier("__fs_distinct"), copy=False), copy=False
     )
 
 
@@ -106,7 +119,7 @@ def _end(aggregation: WindowedAggregation) -> exp.Expression:
     """When an event stops standing for its value in this window: at its timestamp + w, or
     earlier when a later event of its value becomes active."""
     window_end = exp.Add(this=column(TIME), expression=exp.Literal.number(aggregation.window_us))
-    beaten_first = exp.and_(not_null(UNTIL), exp.LT(this=column(UNTIL), expression=window_end))
+    beaten_first = exp.and_(not_null(UNTIL), exp.LT(this=column(UNTIL), expression=window_end), copy=False)
     return exp.Case(ifs=[exp.If(this=beaten_first, true=column(UNTIL))], default=window_end.copy())
 
 
@@ -122,45 +135,56 @@ def last_values_expression(
     candidates, best, values = f"{name}_candidates", f"{name}_best", f"{name}_values"
     order_key: exp.Expression = column(TIME)
     if inputs.view.created_at:
-        wide = exp.DataType.build("decimal(38, 0)")
+        wide = data_type("decimal(38, 0)")
         order_key = exp.Add(
             this=exp.Mul(this=exp.cast(column(TIME), wide), expression=exp.cast(exp.Literal.number(2 * KNOWN_RANGE), wide)),
             expression=exp.Add(this=column(KNOWN), expression=exp.Literal.number(KNOWN_RANGE)),
         )
+    # Every node is built for its one place in the tree (`wide` goes to the casts as copies).
     candidate_rows = exp.select(
-        *inputs.keys, column(TIME), column(ACTIVE), exp.alias_(order_key, identifier(ORDER)), exp.alias_(column(source), identifier(VALUE))
-    ).from_(named_table(inputs.events)).where(not_null(source))
+        *inputs.keys, column(TIME), column(ACTIVE), exp.alias_(order_key, identifier(ORDER), copy=False),
+        exp.alias_(column(source), identifier(VALUE), copy=False), copy=False,
+    ).from_(named_table(inputs.events), copy=False).where(not_null(source), copy=False)
     union = exp.union(
         exp.select(
-            *inputs.keys, exp.alias_(column(ACTIVE), identifier(AT)), exp.alias_(exp.Literal.number(0), identifier(KIND)),
-            exp.alias_(exp.cast(exp.null(), exp.DataType.build("bigint")), identifier(SPINE_ROW)), column(ORDER),
-        ).from_(named_table(candidates)),
-        exp.select(*inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), exp.null()).from_(named_table(inputs.spine)),
+            *inputs.keys, exp.alias_(column(ACTIVE), identifier(AT), copy=False), exp.alias_(exp.Literal.number(0), identifier(KIND), copy=False),
+            exp.alias_(exp.cast(exp.null(), data_type("bigint"), copy=False), identifier(SPINE_ROW), copy=False), column(ORDER),
+            copy=False,
+        ).from_(named_table(candidates), copy=False),
+        exp.select(*inputs.keys, column(TIME), exp.Literal.number(1), column(SPINE_ROW), exp.null(), copy=False).from_(
+            named_table(inputs.spine), copy=False
+        ),
         distinct=False,
+        copy=False,
     )
     running = exp.select(
         *inputs.keys, column(AT), column(KIND), column(SPINE_ROW),
-        exp.alias_(along_time(exp.Max(this=column(ORDER)), inputs, (AT, KIND)), identifier(BEST)),
-    ).from_(union.subquery(identifier(f"{name}_rows")))
+        exp.alias_(along_time(exp.Max(this=column(ORDER)), inputs, (AT, KIND)), identifier(BEST), copy=False),
+        copy=False,
+    ).from_(union.subquery(identifier(f"{name}_rows"), copy=False), copy=False)
     per_order = (
-        exp.select(*inputs.keys, column(ORDER), exp.alias_(exp.Max(this=column(TIME)), identifier(TIME)), exp.alias_(exp.Max(this=column(VALUE)), identifier(VALUE)))
-        .from_(named_table(candidates))
-        .group_by(*inputs.keys, column(ORDER))
+        exp.select(
+            *inputs.keys, column(ORDER), exp.alias_(exp.Max(this=column(TIME)), identifier(TIME), copy=False),
+            exp.alias_(exp.Max(this=column(VALUE)), identifier(VALUE), copy=False), copy=False,
+        )
+        .from_(named_table(candidates), copy=False)
+        .group_by(*inputs.keys, column(ORDER), copy=False)
     )
     spine_side, value_side = "__fs_s", "__fs_c"
 
     def in_window(aggregation: WindowedAggregation) -> exp.Expression:
         since = exp.Sub(this=column(AT, spine_side), expression=exp.Literal.number(aggregation.window_us))
         inside = exp.GT(this=column(TIME, value_side), expression=since)
-        return exp.alias_(exp.Case(ifs=[exp.If(this=inside, true=column(VALUE, value_side))]), identifier(aggregation.name))
+        return exp.alias_(exp.Case(ifs=[exp.If(this=inside, true=column(VALUE, value_side))]), identifier(aggregation.name), copy=False)
 
     matched = exp.and_(
         *[exp.EQ(this=column(k, spine_side), expression=column(k, value_side)) for k in inputs.view.join_keys],
         exp.EQ(this=column(ORDER, value_side), expression=column(BEST, spine_side)),
+        copy=False,
     )
     last = left_join(
-        exp.select(column(SPINE_ROW, spine_side), *[in_window(a) for a in aggregations])
-        .from_(exp.Table(this=identifier(best), alias=exp.TableAlias(this=identifier(spine_side)))),
+        exp.select(column(SPINE_ROW, spine_side), *[in_window(a) for a in aggregations], copy=False)
+        .from_(exp.Table(this=identifier(best), alias=exp.TableAlias(this=identifier(spine_side))), copy=False),
         exp.Table(this=identifier(values), alias=exp.TableAlias(this=identifier(value_side))),
         matched,
     )

@@ -65,16 +65,17 @@ def pairs_expression(inputs: WindowInputs, aggregations: Sequence[WindowedAggreg
         if aggregation.function == "last":
             inside.append(not_null(value.name, EVENT_SIDE))
             value = _last_order(inputs, value)
-        return exp.Case(ifs=[exp.If(this=exp.and_(*inside), true=value)]) if inside else value
+        return exp.Case(ifs=[exp.If(this=exp.and_(*inside, copy=False), true=value)]) if inside else value
 
+    # Every node is built for its one place (`spine_time` goes only as copies): no copies.
     features = [
-        exp.alias_(typed(_aggregate(a.function, in_window(a)), dtype_of(inputs, a)), identifier(a.name)) for a in aggregations
+        exp.alias_(typed(_aggregate(a.function, in_window(a)), dtype_of(inputs, a)), identifier(a.name), copy=False) for a in aggregations
     ]
-    query = exp.select(column(SPINE_ROW, SPINE_SIDE), *features).from_(
-        exp.Table(this=identifier(inputs.spine), alias=exp.TableAlias(this=identifier(SPINE_SIDE)))
+    query = exp.select(column(SPINE_ROW, SPINE_SIDE), *features, copy=False).from_(
+        exp.Table(this=identifier(inputs.spine), alias=exp.TableAlias(this=identifier(SPINE_SIDE))), copy=False
     )
     query = left_join(
-        query, exp.Table(this=identifier(inputs.events), alias=exp.TableAlias(this=identifier(EVENT_SIDE))), exp.and_(*joined)
+        query, exp.Table(this=identifier(inputs.events), alias=exp.TableAlias(this=identifier(EVENT_SIDE))), exp.and_(*joined, copy=False)
     )
     return [(name, query.group_by(column(SPINE_ROW, SPINE_SIDE), copy=False))]
 

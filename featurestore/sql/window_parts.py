@@ -10,7 +10,7 @@ from sqlglot import exp
 
 from featurestore.catalog import FeatureView
 from featurestore.engines.engine import Engine
-from featurestore.sql.expressions import INTERNAL, column, identifier
+from featurestore.sql.expressions import INTERNAL, column, data_type, identifier
 
 TIME = f"{INTERNAL}us"
 """An event's timestamp (a spine row's time) in integer microseconds since 1970."""
@@ -59,10 +59,11 @@ def not_null(name: str, table: str | None = None) -> exp.Expression:
 def spine_rows_of(query: exp.Select, name: str, columns: Sequence[str]) -> exp.Select:
     """`columns` of the rows of `query` that are spine rows (KIND 1): window functions are
     computed over every row, then the spine's are kept."""
+    # Every node here is this call's own (`query` is the caller's, handed over): no copies.
     return (
-        exp.select(*[column(c) for c in columns])
-        .from_(query.subquery(identifier(f"{name}_all")))
-        .where(exp.EQ(this=column(KIND), expression=exp.Literal.number(1)))
+        exp.select(*[column(c) for c in columns], copy=False)
+        .from_(query.subquery(identifier(f"{name}_all"), copy=False), copy=False)
+        .where(exp.EQ(this=column(KIND), expression=exp.Literal.number(1)), copy=False)
     )
 
 
@@ -70,5 +71,5 @@ def typed(value: exp.Expression, dtype: str | None) -> exp.Expression:
     """`value` cast to the feature's declared BIGINT or DOUBLE (a sum of integers is a wider
     type on some engines, an average a decimal on others); other types are the column's."""
     if dtype in ("BIGINT", "DOUBLE"):
-        return exp.cast(value, exp.DataType.build(dtype.lower()))
+        return exp.cast(value, data_type(dtype.lower()), copy=False)
     return value

@@ -147,17 +147,20 @@ def events_expression(inputs: WindowInputs) -> exp.Select:
     if inputs.knowledge_cut_off:
         active = exp.Greatest(this=micros.copy(), expressions=[known.copy()])
     present = [exp.Not(this=exp.Is(this=column(c), expression=exp.null())) for c in (*view.join_keys, view.timestamp)]
+    # `micros` may be `known` and `active` too: the three aliases copy it (the default); the
+    # other nodes are this call's own.
     return (
         exp.select(
             *[column(k) for k in view.join_keys],
             exp.alias_(micros, identifier(TIME)),
             exp.alias_(known, identifier(KNOWN)),
             exp.alias_(active, identifier(ACTIVE)),
-            exp.alias_(exp.Literal.number(1), identifier(EVENT)),
+            exp.alias_(exp.Literal.number(1), identifier(EVENT), copy=False),
             *[column(c) for c in view.value_columns],
+            copy=False,
         )
-        .from_(relation_table(view))
-        .where(exp.and_(*present))
+        .from_(relation_table(view), copy=False)
+        .where(exp.and_(*present, copy=False), copy=False)
     )
 
 
@@ -168,10 +171,11 @@ def spine_rows_expression(view: FeatureView, spine_time: str, engine: Engine) ->
         exp.select(
             column(SPINE_ROW),
             *[column(k) for k in view.join_keys],
-            exp.alias_(engine.epoch_micros(column(spine_time)), identifier(TIME)),
+            exp.alias_(engine.epoch_micros(column(spine_time)), identifier(TIME), copy=False),
+            copy=False,
         )
-        .from_(named_table(SPINE))
-        .where(exp.and_(*present))
+        .from_(named_table(SPINE), copy=False)
+        .where(exp.and_(*present, copy=False), copy=False)
     )
 
 
@@ -179,12 +183,12 @@ def _joined_parts(parts: list[tuple[str, list[str]]], alias: str) -> exp.Express
     """The parts' features side by side per spine row: the first part's rows, the others
     joined on the row (every part has a row for each spine row that can have events)."""
     first, _ = parts[0]
-    select = exp.select(column(SPINE_ROW, first)).from_(named_table(first))
+    select = exp.select(column(SPINE_ROW, first), copy=False).from_(named_table(first), copy=False)
     for name, features in parts:
         if name != first:
             select = left_join(select, named_table(name), exp.EQ(this=column(SPINE_ROW, first), expression=column(SPINE_ROW, name)))
         select = select.select(*[column(f, name) for f in features], copy=False)
-    return select.subquery(identifier(alias))
+    return select.subquery(identifier(alias), copy=False)
 
 
 def _same_row(alias: str) -> exp.Expression:
