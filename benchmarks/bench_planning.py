@@ -53,17 +53,24 @@ def main(rounds: int) -> None:
                     spine=SpineInput(frame=spine), features=("customer_stats:spend", "customer_stats:orders", "store_visits:visits"),
                     as_of="event-time" if event_time_only else "knowledge",
                 )
-                plan = prepare_training_set(request, catalog, warehouse, engine)  # warm: imports, first queries
-                started = time.process_time()
-                for _ in range(rounds):
-                    plan = prepare_training_set(request, catalog, warehouse, engine)
-                prepared = time.process_time()
-                for _ in range(rounds):
-                    render(plan.expression, form)
+                prepare_s, render_s = planning_cpu(request, catalog, warehouse, engine, form, rounds)
                 spent = cpu.setdefault(form, [0.0, 0.0])
-                spent[0] += prepared - started
-                spent[1] += time.process_time() - prepared
+                spent[0] += prepare_s
+                spent[1] += render_s
     print(featurestore.__file__, "; ".join(f"{form}: prepare {p:.2f} s, render {r:.2f} s" for form, (p, r) in cpu.items()))
+
+
+def planning_cpu(request, catalog, warehouse, engine, form: str, rounds: int) -> tuple[float, float]:
+    """CPU seconds of `rounds` plans of `request` and of `rounds` renders of the plan in `form`,
+    after one plan to warm up (imports, first queries)."""
+    plan = prepare_training_set(request, catalog, warehouse, engine)
+    started = time.process_time()
+    for _ in range(rounds):
+        plan = prepare_training_set(request, catalog, warehouse, engine)
+    prepared = time.process_time()
+    for _ in range(rounds):
+        render(plan.expression, form)
+    return prepared - started, time.process_time() - prepared
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ it prints the checkout it imported fs from and the CPU milliseconds (process_tim
 from __future__ import annotations
 
 import sys
-import time
 from datetime import datetime, timedelta
 
 import pyarrow as pa
@@ -22,8 +21,7 @@ import featurestore
 from featurestore.engines.registry import engine_for_dialect
 from featurestore.offline import scans
 from featurestore.offline.request import SpineInput, TrainingSetRequest
-from featurestore.offline.training_set import prepare_training_set
-from featurestore.sql.expressions import render
+from benchmarks.bench_planning import planning_cpu
 from tests.pit_fixtures import catalog_of, duckdb_memory, load_table
 from tests.window_cases import EVENT_SCHEMA, SPECS, SPINE_SCHEMA, TYPES
 from tests.window_reference import aggregation_view
@@ -52,15 +50,8 @@ def main(rounds: int) -> None:
             scans.window_pairs_pay = lambda view, facts, estimated_rows, pairs=pairs: pairs
             catalog = catalog_of(aggregation_view("events", ("k",), "thing", SPECS, TYPES, "main", created_at))
             request = TrainingSetRequest(spine=SpineInput(frame=spine, timestamp_column="t"), features=("events:*",), as_of="knowledge")
-            plan = prepare_training_set(request, catalog, warehouse, engine)  # warm: imports, first queries
-            started = time.process_time()
-            for _ in range(rounds):
-                plan = prepare_training_set(request, catalog, warehouse, engine)
-            prepared = time.process_time()
-            for _ in range(rounds):
-                render(plan.expression, "duckdb")
-            rendered = time.process_time()
-            spent.append(f"{name}: prepare {1000 * (prepared - started) / rounds:.1f} ms, render {1000 * (rendered - prepared) / rounds:.1f} ms")
+            prepare_s, render_s = planning_cpu(request, catalog, warehouse, engine, "duckdb", rounds)
+            spent.append(f"{name}: prepare {1000 * prepare_s / rounds:.1f} ms, render {1000 * render_s / rounds:.1f} ms")
     print(featurestore.__file__, "; ".join(spent))
 
 
