@@ -225,22 +225,31 @@ def run_here(args: list[str], cwd: Path, env: dict[str, str]) -> "subprocess.Com
     assert args[0] == sys.executable, args
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        for key in [k for k in os.environ if k not in env]:
-            patch.delenv(key)
-        for key, value in env.items():
-            patch.setenv(key, value)
-        patch.chdir(cwd)
-        try:
-            if args[1:3] == ["-m", "featurestore.cli"]:
-                main(list(args[3:]))
-            else:
-                patch.setattr(sys, "argv", list(args[1:]))
-                runpy.run_path(args[1], run_name="__main__")
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
-            if not isinstance(exit.code, (int, type(None))):
-                print(exit.code, file=err)
+    # Put back whole afterwards, as a child's exit would: what the step adds (fs's
+    # PYSPARK_PYTHON default, a script's sys.path entry) is not the patch's to undo.
+    environment, path = dict(os.environ), list(sys.path)
+    try:
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            for key in [k for k in os.environ if k not in env]:
+                patch.delenv(key)
+            for key, value in env.items():
+                patch.setenv(key, value)
+            patch.chdir(cwd)
+            try:
+                if args[1:3] == ["-m", "featurestore.cli"]:
+                    main(list(args[3:]))
+                else:
+                    patch.setattr(sys, "argv", list(args[1:]))
+                    sys.path.insert(0, os.path.dirname(os.path.abspath(args[1])))  # as `python x.py` does
+                    runpy.run_path(args[1], run_name="__main__")
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+                if not isinstance(exit.code, (int, type(None))):
+                    print(exit.code, file=err)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        sys.path[:] = path
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 

@@ -84,7 +84,7 @@ def test_fs_dbt_child_in_the_test_process_is_a_forked_process_with_fs_pipes_and_
 @pytest.mark.real_dbt_child
 def test_fs_in_the_test_process_starts_the_real_dbt_child_when_marked(tmp_path, cli, clean_env, monkeypatch):
     """The product's own child, in a test process: a test marked `real_dbt_child` has fs start
-    dbt in a new Python, as a user's fs does (the parse and build of run_dbt_after_parse in one child, its go-ahead on stdin): the seam that forks it
+    dbt in a new Python, as a user's fs does (the parse and build of run_dbt_after_parse in one child, its go-ahead on stdin; run_dbt's parse of a stale manifest): the seam that forks it
 (dbt_runner.PYTHON) is the only difference."""
     import subprocess
     import sys
@@ -105,6 +105,13 @@ def test_fs_in_the_test_process_starts_the_real_dbt_child_when_marked(tmp_path, 
     code, out, err = cli("build", "--project-dir", str(project.root), "--profiles-dir", str(project.profiles_dir))
     assert code == 0, err
     assert "dbt build on target dev" in out + err
+    # A model changed since the build: the catalog's stale manifest is parsed again by the
+    # plain child (run_dbt).
+    model = next((project.root / "models").rglob("*.sql"))
+    model.write_text(model.read_text() + "\n-- changed\n")
+    code, out, err = cli("catalog", "--project-dir", str(project.root), "--profiles-dir", str(project.profiles_dir))
+    assert code == 0, err
     dbt_children = [args for args in started if "-c" in args[:3]]
     assert dbt_children and all(args[:2] == [sys.executable, "-c"] for args in dbt_children), dbt_children
     assert dbt_runner._PARSE_THEN in [args[2] for args in dbt_children]
+    assert dbt_runner.DBT_MAIN in [args[2] for args in dbt_children], dbt_children
