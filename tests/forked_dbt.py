@@ -19,6 +19,12 @@ is such a run too: fs starts tests/dbt_launcher.py (`launcher()`) in place of a 
 (dbt_runner.PYTHON, tests/conftest.py `forked_dbt_child`), which hands this process its stdin,
 stdout and stderr, argv (`-c CODE args...`), folder and environment, and exits with the run's
 exit code. `fs` run as a subprocess, and a test marked `real_dbt_child`, start the real child.
+What such a run does not show (a review listed them): Python's start-up variables
+(PYTHONIOENCODING, PYTHONWARNINGS, PYTHONHASHSEED, PYTHONUTF8) took effect once, when the
+forking process started, not per run; a run waits until its inputs are START_S old, so fs's 1 s
+freshness margin around dbt's start is met only by real children; and a run is not in fs's
+process group, so a terminal's Ctrl-C does not reach it. A test about any of these needs the
+real child.
 
 The forking process (`python -m tests.forked_dbt SOCKET`) is this test process's child; it
 listens on a Unix socket, forks a run per request (runs may overlap: a test's own dbt while
