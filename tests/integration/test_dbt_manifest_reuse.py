@@ -5,7 +5,10 @@ small generated dbt-duckdb project (tests/tiny_projects.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -94,11 +97,17 @@ def test_a_manifest_of_another_dbt_version_is_parsed_again(built, capsys):
     assert "it was written by dbt 1.7.0, and dbt " in said and said.endswith(" is installed" + PARSE + "\n")
 
 
-def test_a_changed_environment_variable_the_project_reads_is_parsed_again(built, capsys, monkeypatch):
+def test_a_changed_environment_variable_the_project_reads_is_parsed_again(built, capsys, monkeypatch, tmp_path):
+    import shutil
+
     monkeypatch.setenv("TINY_NOTE", "a")
     run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    # dbt's artifacts of that run, put back after fs's command as they were (times too): the
+    # state a second `dbt build` with the same value would leave, without its dbt process.
+    shutil.copytree(built / "target", tmp_path / "target")
     assert first_command(built, capsys) == ""  # the value dbt parsed with
-    run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    shutil.rmtree(built / "target")
+    shutil.copytree(tmp_path / "target", built / "target")
     monkeypatch.setenv("TINY_NOTE", "b")
     assert "the environment variable TINY_NOTE changed since dbt wrote it" + PARSE in first_command(built, capsys)
 
@@ -130,16 +139,31 @@ def test_a_dbt_installed_after_the_run_is_refused(built):
     assert refusal(project, target, {}, {}, later) == f"{adapter} was installed after dbt wrote it"
 
 
+@contextlib.contextmanager
+def no_pipe_left_open():
+    """The block leaves no pipe open: fs closes its dbt child's pipes once the child ends,
+    whatever happened (an open one is a ResourceWarning in the user's program; the README's
+    tour asserts none)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 def test_fs_build_on_a_stale_manifest_builds_what_it_parsed_and_records_it(built, capsys):
     """A stale manifest: `fs build` parses, checks the catalog and builds in one dbt process
-    (dbt_runner.run_dbt_after_parse); the change is built, and the manifest it leaves is
-    fresh for the next command."""
+    (dbt_runner.run_dbt_after_parse); the change is built, no pipe of the dbt child is left
+    open, and the manifest it leaves is fresh for the next command."""
     import duckdb
 
     model = built / "models" / "customer_orders.sql"
     model.write_text(model.read_text().replace("orders  --", "orders * 10 as orders  --", 1))
     capsys.readouterr()
-    summary = FeatureStore(project_dir=built, console=Console(verbose=True)).build()
+    with no_pipe_left_open():
+        summary = FeatureStore(project_dir=built, console=Console(verbose=True)).build()
     said = capsys.readouterr().err  # verbose: dbt's lines streamed as well
     assert "models/customer_orders.sql changed" in said and PARSE in said
     assert "OK created sql table model main.customer_orders" in said
@@ -154,26 +178,10 @@ def test_fs_build_on_a_manifest_dbt_cannot_parse_is_one_line(built, capsys):
     from featurestore.errors import DbtError
 
     (built / "models" / "customer_orders.yml").write_text("version: 2\nmodels:\n  - name: [customer_orders\n")
-    with pytest.raises(DbtError, match=r"^dbt parse failed: Parsing Error") as raised:
+    with no_pipe_left_open(), pytest.raises(DbtError, match=r"^dbt parse failed: Parsing Error") as raised:
         FeatureStore(project_dir=built, console=Console(verbose=False)).build()
     assert "\n" not in str(raised.value)
     assert json.loads((built / "target" / "run_results.json").read_text())["args"]["which"] == "build"  # dbt's, from before
-
-
-def test_fs_build_on_a_stale_manifest_leaves_no_pipe_open(built, capsys):
-    """The dbt child's pipes are closed once it ends, whatever happened: an open one is a
-    ResourceWarning in the user's program (the README's tour asserts none)."""
-    import gc
-    import warnings
-
-    model = built / "models" / "customer_orders.sql"
-    model.write_text(model.read_text() + "\n")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        FeatureStore(project_dir=built, console=Console(verbose=False)).build()
-        gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
-
 
 
 def _ttl(store: FeatureStore) -> str:
