@@ -163,7 +163,7 @@ def test_a_table_output_on_postgres_is_hashed_in_the_warehouse_and_reproduces(po
     table in the warehouse, the reproduction from there is identical until a view's rows
     change (exit 13), and its scratch table is dropped. The spine is the sample model (a
     fortieth of the labels): the hashes are computed in PostgreSQL whatever the row count, and
-    each of the three training sets over all 336,776 labels cost about 1.5 s of the server's CPU."""
+    the three training sets over all the labels cost about 6 s of the server's CPU."""
     from featurestore.errors import EXIT_REPRODUCED_DATA
 
     root, env = postgres_project
