@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -190,33 +191,49 @@ def _ttl(store: FeatureStore) -> str:
     return format_ttl(next(view for view in store.catalog() if view.name == "customer_orders").ttl)
 
 
-def _parsed_by_fs(yml: Path):
-    """The file written again (same text, a new time) and parsed by fs: dbt's saved state
-    then holds this time (fs's first parse after a plain dbt is a full one: another
-    profiles flag). Returns the file's text and stat."""
+@pytest.fixture(scope="module")
+def as_parsed_by_fs(as_built) -> tuple[BuiltInPlace, str]:
+    """The built project after customer_orders.yml was written again (same text, a new time)
+    and fs parsed it: dbt's saved state then holds this time (fs's first parse after a plain
+    dbt is a full one: another profiles flag). Once for the module (a full dbt parse);
+    returns the state and the file's text."""
+    root = as_built.restore()
+    yml = root / "models" / "customer_orders.yml"
     text = yml.read_text()
-    yml.write_text(text)
-    assert _ttl(FeatureStore(project_dir=yml.parent.parent, console=Console(verbose=False))) == "30d"
-    return text, yml.stat()
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith(("FS_", "DBT_"))]:
+            patch.delenv(key)
+        patch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+        yml.write_text(text)
+        assert _ttl(FeatureStore(project_dir=root, console=Console(verbose=False))) == "30d"
+    return BuiltInPlace(root, "parsed-by-fs"), text
+
+
+@pytest.fixture
+def parsed_by_fs(as_parsed_by_fs, clean_env, monkeypatch) -> tuple[Path, str, os.stat_result]:
+    """as_parsed_by_fs put back for the test (the files' times too): the project, and
+    customer_orders.yml's text and stat."""
+    state, text = as_parsed_by_fs
+    root = state.restore()
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+    return root, text, (root / "models" / "customer_orders.yml").stat()
 
 
 def _put_back(path: Path, text: str, stamp) -> None:
     """The file's earlier copy, with its earlier modification time (cp -p, rsync -a, tar x)."""
-    import os
-
     path.write_text(text)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
 
 
-def test_a_file_put_back_with_its_old_time_is_read_again(built, capsys):
+def test_a_file_put_back_with_its_old_time_is_read_again(parsed_by_fs, capsys):
     """dbt's partial parse skips a YAML file whose modification time is the one it saved,
     and keeps that time when the file changes: a copy put back with its old time kept the
     edit's values. fs parses without partial parsing then, and the catalog and a training set
     follow the file."""
     import pandas as pd
 
+    built, original, stamp = parsed_by_fs
     yml = built / "models" / "customer_orders.yml"
-    original, stamp = _parsed_by_fs(yml)
     yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
     assert _ttl(FeatureStore(project_dir=built, console=Console(verbose=True))) == "1d"
     _put_back(yml, original, stamp)
@@ -230,9 +247,9 @@ def test_a_file_put_back_with_its_old_time_is_read_again(built, capsys):
     assert "without partial parsing" not in first_command(built, capsys)
 
 
-def test_fs_build_after_a_file_is_put_back_with_its_old_time_builds_what_it_says(built, capsys):
+def test_fs_build_after_a_file_is_put_back_with_its_old_time_builds_what_it_says(parsed_by_fs, capsys):
+    built, original, stamp = parsed_by_fs
     yml = built / "models" / "customer_orders.yml"
-    original, stamp = _parsed_by_fs(yml)
     yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
     FeatureStore(project_dir=built, console=Console(verbose=False)).build()
     _put_back(yml, original, stamp)
