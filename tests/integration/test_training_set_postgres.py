@@ -76,7 +76,7 @@ POSTGRES_BUILD_SELECTION = (
 )
 """Built with DBT_INDIRECT_SELECTION=empty (tests/integration/test_spark.py's
 SPARK_BUILD_SELECTION does the same): otherwise dbt also runs every selected model's data
-tests, 42 PostgreSQL queries and about 4 s of CPU where 4 show what is PostgreSQL's own."""
+tests, 42 PostgreSQL queries and about 2 s of CPU, where 4 show what is PostgreSQL's own."""
 
 
 @pytest.fixture(scope="module")
