@@ -74,9 +74,10 @@ class BuiltInPlace:
     run's start. The module's tests run one after another on one worker (--dist loadscope), so
     they never share the folder at once."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, state: str = "as-built"):
+        """`state` names the saved copy: a module may keep more than one state of `root`."""
         self.root = root
-        self.saved = root.with_name(f"{root.name}.as-built")
+        self.saved = root.with_name(f"{root.name}.{state}")
         shutil.copytree(root, self.saved)
 
     def restore(self) -> Path:

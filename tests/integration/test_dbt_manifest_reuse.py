@@ -5,7 +5,11 @@ small generated dbt-duckdb project (tests/tiny_projects.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -94,11 +98,17 @@ def test_a_manifest_of_another_dbt_version_is_parsed_again(built, capsys):
     assert "it was written by dbt 1.7.0, and dbt " in said and said.endswith(" is installed" + PARSE + "\n")
 
 
-def test_a_changed_environment_variable_the_project_reads_is_parsed_again(built, capsys, monkeypatch):
+def test_a_changed_environment_variable_the_project_reads_is_parsed_again(built, capsys, monkeypatch, tmp_path):
+    import shutil
+
     monkeypatch.setenv("TINY_NOTE", "a")
     run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    # dbt's artifacts of that run, put back after fs's command as they were (times too): the
+    # state a second `dbt build` with the same value would leave, without its dbt process.
+    shutil.copytree(built / "target", tmp_path / "target")
     assert first_command(built, capsys) == ""  # the value dbt parsed with
-    run_dbt(built, "build", env=dbt_env(built, TINY_NOTE="a"))
+    shutil.rmtree(built / "target")
+    shutil.copytree(tmp_path / "target", built / "target")
     monkeypatch.setenv("TINY_NOTE", "b")
     assert "the environment variable TINY_NOTE changed since dbt wrote it" + PARSE in first_command(built, capsys)
 
@@ -130,16 +140,31 @@ def test_a_dbt_installed_after_the_run_is_refused(built):
     assert refusal(project, target, {}, {}, later) == f"{adapter} was installed after dbt wrote it"
 
 
+@contextlib.contextmanager
+def no_pipe_left_open():
+    """The block leaves no pipe open: fs closes its dbt child's pipes once the child ends,
+    whatever happened (an open one is a ResourceWarning in the user's program; the README's
+    tour asserts none)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 def test_fs_build_on_a_stale_manifest_builds_what_it_parsed_and_records_it(built, capsys):
     """A stale manifest: `fs build` parses, checks the catalog and builds in one dbt process
-    (dbt_runner.run_dbt_after_parse); the change is built, and the manifest it leaves is
-    fresh for the next command."""
+    (dbt_runner.run_dbt_after_parse); the change is built, no pipe of the dbt child is left
+    open, and the manifest it leaves is fresh for the next command."""
     import duckdb
 
     model = built / "models" / "customer_orders.sql"
     model.write_text(model.read_text().replace("orders  --", "orders * 10 as orders  --", 1))
     capsys.readouterr()
-    summary = FeatureStore(project_dir=built, console=Console(verbose=True)).build()
+    with no_pipe_left_open():
+        summary = FeatureStore(project_dir=built, console=Console(verbose=True)).build()
     said = capsys.readouterr().err  # verbose: dbt's lines streamed as well
     assert "models/customer_orders.sql changed" in said and PARSE in said
     assert "OK created sql table model main.customer_orders" in said
@@ -154,26 +179,10 @@ def test_fs_build_on_a_manifest_dbt_cannot_parse_is_one_line(built, capsys):
     from featurestore.errors import DbtError
 
     (built / "models" / "customer_orders.yml").write_text("version: 2\nmodels:\n  - name: [customer_orders\n")
-    with pytest.raises(DbtError, match=r"^dbt parse failed: Parsing Error") as raised:
+    with no_pipe_left_open(), pytest.raises(DbtError, match=r"^dbt parse failed: Parsing Error") as raised:
         FeatureStore(project_dir=built, console=Console(verbose=False)).build()
     assert "\n" not in str(raised.value)
     assert json.loads((built / "target" / "run_results.json").read_text())["args"]["which"] == "build"  # dbt's, from before
-
-
-def test_fs_build_on_a_stale_manifest_leaves_no_pipe_open(built, capsys):
-    """The dbt child's pipes are closed once it ends, whatever happened: an open one is a
-    ResourceWarning in the user's program (the README's tour asserts none)."""
-    import gc
-    import warnings
-
-    model = built / "models" / "customer_orders.sql"
-    model.write_text(model.read_text() + "\n")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        FeatureStore(project_dir=built, console=Console(verbose=False)).build()
-        gc.collect()
-    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
-
 
 
 def _ttl(store: FeatureStore) -> str:
@@ -182,33 +191,49 @@ def _ttl(store: FeatureStore) -> str:
     return format_ttl(next(view for view in store.catalog() if view.name == "customer_orders").ttl)
 
 
-def _parsed_by_fs(yml: Path):
-    """The file written again (same text, a new time) and parsed by fs: dbt's saved state
-    then holds this time (fs's first parse after a plain dbt is a full one: another
-    profiles flag). Returns the file's text and stat."""
+@pytest.fixture(scope="module")
+def as_parsed_by_fs(as_built) -> tuple[BuiltInPlace, str]:
+    """The built project after customer_orders.yml was written again (same text, a new time)
+    and fs parsed it: dbt's saved state then holds this time (fs's first parse after a plain
+    dbt is a full one: another profiles flag). Once for the module (a full dbt parse);
+    returns the state and the file's text."""
+    root = as_built.restore()
+    yml = root / "models" / "customer_orders.yml"
     text = yml.read_text()
-    yml.write_text(text)
-    assert _ttl(FeatureStore(project_dir=yml.parent.parent, console=Console(verbose=False))) == "30d"
-    return text, yml.stat()
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith(("FS_", "DBT_"))]:
+            patch.delenv(key)
+        patch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+        yml.write_text(text)
+        assert _ttl(FeatureStore(project_dir=root, console=Console(verbose=False))) == "30d"
+    return BuiltInPlace(root, "parsed-by-fs"), text
+
+
+@pytest.fixture
+def parsed_by_fs(as_parsed_by_fs, clean_env, monkeypatch) -> tuple[Path, str, os.stat_result]:
+    """as_parsed_by_fs put back for the test (the files' times too): the project, and
+    customer_orders.yml's text and stat."""
+    state, text = as_parsed_by_fs
+    root = state.restore()
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(root / "profiles"))
+    return root, text, (root / "models" / "customer_orders.yml").stat()
 
 
 def _put_back(path: Path, text: str, stamp) -> None:
     """The file's earlier copy, with its earlier modification time (cp -p, rsync -a, tar x)."""
-    import os
-
     path.write_text(text)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
 
 
-def test_a_file_put_back_with_its_old_time_is_read_again(built, capsys):
+def test_a_file_put_back_with_its_old_time_is_read_again(parsed_by_fs, capsys):
     """dbt's partial parse skips a YAML file whose modification time is the one it saved,
     and keeps that time when the file changes: a copy put back with its old time kept the
     edit's values. fs parses without partial parsing then, and the catalog and a training set
     follow the file."""
     import pandas as pd
 
+    built, original, stamp = parsed_by_fs
     yml = built / "models" / "customer_orders.yml"
-    original, stamp = _parsed_by_fs(yml)
     yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
     assert _ttl(FeatureStore(project_dir=built, console=Console(verbose=True))) == "1d"
     _put_back(yml, original, stamp)
@@ -222,9 +247,9 @@ def test_a_file_put_back_with_its_old_time_is_read_again(built, capsys):
     assert "without partial parsing" not in first_command(built, capsys)
 
 
-def test_fs_build_after_a_file_is_put_back_with_its_old_time_builds_what_it_says(built, capsys):
+def test_fs_build_after_a_file_is_put_back_with_its_old_time_builds_what_it_says(parsed_by_fs, capsys):
+    built, original, stamp = parsed_by_fs
     yml = built / "models" / "customer_orders.yml"
-    original, stamp = _parsed_by_fs(yml)
     yml.write_text(original.replace("ttl: 30d", "ttl: 1d"))
     FeatureStore(project_dir=built, console=Console(verbose=False)).build()
     _put_back(yml, original, stamp)
