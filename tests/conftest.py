@@ -118,6 +118,18 @@ def pytest_ignore_collect(collection_path, config):
     return None
 
 
+def pytest_collection_finish(session) -> None:
+    """What the test process has loaded by now (pytest, the plugins, every test module and what
+    they import: fs, sqlglot, DuckDB, pyarrow, hypothesis) lives to its end: frozen
+    (gc.freeze), Python's collector stops walking it at every full collection, as `fs` does
+    after its start (featurestore/cli/startup.py). The tests' own objects are collected as
+    before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_collection_modifyitems(items) -> None:
     """Every test under tests/integration/ is in the integration tier, its module marked or
     not: `-m "not integration"` (the fast tier, tests/unit/) must not run dbt or a server.

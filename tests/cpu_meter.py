@@ -10,6 +10,13 @@ and are counted when they end. A test's CPU is what the worker, its reaped child
 live descendants used while it ran, its fixtures included (a module's shared build counts in
 the module's first test). Reaping a left-behind child can take one that a test still holds a
 `Popen` of (it would then see exit code 0), so this is for measuring runs only.
+
+The run's total leaves out what the process had spent on children before pytest started:
+scripts/test.sh `exec`s pytest, and a process keeps its waited-for children's CPU across an
+exec, so the shell's `scripts/setup.sh` (a fresh clone's venv and pip install, about 60 s of
+CPU) and compileall would otherwise count as the suite's. It is printed apart, and so is where
+the rest of the CPU outside the modules goes: the controller's own, each worker's start and
+collection, and the workers' time between tests (xdist's messages, the meter itself).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import resource
 import shutil
 import time
 from collections import defaultdict
@@ -26,6 +34,16 @@ import psutil
 import pytest
 
 PR_SET_CHILD_SUBREAPER = 36
+
+
+def _children_before() -> float:
+    """The CPU of the children this process waited for before pytest (the -p plugins are
+    imported before any worker or test starts): an exec'ing shell's setup steps."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+_BEFORE_PYTEST = _children_before()
 
 
 def _become_subreaper() -> None:
@@ -88,12 +106,19 @@ def _descendants() -> list[psutil.Process]:
     return processes
 
 
+def own_seconds() -> float:
+    """user + sys of this process alone."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 def cpu_seconds() -> float:
-    """user + sys of this process, the children it reaped and every live descendant."""
+    """user + sys of this process, the children it reaped (less those of before pytest) and
+    every live descendant."""
     _reap_left_behind()
     me = psutil.Process()
     times = me.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
+    total = times.user + times.system + times.children_user + times.children_system - _BEFORE_PYTEST
     for process in _descendants():
         try:
             t = process.cpu_times()
@@ -108,21 +133,34 @@ class CpuMeter:
         self.config = config
         self.modules: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])  # wall, cpu, tests
         self.start_load = os.getloadavg()
+        # This process's CPU outside the tests: up to its first test (start, conftest's and the
+        # plugins' imports, collection), and between tests.
+        self.first_test: float | None = None
+        self.in_tests = 0.0
+        self.last_test_end = 0.0
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item):
         cpu, wall = cpu_seconds(), time.monotonic()
+        if self.first_test is None:
+            self.first_test = cpu
         yield
+        end = cpu_seconds()
         entry = self.modules[item.path.relative_to(self.config.rootpath).as_posix()]
         entry[0] += time.monotonic() - wall
-        entry[1] += cpu_seconds() - cpu
+        entry[1] += end - cpu
         entry[2] += 1
+        self.in_tests += end - cpu
+        self.last_test_end = end
 
     def pytest_sessionfinish(self, session):
         if hasattr(self.config, "workerinput"):  # the controller adds it up
             folder = _log_folder(self.config)
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{self.config.workerinput['workerid']}.json").write_text(json.dumps(self.modules))
+            first = self.first_test if self.first_test is not None else cpu_seconds()
+            outside = {"start": first, "between": max(self.last_test_end - first - self.in_tests, 0.0)}
+            data = {"modules": self.modules, "outside": outside}
+            (folder / f"{self.config.workerinput['workerid']}.json").write_text(json.dumps(data))
 
     def pytest_terminal_summary(self, terminalreporter):
         if hasattr(self.config, "workerinput"):
@@ -130,10 +168,11 @@ class CpuMeter:
         modules: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
         # This process's own total holds the workers it reaped (or their live time).
         process_cpu = cpu_seconds()
+        controller_cpu = own_seconds()
         folder = _log_folder(self.config)
-        files = [json.loads(path.read_text()) for path in folder.glob("*.json")]
+        files = {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
         shutil.rmtree(folder, ignore_errors=True)
-        for data in [self.modules, *files]:
+        for data in [self.modules, *(file["modules"] for file in files.values())]:
             for name, (wall, cpu, count) in data.items():
                 modules[name][0] += wall
                 modules[name][1] += cpu
@@ -147,6 +186,15 @@ class CpuMeter:
         total = [sum(v[i] for v in modules.values()) for i in range(3)]
         write(f"{'all modules':60} {int(total[2]):5d} {total[0]:8.1f} {total[1]:8.1f}")
         write(f"every test process in all (collection and start-up included): {process_cpu:.1f} s of CPU")
+        if files:
+            starts = " + ".join(f"{files[w]['outside']['start']:.1f}" for w in sorted(files))
+            between = sum(file["outside"]["between"] for file in files.values())
+            rest = process_cpu - total[1] - controller_cpu - sum(file["outside"]["start"] for file in files.values()) - between
+            write(
+                f"outside the modules: the controller {controller_cpu:.1f} s; the workers' start and collection {starts} s; "
+                f"between their tests {between:.1f} s; the rest (the workers' ends, the servers between tests) {rest:.1f} s"
+            )
+        write(f"not counted: {_BEFORE_PYTEST:.1f} s of CPU of the children this process waited for before pytest started (scripts/test.sh's setup.sh and compileall: it execs pytest)")
 
 
 def _log_folder(config: pytest.Config) -> Path:

@@ -34,6 +34,7 @@ fs's child waits for its go-ahead), and exits when the test process does.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import shutil
@@ -127,6 +128,10 @@ def _serve(path: str) -> None:
     import dbt.adapters.postgres  # noqa: F401
     from dbt.cli.main import cli  # noqa: F401
 
+    # What is loaded now lives in every run: frozen, a run's full collections do not walk it
+    # (nor touch its pages, which a fork shares until written).
+    gc.collect()
+    gc.freeze()
     own = {p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
     _SITE_PATH[:] = [p for p in sys.path[1:] if p not in own]
     parent = os.getppid()
