@@ -5,7 +5,8 @@ its imports, which this pays once per test process instead of once per run.
     result = run_dbt(["build", "--vars", "x: 1"], cwd=project, env=env)   # a CompletedProcess
 
 Each run is still a process of its own, as a user's `dbt` is: fresh dbt state (nothing runs
-in the parent before the fork but the imports), the run's own working folder, environment,
+in the parent before the fork but the imports and one throwaway parse, `_warm_up`, whose
+generated code every run reuses; each run sets dbt's flags and logging anew), the run's own working folder, environment,
 argv, stdout and stderr (files), and its own exit code; what it leaves open (a DuckDB file)
 is closed when it exits. What differs from `dbt ...` in a shell: dbt's modules were imported
 in another folder and environment (dbt reads neither at import time: its options,
@@ -128,6 +129,7 @@ def _serve(path: str) -> None:
     import dbt.adapters.postgres  # noqa: F401
     from dbt.cli.main import cli  # noqa: F401
 
+    _warm_up()
     # What is loaded now lives in every run: frozen, a run's full collections do not walk it
     # (nor touch its pages, which a fork shares until written).
     gc.collect()
@@ -164,6 +166,52 @@ def _serve(path: str) -> None:
                     os.kill(runs[by_connection[fd]][0], signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+WARM_UP_FILES = {
+    "dbt_project.yml": "name: warm_up\nversion: '1.0'\nprofile: warm_up\n",
+    "profiles.yml": "warm_up:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: warm_up.duckdb\n",
+    "models/one.sql": "select 1 as id",
+    "models/one.yml": "models:\n  - name: one\n    columns:\n      - name: id\n        data_tests: [not_null, unique]\n",
+}
+
+
+def _warm_up() -> None:
+    """One `dbt parse` of a throwaway project in the forking process, before it forks any run.
+    A process's first parse generates code that its later parses reuse (mashumaro's
+    (de)serialisers of dbt's classes, jinja's compiled templates: keyed by class and source,
+    not by project); made here once, every forked run starts with it. A fork's parse of a tiny
+    project took 1.55 s of CPU without it, 0.85-1.0 s with it (docs/testing.md).
+
+    The parse leaves nothing a run reads: each run sets dbt's flags, logging, invocation
+    context and tracking anew, dbt resets its adapters when a command ends, the project's
+    folder is gone, and this process's environment and folder are put back. It must leave no
+    thread either, Python's or native: a fork copies only the calling thread, so a lock held by
+    another (or a thread pool the fork believes it has) hangs the run. dbt's static parser of
+    model SQL (dbt_extractor) starts a native thread pool on first use, hence
+    `--no-static-parser` here, and the count of this process's threads checked after."""
+    from dbt.cli.main import dbtRunner
+
+    environment, folder = dict(os.environ), os.getcwd()
+    project = tempfile.mkdtemp(prefix="fs-dbt-warm-up-")
+    try:
+        for name, text in WARM_UP_FILES.items():
+            Path(project, name).parent.mkdir(parents=True, exist_ok=True)
+            Path(project, name).write_text(text)
+        os.chdir(project)
+        os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+        args = ["parse", "--project-dir", project, "--profiles-dir", project, "--quiet", "--no-static-parser"]
+        result = dbtRunner().invoke(args)
+        if not result.success:
+            raise AssertionError(f"the forking process's warm-up parse failed: {result.exception}")
+    finally:
+        os.chdir(folder)
+        os.environ.clear()
+        os.environ.update(environment)
+        shutil.rmtree(project, ignore_errors=True)
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        raise AssertionError(f"the warm-up parse left {threads - 1} thread(s) running: a forked run could hang on them")
 
 
 def _start(listener: socket.socket, connection: socket.socket, runs: dict) -> tuple[int, int] | None:
