@@ -142,6 +142,30 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
+WORKER_NICENESS = 5
+"""How much lower an xdist worker's CPU priority is than the Spark unit's, from its first test
+outside that unit on."""
+
+
+def pytest_runtest_setup(item) -> None:
+    """Under xdist, the Spark unit is the long pole: one worker runs it from the start, for
+    longer than any other module, while the other workers share what is left. A worker
+    lowers its own priority (and that of the children it starts from then on: servers, dbt
+    runs) when it first runs a test outside that unit, so that where the cores are all busy
+    the Spark unit's worker and its JVM get one first, and the others take what is left: the
+    same CPU in all, the longest chain of it finished sooner. Nothing changes in one process
+    (`-n 0`) or for the Spark unit itself."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and not _niced:
+        from tests.spark_jvm import in_spark_unit
+
+        if not in_spark_unit(item.nodeid):
+            os.nice(WORKER_NICENESS)
+            _niced.append(True)
+
+
+_niced: list[bool] = []
+
+
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadscope with the Spark tests of test_spark.py and test_training_set_properties.py
     as one unit, so one worker (and one JVM) runs them all (tests/spark_jvm.py)."""
