@@ -184,8 +184,9 @@ def _warm_up() -> None:
     project took 1.55 s of CPU without it, 0.85-1.0 s with it (docs/testing.md).
 
     The parse leaves nothing a run reads: each run sets dbt's flags, logging, invocation
-    context and tracking anew, dbt resets its adapters when a command ends, the project's
-    folder is gone, and this process's environment and folder are put back. It must leave no
+    context and tracking anew; what dbt keeps per process beyond those (its metadata
+    variables, the adapter, the loggers) is reset below; the project's folder is gone, and
+    this process's environment and folder are put back. It must leave no
     thread either, Python's or native: a fork copies only the calling thread, so a lock held by
     another (or a thread pool the fork believes it has) hangs the run. dbt's static parser of
     model SQL (dbt_extractor) starts a native thread pool on first use, hence
@@ -205,6 +206,17 @@ def _warm_up() -> None:
         if not result.success:
             raise AssertionError(f"the forking process's warm-up parse failed: {result.exception}")
     finally:
+        # What dbt keeps per process and a run would not set again (found by a review): the
+        # `DBT_ENV_CUSTOM_ENV_*` it read once (a run would report the warm-up's, none), the
+        # warm-up's adapter (its lock, a semaphore every fork would share: a run killed
+        # holding it would hang the next), and its loggers (one on a deleted dbt.log).
+        from dbt.adapters.factory import reset_adapters
+        from dbt_common.events.event_manager_client import cleanup_event_logger
+        from dbt_common.events.functions import reset_metadata_vars
+
+        reset_adapters()
+        reset_metadata_vars()
+        cleanup_event_logger()
         os.chdir(folder)
         os.environ.clear()
         os.environ.update(environment)

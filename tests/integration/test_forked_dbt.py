@@ -115,3 +115,18 @@ def test_fs_in_the_test_process_starts_the_real_dbt_child_when_marked(tmp_path, 
     assert dbt_children and all(args[:2] == [sys.executable, "-c"] for args in dbt_children), dbt_children
     assert dbt_runner._PARSE_THEN in [args[2] for args in dbt_children]
     assert dbt_runner.DBT_MAIN in [args[2] for args in dbt_children], dbt_children
+
+
+def test_a_run_reads_its_own_dbt_env_custom_env_variables(tmp_path):
+    """dbt reads `DBT_ENV_CUSTOM_ENV_*` once per process and keeps it (the manifest's
+    `metadata.env`, `dbt_metadata_envs` in jinja, JSON logs' `extra`): a run forked after the
+    forking process's warm-up parse must read its own, as a new process does. It read the
+    warm-up's (none) until the warm-up reset what dbt keeps (found by a review)."""
+    import json
+
+    from tests.tiny_projects import dbt_env, write_tiny_project
+
+    root = write_tiny_project(tmp_path / "tiny")
+    result = run_dbt(["parse"], cwd=root, env=dbt_env(root, DBT_ENV_CUSTOM_ENV_TEAM="growth"), timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert json.loads((root / "target" / "manifest.json").read_text())["metadata"]["env"] == {"TEAM": "growth"}
