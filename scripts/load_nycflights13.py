@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import zipfile
+from datetime import date
 from pathlib import Path
 
 TABLES = ("flights", "weather", "planes", "airlines", "airports")
@@ -106,12 +107,25 @@ def load_spark(engine, target, schema: str, files: dict[str, Path], since: str |
             spark.execute(f"create table `{schema}`.`{table}` as select * from raw_{table}")
 
 
+def iso_day(text: str) -> str:
+    """`--since`'s value: a day as YYYY-MM-DD, refused by argparse in one line otherwise."""
+    try:
+        day = date.fromisoformat(text).isoformat()
+    except ValueError:
+        day = None
+    if day != text:  # Python also reads 20131201 and 2013-W48-7 as days: not what the help says
+        raise argparse.ArgumentTypeError(f"not a day: {text!r} (give YYYY-MM-DD, e.g. 2013-12-01)")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", default=".")
     parser.add_argument("--profiles-dir", default=None)
     parser.add_argument("--target", default=None)
-    parser.add_argument("--since", default=None, metavar="YYYY-MM-DD", help="only the flights and weather from this day on")
+    parser.add_argument(
+        "--since", default=None, type=iso_day, metavar="YYYY-MM-DD", help="only the flights and weather from this day on (DuckDB, Spark)"
+    )
     args = parser.parse_args()
 
     from featurestore.engines.registry import engine_and_target
@@ -120,6 +134,8 @@ def main() -> None:
     project = load_project(args.project_dir, args.profiles_dir)
     engine, target = engine_and_target(project, args.target)
     schema = os.environ.get("FS_RAW_SCHEMA", "nycflights13")
+    if target.adapter == "postgres" and args.since is not None:
+        sys.exit("--since is for DuckDB and Spark: PostgreSQL copies the CSV files as they are")
     with tempfile.TemporaryDirectory() as workdir:
         files = csv_files(Path(workdir))
         if target.adapter == "duckdb":
@@ -128,8 +144,6 @@ def main() -> None:
             load_postgres(target.credentials, schema, files)
         elif target.adapter == "spark":
             load_spark(engine, target, schema, files, args.since)
-        elif target.adapter == "postgres":
-            sys.exit("--since is for DuckDB and Spark: PostgreSQL copies the CSV files as they are")
         else:
             sys.exit(f"loading the demo data into '{target.adapter}' is not supported")
     since = f", flights and weather from {args.since} on" if args.since else ""
